@@ -1,0 +1,171 @@
+//! Guard reaction time: from the first canary error a client sees to the
+//! canary weight reaching 0, at 50 and 500 req/s, through a real daemon
+//! (static runtime, in-process upstreams; the canary answers 500 to all).
+//!
+//! Two paths are measured: the proxy's error trip (`max_errors`, acts on the
+//! crossing request) and the windowed error-rate guard (judged every 250 ms
+//! once `min_requests` canary requests are in the window).
+//!
+//! Run: `cargo bench --bench reaction` (prints a markdown table).
+
+use cutover::daemon::DaemonConfig;
+use cutover::model::{Phase, Role};
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+async fn upstream(status: u16) -> SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = l.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let svc = service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| async move {
+                        let st = if req.uri().path() == "/healthz" {
+                            200
+                        } else {
+                            status
+                        };
+                        let mut r = hyper::Response::new(Full::new(Bytes::from_static(b"x")));
+                        *r.status_mut() = hyper::StatusCode::from_u16(st).unwrap();
+                        Ok::<_, std::convert::Infallible>(r)
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// One run: returns (ms from first canary error to weight 0, canary errors clients saw).
+async fn run(rps: f64, guard: &str) -> (f64, u64) {
+    let stable = upstream(200).await;
+    let canary = upstream(500).await;
+    let text = format!(
+        r#"service = "bench"
+runtime = "static"
+[listen]
+public = "127.0.0.1:0"
+admin = "127.0.0.1:0"
+[stable]
+upstreams = ["{stable}"]
+[canary]
+upstreams = ["{canary}"]
+[health]
+interval = "100ms"
+timeout = "100ms"
+healthy_after = 1
+[guard]
+{guard}
+window = "10s"
+"#
+    );
+    let plan = cutover::plan::parse(&text, "bench").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = cutover::daemon::start(DaemonConfig::new(plan, dir.path().to_path_buf()))
+        .await
+        .unwrap();
+    let client = daemon.client();
+    while client.state().await.unwrap().phase != Phase::Canary {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    client
+        .act(&cutover::model::ActionRequest {
+            action: cutover::model::Action::SetWeight { permille: 100 },
+            by: cutover::model::Actor::Cli,
+            reason: None,
+        })
+        .await
+        .unwrap();
+    let router = daemon.router.clone();
+    let url = format!("http://{}/", daemon.public_addr);
+    let http = reqwest::Client::new();
+    let first_error: Arc<std::sync::Mutex<Option<Instant>>> = Default::default();
+    let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    // A watcher samples the weight every 100 µs once the first error is seen.
+    let watcher = {
+        let (fe, done, router) = (first_error.clone(), done.clone(), router.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_micros(100)).await;
+                let seen = fe.lock().unwrap().is_some();
+                if seen && router.weight() == 0 {
+                    done.store(true, Ordering::SeqCst);
+                    return Instant::now();
+                }
+            }
+        })
+    };
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rps));
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(30) && !done.load(Ordering::SeqCst) {
+        tick.tick().await;
+        let (http, url, fe, errors) = (
+            http.clone(),
+            url.clone(),
+            first_error.clone(),
+            errors.clone(),
+        );
+        tokio::spawn(async move {
+            if let Ok(r) = http.get(&url).send().await
+                && r.status() == 500
+            {
+                errors.fetch_add(1, Ordering::SeqCst);
+                let mut f = fe.lock().unwrap();
+                if f.is_none() {
+                    *f = Some(Instant::now());
+                }
+            }
+        });
+    }
+    let zero = watcher.await.unwrap();
+    let fe = first_error
+        .lock()
+        .unwrap()
+        .expect("the canary answered with errors");
+    let ms = zero.saturating_duration_since(fe).as_secs_f64() * 1000.0;
+    let _ = Role::Canary;
+    daemon.stop().await;
+    (ms, errors.load(Ordering::SeqCst))
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    println!("| guard path | load | first canary error → weight 0 | canary errors clients saw |");
+    println!("|---|---:|---:|---:|");
+    for (name, guard) in [
+        (
+            "error trip (max_errors = 1)",
+            "max_errors = 1\nmax_error_rate = 0.5\nmin_requests = 1000",
+        ),
+        (
+            "error trip (max_errors = 5)",
+            "max_errors = 5\nmax_error_rate = 0.5\nmin_requests = 1000",
+        ),
+        (
+            "error rate (min_requests = 5)",
+            "max_error_rate = 0.05\nmin_requests = 5",
+        ),
+    ] {
+        for rps in [50.0, 500.0] {
+            let (ms, seen) = rt.block_on(run(rps, guard));
+            println!("| {name} | {rps:.0} req/s (10 % canary) | {ms:.1} ms | {seen} |");
+        }
+    }
+}

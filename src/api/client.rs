@@ -1,0 +1,211 @@
+//! The admin API client used by the CLI verbs and the TUI.
+
+use super::ApiError;
+use crate::cli::Target;
+use crate::model::{ActionReply, ActionRequest, Event, Refusal, Role, StateView};
+use futures::stream::{BoxStream, StreamExt};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Why a call to the daemon did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Nothing answers at the admin address.
+    #[error("cannot reach the cutover daemon at {addr}: {detail} (is `cutover up` running?)")]
+    Unreachable { addr: SocketAddr, detail: String },
+    #[error(
+        "the daemon at {addr} refused the token: check the `token` file in the state directory or --token"
+    )]
+    Unauthorized { addr: SocketAddr },
+    /// The controller refused the action; nothing changed.
+    #[error("refused: {0}")]
+    Refused(Refusal),
+    #[error("the daemon answered {status}: {message}")]
+    Api { status: u16, message: String },
+    #[error("unexpected answer from the daemon: {0}")]
+    Protocol(String),
+    #[error(transparent)]
+    Discover(#[from] crate::state_dir::StateDirError),
+}
+
+impl ClientError {
+    /// Exit code for CLI verbs: 3 daemon unreachable, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ClientError::Unreachable { .. } => 3,
+            ClientError::Discover(crate::state_dir::StateDirError::NoDaemon { .. }) => 3,
+            _ => 1,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Client {
+    addr: SocketAddr,
+    token: String,
+    http: reqwest::Client,
+    /// A second client without a total timeout, for the event stream.
+    stream_http: reqwest::Client,
+}
+
+impl Client {
+    pub fn new(addr: SocketAddr, token: String) -> Client {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(2))
+            .no_proxy()
+            .build()
+            .expect("a plain HTTP client builds");
+        let stream_http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .no_proxy()
+            .build()
+            .expect("a plain HTTP client builds");
+        Client {
+            addr,
+            token,
+            http,
+            stream_http,
+        }
+    }
+
+    /// Find the daemon from the command line's target flags.
+    pub fn from_target(target: &Target) -> Result<Client, ClientError> {
+        let ep = crate::state_dir::discover(target)?;
+        Ok(Client::new(ep.admin, ep.token))
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn unreachable(&self, e: reqwest::Error) -> ClientError {
+        ClientError::Unreachable {
+            addr: self.addr,
+            detail: if e.is_timeout() {
+                "timed out".to_string()
+            } else if e.is_connect() {
+                "connection refused".to_string()
+            } else {
+                e.to_string()
+            },
+        }
+    }
+
+    async fn check(&self, resp: reqwest::Response) -> Result<reqwest::Response, ClientError> {
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        if status.as_u16() == 401 {
+            return Err(ClientError::Unauthorized { addr: self.addr });
+        }
+        let text = resp.text().await.unwrap_or_default();
+        match serde_json::from_str::<ApiError>(&text) {
+            Ok(e) if status.as_u16() == 409 => {
+                Err(ClientError::Refused(Refusal::new(e.code, e.error)))
+            }
+            Ok(e) => Err(ClientError::Api {
+                status: status.as_u16(),
+                message: e.error,
+            }),
+            Err(_) => Err(ClientError::Api {
+                status: status.as_u16(),
+                message: text,
+            }),
+        }
+    }
+
+    /// Send with the token, map transport and HTTP errors, decode the JSON answer.
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<T, ClientError> {
+        let resp = req
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        let resp = self.check(resp).await?;
+        resp.json()
+            .await
+            .map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.call(self.http.get(self.url(path))).await
+    }
+
+    pub async fn state(&self) -> Result<StateView, ClientError> {
+        self.get_json("/v1/state").await
+    }
+
+    pub async fn metrics(&self) -> Result<serde_json::Value, ClientError> {
+        self.get_json("/v1/metrics").await
+    }
+
+    /// Ask for an action. `Err(ClientError::Refused)` when the controller said no.
+    pub async fn act(&self, req: &ActionRequest) -> Result<ActionReply, ClientError> {
+        self.call(self.http.post(self.url("/v1/actions")).json(req))
+            .await
+    }
+
+    /// The event stream: first a snapshot, then every event. Ends when the
+    /// daemon goes away (the caller reconnects).
+    pub async fn events(
+        &self,
+    ) -> Result<BoxStream<'static, Result<Event, ClientError>>, ClientError> {
+        let resp = self
+            .stream_http
+            .get(self.url("/v1/events"))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        let resp = self.check(resp).await?;
+        let addr = self.addr;
+        let bytes = resp.bytes_stream();
+        let lines = futures::stream::unfold(
+            (bytes, Vec::<u8>::new()),
+            move |(mut bytes, mut buf)| async move {
+                loop {
+                    if let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+                        let line: Vec<u8> = buf.drain(..=pos).collect();
+                        let parsed = serde_json::from_slice::<Event>(&line[..line.len() - 1])
+                            .map_err(|e| ClientError::Protocol(format!("bad event line: {e}")));
+                        return Some((parsed, (bytes, buf)));
+                    }
+                    match bytes.next().await {
+                        Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
+                        Some(Err(e)) => {
+                            return Some((
+                                Err(ClientError::Unreachable {
+                                    addr,
+                                    detail: e.to_string(),
+                                }),
+                                (bytes, Vec::new()),
+                            ));
+                        }
+                        None => return None,
+                    }
+                }
+            },
+        );
+        Ok(lines.boxed())
+    }
+
+    pub async fn logs(&self, role: Role, tail: usize) -> Result<Vec<String>, ClientError> {
+        #[derive(serde::Deserialize)]
+        struct Logs {
+            lines: Vec<String>,
+        }
+        let logs: Logs = self
+            .get_json(&format!("/v1/logs?role={role}&tail={tail}"))
+            .await?;
+        Ok(logs.lines)
+    }
+}

@@ -1,0 +1,27 @@
+//! The admin API: a small HTTP/JSON surface on a loopback address, guarded by
+//! a bearer token. `server` runs inside the daemon; `client` is what the CLI
+//! verbs and the TUI use to reach it.
+//!
+//! | method | path          | what                                            |
+//! |--------|---------------|-------------------------------------------------|
+//! | GET    | /v1/state     | the whole [`StateView`](crate::model::StateView) |
+//! | GET    | /v1/metrics   | per-version stats over `?window=10s`            |
+//! | POST   | /v1/weight    | `{"percent": 25}` or `{"permille": 250}`        |
+//! | POST   | /v1/actions   | an [`ActionRequest`](crate::model::ActionRequest) |
+//! | GET    | /v1/events    | NDJSON stream: a snapshot, then every event     |
+//! | GET    | /v1/logs      | `?role=canary&tail=200`                         |
+//! | GET    | /metrics      | Prometheus text (no token: read-only figures)   |
+//! | GET    | /healthz      | 200 when the daemon is up (no token)            |
+//!
+//! Errors are JSON `{"error": "...", "code": "..."}` with 400, 401, 404, 405,
+//! 409 (refused by the controller), 413 or 503.
+
+pub mod client;
+mod error;
+pub mod server;
+pub mod verbs;
+
+pub use error::ApiError;
+
+/// Request bodies larger than this are refused with 413.
+pub const BODY_LIMIT: usize = 64 * 1024;

@@ -1,0 +1,378 @@
+//! The admin API server (runs inside the daemon).
+//!
+//! Every `/v1/*` route needs `Authorization: Bearer <token>`; the token is
+//! compared in constant time. Handlers only translate HTTP to controller
+//! actions and back: they hold no release logic.
+
+use super::{ApiError, BODY_LIMIT};
+use crate::controller::ControllerHandle;
+use crate::metrics::Metrics;
+use crate::model::{Action, ActionRequest, Actor, EventKind, Role};
+use crate::plan::HumanDuration;
+use crate::runtime::{Replica, Runtime};
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::StreamExt;
+use serde::Deserialize;
+use std::future::Future;
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+use tokio::net::TcpListener;
+use tokio::sync::broadcast;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    pub controller: ControllerHandle,
+    pub metrics: Arc<Metrics>,
+    pub runtime: Option<Arc<dyn Runtime>>,
+    pub token: Arc<str>,
+}
+
+/// Serve the admin API on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    state: ApiState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    // Graceful, but bounded: long-lived event streams must not hold the
+    // daemon's exit hostage.
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let notify = async move {
+        shutdown.await;
+        let _ = tx.send(true);
+    };
+    let mut rx2 = rx.clone();
+    let graceful = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
+        let mut rx = rx;
+        let _ = rx.wait_for(|s| *s).await;
+    });
+    tokio::select! {
+        r = graceful => r,
+        _ = async move {
+            notify.await;
+            let _ = rx2.wait_for(|s| *s).await;
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        } => Ok(()),
+    }
+}
+
+/// The routes, for tests that want to drive them without a socket.
+pub fn router(state: ApiState) -> Router {
+    let v1 = Router::new()
+        .route("/v1/state", get(get_state))
+        .route("/v1/metrics", get(get_metrics))
+        .route("/v1/weight", post(post_weight))
+        .route("/v1/actions", post(post_action))
+        .route("/v1/events", get(get_events))
+        .route("/v1/logs", get(get_logs))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .merge(v1)
+        .route("/metrics", get(prometheus))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such endpoint (see GET /v1/state)",
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this endpoint",
+            )
+        })
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+async fn require_token(State(s): State<ApiState>, req: Request, next: Next) -> Response {
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    // Constant time: a wrong token takes as long as a right one.
+    let ok: bool = given.as_bytes().ct_eq(s.token.as_bytes()).into();
+    if !ok {
+        return ApiError::unauthorized().into_response();
+    }
+    next.run(req).await
+}
+
+async fn get_state(State(s): State<ApiState>) -> Response {
+    Json(s.controller.state()).into_response()
+}
+
+#[derive(Deserialize)]
+struct WindowQuery {
+    window: Option<String>,
+}
+
+async fn get_metrics(State(s): State<ApiState>, Query(q): Query<WindowQuery>) -> Response {
+    let window = match q.window.as_deref().map(str::parse::<HumanDuration>) {
+        None => std::time::Duration::from_secs(10),
+        Some(Ok(d))
+            if d.get() >= std::time::Duration::from_secs(1)
+                && d.get() <= std::time::Duration::from_secs(300) =>
+        {
+            d.get()
+        }
+        Some(Ok(_)) => {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_window",
+                "window must be between 1s and 5m",
+            )
+            .into_response();
+        }
+        Some(Err(e)) => {
+            return ApiError::new(StatusCode::BAD_REQUEST, "bad_window", e).into_response();
+        }
+    };
+    let state = s.controller.state();
+    Json(serde_json::json!({
+        "weight_permille": state.weight_permille,
+        "window_secs": window.as_secs_f64(),
+        "stable": s.metrics.stats(Role::Stable, window),
+        "canary": s.metrics.stats(Role::Canary, window),
+    }))
+    .into_response()
+}
+
+/// Decode a JSON body with errors that say what was wrong.
+fn decode<T: serde::de::DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    let bytes = body.map_err(|rej| {
+        let status = rej.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                status,
+                "too_large",
+                format!("request body larger than {BODY_LIMIT} bytes"),
+            )
+        } else {
+            ApiError::new(status, "bad_body", rej.body_text())
+        }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+            format!("invalid JSON body: {e}"),
+        )
+    })
+}
+
+/// `POST /v1/weight`: `{"percent": 25}` or `{"permille": 250}`, optional `by`, `reason`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WeightBody {
+    percent: Option<f64>,
+    permille: Option<i64>,
+    by: Option<Actor>,
+    reason: Option<String>,
+}
+
+async fn post_weight(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body: WeightBody = match decode(body) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let permille = match (body.percent, body.permille) {
+        (Some(p), None) if p.is_finite() && (0.0..=100.0).contains(&p) => (p * 10.0).round() as u16,
+        (None, Some(pm)) if (0..=1000).contains(&pm) => pm as u16,
+        (Some(p), None) => {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "out_of_range",
+                format!("percent {p} is out of range (0..=100)"),
+            )
+            .into_response();
+        }
+        (None, Some(pm)) => {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "out_of_range",
+                format!("permille {pm} is out of range (0..=1000)"),
+            )
+            .into_response();
+        }
+        _ => {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_json",
+                "give exactly one of \"percent\" or \"permille\"",
+            )
+            .into_response();
+        }
+    };
+    act(
+        &s,
+        ActionRequest {
+            action: Action::SetWeight { permille },
+            by: body.by.unwrap_or_else(|| actor_from(&headers)),
+            reason: body.reason,
+        },
+    )
+    .await
+}
+
+async fn post_action(State(s): State<ApiState>, body: Result<Bytes, BytesRejection>) -> Response {
+    match decode::<ActionRequest>(body) {
+        Ok(req) => act(&s, req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn act(s: &ApiState, req: ActionRequest) -> Response {
+    match s.controller.act(req).await {
+        Ok(reply) => Json(reply).into_response(),
+        Err(refusal) => {
+            let status = if refusal.code == "stopped" {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::CONFLICT
+            };
+            ApiError::new(status, &refusal.code, refusal.message).into_response()
+        }
+    }
+}
+
+fn actor_from(headers: &HeaderMap) -> Actor {
+    match headers.get("x-cutover-actor").and_then(|v| v.to_str().ok()) {
+        Some("tui") => Actor::Tui,
+        Some("cli") => Actor::Cli,
+        _ => Actor::Api,
+    }
+}
+
+/// NDJSON: the current state first, then every event as it happens. A slow
+/// reader that falls behind gets a warning and a fresh snapshot, never a
+/// stalled daemon.
+async fn get_events(State(s): State<ApiState>) -> Response {
+    let rx = s.controller.subscribe();
+    let first = snapshot_line(&s);
+    let controller = s.controller.clone();
+    let rest = futures::stream::unfold((rx, controller), |(mut rx, controller)| async move {
+        let text = match rx.recv().await {
+            Ok(ev) => serde_json::to_string(&ev).unwrap_or_default() + "\n",
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                let state = controller.state();
+                let warn = crate::model::Event {
+                    seq: 0,
+                    at: chrono::Utc::now(),
+                    kind: EventKind::Warning {
+                        message: format!("event stream fell behind; {n} events skipped"),
+                    },
+                };
+                let snap = crate::model::Event {
+                    seq: 0,
+                    at: state.at,
+                    kind: EventKind::Snapshot {
+                        state: Box::new(state),
+                    },
+                };
+                serde_json::to_string(&warn).unwrap_or_default()
+                    + "\n"
+                    + &serde_json::to_string(&snap).unwrap_or_default()
+                    + "\n"
+            }
+            Err(broadcast::error::RecvError::Closed) => return None,
+        };
+        Some((Ok::<_, std::io::Error>(Bytes::from(text)), (rx, controller)))
+    });
+    let stream = futures::stream::once(async move { Ok(first) }).chain(rest);
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+fn snapshot_line(s: &ApiState) -> Bytes {
+    let state = s.controller.state();
+    let ev = crate::model::Event {
+        seq: 0,
+        at: state.at,
+        kind: EventKind::Snapshot {
+            state: Box::new(state),
+        },
+    };
+    Bytes::from(serde_json::to_string(&ev).unwrap_or_default() + "\n")
+}
+
+#[derive(Deserialize)]
+struct LogsQuery {
+    role: Option<Role>,
+    replica: Option<String>,
+    tail: Option<usize>,
+}
+
+async fn get_logs(State(s): State<ApiState>, Query(q): Query<LogsQuery>) -> Response {
+    let Some(runtime) = &s.runtime else {
+        return ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_runtime",
+            "this daemon has no runtime to read logs from",
+        )
+        .into_response();
+    };
+    let state = s.controller.state();
+    let role = q.role.unwrap_or(Role::Canary);
+    let version = match role {
+        Role::Stable => Some(&state.stable),
+        Role::Canary => state.canary.as_ref(),
+    };
+    let Some(version) = version else {
+        return ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_version",
+            format!("no {role} version is running"),
+        )
+        .into_response();
+    };
+    let replica = match &q.replica {
+        Some(id) => version.replicas.iter().find(|r| &r.id == id),
+        None => version.replicas.first(),
+    };
+    let Some(replica) = replica else {
+        return ApiError::new(StatusCode::NOT_FOUND, "no_replica", "no such replica")
+            .into_response();
+    };
+    let r = Replica {
+        id: replica.id.clone(),
+        role,
+        release: state.release,
+        version: version.version.clone(),
+        addr: replica.addr.clone(),
+    };
+    match runtime.logs(&r, q.tail.unwrap_or(200).min(5000)).await {
+        Ok(lines) => Json(serde_json::json!({ "replica": r.id, "lines": lines })).into_response(),
+        Err(e) => ApiError::new(StatusCode::BAD_GATEWAY, "runtime", e.to_string()).into_response(),
+    }
+}
+
+async fn prometheus(State(s): State<ApiState>) -> Response {
+    let state = s.controller.state();
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.prometheus(&state.service, state.weight_permille),
+    )
+        .into_response()
+}

@@ -1,0 +1,103 @@
+//! What goes into the release machine ([`Input`]: actions and facts) and what
+//! comes out ([`Effect`]: orders for the driver, plain data).
+//!
+//! Keeping both as data is what makes the machine testable without a runtime,
+//! a proxy or a clock: a test feeds inputs and reads effects, the driver
+//! feeds the same inputs from channels and executes the same effects.
+
+use crate::model::{ActionRequest, Actor, EventKind, GuardVerdict, Role};
+use crate::runtime::VersionSpec;
+use std::time::Duration;
+
+/// One thing the machine reacts to.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input {
+    /// An operator, script or the guard asked for something. May be refused.
+    Action(ActionRequest),
+    /// The runtime started the canary replicas (ids as the runtime names them).
+    CanaryStarted { replicas: Vec<String> },
+    /// The runtime could not start the canary.
+    CanaryStartFailed { detail: String },
+    /// A replica passed `healthy_after` checks in a row.
+    ReplicaHealthy { role: Role, id: String },
+    /// A replica failed `unhealthy_after` checks in a row.
+    ReplicaUnhealthy { role: Role, id: String },
+    /// A replica exited on its own (crash, OOM, kill).
+    ReplicaExited {
+        role: Role,
+        id: String,
+        detail: String,
+    },
+    /// The warm-up requests were sent (`detail` says how they went).
+    WarmupDone { detail: String },
+    /// The bake timer of step `step` ran out (a stale one is ignored).
+    BakeElapsed { step: usize },
+    /// A guard crossed its threshold (from the evaluation or the proxy's trip).
+    Breach { verdict: GuardVerdict },
+    /// A drain finished: `cut` requests were answered 504 at the timeout.
+    DrainDone { role: Role, finished: u64, cut: u64 },
+    /// All replicas of `role` were stopped and removed.
+    Removed { role: Role },
+    /// Time passes: checks bake and start deadlines, and held promotions.
+    Tick,
+}
+
+impl Input {
+    /// Short name for tests and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Input::Action(r) => r.action.name(),
+            Input::CanaryStarted { .. } => "canary_started",
+            Input::CanaryStartFailed { .. } => "canary_start_failed",
+            Input::ReplicaHealthy { .. } => "replica_healthy",
+            Input::ReplicaUnhealthy { .. } => "replica_unhealthy",
+            Input::ReplicaExited { .. } => "replica_exited",
+            Input::WarmupDone { .. } => "warmup_done",
+            Input::BakeElapsed { .. } => "bake_elapsed",
+            Input::Breach { .. } => "breach",
+            Input::DrainDone { .. } => "drain_done",
+            Input::Removed { .. } => "removed",
+            Input::Tick => "tick",
+        }
+    }
+}
+
+/// One order for the driver. The driver executes effects in the order given;
+/// quick ones (weight, events, persistence) at once, slow ones (start, drain,
+/// stop, remove, warm-up, hooks) on a worker that reports back with facts.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// Set the canary share in the proxy.
+    SetWeight { permille: u16, by: Actor },
+    /// Start the canary replicas; answer with `CanaryStarted` / `CanaryStartFailed`.
+    StartCanary { spec: VersionSpec },
+    /// Send the plan's warm-up requests straight to the healthy canary
+    /// replicas (never through the proxy); answer with `WarmupDone`.
+    Warmup,
+    /// Arm (or disarm with `None`) the proxy's own error trip: it sets the
+    /// weight to 0 on the very canary request that crosses `limit`.
+    ArmErrorTrip { limit: Option<u64> },
+    /// Take the role out of its pool at once, let in-flight requests finish
+    /// until `timeout`, answer the rest 504; answer with `DrainDone`.
+    Drain { role: Role, timeout: Duration },
+    /// SIGTERM every replica of the role, kill after `grace`.
+    Stop { role: Role, grace: Duration },
+    /// Remove every replica of the role; answer with `Removed`.
+    Remove { role: Role },
+    /// The canary's replicas become the stable pool (after a promotion).
+    SwapRoles,
+    /// Restart the role's "since step start" counters.
+    ResetMetrics { role: Role },
+    /// Change the limits of the role's running replicas.
+    Resize {
+        role: Role,
+        cpus: Option<f64>,
+        memory: Option<u64>,
+    },
+    /// Run a plan hook (`post_promote`, `post_rollback`) as a child process.
+    RunHook { name: String, command: Vec<String> },
+    /// Write the state file.
+    Persist,
+    /// Publish and journal an event.
+    Emit(EventKind),
+}

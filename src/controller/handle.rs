@@ -1,0 +1,60 @@
+//! How everything outside the controller task talks to it: actions go in
+//! through a channel and come back with a reply; state is a `watch`; events
+//! are a `broadcast`. Cloning a handle is cheap.
+
+use crate::model::{ActionReply, ActionRequest, Event, Refusal, StateView};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+/// One action in flight to the controller task, with where to answer.
+#[derive(Debug)]
+pub struct Command {
+    pub request: ActionRequest,
+    pub reply: oneshot::Sender<Result<ActionReply, Refusal>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ControllerHandle {
+    commands: mpsc::Sender<Command>,
+    state: watch::Receiver<StateView>,
+    events: broadcast::Sender<Event>,
+}
+
+impl ControllerHandle {
+    pub fn new(
+        commands: mpsc::Sender<Command>,
+        state: watch::Receiver<StateView>,
+        events: broadcast::Sender<Event>,
+    ) -> Self {
+        ControllerHandle {
+            commands,
+            state,
+            events,
+        }
+    }
+
+    /// Ask for an action and wait for the controller's answer.
+    pub async fn act(&self, request: ActionRequest) -> Result<ActionReply, Refusal> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command { request, reply })
+            .await
+            .map_err(|_| Refusal::new("stopped", "the controller has stopped"))?;
+        rx.await
+            .map_err(|_| Refusal::new("stopped", "the controller stopped before answering"))?
+    }
+
+    /// The latest state.
+    pub fn state(&self) -> StateView {
+        self.state.borrow().clone()
+    }
+
+    /// Wait for the state to change.
+    pub fn watch(&self) -> watch::Receiver<StateView> {
+        self.state.clone()
+    }
+
+    /// Events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+}

@@ -1,0 +1,366 @@
+//! Actions asked for by a client: accepted with effects, or refused with
+//! nothing changed.
+
+use super::*;
+
+impl Transition<'_> {
+    pub(super) fn action(&mut self, req: ActionRequest) -> Result<(), Refusal> {
+        let phase = self.st.phase;
+        let by = req.by;
+        let reason = req.reason.clone().filter(|r| !r.trim().is_empty());
+        match req.action.clone() {
+            Action::SetWeight { permille } => {
+                self.need_serving("set the weight")?;
+                if permille > 1000 {
+                    return Err(refuse(
+                        codes::OUT_OF_RANGE,
+                        format!(
+                            "cannot set weight {}: the canary share is 0..=100%",
+                            pct(permille)
+                        ),
+                    ));
+                }
+                let from = self.st.weight_permille;
+                self.accept(
+                    &req,
+                    format!("canary weight {} → {}", pct(from), pct(permille)),
+                );
+                self.set_weight(permille, by, reason);
+                self.persist();
+            }
+            Action::Deploy { image } => self.deploy(&req, image.trim())?,
+            Action::Step => {
+                self.need_serving("step")?;
+                let total = self.plan.steps.len();
+                if total == 0 {
+                    return Err(refuse(
+                        codes::NO_STEPS,
+                        "cannot step: the plan has no [[steps]] (manual weight only)".into(),
+                    ));
+                }
+                let next = self.st.step_index.map_or(0, |i| i + 1);
+                if next >= total {
+                    return Err(refuse(
+                        codes::NO_NEXT_STEP,
+                        format!(
+                            "cannot step: already at the last step ({total} of {total}); promote instead"
+                        ),
+                    ));
+                }
+                self.accept(&req, format!("step {} of {total} now", next + 1));
+                self.enter_step(next, by, reason.or(Some("step asked for".into())));
+            }
+            Action::Pause => {
+                if phase == Phase::Paused {
+                    return Err(refuse(
+                        codes::ILLEGAL_IN_PHASE,
+                        "cannot pause: already paused".into(),
+                    ));
+                }
+                self.need_serving("pause")?;
+                self.accept(&req, "steps and bake held; guards stay on".into());
+                self.pause(by, reason);
+            }
+            Action::Resume => {
+                if phase != Phase::Paused {
+                    return Err(refuse(
+                        codes::ILLEGAL_IN_PHASE,
+                        format!("cannot resume: nothing is paused (phase {phase})"),
+                    ));
+                }
+                self.accept(&req, "steps and bake resume".into());
+                self.resume(by, reason);
+            }
+            Action::Promote { force } => self.promote(&req, force, "promote")?,
+            Action::Rollback => {
+                self.need_canary("roll back")?;
+                self.rollback(by, reason, Some(&req), None);
+            }
+            Action::Drain { role: Role::Canary } => {
+                self.need_canary("drain canary")?;
+                self.rollback(by, reason, Some(&req), None);
+            }
+            Action::Drain { role: Role::Stable } => self.promote(&req, false, "drain stable")?,
+            Action::Resize { role, cpus, memory } => self.resize(&req, role, cpus, memory)?,
+            Action::Abort => {
+                if !matches!(phase, Phase::Deploying | Phase::Warming) {
+                    let hint = if matches!(phase, Phase::Canary | Phase::Paused) {
+                        "; use rollback"
+                    } else {
+                        ""
+                    };
+                    return Err(refuse(
+                        codes::ILLEGAL_IN_PHASE,
+                        format!("cannot abort: nothing is being deployed (phase {phase}){hint}"),
+                    ));
+                }
+                self.rollback(by, reason, Some(&req), None);
+            }
+            Action::MuteGuards { muted } => {
+                let detail = match (self.st.muted, muted) {
+                    (true, true) => "guards were already muted",
+                    (false, false) => "guards were not muted",
+                    (false, true) => "guards muted: breaches are no longer acted on",
+                    (true, false) => "guards unmuted",
+                };
+                self.accept(&req, detail.into());
+                self.st.muted = muted;
+                if matches!(phase, Phase::Canary | Phase::Paused) {
+                    let limit = trip_limit(self.plan, self.st);
+                    self.fx.push(Effect::ArmErrorTrip { limit });
+                }
+                self.persist();
+            }
+            Action::AckBreach => {
+                let detail = if self.st.last_breach.take().is_some() {
+                    "breach acknowledged"
+                } else {
+                    "no breach to acknowledge"
+                };
+                self.accept(&req, detail.into());
+                self.persist();
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuse unless the canary takes live traffic (Canary or Paused).
+    pub(super) fn need_serving(&self, what: &str) -> Result<(), Refusal> {
+        let phase = self.st.phase;
+        if matches!(phase, Phase::Canary | Phase::Paused) {
+            return Ok(());
+        }
+        Err(refuse(
+            codes::ILLEGAL_IN_PHASE,
+            format!("cannot {what}: {}", why_not(phase)),
+        ))
+    }
+
+    /// Refuse unless a canary exists that can be rolled back.
+    pub(super) fn need_canary(&self, what: &str) -> Result<(), Refusal> {
+        let phase = self.st.phase;
+        if matches!(
+            phase,
+            Phase::Deploying | Phase::Warming | Phase::Canary | Phase::Paused
+        ) {
+            return Ok(());
+        }
+        Err(refuse(
+            codes::ILLEGAL_IN_PHASE,
+            format!("cannot {what}: {}", why_not(phase)),
+        ))
+    }
+
+    pub(super) fn deploy(&mut self, req: &ActionRequest, image: &str) -> Result<(), Refusal> {
+        let phase = self.st.phase;
+        if !matches!(phase, Phase::Idle | Phase::Failed) {
+            return Err(refuse(
+                codes::ILLEGAL_IN_PHASE,
+                format!(
+                    "cannot deploy: release {} is in progress (phase {phase}); promote or roll back first",
+                    self.st.release
+                ),
+            ));
+        }
+        if let Some(role) = self.st.removing {
+            return Err(refuse(
+                codes::BUSY,
+                format!(
+                    "cannot deploy: the previous {role} is still being removed; try again in a moment"
+                ),
+            ));
+        }
+        let canary = self.canary_plan(image)?;
+        let release = self.st.release + 1;
+        let label = canary.version.clone().unwrap_or_default();
+        self.accept(
+            req,
+            format!("release {release}: canary {label} ({})", canary.describe()),
+        );
+        self.st.release = release;
+        self.st.canary = Some(canary.clone());
+        self.st.canary_replicas.clear();
+        self.st.last_breach = None;
+        self.st.last_outcome = None;
+        self.st.held_by_freeze = None;
+        self.st.step_index = None;
+        self.st.bake_deadline = None;
+        self.st.bake_remaining_ms = None;
+        self.st.warmup_pending = false;
+        self.st.start_deadline = Some(self.now + chrono_dur(self.plan.health.start_timeout.get()));
+        self.set_phase(Phase::Deploying, req.by, Some(format!("deploy {label}")));
+        self.fx.push(Effect::StartCanary {
+            spec: spec_for(self.plan, &canary, Role::Canary, release),
+        });
+        self.persist();
+        Ok(())
+    }
+
+    /// The canary version to deploy: the plan's `[canary]`, with `image`
+    /// (an image, a command line or a comma-separated upstream list,
+    /// depending on the runtime) in place of what it runs.
+    pub(super) fn canary_plan(&self, image: &str) -> Result<VersionPlan, Refusal> {
+        let mut v = match (&self.plan.canary, image.is_empty()) {
+            (Some(c), true) => {
+                let mut c = c.clone();
+                c.version = Some(version_label(&c, "canary"));
+                return Ok(c);
+            }
+            (None, true) => {
+                return Err(refuse(
+                    codes::NO_CANARY_SPEC,
+                    "cannot deploy: no image given and the plan has no [canary]; pass one (cutover deploy --canary IMAGE)".into(),
+                ));
+            }
+            (Some(c), false) => c.clone(),
+            (None, false) => VersionPlan {
+                version: None,
+                image: None,
+                command: None,
+                upstreams: Vec::new(),
+                ..self.st.stable.clone()
+            },
+        };
+        v.version = None;
+        match self.plan.runtime {
+            RuntimeKind::Docker => {
+                v.image = Some(image.to_string());
+                v.command = None;
+                v.upstreams.clear();
+            }
+            RuntimeKind::Process => {
+                v.command = Some(image.split_whitespace().map(str::to_string).collect());
+                v.image = None;
+                v.upstreams.clear();
+            }
+            RuntimeKind::Static => {
+                v.upstreams = image
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                if v.upstreams.is_empty() {
+                    return Err(refuse(
+                        codes::BAD_REQUEST,
+                        format!("cannot deploy: {image:?} lists no upstream host:port"),
+                    ));
+                }
+                v.replicas = v.upstreams.len() as u32;
+                v.image = None;
+                v.command = None;
+            }
+        }
+        v.version = Some(version_label(&v, "canary"));
+        Ok(v)
+    }
+
+    pub(super) fn promote(
+        &mut self,
+        req: &ActionRequest,
+        force: bool,
+        what: &str,
+    ) -> Result<(), Refusal> {
+        let phase = self.st.phase;
+        if !matches!(phase, Phase::Canary | Phase::Paused) {
+            return Err(refuse(
+                codes::ILLEGAL_IN_PHASE,
+                format!("cannot {what}: {}", why_not(phase)),
+            ));
+        }
+        let reason = req.reason.clone().filter(|r| !r.trim().is_empty());
+        if force && reason.is_none() {
+            return Err(refuse(
+                codes::REASON_REQUIRED,
+                format!("cannot {what} with force: say why (--force --reason TEXT)"),
+            ));
+        }
+        if let Some(f) = freeze_at(self.plan, self.now)
+            && !force
+        {
+            return Err(refuse(
+                codes::FROZEN,
+                format!(
+                    "cannot {what}: {} is in force until {}; promote with --force --reason TEXT to override",
+                    freeze_name(f),
+                    f.until.to_rfc3339()
+                ),
+            ));
+        }
+        let detail = match (force, freeze_at(self.plan, self.now)) {
+            (true, Some(f)) => format!("promoting inside {} (forced)", freeze_name(f)),
+            _ => "promoting: 100% canary, draining stable".to_string(),
+        };
+        self.accept(req, detail);
+        self.begin_promote(req.by, reason);
+        Ok(())
+    }
+
+    pub(super) fn resize(
+        &mut self,
+        req: &ActionRequest,
+        role: Role,
+        cpus: Option<f64>,
+        memory: Option<u64>,
+    ) -> Result<(), Refusal> {
+        if cpus.is_none() && memory.is_none() {
+            return Err(refuse(
+                codes::BAD_REQUEST,
+                format!("cannot resize {role}: give cpus, memory or both"),
+            ));
+        }
+        if let Some(c) = cpus
+            && !(c.is_finite() && c > 0.0 && c <= 1024.0)
+        {
+            return Err(refuse(
+                codes::OUT_OF_RANGE,
+                format!("cannot resize {role}: {c} cpus is out of range (0 < cpus ≤ 1024)"),
+            ));
+        }
+        if memory == Some(0) {
+            return Err(refuse(
+                codes::OUT_OF_RANGE,
+                format!("cannot resize {role}: a memory limit of 0 bytes"),
+            ));
+        }
+        let phase = self.st.phase;
+        let ok = match role {
+            Role::Stable => phase != Phase::Promoting,
+            Role::Canary => matches!(phase, Phase::Warming | Phase::Canary | Phase::Paused),
+        };
+        if !ok {
+            let why = match role {
+                Role::Stable => "stable is being drained and removed (phase promoting)".to_string(),
+                Role::Canary => why_not(phase),
+            };
+            return Err(refuse(
+                codes::ILLEGAL_IN_PHASE,
+                format!("cannot resize {role}: {why}"),
+            ));
+        }
+        let v = match role {
+            Role::Stable => &mut self.st.stable,
+            Role::Canary => self
+                .st
+                .canary
+                .as_mut()
+                .expect("canary exists in these phases"),
+        };
+        if let Some(c) = cpus {
+            v.cpus = Some(c);
+        }
+        if let Some(m) = memory {
+            v.memory = Some(crate::plan::ByteSize(m));
+        }
+        let detail = format!(
+            "{role} limits: cpus {}, memory {}",
+            cpus.map_or("unchanged".into(), |c| c.to_string()),
+            memory.map_or("unchanged".into(), |m| crate::plan::ByteSize(m).to_string())
+        );
+        self.accept(req, detail);
+        self.fx.push(Effect::Resize { role, cpus, memory });
+        self.persist();
+        Ok(())
+    }
+
+    // ---- facts ---------------------------------------------------------
+}

@@ -1,0 +1,239 @@
+//! Facts from the runtime, health checks, timers and guards: never
+//! refused, ignored when they do not matter in the current phase.
+
+use super::*;
+
+impl Transition<'_> {
+    pub(super) fn canary_started(&mut self, replicas: Vec<String>) {
+        let marks = replicas
+            .iter()
+            .map(|id| ReplicaMark {
+                id: id.clone(),
+                healthy: false,
+                alive: true,
+            })
+            .collect();
+        match self.st.phase {
+            Phase::Deploying if replicas.is_empty() => {
+                self.fail("the runtime started no canary replica".into());
+            }
+            Phase::Deploying => {
+                self.st.canary_replicas = marks;
+                let n = replicas.len();
+                self.set_phase(
+                    Phase::Warming,
+                    Actor::System,
+                    Some(format!(
+                        "{n} canary replica{} started; waiting for {} healthy",
+                        if n == 1 { "" } else { "s" },
+                        self.plan.health.min_healthy
+                    )),
+                );
+                self.persist();
+            }
+            // A start that finished after an abort or failure: remember the
+            // replicas so the removal already queued takes them too.
+            Phase::RollingBack | Phase::Failed
+                if self.st.removing == Some(Role::Canary) && self.st.canary_replicas.is_empty() =>
+            {
+                self.st.canary_replicas = marks;
+                self.persist();
+            }
+            _ => {}
+        }
+    }
+
+    /// Update one known canary replica; true when that changed anything
+    /// (false for an unknown id or a repeated report).
+    pub(super) fn mark(&mut self, id: &str, f: impl FnOnce(&mut ReplicaMark)) -> bool {
+        match self.st.canary_replicas.iter_mut().find(|m| m.id == id) {
+            Some(m) => {
+                let before = m.clone();
+                f(m);
+                *m != before
+            }
+            None => false,
+        }
+    }
+
+    pub(super) fn maybe_warm(&mut self) {
+        if self.st.phase != Phase::Warming || self.st.warmup_pending {
+            return;
+        }
+        let healthy = self.st.healthy_canaries();
+        let need = self.plan.health.min_healthy.max(1) as usize;
+        if healthy < need {
+            return;
+        }
+        match &self.plan.warmup {
+            Some(w) if w.requests > 0 => {
+                self.st.warmup_pending = true;
+                self.fx.push(Effect::Warmup);
+                self.persist();
+            }
+            _ => self.enter_canary(format!("{healthy} canary replica(s) healthy")),
+        }
+    }
+
+    pub(super) fn canary_exited(&mut self, id: &str, detail: &str) {
+        match self.st.phase {
+            Phase::Deploying | Phase::Warming => {
+                self.fail(format!(
+                    "canary replica {id} exited while warming: {detail}"
+                ));
+            }
+            Phase::Canary | Phase::Paused if self.st.alive_canaries() == 0 => {
+                self.rollback(
+                    Actor::System,
+                    Some(format!(
+                        "every canary replica exited (last: {id}: {detail})"
+                    )),
+                    None,
+                    None,
+                );
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn breach(&mut self, verdict: GuardVerdict) {
+        let phase = self.st.phase;
+        if self.st.muted || !matches!(phase, Phase::Canary | Phase::Paused) {
+            return;
+        }
+        let on_breach = self.plan.guard.on_breach;
+        if on_breach == OnBreach::Pause && phase == Phase::Paused {
+            return;
+        }
+        let value = verdict.value.unwrap_or(f64::NAN);
+        let event = EventKind::Breach {
+            guard: verdict.name.clone(),
+            value,
+            threshold: verdict.threshold,
+            on_breach: on_breach.as_str().to_string(),
+            detail: verdict.detail.clone(),
+        };
+        self.st.last_breach = Some(BreachView {
+            guard: verdict.name.clone(),
+            value,
+            threshold: verdict.threshold,
+            detail: verdict.detail.clone(),
+            at: self.now,
+        });
+        let reason = Some(format!("guard {}: {}", verdict.name, verdict.detail));
+        match on_breach {
+            OnBreach::Rollback => self.rollback(Actor::Guard, reason, None, Some(event)),
+            OnBreach::Pause => {
+                self.emit(event);
+                self.pause(Actor::Guard, reason);
+            }
+        }
+    }
+
+    pub(super) fn removed(&mut self, role: Role) {
+        if self.st.removing == Some(role) {
+            self.st.removing = None;
+        }
+        match (role, self.st.phase) {
+            (Role::Canary, Phase::RollingBack) => {
+                self.st.canary = None;
+                self.st.canary_replicas.clear();
+                self.st.last_outcome = Some(Outcome::RolledBack);
+                self.set_phase(
+                    Phase::Idle,
+                    Actor::System,
+                    Some("canary removed; stable serves everything".into()),
+                );
+                self.hook("post_rollback", self.plan.hooks.post_rollback.clone());
+                self.persist();
+            }
+            (Role::Canary, Phase::Failed) if self.st.canary.is_some() => {
+                self.st.canary = None;
+                self.st.canary_replicas.clear();
+                self.persist();
+            }
+            (Role::Stable, Phase::Promoting) => {
+                let mut promoted = self
+                    .st
+                    .canary
+                    .take()
+                    .expect("a canary exists while promoting");
+                promoted.version = Some(version_label(&promoted, "stable"));
+                let label = promoted.version.clone().unwrap_or_default();
+                self.st.stable = promoted;
+                self.st.canary_replicas.clear();
+                self.fx.push(Effect::SwapRoles);
+                self.set_weight(0, Actor::System, Some(format!("{label} is now stable")));
+                self.fx.push(Effect::ResetMetrics { role: Role::Stable });
+                self.fx.push(Effect::ResetMetrics { role: Role::Canary });
+                self.st.last_outcome = Some(Outcome::Promoted);
+                self.set_phase(
+                    Phase::Idle,
+                    Actor::System,
+                    Some(format!("promoted: {label} is stable")),
+                );
+                self.hook("post_promote", self.plan.hooks.post_promote.clone());
+                self.persist();
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn tick(&mut self) {
+        let now = self.now;
+        match self.st.phase {
+            Phase::Deploying | Phase::Warming
+                if self.st.start_deadline.is_some_and(|d| now >= d) =>
+            {
+                let healthy = self.st.healthy_canaries();
+                self.fail(format!(
+                    "canary not healthy within {} ({healthy} of {} needed healthy)",
+                    self.plan.health.start_timeout, self.plan.health.min_healthy
+                ));
+            }
+            Phase::Canary => {
+                if self.st.bake_deadline.is_some_and(|d| now >= d) {
+                    self.bake_done();
+                } else if self.st.held_by_freeze.is_some() && freeze_at(self.plan, now).is_none() {
+                    self.st.held_by_freeze = None;
+                    let n = self.plan.steps.len();
+                    self.begin_promote(
+                        Actor::System,
+                        Some(format!("all {n} steps baked; freeze window over")),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn bake_done(&mut self) {
+        self.st.bake_deadline = None;
+        let total = self.plan.steps.len();
+        let Some(i) = self.st.step_index else { return };
+        if i + 1 < total {
+            self.enter_step(
+                i + 1,
+                Actor::System,
+                Some(format!("step {} of {total} baked", i + 1)),
+            );
+            return;
+        }
+        match freeze_at(self.plan, self.now) {
+            Some(f) => {
+                let name = freeze_name(f);
+                self.emit(EventKind::Warning {
+                    message: format!(
+                        "all {total} steps baked; automatic promotion held by {name} until {}",
+                        f.until.to_rfc3339()
+                    ),
+                });
+                self.st.held_by_freeze = Some(name);
+                self.persist();
+            }
+            None => self.begin_promote(Actor::System, Some(format!("all {total} steps baked"))),
+        }
+    }
+
+    // ---- transitions shared by actions and facts -----------------------
+}

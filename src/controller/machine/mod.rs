@@ -1,0 +1,370 @@
+//! The release state machine: pure transitions, no I/O, no clock.
+//!
+//! ```text
+//!   Idle ──deploy──▶ Deploying ──started──▶ Warming ──min_healthy (+warm-up)──▶ Canary ◀─resume/pause─▶ Paused
+//!    ▲                  │                      │                                 │  │                   │
+//!    │                  └──start failed / start_timeout / died──▶ Failed          │  └─promote / last bake┘──▶ Promoting ──stable removed──▶ Idle
+//!    └──────canary removed◀── RollingBack ◀──rollback / abort / breach / drain canary┘
+//! ```
+//!
+//! [`Machine::apply`] takes one [`Input`] and the current wall-clock time and
+//! returns the [`Effect`]s the driver must execute, or a [`Refusal`]. It works
+//! on a copy of the state and commits only on success, so a refused action
+//! never leaves a half-done change behind.
+//!
+//! Decisions worth knowing:
+//! - Facts (health, exits, timers, breaches) are never refused: a fact that
+//!   does not matter in the current phase is ignored (no effects, no change).
+//! - `on_breach = "pause"` pauses like Flagger does: the canary keeps its
+//!   current weight, steps and bake are held, guards stay on. The proxy's
+//!   error trip (which zeroes the weight on its own) is armed only with
+//!   `on_breach = "rollback"`, because it is a rollback by nature.
+//! - Rollback (by anyone) sets weight 0 as its very first effect, before any
+//!   event, and never waits on the canary answering.
+//! - Stable is only drained and removed in `Promoting`, which is entered only
+//!   from `Canary` / `Paused`, i.e. with a serving canary.
+//! - After the last step's bake the machine promotes by itself (`System`)
+//!   unless a freeze window is in force; then it stays in `Canary`, says so
+//!   once, and promotes on the first tick after the window ends.
+
+use super::effect::{Effect, Input};
+
+mod actions;
+mod facts;
+mod moves;
+use super::release::{Outcome, ReleaseState, ReplicaMark, version_label};
+use crate::model::{
+    Action, ActionRequest, Actor, BreachView, EventKind, GuardVerdict, Phase, Refusal, Role,
+};
+use crate::plan::{Freeze, OnBreach, Plan, RuntimeKind, VersionPlan};
+use crate::runtime::VersionSpec;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Refusal codes (`Refusal::code`), stable for scripts and tests.
+pub mod codes {
+    /// The action makes no sense in the current phase.
+    pub const ILLEGAL_IN_PHASE: &str = "illegal_in_phase";
+    /// Promotion inside a `[[freeze]]` window without `force` and a reason.
+    pub const FROZEN: &str = "frozen";
+    /// `force` without a reason.
+    pub const REASON_REQUIRED: &str = "reason_required";
+    /// A number outside its range (weight > 100 %, negative CPUs…).
+    pub const OUT_OF_RANGE: &str = "out_of_range";
+    /// `step` with a plan that has no steps.
+    pub const NO_STEPS: &str = "no_steps";
+    /// `step` on the last step.
+    pub const NO_NEXT_STEP: &str = "no_next_step";
+    /// `deploy` with no image and no `[canary]` in the plan.
+    pub const NO_CANARY_SPEC: &str = "no_canary_spec";
+    /// The previous canary is still being removed.
+    pub const BUSY: &str = "busy";
+    /// The request itself is empty or contradictory.
+    pub const BAD_REQUEST: &str = "bad_request";
+}
+
+/// The release machine: the plan it follows and the state it owns.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    plan: Plan,
+    state: ReleaseState,
+}
+
+impl Machine {
+    /// A machine with stable as the plan says and no canary.
+    pub fn new(plan: Plan) -> Self {
+        let state = ReleaseState::fresh(&plan.stable);
+        Machine { plan, state }
+    }
+
+    /// A machine resumed from a persisted state (see [`Machine::resume_effects`]).
+    pub fn restore(plan: Plan, state: ReleaseState) -> Self {
+        Machine { plan, state }
+    }
+
+    pub fn state(&self) -> &ReleaseState {
+        &self.state
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Feed one input. On `Err` nothing changed.
+    pub fn apply(&mut self, input: Input, now: DateTime<Utc>) -> Result<Vec<Effect>, Refusal> {
+        let mut next = self.state.clone();
+        let mut t = Transition {
+            plan: &self.plan,
+            st: &mut next,
+            now,
+            fx: Vec::new(),
+        };
+        t.input(input)?;
+        let fx = t.fx;
+        self.state = next;
+        Ok(fx)
+    }
+
+    /// The effects that put the world back in line with a restored state:
+    /// the weight, the error trip, and any drain / removal that was under
+    /// way when the daemon stopped. Deploying is left to the driver's
+    /// reconcile (it knows whether replicas exist).
+    pub fn resume_effects(&self) -> Vec<Effect> {
+        let st = &self.state;
+        let drain = self.plan.drain.timeout.get();
+        let grace = self.plan.drain.stop_grace.get();
+        let mut fx = vec![Effect::SetWeight {
+            permille: st.weight_permille,
+            by: Actor::System,
+        }];
+        match st.phase {
+            Phase::Canary | Phase::Paused => fx.push(Effect::ArmErrorTrip {
+                limit: trip_limit(&self.plan, st),
+            }),
+            Phase::Warming if st.warmup_pending => fx.push(Effect::Warmup),
+            Phase::Promoting => fx.extend([
+                Effect::Drain {
+                    role: Role::Stable,
+                    timeout: drain,
+                },
+                Effect::Stop {
+                    role: Role::Stable,
+                    grace,
+                },
+                Effect::Remove { role: Role::Stable },
+            ]),
+            Phase::RollingBack => fx.extend([
+                Effect::Drain {
+                    role: Role::Canary,
+                    timeout: drain,
+                },
+                Effect::Stop {
+                    role: Role::Canary,
+                    grace,
+                },
+                Effect::Remove { role: Role::Canary },
+            ]),
+            Phase::Failed if st.removing == Some(Role::Canary) => fx.extend([
+                Effect::Stop {
+                    role: Role::Canary,
+                    grace,
+                },
+                Effect::Remove { role: Role::Canary },
+            ]),
+            _ => {}
+        }
+        fx
+    }
+
+    /// The earliest deadline the driver should wake up for, if any.
+    pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
+        match (self.state.bake_deadline, self.state.start_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The freeze window in force at `now`, if any.
+    pub fn freeze_at(&self, now: DateTime<Utc>) -> Option<&Freeze> {
+        freeze_at(&self.plan, now)
+    }
+
+    /// The runtime spec of a version, as the driver passes it to `Runtime::start`.
+    pub fn spec(&self, role: Role) -> Option<VersionSpec> {
+        let v = match role {
+            Role::Stable => &self.state.stable,
+            Role::Canary => self.state.canary.as_ref()?,
+        };
+        let release = match role {
+            Role::Stable => 0,
+            Role::Canary => self.state.release,
+        };
+        Some(spec_for(&self.plan, v, role, release))
+    }
+}
+
+/// The event journaled for a refused action.
+pub fn refused_event(req: &ActionRequest, refusal: &Refusal) -> EventKind {
+    EventKind::Action {
+        action: req.action.name().to_string(),
+        by: req.by,
+        reason: req.reason.clone(),
+        ok: false,
+        detail: format!("refused ({}): {}", refusal.code, refusal.message),
+    }
+}
+
+/// A version plan as a runtime spec.
+pub fn spec_for(plan: &Plan, v: &VersionPlan, role: Role, release: u64) -> VersionSpec {
+    VersionSpec {
+        service: plan.service.clone(),
+        role,
+        release,
+        version: version_label(v, role.as_str()),
+        image: v.image.clone(),
+        command: v.command.clone(),
+        upstreams: v.upstreams.clone(),
+        replicas: v.replicas,
+        port: v.port,
+        env: v.env.clone(),
+        cpus: v.cpus,
+        memory: v.memory.map(|m| m.0),
+        labels: BTreeMap::new(),
+    }
+}
+
+/// `50` → `"5%"`, `55` → `"5.5%"`.
+pub fn pct(permille: u16) -> String {
+    if permille.is_multiple_of(10) {
+        format!("{}%", permille / 10)
+    } else {
+        format!("{}.{}%", permille / 10, permille % 10)
+    }
+}
+
+fn freeze_at(plan: &Plan, now: DateTime<Utc>) -> Option<&Freeze> {
+    plan.freeze.iter().find(|f| f.contains(now))
+}
+
+fn freeze_name(f: &Freeze) -> String {
+    match &f.reason {
+        Some(r) => format!("freeze window {r:?}"),
+        None => "a freeze window".to_string(),
+    }
+}
+
+/// The proxy's error trip limit: only with `on_breach = rollback`, unmuted.
+fn trip_limit(plan: &Plan, st: &ReleaseState) -> Option<u64> {
+    if st.muted || plan.guard.on_breach != OnBreach::Rollback {
+        None
+    } else {
+        plan.guard.max_errors
+    }
+}
+
+fn refuse(code: &str, message: String) -> Refusal {
+    Refusal::new(code, message)
+}
+
+/// One transition in progress, on a scratch copy of the state.
+struct Transition<'a> {
+    plan: &'a Plan,
+    st: &'a mut ReleaseState,
+    now: DateTime<Utc>,
+    fx: Vec<Effect>,
+}
+
+impl Transition<'_> {
+    fn input(&mut self, input: Input) -> Result<(), Refusal> {
+        match input {
+            Input::Action(req) => self.action(req),
+            Input::CanaryStarted { replicas } => {
+                self.canary_started(replicas);
+                Ok(())
+            }
+            Input::CanaryStartFailed { detail } => {
+                if self.st.phase == Phase::Deploying {
+                    self.fail(format!("the canary could not start: {detail}"));
+                }
+                Ok(())
+            }
+            Input::ReplicaHealthy { role, id } => {
+                if role == Role::Canary && self.mark(&id, |m| m.healthy = true) {
+                    self.persist();
+                    self.maybe_warm();
+                }
+                Ok(())
+            }
+            Input::ReplicaUnhealthy { role, id } => {
+                if role == Role::Canary && self.mark(&id, |m| m.healthy = false) {
+                    self.persist();
+                    // A canary with no healthy replica left cannot take its
+                    // share (the proxy already sends it to stable): the
+                    // release cannot go on, so it is rolled back.
+                    if matches!(self.st.phase, Phase::Canary | Phase::Paused)
+                        && self.st.healthy_canaries() == 0
+                    {
+                        self.rollback(
+                            Actor::System,
+                            Some(format!(
+                                "no canary replica is healthy ({id} failed its health checks)"
+                            )),
+                            None,
+                            None,
+                        );
+                    }
+                }
+                Ok(())
+            }
+            Input::ReplicaExited { role, id, detail } => {
+                if role == Role::Canary && self.mark(&id, |m| (m.alive, m.healthy) = (false, false))
+                {
+                    self.persist();
+                    self.canary_exited(&id, &detail);
+                }
+                Ok(())
+            }
+            Input::WarmupDone { detail } => {
+                if self.st.phase == Phase::Warming && self.st.warmup_pending {
+                    self.st.warmup_pending = false;
+                    self.enter_canary(format!("warm-up done ({detail})"));
+                }
+                Ok(())
+            }
+            Input::BakeElapsed { step } => {
+                if self.st.phase == Phase::Canary && self.st.step_index == Some(step) {
+                    self.bake_done();
+                }
+                Ok(())
+            }
+            Input::Breach { verdict } => {
+                self.breach(verdict);
+                Ok(())
+            }
+            Input::DrainDone {
+                role,
+                finished,
+                cut,
+            } => {
+                if cut > 0 {
+                    self.emit(EventKind::Warning {
+                        message: format!(
+                            "drained {role}: {finished} in-flight requests finished, {cut} answered 504 at the {} drain timeout",
+                            self.plan.drain.timeout
+                        ),
+                    });
+                }
+                Ok(())
+            }
+            Input::Removed { role } => {
+                self.removed(role);
+                Ok(())
+            }
+            Input::Tick => {
+                self.tick();
+                Ok(())
+            }
+        }
+    }
+
+    // ---- actions -------------------------------------------------------
+}
+
+/// Why an action needing a serving canary is refused, in operator words.
+fn why_not(phase: Phase) -> String {
+    match phase {
+        Phase::Idle => "no canary is running (phase idle)".into(),
+        Phase::Failed => "the last canary failed and was removed (phase failed)".into(),
+        Phase::Deploying | Phase::Warming => {
+            format!("the canary is not serving yet (phase {phase})")
+        }
+        Phase::Promoting => "a promotion is in progress (phase promoting)".into(),
+        Phase::RollingBack => "a rollback is in progress (phase rolling_back)".into(),
+        Phase::Canary | Phase::Paused => format!("not possible in phase {phase}"),
+    }
+}
+
+fn chrono_dur(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}

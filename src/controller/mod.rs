@@ -1,0 +1,26 @@
+//! The release controller: a pure state machine (`machine`, with its inputs
+//! and effects in `effect` and its state in `release`) driven by one task
+//! (`driver`, with its slow operations in `ops`, its client view in `view`,
+//! and its joints with the journal, guards and health checks in `seams` and
+//! `probe`), reached through a [`ControllerHandle`] (`handle`). Persistence
+//! of the release state lives in `persist`.
+
+pub mod driver;
+mod effect;
+mod handle;
+pub mod machine;
+mod ops;
+pub mod persist;
+mod probe;
+mod release;
+pub mod seams;
+mod view;
+
+pub use driver::{ControllerDeps, spawn};
+pub use effect::{Effect, Input};
+pub use handle::{Command, ControllerHandle};
+pub use machine::Machine;
+pub use persist::{Loaded, OwnedReplica, PersistError, PersistedState};
+pub use probe::HttpProbe;
+pub use release::{Outcome, ReleaseState, ReplicaMark, version_label};
+pub use seams::{EventSink, GuardFacts, GuardFn, HealthChecker, HealthEvent, basic_guards};

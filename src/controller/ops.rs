@@ -1,0 +1,252 @@
+//! The slow half of the driver: one worker task that runs runtime and
+//! network operations (start, warm-up, drain, stop, remove, resize) one after
+//! another, in the order the machine asked for them, and reports back.
+//!
+//! Sequential on purpose: a rollback queued behind a start still finds the
+//! replicas that start created, because the worker records them in the
+//! shared [`Registry`] before it moves on. The quick effects (weight, trip,
+//! membership, events) never wait here; the driver applies them at once.
+
+use super::effect::Input;
+use crate::model::{ReplicaStatus, Role};
+use crate::proxy::Router;
+use crate::runtime::{Replica, ReplicaStats, Runtime, VersionSpec};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// One replica the controller owns.
+#[derive(Debug)]
+pub(super) struct Tracked {
+    pub replica: Replica,
+    pub status: ReplicaStatus,
+    pub exit_code: Option<i64>,
+    pub stats: ReplicaStats,
+    /// A planned stop is under way: its exit is not a crash, it never rejoins a pool.
+    pub stopping: bool,
+    pub health: Option<JoinHandle<()>>,
+}
+
+impl Tracked {
+    pub fn new(replica: Replica, status: ReplicaStatus) -> Self {
+        Tracked {
+            replica,
+            status,
+            exit_code: None,
+            stats: ReplicaStats::default(),
+            stopping: false,
+            health: None,
+        }
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        if let Some(h) = self.health.take() {
+            h.abort();
+        }
+    }
+}
+
+/// Replicas by id, shared by the driver and the worker (never locked across an await).
+pub(super) type Registry = Arc<Mutex<BTreeMap<String, Tracked>>>;
+
+pub(super) fn lock(r: &Registry) -> std::sync::MutexGuard<'_, BTreeMap<String, Tracked>> {
+    r.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Replicas of one role, as they are now.
+pub(super) fn of_role(r: &Registry, role: Role) -> Vec<Replica> {
+    lock(r)
+        .values()
+        .filter(|t| t.replica.role == role)
+        .map(|t| t.replica.clone())
+        .collect()
+}
+
+/// Work for the worker.
+#[derive(Debug)]
+pub(super) enum Op {
+    Start {
+        spec: VersionSpec,
+    },
+    Warmup {
+        role: Role,
+        path: String,
+        requests: u32,
+    },
+    Drain {
+        role: Role,
+        timeout: Duration,
+    },
+    Stop {
+        role: Role,
+        grace: Duration,
+    },
+    Remove {
+        role: Role,
+    },
+    Resize {
+        role: Role,
+        cpus: Option<f64>,
+        memory: Option<u64>,
+    },
+    /// Replicas of this service nobody owns (reconcile): stop and remove.
+    Cleanup {
+        replicas: Vec<Replica>,
+        grace: Duration,
+    },
+}
+
+/// What the worker reports.
+#[derive(Debug)]
+pub(super) enum Report {
+    /// Replicas started and recorded in the registry (or why not).
+    Started {
+        role: Role,
+        result: Result<Vec<Replica>, String>,
+    },
+    /// A fact for the machine.
+    Fact(Input),
+    /// Something an operator should read.
+    Note(String),
+}
+
+pub(super) fn spawn_worker(
+    runtime: Arc<dyn Runtime>,
+    router: Router,
+    registry: Registry,
+    mut ops: mpsc::UnboundedReceiver<Op>,
+    reports: mpsc::UnboundedSender<Report>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let http = reqwest::Client::builder().no_proxy().build().ok();
+        while let Some(op) = ops.recv().await {
+            let report = |r| {
+                let _ = reports.send(r);
+            };
+            match op {
+                Op::Start { spec } => {
+                    let role = spec.role;
+                    match runtime.start(&spec).await {
+                        Ok(replicas) => {
+                            let mut reg = lock(&registry);
+                            for r in &replicas {
+                                reg.insert(
+                                    r.id.clone(),
+                                    Tracked::new(r.clone(), ReplicaStatus::Starting),
+                                );
+                            }
+                            drop(reg);
+                            report(Report::Started {
+                                role,
+                                result: Ok(replicas),
+                            });
+                        }
+                        Err(e) => report(Report::Started {
+                            role,
+                            result: Err(e.to_string()),
+                        }),
+                    }
+                }
+                Op::Warmup {
+                    role,
+                    path,
+                    requests,
+                } => {
+                    let addrs: Vec<String> = lock(&registry)
+                        .values()
+                        .filter(|t| t.replica.role == role && t.status == ReplicaStatus::Healthy)
+                        .map(|t| t.replica.addr.clone())
+                        .collect();
+                    let (mut ok, mut bad) = (0u32, 0u32);
+                    if let (Some(http), false) = (&http, addrs.is_empty()) {
+                        for i in 0..requests {
+                            let url = format!("http://{}{}", addrs[i as usize % addrs.len()], path);
+                            match http.get(&url).timeout(Duration::from_secs(5)).send().await {
+                                Ok(r) if !r.status().is_server_error() => ok += 1,
+                                _ => bad += 1,
+                            }
+                        }
+                    }
+                    let detail = format!(
+                        "{ok} of {requests} warm-up requests to {} canary replica(s) answered, {bad} failed",
+                        addrs.len()
+                    );
+                    report(Report::Fact(Input::WarmupDone { detail }));
+                }
+                Op::Drain { role, timeout } => {
+                    let r = router.drain(role, timeout).await;
+                    report(Report::Fact(Input::DrainDone {
+                        role,
+                        finished: r.finished,
+                        cut: r.cut,
+                    }));
+                }
+                Op::Stop { role, grace } => {
+                    let replicas = of_role(&registry, role);
+                    let results =
+                        futures::future::join_all(replicas.iter().map(|r| runtime.stop(r, grace)))
+                            .await;
+                    let mut reg = lock(&registry);
+                    for (r, res) in replicas.iter().zip(results) {
+                        if let Some(t) = reg.get_mut(&r.id) {
+                            t.stopping = true;
+                            if let Some(h) = t.health.take() {
+                                h.abort();
+                            }
+                            if t.status.is_alive() {
+                                t.status = ReplicaStatus::Stopped;
+                            }
+                        }
+                        if let Err(e) = res {
+                            report(Report::Note(format!(
+                                "stopping {role} replica {}: {e}",
+                                r.id
+                            )));
+                        }
+                    }
+                }
+                Op::Remove { role } => {
+                    let replicas = of_role(&registry, role);
+                    for r in &replicas {
+                        if let Err(e) = runtime.remove(r).await {
+                            report(Report::Note(format!(
+                                "removing {role} replica {}: {e}",
+                                r.id
+                            )));
+                        }
+                        lock(&registry).remove(&r.id);
+                    }
+                    report(Report::Fact(Input::Removed { role }));
+                }
+                Op::Resize { role, cpus, memory } => {
+                    for r in of_role(&registry, role) {
+                        if let Err(e) = runtime.resize(&r, cpus, memory).await {
+                            report(Report::Note(format!(
+                                "resizing {role} replica {}: {e}",
+                                r.id
+                            )));
+                        }
+                    }
+                }
+                Op::Cleanup { replicas, grace } => {
+                    for r in replicas {
+                        let stopped = runtime.stop(&r, grace).await;
+                        let removed = runtime.remove(&r).await;
+                        let outcome = match (stopped, removed) {
+                            (Ok(()), Ok(())) => "removed".to_string(),
+                            (Err(e), _) | (_, Err(e)) => format!("could not be removed: {e}"),
+                        };
+                        report(Report::Note(format!(
+                            "reconcile: replica {} ({} {}, release {}) is not part of the restored state; {outcome}",
+                            r.id, r.role, r.version, r.release
+                        )));
+                    }
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,141 @@
+//! The release state the machine owns: phase, weight, step, versions, the
+//! canary replicas it is waiting on, and the timers (as wall-clock deadlines,
+//! so the whole struct can be written to `state.json` and restored as is).
+//!
+//! Plain data with serde, no behaviour beyond small queries: the transitions
+//! live in `machine.rs`, the file format in `persist.rs`.
+
+use crate::model::{BreachView, Phase, Role};
+use crate::plan::VersionPlan;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// How the last release ended, so `cutover wait` and the cockpit can say it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Promoted,
+    RolledBack,
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Promoted => "promoted",
+            Outcome::RolledBack => "rolled_back",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// One canary replica as the machine tracks it: enough to count healthy
+/// replicas against `min_healthy` and to notice when all of them died.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaMark {
+    pub id: String,
+    pub healthy: bool,
+    pub alive: bool,
+}
+
+/// Everything the release machine knows. Serialised into `state.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReleaseState {
+    pub phase: Phase,
+    /// Canary share the machine last asked the proxy for, per mille.
+    pub weight_permille: u16,
+    /// Index into the plan's steps while a stepped canary runs.
+    #[serde(default)]
+    pub step_index: Option<usize>,
+    /// When the current step's bake ends (running, not paused).
+    #[serde(default)]
+    pub bake_deadline: Option<DateTime<Utc>>,
+    /// Bake left when paused; becomes a deadline again on resume.
+    #[serde(default)]
+    pub bake_remaining_ms: Option<u64>,
+    /// Increments on every deploy (`cutover.release` label).
+    pub release: u64,
+    /// What stable runs. `version` is always resolved (`Some`).
+    pub stable: VersionPlan,
+    /// What the canary runs, from deploy until it is removed or promoted.
+    #[serde(default)]
+    pub canary: Option<VersionPlan>,
+    /// Guards switched off by an explicit action.
+    #[serde(default)]
+    pub muted: bool,
+    /// Canary replicas the machine knows of (after `CanaryStarted`).
+    #[serde(default)]
+    pub canary_replicas: Vec<ReplicaMark>,
+    /// Give up on a canary not healthy by then (Deploying / Warming).
+    #[serde(default)]
+    pub start_deadline: Option<DateTime<Utc>>,
+    /// Warm-up requests asked for, not yet reported done.
+    #[serde(default)]
+    pub warmup_pending: bool,
+    /// The last step baked, but a freeze window holds the automatic promote.
+    #[serde(default)]
+    pub held_by_freeze: Option<String>,
+    /// A removal of this role was asked for and has not been reported done.
+    #[serde(default)]
+    pub removing: Option<Role>,
+    #[serde(default)]
+    pub last_breach: Option<BreachView>,
+    #[serde(default)]
+    pub last_outcome: Option<Outcome>,
+}
+
+impl ReleaseState {
+    /// A fresh state: stable as the plan says, no canary, release 0.
+    pub fn fresh(stable: &VersionPlan) -> Self {
+        let mut stable = stable.clone();
+        stable.version = Some(version_label(&stable, "stable"));
+        ReleaseState {
+            phase: Phase::Idle,
+            weight_permille: 0,
+            step_index: None,
+            bake_deadline: None,
+            bake_remaining_ms: None,
+            release: 0,
+            stable,
+            canary: None,
+            muted: false,
+            canary_replicas: Vec::new(),
+            start_deadline: None,
+            warmup_pending: false,
+            held_by_freeze: None,
+            removing: None,
+            last_breach: None,
+            last_outcome: None,
+        }
+    }
+
+    /// Whether live traffic may go to the canary in this phase.
+    pub fn canary_serves(&self) -> bool {
+        matches!(self.phase, Phase::Canary | Phase::Paused | Phase::Promoting)
+    }
+
+    pub fn healthy_canaries(&self) -> usize {
+        self.canary_replicas
+            .iter()
+            .filter(|r| r.alive && r.healthy)
+            .count()
+    }
+
+    pub fn alive_canaries(&self) -> usize {
+        self.canary_replicas.iter().filter(|r| r.alive).count()
+    }
+}
+
+/// The label shown for a version: its `version`, else the image tag, else the
+/// value after `--version` in its command line, else `fallback`.
+pub fn version_label(v: &VersionPlan, fallback: &str) -> String {
+    if v.version.is_none()
+        && v.image.is_none()
+        && let Some(cmd) = &v.command
+        && let Some(i) = cmd.iter().position(|a| a == "--version")
+        && let Some(label) = cmd.get(i + 1)
+    {
+        return label.clone();
+    }
+    v.label(fallback)
+}

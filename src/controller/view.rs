@@ -1,0 +1,91 @@
+//! The [`StateView`] clients see, built from the machine's state, the
+//! replicas the driver tracks, the metrics windows and the proxy's weight.
+
+use super::machine::Machine;
+use super::ops::Tracked;
+use crate::metrics::Metrics;
+use crate::model::{
+    GuardVerdict, ReplicaView, Role, StateView, StepView, VersionStats, VersionView,
+};
+use crate::plan::VersionPlan;
+use crate::proxy::Router;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+pub(super) struct ViewParts<'a> {
+    pub machine: &'a Machine,
+    pub replicas: &'a BTreeMap<String, Tracked>,
+    pub metrics: &'a Metrics,
+    pub router: &'a Router,
+    pub guards: &'a [GuardVerdict],
+    pub public_addr: &'a str,
+    pub runtime: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+pub(super) fn build(p: &ViewParts<'_>) -> StateView {
+    let plan = p.machine.plan();
+    let st = p.machine.state();
+    let window = plan.guard.window.get();
+    let version = |role: Role, v: &VersionPlan, stats: VersionStats| VersionView {
+        role,
+        version: v.version.clone().unwrap_or_else(|| v.label(role.as_str())),
+        image: v.describe(),
+        replicas: p
+            .replicas
+            .values()
+            .filter(|t| t.replica.role == role)
+            .map(|t| ReplicaView {
+                id: t.replica.id.clone(),
+                addr: t.replica.addr.clone(),
+                status: t.status,
+                exit_code: t.exit_code,
+                cpu_percent: t.stats.cpu_percent,
+                memory_bytes: t.stats.memory_bytes,
+                memory_limit: t.stats.memory_limit,
+            })
+            .collect(),
+        stats,
+        cpus: v.cpus,
+        memory: v.memory.map(|m| m.0),
+    };
+    let step = st.step_index.and_then(|i| {
+        let s = plan.steps.get(i)?;
+        let bake_remaining_ms = match (st.bake_deadline, st.bake_remaining_ms) {
+            (Some(d), _) => Some((d - p.now).num_milliseconds().max(0) as u64),
+            (None, left) => left,
+        };
+        Some(StepView {
+            index: i,
+            total: plan.steps.len(),
+            weight_permille: s.weight_permille(),
+            bake_remaining_ms,
+        })
+    });
+    StateView {
+        service: plan.service.clone(),
+        runtime: p.runtime.to_string(),
+        phase: st.phase,
+        release: st.release,
+        weight_permille: p.router.weight(),
+        step,
+        stable: version(
+            Role::Stable,
+            &st.stable,
+            p.metrics.stats(Role::Stable, window),
+        ),
+        canary: st
+            .canary
+            .as_ref()
+            .map(|c| version(Role::Canary, c, p.metrics.stats(Role::Canary, window))),
+        guards: p.guards.to_vec(),
+        guards_muted: st.muted,
+        freeze: p
+            .machine
+            .freeze_at(p.now)
+            .map(|f| f.reason.clone().unwrap_or_else(|| "freeze window".into())),
+        last_breach: st.last_breach.clone(),
+        public_addr: p.public_addr.to_string(),
+        at: p.now,
+    }
+}

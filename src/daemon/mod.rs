@@ -1,0 +1,316 @@
+//! The daemon (`cutover up`): wires the data plane, the controller and the
+//! admin API together and runs them until told to stop.
+//!
+//! [`start`] runs everything in the current tokio runtime and returns a
+//! [`RunningDaemon`] handle, so tests run a real daemon in-process on port 0;
+//! [`run_up`] is the foreground command with logging and signal handling.
+
+use crate::api::server::{ApiState, serve as serve_api};
+use crate::cli::UpArgs;
+use crate::controller::{ControllerDeps, ControllerHandle, persist};
+use crate::metrics::Metrics;
+use crate::model::{Action, ActionRequest, Actor};
+use crate::plan::Plan;
+use crate::plan::RuntimeKind;
+use crate::proxy::{ProxyOptions, Router, spawn_workers};
+use crate::runtime::Runtime;
+use crate::runtime::static_::StaticRuntime;
+use crate::state_dir::{self, ServiceDir};
+use color_eyre::eyre::{Result, WrapErr, bail};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// What a daemon needs to start.
+#[derive(Clone, Debug)]
+pub struct DaemonConfig {
+    pub plan: Plan,
+    /// Root state directory; the service's own directory is made inside it.
+    pub state_root: PathBuf,
+    pub allow_remote_admin: bool,
+    /// Deploy the plan's `[canary]` on a fresh start (not after a restore).
+    pub deploy_canary: bool,
+    /// Use this runtime instead of the plan's (tests, the demo).
+    pub runtime: Option<Arc<dyn Runtime>>,
+    /// Extra labels on every replica (tests use one per test).
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+impl DaemonConfig {
+    pub fn new(plan: Plan, state_root: PathBuf) -> DaemonConfig {
+        DaemonConfig {
+            plan,
+            state_root,
+            allow_remote_admin: false,
+            deploy_canary: true,
+            runtime: None,
+            labels: Default::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for dyn Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Runtime({})", self.kind())
+    }
+}
+
+/// The runtime the plan asks for.
+pub async fn connect_runtime(plan: &Plan) -> Result<Arc<dyn Runtime>> {
+    match plan.runtime {
+        RuntimeKind::Static => Ok(Arc::new(StaticRuntime::for_plan(plan))),
+        RuntimeKind::Process => Ok(Arc::new(crate::runtime::process::ProcessRuntime::new())),
+        RuntimeKind::Docker => Ok(Arc::new(
+            crate::runtime::docker::DockerRuntime::connect().await?,
+        )),
+    }
+}
+
+/// A daemon running in this process.
+pub struct RunningDaemon {
+    pub public_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub token: String,
+    pub dir: ServiceDir,
+    pub router: Router,
+    pub controller: ControllerHandle,
+    journal: crate::journal::SharedJournal,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningDaemon {
+    /// Stop accepting, finish in-flight requests (bounded), stop the tasks.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+        if let Err(e) = self.journal.close() {
+            tracing::warn!("closing the journal: {e}");
+        }
+    }
+
+    /// Where this daemon journals its events.
+    pub fn journal_path(&self) -> PathBuf {
+        self.dir.file("journal.jsonl")
+    }
+
+    /// A client for this daemon's admin API.
+    pub fn client(&self) -> crate::api::client::Client {
+        crate::api::client::Client::new(self.admin_addr, self.token.clone())
+    }
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener> {
+    TcpListener::bind(addr).await.wrap_err_with(|| {
+        format!("cannot listen on {addr} ({what}): is another cutover or service using it? (change [listen] {what} in the plan)")
+    })
+}
+
+/// Start a daemon for `cfg.plan` in the current runtime.
+pub async fn start(cfg: DaemonConfig) -> Result<RunningDaemon> {
+    let plan = cfg.plan;
+    let admin = plan.listen.admin;
+    if !(admin.ip().is_loopback() || cfg.allow_remote_admin || plan.listen.allow_remote_admin) {
+        bail!(
+            "refusing to serve the admin API on non-loopback address {admin}: pass --allow-remote-admin \
+             (or set listen.allow_remote_admin = true) if you really want that"
+        );
+    }
+    let dir = ServiceDir::create(&cfg.state_root, &plan.service)?;
+    let token = dir.ensure_token()?;
+
+    let admin_listener = bind(admin, "admin").await?;
+    let admin_addr = admin_listener.local_addr()?;
+
+    let metrics = Arc::new(Metrics::new());
+    let router = Router::new(
+        metrics.clone(),
+        ProxyOptions::from_plan(&plan.service, &plan.proxy),
+    );
+    if let Some(path) = &plan.proxy.access_log {
+        let path = if path.is_absolute() {
+            path.clone()
+        } else {
+            dir.path.join(path)
+        };
+        let log = crate::proxy::access_log::AccessLog::open(&path)
+            .await
+            .wrap_err_with(|| format!("cannot open the access log {}", path.display()))?;
+        router.set_access_log(Some(log));
+    }
+    let grace = plan.drain.timeout.get();
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let public = plan.listen.public;
+    let (public_addr, proxy_threads) = spawn_workers(public, router.clone(), workers, stop_rx.clone(), grace)
+        .wrap_err_with(|| {
+            format!("cannot listen on {public} (public): is another cutover or service using it? (change [listen] public in the plan)")
+        })?;
+    let proxy_task = tokio::task::spawn_blocking(move || {
+        for t in proxy_threads {
+            let _ = t.join();
+        }
+    });
+    let runtime = match cfg.runtime {
+        Some(r) => r,
+        None => connect_runtime(&plan).await?,
+    };
+    let loaded = persist::load(&dir.path, &plan.service);
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    let fresh = loaded.state.is_none();
+    let mut deps = ControllerDeps::new(
+        plan.clone(),
+        runtime.clone(),
+        router.clone(),
+        metrics.clone(),
+        dir.path.clone(),
+    );
+    // The flight recorder: every event, one JSON line each (continued
+    // across restarts of the same service directory).
+    let journal_path = dir.file("journal.jsonl");
+    let journal = crate::journal::SharedJournal::create(
+        &journal_path,
+        &crate::model::JournalHeader::new(plan.service.clone(), chrono::Utc::now()),
+    )
+    .wrap_err_with(|| format!("cannot open the journal {}", journal_path.display()))?;
+    deps.journal = Some(Arc::new(journal.clone()));
+    deps.restored = loaded.state;
+    deps.warnings = loaded.warnings;
+    deps.public_addr = public_addr.to_string();
+    deps.labels = cfg.labels;
+    let (controller, controller_task) = crate::controller::spawn(deps);
+    if fresh && cfg.deploy_canary && plan.canary.is_some() {
+        let handle = controller.clone();
+        tokio::spawn(async move {
+            let req = ActionRequest {
+                action: Action::Deploy {
+                    image: String::new(),
+                },
+                by: Actor::System,
+                reason: Some("the plan declares a canary".into()),
+            };
+            if let Err(r) = handle.act(req).await {
+                tracing::warn!("could not deploy the plan's canary: {}", r.message);
+            }
+        });
+    }
+    let api_state = ApiState {
+        controller: controller.clone(),
+        metrics,
+        runtime: Some(runtime),
+        token: token.clone().into(),
+    };
+    let api_task = tokio::spawn({
+        let stop = stopped(stop_rx.clone());
+        async move {
+            if let Err(e) = serve_api(admin_listener, api_state, stop).await {
+                tracing::error!(error = %e, "admin API stopped");
+            }
+        }
+    });
+    let controller_stop = tokio::spawn({
+        let stop = stopped(stop_rx);
+        async move {
+            stop.await;
+            controller_task.abort();
+        }
+    });
+    // Clients find the daemon through these files.
+    dir.write_addr("public.addr", public_addr)?;
+    dir.write_addr("admin.addr", admin_addr)?;
+    tracing::info!(%public_addr, %admin_addr, service = %plan.service, "cutover daemon up");
+    Ok(RunningDaemon {
+        public_addr,
+        admin_addr,
+        token,
+        dir,
+        router,
+        controller,
+        journal,
+        stop: stop_tx,
+        tasks: vec![proxy_task, api_task, controller_stop],
+    })
+}
+
+/// `cutover up`: run the daemon in the foreground until SIGINT / SIGTERM.
+pub async fn run_up(args: &UpArgs, target: &crate::cli::Target) -> Result<()> {
+    let plan = crate::plan::load(&args.plan)?;
+    let root = state_dir::root(target.state_dir.as_deref());
+    let dir = ServiceDir::create(&root, &plan.service)?;
+    let _log_guard = init_logging(&dir);
+    let mut cfg = DaemonConfig::new(plan, root);
+    cfg.allow_remote_admin = args.allow_remote_admin;
+    cfg.deploy_canary = !args.no_deploy;
+    let daemon = start(cfg).await?;
+    eprintln!(
+        "cutover: serving {} on http://{}  (admin API http://{}, state {})",
+        daemon
+            .dir
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        daemon.public_addr,
+        daemon.admin_addr,
+        daemon.dir.path.display()
+    );
+    wait_for_signal().await;
+    eprintln!("cutover: stopping (finishing in-flight requests)");
+    let _ = std::fs::remove_file(daemon.dir.file("admin.addr"));
+    daemon.stop().await;
+    Ok(())
+}
+
+/// SIGINT or SIGTERM.
+pub async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let term = async {
+        match term.as_mut() {
+            Some(t) => {
+                t.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
+/// Logs to `cutover.log` in the service directory and to stderr.
+fn init_logging(dir: &ServiceDir) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::prelude::*;
+    let filter =
+        || EnvFilter::try_from_env("CUTOVER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let appender = tracing_appender::rolling::never(&dir.path, "cutover.log");
+    let (file, guard) = tracing_appender::non_blocking(appender);
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(file)
+                .with_ansi(false)
+                .with_filter(filter()),
+        )
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(filter()),
+        )
+        .try_init();
+    Some(guard)
+}

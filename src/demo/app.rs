@@ -1,0 +1,219 @@
+//! The demo app (`cutover demo-app`): a small HTTP service that says which
+//! version it is and can be told to misbehave — errors, latency, a slow
+//! start, a crash after N requests, a memory hog, a health check that never
+//! passes — with flags or `DEMO_*` environment variables, so a container
+//! needs nothing but its environment.
+
+use bytes::Bytes;
+use color_eyre::eyre::{Result, WrapErr, eyre};
+use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
+use hyper::body::{Frame, Incoming};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
+
+/// The knobs, parsed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AppConfig {
+    pub version: String,
+    pub error_rate: f64,
+    pub latency: Duration,
+    pub crash_after: Option<u64>,
+    pub hog_mib: Option<u64>,
+    pub never_healthy: bool,
+}
+
+impl AppConfig {
+    pub fn from_args(a: &crate::cli::DemoAppArgs) -> Result<AppConfig> {
+        let latency: crate::plan::HumanDuration =
+            a.latency.parse().map_err(|e| eyre!("--latency: {e}"))?;
+        if !(0.0..=1.0).contains(&a.error_rate) {
+            return Err(eyre!(
+                "--error-rate {} is not between 0 and 1",
+                a.error_rate
+            ));
+        }
+        Ok(AppConfig {
+            version: a.version.clone(),
+            error_rate: a.error_rate,
+            latency: latency.get(),
+            crash_after: a.crash_after,
+            hog_mib: a.hog_mib,
+            never_healthy: a.never_healthy,
+        })
+    }
+}
+
+type Body = BoxBody<Bytes, hyper::Error>;
+
+struct State {
+    cfg: AppConfig,
+    served: AtomicU64,
+    /// Memory kept on purpose by the hog knob.
+    hoard: Mutex<Vec<Vec<u8>>>,
+}
+
+/// `cutover demo-app`: bind after the startup delay, serve until SIGTERM.
+pub async fn run(args: crate::cli::DemoAppArgs) -> Result<()> {
+    let cfg = AppConfig::from_args(&args)?;
+    let delay: crate::plan::HumanDuration = args
+        .startup_delay
+        .parse()
+        .map_err(|e| eyre!("--startup-delay: {e}"))?;
+    tokio::time::sleep(delay.get()).await;
+    let addr = format!("{}:{}", args.bind, args.port);
+    let listener = TcpListener::bind(&addr)
+        .await
+        .wrap_err_with(|| format!("cannot listen on {addr}"))?;
+    eprintln!("demo-app {} listening on {addr}", cfg.version);
+    serve(listener, cfg, crate::daemon::wait_for_signal()).await;
+    eprintln!("demo-app: stopped");
+    Ok(())
+}
+
+/// Serve on `listener` until `shutdown`, then finish in-flight requests.
+pub async fn serve(listener: TcpListener, cfg: AppConfig, shutdown: impl Future<Output = ()>) {
+    let state = Arc::new(State {
+        cfg,
+        served: AtomicU64::new(0),
+        hoard: Mutex::new(Vec::new()),
+    });
+    let tracker = TaskTracker::new();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            a = listener.accept() => match a { Ok((s, _)) => s, Err(_) => continue },
+            () = &mut shutdown => break,
+        };
+        let state = state.clone();
+        let mut stop = stop_rx.clone();
+        tracker.spawn(async move {
+            let svc = service_fn(move |req| handle(state.clone(), req));
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = async { stop.wait_for(|s| *s).await.map(|_| ()) } => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+    let _ = stop_tx.send(true);
+    tracker.close();
+    let _ = tokio::time::timeout(Duration::from_secs(10), tracker.wait()).await;
+}
+
+fn text(status: StatusCode, version: &str, body: String) -> Response<Body> {
+    let mut r = Response::new(
+        Full::new(Bytes::from(body))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        "x-version",
+        version
+            .parse()
+            .unwrap_or_else(|_| hyper::header::HeaderValue::from_static("invalid")),
+    );
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, std::convert::Infallible> {
+    let cfg = &state.cfg;
+    let v = cfg.version.as_str();
+    if req.uri().path() == "/healthz" {
+        return Ok(if cfg.never_healthy {
+            text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                v,
+                "never healthy (DEMO_NEVER_HEALTHY)\n".into(),
+            )
+        } else {
+            text(StatusCode::OK, v, "ok\n".into())
+        });
+    }
+    let n = state.served.fetch_add(1, Ordering::SeqCst) + 1;
+    if let Some(limit) = cfg.crash_after
+        && n > limit
+    {
+        eprintln!("demo-app {v}: crashing after {limit} requests (DEMO_CRASH_AFTER)");
+        std::process::exit(3);
+    }
+    if let Some(mib) = cfg.hog_mib {
+        let mut block = vec![0u8; (mib as usize) << 20];
+        // Touch every page so the memory is really used.
+        for i in (0..block.len()).step_by(4096) {
+            block[i] = 1;
+        }
+        state
+            .hoard
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(block);
+    }
+    if !cfg.latency.is_zero() {
+        tokio::time::sleep(cfg.latency).await;
+    }
+    if cfg.error_rate > 0.0 && fastrand::f64() < cfg.error_rate {
+        return Ok(text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            v,
+            format!("{v}: injected error (DEMO_ERROR_RATE)\n"),
+        ));
+    }
+    match (req.method(), req.uri().path()) {
+        (&Method::POST, "/echo") => {
+            let mut r = Response::new(req.into_body().boxed());
+            r.headers_mut().insert(
+                "x-version",
+                v.parse()
+                    .unwrap_or_else(|_| hyper::header::HeaderValue::from_static("invalid")),
+            );
+            Ok(r)
+        }
+        (_, "/sse") => {
+            let stream = futures::stream::unfold(0u32, |i| async move {
+                if i >= 5 {
+                    return None;
+                }
+                if i > 0 {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Some((
+                    Ok::<_, hyper::Error>(Frame::data(Bytes::from(format!("data: event {i}\n\n")))),
+                    i + 1,
+                ))
+            });
+            let mut r = Response::new(StreamBody::new(stream).boxed());
+            r.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("text/event-stream"),
+            );
+            r.headers_mut().insert(
+                "x-version",
+                v.parse()
+                    .unwrap_or_else(|_| hyper::header::HeaderValue::from_static("invalid")),
+            );
+            Ok(r)
+        }
+        _ => Ok(text(StatusCode::OK, v, format!("hello from {v}\n"))),
+    }
+}

@@ -1,0 +1,228 @@
+//! The pure core of the metrics: a fixed ring of one-second buckets per
+//! version, each with its counters and a latency histogram, indexed by an
+//! explicit second so it is tested without a clock.
+//!
+//! Memory is allocated once (see DESIGN.md: unbounded per-key histograms ate
+//! gigabytes elsewhere) and buckets are reused as the ring turns: a bucket
+//! whose second is stale is cleared when written, and ignored when read.
+
+use hdrhistogram::Histogram;
+
+/// Seconds of history kept: the 5 minutes the cockpit graphs, plus margin.
+pub const RING_SECS: usize = 360;
+/// Latencies are recorded in microseconds, from 1 µs to 60 s, 2 significant figures.
+const MAX_LATENCY_US: u64 = 60_000_000;
+
+/// Response counts of one bucket (or of a merged window).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub requests: u64,
+    pub errors: u64,
+    pub s2xx: u64,
+    pub s3xx: u64,
+    pub s4xx: u64,
+    pub s5xx: u64,
+    pub s502: u64,
+    pub s503: u64,
+    pub s504: u64,
+}
+
+impl Counts {
+    pub fn add_status(&mut self, status: u16) {
+        self.requests += 1;
+        match status {
+            200..=299 => self.s2xx += 1,
+            300..=399 => self.s3xx += 1,
+            400..=499 => self.s4xx += 1,
+            500..=599 => {
+                self.s5xx += 1;
+                self.errors += 1;
+                match status {
+                    502 => self.s502 += 1,
+                    503 => self.s503 += 1,
+                    504 => self.s504 += 1,
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn merge(&mut self, o: &Counts) {
+        self.requests += o.requests;
+        self.errors += o.errors;
+        self.s2xx += o.s2xx;
+        self.s3xx += o.s3xx;
+        self.s4xx += o.s4xx;
+        self.s5xx += o.s5xx;
+        self.s502 += o.s502;
+        self.s503 += o.s503;
+        self.s504 += o.s504;
+    }
+}
+
+/// Whether a status counts as the version's error (5xx, including the
+/// 502/503/504 cutover answers itself).
+pub fn is_error(status: u16) -> bool {
+    (500..=599).contains(&status)
+}
+
+struct Bucket {
+    /// The second this bucket holds; `u64::MAX` = never written.
+    sec: u64,
+    counts: Counts,
+    latency: Histogram<u32>,
+}
+
+/// A merged view of several seconds.
+#[derive(Debug)]
+pub struct Merged {
+    pub counts: Counts,
+    pub latency: Histogram<u32>,
+    /// Requests completed in the last full second.
+    pub last_second: u64,
+}
+
+impl Merged {
+    /// Latency at quantile `q` in milliseconds, `None` with no samples.
+    pub fn quantile_ms(&self, q: f64) -> Option<f64> {
+        (!self.latency.is_empty()).then(|| self.latency.value_at_quantile(q) as f64 / 1000.0)
+    }
+}
+
+fn histogram() -> Histogram<u32> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 2).expect("static histogram bounds are valid")
+}
+
+pub struct Ring {
+    buckets: Vec<Bucket>,
+}
+
+impl Default for Ring {
+    fn default() -> Self {
+        Ring::new()
+    }
+}
+
+impl Ring {
+    pub fn new() -> Ring {
+        Ring {
+            buckets: (0..RING_SECS)
+                .map(|_| Bucket {
+                    sec: u64::MAX,
+                    counts: Counts::default(),
+                    latency: histogram(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Record one completed request at second `now`.
+    pub fn record(&mut self, now: u64, status: u16, latency_us: u64) {
+        let b = &mut self.buckets[(now % RING_SECS as u64) as usize];
+        if b.sec != now {
+            b.sec = now;
+            b.counts = Counts::default();
+            b.latency.reset();
+        }
+        b.counts.add_status(status);
+        b.latency
+            .saturating_record(latency_us.clamp(1, MAX_LATENCY_US));
+    }
+
+    /// Merge the `window` seconds ending with `now` (the current, partial
+    /// second included).
+    pub fn merge(&self, now: u64, window: u64) -> Merged {
+        let window = window.clamp(1, RING_SECS as u64 - 1);
+        let first = now.saturating_sub(window - 1);
+        let mut out = Merged {
+            counts: Counts::default(),
+            latency: histogram(),
+            last_second: 0,
+        };
+        for b in &self.buckets {
+            if b.sec == u64::MAX || b.sec > now {
+                continue;
+            }
+            if b.sec >= first {
+                out.counts.merge(&b.counts);
+                let _ = out.latency.add(&b.latency);
+            }
+            if now > 0 && b.sec == now - 1 {
+                out.last_second = b.counts.requests;
+            }
+        }
+        out
+    }
+
+    /// Forget everything (a new canary release starts from zero).
+    pub fn clear(&mut self) {
+        for b in &mut self.buckets {
+            b.sec = u64::MAX;
+            b.counts = Counts::default();
+            b.latency.reset();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_by_class() {
+        let mut r = Ring::new();
+        for s in [200, 201, 302, 404, 500, 502, 503, 504, 504] {
+            r.record(10, s, 1000);
+        }
+        let m = r.merge(10, 10);
+        assert_eq!(m.counts.requests, 9);
+        assert_eq!(m.counts.errors, 5);
+        assert_eq!(
+            (m.counts.s2xx, m.counts.s3xx, m.counts.s4xx, m.counts.s5xx),
+            (2, 1, 1, 5)
+        );
+        assert_eq!((m.counts.s502, m.counts.s503, m.counts.s504), (1, 1, 2));
+    }
+
+    #[test]
+    fn window_edges_and_last_second() {
+        let mut r = Ring::new();
+        r.record(100, 200, 1000); // outside a 10 s window ending at 110
+        r.record(101, 200, 1000); // first second of it
+        r.record(109, 500, 1000);
+        r.record(109, 200, 1000);
+        r.record(110, 200, 1000); // current, partial second
+        let m = r.merge(110, 10);
+        assert_eq!(m.counts.requests, 4);
+        assert_eq!(m.counts.errors, 1);
+        assert_eq!(m.last_second, 2);
+    }
+
+    #[test]
+    fn the_ring_forgets_after_a_lap() {
+        let mut r = Ring::new();
+        r.record(5, 500, 1000);
+        r.record(5 + RING_SECS as u64, 200, 1000); // same slot, a lap later
+        let m = r.merge(5 + RING_SECS as u64, 300);
+        assert_eq!(m.counts.requests, 1);
+        assert_eq!(m.counts.errors, 0);
+        // A long gap: old data never leaks into a new window.
+        let m = r.merge(10_000, 60);
+        assert_eq!(m.counts.requests, 0);
+        assert_eq!(m.quantile_ms(0.99), None);
+    }
+
+    #[test]
+    fn percentiles_within_histogram_precision() {
+        let mut r = Ring::new();
+        for i in 1..=1000u64 {
+            r.record(1, 200, i * 1000); // 1 ms .. 1000 ms
+        }
+        let m = r.merge(1, 10);
+        let p50 = m.quantile_ms(0.5).unwrap();
+        let p99 = m.quantile_ms(0.99).unwrap();
+        assert!((495.0..=505.0).contains(&p50), "{p50}");
+        assert!((985.0..=1000.0).contains(&p99), "{p99}");
+    }
+}

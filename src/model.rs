@@ -1,0 +1,492 @@
+//! The shared picture of a release, as every client sees it.
+//!
+//! These types are the wire contract between the daemon and everything that
+//! watches it: `GET /v1/state` returns a [`StateView`], `GET /v1/events` streams
+//! [`Event`]s, the journal stores the same events one per line, and the TUI
+//! (live or replaying) renders nothing but these. Keeping them in one place is
+//! what lets a recording be played back in the very same cockpit.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Which side of the split a version is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Stable,
+    Canary,
+}
+
+impl Role {
+    pub const ALL: [Role; 2] = [Role::Stable, Role::Canary];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Stable => "stable",
+            Role::Canary => "canary",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The release phase (see DESIGN.md, "The release model").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Stable only; no canary exists.
+    Idle,
+    /// Canary containers or processes are being started.
+    Deploying,
+    /// Canary is running; waiting for health, `min_healthy` and warm-up.
+    Warming,
+    /// Canary receives its share of live traffic; steps and guards run.
+    Canary,
+    /// Like `Canary`, but steps and bake timers are held. Guards still run.
+    Paused,
+    /// 100 % canary; stable is being drained and removed.
+    Promoting,
+    /// 0 % canary; canary is being drained and removed.
+    RollingBack,
+    /// The canary never became healthy; it was removed, stable untouched.
+    Failed,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Idle => "idle",
+            Phase::Deploying => "deploying",
+            Phase::Warming => "warming",
+            Phase::Canary => "canary",
+            Phase::Paused => "paused",
+            Phase::Promoting => "promoting",
+            Phase::RollingBack => "rolling_back",
+            Phase::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who asked for something. Every action and weight change records one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Actor {
+    Tui,
+    Cli,
+    Guard,
+    /// The controller itself: steps, timers, reconcile.
+    System,
+    /// Any other HTTP client of the admin API.
+    Api,
+}
+
+impl Actor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Actor::Tui => "tui",
+            Actor::Cli => "cli",
+            Actor::Guard => "guard",
+            Actor::System => "system",
+            Actor::Api => "api",
+        }
+    }
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Lifecycle of one replica (a container or a child process).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplicaStatus {
+    /// Running, not yet proven healthy: receives no traffic.
+    Starting,
+    /// Passed `healthy_after` checks in a row: in its pool.
+    Healthy,
+    /// Failed `unhealthy_after` checks in a row: out of its pool.
+    Unhealthy,
+    /// Planned stop: no new requests, in-flight ones finishing.
+    Draining,
+    /// Stopped on purpose.
+    Stopped,
+    /// Exited on its own (see `exit_code`).
+    Exited,
+    /// Killed by the kernel's OOM killer.
+    OomKilled,
+}
+
+impl ReplicaStatus {
+    /// Whether the replica can still serve (or become able to serve).
+    pub fn is_alive(self) -> bool {
+        matches!(
+            self,
+            ReplicaStatus::Starting
+                | ReplicaStatus::Healthy
+                | ReplicaStatus::Unhealthy
+                | ReplicaStatus::Draining
+        )
+    }
+}
+
+/// One replica as shown to clients.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReplicaView {
+    /// Container id (short) or `pid:1234` for processes, or the address for static upstreams.
+    pub id: String,
+    /// `host:port` the proxy sends traffic to.
+    pub addr: String,
+    pub status: ReplicaStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_percent: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_limit: Option<u64>,
+}
+
+/// Request statistics of one version over a window (the guard window unless
+/// said otherwise), plus lifetime totals.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VersionStats {
+    /// Length of the window these figures cover, in seconds.
+    pub window_secs: f64,
+    /// Requests completed in the window (client aborts excluded).
+    pub requests: u64,
+    /// 5xx responses in the window (including cutover's own 502/503/504).
+    pub errors: u64,
+    /// `errors / requests`, `None` when there were no requests.
+    pub error_rate: Option<f64>,
+    /// Requests per second over the last full second.
+    pub rps: f64,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub status_2xx: u64,
+    pub status_3xx: u64,
+    pub status_4xx: u64,
+    pub status_5xx: u64,
+    pub status_502: u64,
+    pub status_503: u64,
+    pub status_504: u64,
+    /// Requests in flight right now.
+    pub in_flight: u64,
+    /// Lifetime totals since the daemon started.
+    pub total_requests: u64,
+    pub total_errors: u64,
+    /// Requests the client aborted before an answer (never counted as errors).
+    pub total_aborted: u64,
+}
+
+/// One version (stable or canary) as shown to clients.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VersionView {
+    pub role: Role,
+    /// Human version label, e.g. `1.5.0` or `v2`.
+    pub version: String,
+    /// Image reference (docker), command (process) or `static`.
+    pub image: String,
+    pub replicas: Vec<ReplicaView>,
+    pub stats: VersionStats,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<u64>,
+}
+
+impl VersionView {
+    pub fn healthy(&self) -> usize {
+        self.replicas
+            .iter()
+            .filter(|r| r.status == ReplicaStatus::Healthy)
+            .count()
+    }
+}
+
+/// Verdict of one guard at one evaluation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GuardStatus {
+    /// Enough traffic, within the threshold.
+    Pass,
+    /// Too little traffic to judge. Never a pass.
+    NotJudged,
+    /// Threshold crossed.
+    Breach,
+    /// Switched off by an explicit, journaled action.
+    Muted,
+}
+
+/// One guard's latest evaluation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GuardVerdict {
+    /// `max_errors`, `max_error_rate`, `max_p99`, `max_p99_ratio`.
+    pub name: String,
+    /// Observed value (count, ratio, milliseconds), `None` when not judged.
+    pub value: Option<f64>,
+    /// Configured threshold in the same unit as `value`.
+    pub threshold: f64,
+    pub status: GuardStatus,
+    /// One human line: "12 errors since step start (limit 20)".
+    pub detail: String,
+}
+
+/// Where the automatic progression stands.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepView {
+    /// Zero-based index into the plan's steps.
+    pub index: usize,
+    pub total: usize,
+    pub weight_permille: u16,
+    /// Bake time left, `None` when not baking (paused, or no bake).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bake_remaining_ms: Option<u64>,
+}
+
+/// The last guard breach, kept until the next deploy so clients can show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BreachView {
+    pub guard: String,
+    pub value: f64,
+    pub threshold: f64,
+    pub detail: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Everything a client needs to draw the cockpit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StateView {
+    pub service: String,
+    /// `docker`, `process` or `static`.
+    pub runtime: String,
+    pub phase: Phase,
+    /// Increments on every deploy; containers carry it as `cutover.release`.
+    pub release: u64,
+    /// Canary share applied in the proxy right now, per mille (0..=1000).
+    pub weight_permille: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<StepView>,
+    pub stable: VersionView,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<VersionView>,
+    #[serde(default)]
+    pub guards: Vec<GuardVerdict>,
+    #[serde(default)]
+    pub guards_muted: bool,
+    /// Reason of the freeze window in force now, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freeze: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_breach: Option<BreachView>,
+    /// Public listener address.
+    pub public_addr: String,
+    pub at: DateTime<Utc>,
+}
+
+/// One thing that happened. Streamed by `GET /v1/events`, one JSON object per
+/// line, and written to the journal in exactly the same form.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Strictly increasing within one daemon run.
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)] // events are not hot; boxing ticks buys nothing
+pub enum EventKind {
+    /// The whole state; sent first on every stream and every second after.
+    Snapshot { state: Box<StateView> },
+    /// The applied canary weight changed.
+    Weight {
+        from: u16,
+        to: u16,
+        by: Actor,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// The release phase changed.
+    Phase {
+        from: Phase,
+        to: Phase,
+        by: Actor,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// An action was asked for, with its outcome.
+    Action {
+        action: String,
+        by: Actor,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        ok: bool,
+        detail: String,
+    },
+    /// A guard crossed its threshold.
+    Breach {
+        guard: String,
+        value: f64,
+        threshold: f64,
+        /// `rollback` or `pause`.
+        on_breach: String,
+        detail: String,
+    },
+    /// A replica changed state (started, healthy, exited 137, OOM...).
+    Replica {
+        role: Role,
+        replica: String,
+        status: ReplicaStatus,
+        detail: String,
+    },
+    /// Per-version figures, once a second.
+    Tick {
+        stable: VersionStats,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        canary: Option<VersionStats>,
+    },
+    /// Something an operator should see that is not an action.
+    Warning { message: String },
+}
+
+/// First line of every journal / recording.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JournalHeader {
+    /// Always `"cutover-journal"`.
+    pub format: String,
+    /// Format version, `MAJOR.MINOR`; readers refuse an unknown major.
+    pub version: String,
+    pub service: String,
+    pub started_at: DateTime<Utc>,
+}
+
+impl JournalHeader {
+    pub const FORMAT: &'static str = "cutover-journal";
+    pub const VERSION: &'static str = "1.0";
+
+    pub fn new(service: impl Into<String>, started_at: DateTime<Utc>) -> Self {
+        JournalHeader {
+            format: Self::FORMAT.to_string(),
+            version: Self::VERSION.to_string(),
+            service: service.into(),
+            started_at,
+        }
+    }
+}
+
+/// Something a client (TUI, CLI, guard, script) asks the controller to do.
+/// `POST /v1/actions` takes an [`ActionRequest`] as JSON.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Set the canary share, per mille (0..=1000).
+    SetWeight {
+        permille: u16,
+    },
+    /// Start a canary from this image (docker), command line (process) or upstream list (static).
+    Deploy {
+        image: String,
+    },
+    /// Jump to the next step now.
+    Step,
+    Pause,
+    Resume,
+    /// `force` promotes inside a freeze window; it needs a reason.
+    Promote {
+        #[serde(default)]
+        force: bool,
+    },
+    Rollback,
+    /// Drain one version: no new requests at once, in-flight ones finish, then it is removed.
+    Drain {
+        role: Role,
+    },
+    /// Change CPU / memory limits of a running version.
+    Resize {
+        role: Role,
+        #[serde(default)]
+        cpus: Option<f64>,
+        #[serde(default)]
+        memory: Option<u64>,
+    },
+    /// Stop a deploy in progress (Deploying / Warming): remove the canary.
+    Abort,
+    /// Mute or unmute the guards (journaled; never implicit).
+    MuteGuards {
+        muted: bool,
+    },
+    /// Acknowledge the last breach banner.
+    AckBreach,
+}
+
+impl Action {
+    /// Short name used in events and messages (`promote`, `set_weight`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::SetWeight { .. } => "set_weight",
+            Action::Deploy { .. } => "deploy",
+            Action::Step => "step",
+            Action::Pause => "pause",
+            Action::Resume => "resume",
+            Action::Promote { .. } => "promote",
+            Action::Rollback => "rollback",
+            Action::Drain { .. } => "drain",
+            Action::Resize { .. } => "resize",
+            Action::Abort => "abort",
+            Action::MuteGuards { .. } => "mute_guards",
+            Action::AckBreach => "ack_breach",
+        }
+    }
+}
+
+/// An action with who asked and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActionRequest {
+    #[serde(flatten)]
+    pub action: Action,
+    pub by: Actor,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The answer to an accepted action: what was done and the state after it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActionReply {
+    pub detail: String,
+    pub state: Box<StateView>,
+}
+
+/// Why an action was refused. Nothing was changed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct Refusal {
+    /// Machine-readable: `illegal_in_phase`, `frozen`, `out_of_range`, `runtime`, …
+    pub code: String,
+    /// One human sentence: "cannot promote: no canary is running (phase idle)".
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Refusal {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,438 @@
+//! The plan schema as serde types. Unknown keys are errors everywhere
+//! (`deny_unknown_fields`), defaults are what an operator would expect.
+
+use super::units::{ByteSize, HumanDuration};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// A whole `cutover.toml`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    /// Service name: labels, state subdirectory, journal header.
+    pub service: String,
+    #[serde(default)]
+    pub runtime: RuntimeKind,
+    #[serde(default)]
+    pub listen: Listen,
+    pub stable: VersionPlan,
+    /// The version to deploy as canary; may be absent (deploy it later).
+    #[serde(default)]
+    pub canary: Option<VersionPlan>,
+    #[serde(default)]
+    pub health: Health,
+    #[serde(default)]
+    pub warmup: Option<Warmup>,
+    #[serde(default)]
+    pub guard: GuardPlan,
+    /// Automatic progression; empty means the manual slider only.
+    #[serde(default)]
+    pub steps: Vec<Step>,
+    #[serde(default)]
+    pub drain: Drain,
+    #[serde(default)]
+    pub freeze: Vec<Freeze>,
+    #[serde(default)]
+    pub hooks: Hooks,
+    #[serde(default)]
+    pub proxy: ProxyPlan,
+}
+
+/// Where replicas run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    #[default]
+    Docker,
+    Process,
+    /// Upstreams run elsewhere; cutover only routes and measures.
+    Static,
+}
+
+impl RuntimeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuntimeKind::Docker => "docker",
+            RuntimeKind::Process => "process",
+            RuntimeKind::Static => "static",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listen {
+    /// Where clients send traffic.
+    #[serde(default = "default_public")]
+    pub public: SocketAddr,
+    /// Admin API; loopback only unless `allow_remote_admin`.
+    #[serde(default = "default_admin")]
+    pub admin: SocketAddr,
+    /// Permit a non-loopback admin address (the token is then the only defence).
+    #[serde(default)]
+    pub allow_remote_admin: bool,
+}
+
+fn default_public() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_admin() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7900))
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Listen {
+            public: default_public(),
+            admin: default_admin(),
+            allow_remote_admin: false,
+        }
+    }
+}
+
+/// One version (stable or canary).
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionPlan {
+    /// Docker image reference (runtime = docker).
+    #[serde(default)]
+    pub image: Option<String>,
+    /// Command line (runtime = process); `{port}` is replaced by the replica's port.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    /// Fixed `host:port` upstreams (runtime = static).
+    #[serde(default)]
+    pub upstreams: Vec<String>,
+    /// Human label; defaults to the image tag or `stable`/`canary`.
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default = "default_replicas")]
+    pub replicas: u32,
+    /// The port the service listens on inside its container.
+    #[serde(default = "default_port")]
+    pub port: u16,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub cpus: Option<f64>,
+    #[serde(default)]
+    pub memory: Option<ByteSize>,
+}
+
+fn default_replicas() -> u32 {
+    1
+}
+fn default_port() -> u16 {
+    8080
+}
+
+impl VersionPlan {
+    /// The label shown for this version: `version`, else the image tag, else `fallback`.
+    pub fn label(&self, fallback: &str) -> String {
+        if let Some(v) = &self.version {
+            return v.clone();
+        }
+        if let Some(image) = &self.image {
+            if let Some((_, tag)) = image.rsplit_once(':')
+                && !tag.contains('/')
+            {
+                return tag.to_string();
+            }
+            return image.clone();
+        }
+        fallback.to_string()
+    }
+
+    /// What the version runs, for display: image, command or `static`.
+    pub fn describe(&self) -> String {
+        if let Some(image) = &self.image {
+            image.clone()
+        } else if let Some(cmd) = &self.command {
+            // The program's name, not its whole path: what an operator reads.
+            let mut shown: Vec<String> = cmd.clone();
+            if let Some(first) = shown.first_mut()
+                && let Some(name) = std::path::Path::new(first.as_str()).file_name()
+            {
+                *first = name.to_string_lossy().into_owned();
+            }
+            shown.join(" ")
+        } else {
+            format!("static {}", self.upstreams.join(","))
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Health {
+    #[serde(default = "default_health_path")]
+    pub path: String,
+    #[serde(default = "default_interval")]
+    pub interval: HumanDuration,
+    #[serde(default = "default_health_timeout")]
+    pub timeout: HumanDuration,
+    #[serde(default = "default_two")]
+    pub healthy_after: u32,
+    #[serde(default = "default_three")]
+    pub unhealthy_after: u32,
+    /// Canary replicas healthy before it gets any traffic.
+    #[serde(default = "default_one")]
+    pub min_healthy: u32,
+    /// Give up on a canary that is not healthy after this long (→ Failed).
+    #[serde(default = "default_start_timeout")]
+    pub start_timeout: HumanDuration,
+}
+
+fn default_health_path() -> String {
+    "/healthz".to_string()
+}
+fn default_interval() -> HumanDuration {
+    HumanDuration::from_secs(1)
+}
+fn default_health_timeout() -> HumanDuration {
+    HumanDuration::from_millis(500)
+}
+fn default_one() -> u32 {
+    1
+}
+fn default_two() -> u32 {
+    2
+}
+fn default_three() -> u32 {
+    3
+}
+fn default_start_timeout() -> HumanDuration {
+    HumanDuration::from_secs(60)
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            path: default_health_path(),
+            interval: default_interval(),
+            timeout: default_health_timeout(),
+            healthy_after: 2,
+            unhealthy_after: 3,
+            min_healthy: 1,
+            start_timeout: default_start_timeout(),
+        }
+    }
+}
+
+/// Requests sent straight to the canary (never through the public listener)
+/// before it receives live traffic.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Warmup {
+    #[serde(default = "default_warmup_path")]
+    pub path: String,
+    #[serde(default = "default_warmup_requests")]
+    pub requests: u32,
+}
+
+fn default_warmup_path() -> String {
+    "/".to_string()
+}
+fn default_warmup_requests() -> u32 {
+    20
+}
+
+/// What a guard breach does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnBreach {
+    #[default]
+    Rollback,
+    Pause,
+}
+
+impl OnBreach {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnBreach::Rollback => "rollback",
+            OnBreach::Pause => "pause",
+        }
+    }
+}
+
+/// Guard thresholds; a missing threshold means that guard is off.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardPlan {
+    /// Canary 5xx (including 502/503/504) since the current step began.
+    #[serde(default)]
+    pub max_errors: Option<u64>,
+    /// Canary error rate over `window`, judged only from `min_requests` on.
+    #[serde(default)]
+    pub max_error_rate: Option<f64>,
+    #[serde(default = "default_window")]
+    pub window: HumanDuration,
+    #[serde(default = "default_min_requests")]
+    pub min_requests: u64,
+    #[serde(default)]
+    pub max_p99: Option<HumanDuration>,
+    /// Canary p99 / stable p99 over the same window.
+    #[serde(default)]
+    pub max_p99_ratio: Option<f64>,
+    #[serde(default)]
+    pub on_breach: OnBreach,
+}
+
+fn default_window() -> HumanDuration {
+    HumanDuration::from_secs(10)
+}
+fn default_min_requests() -> u64 {
+    50
+}
+
+impl Default for GuardPlan {
+    fn default() -> Self {
+        GuardPlan {
+            max_errors: Some(20),
+            max_error_rate: Some(0.05),
+            window: default_window(),
+            min_requests: default_min_requests(),
+            max_p99: None,
+            max_p99_ratio: None,
+            on_breach: OnBreach::Rollback,
+        }
+    }
+}
+
+/// One automatic step: set the canary weight, then bake.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Canary percent, 0..=100 (fractions allowed: 0.5 = 5 per mille).
+    pub weight: f64,
+    #[serde(default)]
+    pub bake: HumanDuration,
+}
+
+impl Step {
+    pub fn weight_permille(&self) -> u16 {
+        (self.weight * 10.0).round().clamp(0.0, 1000.0) as u16
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Drain {
+    /// Wait this long for in-flight requests, then answer the rest 504 (counted).
+    #[serde(default = "default_drain_timeout")]
+    pub timeout: HumanDuration,
+    /// After SIGTERM, wait this long, then kill.
+    #[serde(default = "default_stop_grace")]
+    pub stop_grace: HumanDuration,
+}
+
+fn default_drain_timeout() -> HumanDuration {
+    HumanDuration::from_secs(30)
+}
+fn default_stop_grace() -> HumanDuration {
+    HumanDuration::from_secs(10)
+}
+
+impl Default for Drain {
+    fn default() -> Self {
+        Drain {
+            timeout: default_drain_timeout(),
+            stop_grace: default_stop_grace(),
+        }
+    }
+}
+
+/// A window during which promotion is refused unless forced with a reason.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Freeze {
+    pub from: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+impl Freeze {
+    pub fn contains(&self, t: DateTime<Utc>) -> bool {
+        self.from <= t && t < self.until
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hooks {
+    /// Command and arguments run after a promotion completes.
+    #[serde(default)]
+    pub post_promote: Vec<String>,
+    #[serde(default)]
+    pub post_rollback: Vec<String>,
+}
+
+/// How the proxy picks a member inside a pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Balance {
+    #[default]
+    RoundRobin,
+    LeastInFlight,
+}
+
+/// Sticky split: the same key always lands on the same version while the
+/// weight is unchanged.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "lowercase")]
+pub enum Sticky {
+    Cookie(String),
+    Header(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyPlan {
+    #[serde(default)]
+    pub balance: Balance,
+    #[serde(default)]
+    pub sticky: Option<Sticky>,
+    /// Whole-response-head timeout for an upstream; past it, 504.
+    #[serde(default = "default_upstream_timeout")]
+    pub upstream_timeout: HumanDuration,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: HumanDuration,
+    /// A client must send its whole request head within this (slowloris defence).
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout: HumanDuration,
+    /// One line per request (version, status, latency); relative to the state dir.
+    #[serde(default)]
+    pub access_log: Option<PathBuf>,
+    /// Add `x-cutover-route: <version> <table generation>` to every response
+    /// (off by default: it is for debugging and tests).
+    #[serde(default)]
+    pub route_header: bool,
+}
+
+fn default_upstream_timeout() -> HumanDuration {
+    HumanDuration::from_secs(30)
+}
+fn default_connect_timeout() -> HumanDuration {
+    HumanDuration::from_secs(2)
+}
+fn default_header_timeout() -> HumanDuration {
+    HumanDuration::from_secs(10)
+}
+
+impl Default for ProxyPlan {
+    fn default() -> Self {
+        ProxyPlan {
+            balance: Balance::RoundRobin,
+            sticky: None,
+            upstream_timeout: default_upstream_timeout(),
+            connect_timeout: default_connect_timeout(),
+            header_timeout: default_header_timeout(),
+            access_log: None,
+            route_header: false,
+        }
+    }
+}

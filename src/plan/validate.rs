@@ -1,0 +1,655 @@
+//! Checks serde cannot express: ranges, monotone steps, runtime-specific
+//! keys, address and image grammars, contradictions between sections.
+//!
+//! Each failure names the key path it is about (`steps[2].weight`) and says
+//! what was expected; `parse` turns the path back into a line and column.
+//! The first failure is reported: fixing one thing at a time with an exact
+//! pointer beats a wall of consequential errors.
+
+use super::types::{Plan, RuntimeKind, Sticky, VersionPlan};
+use super::units::HumanDuration;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// One validation failure, before it is located in the text.
+#[derive(Debug)]
+pub(super) struct Bad {
+    pub key: String,
+    pub message: String,
+}
+
+type Check = Result<(), Bad>;
+
+fn bad(key: impl Into<String>, message: impl Into<String>) -> Check {
+    Err(Bad {
+        key: key.into(),
+        message: message.into(),
+    })
+}
+
+/// Limits, in one place so the docs and the messages agree.
+pub const MAX_REPLICAS: u32 = 64;
+pub const MAX_STEPS: usize = 100;
+pub const MAX_WARMUP_REQUESTS: u32 = 10_000;
+pub const MAX_CPUS: f64 = 1024.0;
+/// Docker refuses memory limits below 6 MiB.
+pub const MIN_MEMORY: u64 = 6 << 20;
+const MAX_DRAIN: Duration = Duration::from_secs(3600);
+const MIN_WINDOW: Duration = Duration::from_secs(1);
+const MAX_WINDOW: Duration = Duration::from_secs(300);
+
+/// Validate a parsed plan. `present(path)` says whether a key is written in
+/// the file (to tell `hooks.post_promote = []` from an absent key).
+pub(super) fn validate(plan: &Plan, present: &dyn Fn(&str) -> bool) -> Check {
+    service(&plan.service)?;
+    listen(plan)?;
+    version(plan.runtime, "stable", &plan.stable)?;
+    if let Some(c) = &plan.canary {
+        version(plan.runtime, "canary", c)?;
+    }
+    health(plan)?;
+    if let Some(w) = &plan.warmup {
+        http_path("warmup.path", &w.path)?;
+        if w.requests > MAX_WARMUP_REQUESTS {
+            return bad(
+                "warmup.requests",
+                format!(
+                    "expected at most {MAX_WARMUP_REQUESTS} warm-up requests, found {}",
+                    w.requests
+                ),
+            );
+        }
+    }
+    guard(plan)?;
+    steps(plan)?;
+    for (key, d) in [
+        ("drain.timeout", plan.drain.timeout),
+        ("drain.stop_grace", plan.drain.stop_grace),
+    ] {
+        if d.get() > MAX_DRAIN {
+            return bad(key, format!("expected at most 1h, found {d}"));
+        }
+    }
+    for (i, f) in plan.freeze.iter().enumerate() {
+        if f.from >= f.until {
+            return bad(
+                format!("freeze[{i}].until"),
+                format!(
+                    "expected a time after `from` ({}), found {}",
+                    f.from.to_rfc3339(),
+                    f.until.to_rfc3339()
+                ),
+            );
+        }
+    }
+    for (key, hook) in [
+        ("hooks.post_promote", &plan.hooks.post_promote),
+        ("hooks.post_rollback", &plan.hooks.post_rollback),
+    ] {
+        if hook.is_empty() && present(key) {
+            return bad(
+                key,
+                "expected a command and its arguments, e.g. [\"./notify.sh\", \"promoted\"], found an empty list (remove the key for no hook)",
+            );
+        }
+        if hook.first().is_some_and(|c| c.trim().is_empty()) {
+            return bad(
+                format!("{key}[0]"),
+                "expected a program to run, found an empty string",
+            );
+        }
+    }
+    proxy(plan)
+}
+
+fn service(name: &str) -> Check {
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    if name.is_empty() || name.len() > 63 || !ok_chars || name.starts_with('.') {
+        return bad(
+            "service",
+            format!(
+                "expected a service name of 1 to 63 letters, digits, '-', '_' or '.' (not starting with '.'), found {name:?}"
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn listen(plan: &Plan) -> Check {
+    let l = &plan.listen;
+    if l.public == l.admin && l.public.port() != 0 {
+        return bad(
+            "listen.admin",
+            format!(
+                "expected an address different from listen.public, found the same {}",
+                l.admin
+            ),
+        );
+    }
+    if !l.admin.ip().is_loopback() && !l.allow_remote_admin {
+        return bad(
+            "listen.admin",
+            format!(
+                "expected a loopback address such as 127.0.0.1:7900, found {} (the admin API controls releases; set `allow_remote_admin = true` in [listen] to expose it)",
+                l.admin
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn version(runtime: RuntimeKind, key: &str, v: &VersionPlan) -> Check {
+    let rt = runtime.as_str();
+    // Keys that belong to another runtime are mistakes, not decoration.
+    let foreign: [(&str, bool, &str); 3] = [
+        ("image", v.image.is_some(), "docker"),
+        ("command", v.command.is_some(), "process"),
+        ("upstreams", !v.upstreams.is_empty(), "static"),
+    ];
+    for (name, set, owner) in foreign {
+        if set && owner != rt {
+            return bad(
+                format!("{key}.{name}"),
+                format!(
+                    "`{name}` is for runtime \"{owner}\" but this plan's runtime is \"{rt}\" (expected {})",
+                    own_key(runtime)
+                ),
+            );
+        }
+    }
+    match runtime {
+        RuntimeKind::Docker => match &v.image {
+            None => {
+                return bad(
+                    format!("{key}.image"),
+                    "runtime \"docker\" needs an image, e.g. image = \"shop:1.4.2\"",
+                );
+            }
+            Some(image) => {
+                if let Err(why) = image_reference(image) {
+                    return bad(
+                        format!("{key}.image"),
+                        format!(
+                            "expected a Docker image reference like \"registry:5000/team/shop:1.4.2\", found {image:?}: {why}"
+                        ),
+                    );
+                }
+            }
+        },
+        RuntimeKind::Process => match &v.command {
+            None => {
+                return bad(
+                    format!("{key}.command"),
+                    "runtime \"process\" needs a command, e.g. command = [\"./shop\", \"--port\", \"{port}\"]",
+                );
+            }
+            Some(c) if c.first().is_none_or(|p| p.trim().is_empty()) => {
+                return bad(
+                    format!("{key}.command"),
+                    "expected a program and its arguments, found an empty command",
+                );
+            }
+            Some(_) => {}
+        },
+        RuntimeKind::Static => {
+            if v.upstreams.is_empty() {
+                return bad(
+                    format!("{key}.upstreams"),
+                    "runtime \"static\" needs at least one upstream, e.g. upstreams = [\"127.0.0.1:9001\"]",
+                );
+            }
+            for (i, u) in v.upstreams.iter().enumerate() {
+                if let Err(why) = host_port(u) {
+                    return bad(
+                        format!("{key}.upstreams[{i}]"),
+                        format!(
+                            "expected \"host:port\" such as \"127.0.0.1:9001\", found {u:?}: {why}"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    if v.replicas == 0 || v.replicas > MAX_REPLICAS {
+        return bad(
+            format!("{key}.replicas"),
+            format!("expected 1..={MAX_REPLICAS} replicas, found {}", v.replicas),
+        );
+    }
+    if v.port == 0 {
+        return bad(format!("{key}.port"), "expected a port 1..=65535, found 0");
+    }
+    if let Some(cpus) = v.cpus
+        && !(cpus.is_finite() && cpus > 0.0 && cpus <= MAX_CPUS)
+    {
+        return bad(
+            format!("{key}.cpus"),
+            format!("expected a number of CPUs above 0 and at most {MAX_CPUS}, found {cpus}"),
+        );
+    }
+    if let Some(m) = v.memory
+        && m.0 < MIN_MEMORY
+    {
+        return bad(
+            format!("{key}.memory"),
+            format!("expected at least 6MiB (Docker's minimum), found {m}"),
+        );
+    }
+    for name in v.env.keys() {
+        if name.is_empty() || name.contains('=') || name.contains('\0') {
+            return bad(
+                format!("{key}.env"),
+                format!("expected environment variable names without '=' or NUL, found {name:?}"),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn own_key(runtime: RuntimeKind) -> &'static str {
+    match runtime {
+        RuntimeKind::Docker => "`image`",
+        RuntimeKind::Process => "`command`",
+        RuntimeKind::Static => "`upstreams`",
+    }
+}
+
+fn health(plan: &Plan) -> Check {
+    let h = &plan.health;
+    http_path("health.path", &h.path)?;
+    for (key, n) in [
+        ("health.healthy_after", h.healthy_after),
+        ("health.unhealthy_after", h.unhealthy_after),
+        ("health.min_healthy", h.min_healthy),
+    ] {
+        if n == 0 {
+            return bad(key, "expected at least 1, found 0");
+        }
+    }
+    positive("health.interval", h.interval)?;
+    positive("health.timeout", h.timeout)?;
+    positive("health.start_timeout", h.start_timeout)?;
+    if h.timeout > h.interval {
+        return bad(
+            "health.timeout",
+            format!(
+                "expected at most health.interval ({}), found {} (a check may not outlast the interval between checks)",
+                h.interval, h.timeout
+            ),
+        );
+    }
+    if let Some(c) = &plan.canary
+        && h.min_healthy > c.replicas
+    {
+        return bad(
+            "health.min_healthy",
+            format!(
+                "expected at most canary.replicas ({}), found {} (the canary could never get traffic)",
+                c.replicas, h.min_healthy
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn guard(plan: &Plan) -> Check {
+    let g = &plan.guard;
+    if g.max_errors == Some(0) {
+        return bad(
+            "guard.max_errors",
+            "expected at least 1, found 0 (0 would breach before any error; remove the key to turn this guard off)",
+        );
+    }
+    if let Some(r) = g.max_error_rate
+        && !(r.is_finite() && (0.0..=1.0).contains(&r))
+    {
+        return bad(
+            "guard.max_error_rate",
+            format!("expected a rate between 0 and 1 (0.05 = 5 %), found {r}"),
+        );
+    }
+    if g.window.get() < MIN_WINDOW || g.window.get() > MAX_WINDOW {
+        return bad(
+            "guard.window",
+            format!(
+                "expected 1s..=5m (metrics are kept for 5 minutes), found {}",
+                g.window
+            ),
+        );
+    }
+    if g.min_requests == 0 {
+        return bad(
+            "guard.min_requests",
+            "expected at least 1, found 0 (with no traffic a guard must not judge)",
+        );
+    }
+    if let Some(p) = g.max_p99
+        && p.get().is_zero()
+    {
+        return bad("guard.max_p99", "expected a duration above 0, found 0s");
+    }
+    if let Some(r) = g.max_p99_ratio
+        && !(r.is_finite() && r >= 1.0)
+    {
+        return bad(
+            "guard.max_p99_ratio",
+            format!(
+                "expected a ratio of at least 1.0 (1.5 = canary p99 up to 1.5 × stable's), found {r}"
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn steps(plan: &Plan) -> Check {
+    if plan.steps.len() > MAX_STEPS {
+        return bad(
+            format!("steps[{MAX_STEPS}]"),
+            format!(
+                "expected at most {MAX_STEPS} steps, found {}",
+                plan.steps.len()
+            ),
+        );
+    }
+    let mut last = 0.0;
+    for (i, step) in plan.steps.iter().enumerate() {
+        let w = step.weight;
+        if !(w.is_finite() && (0.0..=100.0).contains(&w)) {
+            return bad(
+                format!("steps[{i}].weight"),
+                format!("expected a percentage 0..=100, found {w}"),
+            );
+        }
+        if w < last {
+            return bad(
+                format!("steps[{i}].weight"),
+                format!(
+                    "expected at least the previous step's weight ({last}), found {w}; steps only go up"
+                ),
+            );
+        }
+        last = w;
+    }
+    Ok(())
+}
+
+fn proxy(plan: &Plan) -> Check {
+    let p = &plan.proxy;
+    positive("proxy.upstream_timeout", p.upstream_timeout)?;
+    positive("proxy.connect_timeout", p.connect_timeout)?;
+    positive("proxy.header_timeout", p.header_timeout)?;
+    let (key, name) = match &p.sticky {
+        Some(Sticky::Cookie(n)) => ("proxy.sticky.cookie", n),
+        Some(Sticky::Header(n)) => ("proxy.sticky.header", n),
+        None => return Ok(()),
+    };
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if name.is_empty() || !name.chars().all(token) {
+        return bad(
+            key,
+            format!(
+                "expected a cookie or header name (letters, digits, '-', '_' …), found {name:?}"
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn positive(key: &str, d: HumanDuration) -> Check {
+    if d.get().is_zero() {
+        return bad(key, "expected a duration above 0, found 0s");
+    }
+    Ok(())
+}
+
+fn http_path(key: &str, path: &str) -> Check {
+    if !path.starts_with('/') || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return bad(
+            key,
+            format!("expected an HTTP path starting with '/' and without spaces, found {path:?}"),
+        );
+    }
+    Ok(())
+}
+
+/// `host:port` with a DNS name, an IPv4 address or a bracketed IPv6 address.
+pub(super) fn host_port(s: &str) -> Result<(), String> {
+    if s.parse::<SocketAddr>().is_ok() {
+        return port_nonzero(s.rsplit_once(':').map_or("", |p| p.1));
+    }
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return Err("no \":port\"".into());
+    };
+    if host.starts_with('[') {
+        return Err("not a valid [IPv6]:port".into());
+    }
+    if host.contains(':') {
+        return Err("an IPv6 address needs brackets: \"[::1]:9001\"".into());
+    }
+    port_nonzero(port)?;
+    if host.is_empty() {
+        return Err("no host before the ':'".into());
+    }
+    if host.len() > 253 {
+        return Err("host name longer than 253 characters".into());
+    }
+    for label in host.split('.') {
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !label.starts_with('-')
+            && !label.ends_with('-');
+        if !ok {
+            return Err(format!("{label:?} is not a valid host name label"));
+        }
+    }
+    Ok(())
+}
+
+fn port_nonzero(port: &str) -> Result<(), String> {
+    match port.parse::<u32>() {
+        Ok(p) if (1..=65535).contains(&p) => Ok(()),
+        Ok(p) => Err(format!("port {p} is outside 1..=65535")),
+        Err(_) => Err(format!("{port:?} is not a port number")),
+    }
+}
+
+/// The Docker reference grammar (distribution/reference):
+/// `[domain[:port]/]path[/path…][:tag][@algorithm:hex]`, lowercase path
+/// components separated by `.`, `_`, `__` or dashes, a tag of up to 128
+/// word characters, dots and dashes.
+pub(super) fn image_reference(s: &str) -> Result<(), String> {
+    if s.is_empty() {
+        return Err("empty".into());
+    }
+    if s.len() > 255 + 129 + 80 {
+        return Err("too long".into());
+    }
+    let (rest, digest) = match s.split_once('@') {
+        Some((r, d)) => (r, Some(d)),
+        None => (s, None),
+    };
+    if let Some(d) = digest {
+        let (alg, hex) = d
+            .split_once(':')
+            .ok_or("a digest looks like @sha256:<64 hex digits>")?;
+        let alg_ok = !alg.is_empty()
+            && alg
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+._-".contains(c));
+        if !alg_ok
+            || hex.len() < 32
+            || !hex
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "=_-".contains(c))
+        {
+            return Err("a digest looks like @sha256:<64 hex digits>".into());
+        }
+        if alg == "sha256"
+            && (hex.len() != 64
+                || !hex
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()))
+        {
+            return Err("a sha256 digest has 64 lowercase hex digits".into());
+        }
+    }
+    // A tag is after the last ':' that follows the last '/'.
+    let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
+    let (name, tag) = match rest[last_slash..].rfind(':') {
+        Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..])),
+        None => (rest, None),
+    };
+    if let Some(tag) = tag {
+        let mut chars = tag.chars();
+        let first_ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !first_ok
+            || tag.len() > 128
+            || !chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        {
+            return Err(format!(
+                "tag {tag:?} must be 1 to 128 letters, digits, '_', '.' or '-' (not starting with '.' or '-')"
+            ));
+        }
+    }
+    if name.is_empty() {
+        return Err("no image name".into());
+    }
+    if name.len() > 255 {
+        return Err("name longer than 255 characters".into());
+    }
+    let mut parts: Vec<&str> = name.split('/').collect();
+    let first = parts[0];
+    let is_domain = parts.len() > 1
+        && (first.contains('.')
+            || first.contains(':')
+            || first == "localhost"
+            || first.chars().any(|c| c.is_ascii_uppercase()));
+    if is_domain {
+        let (host, port) = match first.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (first, None),
+        };
+        if let Some(p) = port {
+            port_nonzero(p).map_err(|e| format!("registry {first:?}: {e}"))?;
+        }
+        let host_ok = !host.is_empty()
+            && host.split('.').all(|l| {
+                !l.is_empty()
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+            });
+        if !host_ok {
+            return Err(format!("registry {first:?} is not a host name"));
+        }
+        parts.remove(0);
+    }
+    for part in parts {
+        if !path_component(part) {
+            return Err(format!(
+                "{part:?} must be lowercase letters and digits, separated by '.', '_', '__' or '-'"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn path_component(p: &str) -> bool {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let b = p.as_bytes();
+    if b.is_empty() || !alnum(b[0] as char) || !alnum(b[b.len() - 1] as char) {
+        return false;
+    }
+    // Separators between alphanumeric runs: '.', '_', '__' or one or more '-'.
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i] as char;
+        if alnum(c) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && !alnum(b[i] as char) {
+            i += 1;
+        }
+        let sep = &p[start..i];
+        let ok = sep == "." || sep == "_" || sep == "__" || sep.chars().all(|c| c == '-');
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_references() {
+        for ok in [
+            "shop",
+            "shop:1.4.2",
+            "library/shop:latest",
+            "ghcr.io/acme/shop:v2",
+            "localhost:5000/shop",
+            "registry.example.com:5000/team/shop_svc__x.y-z:1.0",
+            "shop@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "cutover-demo:v1",
+        ] {
+            assert!(
+                image_reference(ok).is_ok(),
+                "{ok}: {:?}",
+                image_reference(ok)
+            );
+        }
+        for bad in [
+            "",
+            "Shop:1",
+            "shop:",
+            "shop:-x",
+            "shop::1",
+            "/shop",
+            "shop/",
+            "a//b",
+            "shop@sha256:xyz",
+            "shop:1 2",
+            "ex ample/shop",
+            "shop_:1",
+            "-shop",
+            "reg:0/shop",
+            "shop@sha256:0123",
+        ] {
+            assert!(image_reference(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn host_ports() {
+        for ok in [
+            "127.0.0.1:9001",
+            "[::1]:80",
+            "shop.internal:8080",
+            "localhost:1",
+        ] {
+            assert!(host_port(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "127.0.0.1",
+            "host:0",
+            "host:65536",
+            ":80",
+            "::1:80",
+            "bad_host:80",
+            "a..b:1",
+            "h:x",
+        ] {
+            assert!(host_port(bad).is_err(), "{bad} accepted");
+        }
+    }
+}

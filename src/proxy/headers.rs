@@ -1,0 +1,212 @@
+//! Header hygiene between client and upstream: hop-by-hop headers stripped,
+//! `X-Forwarded-*` and `X-Request-Id` added, and the request-smuggling
+//! defences (a request with both Content-Length and Transfer-Encoding, or
+//! with conflicting Content-Lengths, is refused before it reaches anyone).
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use std::net::IpAddr;
+
+/// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+];
+
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
+/// Why a request is refused before routing (answered 400).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Smuggling {
+    ContentLengthAndTransferEncoding,
+    ConflictingContentLength,
+    BadTransferEncoding,
+}
+
+impl Smuggling {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Smuggling::ContentLengthAndTransferEncoding => {
+                "request carries both Content-Length and Transfer-Encoding"
+            }
+            Smuggling::ConflictingContentLength => {
+                "request carries conflicting Content-Length headers"
+            }
+            Smuggling::BadTransferEncoding => "request Transfer-Encoding is not chunked",
+        }
+    }
+}
+
+/// Refuse ambiguous framing (the classic CL.TE / TE.CL smuggling vectors).
+pub fn check_framing(headers: &HeaderMap) -> Result<(), Smuggling> {
+    let te = headers.get_all(header::TRANSFER_ENCODING).iter().count();
+    let cls: Vec<&HeaderValue> = headers.get_all(header::CONTENT_LENGTH).iter().collect();
+    if te > 0 && !cls.is_empty() {
+        return Err(Smuggling::ContentLengthAndTransferEncoding);
+    }
+    if cls.len() > 1 && cls.windows(2).any(|w| w[0] != w[1]) {
+        return Err(Smuggling::ConflictingContentLength);
+    }
+    if te > 0 {
+        let last = headers
+            .get_all(header::TRANSFER_ENCODING)
+            .iter()
+            .next_back()
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !last.trim().eq_ignore_ascii_case("chunked")
+            && !last.trim().to_ascii_lowercase().ends_with(", chunked")
+        {
+            return Err(Smuggling::BadTransferEncoding);
+        }
+    }
+    Ok(())
+}
+
+/// Whether the request asks for a protocol upgrade (WebSocket and friends).
+pub fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        && headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| {
+                v.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+            })
+}
+
+/// Remove hop-by-hop headers, including those the `Connection` header names.
+/// With `keep_upgrade`, `Connection: upgrade` and `Upgrade` survive so the
+/// upstream can accept the switch.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .filter(|n| !(keep_upgrade && *n == header::UPGRADE))
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+    if keep_upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    } else {
+        headers.remove(header::UPGRADE);
+    }
+}
+
+/// Append the client to `X-Forwarded-For`, set `X-Forwarded-Proto`, and make
+/// sure the request has an `X-Request-Id` (kept when present). Returns the id.
+pub fn add_forwarding(headers: &mut HeaderMap, client: IpAddr) -> HeaderValue {
+    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prev) if !prev.is_empty() => format!("{prev}, {client}"),
+        _ => client.to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        headers.insert(X_FORWARDED_FOR.clone(), v);
+    }
+    if !headers.contains_key(&X_FORWARDED_PROTO) {
+        headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
+    }
+    match headers.get(&X_REQUEST_ID) {
+        Some(id) if !id.is_empty() => id.clone(),
+        _ => {
+            let id = new_request_id();
+            headers.insert(X_REQUEST_ID.clone(), id.clone());
+            id
+        }
+    }
+}
+
+/// 128 random bits as 32 hex digits.
+pub fn new_request_id() -> HeaderValue {
+    let s = format!("{:032x}", fastrand::u128(..));
+    HeaderValue::from_str(&s).expect("hex is a valid header value")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn framing() {
+        assert!(check_framing(&map(&[("content-length", "5")])).is_ok());
+        assert!(check_framing(&map(&[("transfer-encoding", "chunked")])).is_ok());
+        assert_eq!(
+            check_framing(&map(&[
+                ("content-length", "5"),
+                ("transfer-encoding", "chunked")
+            ])),
+            Err(Smuggling::ContentLengthAndTransferEncoding)
+        );
+        assert_eq!(
+            check_framing(&map(&[("content-length", "5"), ("content-length", "6")])),
+            Err(Smuggling::ConflictingContentLength)
+        );
+        assert!(check_framing(&map(&[("content-length", "5"), ("content-length", "5")])).is_ok());
+        assert_eq!(
+            check_framing(&map(&[("transfer-encoding", "gzip")])),
+            Err(Smuggling::BadTransferEncoding)
+        );
+    }
+
+    #[test]
+    fn hop_by_hop_and_named_headers_go() {
+        let mut h = map(&[
+            ("connection", "keep-alive, x-secret"),
+            ("keep-alive", "timeout=5"),
+            ("x-secret", "1"),
+            ("te", "trailers"),
+            ("upgrade", "websocket"),
+            ("x-kept", "yes"),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn upgrade_survives_when_asked() {
+        let mut h = map(&[("connection", "Upgrade"), ("upgrade", "websocket")]);
+        assert!(is_upgrade(&h));
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(h.get("upgrade").unwrap(), "websocket");
+        assert_eq!(h.get("connection").unwrap(), "upgrade");
+    }
+
+    #[test]
+    fn forwarding_headers() {
+        let mut h = map(&[("x-forwarded-for", "10.0.0.1"), ("x-request-id", "abc")]);
+        let id = add_forwarding(&mut h, "127.0.0.9".parse().unwrap());
+        assert_eq!(id, "abc");
+        assert_eq!(h.get("x-forwarded-for").unwrap(), "10.0.0.1, 127.0.0.9");
+        assert_eq!(h.get("x-forwarded-proto").unwrap(), "http");
+        let mut fresh = HeaderMap::new();
+        let id = add_forwarding(&mut fresh, "127.0.0.1".parse().unwrap());
+        assert_eq!(id.len(), 32);
+    }
+}

@@ -1,0 +1,342 @@
+//! The [`Router`]: the control surface of the data plane.
+//!
+//! The routing table (weight + one pool per version) is immutable and swapped
+//! atomically with `arc-swap`: a request loads the table once and is routed by
+//! what it saw, so changing weights never fails, stalls or reorders a request
+//! in flight. Updates are serialised by a small mutex (read-modify-write), the
+//! request path never takes it.
+//!
+//! The router also owns the two things that must act faster than the
+//! controller's 250 ms guard loop: the *error trip* (the very canary error
+//! that reaches `max_errors` sets the weight to 0 right here) and the *drain
+//! cut* (in-flight requests of a drained version answered 504 after the
+//! drain timeout).
+
+use super::pool::{Member, MemberGuard, Pool};
+use crate::metrics::{InFlight, Metrics};
+use crate::model::Role;
+use crate::plan::{Balance, ProxyPlan, Sticky};
+use arc_swap::ArcSwap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// One immutable routing table.
+#[derive(Debug)]
+pub struct Table {
+    /// Increments on every change; tests and the route header use it.
+    pub generation: u64,
+    /// Canary share, per mille.
+    pub weight: u16,
+    pools: [Arc<Pool>; 2],
+}
+
+impl Table {
+    pub fn pool(&self, role: Role) -> &Arc<Pool> {
+        &self.pools[idx(role)]
+    }
+}
+
+pub(super) fn idx(role: Role) -> usize {
+    match role {
+        Role::Stable => 0,
+        Role::Canary => 1,
+    }
+}
+
+/// What a drain did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DrainReport {
+    /// In-flight requests that finished on their own within the timeout.
+    pub finished: u64,
+    /// In-flight requests answered 504 (or cut mid-stream) after the timeout.
+    pub cut: u64,
+}
+
+/// Static proxy settings taken from the plan.
+#[derive(Clone, Debug)]
+pub struct ProxyOptions {
+    pub balance: Balance,
+    pub sticky: Option<Sticky>,
+    pub upstream_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Time a client has to send its request head.
+    pub header_timeout: Duration,
+    /// Add `x-cutover-route: <version> <generation>` to responses (debugging, tests).
+    pub route_header: bool,
+    /// Service name, for messages.
+    pub service: String,
+}
+
+impl ProxyOptions {
+    pub fn from_plan(service: &str, p: &ProxyPlan) -> ProxyOptions {
+        ProxyOptions {
+            balance: p.balance,
+            sticky: p.sticky.clone(),
+            upstream_timeout: p.upstream_timeout.get(),
+            connect_timeout: p.connect_timeout.get(),
+            header_timeout: p.header_timeout.get(),
+            route_header: p.route_header,
+            service: service.to_string(),
+        }
+    }
+}
+
+pub(super) struct Inner {
+    table: ArcSwap<Table>,
+    update: Mutex<()>,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) opts: ProxyOptions,
+    cuts: [ArcSwap<CancellationToken>; 2],
+    pub(super) access_log: arc_swap::ArcSwapOption<super::access_log::AccessLog>,
+    trip_limit: AtomicU64,
+    trip_base: AtomicU64,
+    trip_fired: AtomicBool,
+    trips: watch::Sender<u64>,
+}
+
+/// Cheap-to-clone handle on the data plane.
+#[derive(Clone)]
+pub struct Router {
+    pub(super) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let t = self.inner.table.load();
+        f.debug_struct("Router")
+            .field("weight", &t.weight)
+            .field("generation", &t.generation)
+            .finish()
+    }
+}
+
+const TRIP_OFF: u64 = u64::MAX;
+
+impl Router {
+    pub fn new(metrics: Arc<Metrics>, opts: ProxyOptions) -> Router {
+        let empty = || Arc::new(Pool::default());
+        Router {
+            inner: Arc::new(Inner {
+                table: ArcSwap::from_pointee(Table {
+                    generation: 0,
+                    weight: 0,
+                    pools: [empty(), empty()],
+                }),
+                update: Mutex::new(()),
+                metrics,
+                opts,
+                cuts: [
+                    ArcSwap::from_pointee(CancellationToken::new()),
+                    ArcSwap::from_pointee(CancellationToken::new()),
+                ],
+                access_log: arc_swap::ArcSwapOption::empty(),
+                trip_limit: AtomicU64::new(TRIP_OFF),
+                trip_base: AtomicU64::new(0),
+                trip_fired: AtomicBool::new(false),
+                trips: watch::channel(0).0,
+            }),
+        }
+    }
+
+    /// Log one line per request from now on.
+    pub fn set_access_log(&self, log: Option<super::access_log::AccessLog>) {
+        self.inner.access_log.store(log.map(Arc::new));
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
+    }
+
+    /// The table requests are routed by right now.
+    pub fn table(&self) -> Arc<Table> {
+        self.inner.table.load_full()
+    }
+
+    pub fn weight(&self) -> u16 {
+        self.inner.table.load().weight
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.inner.table.load().generation
+    }
+
+    /// Set the canary share (clamped to 0..=1000); returns the previous one.
+    pub fn set_weight(&self, permille: u16) -> u16 {
+        self.update(|t| t.weight = permille.min(1000)).weight
+    }
+
+    /// Replace the members of `role` that may get new requests. Members kept
+    /// keep their in-flight counts.
+    pub fn set_members(&self, role: Role, addrs: Vec<String>) {
+        self.update(|t| {
+            let old = t.pools[idx(role)].clone();
+            let members = addrs
+                .into_iter()
+                .map(|a| {
+                    old.members()
+                        .iter()
+                        .find(|m| m.addr == a)
+                        .cloned()
+                        .unwrap_or_else(|| Member::new(a))
+                })
+                .collect();
+            t.pools[idx(role)] = Arc::new(Pool::new(members));
+        });
+    }
+
+    pub fn members(&self, role: Role) -> Vec<String> {
+        self.inner.table.load().pools[idx(role)]
+            .members()
+            .iter()
+            .map(|m| m.addr.clone())
+            .collect()
+    }
+
+    /// Build the next table from the current one; returns the previous table.
+    fn update(&self, change: impl FnOnce(&mut TableDraft)) -> Arc<Table> {
+        let _guard = self.inner.update.lock().unwrap_or_else(|e| e.into_inner());
+        let cur = self.inner.table.load_full();
+        let mut draft = TableDraft {
+            weight: cur.weight,
+            pools: cur.pools.clone(),
+        };
+        change(&mut draft);
+        self.inner.table.store(Arc::new(Table {
+            generation: cur.generation + 1,
+            weight: draft.weight,
+            pools: draft.pools,
+        }));
+        cur
+    }
+
+    /// Wait for `role`'s in-flight requests to finish; after `timeout`, cut
+    /// the rest (504, counted on the version). The caller moves the weight
+    /// and removes the members first, so nothing new arrives meanwhile.
+    pub async fn drain(&self, role: Role, timeout: Duration) -> DrainReport {
+        let metrics = &self.inner.metrics;
+        let start_in_flight = metrics.in_flight(role);
+        let deadline = Instant::now() + timeout;
+        while metrics.in_flight(role) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let left = metrics.in_flight(role);
+        if left == 0 {
+            return DrainReport {
+                finished: start_in_flight,
+                cut: 0,
+            };
+        }
+        let old = self.inner.cuts[idx(role)].swap(Arc::new(CancellationToken::new()));
+        old.cancel();
+        // Cut requests answer at once; give them a moment to be counted.
+        let settle = Instant::now() + Duration::from_secs(1);
+        while metrics.in_flight(role) > 0 && Instant::now() < settle {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        DrainReport {
+            finished: start_in_flight.saturating_sub(left),
+            cut: left,
+        }
+    }
+
+    /// Arm (or, with `None`, disarm) the canary error trip: from now on, the
+    /// canary error that makes the count reach `limit` sets the weight to 0
+    /// in the proxy itself and bumps [`Router::trips`].
+    pub fn arm_error_trip(&self, limit: Option<u64>) {
+        let i = &self.inner;
+        i.trip_base
+            .store(i.metrics.errors_total(Role::Canary), Ordering::SeqCst);
+        i.trip_fired.store(false, Ordering::SeqCst);
+        i.trip_limit
+            .store(limit.unwrap_or(TRIP_OFF), Ordering::SeqCst);
+    }
+
+    /// Counts the trips so far; changes each time the trip fires.
+    pub fn trips(&self) -> watch::Receiver<u64> {
+        self.inner.trips.subscribe()
+    }
+
+    pub(super) fn cut_token(&self, role: Role) -> CancellationToken {
+        (**self.inner.cuts[idx(role)].load()).clone()
+    }
+
+    /// Called after every canary error is recorded.
+    pub(super) fn check_trip(&self) {
+        let i = &self.inner;
+        let limit = i.trip_limit.load(Ordering::SeqCst);
+        if limit == TRIP_OFF {
+            return;
+        }
+        let errors = i
+            .metrics
+            .errors_total(Role::Canary)
+            .saturating_sub(i.trip_base.load(Ordering::SeqCst));
+        if errors >= limit && !i.trip_fired.swap(true, Ordering::SeqCst) {
+            self.set_weight(0);
+            i.trips.send_modify(|n| *n += 1);
+        }
+    }
+}
+
+impl Router {
+    /// Account for an answer cutover gave itself (502/503/504): the version
+    /// is charged, the trip is checked, and the access log gets its line.
+    pub(super) fn local_answer(
+        &self,
+        role: Role,
+        in_flight: InFlight,
+        status: u16,
+        latency: Duration,
+        entry: Option<super::access_log::Entry>,
+    ) {
+        in_flight.finish(status, latency);
+        if role == Role::Canary && status >= 500 {
+            self.check_trip();
+        }
+        if let (Some(e), Some(log)) = (entry, &*self.inner.access_log.load()) {
+            log.record(&e, role, status, latency);
+        }
+    }
+}
+
+/// The mutable copy an update works on.
+pub(super) struct TableDraft {
+    pub weight: u16,
+    pub pools: [Arc<Pool>; 2],
+}
+
+/// The accounting of one routed request, recorded exactly once.
+pub(crate) struct Completion {
+    pub(super) router: Router,
+    pub(super) role: Role,
+    pub(super) in_flight: InFlight,
+    pub(super) _member: MemberGuard,
+    pub(super) status: u16,
+    /// Time to the response head: what the latency guards judge.
+    pub(super) latency: Duration,
+    /// Set only when the access log is on.
+    pub(super) log: Option<Box<super::access_log::Entry>>,
+}
+
+impl Completion {
+    /// Record the outcome; `override_status` replaces the upstream's status
+    /// when the stream was cut (504) or broke (502).
+    pub(super) fn complete(self, override_status: Option<u16>) {
+        let status = override_status.unwrap_or(self.status);
+        self.in_flight.finish(status, self.latency);
+        if let (Some(entry), Some(log)) = (&self.log, &*self.router.inner.access_log.load()) {
+            log.record(entry, self.role, status, self.latency);
+        }
+        if self.role == Role::Canary && status >= 500 {
+            self.router.check_trip();
+        }
+    }
+
+    pub(super) fn abort(self) {
+        self.in_flight.abort();
+    }
+}

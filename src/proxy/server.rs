@@ -1,0 +1,139 @@
+//! The public listener: accept, serve HTTP/1.1 with keep-alive and upgrades,
+//! and stop gracefully (stop accepting, let connections finish their
+//! in-flight requests, up to a bound).
+
+use super::router::Router;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::future::Future;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
+
+/// Serve `listener` until `shutdown` resolves, then finish in-flight
+/// requests for at most `grace`.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let tracker = TaskTracker::new();
+    let upstreams = super::forward::upstream_client(&router.inner.opts);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of descriptors and the like: back off, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let header_timeout = router.inner.opts.header_timeout;
+        let router = router.clone();
+        let upstreams = upstreams.clone();
+        let mut stop = stop_rx.clone();
+        tracker.spawn(async move {
+            let (io, verdicts) = super::framing::SniffIo::new(stream);
+            let svc = service_fn(move |req| {
+                let ambiguous = verdicts.next_is_ambiguous();
+                super::forward::handle(router.clone(), upstreams.clone(), req, peer, ambiguous)
+            });
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(io), svc)
+                .with_upgrades();
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = async { stop.wait_for(|s| *s).await.map(|_| ()) } => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    tracker.close();
+    let _ = tokio::time::timeout(grace, tracker.wait()).await;
+    Ok(())
+}
+
+/// Serve `addr` on `workers` threads, each with its own single-threaded
+/// runtime, its own `SO_REUSEPORT` listener and its own upstream pool — the
+/// nginx worker model: a request, its client connection and its upstream
+/// connection never hop between threads. Returns the bound address (useful
+/// with port 0) and the threads, which end after `stop` fires and in-flight
+/// requests finish (bounded by `grace`).
+pub fn spawn_workers(
+    addr: std::net::SocketAddr,
+    router: Router,
+    workers: usize,
+    stop: watch::Receiver<bool>,
+    grace: Duration,
+) -> std::io::Result<(std::net::SocketAddr, Vec<std::thread::JoinHandle<()>>)> {
+    let mut bound = addr;
+    let mut listeners = Vec::new();
+    for _ in 0..workers.max(1) {
+        let l = reuseport_listener(bound)?;
+        bound = l.local_addr()?;
+        listeners.push(l);
+    }
+    let mut threads = Vec::new();
+    for (i, l) in listeners.into_iter().enumerate() {
+        let router = router.clone();
+        let mut stop = stop.clone();
+        let t = std::thread::Builder::new()
+            .name(format!("cutover-proxy-{i}"))
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot start a proxy worker runtime");
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let listener = match TcpListener::from_std(l) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            tracing::error!(error = %e, "proxy worker listener");
+                            return;
+                        }
+                    };
+                    let stopped = async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    };
+                    let _ = serve(listener, router, stopped, grace).await;
+                });
+            })?;
+        threads.push(t);
+    }
+    Ok((bound, threads))
+}
+
+fn reuseport_listener(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}

@@ -1,0 +1,149 @@
+//! Local demo images, built from the cutover binary itself: no registry, no
+//! network. The build context is a tar holding the binary at `/cutover` and
+//! every shared library `ldd` lists (and the dynamic loader) at their own
+//! paths, on top of `FROM scratch`. An image labelled with the binary's
+//! fingerprint is reused, so repeated builds cost nothing.
+
+use super::RuntimeError;
+use bollard::Docker;
+use bollard::query_parameters::{BuildImageOptions, ListImagesOptions};
+use futures::StreamExt;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const LABEL_FINGERPRINT: &str = "cutover.binary";
+
+/// Size and modification time: enough to tell one build of the binary from another.
+fn fingerprint(binary: &Path) -> Result<String, RuntimeError> {
+    let m = std::fs::metadata(binary)
+        .map_err(|e| RuntimeError::Other(format!("cannot read {}: {e}", binary.display())))?;
+    let mtime = m
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    Ok(format!("{}-{mtime}", m.len()))
+}
+
+/// The shared libraries the binary needs, as `ldd` lists them.
+fn shared_libraries(binary: &Path) -> Result<Vec<PathBuf>, RuntimeError> {
+    let out = std::process::Command::new("ldd").arg(binary).output();
+    let Ok(out) = out else {
+        // No ldd: assume a static binary.
+        return Ok(Vec::new());
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.contains("not a dynamic executable") || text.contains("statically linked") {
+        return Ok(Vec::new());
+    }
+    let mut libs = Vec::new();
+    for line in text.lines() {
+        // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)" or "/lib64/ld-linux-x86-64.so.2 (0x…)"
+        let path = match line.split_once("=>") {
+            Some((_, rest)) => rest.split_whitespace().next(),
+            None => line.split_whitespace().next(),
+        };
+        if let Some(p) = path.filter(|p| p.starts_with('/')) {
+            libs.push(PathBuf::from(p));
+        }
+    }
+    Ok(libs)
+}
+
+fn context(binary: &Path, version: &str) -> Result<Vec<u8>, RuntimeError> {
+    let io = |e: std::io::Error| RuntimeError::Other(format!("building the image context: {e}"));
+    let mut tar = tar::Builder::new(Vec::new());
+    let dockerfile = format!(
+        "FROM scratch\nCOPY . /\nENV DEMO_VERSION={version}\nENV DEMO_BIND=0.0.0.0\nEXPOSE 8080\nENTRYPOINT [\"/cutover\", \"demo-app\"]\n"
+    );
+    let mut header = tar::Header::new_gnu();
+    header.set_size(dockerfile.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, "Dockerfile", dockerfile.as_bytes())
+        .map_err(io)?;
+    append_file(&mut tar, binary, Path::new("cutover")).map_err(io)?;
+    for lib in shared_libraries(binary)? {
+        let name = lib.strip_prefix("/").unwrap_or(&lib).to_path_buf();
+        append_file(&mut tar, &lib, &name).map_err(io)?;
+    }
+    tar.into_inner().map_err(io)
+}
+
+/// A plain ustar entry with the file's bytes (symlinks followed). Not
+/// `append_path`: that may write GNU sparse entries, which the engine's
+/// tar reader refuses ("unhandled tar header type 83").
+fn append_file(tar: &mut tar::Builder<Vec<u8>>, path: &Path, name: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let bytes = std::fs::read(path)?;
+    let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+    let mut header = tar::Header::new_ustar();
+    header.set_size(bytes.len() as u64);
+    header.set_mode(mode | 0o444);
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_cksum();
+    tar.append_data(&mut header, name, bytes.as_slice())
+}
+
+async fn existing(docker: &Docker, tag: &str, fp: &str) -> bool {
+    let mut filters = HashMap::new();
+    filters.insert("reference".to_string(), vec![tag.to_string()]);
+    filters.insert(
+        "label".to_string(),
+        vec![format!("{LABEL_FINGERPRINT}={fp}")],
+    );
+    docker
+        .list_images(Some(ListImagesOptions {
+            filters: Some(filters),
+            ..Default::default()
+        }))
+        .await
+        .is_ok_and(|l| !l.is_empty())
+}
+
+/// Build `REPO:v1` and `REPO:v2` from `binary`; returns how long it took.
+pub async fn build_demo_images(
+    docker: &Docker,
+    binary: &Path,
+    repo: &str,
+) -> Result<Duration, RuntimeError> {
+    let started = Instant::now();
+    let fp = fingerprint(binary)?;
+    for version in ["v1", "v2"] {
+        let tag = format!("{repo}:{version}");
+        if existing(docker, &tag, &fp).await {
+            continue;
+        }
+        let body = context(binary, version)?;
+        let options = BuildImageOptions {
+            dockerfile: "Dockerfile".into(),
+            t: Some(tag.clone()),
+            rm: true,
+            forcerm: true,
+            labels: Some(HashMap::from([(LABEL_FINGERPRINT.to_string(), fp.clone())])),
+            ..Default::default()
+        };
+        let mut stream = docker.build_image(options, None, Some(bollard::body_full(body.into())));
+        while let Some(msg) = stream.next().await {
+            let info =
+                msg.map_err(|e| RuntimeError::CreateRefused(format!("building {tag}: {e}")))?;
+            if let Some(err) = info.error {
+                return Err(RuntimeError::CreateRefused(format!(
+                    "building {tag}: {err}"
+                )));
+            }
+        }
+    }
+    Ok(started.elapsed())
+}
+
+/// `cutover image build`: build the demo images from this very binary.
+pub async fn image_build_cmd(repo: &str) -> color_eyre::Result<()> {
+    let rt = super::docker::DockerRuntime::connect().await?;
+    let exe = std::env::current_exe()?;
+    eprintln!("building {repo}:v1 and {repo}:v2 from {} …", exe.display());
+    let took = build_demo_images(rt.client(), &exe, repo).await?;
+    eprintln!("done in {:.1} s", took.as_secs_f64());
+    Ok(())
+}

@@ -1,0 +1,251 @@
+//! The state directory: where a daemon leaves what its clients need to find
+//! it (admin address, token) and what it needs to survive a restart (state
+//! file, journal, logs).
+//!
+//! ```text
+//! $XDG_STATE_HOME/cutover/          (0700)
+//!   <service>/                      (0700)
+//!     admin.addr      127.0.0.1:7900
+//!     public.addr     127.0.0.1:8080
+//!     token           bearer token (0600), created on first start
+//!     state.json      release state (atomic writes, state.json.prev kept)
+//!     journal.jsonl   flight recorder (JSON lines)
+//!     cutover.log     daemon logs (tracing)
+//! ```
+
+use crate::cli::Target;
+use std::fs;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateDirError {
+    #[error("cannot use state directory {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "no running daemon found in {root} (start one with `cutover up --plan cutover.toml`, or pass --state-dir / --admin)"
+    )]
+    NoDaemon { root: PathBuf },
+    #[error("{root} holds several services ({names}); pick one with --service NAME or --plan FILE")]
+    Ambiguous { root: PathBuf, names: String },
+    #[error("no service {service:?} in {root}")]
+    NoSuchService { root: PathBuf, service: String },
+    #[error("{path}: {message}")]
+    Bad { path: PathBuf, message: String },
+    #[error(transparent)]
+    Plan(#[from] crate::plan::PlanError),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StateDirError + '_ {
+    move |source| StateDirError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The root state directory: `--state-dir`, else `$XDG_STATE_HOME/cutover`,
+/// else `~/.local/state/cutover`.
+pub fn root(explicit: Option<&Path>) -> PathBuf {
+    if let Some(p) = explicit {
+        return p.to_path_buf();
+    }
+    if let Some(x) = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("cutover");
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".local/state/cutover")
+}
+
+/// One service's directory inside the root.
+#[derive(Clone, Debug)]
+pub struct ServiceDir {
+    pub path: PathBuf,
+}
+
+impl ServiceDir {
+    /// Create (0700) or open the directory of `service` under `root`.
+    pub fn create(root: &Path, service: &str) -> Result<ServiceDir, StateDirError> {
+        for dir in [root.to_path_buf(), root.join(service)] {
+            fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(io_err(&dir))?;
+        }
+        Ok(ServiceDir {
+            path: root.join(service),
+        })
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// The admin token, created (32 random bytes as hex, mode 0600) if absent.
+    pub fn ensure_token(&self) -> Result<String, StateDirError> {
+        let path = self.file("token");
+        match fs::read_to_string(&path) {
+            Ok(t) if t.trim().len() >= 32 => return Ok(t.trim().to_string()),
+            Ok(_) | Err(_) => {}
+        }
+        let token = format!("{:032x}{:032x}", fastrand::u128(..), fastrand::u128(..));
+        let tmp = self.file("token.tmp");
+        let _ = fs::remove_file(&tmp);
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io_err(&tmp))?;
+        f.write_all(token.as_bytes()).map_err(io_err(&tmp))?;
+        f.sync_all().map_err(io_err(&tmp))?;
+        fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        Ok(token)
+    }
+
+    pub fn read_token(&self) -> Result<String, StateDirError> {
+        let path = self.file("token");
+        let t = fs::read_to_string(&path).map_err(io_err(&path))?;
+        Ok(t.trim().to_string())
+    }
+
+    /// Record an address file (`admin.addr`, `public.addr`).
+    pub fn write_addr(&self, name: &str, addr: SocketAddr) -> Result<(), StateDirError> {
+        let path = self.file(name);
+        let tmp = self.file(&format!("{name}.tmp"));
+        fs::write(&tmp, addr.to_string()).map_err(io_err(&tmp))?;
+        fs::rename(&tmp, &path).map_err(io_err(&path))
+    }
+
+    pub fn read_addr(&self, name: &str) -> Result<SocketAddr, StateDirError> {
+        let path = self.file(name);
+        let text = fs::read_to_string(&path).map_err(io_err(&path))?;
+        text.trim().parse().map_err(|_| StateDirError::Bad {
+            path: path.clone(),
+            message: format!("{:?} is not an address", text.trim()),
+        })
+    }
+}
+
+/// Where a client verb should connect: admin address and token.
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    pub admin: SocketAddr,
+    pub token: String,
+    pub service: String,
+}
+
+/// Resolve `Target` flags into an endpoint (see DESIGN.md, "The command line").
+pub fn discover(target: &Target) -> Result<Endpoint, StateDirError> {
+    let root = root(target.state_dir.as_deref());
+    let (service, plan_admin) = match &target.plan {
+        Some(p) => {
+            let plan = crate::plan::load(p)?;
+            (Some(plan.service.clone()), Some(plan.listen.admin))
+        }
+        None => (target.service.clone(), None),
+    };
+    let service = match service {
+        Some(s) => s,
+        None if target.admin.is_some() && target.token.is_some() => String::new(),
+        None => {
+            let mut names: Vec<String> = fs::read_dir(&root)
+                .map(|rd| {
+                    rd.filter_map(Result::ok)
+                        .filter(|e| e.path().join("admin.addr").exists())
+                        .filter_map(|e| e.file_name().into_string().ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            names.sort();
+            match names.len() {
+                0 => return Err(StateDirError::NoDaemon { root }),
+                1 => names.remove(0),
+                _ => {
+                    return Err(StateDirError::Ambiguous {
+                        root,
+                        names: names.join(", "),
+                    });
+                }
+            }
+        }
+    };
+    let dir = ServiceDir {
+        path: root.join(&service),
+    };
+    if !service.is_empty() && !dir.path.exists() && target.admin.is_none() {
+        return Err(StateDirError::NoSuchService { root, service });
+    }
+    let admin = match (target.admin, plan_admin) {
+        (Some(a), _) => a,
+        (None, _) if dir.file("admin.addr").exists() => dir.read_addr("admin.addr")?,
+        (None, Some(a)) => a,
+        (None, None) => return Err(StateDirError::NoDaemon { root }),
+    };
+    let token = match &target.token {
+        Some(t) => t.clone(),
+        None => dir.read_token()?,
+    };
+    Ok(Endpoint {
+        admin,
+        token,
+        service,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_is_private_and_stable() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ServiceDir::create(tmp.path(), "shop").unwrap();
+        let t1 = dir.ensure_token().unwrap();
+        let t2 = dir.ensure_token().unwrap();
+        assert_eq!(t1, t2);
+        assert_eq!(t1.len(), 64);
+        let mode = fs::metadata(dir.file("token"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let dmode = fs::metadata(&dir.path).unwrap().permissions().mode();
+        assert_eq!(dmode & 0o777, 0o700);
+    }
+
+    #[test]
+    fn discovery_picks_the_only_service_and_refuses_ambiguity() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = Target {
+            state_dir: Some(tmp.path().to_path_buf()),
+            ..Target::default()
+        };
+        assert!(matches!(
+            discover(&target),
+            Err(StateDirError::NoDaemon { .. })
+        ));
+        let a = ServiceDir::create(tmp.path(), "a").unwrap();
+        a.ensure_token().unwrap();
+        a.write_addr("admin.addr", "127.0.0.1:7901".parse().unwrap())
+            .unwrap();
+        let ep = discover(&target).unwrap();
+        assert_eq!(ep.service, "a");
+        assert_eq!(ep.admin.port(), 7901);
+        let b = ServiceDir::create(tmp.path(), "b").unwrap();
+        b.write_addr("admin.addr", "127.0.0.1:7902".parse().unwrap())
+            .unwrap();
+        assert!(matches!(
+            discover(&target),
+            Err(StateDirError::Ambiguous { .. })
+        ));
+        let picked = discover(&Target {
+            service: Some("a".into()),
+            ..target.clone()
+        })
+        .unwrap();
+        assert_eq!(picked.admin.port(), 7901);
+    }
+}

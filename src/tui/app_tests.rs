@@ -1,0 +1,409 @@
+//! The app model: keys become the right effects, confirmations own their
+//! action, pending vs applied weight, replay is read-only.
+
+use super::*;
+use crate::model::*;
+use chrono::TimeZone;
+use crossterm::event::{KeyModifiers, MouseEvent};
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 14, 12, 0, 0).unwrap()
+}
+
+fn state(phase: Phase, weight: u16) -> StateView {
+    let v = |role| VersionView {
+        role,
+        version: "1.0".into(),
+        image: "shop:1.0".into(),
+        replicas: vec![],
+        stats: VersionStats::default(),
+        cpus: None,
+        memory: None,
+    };
+    StateView {
+        service: "shop".into(),
+        runtime: "static".into(),
+        phase,
+        release: 1,
+        weight_permille: weight,
+        step: None,
+        stable: v(Role::Stable),
+        canary: Some(v(Role::Canary)),
+        guards: vec![],
+        guards_muted: false,
+        freeze: None,
+        last_breach: None,
+        public_addr: "127.0.0.1:1".into(),
+        at: t0(),
+    }
+}
+
+fn app(phase: Phase, weight: u16) -> App {
+    let mut a = App::default();
+    a.set_link(Link::Live);
+    a.apply_event(&Event {
+        seq: 1,
+        at: t0(),
+        kind: EventKind::Snapshot {
+            state: Box::new(state(phase, weight)),
+        },
+    });
+    a
+}
+
+fn key(a: &mut App, code: KeyCode) -> Option<Effect> {
+    a.handle_key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn sent(e: Option<Effect>) -> Action {
+    match e {
+        Some(Effect::Send(r)) => {
+            assert_eq!(r.by, Actor::Tui);
+            r.action
+        }
+        other => panic!("expected a send, got {other:?}"),
+    }
+}
+
+#[test]
+fn arrows_send_weights_and_show_them_pending_until_applied() {
+    let mut a = app(Phase::Canary, 0);
+    for want in [10, 20, 30, 40, 50] {
+        assert_eq!(
+            sent(key(&mut a, KeyCode::Right)),
+            Action::SetWeight { permille: want }
+        );
+    }
+    assert_eq!(a.pending_permille, Some(50));
+    assert_eq!(a.applied(), 0);
+    a.apply_event(&Event {
+        seq: 2,
+        at: t0(),
+        kind: EventKind::Weight {
+            from: 0,
+            to: 50,
+            by: Actor::Tui,
+            reason: None,
+        },
+    });
+    assert_eq!((a.pending_permille, a.applied()), (None, 50));
+    let big = a.handle_key(KeyEvent::new(KeyCode::Left, KeyModifiers::SHIFT));
+    assert_eq!(sent(big), Action::SetWeight { permille: 0 });
+    // ±1 % from 2.5 % lands on whole percents.
+    let mut a = app(Phase::Canary, 25);
+    assert_eq!(
+        sent(key(&mut a, KeyCode::Right)),
+        Action::SetWeight { permille: 30 }
+    );
+    let mut a = app(Phase::Canary, 25);
+    assert_eq!(
+        sent(key(&mut a, KeyCode::Left)),
+        Action::SetWeight { permille: 20 }
+    );
+}
+
+#[test]
+fn a_refused_weight_clears_pending_and_says_why() {
+    let mut a = app(Phase::Canary, 0);
+    let req = match key(&mut a, KeyCode::Right) {
+        Some(Effect::Send(r)) => r,
+        e => panic!("{e:?}"),
+    };
+    a.apply_reply(&req, Err("refused: cannot set the weight".into()));
+    assert_eq!(a.pending_permille, None);
+    assert!(
+        a.live_toast()
+            .unwrap()
+            .text
+            .contains("cannot set the weight")
+    );
+}
+
+#[test]
+fn weight_outside_a_canary_is_not_sent() {
+    let mut a = app(Phase::Idle, 0);
+    assert_eq!(key(&mut a, KeyCode::Right), None);
+    assert!(a.live_toast().unwrap().text.contains("phase idle"));
+}
+
+#[test]
+fn typed_weight_small_jump_sends_large_jump_asks() {
+    let mut a = app(Phase::Canary, 100);
+    key(&mut a, KeyCode::Char('2'));
+    key(&mut a, KeyCode::Char('5'));
+    assert_eq!(a.mode(), Mode::WeightEntry);
+    assert_eq!(
+        sent(key(&mut a, KeyCode::Enter)),
+        Action::SetWeight { permille: 250 }
+    );
+    let mut a = app(Phase::Canary, 100);
+    for c in "7.5".chars() {
+        key(&mut a, KeyCode::Char(c));
+    }
+    // Fractions are per mille: 7.5 % is 75 ‰, a small move from 10 %.
+    assert_eq!(
+        sent(key(&mut a, KeyCode::Enter)),
+        Action::SetWeight { permille: 75 }
+    );
+    let mut a = app(Phase::Canary, 100);
+    key(&mut a, KeyCode::Char('9'));
+    key(&mut a, KeyCode::Char('0'));
+    assert_eq!(key(&mut a, KeyCode::Enter), None);
+    let Some(Popup::Confirm(c)) = &a.popup else {
+        panic!("no confirmation")
+    };
+    assert!(c.summary.contains("10 % → 90 %"), "{}", c.summary);
+    assert_eq!(
+        sent(key(&mut a, KeyCode::Char('y'))),
+        Action::SetWeight { permille: 900 }
+    );
+    assert_eq!(a.pending_permille, Some(900));
+    let mut a = app(Phase::Canary, 100);
+    for c in "150".chars() {
+        key(&mut a, KeyCode::Char(c));
+    }
+    assert_eq!(key(&mut a, KeyCode::Enter), None);
+    assert!(a.popup.is_none());
+}
+
+#[test]
+fn every_dangerous_key_asks_first_and_the_popup_owns_the_action() {
+    for (k, want) in [
+        ('p', Action::Promote { force: false }),
+        ('r', Action::Rollback),
+    ] {
+        let mut a = app(Phase::Canary, 250);
+        assert_eq!(
+            key(&mut a, KeyCode::Char(k)),
+            None,
+            "{k} sent without asking"
+        );
+        assert_eq!(a.mode(), Mode::Confirm);
+        // The state changing under the popup does not change what is confirmed.
+        a.apply_event(&Event {
+            seq: 9,
+            at: t0(),
+            kind: EventKind::Weight {
+                from: 250,
+                to: 500,
+                by: Actor::System,
+                reason: None,
+            },
+        });
+        assert_eq!(sent(key(&mut a, KeyCode::Enter)), want);
+        let mut a = app(Phase::Canary, 250);
+        key(&mut a, KeyCode::Char(k));
+        assert_eq!(key(&mut a, KeyCode::Char('n')), None);
+        assert_eq!(a.popup, None);
+    }
+    // Drain: pick, then confirm.
+    let mut a = app(Phase::Canary, 250);
+    key(&mut a, KeyCode::Char('d'));
+    assert_eq!(
+        a.popup,
+        Some(Popup::DrainPicker {
+            selected: Role::Canary
+        })
+    );
+    key(&mut a, KeyCode::Down);
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(
+        sent(key(&mut a, KeyCode::Char('y'))),
+        Action::Drain { role: Role::Stable }
+    );
+    // Guards: g opens the panel, m asks, y mutes.
+    let mut a = app(Phase::Canary, 250);
+    key(&mut a, KeyCode::Char('g'));
+    assert_eq!(key(&mut a, KeyCode::Char('m')), None);
+    assert_eq!(
+        sent(key(&mut a, KeyCode::Enter)),
+        Action::MuteGuards { muted: true }
+    );
+}
+
+#[test]
+fn promote_inside_a_freeze_needs_a_reason() {
+    let mut s = state(Phase::Canary, 250);
+    s.freeze = Some("holidays".into());
+    let mut a = app(Phase::Canary, 250);
+    a.apply_event(&Event {
+        seq: 2,
+        at: t0(),
+        kind: EventKind::Snapshot { state: Box::new(s) },
+    });
+    key(&mut a, KeyCode::Char('p'));
+    assert_eq!(a.mode(), Mode::Reason);
+    assert_eq!(key(&mut a, KeyCode::Enter), None);
+    assert!(matches!(
+        &a.popup,
+        Some(Popup::Reason { error: Some(_), .. })
+    ));
+    for c in "hotfix".chars() {
+        key(&mut a, KeyCode::Char(c));
+    }
+    key(&mut a, KeyCode::Enter);
+    match key(&mut a, KeyCode::Char('y')) {
+        Some(Effect::Send(r)) => {
+            assert_eq!(r.action, Action::Promote { force: true });
+            assert_eq!(r.reason.as_deref(), Some("hotfix"));
+        }
+        e => panic!("{e:?}"),
+    }
+}
+
+#[test]
+fn space_pauses_and_resumes_without_asking_and_q_quits() {
+    let mut a = app(Phase::Canary, 250);
+    assert_eq!(sent(key(&mut a, KeyCode::Char(' '))), Action::Pause);
+    let mut a = app(Phase::Paused, 250);
+    assert_eq!(sent(key(&mut a, KeyCode::Char(' '))), Action::Resume);
+    assert_eq!(key(&mut a, KeyCode::Char('q')), Some(Effect::Quit));
+}
+
+#[test]
+fn disconnected_actions_wait() {
+    let mut a = app(Phase::Canary, 250);
+    a.set_link(Link::Lost {
+        retry_in_ms: 500,
+        attempt: 1,
+        error: "refused".into(),
+    });
+    assert_eq!(key(&mut a, KeyCode::Right), None);
+    assert_eq!(key(&mut a, KeyCode::Char('r')), None);
+    assert_eq!(a.popup, None);
+    assert_eq!(key(&mut a, KeyCode::Char('?')), None);
+    assert!(matches!(a.popup, Some(Popup::Help { .. })));
+}
+
+#[test]
+fn replay_is_read_only_and_steers_the_player() {
+    let replay = ReplayView {
+        file: "x.jsonl".into(),
+        position_ms: 0,
+        duration_ms: 60_000,
+        speed: 1.0,
+        paused: false,
+        marks: vec![],
+        skipped_lines: 0,
+    };
+    let mut a = App::for_replay(Keymap::default(), &Config::default(), replay);
+    a.apply_event(&Event {
+        seq: 1,
+        at: t0(),
+        kind: EventKind::Snapshot {
+            state: Box::new(state(Phase::Canary, 250)),
+        },
+    });
+    assert_eq!(a.mode(), Mode::Replay);
+    for c in ['p', 'r', 'd', '5'] {
+        assert_eq!(key(&mut a, KeyCode::Char(c)), None);
+        assert_eq!(a.popup, None);
+    }
+    assert_eq!(
+        key(&mut a, KeyCode::Char(' ')),
+        Some(Effect::Replay(ReplayControl::TogglePause))
+    );
+    assert_eq!(
+        key(&mut a, KeyCode::Left),
+        Some(Effect::Replay(ReplayControl::Seek(-10)))
+    );
+    assert_eq!(
+        key(&mut a, KeyCode::Right),
+        Some(Effect::Replay(ReplayControl::Seek(10)))
+    );
+    assert_eq!(
+        key(&mut a, KeyCode::Char('+')),
+        Some(Effect::Replay(ReplayControl::Speed(2.0)))
+    );
+    assert_eq!(
+        key(&mut a, KeyCode::Char('-')),
+        Some(Effect::Replay(ReplayControl::Speed(0.5)))
+    );
+}
+
+#[test]
+fn seeking_back_restarts_history_and_events() {
+    let mut a = app(Phase::Canary, 250);
+    for i in 1..=30 {
+        a.apply_event(&Event {
+            seq: i,
+            at: t0() + chrono::Duration::seconds(i as i64),
+            kind: EventKind::Tick {
+                stable: VersionStats::default(),
+                canary: None,
+            },
+        });
+    }
+    a.apply_event(&Event {
+        seq: 40,
+        at: t0() + chrono::Duration::seconds(30),
+        kind: EventKind::Warning {
+            message: "w".into(),
+        },
+    });
+    assert_eq!((a.history.len(), a.events.len()), (31, 1));
+    a.apply_event(&Event {
+        seq: 1,
+        at: t0() + chrono::Duration::seconds(5),
+        kind: EventKind::Snapshot {
+            state: Box::new(state(Phase::Canary, 250)),
+        },
+    });
+    assert_eq!((a.history.len(), a.events.len()), (1, 0));
+}
+
+#[test]
+fn dragging_the_slider_sends_on_release() {
+    let mut a = app(Phase::Canary, 0);
+    a.set_size(80, 24);
+    let areas = crate::tui::components::layout::areas(&a, a.size);
+    let track = crate::tui::components::slider::track(areas.slider);
+    let at = |kind, column| MouseEvent {
+        kind,
+        column,
+        row: track.y,
+        modifiers: KeyModifiers::NONE,
+    };
+    assert_eq!(
+        a.handle_mouse(at(MouseEventKind::Down(MouseButton::Left), track.x)),
+        None
+    );
+    let x10 = track.x + (track.width - 1) / 10;
+    assert_eq!(
+        a.handle_mouse(at(MouseEventKind::Drag(MouseButton::Left), x10)),
+        None
+    );
+    assert_eq!(a.pending_permille, Some(100));
+    assert_eq!(
+        sent(a.handle_mouse(at(MouseEventKind::Up(MouseButton::Left), x10))),
+        Action::SetWeight { permille: 100 }
+    );
+    // A drag to the far end is a big jump: it asks.
+    let end = track.right() - 1;
+    a.handle_mouse(at(MouseEventKind::Down(MouseButton::Left), end));
+    assert_eq!(
+        a.handle_mouse(at(MouseEventKind::Up(MouseButton::Left), end)),
+        None
+    );
+    assert!(matches!(a.popup, Some(Popup::Confirm(_))));
+}
+
+#[test]
+fn late_replies_do_not_drop_a_newer_pending_weight() {
+    let mut a = app(Phase::Canary, 0);
+    let first = match key(&mut a, KeyCode::Right) {
+        Some(Effect::Send(r)) => r,
+        e => panic!("{e:?}"),
+    };
+    key(&mut a, KeyCode::Right);
+    let reply = ActionReply {
+        detail: "0 % → 1 %".into(),
+        state: Box::new(state(Phase::Canary, 10)),
+    };
+    a.apply_reply(&first, Ok(reply));
+    assert_eq!(a.pending_permille, Some(20));
+    assert_eq!(
+        sent(key(&mut a, KeyCode::Right)),
+        Action::SetWeight { permille: 30 }
+    );
+}

@@ -1,0 +1,188 @@
+//! The cockpit's event loop: terminal input, the daemon's event stream and
+//! action replies all become [`Msg`]s on one channel; the loop feeds them to
+//! the pure [`App`] and draws only when something changed, at most ~30
+//! frames a second. Network work happens on other tasks (the stream with
+//! its reconnect backoff, an action worker that sends in order), so the UI
+//! task never blocks.
+
+use super::app::{App, Effect, Link};
+use super::terminal::Tui;
+use super::{components, load_settings};
+use crate::api::client::{Client, ClientError};
+use crate::cli::{Target, TuiArgs};
+use crate::model::{ActionReply, ActionRequest, Event, Role};
+use color_eyre::eyre::WrapErr;
+use crossterm::event::{Event as TermEvent, EventStream};
+use futures::StreamExt;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// At most this many frames a second.
+const FRAME: Duration = Duration::from_millis(33);
+/// Reconnect backoff: first wait, then doubled up to the cap.
+const BACKOFF_FIRST: Duration = Duration::from_millis(500);
+const BACKOFF_CAP: Duration = Duration::from_secs(5);
+
+/// Everything that can change the app, from any task.
+#[derive(Debug)]
+pub enum Msg {
+    Event(Box<Event>),
+    Link(Link),
+    Reply(Box<ActionRequest>, Result<Box<ActionReply>, String>),
+    Logs(Role, Result<Vec<String>, String>),
+}
+
+/// `cutover tui`: attach the cockpit to a running daemon.
+pub async fn run(args: &TuiArgs, target: &Target) -> color_eyre::Result<()> {
+    let (cfg, keymap, theme) = load_settings(args.theme.as_deref())?;
+    let client = Client::from_target(target).wrap_err("cannot find the daemon to attach to")?;
+    let mut app = App::new(keymap, &cfg);
+    let (tx, mut rx) = mpsc::channel::<Msg>(1024);
+    let stream_task = tokio::spawn(stream_events(client.clone(), tx.clone()));
+    let (work_tx, work_rx) = mpsc::unbounded_channel::<Effect>();
+    let worker = tokio::spawn(work(client, work_rx, tx));
+
+    let mut tui = Tui::enter().wrap_err("cannot set up the terminal")?;
+    let size = tui.terminal.size()?;
+    app.set_size(size.width, size.height);
+    let mut input = EventStream::new();
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut dirty = true;
+    let mut last_draw = Instant::now() - FRAME;
+    loop {
+        if dirty && last_draw.elapsed() >= FRAME {
+            tui.terminal.draw(|f| components::draw(f, &app, &theme))?;
+            last_draw = Instant::now();
+            dirty = false;
+        }
+        tokio::select! {
+            term = input.next() => {
+                let Some(term) = term else { break };
+                let effect = match term? {
+                    TermEvent::Key(k) => { dirty = true; app.handle_key(k) }
+                    TermEvent::Mouse(m) => { dirty = true; app.handle_mouse(m) }
+                    TermEvent::Resize(w, h) => { dirty = true; app.set_size(w, h); None }
+                    _ => None,
+                };
+                match effect {
+                    Some(Effect::Quit) => break,
+                    Some(Effect::Replay(_)) | None => {}
+                    Some(e) => { let _ = work_tx.send(e); }
+                }
+            }
+            msg = rx.recv() => {
+                let Some(msg) = msg else { break };
+                apply(&mut app, msg);
+                // Take whatever else is already queued before drawing once.
+                while let Ok(msg) = rx.try_recv() {
+                    apply(&mut app, msg);
+                }
+                dirty = true;
+            }
+            _ = tokio::time::sleep_until(last_draw + FRAME), if dirty => {}
+            _ = sigterm.recv() => break,
+            _ = sighup.recv() => break,
+        }
+    }
+    stream_task.abort();
+    worker.abort();
+    drop(tui);
+    Ok(())
+}
+
+fn apply(app: &mut App, msg: Msg) {
+    match msg {
+        Msg::Event(ev) => app.apply_event(&ev),
+        Msg::Link(link) => app.set_link(link),
+        Msg::Reply(req, result) => app.apply_reply(&req, result.map(|r| *r)),
+        Msg::Logs(role, lines) => app.set_logs(role, lines),
+    }
+}
+
+/// Follow the daemon's event stream; reconnect with backoff when it ends.
+async fn stream_events(client: Client, tx: mpsc::Sender<Msg>) {
+    let mut delay = BACKOFF_FIRST;
+    let mut attempt = 0u32;
+    loop {
+        let error = match client.events().await {
+            Ok(mut stream) => {
+                let mut error = "the event stream ended".to_string();
+                while let Some(item) = stream.next().await {
+                    match item {
+                        Ok(ev) => {
+                            if attempt > 0
+                                || matches!(ev.kind, crate::model::EventKind::Snapshot { .. })
+                            {
+                                if tx.send(Msg::Link(Link::Live)).await.is_err() {
+                                    return;
+                                }
+                                attempt = 0;
+                                delay = BACKOFF_FIRST;
+                            }
+                            if tx.send(Msg::Event(Box::new(ev))).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            error = short(&e);
+                            break;
+                        }
+                    }
+                }
+                error
+            }
+            Err(e) => short(&e),
+        };
+        attempt += 1;
+        let lost = Link::Lost {
+            retry_in_ms: delay.as_millis() as u64,
+            attempt,
+            error,
+        };
+        if tx.send(Msg::Link(lost)).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(BACKOFF_CAP);
+    }
+}
+
+fn short(e: &ClientError) -> String {
+    match e {
+        ClientError::Unreachable { detail, .. } => detail.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Send actions one after the other (so ←←← arrive in order); fetch logs
+/// on the side.
+async fn work(client: Client, mut rx: mpsc::UnboundedReceiver<Effect>, tx: mpsc::Sender<Msg>) {
+    while let Some(effect) = rx.recv().await {
+        match effect {
+            Effect::Send(req) => {
+                let result = match client.act(&req).await {
+                    Ok(reply) => Ok(Box::new(reply)),
+                    Err(ClientError::Refused(r)) => Err(format!("refused: {}", r.message)),
+                    Err(e) => Err(e.to_string()),
+                };
+                if tx.send(Msg::Reply(Box::new(req), result)).await.is_err() {
+                    return;
+                }
+            }
+            Effect::FetchLogs { role } => {
+                let client = client.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let lines = client
+                        .logs(role, super::app::LOG_TAIL)
+                        .await
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(Msg::Logs(role, lines)).await;
+                });
+            }
+            Effect::Replay(_) | Effect::Quit => {}
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! Banners across the top: a guard breach (which guard, the figures, until
+//! acknowledged), the daemon going away ("disconnected — retrying in 2.0 s"),
+//! and replay ("REPLAY — read-only") with a timeline bar marking actions
+//! (◆) and breaches (✗) and the position (●).
+//!
+//! ```text
+//!  ✗ GUARD BREACH  error rate 7.50 % > limit 5.00 % at 12:03:10 — canary rolled back
+//!    12 errors of 160 requests in 10 s                              a acknowledge
+//!  ⚡ disconnected — retrying in 2.0 s (attempt 3): connection refused; last state greyed
+//!  ▶ REPLAY — read-only  demo-bad.jsonl  2× ▶  0:42 / 1:30
+//!  ━━━━━━━━━━◆━━━━━━━━✗━━━━●──────────────────────────────────────────────────
+//! ```
+
+use super::fmt;
+use crate::tui::app::{App, Link, MarkKind};
+use crate::tui::keymap::{Command, Mode};
+use crate::tui::theme::Theme;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+
+pub fn breach(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let Some(b) = app.breach_banner() else {
+        return;
+    };
+    let style = theme.banner(theme.banner_breach_bg);
+    frame.render_widget(Block::default().style(style), area);
+    let outcome = match app.state.as_ref().map(|s| s.phase) {
+        Some(crate::model::Phase::RollingBack) => "rolling back",
+        Some(crate::model::Phase::Paused) => "paused",
+        Some(crate::model::Phase::Idle) => "rolled back",
+        _ => "",
+    };
+    let l1 = format!(
+        " ✗ GUARD BREACH  {} {} > {} at {}{}",
+        fmt::guard_label(&b.guard),
+        fmt::guard_value(&b.guard, b.value),
+        fmt::guard_value(&b.guard, b.threshold),
+        b.at.format("%H:%M:%S"),
+        if outcome.is_empty() {
+            String::new()
+        } else {
+            format!(" — {outcome}")
+        }
+    );
+    let mode = if app.read_only() {
+        Mode::Replay
+    } else {
+        Mode::Live
+    };
+    let key = app
+        .keymap
+        .key_for(mode, Command::Ack)
+        .unwrap_or_else(|| "a".into());
+    let hint = format!("{key} acknowledge ");
+    let w = area.width as usize;
+    let detail = fmt::clip(
+        &format!("   {}", b.detail),
+        w.saturating_sub(hint.chars().count() + 1),
+    );
+    let pad = w.saturating_sub(detail.chars().count() + hint.chars().count());
+    let lines = vec![
+        Line::from(Span::styled(fmt::clip(&l1, w), style)),
+        Line::from(vec![
+            Span::styled(detail, style),
+            Span::styled(" ".repeat(pad), style),
+            Span::styled(hint, style),
+        ]),
+    ];
+    frame.render_widget(Paragraph::new(lines).style(style), area);
+}
+
+pub fn link(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let text = match &app.link {
+        Link::Live => return,
+        Link::Connecting => " ⚡ connecting to the daemon…".to_string(),
+        Link::Lost {
+            retry_in_ms,
+            attempt,
+            error,
+        } => format!(
+            " ⚡ disconnected — retry in {:.1} s (#{attempt}): {error} · last state, greyed",
+            *retry_in_ms as f64 / 1000.0
+        ),
+    };
+    let style = theme.banner(theme.banner_info_bg);
+    frame.render_widget(
+        Paragraph::new(fmt::clip(&text, area.width as usize)).style(style),
+        area,
+    );
+}
+
+pub fn replay(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let Some(r) = &app.replay else {
+        return;
+    };
+    let style = theme.banner(theme.banner_replay_bg);
+    let state = if r.paused {
+        "‖ paused"
+    } else {
+        "▶ playing"
+    };
+    let mut text = format!(
+        " REPLAY — read-only  {}  {state} at {}×  {} / {}",
+        r.file,
+        trim_speed(r.speed),
+        fmt::countdown(r.position_ms),
+        fmt::countdown(r.duration_ms)
+    );
+    if r.skipped_lines > 0 {
+        text.push_str(&format!("  ({} corrupt lines skipped)", r.skipped_lines));
+    }
+    frame.render_widget(
+        Paragraph::new(fmt::clip(&text, area.width as usize)).style(style),
+        Rect { height: 1, ..area },
+    );
+    if area.height < 2 {
+        return;
+    }
+    let w = area.width.saturating_sub(2) as usize;
+    if w == 0 {
+        return;
+    }
+    let at = |ms: u64| -> usize {
+        if r.duration_ms == 0 {
+            0
+        } else {
+            ((ms.min(r.duration_ms) as u128 * (w as u128 - 1)) / r.duration_ms as u128) as usize
+        }
+    };
+    let pos = at(r.position_ms);
+    let mut cells: Vec<Span> = (0..w)
+        .map(|i| {
+            if i <= pos {
+                Span::styled("━", theme.fg(theme.banner_replay_bg))
+            } else {
+                Span::styled("─", theme.fg(theme.dim))
+            }
+        })
+        .collect();
+    for m in &r.marks {
+        let i = at(m.at_ms);
+        cells[i] = match m.kind {
+            MarkKind::Action => Span::styled("◆", theme.strong(theme.key)),
+            MarkKind::Breach => Span::styled("✗", theme.strong(theme.bad)),
+        };
+    }
+    cells[pos] = Span::styled("●", theme.strong(theme.text));
+    let mut line = vec![Span::raw(" ")];
+    line.extend(cells);
+    frame.render_widget(
+        Paragraph::new(Line::from(line)),
+        Rect {
+            y: area.y + 1,
+            height: 1,
+            ..area
+        },
+    );
+}
+
+fn trim_speed(s: f64) -> String {
+    if s.fract() == 0.0 {
+        format!("{s:.0}")
+    } else {
+        format!("{s:.2}").trim_end_matches('0').to_string()
+    }
+}

@@ -1,0 +1,114 @@
+//! How figures read on screen: one place for units and rounding, so every
+//! panel says "0.12 %", "48 ms", "1.2 s", "256 MiB" the same way.
+
+/// An error ratio as a percent: `0.12 %`, `12 %`, `—` when unknown.
+pub fn rate(r: Option<f64>) -> String {
+    match r {
+        None => "—".into(),
+        Some(r) if !r.is_finite() => "—".into(),
+        Some(r) => percent(r * 100.0),
+    }
+}
+
+/// A percent figure with sensible precision.
+pub fn percent(p: f64) -> String {
+    if p == 0.0 {
+        "0 %".into()
+    } else if p < 10.0 {
+        format!("{p:.2} %")
+    } else {
+        format!("{p:.1} %")
+    }
+}
+
+/// Milliseconds: `0.8 ms`, `48 ms`, `1.25 s`, `—`.
+pub fn ms(v: Option<f64>) -> String {
+    match v {
+        None => "—".into(),
+        Some(v) if !v.is_finite() => "—".into(),
+        Some(v) if v < 10.0 => format!("{v:.1} ms"),
+        Some(v) if v < 1000.0 => format!("{v:.0} ms"),
+        Some(v) => format!("{:.2} s", v / 1000.0),
+    }
+}
+
+/// Requests per second.
+pub fn rps(v: f64) -> String {
+    if v < 100.0 {
+        format!("{v:.1} req/s")
+    } else {
+        format!("{v:.0} req/s")
+    }
+}
+
+/// Bytes in binary units.
+pub fn bytes(b: u64) -> String {
+    const KIB: f64 = 1024.0;
+    let b = b as f64;
+    if b < KIB * KIB {
+        format!("{:.0} KiB", b / KIB)
+    } else if b < KIB * KIB * KIB {
+        format!("{:.0} MiB", b / KIB / KIB)
+    } else {
+        format!("{:.1} GiB", b / KIB / KIB / KIB)
+    }
+}
+
+/// A countdown: `0:42`, `12:05`.
+pub fn countdown(ms: u64) -> String {
+    let s = ms.div_ceil(1000);
+    format!("{}:{:02}", s / 60, s % 60)
+}
+
+/// A guard's value or threshold in the guard's own unit.
+pub fn guard_value(name: &str, v: f64) -> String {
+    match name {
+        "max_errors" => format!("{v:.0}"),
+        "max_error_rate" => percent(v * 100.0),
+        "max_p99" => ms(Some(v)),
+        "max_p99_ratio" => format!("×{v:.2}"),
+        _ => format!("{v:.3}"),
+    }
+}
+
+/// A guard's name for people.
+pub fn guard_label(name: &str) -> &str {
+    match name {
+        "max_errors" => "errors",
+        "max_error_rate" => "error rate",
+        "max_p99" => "p99",
+        "max_p99_ratio" => "p99 ratio",
+        other => other,
+    }
+}
+
+/// Cut `s` to `width` characters, with `…` when cut.
+pub fn clip(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        s.to_string()
+    } else if width == 0 {
+        String::new()
+    } else {
+        let mut out: String = s.chars().take(width - 1).collect();
+        out.push('…');
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_read_well() {
+        assert_eq!(rate(Some(0.0012)), "0.12 %");
+        assert_eq!(rate(Some(0.25)), "25.0 %");
+        assert_eq!(rate(None), "—");
+        assert_eq!(ms(Some(4.25)), "4.2 ms");
+        assert_eq!(ms(Some(1250.0)), "1.25 s");
+        assert_eq!(bytes(256 * 1024 * 1024), "256 MiB");
+        assert_eq!(countdown(41_200), "0:42");
+        assert_eq!(guard_value("max_p99_ratio", 1.5), "×1.50");
+        assert_eq!(clip("abcdef", 4), "abc…");
+    }
+}

@@ -1,0 +1,56 @@
+//! The bottom line: the key hints of the current mode, straight from the
+//! keymap (so a rebinding shows here too), after the result of the last
+//! action while it is fresh. Hints that do not fit are dropped from the
+//! end; `? help` always stays.
+//!
+//! ```text
+//!  ✓ pause: steps and bake held │ ← canary −1 %  → canary +1 %  p promote  r rollback … ? help
+//! ```
+
+use crate::tui::app::App;
+use crate::tui::keymap::{Command, Mode};
+use crate::tui::theme::Theme;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let mode = app.mode();
+    let width = area.width as usize;
+    let mut spans: Vec<Span> = Vec::new();
+    let mut used = 0usize;
+    if let Some(t) = app.live_toast() {
+        let style = if t.ok {
+            theme.fg(theme.ok)
+        } else {
+            theme.strong(theme.warn)
+        };
+        let text = super::fmt::clip(&format!(" {}", t.text), width * 3 / 5);
+        used += text.chars().count() + 3;
+        spans.push(Span::styled(text, style));
+        spans.push(Span::styled(" │", theme.fg(theme.border)));
+    }
+    let help_key = match mode {
+        Mode::Live | Mode::Replay => app.keymap.key_for(mode, Command::Help),
+        _ => None,
+    };
+    let help_w = help_key.as_ref().map_or(0, |k| k.chars().count() + 6);
+    for (keys, hint) in app.keymap.footer(mode) {
+        if Some(&keys) == help_key.as_ref() {
+            continue;
+        }
+        let w = keys.chars().count() + hint.chars().count() + 3;
+        if used + w + help_w > width {
+            break;
+        }
+        used += w;
+        spans.push(Span::styled(format!(" {keys}"), theme.strong(theme.key)));
+        spans.push(Span::styled(format!(" {hint} "), theme.fg(theme.dim)));
+    }
+    if let Some(k) = help_key {
+        spans.push(Span::styled(format!(" {k}"), theme.strong(theme.key)));
+        spans.push(Span::styled(" help", theme.fg(theme.dim)));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}

@@ -1,0 +1,240 @@
+//! Live graphs over the last five minutes: error rate per version with the
+//! guard's limit drawn as a line, p99 per version (with its limit), and
+//! request rate. Roomy screens get bordered charts with axes; compact ones
+//! get three mini charts with the figures in a title line.
+//!
+//! ```text
+//! ┌ error rate ─ ━ stable 0.10 % ━ canary 4.20 % ┄ limit 5 % ┐   roomy
+//! │ 6 ┤┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄ │
+//! │   │                                  ⣀⡠⠤⠒⠉              │
+//! │ 0 ┼⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀⣀ │
+//! │   -5m                  -2.5m                      now   │
+//! └──────────────────────────────────────────────────────────┘
+//! error % ━ 0.10 ━ 4.20 ┄ 5           (compact: a title line, then the chart)
+//! ```
+
+use super::fmt;
+use crate::model::Role;
+use crate::tui::app::App;
+use crate::tui::history::{Metric, SECONDS};
+use crate::tui::theme::Theme;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph};
+
+pub fn render(frame: &mut Frame, areas: [Rect; 3], app: &App, theme: &Theme, roomy: bool) {
+    for (area, metric) in areas
+        .into_iter()
+        .zip([Metric::ErrorPercent, Metric::P99Ms, Metric::Rps])
+    {
+        render_one(frame, area, app, theme, metric, roomy);
+    }
+}
+
+fn title(metric: Metric) -> &'static str {
+    match metric {
+        Metric::ErrorPercent => "error rate",
+        Metric::P99Ms => "p99 latency",
+        Metric::Rps => "request rate",
+    }
+}
+
+/// The guard limit drawn on a graph, in the graph's unit.
+fn limit(app: &App, metric: Metric) -> Option<f64> {
+    let name = match metric {
+        Metric::ErrorPercent => "max_error_rate",
+        Metric::P99Ms => "max_p99",
+        Metric::Rps => return None,
+    };
+    let g = app.state.as_ref()?.guards.iter().find(|g| g.name == name)?;
+    Some(match metric {
+        Metric::ErrorPercent => g.threshold * 100.0,
+        _ => g.threshold,
+    })
+}
+
+fn figure(metric: Metric, v: Option<f64>) -> String {
+    match (metric, v) {
+        (_, None) => "—".into(),
+        (Metric::ErrorPercent, Some(v)) => fmt::percent(v),
+        (Metric::P99Ms, v) => fmt::ms(v),
+        (Metric::Rps, Some(v)) => fmt::rps(v),
+    }
+}
+
+fn legend(app: &App, theme: &Theme, metric: Metric, roomy: bool) -> Vec<Span<'static>> {
+    let mut spans = Vec::new();
+    let has_canary = app.state.as_ref().is_some_and(|s| s.canary.is_some());
+    for role in Role::ALL {
+        if role == Role::Canary && !has_canary {
+            continue;
+        }
+        let last = app.history.series(role, metric).last().map(|p| p.1);
+        let sym = marker_symbol(marker(theme, role));
+        let label = if roomy {
+            format!(" {role}")
+        } else {
+            String::new()
+        };
+        spans.push(Span::styled(
+            format!(" {sym}{label} {}", figure(metric, last)),
+            theme.fg(theme.role(role)),
+        ));
+    }
+    if let Some(l) = limit(app, metric) {
+        spans.push(Span::styled(
+            format!(" ┄ limit {}", figure(metric, Some(l))),
+            theme.fg(theme.threshold),
+        ));
+    }
+    spans.push(Span::raw(" "));
+    spans
+}
+
+fn marker(theme: &Theme, role: Role) -> Marker {
+    match role {
+        Role::Stable => theme.stable_marker,
+        Role::Canary => theme.canary_marker,
+    }
+}
+
+fn marker_symbol(m: Marker) -> &'static str {
+    match m {
+        Marker::Dot => "•",
+        Marker::Block => "█",
+        Marker::Bar => "▄",
+        _ => "━",
+    }
+}
+
+fn render_one(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    theme: &Theme,
+    metric: Metric,
+    roomy: bool,
+) {
+    if area.height < 2 || area.width < 10 {
+        return;
+    }
+    let series: Vec<(Role, Vec<(f64, f64)>)> = Role::ALL
+        .into_iter()
+        .map(|r| (r, app.history.series(r, metric)))
+        .filter(|(_, s)| !s.is_empty())
+        .collect();
+    let lim = limit(app, metric);
+    let top = series
+        .iter()
+        .flat_map(|(_, s)| s.iter().map(|p| p.1))
+        .chain(lim)
+        .fold(0.0f64, f64::max);
+    let y_max = nice_ceiling(top * 1.15).max(match metric {
+        Metric::ErrorPercent => 1.0,
+        Metric::P99Ms => 10.0,
+        Metric::Rps => 1.0,
+    });
+    let x_min = -((SECONDS - 1) as f64);
+    let threshold = lim.map(|l| vec![(x_min, l), (0.0, l)]).unwrap_or_default();
+    let mut datasets: Vec<Dataset> = Vec::new();
+    if !threshold.is_empty() {
+        datasets.push(
+            Dataset::default()
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(theme.fg(theme.threshold))
+                .data(&threshold),
+        );
+    }
+    for (role, points) in &series {
+        datasets.push(
+            Dataset::default()
+                .marker(marker(theme, *role))
+                .graph_type(GraphType::Line)
+                .style(Style::default().fg(theme.role(*role)))
+                .data(points),
+        );
+    }
+    let (chart_area, block) = if roomy {
+        let block = Block::bordered()
+            .border_style(theme.fg(theme.border))
+            .title(Line::from(vec![Span::styled(
+                format!(" {} ", title(metric)),
+                theme.title_style(),
+            )]))
+            .title_bottom(Line::from(legend(app, theme, metric, true)).right_aligned());
+        (area, Some(block))
+    } else {
+        let mut head = vec![Span::styled(title(metric), theme.title_style())];
+        head.extend(legend(app, theme, metric, false));
+        frame.render_widget(Paragraph::new(Line::from(head)), Rect { height: 1, ..area });
+        (
+            Rect {
+                y: area.y + 1,
+                height: area.height - 1,
+                ..area
+            },
+            None,
+        )
+    };
+    let y_label = |v: f64| match metric {
+        Metric::ErrorPercent => format!("{v:.0}%"),
+        Metric::P99Ms if v >= 1000.0 => format!("{:.1}s", v / 1000.0),
+        Metric::P99Ms => format!("{v:.0}ms"),
+        Metric::Rps => format!("{v:.0}"),
+    };
+    let axis_style = theme.fg(theme.dim);
+    let mut x_axis = Axis::default().bounds([x_min, 0.0]).style(axis_style);
+    let mut y_axis = Axis::default().bounds([0.0, y_max]).style(axis_style);
+    if roomy {
+        x_axis = x_axis.labels(vec![Span::raw("-5m"), Span::raw("-2.5m"), Span::raw("now")]);
+        y_axis = y_axis.labels(vec![Span::raw(y_label(0.0)), Span::raw(y_label(y_max))]);
+    }
+    let mut chart = Chart::new(datasets)
+        .x_axis(x_axis)
+        .y_axis(y_axis)
+        .legend_position(None);
+    if let Some(b) = block {
+        chart = chart.block(b);
+    }
+    frame.render_widget(chart, chart_area);
+    if series.is_empty() && chart_area.height > 2 {
+        let msg = Rect {
+            x: chart_area.x + 2,
+            y: chart_area.y + chart_area.height / 2,
+            width: chart_area.width.saturating_sub(4),
+            height: 1,
+        };
+        frame.render_widget(
+            Paragraph::new(Span::styled("no samples yet", theme.fg(theme.dim))).centered(),
+            msg,
+        );
+    }
+}
+
+/// 1, 2, 5 × 10^k at or above `v`: axis tops that read well.
+fn nice_ceiling(v: f64) -> f64 {
+    if v <= 0.0 || !v.is_finite() {
+        return 0.0;
+    }
+    let mag = 10f64.powf(v.log10().floor());
+    for m in [1.0, 2.0, 5.0, 10.0] {
+        if v <= m * mag {
+            return m * mag;
+        }
+    }
+    10.0 * mag
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn nice_ceilings() {
+        assert_eq!(super::nice_ceiling(3.2), 5.0);
+        assert_eq!(super::nice_ceiling(0.07), 0.1);
+        assert_eq!(super::nice_ceiling(120.0), 200.0);
+    }
+}

@@ -1,0 +1,362 @@
+//! Popups drawn over the cockpit: the confirmation prompt (owning its
+//! action), help (from the keymap), the drain picker, the guard panel, the
+//! logs of a version, and the reason input of a forced promote.
+//!
+//! ```text
+//!            ┌ Roll back? ───────────────────────────────────────┐
+//!            │                                                   │
+//!            │  canary 25 % → 0 %, drain shop:1.5.0 (1 replica), │
+//!            │  remove it                                        │
+//!            │                                                   │
+//!            │        ⏎/y yes, do it        esc/n no, cancel     │
+//!            └───────────────────────────────────────────────────┘
+//! ```
+
+use super::{fmt, guards};
+use crate::model::Role;
+use crate::tui::app::{App, LogsView, Popup};
+use crate::tui::keymap::Mode;
+use crate::tui::prompts::{self, Confirm};
+use crate::tui::theme::Theme;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let Some(popup) = &app.popup else {
+        return;
+    };
+    match popup {
+        Popup::Confirm(c) => confirm(frame, area, app, theme, c),
+        Popup::Help { scroll } => help(frame, area, app, theme, *scroll),
+        Popup::DrainPicker { selected } => drain_picker(frame, area, app, theme, *selected),
+        Popup::Guards => guard_panel(frame, area, app, theme),
+        Popup::Logs(v) => logs(frame, area, app, theme, v),
+        Popup::Reason { input, error } => reason(frame, area, app, theme, input, error.as_deref()),
+    }
+}
+
+/// A centred box of at most `w`×`h`, cleared, with a titled border.
+fn frame_box(frame: &mut Frame, area: Rect, theme: &Theme, w: u16, h: u16, title: &str) -> Rect {
+    let [r] = Layout::horizontal([Constraint::Length(w.min(area.width))])
+        .flex(Flex::Center)
+        .areas(area);
+    let [r] = Layout::vertical([Constraint::Length(h.min(area.height))])
+        .flex(Flex::Center)
+        .areas(r);
+    frame.render_widget(Clear, r);
+    let block = Block::bordered()
+        .border_style(theme.strong(theme.popup_border))
+        .title(Span::styled(format!(" {title} "), theme.title_style()));
+    let inner = block.inner(r);
+    frame.render_widget(block, r);
+    inner
+}
+
+fn hints(app: &App, theme: &Theme, mode: Mode) -> Line<'static> {
+    let mut spans = Vec::new();
+    for (keys, hint) in app.keymap.footer(mode) {
+        spans.push(Span::styled(format!("  {keys}"), theme.strong(theme.key)));
+        spans.push(Span::styled(format!(" {hint}"), theme.fg(theme.dim)));
+    }
+    Line::from(spans).centered()
+}
+
+fn confirm(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, c: &Confirm) {
+    let w = 64.min(area.width.saturating_sub(4));
+    let body_w = w.saturating_sub(4) as usize;
+    let summary_lines = c.summary.chars().count().div_ceil(body_w.max(1)) as u16;
+    let h = 6 + summary_lines + if c.warning.is_some() { 2 } else { 0 };
+    let inner = frame_box(frame, area, theme, w, h, &c.title);
+    let mut lines = vec![
+        Line::default(),
+        Line::from(Span::styled(c.summary.clone(), theme.strong(theme.text))),
+    ];
+    if let Some(reason) = &c.action.reason {
+        lines.push(Line::from(Span::styled(
+            format!("reason: {reason}"),
+            theme.fg(theme.text),
+        )));
+    }
+    if let Some(warn) = &c.warning {
+        lines.push(Line::default());
+        lines.push(Line::from(Span::styled(
+            format!("⚠ {warn}"),
+            theme.fg(theme.warn),
+        )));
+    }
+    lines.push(Line::default());
+    let text_area = Rect {
+        x: inner.x + 1,
+        width: inner.width.saturating_sub(2),
+        height: inner.height.saturating_sub(1),
+        ..inner
+    };
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), text_area);
+    frame.render_widget(
+        Paragraph::new(hints(app, theme, Mode::Confirm)),
+        Rect {
+            y: inner.bottom().saturating_sub(1),
+            height: 1,
+            ..inner
+        },
+    );
+}
+
+fn help(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, scroll: u16) {
+    let first = if app.read_only() {
+        Mode::Replay
+    } else {
+        Mode::Live
+    };
+    let modes = [
+        first,
+        Mode::WeightEntry,
+        Mode::Confirm,
+        Mode::DrainPicker,
+        Mode::Guards,
+        Mode::Logs,
+        Mode::Reason,
+    ];
+    let mut lines = Vec::new();
+    for (mode, rows) in app.keymap.help(&modes) {
+        if first == Mode::Replay
+            && matches!(
+                mode,
+                Mode::WeightEntry | Mode::Confirm | Mode::DrainPicker | Mode::Reason
+            )
+        {
+            continue;
+        }
+        lines.push(Line::from(Span::styled(
+            mode.title().to_string(),
+            theme.strong(theme.title),
+        )));
+        for (keys, hint) in rows {
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {keys:<14}"), theme.strong(theme.key)),
+                Span::styled(hint.to_string(), theme.fg(theme.text)),
+            ]));
+        }
+        lines.push(Line::default());
+    }
+    lines.push(Line::from(Span::styled(
+        "keys can be rebound in ~/.config/cutover/config.toml: [keys] promote = \"P\"",
+        theme.fg(theme.dim),
+    )));
+    let w = 76.min(area.width.saturating_sub(2));
+    let h = area.height.saturating_sub(2);
+    let inner = frame_box(frame, area, theme, w, h, "help — esc closes");
+    let max_scroll = (lines.len() as u16).saturating_sub(inner.height);
+    let text = Rect {
+        x: inner.x + 1,
+        width: inner.width.saturating_sub(1),
+        ..inner
+    };
+    frame.render_widget(
+        Paragraph::new(lines).scroll((scroll.min(max_scroll), 0)),
+        text,
+    );
+}
+
+fn drain_picker(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, selected: Role) {
+    let inner = frame_box(frame, area, theme, 66, 9, "Drain which version?");
+    let Some(s) = &app.state else {
+        return;
+    };
+    let mut lines = vec![Line::default()];
+    for role in Role::ALL {
+        let v = match role {
+            Role::Stable => Some(&s.stable),
+            Role::Canary => s.canary.as_ref(),
+        };
+        let label = v.map_or("none running".into(), prompts::describe);
+        let meaning = match role {
+            Role::Stable => "= promote the canary",
+            Role::Canary => "= roll the canary back",
+        };
+        let mut line = Line::from(vec![
+            Span::raw(if role == selected { " ▸ " } else { "   " }),
+            Span::styled(
+                format!("{:<7}", role.as_str()),
+                theme.strong(theme.role(role)),
+            ),
+            Span::styled(format!("{label}  "), theme.fg(theme.text)),
+            Span::styled(meaning, theme.fg(theme.dim)),
+        ]);
+        if role == selected {
+            line = line.style(theme.selected());
+        }
+        lines.push(line);
+    }
+    lines.push(Line::default());
+    lines.push(Line::from(Span::styled(
+        " the next screen says exactly what will happen",
+        theme.fg(theme.dim),
+    )));
+    frame.render_widget(Paragraph::new(lines), inner);
+    frame.render_widget(
+        Paragraph::new(hints(app, theme, Mode::DrainPicker)),
+        Rect {
+            y: inner.bottom().saturating_sub(1),
+            height: 1,
+            ..inner
+        },
+    );
+}
+
+fn guard_panel(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let w = 100.min(area.width.saturating_sub(4));
+    let n = app.state.as_ref().map_or(0, |s| s.guards.len()) as u16;
+    let inner = frame_box(frame, area, theme, w, 10 + n, "guards");
+    let Some(s) = &app.state else {
+        return;
+    };
+    let mut lines = vec![Line::from(vec![
+        Span::styled(" guards are ", theme.fg(theme.text)),
+        if s.guards_muted {
+            Span::styled(
+                "⊘ MUTED — breaches are not acted on",
+                theme.strong(theme.muted),
+            )
+        } else {
+            Span::styled(
+                "ON — a breach rolls the canary back",
+                theme.strong(theme.ok),
+            )
+        },
+    ])];
+    lines.push(Line::default());
+    if s.guards.is_empty() {
+        lines.push(Line::from(Span::styled(
+            " no verdicts yet",
+            theme.fg(theme.dim),
+        )));
+    }
+    for g in &s.guards {
+        let mut l = guards::line(g, theme, inner.width.saturating_sub(1) as usize, true);
+        l.spans.insert(0, Span::raw(" "));
+        lines.push(l);
+    }
+    lines.push(Line::default());
+    lines.push(Line::from(Span::styled(
+        " Thresholds come from the plan's [guard] table and are read-only here:",
+        theme.fg(theme.dim),
+    )));
+    lines.push(Line::from(Span::styled(
+        " the daemon offers no live threshold edit yet; edit the plan and restart.",
+        theme.fg(theme.dim),
+    )));
+    frame.render_widget(Paragraph::new(lines), inner);
+    frame.render_widget(
+        Paragraph::new(hints(app, theme, Mode::Guards)),
+        Rect {
+            y: inner.bottom().saturating_sub(1),
+            height: 1,
+            ..inner
+        },
+    );
+}
+
+fn logs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, v: &LogsView) {
+    let version = app.state.as_ref().and_then(|s| match v.role {
+        Role::Stable => Some(s.stable.version.clone()),
+        Role::Canary => s.canary.as_ref().map(|c| c.version.clone()),
+    });
+    let title = format!("logs · {} {}", v.role, version.unwrap_or_default());
+    let w = area.width.saturating_sub(4);
+    let h = area.height.saturating_sub(4);
+    let inner = frame_box(frame, area, theme, w, h, &title);
+    let body = Rect {
+        height: inner.height.saturating_sub(1),
+        ..inner
+    };
+    let lines: Vec<Line> = match &v.lines {
+        None => vec![Line::from(Span::styled("loading…", theme.fg(theme.dim)))],
+        Some(Err(e)) => vec![Line::from(Span::styled(
+            format!("✗ {e}"),
+            theme.fg(theme.bad),
+        ))],
+        Some(Ok(lines)) if lines.is_empty() => {
+            vec![Line::from(Span::styled(
+                "no log lines",
+                theme.fg(theme.dim),
+            ))]
+        }
+        Some(Ok(lines)) => {
+            let h = body.height as usize;
+            let end = lines.len().saturating_sub(v.scroll);
+            let start = end.saturating_sub(h);
+            lines[start..end]
+                .iter()
+                .map(|l| {
+                    Line::from(Span::styled(
+                        fmt::clip(l, body.width as usize),
+                        theme.fg(theme.text),
+                    ))
+                })
+                .collect()
+        }
+    };
+    frame.render_widget(Paragraph::new(lines), body);
+    frame.render_widget(
+        Paragraph::new(hints(app, theme, Mode::Logs)),
+        Rect {
+            y: inner.bottom().saturating_sub(1),
+            height: 1,
+            ..inner
+        },
+    );
+}
+
+fn reason(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    theme: &Theme,
+    input: &str,
+    error: Option<&str>,
+) {
+    let inner = frame_box(frame, area, theme, 66, 10, "Promote inside a freeze window");
+    let freeze = app
+        .state
+        .as_ref()
+        .and_then(|s| s.freeze.clone())
+        .unwrap_or_default();
+    let w = inner.width.saturating_sub(6) as usize;
+    let shown: String = {
+        let n = input.chars().count();
+        input.chars().skip(n.saturating_sub(w)).collect()
+    };
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled(" ❄ promotion is frozen: ", theme.strong(theme.warn)),
+            Span::styled(freeze, theme.fg(theme.text)),
+        ]),
+        Line::from(Span::styled(
+            " to force it, say why (journaled with your action):",
+            theme.fg(theme.text),
+        )),
+        Line::default(),
+        Line::from(vec![
+            Span::styled(" › ", theme.strong(theme.key)),
+            Span::styled(format!("{shown}▏"), theme.strong(theme.text)),
+        ]),
+    ];
+    if let Some(e) = error {
+        lines.push(Line::from(Span::styled(
+            format!(" ✗ {e}"),
+            theme.fg(theme.bad),
+        )));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+    frame.render_widget(
+        Paragraph::new(hints(app, theme, Mode::Reason)),
+        Rect {
+            y: inner.bottom().saturating_sub(1),
+            height: 1,
+            ..inner
+        },
+    );
+}

@@ -1,0 +1,161 @@
+//! What a confirmation prompt says. Each function takes the state the
+//! operator is looking at and returns the exact action plus one sentence of
+//! what will happen ("canary 25 % → 0 %, drain shop:1.5.0 (1 replica),
+//! remove it"). The popup then owns that action (gitui's `Confirm`), so what
+//! is confirmed is exactly what runs.
+
+use crate::model::{Action, ActionRequest, Actor, Role, StateView, VersionView};
+
+/// A prompt waiting for yes or no.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Confirm {
+    /// Popup title: "Promote?", "Roll back?".
+    pub title: String,
+    pub action: ActionRequest,
+    /// What will happen, one sentence.
+    pub summary: String,
+    /// Shown under the summary when the action is out of the ordinary.
+    pub warning: Option<String>,
+}
+
+/// `25 %`, `2.5 %`: per mille shown as percent, trailing `.0` dropped.
+pub fn pct(permille: u16) -> String {
+    if permille.is_multiple_of(10) {
+        format!("{} %", permille / 10)
+    } else {
+        format!("{}.{} %", permille / 10, permille % 10)
+    }
+}
+
+fn request(action: Action, reason: Option<String>) -> ActionRequest {
+    ActionRequest {
+        action,
+        by: Actor::Tui,
+        reason,
+    }
+}
+
+/// `shop:1.5.0 (1 replica)`: the version as the operator knows it.
+pub fn describe(v: &VersionView) -> String {
+    let alive = v.replicas.iter().filter(|r| r.status.is_alive()).count();
+    let name = if v.image.contains(&v.version) && v.image.chars().count() <= 40 {
+        v.image.clone()
+    } else {
+        v.version.clone()
+    };
+    format!(
+        "{name} ({alive} replica{})",
+        if alive == 1 { "" } else { "s" }
+    )
+}
+
+fn canary_label(s: &StateView) -> String {
+    s.canary
+        .as_ref()
+        .map(describe)
+        .unwrap_or_else(|| "the canary".into())
+}
+
+pub fn promote(s: &StateView, forced_reason: Option<String>) -> Confirm {
+    let canary_version = s
+        .canary
+        .as_ref()
+        .map(|c| c.version.clone())
+        .unwrap_or_else(|| "the canary".into());
+    let summary = format!(
+        "canary {} → 100 %, drain stable {}, remove it; {canary_version} becomes stable",
+        pct(s.weight_permille),
+        describe(&s.stable),
+    );
+    let forced = forced_reason.is_some();
+    Confirm {
+        title: if forced {
+            "Force promote inside a freeze?".into()
+        } else {
+            "Promote?".into()
+        },
+        warning: forced.then(|| {
+            format!(
+                "freeze window in force ({}); journaled with your reason",
+                s.freeze.as_deref().unwrap_or("freeze")
+            )
+        }),
+        action: request(Action::Promote { force: forced }, forced_reason),
+        summary,
+    }
+}
+
+pub fn rollback(s: &StateView) -> Confirm {
+    Confirm {
+        title: "Roll back?".into(),
+        summary: format!(
+            "canary {} → 0 %, drain {}, remove it",
+            pct(s.weight_permille),
+            canary_label(s)
+        ),
+        warning: None,
+        action: request(Action::Rollback, None),
+    }
+}
+
+/// Draining canary is a rollback; draining stable is a promotion.
+pub fn drain(s: &StateView, role: Role) -> Confirm {
+    let mut c = match role {
+        Role::Canary => rollback(s),
+        Role::Stable => promote(s, None),
+    };
+    c.title = format!("Drain {role}?");
+    c.action = request(Action::Drain { role }, None);
+    c
+}
+
+pub fn mute(s: &StateView) -> Confirm {
+    let muted = !s.guards_muted;
+    Confirm {
+        title: if muted {
+            "Mute guards?".into()
+        } else {
+            "Unmute guards?".into()
+        },
+        summary: if muted {
+            "mute all guards: a breach will no longer roll the canary back".into()
+        } else {
+            "unmute all guards: a breach rolls the canary back again".into()
+        },
+        warning: muted.then(|| "journaled; nothing protects the canary while muted".into()),
+        action: request(Action::MuteGuards { muted }, None),
+    }
+}
+
+pub fn weight_jump(s: &StateView, to: u16, limit: u16) -> Confirm {
+    Confirm {
+        title: "Big weight jump?".into(),
+        summary: format!(
+            "canary {} → {} in one jump ({} of live traffic moves)",
+            pct(s.weight_permille),
+            pct(to),
+            pct(to.abs_diff(s.weight_permille)),
+        ),
+        warning: Some(format!(
+            "jumps over {} ask first (confirm_weight_jump)",
+            pct(limit)
+        )),
+        action: set_weight(to),
+    }
+}
+
+pub fn set_weight(permille: u16) -> ActionRequest {
+    request(Action::SetWeight { permille }, None)
+}
+
+pub fn pause_resume(s: &StateView) -> ActionRequest {
+    if s.phase == crate::model::Phase::Paused {
+        request(Action::Resume, None)
+    } else {
+        request(Action::Pause, None)
+    }
+}
+
+pub fn ack_breach() -> ActionRequest {
+    request(Action::AckBreach, None)
+}

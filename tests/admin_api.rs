@@ -1,0 +1,360 @@
+//! The admin API through real sockets against an in-process daemon (static
+//! runtime, in-test upstreams): tokens, errors, weight changes, the event
+//! stream, and `cutover status --json` from the real binary.
+
+#[path = "support/proxy.rs"]
+mod support;
+
+use cutover::daemon::{DaemonConfig, RunningDaemon};
+use cutover::model::{Action, ActionRequest, Actor, EventKind};
+use futures::StreamExt;
+use support::Upstream;
+
+struct Fixture {
+    daemon: RunningDaemon,
+    _stable: Upstream,
+    _canary: Upstream,
+    _dir: tempfile::TempDir,
+}
+
+async fn fixture() -> Fixture {
+    let stable = Upstream::start("stable").await;
+    let canary = Upstream::start("canary").await;
+    let text = format!(
+        r#"
+service = "shop"
+runtime = "static"
+[listen]
+public = "127.0.0.1:0"
+admin = "127.0.0.1:0"
+[stable]
+upstreams = ["{}"]
+[canary]
+upstreams = ["{}"]
+[health]
+interval = "100ms"
+timeout = "100ms"
+healthy_after = 1
+"#,
+        stable.addr, canary.addr
+    );
+    let plan = cutover::plan::parse(&text, "test.toml").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = cutover::daemon::start(DaemonConfig::new(plan, dir.path().to_path_buf()))
+        .await
+        .unwrap();
+    // The plan's canary is deployed on a fresh start; wait until it serves.
+    let client = daemon.client();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let s = client.state().await.unwrap();
+        if s.phase == cutover::model::Phase::Canary {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "canary never became ready: {s:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Fixture {
+        daemon,
+        _stable: stable,
+        _canary: canary,
+        _dir: dir,
+    }
+}
+
+fn url(f: &Fixture, path: &str) -> String {
+    format!("http://{}{path}", f.daemon.admin_addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_or_wrong_token_is_401_and_changes_nothing() {
+    let f = fixture().await;
+    // No connection reuse: a 413 closes its connection, and a pooled reuse
+    // of it would race the close.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let r = http
+        .post(url(&f, "/v1/weight"))
+        .json(&serde_json::json!({"percent": 50}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "unauthorized");
+    let r = http
+        .post(url(&f, "/v1/weight"))
+        .bearer_auth("0".repeat(64))
+        .json(&serde_json::json!({"percent": 50}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http.get(url(&f, "/v1/state")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(f.daemon.router.weight(), 0, "nothing changed");
+    f.daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_json_reasons() {
+    let f = fixture().await;
+    // No connection reuse: a 413 closes its connection, and a pooled reuse
+    // of it would race the close.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let post = |body: String| {
+        http.post(url(&f, "/v1/weight"))
+            .bearer_auth(&f.daemon.token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    for (body, status, code) in [
+        ("{not json".to_string(), 400, "bad_json"),
+        (r#"{"percent": 150}"#.to_string(), 400, "out_of_range"),
+        (r#"{"permille": -1}"#.to_string(), 400, "out_of_range"),
+        (
+            r#"{"percent": 5, "permille": 50}"#.to_string(),
+            400,
+            "bad_json",
+        ),
+        (r#"{"percent": 5, "bogus": 1}"#.to_string(), 400, "bad_json"),
+        (
+            format!(r#"{{"percent": 5, "reason": "{}"}}"#, "x".repeat(200_000)),
+            413,
+            "too_large",
+        ),
+    ] {
+        let r = post(body.clone()).await.unwrap();
+        assert_eq!(
+            r.status().as_u16(),
+            status,
+            "{}",
+            &body[..body.len().min(60)]
+        );
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["code"], code);
+        assert!(!v["error"].as_str().unwrap().is_empty());
+    }
+    let r = http
+        .get(url(&f, "/v1/nope"))
+        .bearer_auth(&f.daemon.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = http
+        .delete(url(&f, "/v1/state"))
+        .bearer_auth(&f.daemon.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["code"], "method_not_allowed");
+    assert_eq!(f.daemon.router.weight(), 0, "nothing changed");
+    f.daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weight_change_is_applied_streamed_and_reported() {
+    let f = fixture().await;
+    let client = f.daemon.client();
+    let mut events = client.events().await.unwrap();
+    let first = events.next().await.unwrap().unwrap();
+    assert!(matches!(first.kind, EventKind::Snapshot { .. }));
+    let reply = client
+        .act(&ActionRequest {
+            action: Action::SetWeight { permille: 250 },
+            by: Actor::Cli,
+            reason: Some("test".into()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(reply.state.weight_permille, 250);
+    assert_eq!(f.daemon.router.weight(), 250);
+    let weight_event = loop {
+        let ev = events.next().await.unwrap().unwrap();
+        if let EventKind::Weight { from, to, by, .. } = ev.kind {
+            break (from, to, by);
+        }
+    };
+    assert_eq!(weight_event, (0, 250, Actor::Cli));
+    let state = client.state().await.unwrap();
+    assert_eq!(state.weight_permille, 250);
+    // Prometheus text, no token needed.
+    let text = reqwest::get(url(&f, "/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("cutover_canary_weight_permille"), "{text}");
+    f.daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_status_json_and_weight_against_the_daemon() {
+    let f = fixture().await;
+    let root = f._dir.path().to_str().unwrap().to_string();
+    let bin = env!("CARGO_BIN_EXE_cutover");
+    let out = tokio::process::Command::new(bin)
+        .args(["--state-dir", &root, "weight", "12.5"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = tokio::process::Command::new(bin)
+        .args(["--state-dir", &root, "status", "--json"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status --json is JSON");
+    assert_eq!(v["weight_permille"], 125);
+    assert_eq!(v["service"], "shop");
+    // A wrong token: exit 1 with a clear message; unreachable: exit 3.
+    let out = tokio::process::Command::new(bin)
+        .args(["--state-dir", &root, "--token", "nope", "status"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refused the token"));
+    let addr = f.daemon.admin_addr;
+    f.daemon.stop().await;
+    let out = tokio::process::Command::new(bin)
+        .args(["--admin", &addr.to_string(), "--token", "x", "status"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every daemon keeps a flight recorder; a headless replay of it ends in the
+/// state the live daemon had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_journal_records_and_replays_to_the_same_state() {
+    let f = fixture().await;
+    let client = f.daemon.client();
+    client
+        .act(&ActionRequest {
+            action: Action::SetWeight { permille: 330 },
+            by: Actor::Tui,
+            reason: Some("journal test".into()),
+        })
+        .await
+        .unwrap();
+    // Let at least one snapshot after the change be written.
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let live = client.state().await.unwrap();
+    let path = f.daemon.journal_path();
+    f.daemon.stop().await;
+    let journal = cutover::journal::read_journal(&path).unwrap();
+    assert_eq!(journal.header.service, "shop");
+    assert_eq!(journal.corrupt_lines, 0);
+    assert!(journal.events.iter().any(|e| matches!(
+        e.kind,
+        EventKind::Weight {
+            to: 330,
+            by: Actor::Tui,
+            ..
+        }
+    )));
+    let out = cutover::journal::final_state(&path).unwrap();
+    let state = out.state.expect("a snapshot was recorded");
+    assert_eq!(state.weight_permille, live.weight_permille);
+    assert_eq!(state.phase, live.phase);
+    // And through the real binary.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args(["replay", "--no-tui"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["state"]["weight_permille"], 330);
+}
+
+/// The proptest mirror of the admin request fuzz target: arbitrary bytes as
+/// a `POST /v1/actions` or `/v1/weight` body never get a 5xx and never change
+/// anything unless they are a valid request.
+#[test]
+fn arbitrary_request_bodies_never_break_anything() {
+    use proptest::prelude::*;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let f = rt.block_on(fixture());
+    let http = reqwest::Client::new();
+    let before = std::cell::RefCell::new(rt.block_on(f.daemon.client().state()).unwrap());
+    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+        cases: 200,
+        ..Default::default()
+    });
+    let bodies = prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..300),
+        // Near misses: JSON-looking text with the right keys.
+        "\\{\"(action|by|percent|permille|reason)\": ?(\"[a-z_]{0,12}\"|-?[0-9]{1,25}|null|true|\\[\\])\\}".prop_map(String::into_bytes),
+    ];
+    runner
+        .run(&(bodies, any::<bool>()), |(body, weight_route)| {
+            let path = if weight_route {
+                "/v1/weight"
+            } else {
+                "/v1/actions"
+            };
+            let status = rt.block_on(async {
+                http.post(url(&f, path))
+                    .bearer_auth(&f.daemon.token)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            });
+            prop_assert!(
+                status.as_u16() < 500,
+                "{status} for {:?}",
+                String::from_utf8_lossy(&body)
+            );
+            let now = rt.block_on(f.daemon.client().state()).unwrap();
+            if status.is_success() {
+                // A valid request slipped through: it is the new baseline.
+                *before.borrow_mut() = now;
+            } else {
+                let b = before.borrow();
+                prop_assert_eq!(
+                    (now.phase, now.weight_permille),
+                    (b.phase, b.weight_permille)
+                );
+            }
+            Ok(())
+        })
+        .unwrap();
+    rt.block_on(f.daemon.stop());
+}

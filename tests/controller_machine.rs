@@ -1,0 +1,988 @@
+//! The release machine, table-driven: every (phase × input) pair, including
+//! the illegal ones, plus the paths that matter end to end (steps → promote,
+//! breach → rollback, freeze, pause policy, warm-up, start timeout).
+
+#[path = "support/controller.rs"]
+mod support;
+
+use cutover::controller::machine::codes;
+use cutover::controller::{Effect, Input, Machine, Outcome};
+use cutover::model::{Action, Actor, EventKind, Phase, Role};
+use support::*;
+
+/// What an input must do in a phase.
+#[derive(Clone, Copy, Debug)]
+enum Want {
+    /// Refused with this code; state unchanged.
+    No(&'static str),
+    /// Accepted (or a fact with effects); ends in this phase.
+    To(Phase),
+    /// Accepted, phase unchanged (state may change).
+    Same,
+    /// A fact that does not apply: no effects, state unchanged.
+    Ignored,
+}
+use Want::*;
+
+const ILL: Want = No(codes::ILLEGAL_IN_PHASE);
+
+fn inputs() -> Vec<(&'static str, Input)> {
+    vec![
+        ("set_weight 20%", act(Action::SetWeight { permille: 200 })),
+        (
+            "set_weight 100.1%",
+            act(Action::SetWeight { permille: 1001 }),
+        ),
+        (
+            "deploy",
+            act(Action::Deploy {
+                image: "demo-app --port {port} --version v3".into(),
+            }),
+        ),
+        ("step", act(Action::Step)),
+        ("pause", act(Action::Pause)),
+        ("resume", act(Action::Resume)),
+        ("promote", act(Action::Promote { force: false })),
+        (
+            "promote force, no reason",
+            act(Action::Promote { force: true }),
+        ),
+        ("rollback", act(Action::Rollback)),
+        ("drain canary", act(Action::Drain { role: Role::Canary })),
+        ("drain stable", act(Action::Drain { role: Role::Stable })),
+        (
+            "resize stable",
+            act(Action::Resize {
+                role: Role::Stable,
+                cpus: Some(1.0),
+                memory: None,
+            }),
+        ),
+        (
+            "resize canary",
+            act(Action::Resize {
+                role: Role::Canary,
+                cpus: None,
+                memory: Some(128 << 20),
+            }),
+        ),
+        ("abort", act(Action::Abort)),
+        ("mute", act(Action::MuteGuards { muted: true })),
+        ("ack breach", act(Action::AckBreach)),
+        (
+            "canary started",
+            Input::CanaryStarted {
+                replicas: vec!["x1".into()],
+            },
+        ),
+        (
+            "canary start failed",
+            Input::CanaryStartFailed {
+                detail: "no such image".into(),
+            },
+        ),
+        (
+            "c1 healthy",
+            Input::ReplicaHealthy {
+                role: Role::Canary,
+                id: "c1".into(),
+            },
+        ),
+        (
+            "c1 unhealthy",
+            Input::ReplicaUnhealthy {
+                role: Role::Canary,
+                id: "c1".into(),
+            },
+        ),
+        (
+            "c1 exited",
+            Input::ReplicaExited {
+                role: Role::Canary,
+                id: "c1".into(),
+                detail: "exit 137".into(),
+            },
+        ),
+        (
+            "stable s1 exited",
+            Input::ReplicaExited {
+                role: Role::Stable,
+                id: "s1".into(),
+                detail: "exit 1".into(),
+            },
+        ),
+        (
+            "warm-up done",
+            Input::WarmupDone {
+                detail: "20 ok".into(),
+            },
+        ),
+        ("bake 0 elapsed", Input::BakeElapsed { step: 0 }),
+        ("breach", breach()),
+        (
+            "drain done",
+            Input::DrainDone {
+                role: Role::Canary,
+                finished: 3,
+                cut: 0,
+            },
+        ),
+        ("canary removed", Input::Removed { role: Role::Canary }),
+        ("stable removed", Input::Removed { role: Role::Stable }),
+        ("tick", Input::Tick),
+    ]
+}
+
+/// Rows follow `inputs()`; columns follow `ALL_PHASES`:
+/// Idle, Deploying, Warming, Canary, Paused, Promoting, RollingBack, Failed.
+fn table() -> Vec<[Want; 8]> {
+    use Phase as P;
+    vec![
+        // set_weight 20%
+        [ILL, ILL, ILL, Same, Same, ILL, ILL, ILL],
+        // set_weight 100.1%
+        [
+            ILL,
+            ILL,
+            ILL,
+            No(codes::OUT_OF_RANGE),
+            No(codes::OUT_OF_RANGE),
+            ILL,
+            ILL,
+            ILL,
+        ],
+        // deploy
+        [
+            To(P::Deploying),
+            ILL,
+            ILL,
+            ILL,
+            ILL,
+            ILL,
+            ILL,
+            To(P::Deploying),
+        ],
+        // step
+        [ILL, ILL, ILL, Same, Same, ILL, ILL, ILL],
+        // pause
+        [ILL, ILL, ILL, To(P::Paused), ILL, ILL, ILL, ILL],
+        // resume
+        [ILL, ILL, ILL, ILL, To(P::Canary), ILL, ILL, ILL],
+        // promote
+        [
+            ILL,
+            ILL,
+            ILL,
+            To(P::Promoting),
+            To(P::Promoting),
+            ILL,
+            ILL,
+            ILL,
+        ],
+        // promote force, no reason
+        [
+            ILL,
+            ILL,
+            ILL,
+            No(codes::REASON_REQUIRED),
+            No(codes::REASON_REQUIRED),
+            ILL,
+            ILL,
+            ILL,
+        ],
+        // rollback
+        [
+            ILL,
+            To(P::RollingBack),
+            To(P::RollingBack),
+            To(P::RollingBack),
+            To(P::RollingBack),
+            ILL,
+            ILL,
+            ILL,
+        ],
+        // drain canary
+        [
+            ILL,
+            To(P::RollingBack),
+            To(P::RollingBack),
+            To(P::RollingBack),
+            To(P::RollingBack),
+            ILL,
+            ILL,
+            ILL,
+        ],
+        // drain stable
+        [
+            ILL,
+            ILL,
+            ILL,
+            To(P::Promoting),
+            To(P::Promoting),
+            ILL,
+            ILL,
+            ILL,
+        ],
+        // resize stable
+        [Same, Same, Same, Same, Same, ILL, Same, Same],
+        // resize canary
+        [ILL, ILL, Same, Same, Same, ILL, ILL, ILL],
+        // abort
+        [
+            ILL,
+            To(P::RollingBack),
+            To(P::RollingBack),
+            ILL,
+            ILL,
+            ILL,
+            ILL,
+            ILL,
+        ],
+        // mute
+        [Same, Same, Same, Same, Same, Same, Same, Same],
+        // ack breach
+        [Same, Same, Same, Same, Same, Same, Same, Same],
+        // canary started
+        [
+            Ignored,
+            To(P::Warming),
+            Ignored,
+            Ignored,
+            Ignored,
+            Ignored,
+            Ignored,
+            Ignored,
+        ],
+        // canary start failed
+        [
+            Ignored,
+            To(P::Failed),
+            Ignored,
+            Ignored,
+            Ignored,
+            Ignored,
+            Ignored,
+            Ignored,
+        ],
+        // c1 healthy (no min_healthy reached yet only in Warming)
+        [
+            Ignored,
+            Ignored,
+            To(P::Canary),
+            Ignored,
+            Ignored,
+            Ignored,
+            Ignored,
+            Ignored,
+        ],
+        // c1 unhealthy (c2 is alive but not healthy: no healthy canary left → roll back)
+        [
+            Ignored,
+            Ignored,
+            Ignored,
+            To(P::RollingBack),
+            To(P::RollingBack),
+            Same,
+            Same,
+            Ignored,
+        ],
+        // c1 exited (c2 still alive while serving)
+        [
+            Ignored,
+            Ignored,
+            To(P::Failed),
+            Same,
+            Same,
+            Same,
+            Same,
+            Ignored,
+        ],
+        // stable s1 exited
+        [Ignored; 8],
+        // warm-up done (none pending)
+        [Ignored; 8],
+        // bake 0 elapsed (held while paused)
+        [
+            Ignored, Ignored, Ignored, Same, Ignored, Ignored, Ignored, Ignored,
+        ],
+        // breach
+        [
+            Ignored,
+            Ignored,
+            Ignored,
+            To(P::RollingBack),
+            To(P::RollingBack),
+            Ignored,
+            Ignored,
+            Ignored,
+        ],
+        // drain done without cuts
+        [Ignored; 8],
+        // canary removed
+        [
+            Ignored,
+            Ignored,
+            Ignored,
+            Ignored,
+            Ignored,
+            Ignored,
+            To(P::Idle),
+            Ignored,
+        ],
+        // stable removed
+        [
+            Ignored,
+            Ignored,
+            Ignored,
+            Ignored,
+            Ignored,
+            To(P::Idle),
+            Ignored,
+            Ignored,
+        ],
+        // tick, no deadline reached
+        [Ignored; 8],
+    ]
+}
+
+#[test]
+fn every_phase_times_every_input() {
+    let inputs = inputs();
+    let table = table();
+    assert_eq!(inputs.len(), table.len(), "one table row per input");
+    let mut checked = 0;
+    for ((label, input), row) in inputs.into_iter().zip(table) {
+        for (phase, want) in ALL_PHASES.into_iter().zip(row) {
+            let mut m = machine_in(plan(), phase);
+            let before = m.state().clone();
+            let got = m.apply(input.clone(), t0() + secs(1));
+            let ctx = format!("{label:?} in phase {phase}");
+            match want {
+                No(code) => {
+                    let r = got.expect_err(&format!("{ctx}: expected refusal {code}"));
+                    assert_eq!(r.code, code, "{ctx}: {r:?}");
+                    assert!(
+                        r.message.starts_with("cannot "),
+                        "{ctx}: message {:?}",
+                        r.message
+                    );
+                    assert_eq!(m.state(), &before, "{ctx}: refusal changed the state");
+                }
+                To(p) => {
+                    let fx = got.unwrap_or_else(|r| panic!("{ctx}: refused {r:?}"));
+                    assert_eq!(m.state().phase, p, "{ctx}");
+                    assert!(
+                        fx.iter()
+                            .any(|e| matches!(e, Effect::Emit(EventKind::Phase { .. }))),
+                        "{ctx}: no phase event in {fx:?}"
+                    );
+                    assert_eq!(
+                        fx.last(),
+                        Some(&Effect::Persist),
+                        "{ctx}: not persisted last"
+                    );
+                }
+                Same => {
+                    let fx = got.unwrap_or_else(|r| panic!("{ctx}: refused {r:?}"));
+                    assert_eq!(m.state().phase, phase, "{ctx}");
+                    if matches!(input, Input::Action(_)) {
+                        assert!(
+                            fx.iter().any(|e| matches!(
+                                e,
+                                Effect::Emit(EventKind::Action { ok: true, .. })
+                            )),
+                            "{ctx}: accepted action without an action event: {fx:?}"
+                        );
+                    }
+                }
+                Ignored => {
+                    let fx = got.unwrap_or_else(|r| panic!("{ctx}: refused {r:?}"));
+                    assert!(fx.is_empty(), "{ctx}: effects {fx:?}");
+                    assert_eq!(m.state(), &before, "{ctx}: state changed");
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 29 * 8);
+}
+
+#[test]
+fn refusal_messages_say_why() {
+    let mut m = machine_in(plan(), Phase::Idle);
+    let r = m
+        .apply(act(Action::Promote { force: false }), t0())
+        .unwrap_err();
+    assert_eq!(
+        r.message,
+        "cannot promote: no canary is running (phase idle)"
+    );
+    let r = m
+        .apply(act(Action::SetWeight { permille: 100 }), t0())
+        .unwrap_err();
+    assert_eq!(
+        r.message,
+        "cannot set the weight: no canary is running (phase idle)"
+    );
+    let mut m = machine_in(plan(), Phase::Canary);
+    let r = m
+        .apply(
+            act(Action::Deploy {
+                image: String::new(),
+            }),
+            t0(),
+        )
+        .unwrap_err();
+    assert!(
+        r.message
+            .contains("release 1 is in progress (phase canary)"),
+        "{}",
+        r.message
+    );
+    let r = m.apply(act(Action::Abort), t0()).unwrap_err();
+    assert!(r.message.ends_with("use rollback"), "{}", r.message);
+}
+
+#[test]
+fn healthy_canary_steps_then_promotes_itself() {
+    let mut m = machine_in(plan(), Phase::Deploying);
+    assert_eq!(m.state().release, 1);
+    assert_eq!(
+        m.state().canary.as_ref().unwrap().version.as_deref(),
+        Some("v2")
+    );
+    let now = t0();
+    ok(
+        &mut m,
+        Input::CanaryStarted {
+            replicas: vec!["c1".into(), "c2".into()],
+        },
+        now,
+    );
+    let fx = ok(
+        &mut m,
+        Input::ReplicaHealthy {
+            role: Role::Canary,
+            id: "c1".into(),
+        },
+        now,
+    );
+    assert_eq!(m.state().phase, Phase::Canary);
+    assert_eq!(m.state().weight_permille, 100);
+    assert!(fx.contains(&Effect::SetWeight {
+        permille: 100,
+        by: Actor::System
+    }));
+    assert!(fx.contains(&Effect::ResetMetrics { role: Role::Canary }));
+    assert!(fx.contains(&Effect::ArmErrorTrip { limit: Some(20) }));
+
+    // Not yet baked.
+    assert!(ok(&mut m, Input::Tick, now + secs(29)).is_empty());
+    ok(&mut m, Input::Tick, now + secs(30));
+    assert_eq!(m.state().step_index, Some(1));
+    assert_eq!(m.state().weight_permille, 500);
+
+    let fx = ok(&mut m, Input::Tick, now + secs(90));
+    assert_eq!(m.state().phase, Phase::Promoting);
+    assert_eq!(m.state().weight_permille, 1000);
+    let w = pos(&fx, |e| {
+        matches!(e, Effect::SetWeight { permille: 1000, .. })
+    })
+    .unwrap();
+    let d = pos(&fx, |e| {
+        matches!(
+            e,
+            Effect::Drain {
+                role: Role::Stable,
+                ..
+            }
+        )
+    })
+    .unwrap();
+    let s = pos(&fx, |e| {
+        matches!(
+            e,
+            Effect::Stop {
+                role: Role::Stable,
+                ..
+            }
+        )
+    })
+    .unwrap();
+    let r = pos(&fx, |e| *e == Effect::Remove { role: Role::Stable }).unwrap();
+    assert!(
+        w < d && d < s && s < r,
+        "100% canary, then drain, stop, remove: {fx:?}"
+    );
+    assert!(fx.contains(&Effect::ArmErrorTrip { limit: None }));
+
+    let fx = ok(
+        &mut m,
+        Input::Removed { role: Role::Stable },
+        now + secs(95),
+    );
+    assert_eq!(m.state().phase, Phase::Idle);
+    assert_eq!(m.state().weight_permille, 0);
+    assert_eq!(m.state().stable.version.as_deref(), Some("v2"));
+    assert!(m.state().canary.is_none());
+    assert_eq!(m.state().last_outcome, Some(Outcome::Promoted));
+    let swap = pos(&fx, |e| *e == Effect::SwapRoles).unwrap();
+    let zero = pos(&fx, |e| matches!(e, Effect::SetWeight { permille: 0, .. })).unwrap();
+    assert!(
+        swap < zero,
+        "roles swap before the weight returns to 0: {fx:?}"
+    );
+    assert!(fx.contains(&Effect::RunHook {
+        name: "post_promote".into(),
+        command: vec!["notify".into(), "promoted".into()],
+    }));
+}
+
+#[test]
+fn breach_sets_weight_zero_first_and_removes_canary() {
+    let mut m = machine_in(plan(), Phase::Canary);
+    let fx = ok(&mut m, breach(), t0() + secs(3));
+    assert_eq!(
+        fx[0],
+        Effect::SetWeight {
+            permille: 0,
+            by: Actor::Guard
+        },
+        "{fx:?}"
+    );
+    assert_eq!(m.state().phase, Phase::RollingBack);
+    assert_eq!(m.state().weight_permille, 0);
+    assert!(fx.iter().any(|e| matches!(e, Effect::Emit(EventKind::Breach { guard, on_breach, .. }) if guard == "max_errors" && on_breach == "rollback")));
+    let d = pos(&fx, |e| {
+        matches!(
+            e,
+            Effect::Drain {
+                role: Role::Canary,
+                ..
+            }
+        )
+    })
+    .unwrap();
+    let r = pos(&fx, |e| *e == Effect::Remove { role: Role::Canary }).unwrap();
+    assert!(d < r);
+    assert!(!fx.iter().any(|e| matches!(
+        e,
+        Effect::Drain {
+            role: Role::Stable,
+            ..
+        } | Effect::Stop {
+            role: Role::Stable,
+            ..
+        } | Effect::Remove { role: Role::Stable }
+    )));
+    assert_eq!(m.state().last_breach.as_ref().unwrap().guard, "max_errors");
+
+    ok(
+        &mut m,
+        Input::Removed { role: Role::Canary },
+        t0() + secs(5),
+    );
+    assert_eq!(m.state().phase, Phase::Idle);
+    assert!(m.state().canary.is_none());
+    assert_eq!(m.state().last_outcome, Some(Outcome::RolledBack));
+    assert_eq!(m.state().stable.version.as_deref(), Some("v1"));
+    // The breach banner stays until acknowledged or the next deploy.
+    assert!(m.state().last_breach.is_some());
+    ok(&mut m, act(Action::AckBreach), t0() + secs(6));
+    assert!(m.state().last_breach.is_none());
+}
+
+#[test]
+fn muted_guards_ignore_breaches_and_disarm_the_trip() {
+    let mut m = machine_in(plan(), Phase::Canary);
+    let fx = ok(
+        &mut m,
+        act_why(Action::MuteGuards { muted: true }, "known flaky"),
+        t0(),
+    );
+    assert!(fx.contains(&Effect::ArmErrorTrip { limit: None }));
+    assert!(ok(&mut m, breach(), t0()).is_empty());
+    assert_eq!(m.state().phase, Phase::Canary);
+    let fx = ok(&mut m, act(Action::MuteGuards { muted: false }), t0());
+    assert!(fx.contains(&Effect::ArmErrorTrip { limit: Some(20) }));
+}
+
+#[test]
+fn pause_policy_keeps_weight_and_holds_steps() {
+    let text = PLAN.replace("max_errors = 20", "max_errors = 20\non_breach = \"pause\"");
+    let mut m = machine_in(plan_text(&text), Phase::Canary);
+    // The proxy's trip is a rollback by nature: not armed with on_breach = pause.
+    assert!(
+        !m.resume_effects()
+            .iter()
+            .any(|e| matches!(e, Effect::ArmErrorTrip { limit: Some(_) }))
+    );
+    let fx = ok(&mut m, breach(), t0() + secs(10));
+    assert_eq!(m.state().phase, Phase::Paused);
+    assert_eq!(
+        m.state().weight_permille,
+        100,
+        "pause leaves traffic where it is"
+    );
+    assert!(!fx.iter().any(|e| matches!(e, Effect::SetWeight { .. })));
+    assert_eq!(m.state().bake_remaining_ms, Some(20_000));
+    // Held: no progress however long it waits; a repeated breach adds nothing.
+    assert!(ok(&mut m, Input::Tick, t0() + secs(1000)).is_empty());
+    assert!(ok(&mut m, breach(), t0() + secs(1000)).is_empty());
+    // Resume: the 20 s left run from now.
+    ok(&mut m, act(Action::Resume), t0() + secs(1000));
+    assert!(ok(&mut m, Input::Tick, t0() + secs(1019)).is_empty());
+    ok(&mut m, Input::Tick, t0() + secs(1020));
+    assert_eq!(m.state().step_index, Some(1));
+}
+
+#[test]
+fn freeze_refuses_promote_unless_forced_with_reason() {
+    let now = super_now_in_freeze();
+    let p = plan_with(
+        r#"
+[[freeze]]
+from = "2026-03-01T00:00:00Z"
+until = "2026-03-02T00:00:00Z"
+reason = "quarter close"
+"#,
+    );
+    let mut m = machine_in(p, Phase::Canary);
+    let r = m
+        .apply(act(Action::Promote { force: false }), now)
+        .unwrap_err();
+    assert_eq!(r.code, codes::FROZEN);
+    assert!(r.message.contains("quarter close"), "{}", r.message);
+    let r = m
+        .apply(act(Action::Drain { role: Role::Stable }), now)
+        .unwrap_err();
+    assert_eq!(r.code, codes::FROZEN);
+    let r = m
+        .apply(act_why(Action::Promote { force: true }, "  "), now)
+        .unwrap_err();
+    assert_eq!(r.code, codes::REASON_REQUIRED);
+    assert_eq!(m.state().phase, Phase::Canary);
+    // Rollback is never frozen.
+    let mut m2 = m.clone();
+    ok(&mut m2, act(Action::Rollback), now);
+    assert_eq!(m2.state().phase, Phase::RollingBack);
+    ok(
+        &mut m,
+        act_why(Action::Promote { force: true }, "hotfix for outage"),
+        now,
+    );
+    assert_eq!(m.state().phase, Phase::Promoting);
+}
+
+fn super_now_in_freeze() -> chrono::DateTime<chrono::Utc> {
+    t0() + secs(1)
+}
+
+#[test]
+fn last_bake_inside_freeze_waits_then_promotes() {
+    let p = plan_with(
+        r#"
+[[freeze]]
+from = "2026-03-01T12:01:00Z"
+until = "2026-03-01T13:00:00Z"
+reason = "holidays"
+"#,
+    );
+    let mut m = machine_in(p, Phase::Canary);
+    ok(&mut m, Input::Tick, t0() + secs(30));
+    let fx = ok(&mut m, Input::Tick, t0() + secs(90));
+    assert_eq!(m.state().phase, Phase::Canary, "held by the freeze");
+    assert!(m.state().held_by_freeze.is_some());
+    assert!(fx.iter().any(|e| matches!(e, Effect::Emit(EventKind::Warning { message }) if message.contains("holidays"))));
+    // Said once, not on every tick.
+    assert!(ok(&mut m, Input::Tick, t0() + secs(120)).is_empty());
+    ok(&mut m, Input::Tick, t0() + secs(3600));
+    assert_eq!(m.state().phase, Phase::Promoting);
+}
+
+#[test]
+fn warmup_runs_before_any_traffic() {
+    let mut m = machine_in(
+        plan_with("[warmup]\npath = \"/\"\nrequests = 5"),
+        Phase::Warming,
+    );
+    let fx = ok(
+        &mut m,
+        Input::ReplicaHealthy {
+            role: Role::Canary,
+            id: "c2".into(),
+        },
+        t0(),
+    );
+    assert_eq!(fx.first(), Some(&Effect::Warmup));
+    assert_eq!(m.state().phase, Phase::Warming);
+    assert_eq!(m.state().weight_permille, 0);
+    // A second healthy replica does not warm up twice.
+    assert!(
+        !ok(
+            &mut m,
+            Input::ReplicaHealthy {
+                role: Role::Canary,
+                id: "c1".into()
+            },
+            t0()
+        )
+        .contains(&Effect::Warmup)
+    );
+    ok(
+        &mut m,
+        Input::WarmupDone {
+            detail: "5 ok".into(),
+        },
+        t0(),
+    );
+    assert_eq!(m.state().phase, Phase::Canary);
+    assert_eq!(m.state().weight_permille, 100);
+}
+
+#[test]
+fn min_healthy_counts_replicas() {
+    let text = PLAN.replace(
+        "start_timeout = \"60s\"",
+        "start_timeout = \"60s\"\nmin_healthy = 2",
+    );
+    let mut m = machine_in(plan_text(&text), Phase::Warming);
+    ok(
+        &mut m,
+        Input::ReplicaHealthy {
+            role: Role::Canary,
+            id: "c1".into(),
+        },
+        t0(),
+    );
+    assert_eq!(m.state().phase, Phase::Warming);
+    ok(
+        &mut m,
+        Input::ReplicaUnhealthy {
+            role: Role::Canary,
+            id: "c1".into(),
+        },
+        t0(),
+    );
+    ok(
+        &mut m,
+        Input::ReplicaHealthy {
+            role: Role::Canary,
+            id: "c2".into(),
+        },
+        t0(),
+    );
+    assert_eq!(m.state().phase, Phase::Warming, "c1 went unhealthy again");
+    ok(
+        &mut m,
+        Input::ReplicaHealthy {
+            role: Role::Canary,
+            id: "c1".into(),
+        },
+        t0(),
+    );
+    assert_eq!(m.state().phase, Phase::Canary);
+}
+
+#[test]
+fn never_healthy_fails_without_touching_stable_or_weight() {
+    let mut m = machine_in(plan(), Phase::Warming);
+    let fx = ok(&mut m, Input::Tick, t0() + secs(60));
+    assert_eq!(m.state().phase, Phase::Failed);
+    assert_eq!(m.state().last_outcome, Some(Outcome::Failed));
+    assert!(fx.contains(&Effect::Remove { role: Role::Canary }));
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::SetWeight { .. })),
+        "no traffic ever: {fx:?}"
+    );
+    assert!(!fx.iter().any(|e| matches!(
+        e,
+        Effect::Stop {
+            role: Role::Stable,
+            ..
+        } | Effect::Remove { role: Role::Stable }
+    )));
+    // No new deploy until the failed canary is gone.
+    let r = m
+        .apply(
+            act(Action::Deploy {
+                image: String::new(),
+            }),
+            t0() + secs(61),
+        )
+        .unwrap_err();
+    assert_eq!(r.code, codes::BUSY);
+    ok(
+        &mut m,
+        Input::Removed { role: Role::Canary },
+        t0() + secs(62),
+    );
+    ok(
+        &mut m,
+        act(Action::Deploy {
+            image: String::new(),
+        }),
+        t0() + secs(63),
+    );
+    assert_eq!(m.state().release, 2);
+    assert_eq!(m.state().last_outcome, None);
+}
+
+#[test]
+fn every_canary_replica_exiting_rolls_back() {
+    let mut m = machine_in(plan(), Phase::Canary);
+    let exit = |id: &str| Input::ReplicaExited {
+        role: Role::Canary,
+        id: id.into(),
+        detail: "exit 137".into(),
+    };
+    ok(&mut m, exit("c1"), t0());
+    assert_eq!(m.state().phase, Phase::Canary);
+    let fx = ok(&mut m, exit("c2"), t0());
+    assert_eq!(m.state().phase, Phase::RollingBack);
+    assert_eq!(
+        fx[0],
+        Effect::SetWeight {
+            permille: 0,
+            by: Actor::System
+        }
+    );
+}
+
+#[test]
+fn no_steps_means_manual_weight_from_zero() {
+    let text = PLAN.replace(
+        "[[steps]]\nweight = 10\nbake = \"30s\"\n[[steps]]\nweight = 50\nbake = \"60s\"\n",
+        "",
+    );
+    let p = plan_text(&text);
+    assert!(p.steps.is_empty());
+    let mut m = machine_in(p, Phase::Canary);
+    assert_eq!(m.state().weight_permille, 0);
+    assert!(
+        ok(&mut m, Input::Tick, t0() + secs(100_000)).is_empty(),
+        "never promotes by itself"
+    );
+    let r = m.apply(act(Action::Step), t0()).unwrap_err();
+    assert_eq!(r.code, codes::NO_STEPS);
+    let fx = ok(
+        &mut m,
+        act_why(Action::SetWeight { permille: 250 }, "slider"),
+        t0(),
+    );
+    assert!(fx.contains(&Effect::SetWeight {
+        permille: 250,
+        by: Actor::Cli
+    }));
+    assert!(fx.iter().any(|e| matches!(e, Effect::Emit(EventKind::Weight { from: 0, to: 250, by: Actor::Cli, reason: Some(r) }) if r == "slider")));
+}
+
+#[test]
+fn step_action_and_last_step() {
+    let mut m = machine_in(plan(), Phase::Canary);
+    ok(&mut m, act(Action::Step), t0());
+    assert_eq!(m.state().weight_permille, 500);
+    let r = m.apply(act(Action::Step), t0()).unwrap_err();
+    assert_eq!(r.code, codes::NO_NEXT_STEP);
+    // A stale bake timer of step 0 does nothing.
+    assert!(ok(&mut m, Input::BakeElapsed { step: 0 }, t0()).is_empty());
+}
+
+#[test]
+fn deploy_image_per_runtime() {
+    let mut m = Machine::new(plan());
+    ok(
+        &mut m,
+        act(Action::Deploy {
+            image: "demo-app --port {port} --version v9".into(),
+        }),
+        t0(),
+    );
+    let fx_spec = m.spec(Role::Canary).unwrap();
+    assert_eq!(fx_spec.version, "v9");
+    assert_eq!(fx_spec.release, 1);
+    assert_eq!(fx_spec.command.unwrap()[0], "demo-app");
+
+    let docker = plan_text("service = \"s\"\n[stable]\nimage = \"shop:1.4\"\n");
+    let mut m = Machine::new(docker.clone());
+    let r = m
+        .apply(
+            act(Action::Deploy {
+                image: String::new(),
+            }),
+            t0(),
+        )
+        .unwrap_err();
+    assert_eq!(r.code, codes::NO_CANARY_SPEC);
+    let fx = ok(
+        &mut m,
+        act(Action::Deploy {
+            image: "shop:1.5".into(),
+        }),
+        t0(),
+    );
+    let Some(Effect::StartCanary { spec }) =
+        fx.iter().find(|e| matches!(e, Effect::StartCanary { .. }))
+    else {
+        panic!("no start in {fx:?}")
+    };
+    assert_eq!(spec.image.as_deref(), Some("shop:1.5"));
+    assert_eq!(spec.version, "1.5");
+    assert_eq!(spec.role, Role::Canary);
+}
+
+#[test]
+fn restored_state_resumes_effects() {
+    let m = machine_in(plan(), Phase::Canary);
+    let restored = Machine::restore(plan(), m.state().clone());
+    let fx = restored.resume_effects();
+    assert_eq!(
+        fx[0],
+        Effect::SetWeight {
+            permille: 100,
+            by: Actor::System
+        }
+    );
+    assert!(
+        fx.contains(&Effect::ArmErrorTrip { limit: Some(20) }),
+        "guard still armed"
+    );
+    let m = machine_in(plan(), Phase::Promoting);
+    let fx = Machine::restore(plan(), m.state().clone()).resume_effects();
+    assert!(fx.contains(&Effect::Remove { role: Role::Stable }));
+    let m = machine_in(plan(), Phase::RollingBack);
+    let fx = Machine::restore(plan(), m.state().clone()).resume_effects();
+    assert_eq!(
+        fx[0],
+        Effect::SetWeight {
+            permille: 0,
+            by: Actor::System
+        }
+    );
+    assert!(fx.contains(&Effect::Remove { role: Role::Canary }));
+}
+
+#[test]
+fn refused_event_records_who_and_why() {
+    let mut m = machine_in(plan(), Phase::Idle);
+    let Input::Action(req) = act_why(Action::Rollback, "panic button") else {
+        unreachable!()
+    };
+    let r = m.apply(Input::Action(req.clone()), t0()).unwrap_err();
+    match cutover::controller::machine::refused_event(&req, &r) {
+        EventKind::Action {
+            action,
+            by,
+            reason,
+            ok,
+            detail,
+        } => {
+            assert_eq!(action, "rollback");
+            assert_eq!(by, Actor::Cli);
+            assert_eq!(reason.as_deref(), Some("panic button"));
+            assert!(!ok);
+            assert!(detail.contains("illegal_in_phase"), "{detail}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -1,0 +1,489 @@
+//! Harness for release tests on real runtimes: a daemon in-process with the
+//! demo app as stable v1 ×2 and canary v2 ×1 (local processes or Docker
+//! containers), a paced client that counts every answer itself, and cleanup
+//! of everything the test started, even when it fails.
+
+#![allow(dead_code)]
+
+use cutover::daemon::{DaemonConfig, RunningDaemon};
+use cutover::model::{Action, ActionRequest, Actor, EventKind, Phase, Role, StateView};
+use cutover::runtime::Runtime;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Process,
+    Docker,
+}
+
+pub struct Steps(pub String);
+
+impl Steps {
+    pub fn manual() -> Steps {
+        Steps(String::new())
+    }
+    pub fn quick() -> Steps {
+        Steps(
+            "[[steps]]\nweight = 20\nbake = \"2s\"\n[[steps]]\nweight = 50\nbake = \"2s\"\n".into(),
+        )
+    }
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+pub fn docker_required() -> bool {
+    std::env::var("CUTOVER_REQUIRE_DOCKER").is_ok_and(|v| v == "1")
+}
+
+pub struct Harness {
+    pub kind: Kind,
+    pub service: String,
+    pub daemon: Option<RunningDaemon>,
+    pub runtime: Arc<dyn Runtime>,
+    pub dir: tempfile::TempDir,
+}
+
+async fn runtime_for(kind: Kind) -> Option<Arc<dyn Runtime>> {
+    match kind {
+        Kind::Process => Some(Arc::new(cutover::runtime::process::ProcessRuntime::new())),
+        Kind::Docker => match cutover::runtime::docker::DockerRuntime::connect().await {
+            Ok(rt) => {
+                let exe = std::path::Path::new(env!("CARGO_BIN_EXE_cutover"));
+                let took =
+                    cutover::runtime::image::build_demo_images(rt.client(), exe, "cutover-demo")
+                        .await
+                        .expect("the demo images build");
+                eprintln!("demo images ready in {:.2} s", took.as_secs_f64());
+                Some(Arc::new(rt))
+            }
+            Err(e) if docker_required() => {
+                panic!("Docker is required (CUTOVER_REQUIRE_DOCKER=1) but unreachable: {e}")
+            }
+            Err(e) => {
+                eprintln!("skipping: no Docker engine reachable ({e})");
+                None
+            }
+        },
+    }
+}
+
+impl Harness {
+    /// `None` when the runtime is unavailable and not required (skip).
+    pub async fn start(
+        kind: Kind,
+        canary_env: &str,
+        steps: &Steps,
+        max_errors: u64,
+    ) -> Option<Harness> {
+        Self::start_with(kind, canary_env, steps, max_errors, "").await
+    }
+
+    /// Docker through a specific engine endpoint (a socket the test controls).
+    pub async fn start_docker_at(
+        endpoint: &str,
+        canary_env: &str,
+        steps: &Steps,
+        max_errors: u64,
+    ) -> Option<Harness> {
+        let rt = cutover::runtime::docker::DockerRuntime::connect_to(endpoint)
+            .await
+            .expect("the engine answers through the forwarder");
+        let exe = std::path::Path::new(env!("CARGO_BIN_EXE_cutover"));
+        cutover::runtime::image::build_demo_images(rt.client(), exe, "cutover-demo")
+            .await
+            .expect("the demo images build");
+        Self::start_on(
+            Kind::Docker,
+            Arc::new(rt),
+            canary_env,
+            steps,
+            max_errors,
+            "",
+        )
+        .await
+    }
+
+    /// Like `start`, with extra `[proxy]` keys (e.g. `upstream_timeout = "500ms"`).
+    pub async fn start_with(
+        kind: Kind,
+        canary_env: &str,
+        steps: &Steps,
+        max_errors: u64,
+        proxy_extra: &str,
+    ) -> Option<Harness> {
+        let runtime = runtime_for(kind).await?;
+        Self::start_on(kind, runtime, canary_env, steps, max_errors, proxy_extra).await
+    }
+
+    async fn start_on(
+        kind: Kind,
+        runtime: Arc<dyn Runtime>,
+        canary_env: &str,
+        steps: &Steps,
+        max_errors: u64,
+        proxy_extra: &str,
+    ) -> Option<Harness> {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let service = format!("e2e-{}-{n}", std::process::id());
+        let exe = env!("CARGO_BIN_EXE_cutover");
+        let (stable, canary) = match kind {
+            Kind::Process => {
+                let cmd = |v: &str| {
+                    format!(
+                        "command = [{exe:?}, \"demo-app\", \"--bind\", \"127.0.0.1\", \"--port\", \"{{port}}\", \"--version\", \"{v}\"]"
+                    )
+                };
+                (cmd("v1"), cmd("v2"))
+            }
+            Kind::Docker => (
+                "image = \"cutover-demo:v1\"".to_string(),
+                "image = \"cutover-demo:v2\"".to_string(),
+            ),
+        };
+        let env = canary_env
+            .split_whitespace()
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| format!("{k} = \"{v}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let text = format!(
+            r#"service = "{service}"
+runtime = "{rt}"
+[listen]
+public = "127.0.0.1:0"
+admin = "127.0.0.1:0"
+[stable]
+{stable}
+version = "v1"
+replicas = 2
+[canary]
+{canary}
+version = "v2"
+replicas = 1
+env = {{ {env} }}
+[health]
+interval = "200ms"
+timeout = "200ms"
+healthy_after = 2
+unhealthy_after = 2
+start_timeout = "8s"
+[guard]
+max_errors = {max_errors}
+max_error_rate = 0.5
+min_requests = 1000
+window = "10s"
+[drain]
+timeout = "3s"
+stop_grace = "2s"
+[proxy]
+access_log = "access.log"
+{proxy_extra}
+{steps}
+"#,
+            rt = if kind == Kind::Docker {
+                "docker"
+            } else {
+                "process"
+            },
+            steps = steps.0
+        );
+        let plan = cutover::plan::parse(&text, "e2e plan").expect("the test plan is valid");
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = DaemonConfig::new(plan, dir.path().to_path_buf());
+        cfg.runtime = Some(runtime.clone());
+        cfg.labels.insert("cutover.test".into(), service.clone());
+        let daemon = cutover::daemon::start(cfg)
+            .await
+            .expect("the daemon starts");
+        Some(Harness {
+            kind,
+            service,
+            daemon: Some(daemon),
+            runtime,
+            dir,
+        })
+    }
+
+    pub fn daemon(&self) -> &RunningDaemon {
+        self.daemon.as_ref().expect("running")
+    }
+
+    pub async fn state(&self) -> StateView {
+        self.daemon().client().state().await.unwrap()
+    }
+
+    pub async fn wait_until(
+        &self,
+        what: &str,
+        timeout: Duration,
+        ok: impl Fn(&StateView) -> bool,
+    ) -> StateView {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let s = self.state().await;
+            if ok(&s) {
+                return s;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}; state: {s:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stable serving with all its replicas (before that, 503 is the honest answer).
+    pub async fn wait_stable(&self) -> StateView {
+        self.wait_until("stable healthy", Duration::from_secs(60), |s| {
+            s.stable.healthy() >= 2
+        })
+        .await
+    }
+
+    pub async fn wait_phase(&self, phase: Phase, timeout: Duration) -> StateView {
+        self.wait_until(&format!("phase {phase}"), timeout, |s| s.phase == phase)
+            .await
+    }
+
+    pub async fn wait_promoted(&self, timeout: Duration) -> StateView {
+        self.wait_until("promotion", timeout, |s| {
+            s.phase == Phase::Idle && s.stable.version == "v2"
+        })
+        .await
+    }
+
+    pub async fn set_weight(&self, permille: u16) {
+        self.daemon()
+            .client()
+            .act(&ActionRequest {
+                action: Action::SetWeight { permille },
+                by: Actor::Cli,
+                reason: None,
+            })
+            .await
+            .expect("weight accepted");
+    }
+
+    /// Paced GETs through the public listener until stopped.
+    pub fn load(&self, rps: f64) -> Load {
+        let url = format!("http://{}/", self.daemon().public_addr);
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, st) = (seen.clone(), stop.clone());
+        let task = tokio::spawn(async move {
+            let http = reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap();
+            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rps));
+            let mut inflight = Vec::new();
+            while !st.load(Ordering::SeqCst) {
+                tick.tick().await;
+                let (http, url, s) = (http.clone(), url.clone(), s.clone());
+                inflight.push(tokio::spawn(async move {
+                    let r = http.get(&url).send().await;
+                    let mut seen = s.lock().unwrap();
+                    match r {
+                        Ok(r) => {
+                            let v = r
+                                .headers()
+                                .get("x-version")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("none")
+                                .to_string();
+                            let status = r.status().as_u16();
+                            *seen.by_version.entry(v.clone()).or_default() += 1;
+                            *seen.by_status.entry((v, status)).or_default() += 1;
+                        }
+                        Err(_) => seen.transport_errors += 1,
+                    }
+                }));
+                inflight.retain(|t| !t.is_finished());
+            }
+            for t in inflight {
+                let _ = t.await;
+            }
+        });
+        Load { seen, stop, task }
+    }
+
+    /// From the access log (first canary 5xx) and the journal (weight → 0 by the guard).
+    pub async fn first_error_to_zero_ms(&self) -> Option<f64> {
+        let dir = self.daemon().dir.path.clone();
+        let access = std::fs::read_to_string(dir.join("access.log")).ok()?;
+        let first = access.lines().find(|l| {
+            l.contains(" canary ")
+                && l.split('"')
+                    .nth(2)
+                    .is_some_and(|rest| rest.trim_start().starts_with('5'))
+        })?;
+        let t0 = chrono::DateTime::parse_from_rfc3339(first.split(' ').next()?).ok()?;
+        let journal = cutover::journal::read_journal(&self.daemon().journal_path()).ok()?;
+        let zero = journal.events.iter().find(|e| {
+            matches!(
+                e.kind,
+                EventKind::Weight {
+                    to: 0,
+                    by: Actor::Guard,
+                    ..
+                }
+            ) || matches!(&e.kind, EventKind::Breach { .. })
+        })?;
+        Some((zero.at - t0.with_timezone(&chrono::Utc)).num_microseconds()? as f64 / 1000.0)
+    }
+
+    /// What the runtime still runs for this service is exactly the stable
+    /// version's replicas the daemon shows (roles in runtime labels are the
+    /// ones given at start: a promoted canary keeps `cutover.role=canary`).
+    pub async fn assert_only(&self, role: Role) {
+        assert_eq!(role, Role::Stable);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let state = self.state().await;
+            let mut want: Vec<String> =
+                state.stable.replicas.iter().map(|r| r.id.clone()).collect();
+            let mut left: Vec<String> = self
+                .runtime
+                .list(&self.service)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.id)
+                .collect();
+            want.sort();
+            left.sort();
+            if state.canary.is_none() && left == want {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "runtime has {left:?}, the daemon's stable is {want:?}, canary {:?}",
+                state.canary
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Why the release rolled back, from the journal's phase events.
+    pub async fn rollback_reason(&self) -> String {
+        let journal = self.daemon().journal_path();
+        // The journal is flushed each second.
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        cutover::journal::read_journal(&journal)
+            .map(|j| {
+                j.events
+                    .iter()
+                    .filter_map(|e| match &e.kind {
+                        EventKind::Phase {
+                            to: Phase::RollingBack,
+                            reason,
+                            ..
+                        } => reason.clone(),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_default()
+    }
+
+    /// Print the journal's story and the proxy's own error answers (for failures).
+    pub async fn dump(&mut self) {
+        let dir = self.daemon().dir.path.clone();
+        let journal = self.daemon().journal_path();
+        if let Some(d) = self.daemon.take() {
+            d.stop().await;
+        }
+        if let Ok(j) = cutover::journal::read_journal(&journal) {
+            for e in &j.events {
+                match &e.kind {
+                    EventKind::Snapshot { .. } | EventKind::Tick { .. } => {}
+                    k => eprintln!("{} {:?}", e.at.format("%H:%M:%S%.3f"), k),
+                }
+            }
+        }
+        for l in std::fs::read_to_string(dir.join("access.log"))
+            .unwrap_or_default()
+            .lines()
+        {
+            if l.contains("\" 5") {
+                eprintln!("{l}");
+            }
+        }
+    }
+
+    pub async fn finish(mut self) {
+        if let Some(d) = self.daemon.take() {
+            d.stop().await;
+        }
+        remove_all(&self.runtime, &self.service).await;
+        let left = self.runtime.list(&self.service).await.unwrap_or_default();
+        assert!(left.is_empty(), "cleanup left {left:?}");
+    }
+}
+
+async fn remove_all(runtime: &Arc<dyn Runtime>, service: &str) {
+    for r in runtime.list(service).await.unwrap_or_default() {
+        let _ = runtime.stop(&r, Duration::from_secs(1)).await;
+        let _ = runtime.remove(&r).await;
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        // A failed test still cleans up (a fresh runtime on another thread).
+        let (runtime, service) = (self.runtime.clone(), self.service.clone());
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(remove_all(&runtime, &service));
+            }
+        })
+        .join();
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Seen {
+    pub by_version: BTreeMap<String, u64>,
+    pub by_status: BTreeMap<(String, u16), u64>,
+    pub transport_errors: u64,
+}
+
+impl Seen {
+    pub fn errors_from(&self, version: &str) -> u64 {
+        self.by_status
+            .iter()
+            .filter(|((v, s), _)| v == version && *s >= 500)
+            .map(|(_, n)| n)
+            .sum()
+    }
+    /// Answers that were not successes (any version), plus transport errors.
+    pub fn failed(&self) -> u64 {
+        self.by_status
+            .iter()
+            .filter(|((_, s), _)| *s >= 500)
+            .map(|(_, n)| n)
+            .sum::<u64>()
+            + self.transport_errors
+    }
+}
+
+pub struct Load {
+    seen: Arc<Mutex<Seen>>,
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Load {
+    pub async fn stop(self) -> Seen {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.task.await;
+        self.seen.lock().unwrap().clone()
+    }
+}

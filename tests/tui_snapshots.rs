@@ -1,0 +1,189 @@
+//! Snapshots of every cockpit screen and popup at 80×24 and 160×48, drawn
+//! from fixture models with a fixed clock. Popups are opened the way an
+//! operator opens them (keys through `App::handle_key`), so a snapshot also
+//! proves the key reaches the popup.
+
+#[path = "support/tui.rs"]
+mod support;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use cutover::tui::app::{App, Popup};
+use cutover::tui::{Effect, Theme};
+use support::*;
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
+
+fn key(app: &mut App, c: KeyCode) -> Option<Effect> {
+    app.handle_key(KeyEvent::new(c, KeyModifiers::NONE))
+}
+
+fn snap(name: &str, app: &App) {
+    snap_theme(name, app, &Theme::dark());
+}
+
+fn snap_theme(name: &str, app: &App, theme: &Theme) {
+    for (w, h) in SIZES {
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), screen(app, theme, w, h));
+    }
+}
+
+#[test]
+fn idle() {
+    snap("idle", &support::idle());
+}
+
+#[test]
+fn canary_at_25() {
+    snap("canary25", &canary25());
+}
+
+#[test]
+fn guard_breach_banner() {
+    snap("breach", &breach());
+}
+
+#[test]
+fn breach_banner_goes_once_acknowledged() {
+    let mut app = breach();
+    let effect = key(&mut app, KeyCode::Char('a'));
+    assert!(
+        matches!(effect, Some(Effect::Send(r)) if r.action == cutover::model::Action::AckBreach)
+    );
+    assert!(app.breach_banner().is_none());
+    assert!(!screen(&app, &Theme::dark(), 80, 24).contains("GUARD BREACH"));
+}
+
+#[test]
+fn confirm_promote() {
+    let mut app = canary25();
+    assert_eq!(key(&mut app, KeyCode::Char('p')), None);
+    snap("confirm_promote", &app);
+}
+
+#[test]
+fn confirm_rollback() {
+    let mut app = canary25();
+    key(&mut app, KeyCode::Char('r'));
+    snap("confirm_rollback", &app);
+}
+
+#[test]
+fn drain_picker_then_confirm_each_version() {
+    let mut app = canary25();
+    key(&mut app, KeyCode::Char('d'));
+    snap("drain_picker", &app);
+    let mut canary = app.clone();
+    key(&mut canary, KeyCode::Enter);
+    snap("confirm_drain_canary", &canary);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Enter);
+    snap("confirm_drain_stable", &app);
+}
+
+#[test]
+fn confirm_weight_jump() {
+    let mut app = canary25();
+    key(&mut app, KeyCode::Char('8'));
+    key(&mut app, KeyCode::Char('0'));
+    snap("weight_typing", &app);
+    assert_eq!(key(&mut app, KeyCode::Enter), None);
+    snap("confirm_weight_jump", &app);
+}
+
+#[test]
+fn guard_panel_and_mute_confirmation() {
+    let mut app = canary25();
+    key(&mut app, KeyCode::Char('g'));
+    snap("guard_panel", &app);
+    key(&mut app, KeyCode::Char('m'));
+    snap("confirm_mute", &app);
+}
+
+#[test]
+fn forced_promote_inside_freeze_asks_a_reason_then_confirms() {
+    let mut state = canary_state();
+    state.freeze = Some("holidays (until 2026-12-27)".into());
+    let mut app = app_with(state, false);
+    key(&mut app, KeyCode::Char('p'));
+    for c in "hotfix for INC-42".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    snap("reason_input", &app);
+    key(&mut app, KeyCode::Enter);
+    snap("confirm_forced_promote", &app);
+}
+
+#[test]
+fn help() {
+    let mut app = canary25();
+    key(&mut app, KeyCode::Char('?'));
+    snap("help", &app);
+}
+
+#[test]
+fn logs_popup() {
+    snap("logs", &support::logs_popup(canary25()));
+}
+
+#[test]
+fn disconnected_greys_the_last_state() {
+    let app = support::disconnected(canary25());
+    snap("disconnected", &app);
+    let buf = cutover::tui::render_frame(&app, &Theme::dark(), 80, 24);
+    // The stable panel's title, normally in the stable colour, is greyed.
+    assert!(buf.content.iter().any(|c| c.fg == Theme::dark().dim));
+}
+
+#[test]
+fn replay_banner_with_timeline() {
+    snap("replay", &support::replay(breach()));
+}
+
+#[test]
+fn too_small() {
+    for (w, h) in [(79, 24), (60, 20)] {
+        insta::assert_snapshot!(
+            format!("too_small_{w}x{h}"),
+            screen(&canary25(), &Theme::dark(), w, h)
+        );
+    }
+}
+
+#[test]
+fn every_theme_main_screen() {
+    for (name, _) in cutover::tui::theme::BUILTIN {
+        let theme = Theme::builtin(name).unwrap();
+        snap_theme(&format!("theme_{name}"), &breach(), &theme);
+        // The canary panel's title is drawn in the theme's canary colour.
+        let buf = cutover::tui::render_frame(&breach(), &theme, 160, 48);
+        assert!(
+            buf.content
+                .iter()
+                .any(|c| c.symbol() == "C" && c.fg == theme.canary),
+            "{name}"
+        );
+    }
+    let plain = Theme::load("dark", None, true).unwrap();
+    snap_theme("theme_no_color", &breach(), &plain);
+    let buf = cutover::tui::render_frame(&breach(), &plain, 160, 48);
+    assert!(
+        buf.content
+            .iter()
+            .all(|c| c.fg == ratatui::style::Color::Reset && c.bg == ratatui::style::Color::Reset)
+    );
+}
+
+#[test]
+fn popups_never_hide_what_they_ask() {
+    // Each confirmation popup shows its whole summary at 80×24.
+    let mut app = canary25();
+    key(&mut app, KeyCode::Char('r'));
+    let Some(Popup::Confirm(c)) = &app.popup else {
+        panic!("no confirm")
+    };
+    let screen = screen(&app, &Theme::dark(), 80, 24).replace(['\n', '│'], " ");
+    let words: Vec<&str> = c.summary.split_whitespace().collect();
+    for w in words {
+        assert!(screen.contains(w), "`{w}` of the summary is not on screen");
+    }
+}
