@@ -2,8 +2,7 @@
 //! runtime, in-test upstreams): tokens, errors, weight changes, the event
 //! stream, and `cutover status --json` from the real binary.
 
-#[path = "support/proxy.rs"]
-mod support;
+use crate::support::proxy as support;
 
 use cutover::daemon::{DaemonConfig, RunningDaemon};
 use cutover::model::{Action, ActionRequest, Actor, EventKind};

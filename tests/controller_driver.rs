@@ -4,8 +4,7 @@
 //! promote / rollback keep every client request answered, a canary that is
 //! never healthy fails without traffic, and a restart restores and adopts.
 
-#[path = "support/controller.rs"]
-mod support;
+use crate::support::controller as support;
 
 use cutover::controller::{self, ControllerDeps, ControllerHandle, Outcome, persist};
 use cutover::model::{Action, ActionRequest, Actor, EventKind, Phase, Role, StateView};

@@ -2,8 +2,7 @@
 //! the illegal ones, plus the paths that matter end to end (steps → promote,
 //! breach → rollback, freeze, pause policy, warm-up, start timeout).
 
-#[path = "support/controller.rs"]
-mod support;
+use crate::support::controller as support;
 
 use cutover::controller::machine::codes;
 use cutover::controller::{Effect, Input, Machine, Outcome};

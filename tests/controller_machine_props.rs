@@ -2,8 +2,7 @@
 //! machine: it never panics, a refusal never changes anything, and the
 //! release invariants hold after every input.
 
-#[path = "support/controller.rs"]
-mod support;
+use crate::support::controller as support;
 
 use cutover::controller::{Effect, Input, Machine};
 use cutover::model::{Action, Phase, Role};

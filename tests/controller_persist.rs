@@ -1,8 +1,7 @@
 //! The state file: atomic writes with the previous copy kept, and loads that
 //! survive a torn or garbage `state.json` loudly.
 
-#[path = "support/controller.rs"]
-mod support;
+use crate::support::controller as support;
 
 use cutover::controller::persist::{self, OwnedReplica, PREV_FILE, PersistedState, STATE_FILE};
 use cutover::model::{Phase, Role};

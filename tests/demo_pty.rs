@@ -2,8 +2,7 @@
 //! shows the guard's rollback banner, `q` ends the demo, and no process the
 //! demo started is left. Skips with a reason when tmux is not installed.
 
-#[path = "support/tmux.rs"]
-mod tmux;
+use crate::support::tmux;
 
 use std::time::{Duration, Instant};
 use tmux::Tmux;
@@ -29,6 +28,7 @@ fn demo_in_a_terminal_shows_the_rollback_banner() {
         eprintln!("skipping: tmux is not installed");
         return;
     }
+    let _turn = crate::support::one_demo_at_a_time();
     let marker = format!("pty-{}", std::process::id());
     let tmux = Tmux::new("cutover-demo", "demo");
     let cmd = format!(

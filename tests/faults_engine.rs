@@ -3,8 +3,7 @@
 //! loudly, does not roll anything back, and carries on when the engine is
 //! back. The engine is reached through a socket forwarder this test can cut.
 
-#[path = "support/release.rs"]
-mod support;
+use crate::support::release as support;
 
 use cutover::model::{EventKind, Phase};
 use std::sync::Arc;

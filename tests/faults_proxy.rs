@@ -2,8 +2,7 @@
 //! its headers, an upstream that breaks off mid-body, and ten thousand
 //! weight changes through the admin API under load.
 
-#[path = "support/proxy.rs"]
-mod support;
+use crate::support::proxy as support;
 
 use cutover::model::{Action, ActionRequest, Actor, Phase, Role};
 use std::sync::Arc;

@@ -3,8 +3,7 @@
 //! requests are retried on stable, and is rolled back (error trip or failed
 //! health checks); no client sees a failure.
 
-#[path = "support/release.rs"]
-mod support;
+use crate::support::release as support;
 
 use cutover::model::Phase;
 use std::time::Duration;

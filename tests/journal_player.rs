@@ -2,8 +2,7 @@
 //! on the same state as playing there, weight/phase changes after the last
 //! snapshot are applied, and markers point at actions and breaches.
 
-#[path = "support/journal.rs"]
-mod support;
+use crate::support::journal as support;
 
 use chrono::Duration as Cd;
 use cutover::journal::{MarkerKind, Player, parse_journal};

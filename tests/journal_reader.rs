@@ -2,8 +2,7 @@
 //! lines are skipped and counted, a torn last line is tolerated, unknown
 //! versions are refused with a clear message, and nothing ever panics.
 
-#[path = "support/journal.rs"]
-mod support;
+use crate::support::journal as support;
 
 use cutover::journal::{JournalError, parse_journal, parse_journal_bytes, read_journal};
 use proptest::prelude::*;

@@ -1,8 +1,7 @@
 //! Headless replay: `final_state` ends where the recording ends, and
 //! `cutover replay FILE --no-tui` prints that as JSON (or a clear refusal).
 
-#[path = "support/journal.rs"]
-mod support;
+use crate::support::journal as support;
 
 use cutover::journal::final_state;
 use cutover::model::{Actor, Event, EventKind, Phase};

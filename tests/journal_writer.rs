@@ -3,8 +3,7 @@
 //! file is moved aside (never deleted), and the controller's `EventSink`
 //! seam journals through a `SharedJournal`.
 
-#[path = "support/journal.rs"]
-mod support;
+use crate::support::journal as support;
 
 use cutover::controller::seams::EventSink;
 use cutover::journal::{JournalWriter, SharedJournal, read_journal};

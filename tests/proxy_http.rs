@@ -2,8 +2,7 @@
 //! hygiene, request ids, streaming both ways, upgrades, plain 502/503/504
 //! answers counted on the right version, smuggling refused.
 
-#[path = "support/proxy.rs"]
-mod support;
+use crate::support::proxy as support;
 
 use cutover::model::Role;
 use std::time::Duration;

@@ -3,8 +3,7 @@
 //! promoted through its steps, a canary that never turns healthy fails
 //! without ever seeing traffic. The test's own client counts every answer.
 
-#[path = "support/release.rs"]
-mod support;
+use crate::support::release as support;
 
 use cutover::model::{Phase, Role};
 use std::time::Duration;

@@ -2,8 +2,7 @@
 //! (insta snapshots) at the end and at the guard breach, a fast replay,
 //! the asciicast export, and `cutover replay` in a real terminal.
 
-#[path = "support/tmux.rs"]
-mod tmux;
+use crate::support::tmux;
 
 use cutover::journal::read_journal;
 use cutover::tui::keymap::Keymap;

@@ -4,10 +4,8 @@
 //! back and the phase shows it; `q` leaves the terminal restored and the
 //! daemon still serving. Skips with a reason when tmux is not installed.
 
-#[path = "support/proxy.rs"]
-mod support;
-#[path = "support/tmux.rs"]
-mod tmux;
+use crate::support::proxy as support;
+use crate::support::tmux;
 
 use cutover::daemon::DaemonConfig;
 use cutover::model::Phase;

@@ -3,8 +3,7 @@
 //! operator opens them (keys through `App::handle_key`), so a snapshot also
 //! proves the key reaches the popup.
 
-#[path = "support/tui.rs"]
-mod support;
+use crate::support::tui as support;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use cutover::tui::app::{App, Popup};

@@ -1,0 +1,32 @@
+//! The integration suite, linked as one test binary: one binary per file made
+//! ~30 copies of the crate and its dependencies (gigabytes on the CI disk) and
+//! as many links. Each file below is still a module named after what it tests;
+//! shared harnesses live in `support/`.
+
+mod support;
+
+mod admin_api;
+mod controller_driver;
+mod controller_machine;
+mod controller_machine_props;
+mod controller_persist;
+mod daemon_restart;
+mod demo_e2e;
+mod demo_pty;
+mod faults_engine;
+mod faults_proxy;
+mod faults_release;
+mod journal_asciicast;
+mod journal_player;
+mod journal_reader;
+mod journal_replay;
+mod journal_writer;
+mod load_generator;
+mod plan_errors;
+mod proxy_http;
+mod proxy_split;
+mod release_e2e;
+mod replay_recordings;
+mod runtime_docker_faults;
+mod tui_pty;
+mod tui_snapshots;

@@ -1,0 +1,15 @@
+//! Harnesses shared by the suite's modules; each file says what it builds.
+
+pub mod controller;
+pub mod journal;
+pub mod proxy;
+pub mod release;
+pub mod tmux;
+pub mod tui;
+
+/// `cutover demo` runs one at a time per machine (it takes a lock, and waits
+/// only briefly for another demo), so the suite's demo tests take turns.
+pub fn one_demo_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
