@@ -70,9 +70,9 @@ pub async fn handle(
     let table = router.table();
     let bucket = match &router.inner.opts.sticky {
         Some(s) => {
-            sticky_key(&req, s).map_or_else(split::random_bucket, |k| split::sticky_bucket(&k))
+            sticky_key(&req, s).map_or_else(|| router.next_bucket(), |k| split::sticky_bucket(&k))
         }
-        None => split::random_bucket(),
+        None => router.next_bucket(),
     };
     let mut role = split::role_for_bucket(bucket, table.weight);
     if table.pool(role).is_empty() && !table.pool(other(role)).is_empty() {

@@ -92,6 +92,8 @@ pub(super) struct Inner {
     pub(super) opts: ProxyOptions,
     cuts: [ArcSwap<CancellationToken>; 2],
     pub(super) access_log: arc_swap::ArcSwapOption<super::access_log::AccessLog>,
+    /// Unkeyed requests routed so far: the split's sequence number.
+    sequence: AtomicU64,
     trip_limit: AtomicU64,
     trip_base: AtomicU64,
     trip_fired: AtomicBool,
@@ -134,6 +136,7 @@ impl Router {
                     ArcSwap::from_pointee(CancellationToken::new()),
                 ],
                 access_log: arc_swap::ArcSwapOption::empty(),
+                sequence: AtomicU64::new(0),
                 trip_limit: AtomicU64::new(TRIP_OFF),
                 trip_base: AtomicU64::new(0),
                 trip_fired: AtomicBool::new(false),
@@ -154,6 +157,11 @@ impl Router {
     /// The table requests are routed by right now.
     pub fn table(&self) -> Arc<Table> {
         self.inner.table.load_full()
+    }
+
+    /// The split bucket of the next request without a sticky key.
+    pub fn next_bucket(&self) -> u16 {
+        super::split::sequence_bucket(self.inner.sequence.fetch_add(1, Ordering::Relaxed))
     }
 
     pub fn weight(&self) -> u16 {

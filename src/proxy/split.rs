@@ -1,8 +1,12 @@
 //! Which version gets a request: the pure split.
 //!
-//! Weights are per mille (0..=1000). A request draws a bucket in 0..1000 and
-//! goes to the canary when the bucket is below the weight. With a sticky key
-//! the bucket is a hash of the key instead of a random draw, so one client
+//! Weights are per mille (0..=1000). A request gets a bucket in 0..1000 and
+//! goes to the canary when the bucket is below the weight. Without a sticky
+//! key the bucket comes from the request's sequence number, spread over
+//! 0..1000 by a golden-ratio stride: every 1,000 consecutive requests use each
+//! bucket exactly once, so the canary gets exactly its share (no random
+//! streaks at a 1 % step) and its requests are evenly interleaved with
+//! stable's. With a sticky key the bucket is a hash of the key, so one client
 //! stays on one version while the weight is unchanged, and raising the weight
 //! from `a` to `b` moves exactly the keys whose bucket is in `a..b` — all of
 //! them from stable to canary, none the other way (the fewest possible).
@@ -21,9 +25,14 @@ pub fn role_for_bucket(bucket: u16, weight_permille: u16) -> Role {
     }
 }
 
-/// A uniformly random bucket.
-pub fn random_bucket() -> u16 {
-    fastrand::u16(0..SCALE)
+/// Stride of the sequence: coprime with [`SCALE`] (so it visits every
+/// bucket once per cycle) and close to `SCALE / φ` (so any run of
+/// consecutive requests covers the buckets almost evenly).
+const STRIDE: u64 = 617;
+
+/// The bucket of the `n`-th unkeyed request.
+pub fn sequence_bucket(n: u64) -> u16 {
+    ((n % u64::from(SCALE)) * STRIDE % u64::from(SCALE)) as u16
 }
 
 /// The stable bucket of a sticky key (FNV-1a, then a multiplicative mix so
@@ -60,6 +69,28 @@ mod tests {
             let before = role_for_bucket(b, 100);
             let after = role_for_bucket(b, 200);
             assert!(!(before == Role::Canary && after == Role::Stable));
+        }
+    }
+
+    #[test]
+    fn every_window_of_requests_gets_its_share() {
+        for weight in [1u16, 10, 50, 250, 333, 500, 999] {
+            let canary = |from: u64, len: u64| {
+                (from..from + len)
+                    .filter(|&n| role_for_bucket(sequence_bucket(n), weight) == Role::Canary)
+                    .count() as i64
+            };
+            // A whole cycle, from anywhere: exactly the weight.
+            assert_eq!(canary(123_456, 1000), i64::from(weight));
+            // Any shorter window: within a couple of requests of its share.
+            for (from, len) in [(0, 100), (7, 40), (999, 200), (5_000, 10)] {
+                let want = i64::from(weight) * len as i64 / 1000;
+                let got = canary(from, len);
+                assert!(
+                    (got - want).abs() <= 2,
+                    "w {weight} [{from}+{len}]: {got} vs {want}"
+                );
+            }
         }
     }
 
