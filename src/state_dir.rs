@@ -90,7 +90,12 @@ impl ServiceDir {
             Ok(t) if t.trim().len() >= 32 => return Ok(t.trim().to_string()),
             Ok(_) | Err(_) => {}
         }
-        let token = format!("{:032x}{:032x}", fastrand::u128(..), fastrand::u128(..));
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|e| StateDirError::Io {
+            path: path.clone(),
+            source: std::io::Error::other(format!("no OS randomness for the admin token: {e}")),
+        })?;
+        let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         let tmp = self.file("token.tmp");
         let _ = fs::remove_file(&tmp);
         let mut f = fs::OpenOptions::new()
