@@ -15,6 +15,7 @@ pub mod daemon;
 pub mod demo;
 pub mod guard;
 pub mod journal;
+pub mod lock;
 pub mod metrics;
 pub mod model;
 pub mod plan;

@@ -455,3 +455,35 @@ async fn kill9_with_docker_adopts_the_same_containers() {
     assert!((10..=55).contains(&v2), "{v2} of 100 on the canary at 30 %");
     d.kill9();
 }
+
+/// A second daemon on the same state directory would remove the first one's
+/// replicas as orphans: it is refused, says who holds the directory, and the
+/// first one keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_daemon_on_the_same_state_dir_is_refused() {
+    let (d, client, _stable, _canary, public, _dir) = setup().await;
+    let out = Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args(["up", "--plan"])
+        .arg(&d.plan)
+        .arg("--state-dir")
+        .arg(&d.dir)
+        .env("CUTOVER_LOG", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let pid = d.child.as_ref().unwrap().id();
+    assert!(
+        stderr.contains(&format!(
+            "another cutover daemon (pid {pid}) already runs service \"restart\""
+        )),
+        "{stderr}"
+    );
+    let s = client
+        .state()
+        .await
+        .expect("the first daemon still answers");
+    assert_eq!(s.phase, Phase::Canary);
+    let r = reqwest::get(format!("http://{public}/")).await.unwrap();
+    assert_eq!(r.status(), 200);
+}

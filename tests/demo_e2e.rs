@@ -74,6 +74,7 @@ fn processes_with(marker: &str) -> Vec<String> {
 
 #[test]
 fn demo_bad_canary_is_rolled_back_with_processes() {
+    let _turn = crate::support::one_demo_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("demo.jsonl");
     let marker = format!("process-{}", std::process::id());
@@ -116,6 +117,7 @@ fn demo_bad_canary_is_rolled_back_in_docker() {
         eprintln!("skipping: no Docker engine reachable");
         return;
     }
+    let _turn = crate::support::one_demo_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("demo.jsonl");
     let out = run_demo("docker", &record, "docker");

@@ -16,7 +16,7 @@ use crate::proxy::{ProxyOptions, Router, spawn_workers};
 use crate::runtime::Runtime;
 use crate::runtime::static_::StaticRuntime;
 use crate::state_dir::{self, ServiceDir};
-use color_eyre::eyre::{Result, WrapErr, bail};
+use color_eyre::eyre::{Result, WrapErr, bail, eyre};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -81,6 +81,8 @@ pub struct RunningDaemon {
     journal: crate::journal::SharedJournal,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// One daemon per service state directory (released when this drops).
+    _lock: crate::lock::HeldLock,
 }
 
 impl RunningDaemon {
@@ -123,6 +125,15 @@ pub async fn start(cfg: DaemonConfig) -> Result<RunningDaemon> {
         );
     }
     let dir = ServiceDir::create(&cfg.state_root, &plan.service)?;
+    let lock = crate::lock::try_lock(&dir.file("daemon.lock")).map_err(|e| match e {
+        crate::lock::LockError::Held { holder, .. } => eyre!(
+            "another cutover daemon ({}) already runs service {:?} from {}; stop it first, or talk to it (`cutover status`)",
+            holder.map_or_else(|| "pid unknown".to_string(), |p| format!("pid {p}")),
+            plan.service,
+            dir.path.display()
+        ),
+        other => eyre!(other),
+    })?;
     let token = dir.ensure_token()?;
 
     let admin_listener = bind(admin, "admin").await?;
@@ -241,6 +252,7 @@ pub async fn start(cfg: DaemonConfig) -> Result<RunningDaemon> {
         journal,
         stop: stop_tx,
         tasks: vec![proxy_task, api_task, controller_stop],
+        _lock: lock,
     })
 }
 

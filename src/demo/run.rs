@@ -180,6 +180,22 @@ async fn remove_all(runtime: &Arc<dyn Runtime>) {
 pub async fn run(args: &DemoArgs) -> Result<u8> {
     let exe = std::env::current_exe()
         .wrap_err("cannot find the cutover binary to run the demo app from")?;
+    // One demo per machine: a second one would remove this one's replicas
+    // as "leftovers". A demo on its way out gets a few seconds to finish.
+    let lock_path = std::env::temp_dir().join("cutover-demo.lock");
+    let _one_demo = crate::lock::lock_within(&lock_path, Duration::from_secs(15), |e| {
+        eprintln!(
+            "cutover demo: another demo ({}) is running; waiting up to 15 s for it to finish…",
+            e.holder().map_or_else(|| "pid unknown".to_string(), |p| format!("pid {p}"))
+        );
+    })
+    .await
+    .map_err(|e| match e.holder() {
+        Some(pid) => eyre!(
+            "another cutover demo (pid {pid}) is running on this machine and owns the {SERVICE} replicas; quit it first"
+        ),
+        None => eyre!(e),
+    })?;
     let (runtime, kind, why) = choose_runtime(args.runtime, &exe).await?;
     eprintln!("cutover demo: runtime {kind} — {why}");
     let plan = demo_plan(kind, args.scenario, &exe)?;
