@@ -26,6 +26,14 @@ fn snap_theme(name: &str, app: &App, theme: &Theme) {
     }
 }
 
+/// Theme snapshots carry the style map too: the text alone is the same for
+/// every theme.
+fn snap_colours(name: &str, app: &App, theme: &Theme) {
+    for (w, h) in SIZES {
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), styled_screen(app, theme, w, h));
+    }
+}
+
 #[test]
 fn idle() {
     snap("idle", &support::idle());
@@ -152,7 +160,7 @@ fn too_small() {
 fn every_theme_main_screen() {
     for (name, _) in cutover::tui::theme::BUILTIN {
         let theme = Theme::builtin(name).unwrap();
-        snap_theme(&format!("theme_{name}"), &breach(), &theme);
+        snap_colours(&format!("theme_{name}"), &breach(), &theme);
         // The canary panel's title is drawn in the theme's canary colour.
         let buf = cutover::tui::render_frame(&breach(), &theme, 160, 48);
         assert!(
@@ -163,7 +171,7 @@ fn every_theme_main_screen() {
         );
     }
     let plain = Theme::load("dark", None, true).unwrap();
-    snap_theme("theme_no_color", &breach(), &plain);
+    snap_colours("theme_no_color", &breach(), &plain);
     let buf = cutover::tui::render_frame(&breach(), &plain, 160, 48);
     assert!(
         buf.content

@@ -408,3 +408,49 @@ pub fn text(buf: &Buffer) -> String {
 pub fn screen(app: &App, theme: &Theme, w: u16, h: u16) -> String {
     text(&render_frame(app, theme, w, h))
 }
+
+/// A buffer's styles as a grid of letters aligned with [`text`], one letter
+/// per distinct (fg, bg, modifiers), then the legend. Theme snapshots carry
+/// it, so a colour that changes (or a theme that collapses two colours into
+/// one) shows in review, not only the text.
+pub fn styles(buf: &Buffer) -> String {
+    let mut seen: Vec<(
+        ratatui::style::Color,
+        ratatui::style::Color,
+        ratatui::style::Modifier,
+    )> = Vec::new();
+    let letters: Vec<char> = ('A'..='Z').chain('a'..='z').chain('0'..='9').collect();
+    let mut grid = String::new();
+    for y in 0..buf.area.height {
+        let mut line = String::new();
+        let mut skip = 0usize;
+        for x in 0..buf.area.width {
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            let cell = &buf[(x, y)];
+            skip = Span::raw(cell.symbol()).width().saturating_sub(1);
+            let key = (cell.fg, cell.bg, cell.modifier);
+            let i = seen.iter().position(|k| *k == key).unwrap_or_else(|| {
+                seen.push(key);
+                seen.len() - 1
+            });
+            line.push(letters.get(i).copied().unwrap_or('?'));
+        }
+        grid.push_str(&line);
+        grid.push('\n');
+    }
+    let mut legend = String::new();
+    for (i, (fg, bg, m)) in seen.iter().enumerate() {
+        let c = letters.get(i).copied().unwrap_or('?');
+        legend.push_str(&format!("{c} fg={fg:?} bg={bg:?} mod={m:?}\n"));
+    }
+    format!("{grid}--- styles ---\n{legend}")
+}
+
+/// Text, then its styles (see [`styles`]).
+pub fn styled_screen(app: &App, theme: &Theme, w: u16, h: u16) -> String {
+    let buf = render_frame(app, theme, w, h);
+    format!("{}--- style map ---\n{}", text(&buf), styles(&buf))
+}
