@@ -218,9 +218,24 @@ impl Driver {
         }
         let service = self.deps.plan.service.clone();
         let grace = self.deps.plan.drain.stop_grace.get();
-        let listed = self.deps.runtime.list(&service).await;
-        let listed = match listed {
-            Ok(l) => Some(l),
+        // Only running replicas are adopted; dead ones of ours are removed
+        // (and said so); look-alikes without cutover's labels are left alone.
+        let listed = match self.deps.runtime.inventory(&service).await {
+            Ok(inv) => {
+                for message in inv.foreign {
+                    self.emit(EventKind::Warning { message });
+                }
+                for (r, how) in inv.exited {
+                    let outcome = match self.deps.runtime.remove(&r).await {
+                        Ok(()) => "removed".to_string(),
+                        Err(e) => format!("could not be removed: {e}"),
+                    };
+                    self.emit(EventKind::Warning {
+                        message: format!("reconcile: {} replica {} ({}, release {}) {how} while nobody watched; {outcome}", r.role, r.id, r.version, r.release),
+                    });
+                }
+                Some(inv.running)
+            }
             Err(e) => {
                 self.emit(EventKind::Warning {
                     message: format!("reconcile: cannot list the replicas of {service}: {e}"),
@@ -466,12 +481,11 @@ impl Driver {
                     };
                     (t.replica.role, t.stopping)
                 };
-                let detail = if oom_killed {
-                    format!("killed by the OOM killer (exit {code})")
-                } else if planned {
-                    format!("stopped (exit {code})")
+                let how = crate::runtime::exit_detail(code, oom_killed);
+                let detail = if planned {
+                    format!("stopped: {how}")
                 } else {
-                    format!("exited on its own with code {code}")
+                    format!("{how} (on its own)")
                 };
                 let status = if planned {
                     ReplicaStatus::Stopped
