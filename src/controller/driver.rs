@@ -465,34 +465,28 @@ impl Driver {
                 code,
                 oom_killed,
             } => {
-                let (role, planned) = {
+                let (role, planned, status) = {
                     let mut reg = ops::lock(&self.registry);
                     let Some(t) = reg.get_mut(&id) else { return };
                     t.exit_code = Some(code);
                     if let Some(h) = t.health.take() {
                         h.abort();
                     }
-                    t.status = if t.stopping {
-                        ReplicaStatus::Stopped
-                    } else if oom_killed {
+                    // The OOM killer is never a planned stop, even mid-drain.
+                    t.status = if oom_killed {
                         ReplicaStatus::OomKilled
+                    } else if t.stopping {
+                        ReplicaStatus::Stopped
                     } else {
                         ReplicaStatus::Exited
                     };
-                    (t.replica.role, t.stopping)
+                    (t.replica.role, t.stopping, t.status)
                 };
                 let how = crate::runtime::exit_detail(code, oom_killed);
-                let detail = if planned {
+                let detail = if status == ReplicaStatus::Stopped {
                     format!("stopped: {how}")
                 } else {
                     format!("{how} (on its own)")
-                };
-                let status = if planned {
-                    ReplicaStatus::Stopped
-                } else if oom_killed {
-                    ReplicaStatus::OomKilled
-                } else {
-                    ReplicaStatus::Exited
                 };
                 self.emit(EventKind::Replica {
                     role,
