@@ -363,7 +363,7 @@ async fn stop_kills_a_container_that_ignores_sigterm_after_the_exact_grace() {
         ],
     );
     let mut events = engine_events(rt.client(), &id);
-    let grace = Duration::from_millis(1500);
+    let grace = Duration::from_secs(3);
     let stop = {
         let rt = std::sync::Arc::new(rt);
         let r = as_replica(&id);
@@ -425,8 +425,24 @@ async fn stop_lets_a_container_that_obeys_sigterm_exit_with_its_own_code() {
     let Some(rt) = runtime().await else { return };
     let label = format!("obey-{}", std::process::id());
     let _cleanup = Cleanup(label.clone());
-    // The demo app finishes in-flight requests on SIGTERM and exits 0.
-    let id = run(&label, &["cutover-demo:v1"]);
+    // The demo app finishes in-flight requests on SIGTERM and exits 0. It
+    // must be up first: as PID 1 it ignores SIGTERM until its handler is in.
+    let r = rt
+        .start(&spec(&label, "cutover-demo:v1", None, &[]))
+        .await
+        .unwrap();
+    let id = r[0].id.clone();
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !http
+        .get(format!("http://{}/healthz", r[0].addr))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(Instant::now() < deadline, "the demo app never answered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let mut events = engine_events(rt.client(), &id);
     rt.stop(&as_replica(&id), Duration::from_secs(5))
         .await
