@@ -443,6 +443,17 @@ impl Runtime for ProcessRuntime {
         }
         // Whatever is left of the group (the leader or what it spawned).
         let _ = killpg(group, Signal::SIGKILL);
+        // Gone when this returns (SIGKILL is delivered, not instantaneous).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while alive(pid) {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(RuntimeError::Other(format!(
+                    "{} still runs 5 s after SIGKILL",
+                    replica.id
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         Ok(())
     }
 
