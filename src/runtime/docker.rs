@@ -13,7 +13,7 @@
 //! costs the engine dearly). The engine here may speak an older API than
 //! bollard's default, so the version is negotiated on connect.
 
-use super::docker_endpoint::{Endpoint, Publish, Source, publish_for};
+use super::docker_endpoint::{Endpoint, Publish, publish_for};
 use super::docker_events::{self, SharedTracker};
 use super::{
     Inventory, Replica, ReplicaStats, Runtime, RuntimeError, RuntimeEvent, VersionSpec, exit_detail,
@@ -153,9 +153,12 @@ impl DockerRuntime {
             .await
             .map_err(|e| unreachable(e.to_string()))?;
         let publish = publish_for(url, std::env::var("CUTOVER_PUBLISH_HOST").ok().as_deref());
-        if endpoint.source != Source::Given || publish != Publish::loopback() {
-            tracing::info!(endpoint = %endpoint.describe(), host = %publish.host, "docker engine connected; replicas are reached at {}", publish.host);
-        }
+        tracing::info!(
+            endpoint = %endpoint.describe(),
+            "docker engine connected; replicas are published on {} and reached at {}",
+            publish.bind_ip,
+            publish.host
+        );
         let events = broadcast::channel(256).0;
         let tracker = SharedTracker::default();
         let watcher = tokio::spawn(docker_events::watch(
