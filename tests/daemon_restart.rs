@@ -413,11 +413,29 @@ async fn kill9_with_docker_adopts_the_same_containers() {
             &format!("cutover.service={service}"),
             "--label",
             "cutover.role=canary",
+            "--label",
+            "cutover.release=99",
+            "--label",
+            "cutover.version=v2",
             "cutover-demo:v2",
         ])
         .output()
         .unwrap();
     let orphan = String::from_utf8_lossy(&orphan.stdout).trim().to_string();
+    // A look-alike with the service label alone is not cutover's: it stays.
+    let lookalike = Command::new("docker")
+        .args([
+            "run",
+            "-d",
+            "--label",
+            &format!("cutover.service={service}"),
+            "cutover-demo:v1",
+        ])
+        .output()
+        .unwrap();
+    let lookalike = String::from_utf8_lossy(&lookalike.stdout)
+        .trim()
+        .to_string();
 
     d.kill9();
     d.spawn();
@@ -432,8 +450,30 @@ async fn kill9_with_docker_adopts_the_same_containers() {
         assert!(Instant::now() < deadline, "the orphan was not removed");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let after = docker_ids(format!("label=cutover.service={service}"));
+    let after: Vec<String> = docker_ids(format!("label=cutover.service={service}"))
+        .into_iter()
+        .filter(|id| *id != lookalike)
+        .collect();
     assert_eq!(after, before, "the same containers, no duplicates");
+    assert_eq!(
+        docker_ids(format!("id={lookalike}")),
+        vec![lookalike.clone()],
+        "a container with only the service label is never touched"
+    );
+    // The journal is flushed once a second.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let journal =
+            std::fs::read_to_string(state.join(&service).join("journal.jsonl")).unwrap_or_default();
+        if journal.contains(&lookalike[..12]) && journal.contains("left alone") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a warning says the look-alike was left alone"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let starts_after: Vec<String> = after.iter().map(|id| started_at(id)).collect();
     assert_eq!(starts_after, starts, "no container was restarted");
     assert_eq!(

@@ -1,63 +1,15 @@
 //! The Docker engine becomes unreachable mid-release: cutover keeps serving
 //! the last known pools (health checks go straight to the replicas), says so
 //! loudly, does not roll anything back, and carries on when the engine is
-//! back. The engine is reached through a socket forwarder this test can cut.
+//! back (the warning is followed by "reachable again" and runtime
+//! operations work again). The engine is reached through a socket forwarder
+//! this test can cut.
 
 use crate::support::release as support;
 
 use cutover::model::{EventKind, Phase};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use support::*;
-use tokio::net::{UnixListener, UnixStream};
-
-/// A unix-socket forwarder to the real engine that can be cut and restored.
-struct Forwarder {
-    path: std::path::PathBuf,
-    up: Arc<AtomicBool>,
-    cut: Arc<tokio::sync::Notify>,
-}
-
-impl Forwarder {
-    fn start(dir: &std::path::Path) -> Forwarder {
-        let path = dir.join("docker.sock");
-        let listener = UnixListener::bind(&path).unwrap();
-        let up = Arc::new(AtomicBool::new(true));
-        let cut = Arc::new(tokio::sync::Notify::new());
-        let (up2, cut2) = (up.clone(), cut.clone());
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut client, _)) = listener.accept().await else {
-                    continue;
-                };
-                if !up2.load(Ordering::SeqCst) {
-                    continue; // dropped: the engine "does not answer"
-                }
-                let cut = cut2.clone();
-                tokio::spawn(async move {
-                    let Ok(mut engine) = UnixStream::connect("/var/run/docker.sock").await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut engine) => {}
-                        _ = cut.notified() => {}
-                    }
-                });
-            }
-        });
-        Forwarder { path, up, cut }
-    }
-
-    fn cut(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        self.cut.notify_waiters();
-    }
-
-    fn restore(&self) {
-        self.up.store(true, Ordering::SeqCst);
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_unreachable_mid_release_keeps_serving() {
@@ -110,12 +62,49 @@ async fn engine_unreachable_mid_release_keeps_serving() {
         "no rollback storm"
     );
     fwd.restore();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // It resumes when the engine returns: the warning clears…
+    let cleared = tokio::time::timeout(Duration::from_secs(20), async {
+        use futures::StreamExt;
+        while let Some(Ok(ev)) = events.next().await {
+            if let EventKind::Warning { message } = &ev.kind
+                && message.contains("reachable again")
+            {
+                return message.clone();
+            }
+        }
+        String::new()
+    })
+    .await
+    .expect("a notice that the engine is reachable again");
+    assert!(cleared.contains("reachable again"), "{cleared}");
+    // …and the runtime answers again (through the same socket).
+    let listed = h.runtime.list(&h.service).await.expect("list works again");
+    assert_eq!(listed.len(), 3, "v1 ×2 and v2 ×1: {listed:?}");
+    let stats = h.runtime.stats(&listed[0]).await.expect("stats work again");
+    assert!(stats.memory_bytes.is_some(), "{stats:?}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let seen = load.stop().await;
     assert_eq!(seen.failed(), 0, "traffic kept flowing: {seen:?}");
     assert!(
         seen.by_version.get("v2").copied().unwrap_or(0) > 0,
         "the canary kept its share"
     );
+    let after = h.state().await;
+    assert_eq!(
+        (after.phase, after.weight_permille),
+        (Phase::Canary, 300),
+        "the release carries on where it was"
+    );
+    // The last word on reachability in the journal is the all-clear.
+    let journal = h.journal().await;
+    let last = journal
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Warning { message } if message.starts_with("runtime ") => Some(message),
+            _ => None,
+        })
+        .next_back()
+        .expect("reachability warnings in the journal");
+    assert!(last.contains("reachable again"), "{last}");
     h.finish().await;
 }

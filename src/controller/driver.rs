@@ -218,9 +218,24 @@ impl Driver {
         }
         let service = self.deps.plan.service.clone();
         let grace = self.deps.plan.drain.stop_grace.get();
-        let listed = self.deps.runtime.list(&service).await;
-        let listed = match listed {
-            Ok(l) => Some(l),
+        // Only running replicas are adopted; dead ones of ours are removed
+        // (and said so); look-alikes without cutover's labels are left alone.
+        let listed = match self.deps.runtime.inventory(&service).await {
+            Ok(inv) => {
+                for message in inv.foreign {
+                    self.emit(EventKind::Warning { message });
+                }
+                for (r, how) in inv.exited {
+                    let outcome = match self.deps.runtime.remove(&r).await {
+                        Ok(()) => "removed".to_string(),
+                        Err(e) => format!("could not be removed: {e}"),
+                    };
+                    self.emit(EventKind::Warning {
+                        message: format!("reconcile: {} replica {} ({}, release {}) {how} while nobody watched; {outcome}", r.role, r.id, r.version, r.release),
+                    });
+                }
+                Some(inv.running)
+            }
             Err(e) => {
                 self.emit(EventKind::Warning {
                     message: format!("reconcile: cannot list the replicas of {service}: {e}"),
@@ -450,35 +465,28 @@ impl Driver {
                 code,
                 oom_killed,
             } => {
-                let (role, planned) = {
+                let (role, planned, status) = {
                     let mut reg = ops::lock(&self.registry);
                     let Some(t) = reg.get_mut(&id) else { return };
                     t.exit_code = Some(code);
                     if let Some(h) = t.health.take() {
                         h.abort();
                     }
-                    t.status = if t.stopping {
-                        ReplicaStatus::Stopped
-                    } else if oom_killed {
+                    // The OOM killer is never a planned stop, even mid-drain.
+                    t.status = if oom_killed {
                         ReplicaStatus::OomKilled
+                    } else if t.stopping {
+                        ReplicaStatus::Stopped
                     } else {
                         ReplicaStatus::Exited
                     };
-                    (t.replica.role, t.stopping)
+                    (t.replica.role, t.stopping, t.status)
                 };
-                let detail = if oom_killed {
-                    format!("killed by the OOM killer (exit {code})")
-                } else if planned {
-                    format!("stopped (exit {code})")
+                let how = crate::runtime::exit_detail(code, oom_killed);
+                let detail = if status == ReplicaStatus::Stopped {
+                    format!("stopped: {how}")
                 } else {
-                    format!("exited on its own with code {code}")
-                };
-                let status = if planned {
-                    ReplicaStatus::Stopped
-                } else if oom_killed {
-                    ReplicaStatus::OomKilled
-                } else {
-                    ReplicaStatus::Exited
+                    format!("{how} (on its own)")
                 };
                 self.emit(EventKind::Replica {
                     role,

@@ -1,21 +1,31 @@
 //! The Docker runtime, through bollard.
 //!
 //! Containers carry `cutover.service`, `cutover.role`, `cutover.version` and
-//! `cutover.release` labels (plus any the caller adds); cutover only ever
-//! lists, stops or removes containers that carry its service label. Each
-//! container's port is published on 127.0.0.1 with an ephemeral host port,
-//! read back after start. Resource usage is sampled one-shot (never a
-//! stream: streaming stats for many containers costs the engine dearly).
-//! The engine here may speak an older API than bollard's default, so the
-//! version is negotiated on connect.
+//! `cutover.release` labels (plus any the caller adds). A container is ours
+//! only when it carries the service, role and release labels together:
+//! cutover never lists, stops or removes one that has the service name
+//! alone (`docs/SECURITY.md`: label + release id). Each container's port is
+//! published on an ephemeral host port (or one from a configured range),
+//! read back after start; where it is published and how replicas are
+//! reached follows the engine endpoint (`docker_endpoint.rs`): loopback for
+//! a local socket, the engine's host for a remote one. Resource usage is
+//! sampled one-shot (never a stream: streaming stats for many containers
+//! costs the engine dearly). The engine here may speak an older API than
+//! bollard's default, so the version is negotiated on connect.
 
-use super::{Replica, ReplicaStats, Runtime, RuntimeError, RuntimeEvent, VersionSpec};
+use super::docker_endpoint::{Endpoint, Publish, publish_for};
+use super::docker_events::{self, SharedTracker};
+use super::{
+    Inventory, Replica, ReplicaStats, Runtime, RuntimeError, RuntimeEvent, VersionSpec, exit_detail,
+};
 use crate::model::Role;
 use bollard::Docker;
-use bollard::models::{ContainerCreateBody, ContainerUpdateBody, HostConfig, PortBinding};
+use bollard::models::{
+    ContainerCreateBody, ContainerSummary, ContainerUpdateBody, HostConfig, PortBinding,
+};
 use bollard::query_parameters::{
-    CreateContainerOptions, EventsOptions, InspectContainerOptions, ListContainersOptions,
-    LogsOptions, RemoveContainerOptions, StatsOptions, StopContainerOptions,
+    CreateContainerOptions, InspectContainerOptions, KillContainerOptions, ListContainersOptions,
+    LogsOptions, RemoveContainerOptions, StatsOptions, WaitContainerOptions,
 };
 use futures::StreamExt;
 use std::collections::HashMap;
@@ -27,10 +37,17 @@ pub const LABEL_ROLE: &str = "cutover.role";
 pub const LABEL_VERSION: &str = "cutover.version";
 pub const LABEL_RELEASE: &str = "cutover.release";
 
+/// How long a container may take to go after SIGKILL before `stop` gives up.
+const KILL_WAIT: Duration = Duration::from_secs(10);
+
 pub struct DockerRuntime {
     docker: Docker,
-    endpoint: String,
+    endpoint: Endpoint,
+    publish: Publish,
+    /// Host ports to publish on (`lo`, `hi`), else any ephemeral port.
+    host_ports: Option<(u16, u16)>,
     events: broadcast::Sender<RuntimeEvent>,
+    tracker: SharedTracker,
     watcher: tokio::task::JoinHandle<()>,
 }
 
@@ -38,10 +55,6 @@ impl Drop for DockerRuntime {
     fn drop(&mut self) {
         self.watcher.abort();
     }
-}
-
-fn endpoint() -> String {
-    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string())
 }
 
 fn is_not_found(e: &bollard::errors::Error) -> bool {
@@ -54,26 +67,81 @@ fn is_not_found(e: &bollard::errors::Error) -> bool {
     )
 }
 
+/// The engine answered 409 to a kill: the container is not running (any more).
+fn is_not_running(e: &bollard::errors::Error) -> bool {
+    matches!(
+        e,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 409,
+            ..
+        }
+    )
+}
+
+fn remove_options() -> Option<RemoveContainerOptions> {
+    Some(RemoveContainerOptions {
+        force: true,
+        v: true,
+        ..Default::default()
+    })
+}
+
+/// Why a local socket cannot be used, in words an operator can act on.
+async fn probe_socket(path: &str) -> Result<(), String> {
+    match tokio::net::UnixStream::connect(path).await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                format!("no socket at {path} (is the Docker engine running on this machine?)")
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                format!("permission denied on {path} (is this user in the docker group?)")
+            }
+            std::io::ErrorKind::ConnectionRefused => {
+                format!("nothing listens on {path} (the engine is not running)")
+            }
+            _ => format!("cannot connect to {path}: {e}"),
+        }),
+    }
+}
+
 impl DockerRuntime {
-    /// Connect to the engine (`DOCKER_HOST` or the local socket) and
+    /// Connect to the engine (`DOCKER_HOST`, else the local socket) and
     /// negotiate the API version.
     pub async fn connect() -> Result<DockerRuntime, RuntimeError> {
-        Self::connect_to(&endpoint()).await
+        Self::connect_endpoint(Endpoint::from_docker_host(
+            std::env::var("DOCKER_HOST").ok(),
+        ))
+        .await
     }
 
     /// Connect to a given endpoint (`unix:///path` or `tcp://host:port`).
     pub async fn connect_to(endpoint: &str) -> Result<DockerRuntime, RuntimeError> {
-        let endpoint = endpoint.to_string();
+        Self::connect_endpoint(Endpoint::given(endpoint)).await
+    }
+
+    async fn connect_endpoint(endpoint: Endpoint) -> Result<DockerRuntime, RuntimeError> {
         let unreachable = |detail: String| RuntimeError::Unreachable {
-            endpoint: endpoint.clone(),
+            endpoint: endpoint.describe(),
             detail,
         };
-        let docker = if let Some(path) = endpoint.strip_prefix("unix://") {
+        let url = endpoint.url.as_str();
+        let docker = if let Some(path) = endpoint.unix_path() {
+            probe_socket(path).await.map_err(unreachable)?;
             Docker::connect_with_unix(path, 120, bollard::API_DEFAULT_VERSION)
-        } else if endpoint.starts_with("tcp://") || endpoint.starts_with("http://") {
-            Docker::connect_with_http(&endpoint, 120, bollard::API_DEFAULT_VERSION)
+        } else if url.starts_with("tcp://") || url.starts_with("http://") {
+            Docker::connect_with_http(url, 120, bollard::API_DEFAULT_VERSION)
+        } else if url.starts_with("ssh://") {
+            return Err(unreachable(
+                "ssh:// endpoints are not built into cutover; forward the engine's socket \
+                 (`ssh -nNT -L /tmp/docker.sock:/var/run/docker.sock HOST`) and set \
+                 DOCKER_HOST=unix:///tmp/docker.sock CUTOVER_PUBLISH_HOST=HOST"
+                    .into(),
+            ));
         } else {
-            Docker::connect_with_local_defaults()
+            return Err(unreachable(
+                "unsupported endpoint (use unix:///path or tcp://host:port)".into(),
+            ));
         }
         .map_err(|e| unreachable(e.to_string()))?;
         let docker = tokio::time::timeout(Duration::from_secs(5), docker.negotiate_version())
@@ -84,18 +152,46 @@ impl DockerRuntime {
             .ping()
             .await
             .map_err(|e| unreachable(e.to_string()))?;
+        let publish = publish_for(url, std::env::var("CUTOVER_PUBLISH_HOST").ok().as_deref());
+        tracing::info!(
+            endpoint = %endpoint.describe(),
+            "docker engine connected; replicas are published on {} and reached at {}",
+            publish.bind_ip,
+            publish.host
+        );
         let events = broadcast::channel(256).0;
-        let watcher = tokio::spawn(watch_events(docker.clone(), events.clone()));
+        let tracker = SharedTracker::default();
+        let watcher = tokio::spawn(docker_events::watch(
+            docker.clone(),
+            events.clone(),
+            tracker.clone(),
+        ));
         Ok(DockerRuntime {
             docker,
             endpoint,
+            publish,
+            host_ports: None,
             events,
+            tracker,
             watcher,
         })
     }
 
+    /// Publish replicas only on host ports `lo..=hi` (a range a firewall
+    /// lets through, for a remote engine). The engine picks a free port in
+    /// the range; when none is left, start fails with a port clash.
+    pub fn with_host_ports(mut self, lo: u16, hi: u16) -> DockerRuntime {
+        self.host_ports = Some((lo.min(hi), lo.max(hi)));
+        self
+    }
+
     pub fn client(&self) -> &Docker {
         &self.docker
+    }
+
+    /// Where replicas of this engine are reached.
+    pub fn publish(&self) -> &Publish {
+        &self.publish
     }
 
     fn err(&self, what: &str, e: bollard::errors::Error) -> RuntimeError {
@@ -106,113 +202,283 @@ impl DockerRuntime {
             } => {
                 if message.contains("port is already allocated")
                     || message.contains("address already in use")
+                    || message.contains("all ports are allocated")
                 {
-                    RuntimeError::PortClash(format!("{what}: {message}"))
-                } else if *status_code == 404 {
+                    RuntimeError::PortClash(format!(
+                        "{what}: {message} (another container or process holds that host port)"
+                    ))
+                } else if *status_code == 404 && !what.starts_with("create") {
                     RuntimeError::NoSuchReplica(format!("{what}: {message}"))
+                } else if what.starts_with("create") || what.starts_with("start") {
+                    RuntimeError::CreateRefused(format!(
+                        "{what}: the engine at {} refused it ({status_code}): {message}",
+                        self.endpoint.url
+                    ))
                 } else {
-                    RuntimeError::CreateRefused(format!("{what}: {message}"))
+                    RuntimeError::Other(format!(
+                        "{what}: the engine refused it ({status_code}): {message}"
+                    ))
                 }
             }
             other => RuntimeError::Unreachable {
-                endpoint: self.endpoint.clone(),
+                endpoint: self.endpoint.describe(),
                 detail: format!("{what}: {other}"),
             },
         }
     }
 
-    /// The `127.0.0.1:PORT` the engine published `port/tcp` on.
-    async fn published(&self, id: &str, port: u16) -> Result<String, RuntimeError> {
+    /// The address the engine published `port/tcp` on; a container that is
+    /// already gone says so, with its last words.
+    async fn published(&self, id: &str, name: &str, port: u16) -> Result<String, RuntimeError> {
         let info = self
             .docker
             .inspect_container(id, None::<InspectContainerOptions>)
             .await
             .map_err(|e| self.err("inspect", e))?;
+        let state = info.state.clone().unwrap_or_default();
         let host_port = info
             .network_settings
             .and_then(|n| n.ports)
             .and_then(|p| p.get(&format!("{port}/tcp")).cloned().flatten())
             .and_then(|b| b.into_iter().find_map(|b| b.host_port))
-            .ok_or_else(|| {
-                RuntimeError::Other(format!(
-                    "container {id} has no published port for {port}/tcp"
-                ))
-            })?;
-        Ok(format!("127.0.0.1:{host_port}"))
-    }
-}
-
-/// Follow the engine's container events; `die` becomes `Exited` with the
-/// exit code and whether the OOM killer did it. Reconnects with backoff.
-async fn watch_events(docker: Docker, tx: broadcast::Sender<RuntimeEvent>) {
-    let mut backoff = Duration::from_millis(250);
-    let mut was_down = false;
-    loop {
-        let mut filters = HashMap::new();
-        filters.insert("type".to_string(), vec!["container".to_string()]);
-        filters.insert("label".to_string(), vec![LABEL_SERVICE.to_string()]);
-        filters.insert("event".to_string(), vec!["die".to_string()]);
-        let mut stream = docker.events(Some(EventsOptions {
-            filters: Some(filters),
-            ..Default::default()
-        }));
-        if was_down && docker.ping().await.is_ok() {
-            was_down = false;
-            let _ = tx.send(RuntimeEvent::Reachable {
-                ok: true,
-                detail: "the Docker engine answers again".into(),
-            });
+            .filter(|p| !p.is_empty());
+        match host_port {
+            Some(p) => Ok(self.publish.addr(p)),
+            None if state.running != Some(true) => {
+                let last = self.logs_of(id, 5).await.unwrap_or_default().join(" | ");
+                Err(RuntimeError::CreateRefused(format!(
+                    "container {name} {} at once; its last output: {last}",
+                    exit_detail(
+                        state.exit_code.unwrap_or(-1),
+                        state.oom_killed.unwrap_or(false)
+                    )
+                )))
+            }
+            None => Err(RuntimeError::Other(format!(
+                "container {name} has no published port for {port}/tcp"
+            ))),
         }
-        while let Some(ev) = stream.next().await {
-            match ev {
-                Ok(msg) => {
-                    backoff = Duration::from_millis(250);
-                    let Some(actor) = msg.actor else { continue };
-                    let Some(id) = actor.id else { continue };
-                    let attrs = actor.attributes.unwrap_or_default();
-                    let mut code = attrs
-                        .get("exitCode")
-                        .and_then(|c| c.parse::<i64>().ok())
-                        .unwrap_or(-1);
-                    let mut oom = false;
-                    if let Ok(info) = docker
+    }
+
+    /// Create, start and read back one replica; on any failure the container
+    /// this call created is removed before the error is returned.
+    async fn start_one(
+        &self,
+        spec: &VersionSpec,
+        image: &str,
+        n: u32,
+        labels: &HashMap<String, String>,
+        env: &[String],
+    ) -> Result<Replica, RuntimeError> {
+        let name = format!(
+            "cutover-{}-{}-r{}-{n}-{:04x}",
+            spec.service,
+            spec.role,
+            spec.release,
+            fastrand::u16(..)
+        );
+        let port_key = format!("{}/tcp", spec.port);
+        let host_port = match self.host_ports {
+            Some((lo, hi)) => format!("{lo}-{hi}"),
+            None => String::new(),
+        };
+        let body = ContainerCreateBody {
+            image: Some(image.to_string()),
+            env: Some(env.to_vec()),
+            labels: Some(labels.clone()),
+            exposed_ports: Some(HashMap::from([(port_key.clone(), HashMap::new())])),
+            host_config: Some(HostConfig {
+                port_bindings: Some(HashMap::from([(
+                    port_key,
+                    Some(vec![PortBinding {
+                        host_ip: Some(self.publish.bind_ip.clone()),
+                        host_port: Some(host_port),
+                    }]),
+                )])),
+                nano_cpus: spec.cpus.map(|c| (c * 1e9) as i64),
+                memory: spec.memory.map(|m| m as i64),
+                memory_swap: spec.memory.map(|m| m as i64),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let created = self
+            .docker
+            .create_container(
+                Some(CreateContainerOptions {
+                    name: Some(name.clone()),
+                    ..Default::default()
+                }),
+                body,
+            )
+            .await
+            .map_err(|e| self.err(&format!("create {name}"), e))?;
+        let id = created.id;
+        let up = async {
+            self.docker
+                .start_container(
+                    &id,
+                    None::<bollard::query_parameters::StartContainerOptions>,
+                )
+                .await
+                .map_err(|e| self.err(&format!("start {name}"), e))?;
+            self.published(&id, &name, spec.port).await
+        };
+        match up.await {
+            Ok(addr) => {
+                docker_events::lock(&self.tracker).know(&id);
+                Ok(Replica {
+                    id,
+                    role: spec.role,
+                    release: spec.release,
+                    version: spec.version.clone(),
+                    addr,
+                })
+            }
+            Err(e) => {
+                let _ = self.docker.remove_container(&id, remove_options()).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Wait until the container no longer runs (exited, or gone).
+    async fn wait_stopped(&self, id: &str) -> Result<(), RuntimeError> {
+        let mut wait = self.docker.wait_container(
+            id,
+            Some(WaitContainerOptions {
+                condition: "not-running".into(),
+            }),
+        );
+        match wait.next().await {
+            None | Some(Ok(_)) => Ok(()),
+            // A non-zero exit arrives as this "error": it did stop.
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { .. })) => Ok(()),
+            Some(Err(e)) if is_not_found(&e) => Ok(()),
+            Some(Err(e)) => Err(self.err(&format!("wait for {id}"), e)),
+        }
+    }
+
+    /// Send `signal`; Ok(false) when the container was not running (or gone).
+    async fn signal(&self, id: &str, signal: &str) -> Result<bool, RuntimeError> {
+        match self
+            .docker
+            .kill_container(
+                id,
+                Some(KillContainerOptions {
+                    signal: signal.into(),
+                }),
+            )
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(e) if is_not_found(&e) || is_not_running(&e) => Ok(false),
+            Err(e) => Err(self.err(&format!("{signal} to {id}"), e)),
+        }
+    }
+
+    async fn logs_of(&self, id: &str, tail: usize) -> Result<Vec<String>, RuntimeError> {
+        let mut stream = self.docker.logs(
+            id,
+            Some(LogsOptions {
+                stdout: true,
+                stderr: true,
+                tail: tail.to_string(),
+                ..Default::default()
+            }),
+        );
+        let mut lines = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(out) => lines.extend(
+                    String::from_utf8_lossy(&out.into_bytes())
+                        .lines()
+                        .map(str::to_string),
+                ),
+                Err(e) => return Err(self.err("logs", e)),
+            }
+        }
+        let skip = lines.len().saturating_sub(tail);
+        Ok(lines.split_off(skip))
+    }
+
+    /// Every container carrying this service's label, sorted into ours
+    /// (running or dead) and look-alikes that are not ours.
+    async fn scan(&self, service: &str) -> Result<Inventory, RuntimeError> {
+        let mut filters = HashMap::new();
+        filters.insert(
+            "label".to_string(),
+            vec![format!("{LABEL_SERVICE}={service}")],
+        );
+        let found = self
+            .docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(filters),
+                ..Default::default()
+            }))
+            .await
+            .map_err(|e| self.err("list containers", e))?;
+        let mut inv = Inventory::default();
+        for c in found {
+            let Some(id) = c.id.clone() else { continue };
+            let labels = c.labels.clone().unwrap_or_default();
+            // The filter is the engine's; this re-check is ours.
+            if labels.get(LABEL_SERVICE).map(String::as_str) != Some(service) {
+                continue;
+            }
+            let Some(replica) = replica_from_labels(id.clone(), &labels, self.addr_of(&c)) else {
+                let name = c
+                    .names
+                    .as_ref()
+                    .and_then(|n| n.first())
+                    .map_or(String::new(), |n| n.trim_start_matches('/').to_string());
+                let warning = format!(
+                    "container {name} ({}) carries {LABEL_SERVICE}={service} but not cutover's {LABEL_ROLE} and {LABEL_RELEASE} labels: it is not cutover's, left alone",
+                    &id[..id.len().min(12)]
+                );
+                tracing::warn!("{warning}");
+                inv.foreign.push(warning);
+                continue;
+            };
+            use bollard::models::ContainerSummaryStateEnum as State;
+            match c.state {
+                Some(State::RUNNING | State::PAUSED | State::RESTARTING) => {
+                    docker_events::lock(&self.tracker).know(&id);
+                    inv.running.push(replica);
+                }
+                Some(State::CREATED) => inv.exited.push((replica, "never started".into())),
+                _ => {
+                    let detail = match self
+                        .docker
                         .inspect_container(&id, None::<InspectContainerOptions>)
                         .await
-                        && let Some(state) = info.state
                     {
-                        oom = state.oom_killed.unwrap_or(false);
-                        code = state.exit_code.unwrap_or(code);
-                    }
-                    let _ = tx.send(RuntimeEvent::Exited {
-                        id,
-                        code,
-                        oom_killed: oom,
-                    });
-                }
-                Err(e) => {
-                    if !was_down {
-                        was_down = true;
-                        let _ = tx.send(RuntimeEvent::Reachable {
-                            ok: false,
-                            detail: format!("lost the Docker engine's event stream: {e}"),
-                        });
-                    }
-                    break;
+                        Ok(info) => {
+                            let s = info.state.unwrap_or_default();
+                            exit_detail(s.exit_code.unwrap_or(-1), s.oom_killed.unwrap_or(false))
+                        }
+                        Err(_) => c.status.clone().unwrap_or_else(|| "dead".into()),
+                    };
+                    inv.exited.push((replica, detail));
                 }
             }
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
-        if !was_down && docker.ping().await.is_err() {
-            was_down = true;
-            let _ = tx.send(RuntimeEvent::Reachable {
-                ok: false,
-                detail: "the Docker engine does not answer".into(),
-            });
-        }
+        Ok(inv)
+    }
+
+    fn addr_of(&self, c: &ContainerSummary) -> String {
+        c.ports
+            .iter()
+            .flatten()
+            .find_map(|p| p.public_port)
+            .map(|p| self.publish.addr(p))
+            .unwrap_or_default()
     }
 }
 
+/// A replica from its labels, only when it carries cutover's whole identity
+/// (role and release besides the service).
 fn replica_from_labels(
     id: String,
     labels: &HashMap<String, String>,
@@ -223,13 +489,11 @@ fn replica_from_labels(
         Some("canary") => Role::Canary,
         _ => return None,
     };
+    let release = labels.get(LABEL_RELEASE)?.parse().ok()?;
     Some(Replica {
         id,
         role,
-        release: labels
-            .get(LABEL_RELEASE)
-            .and_then(|r| r.parse().ok())
-            .unwrap_or(0),
+        release,
         version: labels.get(LABEL_VERSION).cloned().unwrap_or_default(),
         addr,
     })
@@ -265,110 +529,56 @@ impl Runtime for DockerRuntime {
         let mut env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         env.push(format!("PORT={}", spec.port));
         env.push(format!("DEMO_PORT={}", spec.port));
-        let port_key = format!("{}/tcp", spec.port);
-        let mut started = Vec::new();
+        let mut started: Vec<Replica> = Vec::new();
         for n in 0..spec.replicas {
-            let name = format!(
-                "cutover-{}-{}-r{}-{n}-{:04x}",
-                spec.service,
-                spec.role,
-                spec.release,
-                fastrand::u16(..)
-            );
-            let body = ContainerCreateBody {
-                image: Some(image.to_string()),
-                env: Some(env.clone()),
-                labels: Some(labels.clone()),
-                exposed_ports: Some(HashMap::from([(port_key.clone(), HashMap::new())])),
-                host_config: Some(HostConfig {
-                    port_bindings: Some(HashMap::from([(
-                        port_key.clone(),
-                        Some(vec![PortBinding {
-                            host_ip: Some("127.0.0.1".into()),
-                            host_port: Some(String::new()),
-                        }]),
-                    )])),
-                    nano_cpus: spec.cpus.map(|c| (c * 1e9) as i64),
-                    memory: spec.memory.map(|m| m as i64),
-                    memory_swap: spec.memory.map(|m| m as i64),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            };
-            let created = self
-                .docker
-                .create_container(
-                    Some(CreateContainerOptions {
-                        name: Some(name.clone()),
-                        ..Default::default()
-                    }),
-                    body,
-                )
-                .await
-                .map_err(|e| self.err(&format!("create {name}"), e))?;
-            if let Err(e) = self
-                .docker
-                .start_container(
-                    &created.id,
-                    None::<bollard::query_parameters::StartContainerOptions>,
-                )
-                .await
-            {
-                let _ = self
-                    .docker
-                    .remove_container(
-                        &created.id,
-                        Some(RemoveContainerOptions {
-                            force: true,
-                            v: true,
-                            ..Default::default()
-                        }),
-                    )
-                    .await;
-                return Err(self.err(&format!("start {name}"), e));
+            match self.start_one(spec, image, n, &labels, &env).await {
+                Ok(r) => started.push(r),
+                Err(e) => {
+                    // All or nothing: the replicas this call already started
+                    // go too, so a failed start leaves no container behind.
+                    for r in &started {
+                        if let Err(re) = self.remove(r).await {
+                            tracing::warn!(replica = %r.id, "removing after a failed start: {re}");
+                        }
+                    }
+                    return Err(e);
+                }
             }
-            let addr = self.published(&created.id, spec.port).await?;
-            started.push(Replica {
-                id: created.id,
-                role: spec.role,
-                release: spec.release,
-                version: spec.version.clone(),
-                addr,
-            });
         }
         Ok(started)
     }
 
+    /// SIGTERM now, the exact `grace` timed here, then SIGKILL. Not the
+    /// engine's own stop: its timeout is whole seconds, so a 300 ms grace
+    /// would have become an immediate kill.
     async fn stop(&self, replica: &Replica, grace: Duration) -> Result<(), RuntimeError> {
-        let t = grace.as_secs().clamp(0, i32::MAX as u64) as i32;
-        match self
-            .docker
-            .stop_container(
-                &replica.id,
-                Some(StopContainerOptions {
-                    t: Some(t),
-                    signal: None,
-                }),
-            )
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(self.err(&format!("stop {}", replica.id), e)),
+        if !grace.is_zero() {
+            if !self.signal(&replica.id, "SIGTERM").await? {
+                return Ok(()); // not running, or gone
+            }
+            if let Ok(done) = tokio::time::timeout(grace, self.wait_stopped(&replica.id)).await {
+                return done;
+            }
         }
+        if !self.signal(&replica.id, "SIGKILL").await? {
+            return Ok(());
+        }
+        tokio::time::timeout(KILL_WAIT, self.wait_stopped(&replica.id))
+            .await
+            .map_err(|_| {
+                RuntimeError::Other(format!(
+                    "{} still runs {} s after SIGKILL",
+                    replica.id,
+                    KILL_WAIT.as_secs()
+                ))
+            })?
     }
 
     async fn remove(&self, replica: &Replica) -> Result<(), RuntimeError> {
+        docker_events::lock(&self.tracker).forget(&replica.id);
         match self
             .docker
-            .remove_container(
-                &replica.id,
-                Some(RemoveContainerOptions {
-                    force: true,
-                    v: true,
-                    ..Default::default()
-                }),
-            )
+            .remove_container(&replica.id, remove_options())
             .await
         {
             Ok(()) => Ok(()),
@@ -378,40 +588,16 @@ impl Runtime for DockerRuntime {
     }
 
     async fn list(&self, service: &str) -> Result<Vec<Replica>, RuntimeError> {
-        let mut filters = HashMap::new();
-        filters.insert(
-            "label".to_string(),
-            vec![format!("{LABEL_SERVICE}={service}")],
-        );
-        let found = self
-            .docker
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                filters: Some(filters),
-                ..Default::default()
-            }))
-            .await
-            .map_err(|e| self.err("list containers", e))?;
-        let mut out = Vec::new();
-        for c in found {
-            let Some(id) = c.id else { continue };
-            let labels = c.labels.unwrap_or_default();
-            // Only containers with our exact service label (the filter is the
-            // engine's; this re-check is ours).
-            if labels.get(LABEL_SERVICE).map(String::as_str) != Some(service) {
-                continue;
-            }
-            let addr = c
-                .ports
-                .unwrap_or_default()
-                .into_iter()
-                .find_map(|p| p.public_port.map(|pp| format!("127.0.0.1:{pp}")))
-                .unwrap_or_default();
-            if let Some(r) = replica_from_labels(id, &labels, addr) {
-                out.push(r);
-            }
-        }
-        Ok(out)
+        let inv = self.scan(service).await?;
+        Ok(inv
+            .running
+            .into_iter()
+            .chain(inv.exited.into_iter().map(|(r, _)| r))
+            .collect())
+    }
+
+    async fn inventory(&self, service: &str) -> Result<Inventory, RuntimeError> {
+        self.scan(service).await
     }
 
     async fn stats(&self, replica: &Replica) -> Result<ReplicaStats, RuntimeError> {
@@ -449,28 +635,7 @@ impl Runtime for DockerRuntime {
     }
 
     async fn logs(&self, replica: &Replica, tail: usize) -> Result<Vec<String>, RuntimeError> {
-        let mut stream = self.docker.logs(
-            &replica.id,
-            Some(LogsOptions {
-                stdout: true,
-                stderr: true,
-                tail: tail.to_string(),
-                ..Default::default()
-            }),
-        );
-        let mut lines = Vec::new();
-        while let Some(chunk) = stream.next().await {
-            match chunk {
-                Ok(out) => lines.extend(
-                    String::from_utf8_lossy(&out.into_bytes())
-                        .lines()
-                        .map(str::to_string),
-                ),
-                Err(e) => return Err(self.err("logs", e)),
-            }
-        }
-        let skip = lines.len().saturating_sub(tail);
-        Ok(lines.split_off(skip))
+        self.logs_of(&replica.id, tail).await
     }
 
     async fn resize(

@@ -2,7 +2,9 @@
 //! network. The build context is a tar holding the binary at `/cutover` and
 //! every shared library `ldd` lists (and the dynamic loader) at their own
 //! paths, on top of `FROM scratch`. An image labelled with the binary's
-//! fingerprint is reused, so repeated builds cost nothing.
+//! fingerprint is reused, so repeated builds cost nothing. Running `ldd` and
+//! reading tens of megabytes into the tar is blocking work: it runs on the
+//! blocking pool, never on the async threads.
 
 use super::RuntimeError;
 use bollard::Docker;
@@ -102,7 +104,45 @@ async fn existing(docker: &Docker, tag: &str, fp: &str) -> bool {
         .is_ok_and(|l| !l.is_empty())
 }
 
-/// Build `REPO:v1` and `REPO:v2` from `binary`; returns how long it took.
+/// Build one demo image `tag` (demo version `version`) from `binary`, always
+/// (`no_cache` also skips the engine's layer cache: a cold build, as a
+/// fresh machine sees it). Returns how long it took.
+pub async fn build_demo_image(
+    docker: &Docker,
+    binary: &Path,
+    tag: &str,
+    version: &str,
+    no_cache: bool,
+) -> Result<Duration, RuntimeError> {
+    let started = Instant::now();
+    let fp = fingerprint(binary)?;
+    let (bin, v) = (binary.to_path_buf(), version.to_string());
+    let body = tokio::task::spawn_blocking(move || context(&bin, &v))
+        .await
+        .map_err(|e| RuntimeError::Other(format!("building the image context: {e}")))??;
+    let options = BuildImageOptions {
+        dockerfile: "Dockerfile".into(),
+        t: Some(tag.to_string()),
+        rm: true,
+        forcerm: true,
+        nocache: no_cache,
+        labels: Some(HashMap::from([(LABEL_FINGERPRINT.to_string(), fp)])),
+        ..Default::default()
+    };
+    let mut stream = docker.build_image(options, None, Some(bollard::body_full(body.into())));
+    while let Some(msg) = stream.next().await {
+        let info = msg.map_err(|e| RuntimeError::CreateRefused(format!("building {tag}: {e}")))?;
+        if let Some(err) = info.error {
+            return Err(RuntimeError::CreateRefused(format!(
+                "building {tag}: {err}"
+            )));
+        }
+    }
+    Ok(started.elapsed())
+}
+
+/// Build `REPO:v1` and `REPO:v2` from `binary` unless images of this very
+/// binary exist; returns how long it took.
 pub async fn build_demo_images(
     docker: &Docker,
     binary: &Path,
@@ -115,25 +155,7 @@ pub async fn build_demo_images(
         if existing(docker, &tag, &fp).await {
             continue;
         }
-        let body = context(binary, version)?;
-        let options = BuildImageOptions {
-            dockerfile: "Dockerfile".into(),
-            t: Some(tag.clone()),
-            rm: true,
-            forcerm: true,
-            labels: Some(HashMap::from([(LABEL_FINGERPRINT.to_string(), fp.clone())])),
-            ..Default::default()
-        };
-        let mut stream = docker.build_image(options, None, Some(bollard::body_full(body.into())));
-        while let Some(msg) = stream.next().await {
-            let info =
-                msg.map_err(|e| RuntimeError::CreateRefused(format!("building {tag}: {e}")))?;
-            if let Some(err) = info.error {
-                return Err(RuntimeError::CreateRefused(format!(
-                    "building {tag}: {err}"
-                )));
-            }
-        }
+        build_demo_image(docker, binary, &tag, version, false).await?;
     }
     Ok(started.elapsed())
 }

@@ -11,6 +11,8 @@
 //! assume replicas live on loopback (remote `DOCKER_HOST`, Swarm later).
 
 pub mod docker;
+pub mod docker_endpoint;
+mod docker_events;
 pub mod image;
 pub mod process;
 pub mod static_;
@@ -59,10 +61,31 @@ pub struct Replica {
     pub addr: String,
 }
 
+/// The exit code reported when it cannot be known: a process adopted from an
+/// earlier daemon is not our child, so nobody here can wait for its status.
+pub const EXIT_CODE_UNKNOWN: i64 = -1;
+
+/// The exit code reported for a container that vanished (removed outside
+/// cutover while the engine's event stream was down): nothing is left to ask.
+pub const EXIT_CODE_GONE: i64 = -2;
+
+/// How an exit reads in events and logs: `exited 137`, `OOM-killed
+/// (exited 137)`, or `exited (code unknown: not our child)`. One spelling,
+/// so operators and scripts can look for `exited 137`.
+pub fn exit_detail(code: i64, oom_killed: bool) -> String {
+    match (code, oom_killed) {
+        (EXIT_CODE_UNKNOWN, _) => "exited (code unknown: not our child)".to_string(),
+        (EXIT_CODE_GONE, _) => "gone (removed outside cutover; exit code unknown)".to_string(),
+        (code, true) => format!("OOM-killed (exited {code})"),
+        (code, false) => format!("exited {code}"),
+    }
+}
+
 /// Something the runtime saw happen to a replica on its own.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RuntimeEvent {
-    /// The replica exited: `code` is the exit status (137 after SIGKILL).
+    /// The replica exited: `code` is the exit status (137 after SIGKILL,
+    /// [`EXIT_CODE_UNKNOWN`] when it cannot be known).
     Exited {
         id: String,
         code: i64,
@@ -70,6 +93,20 @@ pub enum RuntimeEvent {
     },
     /// The runtime itself became unreachable (Docker engine gone) or came back.
     Reachable { ok: bool, detail: String },
+}
+
+/// What reconcile finds of one service on a runtime.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Inventory {
+    /// Ours and running: the replicas a restarted daemon may adopt.
+    pub running: Vec<Replica>,
+    /// Ours but dead (they exited while nobody watched): never adopted, to
+    /// be removed; each with how it ended (see [`exit_detail`]).
+    pub exited: Vec<(Replica, String)>,
+    /// Things that carry the service's name but not cutover's whole
+    /// identity (service, role and release): not ours, never touched, only
+    /// reported.
+    pub foreign: Vec<String>,
 }
 
 /// Live resource usage of one replica.
@@ -115,8 +152,20 @@ pub trait Runtime: Send + Sync + 'static {
     /// Remove what is left of a stopped replica (container, temp files).
     async fn remove(&self, replica: &Replica) -> Result<(), RuntimeError>;
 
-    /// Replicas of `service` this runtime knows about (for reconcile on restart).
+    /// Every replica of `service` that is ours, running or not (what a
+    /// cleanup must remove). Ours means it carries cutover's whole identity
+    /// (service, role and release), never the service name alone.
     async fn list(&self, service: &str) -> Result<Vec<Replica>, RuntimeError>;
+
+    /// What reconcile on restart needs: ours split into running (adoptable)
+    /// and dead (to remove), plus what only looks like ours (left alone).
+    /// Runtimes whose `list` holds only live replicas need not override it.
+    async fn inventory(&self, service: &str) -> Result<Inventory, RuntimeError> {
+        Ok(Inventory {
+            running: self.list(service).await?,
+            ..Inventory::default()
+        })
+    }
 
     /// One-shot resource usage sample (never a stream: see DESIGN.md pitfalls).
     async fn stats(&self, replica: &Replica) -> Result<ReplicaStats, RuntimeError>;

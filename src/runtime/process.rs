@@ -6,8 +6,23 @@
 //! Children carry their identity in their environment (`CUTOVER_SERVICE`,
 //! `CUTOVER_ROLE`, `CUTOVER_RELEASE`, `CUTOVER_VERSION`, `CUTOVER_ADDR`), so a
 //! restarted daemon can find and adopt them from `/proc` after it was killed.
+//! An adopted process is not our child: nobody here can wait for it, so its
+//! liveness is polled (every [`ADOPTED_POLL`]) and its exit reported with
+//! [`EXIT_CODE_UNKNOWN`].
+//!
+//! Ports: a free port is found by binding port 0 and letting it go, so
+//! another process may take it before the child binds it. To make that rare
+//! race harmless, `start` waits (at most [`SETTLE`]) until the child accepts
+//! connections on its port or exits; a child that exits within that second
+//! is started once more on a fresh port, and a second quick exit fails the
+//! start with the child's last output. What remains: a thief that takes the
+//! port and accepts on it looks like our child to that check (the health
+//! checks then see whatever it answers).
 
-use super::{Replica, ReplicaStats, Runtime, RuntimeError, RuntimeEvent, VersionSpec};
+use super::{
+    EXIT_CODE_UNKNOWN, Replica, ReplicaStats, Runtime, RuntimeError, RuntimeEvent, VersionSpec,
+    exit_detail,
+};
 use crate::model::Role;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -20,6 +35,12 @@ use tokio::sync::broadcast;
 /// Lines of output kept per replica.
 const LOG_LINES: usize = 1000;
 
+/// How often an adopted process (not our child) is checked for liveness.
+pub const ADOPTED_POLL: Duration = Duration::from_millis(250);
+
+/// How long `start` waits for a child to accept on its port (or exit).
+pub const SETTLE: Duration = Duration::from_secs(1);
+
 struct Child {
     replica: Replica,
     service: String,
@@ -29,6 +50,9 @@ struct Child {
     exited: Arc<Mutex<Option<i64>>>,
     /// (utime+stime ticks, when) of the last CPU sample.
     last_cpu: Mutex<Option<(u64, std::time::Instant)>>,
+    /// Started by an earlier daemon and adopted: not our child, and its
+    /// output went to that daemon.
+    adopted: bool,
 }
 
 pub struct ProcessRuntime {
@@ -67,21 +91,37 @@ fn free_port() -> Result<u16, RuntimeError> {
         .port())
 }
 
+/// The fields of `/proc/PID/stat` after the command name (state first).
+fn stat_fields(pid: i32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(
+        stat.rsplit(')')
+            .next()?
+            .split_whitespace()
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+/// When the process started (clock ticks since boot): tells a pid from a
+/// later process that reused it.
+fn start_time(pid: i32) -> Option<u64> {
+    stat_fields(pid)?.get(19)?.parse().ok()
+}
+
 fn alive(pid: i32) -> bool {
     // Signal 0 probes existence; a zombie counts as gone.
     nix::sys::signal::kill(Pid::from_raw(pid), None).is_ok()
-        && std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| {
-                !s.rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .trim_start()
-                    .starts_with('Z')
-            })
-            .unwrap_or(false)
+        && stat_fields(pid).is_some_and(|f| f.first().is_some_and(|s| s != "Z"))
+}
+
+/// Whether `pid` is still the process that started at `started`.
+fn alive_since(pid: i32, started: Option<u64>) -> bool {
+    alive(pid) && (started.is_none() || start_time(pid) == started)
 }
 
 /// Adoptable children of `service` found in /proc (after a daemon restart).
+/// Reads every process's environment: blocking work, run off the async threads.
 fn scan_proc(service: &str) -> Vec<(Replica, i32)> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -105,14 +145,7 @@ fn scan_proc(service: &str) -> Vec<(Replica, i32)> {
             continue;
         }
         // Only the group leader (the process we started), not its children.
-        let leader = std::fs::read_to_string(e.path().join("stat"))
-            .ok()
-            .and_then(|s| s.rsplit(')').next().map(str::to_string))
-            .and_then(|rest| {
-                rest.split_whitespace()
-                    .nth(2)
-                    .and_then(|g| g.parse::<i32>().ok())
-            })
+        let leader = stat_fields(pid).and_then(|f| f.get(2).and_then(|g| g.parse::<i32>().ok()))
             == Some(pid);
         if !leader || !alive(pid) {
             continue;
@@ -142,21 +175,66 @@ fn scan_proc(service: &str) -> Vec<(Replica, i32)> {
     out
 }
 
-#[async_trait::async_trait]
-impl Runtime for ProcessRuntime {
-    fn kind(&self) -> &'static str {
-        "process"
+fn exit_code(status: std::io::Result<std::process::ExitStatus>) -> i64 {
+    use std::os::unix::process::ExitStatusExt;
+    match status {
+        Ok(status) => status
+            .code()
+            .map(i64::from)
+            .or(status.signal().map(|s| 128 + i64::from(s)))
+            .unwrap_or(-1),
+        Err(_) => -1,
     }
+}
 
-    async fn start(&self, spec: &VersionSpec) -> Result<Vec<Replica>, RuntimeError> {
-        let Some(command) = spec.command.as_ref().filter(|c| !c.is_empty()) else {
-            return Err(RuntimeError::CreateRefused(format!(
-                "the process runtime needs a command for {} (command = [\"program\", \"--port\", \"{{port}}\"])",
-                spec.role
-            )));
-        };
-        let mut started = Vec::new();
-        for _ in 0..spec.replicas {
+/// How the first moments of a child went.
+enum Settled {
+    /// It accepts on its port, or it is still running after [`SETTLE`]
+    /// (a slow starter: the health checks take it from here).
+    Running,
+    /// It exited within [`SETTLE`], with this code.
+    Exited(i64),
+}
+
+/// Wait until the child accepts on `port`, exits, or [`SETTLE`] passes.
+async fn settle(child: &mut tokio::process::Child, port: u16) -> Settled {
+    let accepting = async {
+        loop {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::select! {
+        status = child.wait() => Settled::Exited(exit_code(status)),
+        () = accepting => Settled::Running,
+        () = tokio::time::sleep(SETTLE) => Settled::Running,
+    }
+}
+
+fn last_lines(logs: &Mutex<VecDeque<String>>, n: usize) -> String {
+    let l = logs.lock().unwrap_or_else(|e| e.into_inner());
+    l.iter()
+        .skip(l.len().saturating_sub(n))
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+impl ProcessRuntime {
+    /// Start one replica: spawn, settle, once more on a fresh port if it
+    /// exited at once; then watch it and record it.
+    async fn launch(
+        &self,
+        spec: &VersionSpec,
+        command: &[String],
+    ) -> Result<Replica, RuntimeError> {
+        let mut first_exit = None;
+        for attempt in 0..2 {
             let port = free_port()?;
             let addr = format!("127.0.0.1:{port}");
             let args: Vec<String> = command
@@ -185,6 +263,7 @@ impl Runtime for ProcessRuntime {
                 .map(|p| p as i32)
                 .ok_or_else(|| RuntimeError::Other("the child exited at once".into()))?;
             let logs = Arc::new(Mutex::new(VecDeque::with_capacity(64)));
+            let mut readers = Vec::new();
             for stream in [
                 child
                     .stdout
@@ -199,7 +278,7 @@ impl Runtime for ProcessRuntime {
             .flatten()
             {
                 let logs = logs.clone();
-                tokio::spawn(async move {
+                readers.push(tokio::spawn(async move {
                     let mut lines = BufReader::new(stream).lines();
                     while let Ok(Some(line)) = lines.next_line().await {
                         let mut l = logs.lock().unwrap_or_else(|e| e.into_inner());
@@ -208,7 +287,33 @@ impl Runtime for ProcessRuntime {
                         }
                         l.push_back(line);
                     }
-                });
+                }));
+            }
+            if let Settled::Exited(code) = settle(&mut child, port).await {
+                // Let the readers drain what it said before it went.
+                for r in readers {
+                    let _ = tokio::time::timeout(Duration::from_millis(200), r).await;
+                }
+                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                let said = last_lines(&logs, 5);
+                if attempt == 0 {
+                    tracing::warn!(
+                        "{} replica of {} {} within {:?} on port {port} ({said}); once more on a fresh port",
+                        spec.role,
+                        spec.service,
+                        exit_detail(code, false),
+                        SETTLE
+                    );
+                    first_exit = Some(said);
+                    continue;
+                }
+                return Err(RuntimeError::CreateRefused(format!(
+                    "{:?} {} within {:?}, twice (on two ports); its last output: {said} (before: {})",
+                    args[0],
+                    exit_detail(code, false),
+                    SETTLE,
+                    first_exit.unwrap_or_default()
+                )));
             }
             let replica = Replica {
                 id: format!("pid:{pid}"),
@@ -222,17 +327,7 @@ impl Runtime for ProcessRuntime {
                 let (exited, events, id) =
                     (exited.clone(), self.events.clone(), replica.id.clone());
                 tokio::spawn(async move {
-                    let code = match child.wait().await {
-                        Ok(status) => {
-                            use std::os::unix::process::ExitStatusExt;
-                            status
-                                .code()
-                                .map(i64::from)
-                                .or(status.signal().map(|s| 128 + i64::from(s)))
-                                .unwrap_or(-1)
-                        }
-                        Err(_) => -1,
-                    };
+                    let code = exit_code(child.wait().await);
                     *exited.lock().unwrap_or_else(|e| e.into_inner()) = Some(code);
                     let _ = events.send(RuntimeEvent::Exited {
                         id,
@@ -250,11 +345,85 @@ impl Runtime for ProcessRuntime {
                     logs,
                     exited,
                     last_cpu: Mutex::new(None),
+                    adopted: false,
                 }),
             );
-            started.push(replica);
+            return Ok(replica);
         }
-        Ok(started)
+        unreachable!("the loop returns on its second attempt")
+    }
+
+    /// Take over a replica an earlier daemon started: record it and poll its
+    /// liveness (it is not our child, so its exit status is out of reach).
+    fn adopt(&self, service: &str, replica: Replica, pid: i32) {
+        let mut children = self.lock();
+        if children.contains_key(&replica.id) {
+            return;
+        }
+        let started = start_time(pid);
+        let exited = Arc::new(Mutex::new(None));
+        {
+            let (exited, events, id) = (exited.clone(), self.events.clone(), replica.id.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(ADOPTED_POLL);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    if !alive_since(pid, started) {
+                        break;
+                    }
+                }
+                *exited.lock().unwrap_or_else(|e| e.into_inner()) = Some(EXIT_CODE_UNKNOWN);
+                let _ = events.send(RuntimeEvent::Exited {
+                    id,
+                    code: EXIT_CODE_UNKNOWN,
+                    oom_killed: false,
+                });
+            });
+        }
+        children.insert(
+            replica.id.clone(),
+            Arc::new(Child {
+                replica,
+                service: service.to_string(),
+                pid,
+                logs: Arc::new(Mutex::new(VecDeque::new())),
+                exited,
+                last_cpu: Mutex::new(None),
+                adopted: true,
+            }),
+        );
+    }
+}
+
+#[async_trait::async_trait]
+impl Runtime for ProcessRuntime {
+    fn kind(&self) -> &'static str {
+        "process"
+    }
+
+    async fn start(&self, spec: &VersionSpec) -> Result<Vec<Replica>, RuntimeError> {
+        let Some(command) = spec.command.as_ref().filter(|c| !c.is_empty()) else {
+            return Err(RuntimeError::CreateRefused(format!(
+                "the process runtime needs a command for {} (command = [\"program\", \"--port\", \"{{port}}\"])",
+                spec.role
+            )));
+        };
+        // Side by side: every replica settles at the same time.
+        let results =
+            futures::future::join_all((0..spec.replicas).map(|_| self.launch(spec, command))).await;
+        if let Some(pos) = results.iter().position(Result::is_err) {
+            // All or nothing: no replica of a failed start is left running.
+            for r in results.iter().flatten() {
+                let _ = self.remove(r).await;
+            }
+            return Err(results
+                .into_iter()
+                .nth(pos)
+                .and_then(Result::err)
+                .unwrap_or_else(|| RuntimeError::Other("start failed".into())));
+        }
+        Ok(results.into_iter().flatten().collect())
     }
 
     async fn stop(&self, replica: &Replica, grace: Duration) -> Result<(), RuntimeError> {
@@ -274,6 +443,17 @@ impl Runtime for ProcessRuntime {
         }
         // Whatever is left of the group (the leader or what it spawned).
         let _ = killpg(group, Signal::SIGKILL);
+        // Gone when this returns (SIGKILL is delivered, not instantaneous).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while alive(pid) {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(RuntimeError::Other(format!(
+                    "{} still runs 5 s after SIGKILL",
+                    replica.id
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         Ok(())
     }
 
@@ -286,32 +466,29 @@ impl Runtime for ProcessRuntime {
     }
 
     async fn list(&self, service: &str) -> Result<Vec<Replica>, RuntimeError> {
-        let mut out: BTreeMap<String, Replica> = self
+        // Children of an earlier daemon of this service: adopted and watched.
+        let wanted = service.to_string();
+        let found = tokio::task::spawn_blocking(move || scan_proc(&wanted))
+            .await
+            .unwrap_or_default();
+        for (r, pid) in found {
+            self.adopt(service, r, pid);
+        }
+        Ok(self
             .lock()
             .values()
             .filter(|c| {
                 c.service == service && c.exited.lock().map(|e| e.is_none()).unwrap_or(true)
             })
-            .map(|c| (c.replica.id.clone(), c.replica.clone()))
-            .collect();
-        // Children of an earlier daemon of this service (adopted on restart).
-        for (r, _) in scan_proc(service) {
-            out.entry(r.id.clone()).or_insert(r);
-        }
-        Ok(out.into_values().collect())
+            .map(|c| c.replica.clone())
+            .collect())
     }
 
     async fn stats(&self, replica: &Replica) -> Result<ReplicaStats, RuntimeError> {
         let pid =
             pid_of(&replica.id).ok_or_else(|| RuntimeError::NoSuchReplica(replica.id.clone()))?;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map_err(|_| RuntimeError::NoSuchReplica(replica.id.clone()))?;
-        let fields: Vec<&str> = stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .split_whitespace()
-            .collect();
+        let fields =
+            stat_fields(pid).ok_or_else(|| RuntimeError::NoSuchReplica(replica.id.clone()))?;
         let ticks = fields
             .get(11)
             .and_then(|u| u.parse::<u64>().ok())
@@ -346,7 +523,7 @@ impl Runtime for ProcessRuntime {
     }
 
     async fn logs(&self, replica: &Replica, tail: usize) -> Result<Vec<String>, RuntimeError> {
-        match self.lock().get(&replica.id) {
+        match self.lock().get(&replica.id).filter(|c| !c.adopted) {
             Some(c) => {
                 let l = c.logs.lock().unwrap_or_else(|e| e.into_inner());
                 Ok(l.iter()
@@ -385,5 +562,194 @@ impl Drop for ProcessRuntime {
         for c in self.lock().values() {
             let _ = killpg(Pid::from_raw(c.pid), Signal::SIGKILL);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Real child processes (`sh`, `sleep`), real signals.
+    use super::*;
+
+    fn spec(service: &str, script: &str, replicas: u32) -> VersionSpec {
+        VersionSpec {
+            service: service.into(),
+            role: Role::Canary,
+            release: 1,
+            version: "v2".into(),
+            image: None,
+            command: Some(vec!["sh".into(), "-c".into(), script.into()]),
+            upstreams: vec![],
+            replicas,
+            port: 0,
+            env: BTreeMap::new(),
+            cpus: None,
+            memory: None,
+            labels: BTreeMap::new(),
+        }
+    }
+
+    fn service(name: &str) -> String {
+        format!("unit-{name}-{}", std::process::id())
+    }
+
+    async fn exit_of(events: &mut broadcast::Receiver<RuntimeEvent>, id: &str) -> i64 {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                if let Ok(RuntimeEvent::Exited { id: got, code, .. }) = events.recv().await
+                    && got == id
+                {
+                    return code;
+                }
+            }
+        })
+        .await
+        .expect("an exit event")
+    }
+
+    #[tokio::test]
+    async fn a_process_that_ignores_sigterm_is_killed_after_the_grace() {
+        let rt = Arc::new(ProcessRuntime::new());
+        let mut events = rt.subscribe();
+        // The trap is a handler, so SIGTERM is seen (and said) but not obeyed.
+        let script = "trap 'echo got-term' TERM; while :; do sleep 0.05; done";
+        let r = rt
+            .start(&spec(&service("ignore"), script, 1))
+            .await
+            .unwrap();
+        let r = r[0].clone();
+        let pid = pid_of(&r.id).unwrap();
+        let stop = {
+            let (rt, r) = (rt.clone(), r.clone());
+            tokio::spawn(async move { rt.stop(&r, Duration::from_secs(2)).await })
+        };
+        // SIGTERM arrived…
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !rt
+            .logs(&r, 10)
+            .await
+            .unwrap()
+            .iter()
+            .any(|l| l == "got-term")
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "SIGTERM never arrived"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // …and it still runs: the grace is not over.
+        assert!(alive(pid), "still running just after SIGTERM");
+        assert!(!stop.is_finished(), "stop waits out the grace");
+        tokio::time::timeout(Duration::from_secs(5), stop)
+            .await
+            .expect("stop returns after grace + kill")
+            .unwrap()
+            .unwrap();
+        assert!(!alive(pid), "gone after the grace");
+        assert_eq!(exit_of(&mut events, &r.id).await, 137, "killed");
+        rt.remove(&r).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_process_that_exits_on_sigterm_keeps_its_own_code() {
+        let rt = ProcessRuntime::new();
+        let mut events = rt.subscribe();
+        let r = rt
+            .start(&spec(&service("obey"), "exec sleep 60", 1))
+            .await
+            .unwrap();
+        rt.stop(&r[0], Duration::from_secs(5)).await.unwrap();
+        assert_eq!(
+            exit_of(&mut events, &r[0].id).await,
+            143,
+            "SIGTERM, not SIGKILL"
+        );
+        let r2 = rt
+            .start(&spec(
+                &service("obey0"),
+                "trap 'exit 0' TERM; while :; do sleep 0.05; done",
+                1,
+            ))
+            .await
+            .unwrap();
+        rt.stop(&r2[0], Duration::from_secs(5)).await.unwrap();
+        assert_eq!(
+            exit_of(&mut events, &r2[0].id).await,
+            0,
+            "its own exit code"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_adopted_process_is_watched_and_its_exit_reported() {
+        let svc = service("adopt");
+        let first = ProcessRuntime::new();
+        let r = first.start(&spec(&svc, "exec sleep 60", 1)).await.unwrap();
+        let r = r[0].clone();
+        // As if its daemon was killed with SIGKILL: the Drop that kills the
+        // children never runs.
+        std::mem::forget(first);
+        let second = ProcessRuntime::new();
+        let mut events = second.subscribe();
+        let listed = second.list(&svc).await.unwrap();
+        assert_eq!(listed, vec![r.clone()], "adopted from /proc");
+        assert!(
+            second.logs(&r, 5).await.unwrap()[0].contains("earlier daemon"),
+            "its output went to the earlier daemon"
+        );
+        nix::sys::signal::kill(Pid::from_raw(pid_of(&r.id).unwrap()), Signal::SIGKILL).unwrap();
+        let code = exit_of(&mut events, &r.id).await;
+        assert_eq!(code, EXIT_CODE_UNKNOWN);
+        assert_eq!(
+            exit_detail(code, false),
+            "exited (code unknown: not our child)"
+        );
+        assert!(
+            second.list(&svc).await.unwrap().is_empty(),
+            "no longer listed"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_child_that_exits_at_once_is_tried_twice_then_refused() {
+        let svc = service("quick");
+        let rt = ProcessRuntime::new();
+        let err = rt
+            .start(&spec(&svc, "echo cannot-bind-$PORT >&2; exit 3", 1))
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, RuntimeError::CreateRefused(_)), "{text}");
+        assert!(
+            text.contains("exited 3") && text.contains("twice"),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("cannot-bind-").count(),
+            2,
+            "both attempts' output: {text}"
+        );
+        assert!(rt.list(&svc).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_replica_takes_the_started_ones_down_with_it() {
+        let svc = service("partial");
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join("one");
+        // Only the first replica to take the lock runs; the other exits 3.
+        let script = format!(
+            "mkdir {} 2>/dev/null || exit 3; exec sleep 60",
+            lock.display()
+        );
+        let rt = ProcessRuntime::new();
+        let err = rt.start(&spec(&svc, &script, 2)).await.unwrap_err();
+        assert!(err.to_string().contains("exited 3"), "{err}");
+        assert!(lock.exists(), "one replica did start");
+        assert!(
+            rt.list(&svc).await.unwrap().is_empty(),
+            "the started replica was stopped with the failed start"
+        );
+        assert!(scan_proc(&svc).is_empty(), "no process of it is left");
     }
 }

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::net::{UnixListener, UnixStream};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -44,6 +45,7 @@ pub struct Harness {
     pub daemon: Option<RunningDaemon>,
     pub runtime: Arc<dyn Runtime>,
     pub dir: tempfile::TempDir,
+    pub plan: cutover::plan::Plan,
 }
 
 async fn runtime_for(kind: Kind) -> Option<Arc<dyn Runtime>> {
@@ -68,6 +70,20 @@ async fn runtime_for(kind: Kind) -> Option<Arc<dyn Runtime>> {
             }
         },
     }
+}
+
+/// What a harness plan varies: the canary's env and extra keys, guard
+/// errors, steps, `[proxy]` keys.
+#[derive(Default)]
+pub struct Options<'a> {
+    /// `KEY=VALUE` pairs separated by spaces.
+    pub canary_env: &'a str,
+    /// Extra `[canary]` keys, e.g. `memory = "16MiB"`.
+    pub canary_extra: &'a str,
+    pub steps: Option<&'a Steps>,
+    pub max_errors: u64,
+    /// Extra `[proxy]` keys, e.g. `upstream_timeout = "500ms"`.
+    pub proxy_extra: &'a str,
 }
 
 impl Harness {
@@ -95,15 +111,13 @@ impl Harness {
         cutover::runtime::image::build_demo_images(rt.client(), exe, "cutover-demo")
             .await
             .expect("the demo images build");
-        Self::start_on(
-            Kind::Docker,
-            Arc::new(rt),
+        let opts = Options {
             canary_env,
-            steps,
+            steps: Some(steps),
             max_errors,
-            "",
-        )
-        .await
+            ..Options::default()
+        };
+        Self::start_on(Kind::Docker, Arc::new(rt), &opts).await
     }
 
     /// Like `start`, with extra `[proxy]` keys (e.g. `upstream_timeout = "500ms"`).
@@ -114,17 +128,26 @@ impl Harness {
         max_errors: u64,
         proxy_extra: &str,
     ) -> Option<Harness> {
+        let opts = Options {
+            canary_env,
+            steps: Some(steps),
+            max_errors,
+            proxy_extra,
+            ..Options::default()
+        };
+        Self::start_options(kind, &opts).await
+    }
+
+    /// The general form.
+    pub async fn start_options(kind: Kind, opts: &Options<'_>) -> Option<Harness> {
         let runtime = runtime_for(kind).await?;
-        Self::start_on(kind, runtime, canary_env, steps, max_errors, proxy_extra).await
+        Self::start_on(kind, runtime, opts).await
     }
 
     async fn start_on(
         kind: Kind,
         runtime: Arc<dyn Runtime>,
-        canary_env: &str,
-        steps: &Steps,
-        max_errors: u64,
-        proxy_extra: &str,
+        opts: &Options<'_>,
     ) -> Option<Harness> {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let service = format!("e2e-{}-{n}", std::process::id());
@@ -143,7 +166,8 @@ impl Harness {
                 "image = \"cutover-demo:v2\"".to_string(),
             ),
         };
-        let env = canary_env
+        let env = opts
+            .canary_env
             .split_whitespace()
             .filter_map(|kv| kv.split_once('='))
             .map(|(k, v)| format!("{k} = \"{v}\""))
@@ -164,6 +188,7 @@ replicas = 2
 version = "v2"
 replicas = 1
 env = {{ {env} }}
+{canary_extra}
 [health]
 interval = "200ms"
 timeout = "200ms"
@@ -188,11 +213,14 @@ access_log = "access.log"
             } else {
                 "process"
             },
-            steps = steps.0
+            canary_extra = opts.canary_extra,
+            max_errors = opts.max_errors,
+            proxy_extra = opts.proxy_extra,
+            steps = opts.steps.map_or("", |s| s.0.as_str())
         );
         let plan = cutover::plan::parse(&text, "e2e plan").expect("the test plan is valid");
         let dir = tempfile::tempdir().unwrap();
-        let mut cfg = DaemonConfig::new(plan, dir.path().to_path_buf());
+        let mut cfg = DaemonConfig::new(plan.clone(), dir.path().to_path_buf());
         cfg.runtime = Some(runtime.clone());
         cfg.labels.insert("cutover.test".into(), service.clone());
         let daemon = cutover::daemon::start(cfg)
@@ -204,7 +232,41 @@ access_log = "access.log"
             daemon: Some(daemon),
             runtime,
             dir,
+            plan,
         })
+    }
+
+    /// Stop the daemon (its replicas keep running, as after a crash), let
+    /// `while_down` happen, then start a new daemon with a fresh runtime on
+    /// the same state directory: it restores and reconciles.
+    pub async fn restart_daemon(&mut self, while_down: impl AsyncFnOnce()) {
+        if let Some(d) = self.daemon.take() {
+            d.stop().await;
+        }
+        while_down().await;
+        self.runtime = runtime_for(self.kind).await.expect("the runtime is back");
+        let mut cfg = DaemonConfig::new(self.plan.clone(), self.dir.path().to_path_buf());
+        cfg.runtime = Some(self.runtime.clone());
+        cfg.labels
+            .insert("cutover.test".into(), self.service.clone());
+        self.daemon = Some(
+            cutover::daemon::start(cfg)
+                .await
+                .expect("the daemon starts again"),
+        );
+    }
+
+    /// Every event journaled so far (the journal is flushed each second).
+    pub async fn journal(&self) -> Vec<cutover::model::Event> {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        cutover::journal::read_journal(&self.daemon().journal_path())
+            .map(|j| j.events)
+            .unwrap_or_default()
+    }
+
+    /// Addresses in the proxy's pool for `role` right now.
+    pub fn pool(&self, role: Role) -> Vec<String> {
+        self.daemon().router.members(role)
     }
 
     pub fn daemon(&self) -> &RunningDaemon {
@@ -485,5 +547,52 @@ impl Load {
         self.stop.store(true, Ordering::SeqCst);
         let _ = self.task.await;
         self.seen.lock().unwrap().clone()
+    }
+}
+
+/// A unix-socket forwarder to the real engine that can be cut and restored.
+pub struct Forwarder {
+    pub path: std::path::PathBuf,
+    up: Arc<AtomicBool>,
+    cut: Arc<tokio::sync::Notify>,
+}
+
+impl Forwarder {
+    pub fn start(dir: &std::path::Path) -> Forwarder {
+        let path = dir.join("docker.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let up = Arc::new(AtomicBool::new(true));
+        let cut = Arc::new(tokio::sync::Notify::new());
+        let (up2, cut2) = (up.clone(), cut.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    continue;
+                };
+                if !up2.load(Ordering::SeqCst) {
+                    continue; // dropped: the engine "does not answer"
+                }
+                let cut = cut2.clone();
+                tokio::spawn(async move {
+                    let Ok(mut engine) = UnixStream::connect("/var/run/docker.sock").await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut engine) => {}
+                        _ = cut.notified() => {}
+                    }
+                });
+            }
+        });
+        Forwarder { path, up, cut }
+    }
+
+    pub fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        self.cut.notify_waiters();
+    }
+
+    pub fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
     }
 }

@@ -1,0 +1,251 @@
+//! Following the Docker engine's container events without losing any.
+//!
+//! A `die` event becomes [`RuntimeEvent::Exited`] with the exit code and
+//! whether the OOM killer did it. When the event stream breaks (the engine
+//! restarts, the socket goes away), exits during the gap must still be
+//! reported, exactly once: the stream is re-opened with `since` set to the
+//! engine time of the last event seen (the engine replays what it still
+//! holds), and every container this runtime knows is inspected again (the
+//! engine's event buffer is finite and an engine restart empties it).
+//! [`Tracker`] remembers which exits were already reported so the replay and
+//! the re-check never report one twice.
+
+use super::docker::LABEL_SERVICE;
+use super::{EXIT_CODE_GONE, RuntimeEvent};
+use bollard::Docker;
+use bollard::query_parameters::{EventsOptions, InspectContainerOptions};
+use futures::StreamExt;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// Containers this runtime started or adopted, and whose exit it already reported.
+#[derive(Debug, Default)]
+pub(super) struct Tracker {
+    known: HashSet<String>,
+    reported: HashSet<String>,
+}
+
+pub(super) type SharedTracker = Arc<Mutex<Tracker>>;
+
+pub(super) fn lock(t: &SharedTracker) -> std::sync::MutexGuard<'_, Tracker> {
+    t.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Tracker {
+    /// Started or adopted: watch it (again, if it was reported before).
+    pub fn know(&mut self, id: &str) {
+        if self.known.insert(id.to_string()) {
+            self.reported.remove(id);
+        }
+    }
+
+    /// Removed: nothing more to report about it.
+    pub fn forget(&mut self, id: &str) {
+        self.known.remove(id);
+        self.reported.remove(id);
+    }
+
+    /// Whether this exit should be sent now (false when it already was).
+    /// Exits of containers nobody here knows are passed on unrecorded: the
+    /// controller ignores ids it does not own.
+    fn first_report(&mut self, id: &str) -> bool {
+        if self.reported.contains(id) {
+            return false;
+        }
+        if self.known.contains(id) {
+            self.reported.insert(id.to_string());
+        }
+        true
+    }
+
+    fn unreported(&self) -> Vec<String> {
+        self.known
+            .iter()
+            .filter(|id| !self.reported.contains(*id))
+            .cloned()
+            .collect()
+    }
+}
+
+/// The `since` value for an engine event time in nanoseconds.
+fn since_of(time_nano: i64) -> String {
+    format!(
+        "{}.{:09}",
+        time_nano.div_euclid(1_000_000_000),
+        time_nano.rem_euclid(1_000_000_000)
+    )
+}
+
+/// Follow the engine's `die` events for cutover's containers until aborted.
+pub(super) async fn watch(
+    docker: Docker,
+    tx: broadcast::Sender<RuntimeEvent>,
+    tracker: SharedTracker,
+) {
+    // Engine time of the last event seen (the replay point after a gap).
+    let mut since: Option<String> = None;
+    let mut was_down = false;
+    loop {
+        let mut filters = HashMap::new();
+        filters.insert("type".to_string(), vec!["container".to_string()]);
+        filters.insert("label".to_string(), vec![LABEL_SERVICE.to_string()]);
+        filters.insert("event".to_string(), vec!["die".to_string()]);
+        let mut stream = docker.events(Some(EventsOptions {
+            since: since.clone(),
+            filters: Some(filters),
+            ..Default::default()
+        }));
+        let mut lost = None;
+        while let Some(ev) = stream.next().await {
+            match ev {
+                Ok(msg) => {
+                    if let Some(t) = msg.time_nano {
+                        since = Some(since_of(t));
+                    } else if let Some(t) = msg.time {
+                        since = Some(t.to_string());
+                    }
+                    let Some(actor) = msg.actor else { continue };
+                    let Some(id) = actor.id else { continue };
+                    let code = actor
+                        .attributes
+                        .unwrap_or_default()
+                        .get("exitCode")
+                        .and_then(|c| c.parse::<i64>().ok());
+                    report_exit(&docker, &tx, &tracker, id, code).await;
+                }
+                Err(e) => {
+                    lost = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        // The stream ended: is the engine still there? Back off until it is.
+        let mut backoff = Duration::from_millis(250);
+        loop {
+            match docker.ping().await {
+                Ok(_) => {
+                    if was_down {
+                        was_down = false;
+                        let _ = tx.send(RuntimeEvent::Reachable {
+                            ok: true,
+                            detail: "the Docker engine answers again".into(),
+                        });
+                    }
+                    break;
+                }
+                Err(e) => {
+                    if !was_down {
+                        was_down = true;
+                        let detail = match &lost {
+                            Some(l) => format!(
+                                "lost the Docker engine's event stream ({l}); it does not answer: {e}"
+                            ),
+                            None => format!("the Docker engine does not answer: {e}"),
+                        };
+                        let _ = tx.send(RuntimeEvent::Reachable { ok: false, detail });
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        recheck(&docker, &tx, &tracker).await;
+        // Never a tight loop, even if the engine closes every stream at once.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// One exit, reported once: the code and OOM flag from `inspect` when the
+/// container is still there, else what the event said.
+async fn report_exit(
+    docker: &Docker,
+    tx: &broadcast::Sender<RuntimeEvent>,
+    tracker: &SharedTracker,
+    id: String,
+    event_code: Option<i64>,
+) {
+    if lock(tracker).reported.contains(&id) {
+        return;
+    }
+    let (mut code, mut oom) = (event_code.unwrap_or(EXIT_CODE_GONE), false);
+    if let Ok(info) = docker
+        .inspect_container(&id, None::<InspectContainerOptions>)
+        .await
+        && let Some(state) = info.state
+    {
+        oom = state.oom_killed.unwrap_or(false);
+        code = state.exit_code.unwrap_or(code);
+    }
+    if lock(tracker).first_report(&id) {
+        let _ = tx.send(RuntimeEvent::Exited {
+            id,
+            code,
+            oom_killed: oom,
+        });
+    }
+}
+
+/// After a gap in the event stream: every known container that is no longer
+/// running (or is gone altogether) gets its exit reported, once.
+async fn recheck(docker: &Docker, tx: &broadcast::Sender<RuntimeEvent>, tracker: &SharedTracker) {
+    let ids = lock(tracker).unreported();
+    for id in ids {
+        match docker
+            .inspect_container(&id, None::<InspectContainerOptions>)
+            .await
+        {
+            Ok(info) => {
+                let state = info.state.unwrap_or_default();
+                // A paused container is still running (and may be resumed).
+                if state.running != Some(true) && lock(tracker).first_report(&id) {
+                    let _ = tx.send(RuntimeEvent::Exited {
+                        id,
+                        code: state.exit_code.unwrap_or(EXIT_CODE_GONE),
+                        oom_killed: state.oom_killed.unwrap_or(false),
+                    });
+                }
+            }
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {
+                if lock(tracker).first_report(&id) {
+                    let _ = tx.send(RuntimeEvent::Exited {
+                        id,
+                        code: EXIT_CODE_GONE,
+                        oom_killed: false,
+                    });
+                }
+            }
+            // The engine went away again: the next reconnect re-checks.
+            Err(_) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exit_is_reported_once_whether_replayed_or_rechecked() {
+        let mut t = Tracker::default();
+        t.know("a");
+        assert_eq!(t.unreported(), vec!["a".to_string()]);
+        assert!(t.first_report("a"), "the die event");
+        assert!(!t.first_report("a"), "the replay after a reconnect");
+        assert!(t.unreported().is_empty(), "the re-check skips it");
+        // Unknown containers (another daemon's) pass through unrecorded.
+        assert!(t.first_report("other"));
+        assert!(t.first_report("other"));
+        t.forget("a");
+        assert!(t.unreported().is_empty());
+    }
+
+    #[test]
+    fn since_keeps_nanoseconds() {
+        assert_eq!(since_of(1_700_000_000_123_456_789), "1700000000.123456789");
+        assert_eq!(since_of(5), "0.000000005");
+    }
+}
