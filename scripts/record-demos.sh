@@ -21,8 +21,10 @@ for r in rollback promote; do
   "$BIN" replay "recordings/$r.jsonl" --no-tui | python3 -c '
 import json, sys
 o = json.load(sys.stdin)
-print(f"{sys.argv[1]}: {o[\"duration_ms\"] / 1000:.1f} s, {o[\"events\"]} events, {o[\"breaches\"]} breach(es), phases: "
-      + " → ".join([o["phases"][0][0]] + [t for _, t in o["phases"]]))
+path = " -> ".join([o["phases"][0][0]] + [to for _, to in o["phases"]])
+secs = o["duration_ms"] / 1000
+events, breaches = o["events"], o["breaches"]
+print(f"{sys.argv[1]}: {secs:.1f} s, {events} events, {breaches} breach(es), phases: {path}")
 ' "$r"
 done
 echo "recordings regenerated; review the replay snapshots: cargo insta test --review (tests/replay_recordings.rs)"
