@@ -99,14 +99,45 @@ cat "$WORK/tui.md"
 section tui "$WORK/tui.md"
 
 echo "== 5. replay speed"
-if [ -f recordings/rollback.jsonl ]; then
-  START=$(date +%s.%N)
-  "$BIN" replay recordings/rollback.jsonl --no-tui --speed 100 >/dev/null
-  END=$(date +%s.%N)
-  DUR=$(python3 -c "import json,subprocess; print(json.loads(subprocess.check_output(['$BIN','replay','recordings/rollback.jsonl','--no-tui']))['duration_ms']/1000)")
-  echo "Headless replay of recordings/rollback.jsonl ($DUR s of journal): $(python3 -c "print(f'{($END-$START)*1000:.0f}')") ms wall, process start included." > "$WORK/replay.md"
-  cat "$WORK/replay.md"
-  section replay "$WORK/replay.md"
-fi
+# A fresh 60 s recording from the real demo, then `cutover replay --speed 100`
+# in a real terminal (tmux), timed from launch until the banner says "■ end"
+# (the issue's target: under 1 s), and the headless replay for comparison.
+REC="$WORK/replay-60s.jsonl"
+"$BIN" demo --no-tui --runtime process --scenario good --duration 60s --record "$REC" >/dev/null 2>&1
+python3 - "$BIN" "$REC" > "$WORK/replay.md" <<'PY'
+import json, statistics, subprocess, sys, time
+exe, rec = sys.argv[1], sys.argv[2]
+def tmux(*a):
+    return subprocess.run(["tmux", "-L", "cutover-bench-replay", *a], capture_output=True, text=True)
+out = json.loads(subprocess.check_output([exe, "replay", rec, "--no-tui"]))
+secs, events = out["duration_ms"] / 1000, out["events"]
+tui = []
+for _ in range(5):
+    tmux("kill-server")
+    start = time.monotonic()
+    tmux("new-session", "-d", "-x", "120", "-y", "36", f"exec {exe} replay {rec} --speed 100")
+    while "■ end" not in tmux("capture-pane", "-p").stdout:
+        if time.monotonic() - start > 60:
+            sys.exit("the replay never reached its end")
+        time.sleep(0.005)
+    tui.append(time.monotonic() - start)
+    tmux("kill-server")
+headless = []
+for _ in range(5):
+    start = time.monotonic()
+    subprocess.run([exe, "replay", rec, "--no-tui"], check=True, capture_output=True)
+    headless.append(time.monotonic() - start)
+ms = lambda xs: f"{statistics.median(xs) * 1000:.0f} ms (min {min(xs) * 1000:.0f}, max {max(xs) * 1000:.0f})"
+print(f"A fresh {secs:.1f} s recording of the demo ({events} events), 5 runs each, median:")
+print()
+print("| replay | wall time |")
+print("|---|---:|")
+print(f"| `cutover replay FILE --speed 100` in tmux 120×36, launch → banner shows \"■ end\" (target < 1 s) | {ms(tui)} |")
+print(f"| `cutover replay FILE --no-tui` (read and play to the end, print JSON) | {ms(headless)} |")
+print()
+print(f"At 100× a {secs:.0f} s recording needs {secs / 100 * 1000:.0f} ms of play; the rest is process start, terminal setup and the 33 ms frame clock.")
+PY
+cat "$WORK/replay.md"
+section replay "$WORK/replay.md"
 kill $UP 2>/dev/null || true
 echo "docs/BENCHMARKS.md updated"

@@ -1,12 +1,30 @@
 #!/usr/bin/env bash
 # Regenerate the shipped recordings with the real demo (local processes, so
-# no Docker is needed) and their asciicast exports.
+# no Docker is needed) and their asciicast exports:
+#   recordings/rollback.jsonl  bad canary: stable serving alone, canary
+#                              warmed, step 1, failing under step 2's
+#                              traffic, guard breach, rollback, stable alone
+#                              again (35 s)
+#   recordings/promote.jsonl   good canary promoted through every step (30 s)
+# Each demo exits non-zero unless its scenario ended as expected, which
+# stops this script. Afterwards review the replay snapshots deliberately:
+#   cargo insta test --review  (tests/replay_recordings.rs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
-BIN=target/release/cutover
-"$BIN" demo --no-tui --runtime process --scenario bad --duration 40s --record recordings/rollback.jsonl
-"$BIN" demo --no-tui --runtime process --scenario good --duration 60s --record recordings/promote.jsonl
+BIN="${CARGO_TARGET_DIR:-target}/release/cutover"
+"$BIN" demo --no-tui --runtime process --scenario bad --duration 35s --record recordings/rollback.jsonl
+"$BIN" demo --no-tui --runtime process --scenario good --duration 30s --record recordings/promote.jsonl
 "$BIN" export recordings/rollback.jsonl --asciicast recordings/rollback.cast --size 120x36
 "$BIN" export recordings/promote.jsonl --asciicast recordings/promote.cast --size 120x36
+for r in rollback promote; do
+  "$BIN" replay "recordings/$r.jsonl" --no-tui | python3 -c '
+import json, sys
+o = json.load(sys.stdin)
+path = " -> ".join([o["phases"][0][0]] + [to for _, to in o["phases"]])
+secs = o["duration_ms"] / 1000
+events, breaches = o["events"], o["breaches"]
+print(f"{sys.argv[1]}: {secs:.1f} s, {events} events, {breaches} breach(es), phases: {path}")
+' "$r"
+done
 echo "recordings regenerated; review the replay snapshots: cargo insta test --review (tests/replay_recordings.rs)"

@@ -221,6 +221,10 @@ pub struct DemoAppArgs {
     /// Delay before the listener opens, e.g. "3s".
     #[arg(long, env = "DEMO_STARTUP_DELAY", default_value = "0ms")]
     pub startup_delay: String,
+    /// Serve this many requests well before `--error-rate` applies (a
+    /// fault that shows only under more traffic).
+    #[arg(long, env = "DEMO_ERROR_AFTER")]
+    pub error_after: Option<u64>,
     /// Exit (code 3) after serving this many requests.
     #[arg(long, env = "DEMO_CRASH_AFTER")]
     pub crash_after: Option<u64>,

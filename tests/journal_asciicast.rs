@@ -299,3 +299,24 @@ fn asciinema_cat_reads_the_cast() {
         "{shown}"
     );
 }
+
+/// A cast that cannot be written completely is an error, never a success
+/// with a truncated file (`/dev/full` fails every write with ENOSPC).
+#[test]
+fn export_reports_a_failed_write() {
+    if !std::path::Path::new("/dev/full").exists() {
+        eprintln!("skipping: no /dev/full here");
+        return;
+    }
+    let journal =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("recordings/rollback.jsonl");
+    let err = cutover::journal::export::export(
+        &journal,
+        std::path::Path::new("/dev/full"),
+        120,
+        36,
+        None,
+    )
+    .expect_err("writing to a full disk fails");
+    assert!(err.to_string().contains("cannot write /dev/full"), "{err}");
+}

@@ -108,3 +108,102 @@ fn measure_a_60s_replay() {
     );
     assert_eq!(out.corrupt_lines, 0);
 }
+
+/// A headless replay of a fresh recording ends in the same state as the
+/// live run: a real daemon (process runtime, demo app v1 ×2 / v2 ×1) takes
+/// the canary through its steps to promotion under load; once the traffic
+/// has stopped and been counted, its state view is compared with where a
+/// replay of its journal ends — phase, weights, release, replicas and every
+/// count — headless (`final_state`) and in the cockpit (`--speed 0`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_recording_replays_to_the_live_final_state() {
+    use crate::support::release::{Harness, Kind, Steps};
+    let Some(mut h) = Harness::start(Kind::Process, "", &Steps::quick(), 1000).await else {
+        return;
+    };
+    h.wait_stable().await;
+    let load = h.load(50.0);
+    h.wait_promoted(std::time::Duration::from_secs(60)).await;
+    let seen = load.stop().await;
+    assert_eq!(seen.failed(), 0, "{seen:?}");
+    // Wait until the last answers are counted (totals still for a second).
+    let totals = |s: &cutover::model::StateView| {
+        (
+            s.stable.stats.total_requests,
+            s.canary.as_ref().map(|c| c.stats.total_requests),
+        )
+    };
+    let mut last = totals(&h.state().await);
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+        let now = totals(&h.state().await);
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    let journal = h.daemon().journal_path();
+    let daemon = h.daemon.take().unwrap();
+    let live = daemon.controller.state();
+    daemon.stop().await;
+
+    let out = final_state(&journal).unwrap();
+    assert_eq!((out.corrupt_lines, out.truncated_tail), (0, false));
+    let replayed = out.state.expect("the recording holds a snapshot");
+    let session = cutover::tui::ReplaySession::new(
+        cutover::journal::read_journal(&journal).unwrap(),
+        "fresh.jsonl",
+        cutover::tui::keymap::Keymap::default(),
+        Default::default(),
+        0.0,
+    );
+    let cockpit = session
+        .app()
+        .state
+        .clone()
+        .expect("the cockpit has a state");
+    for (name, r) in [("headless", &replayed), ("cockpit", &cockpit)] {
+        assert_same_outcome(&live, r, name);
+    }
+    assert_eq!(live.phase, Phase::Idle);
+    assert_eq!(live.stable.version, "v2");
+    assert!(live.stable.stats.total_requests > 0);
+    h.finish().await;
+}
+
+/// Phase, weight, release, versions, replicas (id and status) and every
+/// lifetime count agree; windowed figures (rates, in-flight) are of their
+/// moment and are not compared.
+fn assert_same_outcome(
+    live: &cutover::model::StateView,
+    r: &cutover::model::StateView,
+    name: &str,
+) {
+    assert_eq!(
+        (r.phase, r.weight_permille, r.release),
+        (live.phase, live.weight_permille, live.release),
+        "{name}: phase, weight, release"
+    );
+    assert_eq!(r.step, live.step, "{name}: step");
+    assert_eq!(r.last_breach, live.last_breach, "{name}: last breach");
+    let versions = |s: &cutover::model::StateView| {
+        std::iter::once(&s.stable)
+            .chain(s.canary.as_ref())
+            .map(|v| {
+                (
+                    v.role,
+                    v.version.clone(),
+                    v.image.clone(),
+                    v.replicas
+                        .iter()
+                        .map(|r| (r.id.clone(), r.status))
+                        .collect::<Vec<_>>(),
+                    v.stats.total_requests,
+                    v.stats.total_errors,
+                    v.stats.total_aborted,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(versions(r), versions(live), "{name}: versions and counts");
+}

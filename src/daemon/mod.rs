@@ -92,7 +92,8 @@ impl RunningDaemon {
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
         }
-        if let Err(e) = self.journal.close() {
+        // The last snapshot is the final state, so a replay ends exactly here.
+        if let Err(e) = self.journal.close_with_snapshot(self.controller.state()) {
             tracing::warn!("closing the journal: {e}");
         }
     }

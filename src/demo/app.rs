@@ -1,6 +1,6 @@
 //! The demo app (`cutover demo-app`): a small HTTP service that says which
-//! version it is and can be told to misbehave — errors, latency, a slow
-//! start, a crash after N requests, a memory hog, a health check that never
+//! version it is and can be told to misbehave — errors (from the start or
+//! after N requests), latency, a slow start, a crash after N requests, a memory hog, a health check that never
 //! passes — with flags or `DEMO_*` environment variables, so a container
 //! needs nothing but its environment.
 
@@ -23,6 +23,8 @@ use tokio_util::task::TaskTracker;
 pub struct AppConfig {
     pub version: String,
     pub error_rate: f64,
+    /// Requests served before `error_rate` applies.
+    pub error_after: u64,
     pub latency: Duration,
     pub crash_after: Option<u64>,
     pub hog_mib: Option<u64>,
@@ -42,6 +44,7 @@ impl AppConfig {
         Ok(AppConfig {
             version: a.version.clone(),
             error_rate: a.error_rate,
+            error_after: a.error_after.unwrap_or(0),
             latency: latency.get(),
             crash_after: a.crash_after,
             hog_mib: a.hog_mib,
@@ -172,7 +175,7 @@ async fn handle(
     if !cfg.latency.is_zero() {
         tokio::time::sleep(cfg.latency).await;
     }
-    if cfg.error_rate > 0.0 && fastrand::f64() < cfg.error_rate {
+    if cfg.error_rate > 0.0 && n > cfg.error_after && fastrand::f64() < cfg.error_rate {
         return Ok(text(
             StatusCode::INTERNAL_SERVER_ERROR,
             v,

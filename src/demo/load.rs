@@ -132,14 +132,16 @@ pub async fn generate_with(
     let started = Instant::now();
     let deadline = started + duration;
     let per_worker = Duration::from_secs_f64(concurrency as f64 / rps);
-    let mut workers = Vec::new();
+    // A JoinSet aborts what is left in it when dropped: a generator whose
+    // future is dropped half-way (its task aborted) leaves no worker behind.
+    let mut workers = tokio::task::JoinSet::new();
     for i in 0..concurrency {
         let client = client.clone();
         let url = url.to_string();
         let shared = shared.clone();
         // Stagger the workers so the load is smooth, not bursts.
         let first = started + per_worker.mul_f64(i as f64 / concurrency as f64);
-        workers.push(tokio::spawn(async move {
+        workers.spawn(async move {
             let mut tick = tokio::time::interval_at(first, per_worker);
             tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
             loop {
@@ -169,37 +171,53 @@ pub async fn generate_with(
                     let _ = s.latency.record(us);
                 }
             }
-        }));
+        });
     }
-    let progress = progress.then(|| {
+    let print_progress = {
         let shared = shared.clone();
-        tokio::spawn(async move {
+        move || {
+            let s = shared
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .summary
+                .clone();
+            eprint!(
+                "\r{:6.1} s  {} requests  {} ok  {} 4xx  {} 5xx  {} transport errors   ",
+                started.elapsed().as_secs_f64(),
+                s.requests,
+                s.ok,
+                s.status_4xx,
+                s.status_5xx,
+                s.transport_errors
+            );
+        }
+    };
+    let mut progress = progress.then(|| {
+        let print = print_progress.clone();
+        let mut task = tokio::task::JoinSet::new();
+        task.spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(250));
             loop {
                 tick.tick().await;
-                let s = shared
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .summary
-                    .clone();
-                eprint!(
-                    "\r{:6.1} s  {} requests  {} ok  {} 5xx  {} transport errors   ",
-                    started.elapsed().as_secs_f64(),
-                    s.requests,
-                    s.ok,
-                    s.status_5xx,
-                    s.transport_errors
-                );
+                print();
             }
-        })
+        });
+        task
     });
-    let all = futures::future::join_all(workers);
     tokio::select! {
-        _ = all => {}
+        _ = async { while workers.join_next().await.is_some() {} } => {}
         _ = stop => {}
     }
-    if let Some(p) = progress {
-        p.abort();
+    // On `stop` the workers are still running: end them here, and wait until
+    // they are gone, so no request leaves after this returns (the demo stops
+    // its daemon next; a worker left behind would keep knocking on it).
+    workers.abort_all();
+    while workers.join_next().await.is_some() {}
+    if let Some(p) = progress.as_mut() {
+        p.abort_all();
+        while p.join_next().await.is_some() {}
+        // The last line shows the final figures, not those of 250 ms ago.
+        print_progress();
         eprintln!();
     }
     let s = shared.lock().unwrap_or_else(|e| e.into_inner());

@@ -4,18 +4,28 @@
 //! stable and v2 ×1 as canary — in Docker when the engine is reachable
 //! (building its images locally first), otherwise as local processes —
 //! drives live traffic with the built-in load generator, and opens the
-//! cockpit (or, with `--no-tui`, prints what happens). Whatever way it ends
-//! (quit, Ctrl-C, time up, a panic) every container and process it started
-//! is removed.
+//! cockpit (or, with `--no-tui`, prints what happens). Stable serves alone
+//! for [`STABLE_ALONE`] first, so the graphs have a baseline and the
+//! recording tells the whole story; then the canary is deployed.
+//!
+//! Whatever way it ends — quit, time up, SIGINT or SIGTERM at any moment
+//! (also while the images build or the replicas start), or a panic — the
+//! same teardown runs: the load generator stops, the daemon stops, and every
+//! container and process of the demo service is removed (checked, and said).
+//! The signal handlers are installed before anything else is started.
+//!
+//! Test-only: `CUTOVER_DEMO_PANIC_AFTER=<duration>` (e.g. `3s`, counted from
+//! the moment traffic starts) makes the demo panic on purpose, so the tests
+//! can prove that a panic leaves nothing behind. It is not a feature.
 
 use crate::cli::{DemoArgs, RuntimeChoice, Scenario};
 use crate::daemon::{DaemonConfig, RunningDaemon};
-use crate::model::{EventKind, Phase};
+use crate::model::{Action, ActionRequest, Actor, EventKind, Phase};
 use crate::plan::{HumanDuration, Plan};
 use crate::runtime::Runtime;
 use color_eyre::eyre::{Result, WrapErr, eyre};
-use futures::StreamExt;
-use std::path::Path;
+use futures::{FutureExt, StreamExt};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,14 +36,24 @@ pub const SERVICE: &str = "cutover-demo";
 pub fn scenario_env(s: Scenario) -> Vec<(&'static str, &'static str)> {
     match s {
         Scenario::Good => vec![],
-        Scenario::Bad => vec![("DEMO_ERROR_RATE", "0.3")],
+        // Fine at the first step, failing under the second step's traffic:
+        // the guard catches it mid-release, not at the first request.
+        Scenario::Bad => vec![("DEMO_ERROR_RATE", "0.3"), ("DEMO_ERROR_AFTER", "80")],
         Scenario::Slow => vec![("DEMO_LATENCY", "400ms")],
         Scenario::Crashy => vec![("DEMO_CRASH_AFTER", "150")],
     }
 }
 
+/// How long stable serves alone before the canary is deployed.
+pub const STABLE_ALONE: Duration = Duration::from_secs(5);
+/// How long the headless demo goes on after the release's outcome (with
+/// `--record` it goes on until `--duration`, so the recording shows the
+/// aftermath too).
+pub const LINGER: Duration = Duration::from_secs(2);
+
 /// The demo plan for a runtime: stable v1 ×2, canary v2 ×1 with the
-/// scenario's faults, quick health checks, three short steps, guards.
+/// scenario's faults, quick health checks, three short steps (5 s each, so
+/// a good canary is promoted ~22 s in), guards.
 pub fn demo_plan(runtime: &str, scenario: Scenario, exe: &Path) -> Result<Plan> {
     let env = scenario_env(scenario)
         .iter()
@@ -97,13 +117,13 @@ on_breach = "rollback"
 
 [[steps]]
 weight = 10
-bake = "6s"
+bake = "5s"
 [[steps]]
 weight = 25
-bake = "6s"
+bake = "5s"
 [[steps]]
 weight = 50
-bake = "6s"
+bake = "5s"
 
 [drain]
 timeout = "5s"
@@ -114,7 +134,7 @@ stop_grace = "3s"
 }
 
 /// The demo's own state directory, removed when the demo ends.
-struct StateDir(std::path::PathBuf);
+struct StateDir(PathBuf);
 
 impl StateDir {
     fn new() -> Result<StateDir> {
@@ -134,87 +154,175 @@ impl Drop for StateDir {
     }
 }
 
-/// Removes every replica of the demo service when dropped, even on a panic
-/// (a fresh single-threaded runtime does the async work).
-struct Cleanup {
-    runtime: Arc<dyn Runtime>,
-    armed: bool,
+/// SIGINT / SIGTERM, listened for from the demo's first instant on.
+struct Signals {
+    rx: tokio::sync::watch::Receiver<Option<&'static str>>,
+    _task: tokio_util::task::AbortOnDropHandle<()>,
 }
 
-impl Cleanup {
-    async fn run(&mut self) {
-        self.armed = false;
-        remove_all(&self.runtime).await;
-    }
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        let runtime = self.runtime.clone();
-        let _ = std::thread::spawn(move || {
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                rt.block_on(remove_all(&runtime));
+impl Signals {
+    fn install() -> Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut int = signal(SignalKind::interrupt()).wrap_err("cannot handle SIGINT")?;
+        let mut term = signal(SignalKind::terminate()).wrap_err("cannot handle SIGTERM")?;
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        let task = tokio::spawn(async move {
+            loop {
+                let name = tokio::select! {
+                    _ = int.recv() => "SIGINT",
+                    _ = term.recv() => "SIGTERM",
+                };
+                if tx.borrow().is_some() {
+                    eprintln!(
+                        "cutover demo: {name} again; still cleaning up (it takes a few seconds)…"
+                    );
+                } else {
+                    tx.send_replace(Some(name));
+                }
             }
+        });
+        Ok(Signals {
+            rx,
+            _task: tokio_util::task::AbortOnDropHandle::new(task),
         })
-        .join();
+    }
+
+    /// The first signal that came.
+    async fn received(&self) -> &'static str {
+        let mut rx = self.rx.clone();
+        match rx.wait_for(Option::is_some).await {
+            Ok(s) => s.unwrap_or("SIGTERM"),
+            Err(_) => std::future::pending().await,
+        }
     }
 }
 
-async fn remove_all(runtime: &Arc<dyn Runtime>) {
-    let Ok(replicas) = runtime.list(SERVICE).await else {
-        return;
-    };
-    for r in replicas {
-        let _ = runtime.stop(&r, Duration::from_secs(2)).await;
-        let _ = runtime.remove(&r).await;
+/// The shell's exit code for a process ended by this signal.
+fn signal_exit_code(name: &str) -> u8 {
+    if name == "SIGINT" { 130 } else { 143 }
+}
+
+/// `fut`, unless a signal comes first (then `Err(exit code)`).
+async fn unless_signalled<T>(signals: &Signals, fut: impl Future<Output = T>) -> Result<T, u8> {
+    tokio::select! {
+        v = fut => Ok(v),
+        name = signals.received() => {
+            eprintln!("cutover demo: {name}: stopping and cleaning up…");
+            Err(signal_exit_code(name))
+        }
+    }
+}
+
+/// Everything the demo started so far, in the order it is undone.
+#[derive(Default)]
+struct Started {
+    /// One demo per machine; released last.
+    lock: Option<crate::lock::HeldLock>,
+    runtime: Option<Arc<dyn Runtime>>,
+    state: Option<StateDir>,
+    daemon: Option<RunningDaemon>,
+    load: Option<(
+        tokio::sync::watch::Sender<bool>,
+        tokio::task::JoinHandle<crate::demo::load::LoadSummary>,
+    )>,
+    deploy: Option<tokio_util::task::AbortOnDropHandle<()>>,
+}
+
+impl Started {
+    /// Undo everything, whatever state the demo reached: stop the load and
+    /// the daemon, remove every replica of the demo service, keep the
+    /// recording when asked. Returns how many replicas are left (0).
+    async fn teardown(mut self, record: Option<&Path>) -> usize {
+        self.deploy.take();
+        if let Some((stop, load)) = self.load.take() {
+            let _ = stop.send(true);
+            if let Ok(summary) = load.await {
+                eprintln!("cutover demo: load generator: {}", summary.one_line());
+            }
+        }
+        let journal = self.daemon.as_ref().map(RunningDaemon::journal_path);
+        if let Some(daemon) = self.daemon.take() {
+            daemon.stop().await;
+        }
+        let mut left = 0;
+        if let Some(runtime) = self.runtime.take() {
+            left = remove_all(&runtime).await;
+            eprintln!("cutover demo: cleaned up ({left} replicas left)");
+        }
+        if let (Some(path), Some(journal)) = (record, journal) {
+            match save_recording(&journal, path) {
+                Ok(()) => eprintln!("cutover demo: recorded to {}", path.display()),
+                Err(e) => eprintln!("cutover demo: {e:#}"),
+            }
+        }
+        drop(self.state.take());
+        drop(self.lock.take());
+        left
+    }
+}
+
+/// The journal (its rotated files first, oldest first) as one recording.
+fn save_recording(journal: &Path, to: &Path) -> Result<()> {
+    let mut out = Vec::new();
+    for f in crate::journal::journal_files(journal) {
+        out.extend(std::fs::read(&f).wrap_err_with(|| format!("cannot read {}", f.display()))?);
+    }
+    std::fs::write(to, out)
+        .wrap_err_with(|| format!("cannot write the recording to {}", to.display()))
+}
+
+/// Stop and remove every replica of the demo service, until none is left
+/// (an operation the stopped daemon had under way may still finish
+/// starting one). Returns how many could not be removed.
+async fn remove_all(runtime: &Arc<dyn Runtime>) -> usize {
+    for round in 0..5 {
+        let replicas = runtime.list(SERVICE).await.unwrap_or_default();
+        if replicas.is_empty() && round > 0 {
+            return 0;
+        }
+        for r in replicas {
+            let _ = runtime.stop(&r, Duration::from_secs(2)).await;
+            let _ = runtime.remove(&r).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    runtime.list(SERVICE).await.map_or(0, |l| l.len())
+}
+
+/// `CUTOVER_DEMO_PANIC_AFTER` (test-only, see the module docs).
+fn test_panic_after() -> Result<Option<Duration>> {
+    match std::env::var("CUTOVER_DEMO_PANIC_AFTER") {
+        Ok(v) => Ok(Some(
+            v.parse::<HumanDuration>()
+                .map_err(|e| eyre!("CUTOVER_DEMO_PANIC_AFTER: {e}"))?
+                .get(),
+        )),
+        Err(_) => Ok(None),
     }
 }
 
 /// `cutover demo`.
 pub async fn run(args: &DemoArgs) -> Result<u8> {
-    let exe = std::env::current_exe()
-        .wrap_err("cannot find the cutover binary to run the demo app from")?;
-    // One demo per machine: a second one would remove this one's replicas
-    // as "leftovers". A demo on its way out gets a few seconds to finish.
-    let lock_path = std::env::temp_dir().join("cutover-demo.lock");
-    let _one_demo = crate::lock::lock_within(&lock_path, Duration::from_secs(15), |e| {
-        eprintln!(
-            "cutover demo: another demo ({}) is running; waiting up to 15 s for it to finish…",
-            e.holder().map_or_else(|| "pid unknown".to_string(), |p| format!("pid {p}"))
-        );
-    })
-    .await
-    .map_err(|e| match e.holder() {
-        Some(pid) => eyre!(
-            "another cutover demo (pid {pid}) is running on this machine and owns the {SERVICE} replicas; quit it first"
-        ),
-        None => eyre!(e),
-    })?;
-    let (runtime, kind, why) = choose_runtime(args.runtime, &exe).await?;
-    eprintln!("cutover demo: runtime {kind} — {why}");
-    let plan = demo_plan(kind, args.scenario, &exe)?;
-    let state = StateDir::new()?;
-    let mut cleanup = Cleanup {
-        runtime: runtime.clone(),
-        armed: true,
-    };
-    // Leftovers of an earlier demo that was killed hard go first.
-    remove_all(&runtime).await;
+    // First thing: from here on a signal ends the demo through its teardown.
+    let signals = Signals::install()?;
+    let mut started = Started::default();
+    let outcome = std::panic::AssertUnwindSafe(demo(args, &signals, &mut started))
+        .catch_unwind()
+        .await;
+    let left = started.teardown(args.record.as_deref()).await;
+    match outcome {
+        Err(panic) => std::panic::resume_unwind(panic),
+        Ok(Ok(_)) if left > 0 => Err(eyre!(
+            "{left} replicas of {SERVICE} could not be removed; see `docker ps` or `ps`"
+        )),
+        Ok(result) => result,
+    }
+}
 
-    let mut cfg = DaemonConfig::new(plan, state.0.clone());
-    cfg.runtime = Some(runtime.clone());
-    let daemon = crate::daemon::start(cfg).await?;
-    eprintln!(
-        "cutover demo: traffic on http://{}  admin http://{}  scenario {:?}",
-        daemon.public_addr, daemon.admin_addr, args.scenario
-    );
-
+/// Start everything (recording it in `started`, which the caller tears
+/// down), run the release, and say how it ended.
+async fn demo(args: &DemoArgs, signals: &Signals, started: &mut Started) -> Result<u8> {
+    let panic_after = test_panic_after()?;
     let duration: Option<Duration> = match &args.duration {
         Some(d) => Some(
             d.parse::<HumanDuration>()
@@ -224,24 +332,85 @@ pub async fn run(args: &DemoArgs) -> Result<u8> {
         None if args.no_tui => Some(Duration::from_secs(30)),
         None => None,
     };
+    let exe = std::env::current_exe()
+        .wrap_err("cannot find the cutover binary to run the demo app from")?;
+    // One demo per machine: a second one would remove this one's replicas
+    // as "leftovers". A demo on its way out gets a few seconds to finish.
+    let lock_path = std::env::temp_dir().join("cutover-demo.lock");
+    let lock = crate::lock::lock_within(&lock_path, Duration::from_secs(15), |e| {
+        eprintln!(
+            "cutover demo: another demo ({}) is running; waiting up to 15 s for it to finish…",
+            e.holder()
+                .map_or_else(|| "pid unknown".to_string(), |p| format!("pid {p}"))
+        );
+    });
+    let lock = match unless_signalled(signals, lock).await {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    }
+    .map_err(|e| match e.holder() {
+        Some(pid) => eyre!(
+            "another cutover demo (pid {pid}) is running on this machine and owns the {SERVICE} replicas; quit it first"
+        ),
+        None => eyre!(e),
+    })?;
+    started.lock = Some(lock);
+    let (runtime, kind, why) =
+        match unless_signalled(signals, choose_runtime(args.runtime, &exe)).await {
+            Ok(r) => r?,
+            Err(code) => return Ok(code),
+        };
+    eprintln!("cutover demo: runtime {kind} — {why}");
+    started.runtime = Some(runtime.clone());
+    let plan = demo_plan(kind, args.scenario, &exe)?;
+    let state = StateDir::new()?;
+    let state_path = state.0.clone();
+    started.state = Some(state);
+    // Leftovers of an earlier demo that was killed hard go first.
+    if let Err(code) = unless_signalled(signals, remove_all(&runtime)).await {
+        return Ok(code);
+    }
+
+    let mut cfg = DaemonConfig::new(plan, state_path.clone());
+    cfg.runtime = Some(runtime.clone());
+    // The demo deploys the canary itself, once stable has served a while.
+    cfg.deploy_canary = false;
+    let daemon = match unless_signalled(signals, crate::daemon::start(cfg)).await {
+        Ok(d) => d?,
+        Err(code) => return Ok(code),
+    };
+    eprintln!(
+        "cutover demo: traffic on http://{}  admin http://{}  scenario {:?}",
+        daemon.public_addr, daemon.admin_addr, args.scenario
+    );
+    let public = daemon.public_addr;
+    let client = daemon.client();
+    let controller = daemon.controller.clone();
+    started.daemon = Some(daemon);
+
     // Traffic starts once stable can take it (before that, the only honest
     // answer would be 503).
-    let client = daemon.client();
-    let ready_by = tokio::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        match client.state().await {
-            Ok(s) if s.stable.healthy() >= s.stable.replicas.len().max(1) => break,
-            _ if tokio::time::Instant::now() > ready_by => {
-                return Err(eyre!(
-                    "the stable version never became healthy (see the journal in {})",
-                    state.0.display()
-                ));
+    let ready = async {
+        let ready_by = tokio::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            match client.state().await {
+                Ok(s) if s.stable.healthy() >= s.stable.replicas.len().max(1) => return Ok(()),
+                _ if tokio::time::Instant::now() > ready_by => {
+                    return Err(eyre!(
+                        "the stable version never became healthy (see the journal in {})",
+                        state_path.display()
+                    ));
+                }
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
             }
-            _ => tokio::time::sleep(Duration::from_millis(100)).await,
         }
+    };
+    match unless_signalled(signals, ready).await {
+        Ok(r) => r?,
+        Err(code) => return Ok(code),
     }
     let (stop_load_tx, stop_load_rx) = tokio::sync::watch::channel(false);
-    let url = format!("http://{}/", daemon.public_addr);
+    let url = format!("http://{public}/");
     let load = tokio::spawn(async move {
         let mut rx = stop_load_rx;
         crate::demo::load::generate(&url, 100.0, Duration::from_secs(24 * 3600), 8, async move {
@@ -249,29 +418,48 @@ pub async fn run(args: &DemoArgs) -> Result<u8> {
         })
         .await
     });
+    started.load = Some((stop_load_tx, load));
+    let deploy = tokio::spawn(async move {
+        tokio::time::sleep(STABLE_ALONE).await;
+        let req = ActionRequest {
+            action: Action::Deploy {
+                image: String::new(),
+            },
+            by: Actor::System,
+            reason: Some(format!(
+                "cutover demo: v2 after {} s of stable traffic",
+                STABLE_ALONE.as_secs()
+            )),
+        };
+        if let Err(r) = controller.act(req).await {
+            eprintln!("cutover demo: could not deploy the canary: {}", r.message);
+        }
+    });
+    started.deploy = Some(tokio_util::task::AbortOnDropHandle::new(deploy));
 
-    let outcome = if args.no_tui {
-        headless(&daemon, args.scenario, duration).await
-    } else {
-        interactive(&daemon, args, duration).await
+    let daemon = started.daemon.as_ref().expect("started above");
+    let mode = async {
+        if args.no_tui {
+            headless(daemon, args.scenario, duration, args.record.is_some()).await
+        } else {
+            interactive(daemon, args, duration).await
+        }
     };
-
-    let _ = stop_load_tx.send(true);
-    let summary = load.await.ok();
-    let journal = daemon.dir.file("journal.jsonl");
-    daemon.stop().await;
-    cleanup.run().await;
-    if let Some(path) = &args.record {
-        std::fs::copy(&journal, path)
-            .wrap_err_with(|| format!("cannot write the recording to {}", path.display()))?;
-        eprintln!("cutover demo: recorded to {}", path.display());
+    let forced_panic = async {
+        match panic_after {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        r = mode => r,
+        name = signals.received() => {
+            eprintln!("cutover demo: {name}: stopping and cleaning up…");
+            println!("cutover demo: outcome interrupted by {name}");
+            Ok(signal_exit_code(name))
+        }
+        () = forced_panic => panic!("CUTOVER_DEMO_PANIC_AFTER: a panic on purpose (test-only)"),
     }
-    if let Some(s) = summary {
-        eprintln!("cutover demo: load generator: {}", s.one_line());
-    }
-    let left = runtime.list(SERVICE).await.map(|l| l.len()).unwrap_or(0);
-    eprintln!("cutover demo: cleaned up ({left} replicas left)");
-    outcome
 }
 
 /// Docker when asked or reachable, else local processes (and say why).
@@ -315,13 +503,14 @@ async fn choose_runtime(
     }
 }
 
-/// `--no-tui`: print what happens, stop when time is up (or shortly after
-/// the release reached its outcome). Exit 0 when the scenario ended as
+/// `--no-tui`: print what happens, stop when time is up (or [`LINGER`]
+/// after the release reached its outcome, unless recording). Exit 0 when the scenario ended as
 /// expected (good: promoted; bad, slow, crashy: rolled back), else 1.
 async fn headless(
     daemon: &RunningDaemon,
     scenario: Scenario,
     duration: Option<Duration>,
+    recording: bool,
 ) -> Result<u8> {
     let client = daemon.client();
     let mut events = client.events().await?;
@@ -335,7 +524,6 @@ async fn headless(
         let ev = tokio::select! {
             ev = events.next() => ev,
             _ = tokio::time::sleep_until(until) => break,
-            _ = tokio::signal::ctrl_c() => { eprintln!("cutover demo: interrupted"); break; }
         };
         let Some(Ok(ev)) = ev else { break };
         let t = start.elapsed().as_secs_f64();
@@ -360,8 +548,8 @@ async fn headless(
                 } else if *to == Phase::Failed {
                     outcome = Some("failed");
                 }
-                if outcome.is_some() && linger.is_none() {
-                    linger = Some(tokio::time::Instant::now() + Duration::from_secs(2));
+                if outcome.is_some() && linger.is_none() && !recording {
+                    linger = Some(tokio::time::Instant::now() + LINGER);
                 }
             }
             EventKind::Weight { from, to, by, .. } => {

@@ -77,27 +77,44 @@ pub fn export(
     );
     let mut session = ReplaySession::new(recording, &name, keymap, config, 1.0);
     session.app_mut().set_size(width, height);
-    let mut frames = Vec::new();
-    let mut t = Duration::ZERO;
-    loop {
-        let buf = render_frame(session.app(), &theme, width, height);
-        frames.push((t.as_secs_f64(), buffer_to_ansi(&buf)));
-        if session.at_end() {
-            break;
-        }
-        session.tick(FRAME_EVERY);
-        t += FRAME_EVERY;
-    }
-    let count = frames.len();
     let file =
         std::fs::File::create(out).wrap_err_with(|| format!("cannot write {}", out.display()))?;
     let mut w = std::io::BufWriter::new(file);
-    write_asciicast_with(frames.into_iter(), &meta, &mut w)?;
-    drop(w);
+    // Frames are rendered as the writer asks for them and written at once:
+    // an hour of recording never sits in memory as thousands of screens.
+    let mut count = 0usize;
+    let mut t = Duration::ZERO;
+    let mut done = false;
+    let frames = std::iter::from_fn(|| {
+        if done {
+            return None;
+        }
+        let buf = render_frame(session.app(), &theme, width, height);
+        let frame = (t.as_secs_f64(), buffer_to_ansi(&buf));
+        count += 1;
+        if session.at_end() {
+            done = true;
+        } else {
+            session.tick(FRAME_EVERY);
+            t += FRAME_EVERY;
+        }
+        Some(frame)
+    });
+    let failed = |e: std::io::Error| eyre!("cannot write {}: {e}", out.display());
+    write_asciicast_with(frames, &meta, &mut w).map_err(failed)?;
+    // Flush and sync here, with the error reported: a cast cut short by a
+    // full disk must not be announced as written.
+    let file = w.into_inner().map_err(|e| failed(e.into_error()))?;
+    let info = file.metadata().map_err(failed)?;
+    if info.is_file() {
+        // (A pipe or a device cannot be synced, and need not be.)
+        file.sync_all().map_err(failed)?;
+    }
+    let bytes = info.len();
     Ok(ExportReport {
         frames: count,
         duration_ms: session.duration().as_millis() as u64,
-        bytes: std::fs::metadata(out).map(|m| m.len()).unwrap_or(0),
+        bytes,
     })
 }
 

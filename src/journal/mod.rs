@@ -23,4 +23,4 @@ pub use asciicast::{CastMeta, buffer_to_ansi, write_asciicast, write_asciicast_w
 pub use player::{Marker, MarkerKind, Player};
 pub use reader::{Journal, JournalError, parse_journal, parse_journal_bytes, read_journal};
 pub use replay::{ReplayOutcome, final_state};
-pub use writer::{JournalWriter, SharedJournal};
+pub use writer::{JournalWriter, Rotation, SharedJournal, journal_files, rotated_path};

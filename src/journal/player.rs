@@ -13,7 +13,7 @@
 //! applied, and no other. [`Player::new`] therefore starts at position 0 with
 //! the events at offset 0 already applied ([`Player::applied`] lists them).
 
-use crate::model::{Event, EventKind, StateView};
+use crate::model::{BreachView, Event, EventKind, Role, StateView};
 use std::time::Duration;
 
 use super::reader::Journal;
@@ -130,10 +130,17 @@ impl Player {
         crossed
     }
 
-    /// The state at the current position: the last snapshot with later
-    /// weight and phase changes applied; `None` before the first snapshot.
+    /// The state at the current position: the last snapshot with every
+    /// later event applied; `None` before the first snapshot.
     pub fn state(&self) -> Option<&StateView> {
         self.state.as_ref()
+    }
+
+    /// Index (into the journal's events) of the latest snapshot applied so
+    /// far: where a model of the current position can be rebuilt from.
+    pub fn latest_snapshot(&self) -> Option<usize> {
+        let k = self.snapshots.partition_point(|&i| i < self.next);
+        k.checked_sub(1).map(|k| self.snapshots[k])
     }
 
     /// Events applied so far (everything up to the position), in order.
@@ -183,20 +190,57 @@ fn snapshot_state(event: &Event) -> Option<StateView> {
     }
 }
 
-/// Fold one event into the state.
+/// Fold one event into the state: a snapshot replaces it; every other
+/// event that carries state is applied in full, so the state between two
+/// snapshots (and after the last one) is what the daemon's was, not the
+/// last snapshot with a few fields patched. Events before the first
+/// snapshot have nothing to apply to and change nothing.
 fn apply(state: &mut Option<StateView>, event: &Event) {
-    match &event.kind {
-        EventKind::Snapshot { state: s } => *state = Some((**s).clone()),
-        EventKind::Weight { to, .. } => {
-            if let Some(s) = state {
-                s.weight_permille = *to;
-            }
-        }
-        EventKind::Phase { to, .. } => {
-            if let Some(s) = state {
-                s.phase = *to;
-            }
-        }
-        _ => {}
+    if let EventKind::Snapshot { state: s } = &event.kind {
+        *state = Some((**s).clone());
+        return;
     }
+    let Some(s) = state else { return };
+    match &event.kind {
+        EventKind::Weight { to, .. } => s.weight_permille = *to,
+        EventKind::Phase { to, .. } => s.phase = *to,
+        EventKind::Tick { stable, canary } => {
+            s.stable.stats = stable.clone();
+            if let (Some(c), Some(stats)) = (s.canary.as_mut(), canary) {
+                c.stats = stats.clone();
+            }
+        }
+        EventKind::Breach {
+            guard,
+            value,
+            threshold,
+            detail,
+            ..
+        } => {
+            s.last_breach = Some(BreachView {
+                guard: guard.clone(),
+                value: *value,
+                threshold: *threshold,
+                detail: detail.clone(),
+                at: event.at,
+            });
+        }
+        EventKind::Replica {
+            role,
+            replica,
+            status,
+            ..
+        } => {
+            let version = match role {
+                Role::Stable => Some(&mut s.stable),
+                Role::Canary => s.canary.as_mut(),
+            };
+            if let Some(r) = version.and_then(|v| v.replicas.iter_mut().find(|r| r.id == *replica))
+            {
+                r.status = *status;
+            }
+        }
+        EventKind::Snapshot { .. } | EventKind::Action { .. } | EventKind::Warning { .. } => {}
+    }
+    s.at = s.at.max(event.at);
 }

@@ -17,7 +17,8 @@ use std::path::Path;
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ReplayOutcome {
     pub service: String,
-    /// Final state: last snapshot plus later weight and phase changes.
+    /// Final state: the last snapshot with every later event applied (a
+    /// daemon that stopped cleanly wrote its final state as that snapshot).
     pub state: Option<StateView>,
     /// Events read (corrupt and unknown lines excluded).
     pub events: usize,

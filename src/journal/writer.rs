@@ -21,9 +21,24 @@
 //!
 //! Readers accept header lines later in a file as markers, so concatenated
 //! journals stay readable too.
+//!
+//! **Rotation.** A daemon writes ~2.3 KB a second (a snapshot and a tick
+//! each second), some 200 MB a day, so the journal is rotated by size
+//! ([`Rotation`]): once the file holds `max_bytes`, the next snapshot starts
+//! a new file — `journal.jsonl` becomes `journal.1.jsonl`, `journal.1.jsonl`
+//! becomes `journal.2.jsonl`, … and the oldest past `keep` is deleted. Each
+//! file begins with a header line and, right after it, a snapshot, so every
+//! file replays on its own (`cutover replay journal.3.jsonl`), and the files
+//! concatenated oldest first replay as one. Defaults: 32 MiB, 5 rotated
+//! files (at most ~190 MiB, about a day); `CUTOVER_JOURNAL_MAX_BYTES`
+//! (`64MiB`, `0` = never rotate) and `CUTOVER_JOURNAL_KEEP` change them.
+//!
+//! **Closing.** [`SharedJournal::close_with_snapshot`] writes one last
+//! snapshot, the daemon's final state, so a replay ends exactly where the
+//! daemon did instead of up to a second earlier.
 
 use crate::controller::seams::EventSink;
-use crate::model::{Event, JournalHeader};
+use crate::model::{Event, EventKind, JournalHeader, StateView};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -33,6 +48,95 @@ use std::time::{Duration, Instant};
 /// How long written events may sit in the buffer before they reach the file.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
+/// When a journal is rotated, and how many old files are kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rotation {
+    /// Start a new file at the first snapshot once the current one holds
+    /// this many bytes; 0 never rotates.
+    pub max_bytes: u64,
+    /// Rotated files kept (`journal.1.jsonl` newest … `journal.<keep>.jsonl`).
+    pub keep: usize,
+}
+
+impl Rotation {
+    pub const DEFAULT_MAX_BYTES: u64 = 32 << 20;
+    pub const DEFAULT_KEEP: usize = 5;
+    /// More rotated files than this are not kept, whatever is asked.
+    pub const MAX_KEEP: usize = 1000;
+
+    /// Never rotate.
+    pub fn never() -> Rotation {
+        Rotation {
+            max_bytes: 0,
+            keep: 0,
+        }
+    }
+
+    /// The defaults, changed by `CUTOVER_JOURNAL_MAX_BYTES` (a size such as
+    /// `64MiB`, or `0`) and `CUTOVER_JOURNAL_KEEP`; a value that does not
+    /// parse is warned about and ignored.
+    pub fn from_env() -> Rotation {
+        let mut r = Rotation::default();
+        if let Ok(v) = std::env::var("CUTOVER_JOURNAL_MAX_BYTES") {
+            match v.trim().parse::<u64>() {
+                Ok(n) => r.max_bytes = n,
+                Err(_) => match v.parse::<crate::plan::ByteSize>() {
+                    Ok(b) => r.max_bytes = b.0,
+                    Err(e) => tracing::warn!("CUTOVER_JOURNAL_MAX_BYTES={v:?} ignored: {e}"),
+                },
+            }
+        }
+        if let Ok(v) = std::env::var("CUTOVER_JOURNAL_KEEP") {
+            match v.trim().parse::<usize>() {
+                Ok(n) => r.keep = n.min(Rotation::MAX_KEEP),
+                Err(e) => tracing::warn!("CUTOVER_JOURNAL_KEEP={v:?} ignored: {e}"),
+            }
+        }
+        r
+    }
+}
+
+impl Default for Rotation {
+    fn default() -> Self {
+        Rotation {
+            max_bytes: Rotation::DEFAULT_MAX_BYTES,
+            keep: Rotation::DEFAULT_KEEP,
+        }
+    }
+}
+
+/// The `n`-th rotated file of `path`: `journal.jsonl` → `journal.<n>.jsonl`
+/// (0 is `path` itself).
+pub fn rotated_path(path: &Path, n: usize) -> PathBuf {
+    if n == 0 {
+        return path.to_path_buf();
+    }
+    let name = path.file_name().map_or_else(
+        || std::ffi::OsString::from("journal"),
+        std::ffi::OsStr::to_os_string,
+    );
+    let name = name.to_string_lossy();
+    let rotated = match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => format!("{stem}.{n}.{ext}"),
+        _ => format!("{name}.{n}"),
+    };
+    path.with_file_name(rotated)
+}
+
+/// The journal at `path` and its rotated files that exist, oldest first
+/// (the order in which they concatenate into one journal).
+pub fn journal_files(path: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = (1..=Rotation::MAX_KEEP)
+        .map(|n| rotated_path(path, n))
+        .take_while(|p| p.exists())
+        .collect();
+    files.reverse();
+    if path.exists() {
+        files.push(path.to_path_buf());
+    }
+    files
+}
+
 /// An open journal, appending.
 #[derive(Debug)]
 pub struct JournalWriter {
@@ -41,6 +145,13 @@ pub struct JournalWriter {
     last_flush: Instant,
     /// Whether anything was written since the last flush.
     dirty: bool,
+    /// The header new files (after a rotation) start with, re-stamped.
+    header: JournalHeader,
+    rotation: Rotation,
+    /// Bytes in the current file.
+    size: u64,
+    /// `seq` of the last event written (the final snapshot follows it).
+    last_seq: u64,
 }
 
 impl JournalWriter {
@@ -48,6 +159,15 @@ impl JournalWriter {
     /// `header` first when the file is new or empty. See the module docs for
     /// what happens to an existing file.
     pub fn create(path: &Path, header: &JournalHeader) -> io::Result<JournalWriter> {
+        JournalWriter::create_with(path, header, Rotation::from_env())
+    }
+
+    /// [`JournalWriter::create`] with an explicit rotation policy.
+    pub fn create_with(
+        path: &Path,
+        header: &JournalHeader,
+        rotation: Rotation,
+    ) -> io::Result<JournalWriter> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
         }
@@ -77,23 +197,82 @@ impl JournalWriter {
             }
         }
         let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let size = file.metadata()?.len();
         let mut w = JournalWriter {
             out: BufWriter::with_capacity(64 * 1024, file),
             path: path.to_path_buf(),
             last_flush: Instant::now(),
             dirty: false,
+            header: header.clone(),
+            rotation,
+            size,
+            last_seq: 0,
         };
         if needs_newline {
-            w.out.write_all(b"\n")?;
+            w.put(b"\n")?;
         }
         if needs_header {
             let mut line = serde_json::to_vec(header).map_err(io::Error::other)?;
             line.push(b'\n');
-            w.out.write_all(&line)?;
+            w.put(&line)?;
         }
         // The header reaches the disk at once: a reader may open the file now.
         w.out.flush()?;
         Ok(w)
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.out.write_all(bytes)?;
+        self.size += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Whether the next snapshot starts a new file.
+    fn due_for_rotation(&self) -> bool {
+        self.rotation.max_bytes > 0 && self.size >= self.rotation.max_bytes
+    }
+
+    /// Shift the rotated files up by one (dropping the oldest past `keep`),
+    /// move the current file to `.1`, and continue in a fresh file that
+    /// starts with a header. Nothing written is lost when this fails half
+    /// way: until the new file is open, writing goes on in the old one.
+    fn rotate(&mut self, at: chrono::DateTime<chrono::Utc>) -> io::Result<()> {
+        self.out.flush()?;
+        let keep = self.rotation.keep.min(Rotation::MAX_KEEP);
+        if keep == 0 {
+            std::fs::remove_file(&self.path)?;
+        } else {
+            let oldest = rotated_path(&self.path, keep);
+            if oldest.exists() {
+                std::fs::remove_file(&oldest)?;
+            }
+            for n in (1..keep).rev() {
+                let from = rotated_path(&self.path, n);
+                if from.exists() {
+                    std::fs::rename(&from, rotated_path(&self.path, n + 1))?;
+                }
+            }
+            std::fs::rename(&self.path, rotated_path(&self.path, 1))?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        let old = std::mem::replace(&mut self.out, BufWriter::with_capacity(64 * 1024, file));
+        // The rotated file is complete: make it durable.
+        if let Ok(f) = old.into_inner() {
+            let _ = f.sync_all();
+        }
+        self.size = 0;
+        let header = JournalHeader {
+            started_at: at,
+            ..self.header.clone()
+        };
+        let mut line = serde_json::to_vec(&header).map_err(io::Error::other)?;
+        line.push(b'\n');
+        self.put(&line)?;
+        tracing::info!(journal = %self.path.display(), "journal rotated");
+        Ok(())
     }
 
     /// The file this writer appends to.
@@ -103,12 +282,37 @@ impl JournalWriter {
 
     /// Append one event as one line, then flush if the last flush is a
     /// second old or more.
+    ///
+    /// A snapshot that finds the file at its size limit goes first into a
+    /// new file (see the module docs); a failed rotation is warned about and
+    /// the event is appended to the current file instead.
     pub fn write(&mut self, event: &Event) -> io::Result<()> {
         let mut line = serde_json::to_vec(event).map_err(io::Error::other)?;
         line.push(b'\n');
-        self.out.write_all(&line)?;
+        if matches!(event.kind, EventKind::Snapshot { .. })
+            && self.due_for_rotation()
+            && let Err(e) = self.rotate(event.at)
+        {
+            tracing::warn!(journal = %self.path.display(), "cannot rotate the journal: {e}");
+        }
+        self.put(&line)?;
+        self.last_seq = self.last_seq.max(event.seq);
         self.dirty = true;
         self.flush_if_due()
+    }
+
+    /// Append a snapshot of `state` as the last event (after the last
+    /// `seq` written), e.g. the daemon's state as it stops.
+    pub fn write_final_snapshot(&mut self, state: StateView) -> io::Result<()> {
+        let at = chrono::Utc::now().max(state.at);
+        let event = Event {
+            seq: self.last_seq + 1,
+            at,
+            kind: EventKind::Snapshot {
+                state: Box::new(state),
+            },
+        };
+        self.write(&event)
     }
 
     /// Flush when something is buffered and [`FLUSH_EVERY`] has passed.
@@ -215,6 +419,20 @@ impl SharedJournal {
         let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         match guard.as_mut() {
             Some(w) => w.flush(),
+            None => Ok(()),
+        }
+    }
+
+    /// Write `state` as a final snapshot, then [`SharedJournal::close`]: a
+    /// replay of the journal ends in exactly this state.
+    pub fn close_with_snapshot(&self, state: StateView) -> io::Result<()> {
+        let taken = self.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match taken {
+            Some(mut w) => {
+                let wrote = w.write_final_snapshot(state);
+                let closed = w.close();
+                wrote.and(closed)
+            }
             None => Ok(()),
         }
     }

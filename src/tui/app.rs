@@ -75,6 +75,8 @@ pub struct ReplayView {
     pub marks: Vec<ReplayMark>,
     /// Corrupt journal lines skipped while reading.
     pub skipped_lines: u64,
+    /// The last line was cut off mid-write (a daemon killed) and dropped.
+    pub truncated_tail: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]

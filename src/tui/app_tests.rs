@@ -285,6 +285,7 @@ fn replay_is_read_only_and_steers_the_player() {
         paused: false,
         marks: vec![],
         skipped_lines: 0,
+        truncated_tail: false,
     };
     let mut a = App::for_replay(Keymap::default(), &Config::default(), replay);
     a.apply_event(&Event {

@@ -6,11 +6,13 @@
 //! and the tests drive it frame by frame; [`run_replay`] drives it from a
 //! clock and the keyboard.
 
-use super::app::{App, Effect, ReplayControl, ReplayView};
+use super::app::{App, EVENTS_KEPT, Effect, MarkKind, ReplayControl, ReplayMark, ReplayView};
 use super::config::Config;
+use super::history;
 use super::keymap::Keymap;
 use super::terminal::Tui;
-use crate::journal::{Journal, Player};
+use crate::journal::{Journal, MarkerKind, Player};
+use crate::model::EventKind;
 use color_eyre::eyre::{WrapErr, eyre};
 use crossterm::event::{Event as TermEvent, EventStream};
 use futures::StreamExt;
@@ -18,8 +20,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 const FRAME: Duration = Duration::from_millis(33);
-const MIN_SPEED: f64 = 0.25;
-const MAX_SPEED: f64 = 64.0;
+/// Slowest speed `-` reaches.
+pub const MIN_SPEED: f64 = 0.25;
+/// Fastest speed: `--speed 1000` must mean 1000× (a minute of recording in
+/// 60 ms), and an hour-long journal should still be skimmable.
+pub const MAX_SPEED: f64 = 10_000.0;
 
 /// A recording being played: the player, the cockpit model and the controls.
 pub struct ReplaySession {
@@ -27,13 +32,18 @@ pub struct ReplaySession {
     app: App,
     keymap: Keymap,
     config: Config,
-    file: String,
-    skipped: u64,
+    /// Indices of the events the events panel shows (all but snapshots and
+    /// ticks), ascending: a rebuild takes the last [`EVENTS_KEPT`] of them.
+    panel: Vec<usize>,
+    /// Indices of snapshots and ticks (the graphs' samples), ascending.
+    samples: Vec<usize>,
     pub speed: f64,
     pub paused: bool,
 }
 
 impl ReplaySession {
+    /// `speed` 0 starts at the end (`--speed 0`); otherwise it is clamped to
+    /// [`MIN_SPEED`]..=[`MAX_SPEED`].
     pub fn new(
         journal: Journal,
         file: &str,
@@ -41,20 +51,57 @@ impl ReplaySession {
         config: Config,
         speed: f64,
     ) -> ReplaySession {
-        let skipped = journal.corrupt_lines as u64;
+        let mut panel = Vec::new();
+        let mut samples = Vec::new();
+        for (i, e) in journal.events.iter().enumerate() {
+            match e.kind {
+                EventKind::Snapshot { .. } | EventKind::Tick { .. } => samples.push(i),
+                _ => panel.push(i),
+            }
+        }
+        let view = ReplayView {
+            file: file.to_string(),
+            position_ms: 0,
+            duration_ms: 0,
+            speed: 1.0,
+            paused: false,
+            marks: Vec::new(),
+            skipped_lines: journal.corrupt_lines as u64,
+            truncated_tail: journal.truncated_tail,
+        };
         let player = Player::new(journal);
-        let app = App::for_replay(keymap.clone(), &config, ReplayView::default());
+        // The marks never change: computed once, from the player's offsets
+        // (clamped, so a clock step cannot put a mark before its neighbours).
+        let marks = player
+            .markers()
+            .into_iter()
+            .map(|m| ReplayMark {
+                at_ms: duration_ms(m.at),
+                kind: match m.kind {
+                    MarkerKind::Action => MarkKind::Action,
+                    MarkerKind::Breach => MarkKind::Breach,
+                },
+            })
+            .collect();
+        let view = ReplayView {
+            duration_ms: duration_ms(player.duration()),
+            marks,
+            ..view
+        };
+        let app = App::for_replay(keymap.clone(), &config, view);
         let mut s = ReplaySession {
             player,
             app,
             keymap,
             config,
-            file: file.to_string(),
-            skipped,
-            speed: if speed.is_finite() && speed > 0.0 {
-                speed.clamp(MIN_SPEED, MAX_SPEED)
-            } else {
+            panel,
+            samples,
+            speed: if speed == 0.0 {
+                1.0
+            } else if speed.is_nan() {
                 MAX_SPEED
+            } else {
+                speed.clamp(MIN_SPEED, MAX_SPEED)
             },
             paused: false,
         };
@@ -88,30 +135,66 @@ impl ReplaySession {
         self.player.at_end()
     }
 
-    fn view(&self) -> ReplayView {
-        let events = &self.player.journal().events;
-        let start = events.first().map(|e| e.at).unwrap_or_default();
-        ReplayView {
-            file: self.file.clone(),
-            position_ms: self.player.position().as_millis() as u64,
-            duration_ms: self.player.duration().as_millis() as u64,
-            speed: self.speed,
-            paused: self.paused,
-            marks: ReplayView::marks_from(start, events.iter()),
-            skipped_lines: self.skipped,
+    /// Bring the banner up to date, in place (the marks stay as they are).
+    fn update_view(&mut self) {
+        let position_ms = duration_ms(self.player.position());
+        let (speed, paused) = (self.speed, self.paused);
+        if let Some(r) = self.app.replay.as_mut() {
+            r.position_ms = position_ms;
+            r.speed = speed;
+            r.paused = paused;
         }
     }
 
-    /// A fresh model fed with everything up to the current position (after
-    /// a seek: the graphs and the events panel are rebuilt, not patched).
+    /// A fresh model of the current position (after a seek the graphs and
+    /// the events panel are rebuilt, not patched). It is fed only what it
+    /// can still show, in journal order: everything from the latest
+    /// snapshot on (the state), the samples of the last [`history::SECONDS`]
+    /// seconds (the graphs) and the last [`EVENTS_KEPT`] panel events —
+    /// a bounded amount of work wherever the seek lands, and the same model
+    /// as feeding every event from the start.
     fn rebuild(&mut self) {
-        let mut app = App::for_replay(self.keymap.clone(), &self.config, self.view());
+        let view = self.app.replay.clone().unwrap_or_default();
+        let mut app = App::for_replay(self.keymap.clone(), &self.config, view);
         let size = self.app.size;
         app.set_size(size.width, size.height);
-        for ev in self.player.applied() {
-            app.apply_event(ev);
+        let events = &self.player.journal().events;
+        let upto = self.player.applied().len();
+        let from_snapshot = self.player.latest_snapshot().unwrap_or(0);
+        let panel_end = self.panel.partition_point(|&i| i < from_snapshot);
+        let panel = &self.panel[panel_end.saturating_sub(EVENTS_KEPT)..panel_end];
+        let samples_end = self.samples.partition_point(|&i| i < from_snapshot);
+        let samples = &self.samples[self.first_sample(samples_end)..samples_end];
+        let mut before: Vec<usize> = panel.iter().chain(samples).copied().collect();
+        before.sort_unstable();
+        for i in before.into_iter().chain(from_snapshot..upto) {
+            app.apply_event(&events[i]);
         }
         self.app = app;
+        self.update_view();
+    }
+
+    /// Where in `samples[..end]` the graphs' window begins: the first sample
+    /// of the [`history::SECONDS`]-th distinct second counted back from the
+    /// latest (the window of samples the model keeps; older ones would be
+    /// pushed out again).
+    fn first_sample(&self, end: usize) -> usize {
+        let events = &self.player.journal().events;
+        let mut seconds = 0usize;
+        let mut last_sec = None;
+        let mut first = end;
+        for k in (0..end).rev() {
+            let sec = events[self.samples[k]].at.timestamp();
+            if last_sec != Some(sec) {
+                seconds += 1;
+                if seconds > history::SECONDS {
+                    break;
+                }
+                last_sec = Some(sec);
+            }
+            first = k;
+        }
+        first
     }
 
     fn seek_to(&mut self, t: Duration) {
@@ -129,7 +212,7 @@ impl ReplaySession {
         for ev in &crossed {
             self.app.apply_event(ev);
         }
-        self.app.set_replay(self.view());
+        self.update_view();
         true
     }
 
@@ -148,12 +231,28 @@ impl ReplaySession {
                 self.seek_to(t);
             }
         }
-        self.app.set_replay(self.view());
+        self.update_view();
+    }
+}
+
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// `--speed`: 0 (start at the end) or a factor up to [`MAX_SPEED`].
+pub fn check_speed(speed: f64) -> color_eyre::Result<()> {
+    if speed == 0.0 || (speed.is_finite() && (MIN_SPEED..=MAX_SPEED).contains(&speed)) {
+        Ok(())
+    } else {
+        Err(eyre!(
+            "--speed {speed}: give 0 (jump to the end) or a factor from {MIN_SPEED} to {MAX_SPEED}"
+        ))
     }
 }
 
 /// `cutover replay FILE [--speed N]`: the recording in the cockpit, read-only.
 pub async fn run_replay(args: &crate::cli::ReplayArgs) -> color_eyre::Result<()> {
+    check_speed(args.speed)?;
     let journal = crate::journal::read_journal(&args.file)?;
     if journal.events.is_empty() {
         return Err(eyre!(

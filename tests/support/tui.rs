@@ -380,6 +380,7 @@ pub fn replay(mut app: App) -> App {
         paused: false,
         marks,
         skipped_lines: 0,
+        truncated_tail: false,
     });
     app
 }

@@ -96,20 +96,27 @@ pub fn replay(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         return;
     };
     let style = theme.banner(theme.banner_replay_bg);
-    let state = if r.paused {
-        "‖ paused"
+    // At the end nothing plays, whatever the speed (`--speed 0` starts there).
+    let state = if r.position_ms >= r.duration_ms {
+        "■ end".to_string()
+    } else if r.paused {
+        format!("‖ paused at {}×", trim_speed(r.speed))
     } else {
-        "▶ playing"
+        format!("▶ playing at {}×", trim_speed(r.speed))
     };
     let mut text = format!(
-        " REPLAY — read-only  {}  {state} at {}×  {} / {}",
+        " REPLAY — read-only  {}  {state}  {} / {}",
         r.file,
-        trim_speed(r.speed),
         fmt::countdown(r.position_ms),
         fmt::countdown(r.duration_ms)
     );
-    if r.skipped_lines > 0 {
-        text.push_str(&format!("  ({} corrupt lines skipped)", r.skipped_lines));
+    match (r.skipped_lines, r.truncated_tail) {
+        (0, false) => {}
+        (n, false) => text.push_str(&format!("  ({n} corrupt lines skipped)")),
+        (0, true) => text.push_str("  (last line truncated)"),
+        (n, true) => text.push_str(&format!(
+            "  ({n} corrupt lines skipped, last line truncated)"
+        )),
     }
     frame.render_widget(
         Paragraph::new(fmt::clip(&text, area.width as usize)).style(style),
