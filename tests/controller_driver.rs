@@ -273,9 +273,15 @@ async fn manual_rollback_and_drain_stable_lose_no_request() {
         .await
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    act(&r.handle, Action::Drain { role: Role::Stable })
-        .await
-        .unwrap();
+    act(
+        &r.handle,
+        Action::Drain {
+            role: Role::Stable,
+            force: false,
+        },
+    )
+    .await
+    .unwrap();
     until(&r.handle, 10, "promoted v3", |s| {
         s.phase == Phase::Idle && s.stable.version == "v3"
     })
