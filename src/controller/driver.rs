@@ -147,9 +147,8 @@ pub fn spawn(deps: ControllerDeps) -> (ControllerHandle, JoinHandle<()>) {
         sampling: false,
         guards: Vec::new(),
         eval_plan,
-        step_base_errors: 0,
-        step_base_requests: 0,
         trip_base_errors: 0,
+        trip_base_requests: 0,
         _worker: AbortOnDrop(worker),
         deps,
     };
@@ -195,13 +194,11 @@ struct Driver {
     guards: Vec<GuardVerdict>,
     /// The plan with the guard thresholds in force, as guards are judged.
     eval_plan: Plan,
-    /// Canary `errors_total` when the current step began.
-    step_base_errors: u64,
-    /// Canary `requests_total` when the current step began.
-    step_base_requests: u64,
-    /// Canary `errors_total` when the proxy's error trip was last armed:
-    /// the trip counts from there (step start, unmute, guard edit).
+    /// Canary `errors_total` / `requests_total` when the proxy's error trip
+    /// was last armed: the trip and the error count guard count from there
+    /// (the step's start, an unmute, a guard edit).
     trip_base_errors: u64,
+    trip_base_requests: u64,
     _worker: AbortOnDrop,
 }
 
@@ -705,11 +702,14 @@ impl Driver {
         let window = plan.guard.window.get();
         let canary = self.deps.metrics.stats(Role::Canary, window);
         let stable = self.deps.metrics.stats(Role::Stable, window);
+        // Counted like the proxy's trip: from when it was armed (the step's
+        // start, an unmute, a guard edit), so errors made while muted are
+        // not held against the canary once the guards are back on.
         let errors = self
             .deps
             .metrics
             .errors_total(Role::Canary)
-            .saturating_sub(self.step_base_errors);
+            .saturating_sub(self.trip_base_errors);
         let facts = GuardFacts {
             plan,
             canary: &canary,
@@ -719,7 +719,7 @@ impl Driver {
                 .deps
                 .metrics
                 .requests_total(Role::Canary)
-                .saturating_sub(self.step_base_requests),
+                .saturating_sub(self.trip_base_requests),
             muted,
         };
         self.guards = (self.deps.guard)(&facts);
@@ -808,6 +808,7 @@ impl Driver {
                 }
                 Effect::ArmErrorTrip { limit } => {
                     self.trip_base_errors = self.deps.metrics.errors_total(Role::Canary);
+                    self.trip_base_requests = self.deps.metrics.requests_total(Role::Canary);
                     self.deps.router.arm_error_trip(limit);
                 }
                 Effect::Drain { role, timeout } => {
@@ -835,13 +836,7 @@ impl Driver {
                 }
                 Effect::SwapRoles => self.swap_roles(),
                 Effect::RestoreStable => self.restore_stable(),
-                Effect::ResetMetrics { role } => {
-                    self.deps.metrics.reset(role);
-                    if role == Role::Canary {
-                        self.step_base_errors = self.deps.metrics.errors_total(Role::Canary);
-                        self.step_base_requests = self.deps.metrics.requests_total(Role::Canary);
-                    }
-                }
+                Effect::ResetMetrics { role } => self.deps.metrics.reset(role),
                 Effect::Resize { role, cpus, memory } => self.op(Op::Resize { role, cpus, memory }),
                 Effect::RunHook { name, command } => self.run_hook(name, command),
                 Effect::Persist => self.persist(),
