@@ -12,7 +12,8 @@
 //! replicas run, they are what serves (a promoted canary keeps its label),
 //! so they are adopted as stable: nothing changes for clients. Replicas the runtime cannot
 //! identify never reach this point: the runtime lists only replicas with
-//! this service's labels and a role.
+//! this service's labels and a role. The static runtime is left out: its
+//! "replicas" are the plan's addresses, run elsewhere, never taken down.
 
 use super::release::{ReleaseState, ReplicaMark, version_label};
 use crate::model::{Phase, Role};

@@ -364,6 +364,19 @@ impl Driver {
     /// adopted from their labels (see `adopt.rs`) rather than removed: a
     /// lost state file must not take a serving stable down with it.
     fn fresh_start(&mut self, listed: Option<Vec<Replica>>, grace: Duration) {
+        if self.kind == "static" {
+            // Static upstreams run elsewhere and the runtime's list is only
+            // the plan's addresses: nothing to adopt, nothing to take down.
+            if let Some(listed) = listed.filter(|l| !l.is_empty()) {
+                self.op(Op::Cleanup {
+                    replicas: listed,
+                    grace,
+                });
+            }
+            self.ensure_stable();
+            self.persist();
+            return;
+        }
         let adoption = super::adopt::from_labels(&self.deps.plan, listed.unwrap_or_default());
         for note in &adoption.notes {
             tracing::warn!("{note}");
