@@ -1052,3 +1052,64 @@ async fn guard_cadence_holds_under_a_command_flood() {
     );
     task.abort();
 }
+
+/// The canary fails after stable's stop has begun (too late to keep those
+/// replicas): the promotion is still abandoned, stable is started again
+/// from the release state, the stopped replicas are removed, and stable v1
+/// serves with a new set of replicas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canary_lost_after_stable_stopped_starts_stable_again() {
+    let r = rig("drv-restart-stable", "").await;
+    deploy(&r.handle, "").await;
+    let old: Vec<String> = r
+        .runtime
+        .running()
+        .into_iter()
+        .filter(|x| x.version == "v1")
+        .map(|x| x.id)
+        .collect();
+    let starts = r.runtime.starts.load(Ordering::SeqCst);
+    r.runtime
+        .knobs("v1")
+        .stop_delay_ms
+        .store(1500, Ordering::SeqCst);
+    act(&r.handle, Action::Promote { force: false })
+        .await
+        .unwrap();
+    let stops = r.runtime.stops.clone();
+    eventually(5, "stable's stop begun", || {
+        stops.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    r.runtime
+        .knobs("v2")
+        .unhealthy
+        .store(true, Ordering::SeqCst);
+    until(&r.handle, 15, "rolled back with stable back", |s| {
+        s.phase == Phase::Idle && s.canary.is_none() && s.stable.healthy() == 2
+    })
+    .await;
+    let st = r.handle.state();
+    assert_eq!(st.stable.version, "v1");
+    assert_eq!(st.last_outcome, Some(Outcome::RolledBack));
+    assert_eq!(
+        r.runtime.starts.load(Ordering::SeqCst),
+        starts + 1,
+        "stable started once more, not twice"
+    );
+    let running = r.runtime.running();
+    assert_eq!(running.len(), 2, "{running:?}");
+    assert!(
+        running
+            .iter()
+            .all(|x| x.version == "v1" && !old.contains(&x.id))
+    );
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    for _ in 0..20 {
+        assert_eq!(
+            get(http.clone(), url(&r.proxy)).await,
+            ("v1".to_string(), 200)
+        );
+    }
+    r.task.abort();
+}

@@ -149,6 +149,7 @@ pub fn spawn(deps: ControllerDeps) -> (ControllerHandle, JoinHandle<()>) {
         eval_plan,
         trip_base_errors: 0,
         trip_base_requests: 0,
+        stable_starting: false,
         _worker: AbortOnDrop(worker),
         deps,
     };
@@ -199,6 +200,8 @@ struct Driver {
     /// (the step's start, an unmute, a guard edit).
     trip_base_errors: u64,
     trip_base_requests: u64,
+    /// A start of stable is queued or running (not reported yet).
+    stable_starting: bool,
     _worker: AbortOnDrop,
 }
 
@@ -429,7 +432,7 @@ impl Driver {
     /// Start stable from the release state when none of its replicas is
     /// left or on its way (outside a promotion, where stable leaves on purpose).
     fn ensure_stable(&mut self) {
-        if self.machine.state().phase == Phase::Promoting {
+        if self.machine.state().phase == Phase::Promoting || self.stable_starting {
             return;
         }
         let have = ops::lock(&self.registry)
@@ -522,6 +525,12 @@ impl Driver {
     }
 
     fn report(&mut self, r: Report) {
+        if let Report::Started {
+            role: Role::Stable, ..
+        } = r
+        {
+            self.stable_starting = false;
+        }
         match r {
             Report::Started {
                 role,
@@ -859,6 +868,9 @@ impl Driver {
     }
 
     fn start(&mut self, mut spec: crate::runtime::VersionSpec) {
+        if spec.role == Role::Stable {
+            self.stable_starting = true;
+        }
         spec.labels.extend(self.deps.labels.clone());
         self.op(Op::Start { spec });
     }

@@ -271,18 +271,21 @@ pub(super) fn spawn_worker(
                     }
                 }
                 Op::Remove { role, ticket } => {
-                    let replicas: Vec<Replica> = {
+                    // Called off (the role is kept): only what was already
+                    // being stopped goes, as it cannot serve again, and no
+                    // removal of the role is reported.
+                    let (called_off, replicas) = {
                         let mut reg = lock(&registry);
-                        if tickets.current(role) != ticket {
-                            continue;
-                        }
-                        reg.values_mut()
-                            .filter(|t| t.replica.role == role)
+                        let called_off = tickets.current(role) != ticket;
+                        let replicas: Vec<Replica> = reg
+                            .values_mut()
+                            .filter(|t| t.replica.role == role && (!called_off || t.stop_started))
                             .map(|t| {
                                 t.stop_started = true;
                                 t.replica.clone()
                             })
-                            .collect()
+                            .collect();
+                        (called_off, replicas)
                     };
                     for r in &replicas {
                         if let Err(e) = runtime.remove(r).await {
@@ -293,7 +296,9 @@ pub(super) fn spawn_worker(
                         }
                         lock(&registry).remove(&r.id);
                     }
-                    report(Report::Fact(Input::Removed { role }));
+                    if !called_off {
+                        report(Report::Fact(Input::Removed { role }));
+                    }
                 }
                 Op::Resize { role, cpus, memory } => {
                     for r in of_role(&registry, role) {

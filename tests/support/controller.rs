@@ -191,6 +191,8 @@ pub struct Knobs {
     pub latency_ms: AtomicU64,
     /// How long `GET /slow` takes, in milliseconds.
     pub slow_ms: AtomicU64,
+    /// How long a stop takes before the replica goes, in milliseconds.
+    pub stop_delay_ms: AtomicU64,
 }
 
 struct Running {
@@ -209,6 +211,8 @@ pub struct TestRuntime {
     knobs: Arc<Mutex<BTreeMap<String, Arc<Knobs>>>>,
     events: broadcast::Sender<RuntimeEvent>,
     pub starts: Arc<AtomicU64>,
+    /// Stops begun (whether finished or not).
+    pub stops: Arc<AtomicU64>,
 }
 
 impl Default for TestRuntime {
@@ -218,6 +222,7 @@ impl Default for TestRuntime {
             knobs: Default::default(),
             events: broadcast::channel(256).0,
             starts: Default::default(),
+            stops: Default::default(),
         }
     }
 }
@@ -365,6 +370,14 @@ impl Runtime for TestRuntime {
         replica: &Replica,
         grace: std::time::Duration,
     ) -> Result<(), RuntimeError> {
+        self.stops.fetch_add(1, Ordering::SeqCst);
+        let delay = self
+            .knobs(&replica.version)
+            .stop_delay_ms
+            .load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        }
         let run = {
             let mut m = self.running.lock().unwrap();
             m.get_mut(&replica.id)
