@@ -246,6 +246,15 @@ async fn headless_verbs_drive_releases_with_their_exit_codes() {
         0,
         "wait promoted 4",
     );
+    let r = f
+        .run(&["wait", "--until", "rolled-back", "--timeout", "10s"])
+        .await;
+    code(&r, 1, "wait rolled-back after a promotion");
+    assert!(
+        r.stderr
+            .contains("ended otherwise: release 4 ended promoted"),
+        "{r:?}"
+    );
     let s = f.state().await;
     assert!(s.stable.image.contains(&f.addr(0)), "{}", s.stable.image);
     assert_eq!(s.release, 4);

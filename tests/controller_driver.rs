@@ -185,8 +185,9 @@ async fn bad_canary_is_rolled_back_by_the_guard() {
     assert_eq!(guard, "max_errors");
     assert_eq!(threshold, 5.0);
     assert!(value >= 5.0);
-    let st = persist::load(r.dir.path(), "drv-bad").state.unwrap();
-    assert_eq!(st.release.last_outcome, Some(Outcome::RolledBack));
+    // The state file is written off the controller's task, in order: it
+    // follows the published state by at most the save in progress.
+    saved_outcome(r.dir.path(), "drv-bad", Outcome::RolledBack).await;
     r.task.abort();
 }
 
@@ -495,6 +496,18 @@ async fn corrupt_state_file_falls_back_on_restart() {
     task.abort();
 }
 
+/// Wait (bounded) until the state file records `want` as the last outcome.
+async fn saved_outcome(dir: &std::path::Path, service: &str, want: Outcome) {
+    let dir = dir.to_path_buf();
+    let service = service.to_string();
+    eventually(5, &format!("{want} saved in the state file"), || {
+        persist::load(&dir, &service)
+            .state
+            .is_some_and(|s| s.release.last_outcome == Some(want))
+    })
+    .await;
+}
+
 async fn deploy(h: &ControllerHandle, image: &str) {
     act(
         h,
@@ -621,8 +634,7 @@ async fn canary_lost_mid_promote_keeps_stable_serving() {
         r.runtime.running().iter().all(|x| x.version == "v1"),
         "the canary is gone"
     );
-    let saved = persist::load(r.dir.path(), "drv-lost").state.unwrap();
-    assert_eq!(saved.release.last_outcome, Some(Outcome::RolledBack));
+    saved_outcome(r.dir.path(), "drv-lost", Outcome::RolledBack).await;
     r.task.abort();
 }
 
