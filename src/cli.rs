@@ -14,8 +14,8 @@ pub struct Cli {
     pub target: Target,
 }
 
-/// How a client verb finds its daemon.
-#[derive(Debug, Clone, Default, Args)]
+/// How a client verb finds its daemon. `Debug` never shows the token.
+#[derive(Clone, Default, Args)]
 pub struct Target {
     /// State directory (default: $XDG_STATE_HOME/cutover, else ~/.local/state/cutover).
     #[arg(long, global = true, env = "CUTOVER_STATE_DIR")]
@@ -33,6 +33,21 @@ pub struct Target {
     #[arg(long, global = true, env = "CUTOVER_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 }
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("state_dir", &self.state_dir)
+            .field("service", &self.service)
+            .field("plan", &self.plan)
+            .field("admin", &self.admin)
+            .field("token", &self.token.as_ref().map(|_| REDACTED))
+            .finish()
+    }
+}
+
+/// What `Debug` shows in place of a token.
+pub const REDACTED: &str = "<redacted>";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -62,12 +77,13 @@ pub enum Command {
     Promote(ConfirmArgs),
     /// Move all traffic to stable and remove the canary.
     Rollback(ConfirmArgs),
-    /// Drain and remove one version.
+    /// Drain and remove one version (draining stable is a promotion:
+    /// `--force --reason` overrides a freeze window, as for promote).
     Drain {
         #[arg(value_enum)]
         version: DrainTarget,
-        #[arg(long)]
-        yes: bool,
+        #[command(flatten)]
+        confirm: ConfirmArgs,
     },
     /// Wait until the release reaches an outcome.
     Wait {
@@ -145,7 +161,7 @@ pub struct ConfirmArgs {
     /// Do not ask.
     #[arg(long)]
     pub yes: bool,
-    /// Promote inside a freeze window (needs --reason).
+    /// Promote (or drain stable) inside a freeze window (needs --reason).
     #[arg(long)]
     pub force: bool,
     #[arg(long)]
@@ -243,4 +259,24 @@ pub enum ImageCommand {
         #[arg(long, default_value = "cutover-demo")]
         repo: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let secret = "5ec2e7-t0ken-do-not-print";
+        let t = Target {
+            token: Some(secret.into()),
+            ..Target::default()
+        };
+        let shown = format!("{t:?} {t:#?}");
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(shown.contains(REDACTED), "{shown}");
+        let cli = Cli::parse_from(["cutover", "--token", secret, "status"]);
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains(secret), "{shown}");
+    }
 }

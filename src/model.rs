@@ -6,8 +6,9 @@
 //! (live or replaying) renders nothing but these. Keeping them in one place is
 //! what lets a recording be played back in the very same cockpit.
 
+use crate::plan::{GuardPlan, HumanDuration, OnBreach};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
 
 /// Which side of the split a version is on.
@@ -267,6 +268,31 @@ pub struct BreachView {
     pub at: DateTime<Utc>,
 }
 
+/// How the last release ended, so `cutover wait` and the cockpit can say it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Promoted,
+    RolledBack,
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Promoted => "promoted",
+            Outcome::RolledBack => "rolled_back",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Everything a client needs to draw the cockpit.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StateView {
@@ -292,6 +318,10 @@ pub struct StateView {
     pub freeze: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_breach: Option<BreachView>,
+    /// How the latest finished release ended (kept until the next deploy), so
+    /// `cutover wait` can tell "already promoted" from "still going".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_outcome: Option<Outcome>,
     /// Public listener address.
     pub public_addr: String,
     pub at: DateTime<Utc>,
@@ -414,8 +444,12 @@ pub enum Action {
     },
     Rollback,
     /// Drain one version: no new requests at once, in-flight ones finish, then it is removed.
+    /// Draining stable is a promotion, so `force` (with a reason) overrides a freeze
+    /// window exactly as it does for `Promote`; it means nothing for the canary.
     Drain {
         role: Role,
+        #[serde(default)]
+        force: bool,
     },
     /// Change CPU / memory limits of a running version.
     Resize {
@@ -433,6 +467,97 @@ pub enum Action {
     },
     /// Acknowledge the last breach banner.
     AckBreach,
+    /// Change the guard thresholds of the running release (validated like the
+    /// plan's `[guard]`); keys left out stay as they are.
+    SetGuards {
+        guards: GuardPatch,
+    },
+}
+
+/// A change to the guard thresholds: a key left out stays as it is; for the
+/// guards that can be switched off, `null` switches it off.
+///
+/// ```json
+/// {"action": "set_guards", "by": "tui", "reason": "noisy upstream",
+///  "guards": {"max_errors": 40, "max_p99": null, "window": "30s"}}
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardPatch {
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_errors: Option<Option<u64>>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_error_rate: Option<Option<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<HumanDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_requests: Option<u64>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_p99: Option<Option<HumanDuration>>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_p99_ratio: Option<Option<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_breach: Option<OnBreach>,
+}
+
+/// A key that is present (even as `null`) is `Some`: it tells "switch this
+/// guard off" (`Some(None)`) from "leave it" (`None`, the key is absent).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+impl GuardPatch {
+    /// Whether the patch changes nothing at all.
+    pub fn is_empty(&self) -> bool {
+        *self == GuardPatch::default()
+    }
+
+    /// `base` with this patch applied.
+    pub fn apply(&self, base: &GuardPlan) -> GuardPlan {
+        let mut g = base.clone();
+        if let Some(v) = self.max_errors {
+            g.max_errors = v;
+        }
+        if let Some(v) = self.max_error_rate {
+            g.max_error_rate = v;
+        }
+        if let Some(v) = self.window {
+            g.window = v;
+        }
+        if let Some(v) = self.min_requests {
+            g.min_requests = v;
+        }
+        if let Some(v) = self.max_p99 {
+            g.max_p99 = v;
+        }
+        if let Some(v) = self.max_p99_ratio {
+            g.max_p99_ratio = v;
+        }
+        if let Some(v) = self.on_breach {
+            g.on_breach = v;
+        }
+        g
+    }
 }
 
 impl Action {
@@ -451,6 +576,7 @@ impl Action {
             Action::Abort => "abort",
             Action::MuteGuards { .. } => "mute_guards",
             Action::AckBreach => "ack_breach",
+            Action::SetGuards { .. } => "set_guards",
         }
     }
 }

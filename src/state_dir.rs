@@ -3,7 +3,7 @@
 //! file, journal, logs).
 //!
 //! ```text
-//! $XDG_STATE_HOME/cutover/          (0700)
+//! $XDG_STATE_HOME/cutover/          (0700 when cutover creates it)
 //!   <service>/                      (0700)
 //!     admin.addr      127.0.0.1:7900
 //!     public.addr     127.0.0.1:8080
@@ -12,6 +12,13 @@
 //!     journal.jsonl   flight recorder (JSON lines)
 //!     cutover.log     daemon logs (tracing)
 //! ```
+//!
+//! Permissions: cutover makes the directories it creates 0700, and always
+//! its own service directory; it never changes the mode of a root it did not
+//! create (`--state-dir /tmp` must not turn /tmp private). A token file that
+//! group or others can read is refused, not silently reused or repaired: the
+//! token may already have leaked, so the operator decides (chmod 600 keeps
+//! it; deleting it makes a new one).
 
 use crate::cli::Target;
 use std::fs;
@@ -37,6 +44,10 @@ pub enum StateDirError {
     NoSuchService { root: PathBuf, service: String },
     #[error("{path}: {message}")]
     Bad { path: PathBuf, message: String },
+    #[error(
+        "the admin token file {path} can be read by group or others (mode {mode:04o}): anyone who read it controls releases. Fix: `chmod 600 {path}` to keep it, or delete it to get a new token"
+    )]
+    TokenExposed { path: PathBuf, mode: u32 },
     #[error(transparent)]
     Plan(#[from] crate::plan::PlanError),
 }
@@ -68,24 +79,34 @@ pub struct ServiceDir {
 }
 
 impl ServiceDir {
-    /// Create (0700) or open the directory of `service` under `root`.
+    /// Create or open the directory of `service` under `root`. The service
+    /// directory is made 0700; `root` only if this call creates it.
     pub fn create(root: &Path, service: &str) -> Result<ServiceDir, StateDirError> {
-        for dir in [root.to_path_buf(), root.join(service)] {
-            fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(io_err(&dir))?;
+        if !root.exists() {
+            fs::create_dir_all(root).map_err(io_err(root))?;
+            fs::set_permissions(root, fs::Permissions::from_mode(0o700)).map_err(io_err(root))?;
         }
-        Ok(ServiceDir {
-            path: root.join(service),
-        })
+        let dir = root.join(service);
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(io_err(&dir))?;
+        Ok(ServiceDir { path: dir })
     }
 
     pub fn file(&self, name: &str) -> PathBuf {
         self.path.join(name)
     }
 
-    /// The admin token, created (32 random bytes as hex, mode 0600) if absent.
+    /// The admin token, created (32 random bytes as hex, mode 0600) if
+    /// absent. An existing one readable by group or others is refused
+    /// ([`StateDirError::TokenExposed`]).
     pub fn ensure_token(&self) -> Result<String, StateDirError> {
         let path = self.file("token");
+        if let Ok(meta) = fs::metadata(&path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(StateDirError::TokenExposed { path, mode });
+            }
+        }
         match fs::read_to_string(&path) {
             Ok(t) if t.trim().len() >= 32 => return Ok(t.trim().to_string()),
             Ok(_) | Err(_) => {}
@@ -107,6 +128,10 @@ impl ServiceDir {
         f.write_all(token.as_bytes()).map_err(io_err(&tmp))?;
         f.sync_all().map_err(io_err(&tmp))?;
         fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        // The rename is durable only once the directory is.
+        fs::File::open(&self.path)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err(&self.path))?;
         Ok(token)
     }
 
@@ -134,12 +159,23 @@ impl ServiceDir {
     }
 }
 
-/// Where a client verb should connect: admin address and token.
-#[derive(Clone, Debug)]
+/// Where a client verb should connect: admin address and token. `Debug`
+/// never shows the token.
+#[derive(Clone)]
 pub struct Endpoint {
     pub admin: SocketAddr,
     pub token: String,
     pub service: String,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("admin", &self.admin)
+            .field("token", &crate::cli::REDACTED)
+            .field("service", &self.service)
+            .finish()
+    }
 }
 
 /// Resolve `Target` flags into an endpoint (see DESIGN.md, "The command line").
@@ -219,6 +255,55 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let dmode = fs::metadata(&dir.path).unwrap().permissions().mode();
         assert_eq!(dmode & 0o777, 0o700);
+    }
+
+    #[test]
+    fn a_given_root_keeps_its_mode_and_what_cutover_creates_is_private() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let dir = ServiceDir::create(tmp.path(), "shop").unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode(tmp.path()),
+            0o755,
+            "a root it did not create is left alone"
+        );
+        assert_eq!(mode(&dir.path), 0o700);
+        let fresh = tmp.path().join("made/here");
+        ServiceDir::create(&fresh, "shop").unwrap();
+        assert_eq!(mode(&fresh), 0o700, "a root it creates is private");
+    }
+
+    #[test]
+    fn an_exposed_token_file_is_refused_with_the_fix() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ServiceDir::create(tmp.path(), "shop").unwrap();
+        let token = dir.ensure_token().unwrap();
+        let path = dir.file("token");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let err = dir.ensure_token().unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(
+            err,
+            StateDirError::TokenExposed { mode: 0o644, .. }
+        ));
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        assert!(text.contains("chmod 600"), "{text}");
+        assert_eq!(fs::read_to_string(&path).unwrap(), token, "left as it was");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(dir.ensure_token().unwrap(), token, "kept after the fix");
+    }
+
+    #[test]
+    fn endpoint_debug_never_shows_the_token() {
+        let secret = "c0ffee-secret";
+        let ep = Endpoint {
+            admin: "127.0.0.1:1".parse().unwrap(),
+            token: secret.into(),
+            service: "shop".into(),
+        };
+        let shown = format!("{ep:?} {ep:#?}");
+        assert!(!shown.contains(secret), "{shown}");
     }
 
     #[test]

@@ -357,3 +357,128 @@ fn arbitrary_request_bodies_never_break_anything() {
         .unwrap();
     rt.block_on(f.daemon.stop());
 }
+
+/// Guard thresholds through `POST /v1/actions`: a value the plan's rules
+/// refuse is a 400 that names the key, and nothing changes; a good edit is
+/// applied, shown by `GET /v1/guards` and journaled with who and why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guard_edits_are_validated_like_the_plan() {
+    let f = fixture().await;
+    let client = f.daemon.client();
+    let http = reqwest::Client::new();
+    let before = client.guards().await.unwrap();
+    assert_eq!(before.max_errors, Some(20), "the plan's default");
+    let post = |body: serde_json::Value| {
+        http.post(url(&f, "/v1/actions"))
+            .bearer_auth(&f.daemon.token)
+            .json(&body)
+            .send()
+    };
+    for (guards, code, says) in [
+        (
+            serde_json::json!({"max_error_rate": 1.5}),
+            "invalid_value",
+            "guard.max_error_rate: expected a rate between 0 and 1",
+        ),
+        (
+            serde_json::json!({"max_errors": 0}),
+            "invalid_value",
+            "guard.max_errors: expected at least 1",
+        ),
+        (
+            serde_json::json!({"window": "10m"}),
+            "invalid_value",
+            "guard.window: expected 1s..=5m",
+        ),
+        (
+            serde_json::json!({"min_requests": 0}),
+            "invalid_value",
+            "guard.min_requests",
+        ),
+        (
+            serde_json::json!({"max_p99_ratio": 0.5}),
+            "invalid_value",
+            "guard.max_p99_ratio",
+        ),
+        (serde_json::json!({}), "bad_request", "names no threshold"),
+        (
+            serde_json::json!({"max_erors": 3}),
+            "bad_json",
+            "unknown field",
+        ),
+        (
+            serde_json::json!({"window": "soon"}),
+            "bad_json",
+            "invalid JSON body",
+        ),
+    ] {
+        let r = post(serde_json::json!({"action": "set_guards", "by": "api", "guards": guards}))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{guards}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["code"], code, "{guards}: {v}");
+        let error = v["error"].as_str().unwrap();
+        assert!(error.contains(says), "{guards}: {error}");
+        assert_eq!(
+            client.guards().await.unwrap(),
+            before,
+            "{guards}: nothing changed"
+        );
+    }
+    let mut events = client.events().await.unwrap();
+    let r = post(serde_json::json!({
+        "action": "set_guards",
+        "by": "tui",
+        "reason": "slow dependency today",
+        "guards": {"max_p99": "400ms", "max_error_rate": null, "window": "20s"}
+    }))
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let after = client.guards().await.unwrap();
+    assert_eq!(
+        after.max_p99.map(|d| d.to_string()).as_deref(),
+        Some("400ms")
+    );
+    assert_eq!(after.max_error_rate, None, "null switches a guard off");
+    assert_eq!(after.window.to_string(), "20s");
+    assert_eq!(after.max_errors, before.max_errors, "left out: unchanged");
+    let detail = loop {
+        let ev = events.next().await.unwrap().unwrap();
+        if let EventKind::Action {
+            action,
+            by,
+            reason,
+            ok: true,
+            detail,
+        } = ev.kind
+            && action == "set_guards"
+        {
+            assert_eq!(by, Actor::Tui);
+            assert_eq!(reason.as_deref(), Some("slow dependency today"));
+            break detail;
+        }
+    };
+    assert_eq!(
+        detail,
+        "guard thresholds of release 1: max_error_rate 0.05 → off, window 10s → 20s, max_p99 off → 400ms"
+    );
+    // The client helper says the same refusal in its own words.
+    let err = client
+        .set_guards(
+            cutover::model::GuardPatch {
+                max_error_rate: Some(Some(2.0)),
+                ..Default::default()
+            },
+            Actor::Cli,
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, cutover::api::client::ClientError::Refused(r) if r.code == "invalid_value"),
+        "{err}"
+    );
+    f.daemon.stop().await;
+}

@@ -3,6 +3,10 @@
 //! a bad canary is rolled back by the guard, a good one steps and promotes,
 //! promote / rollback keep every client request answered, a canary that is
 //! never healthy fails without traffic, and a restart restores and adopts.
+//! Also: a canary lost mid-promote keeps stable, drains cut at the timeout
+//! with counted 504s, the p99-ratio guard, guard edits across a restart, a
+//! start without any readable state adopting what runs, the trip's own
+//! figure after an unmute, and the guard cadence under a command flood.
 
 use crate::support::controller as support;
 
@@ -45,6 +49,17 @@ fn start(
     dir: &std::path::Path,
     restored: Option<persist::PersistedState>,
 ) -> (ControllerHandle, tokio::task::JoinHandle<()>) {
+    start_with(plan, proxy, runtime, dir, restored, |_| {})
+}
+
+fn start_with(
+    plan: &cutover::plan::Plan,
+    proxy: &TestProxy,
+    runtime: &TestRuntime,
+    dir: &std::path::Path,
+    restored: Option<persist::PersistedState>,
+    tweak: impl FnOnce(&mut ControllerDeps),
+) -> (ControllerHandle, tokio::task::JoinHandle<()>) {
     let mut deps = ControllerDeps::new(
         plan.clone(),
         Arc::new(runtime.clone()),
@@ -54,6 +69,7 @@ fn start(
     );
     deps.public_addr = proxy.addr.to_string();
     deps.restored = restored;
+    tweak(&mut deps);
     controller::spawn(deps)
 }
 
@@ -169,8 +185,9 @@ async fn bad_canary_is_rolled_back_by_the_guard() {
     assert_eq!(guard, "max_errors");
     assert_eq!(threshold, 5.0);
     assert!(value >= 5.0);
-    let st = persist::load(r.dir.path(), "drv-bad").state.unwrap();
-    assert_eq!(st.release.last_outcome, Some(Outcome::RolledBack));
+    // The state file is written off the controller's task, in order: it
+    // follows the published state by at most the save in progress.
+    saved_outcome(r.dir.path(), "drv-bad", Outcome::RolledBack).await;
     r.task.abort();
 }
 
@@ -273,9 +290,15 @@ async fn manual_rollback_and_drain_stable_lose_no_request() {
         .await
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    act(&r.handle, Action::Drain { role: Role::Stable })
-        .await
-        .unwrap();
+    act(
+        &r.handle,
+        Action::Drain {
+            role: Role::Stable,
+            force: false,
+        },
+    )
+    .await
+    .unwrap();
     until(&r.handle, 10, "promoted v3", |s| {
         s.phase == Phase::Idle && s.stable.version == "v3"
     })
@@ -471,4 +494,634 @@ async fn corrupt_state_file_falls_back_on_restart() {
     eventually(1, "weight of the previous copy", || router.weight() == 100).await;
     let _ = &mut events;
     task.abort();
+}
+
+/// Wait (bounded) until the state file records `want` as the last outcome.
+async fn saved_outcome(dir: &std::path::Path, service: &str, want: Outcome) {
+    let dir = dir.to_path_buf();
+    let service = service.to_string();
+    eventually(5, &format!("{want} saved in the state file"), || {
+        persist::load(&dir, &service)
+            .state
+            .is_some_and(|s| s.release.last_outcome == Some(want))
+    })
+    .await;
+}
+
+async fn deploy(h: &ControllerHandle, image: &str) {
+    act(
+        h,
+        Action::Deploy {
+            image: image.into(),
+        },
+    )
+    .await
+    .unwrap();
+    until(h, 10, "canary", |s| s.phase == Phase::Canary).await;
+}
+
+/// One GET through the proxy: (version header or "-", status).
+async fn get(http: reqwest::Client, url: String) -> (String, u16) {
+    let r = http.get(url).send().await.unwrap();
+    let v = r
+        .headers()
+        .get("x-version")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_string();
+    (v, r.status().as_u16())
+}
+
+fn breaches(
+    events: &mut tokio::sync::broadcast::Receiver<cutover::model::Event>,
+) -> Vec<(String, f64, f64)> {
+    let mut out = Vec::new();
+    while let Ok(ev) = events.try_recv() {
+        if let EventKind::Breach {
+            guard,
+            value,
+            threshold,
+            ..
+        } = ev.kind
+        {
+            out.push((guard, value, threshold));
+        }
+    }
+    out
+}
+
+/// Argo Rollouts #777 at the driver: the canary fails its health checks
+/// while stable drains a slow request. The promotion is abandoned, stable is
+/// never stopped (same replicas, none started), its drain is called off so
+/// the slow request finishes normally, and no client request fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canary_lost_mid_promote_keeps_stable_serving() {
+    let r = rig("drv-lost", "").await;
+    deploy(&r.handle, "").await;
+    let stable_before: Vec<String> = r
+        .runtime
+        .running()
+        .into_iter()
+        .filter(|x| x.version == "v1")
+        .map(|x| x.id)
+        .collect();
+    let starts = r.runtime.starts.load(Ordering::SeqCst);
+    r.runtime.knobs("v1").slow_ms.store(3000, Ordering::SeqCst);
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let slow = tokio::spawn(get(http.clone(), format!("http://{}/slow", r.proxy.addr)));
+    let metrics = r.proxy.metrics.clone();
+    eventually(5, "the slow request on stable", || {
+        metrics.in_flight(Role::Stable) == 1
+    })
+    .await;
+    act(&r.handle, Action::SetWeight { permille: 500 })
+        .await
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = load(url(&r.proxy), 200, 4, "v2", stop.clone());
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    act(&r.handle, Action::Promote { force: false })
+        .await
+        .unwrap();
+    assert_eq!(r.handle.state().phase, Phase::Promoting);
+    // The canary stops answering its health checks mid-drain (drain timeout 1 s).
+    r.runtime
+        .knobs("v2")
+        .unhealthy
+        .store(true, Ordering::SeqCst);
+    until(&r.handle, 10, "rolled back", |s| {
+        s.phase == Phase::Idle && s.canary.is_none()
+    })
+    .await;
+    let st = r.handle.state();
+    assert_eq!(st.stable.version, "v1", "stable stayed stable");
+    assert_eq!(st.last_outcome, Some(Outcome::RolledBack));
+    assert_eq!(st.weight_permille, 0);
+    assert_eq!(r.proxy.router.members(Role::Stable).len(), 2);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    stop.store(true, Ordering::SeqCst);
+    let seen = load.await.unwrap();
+    let (v, status) = slow.await.unwrap();
+    assert_eq!(
+        (v.as_str(), status),
+        ("v1", 200),
+        "the drain was called off: nothing cut"
+    );
+    let failed: Vec<_> = seen.responses.iter().filter(|(_, s)| *s != 200).collect();
+    assert!(failed.is_empty(), "no request failed: {failed:?}");
+    assert_eq!(seen.transport_errors, 0);
+    assert!(seen.responses.iter().any(|(v, _)| v == "v2"));
+    let mut stable_after: Vec<String> = r
+        .runtime
+        .running()
+        .into_iter()
+        .filter(|x| x.version == "v1")
+        .map(|x| x.id)
+        .collect();
+    let mut before = stable_before.clone();
+    before.sort();
+    stable_after.sort();
+    assert_eq!(
+        stable_after, before,
+        "the same stable replicas, never stopped"
+    );
+    assert_eq!(
+        r.runtime.starts.load(Ordering::SeqCst),
+        starts,
+        "no stable had to be started again"
+    );
+    assert!(
+        r.runtime.running().iter().all(|x| x.version == "v1"),
+        "the canary is gone"
+    );
+    saved_outcome(r.dir.path(), "drv-lost", Outcome::RolledBack).await;
+    r.task.abort();
+}
+
+/// Drain at release level: a rollback's drain of the canary and a
+/// promotion's drain of stable each answer the request still in flight at
+/// `drain.timeout` (1 s here) with a 504, counted on its version, and say so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drains_cut_at_the_timeout_with_counted_504s() {
+    let r = rig("drv-cut", "").await;
+    let mut events = r.handle.subscribe();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let slow_url = format!("http://{}/slow", r.proxy.addr);
+
+    // Rollback: the canary holds a 5 s request.
+    deploy(&r.handle, "").await;
+    r.runtime.knobs("v2").slow_ms.store(5000, Ordering::SeqCst);
+    act(&r.handle, Action::SetWeight { permille: 1000 })
+        .await
+        .unwrap();
+    let slow = tokio::spawn(get(http.clone(), slow_url.clone()));
+    let metrics = r.proxy.metrics.clone();
+    eventually(5, "the slow request on the canary", || {
+        metrics.in_flight(Role::Canary) == 1
+    })
+    .await;
+    act(&r.handle, Action::Rollback).await.unwrap();
+    assert_eq!(slow.await.unwrap().1, 504, "cut at the drain timeout");
+    until(&r.handle, 10, "rolled back", |s| s.phase == Phase::Idle).await;
+    let canary = r
+        .proxy
+        .metrics
+        .stats(Role::Canary, std::time::Duration::from_secs(60));
+    assert_eq!(canary.status_504, 1, "counted on the canary: {canary:?}");
+    assert_eq!(r.proxy.metrics.in_flight(Role::Canary), 0);
+
+    // Promote: stable holds a 5 s request.
+    deploy(&r.handle, "app --version v3").await;
+    r.runtime.knobs("v1").slow_ms.store(5000, Ordering::SeqCst);
+    let stable_errors = r.proxy.metrics.errors_total(Role::Stable);
+    let slow = tokio::spawn(get(http.clone(), slow_url));
+    eventually(5, "the slow request on stable", || {
+        metrics.in_flight(Role::Stable) == 1
+    })
+    .await;
+    act(&r.handle, Action::Promote { force: false })
+        .await
+        .unwrap();
+    assert_eq!(slow.await.unwrap().1, 504, "cut at the drain timeout");
+    until(&r.handle, 10, "promoted", |s| {
+        s.phase == Phase::Idle && s.stable.version == "v3"
+    })
+    .await;
+    assert_eq!(
+        r.proxy.metrics.errors_total(Role::Stable),
+        stable_errors + 1,
+        "the cut is one error of stable's"
+    );
+    let cuts: Vec<String> = std::iter::from_fn(|| events.try_recv().ok())
+        .filter_map(|e| match e.kind {
+            EventKind::Warning { message } if message.contains("answered 504") => Some(message),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(cuts.len(), 2, "{cuts:?}");
+    assert!(cuts[0].starts_with("drained canary: 0 in-flight requests finished, 1 answered 504"));
+    assert!(cuts[1].starts_with("drained stable: 0 in-flight requests finished, 1 answered 504"));
+    r.task.abort();
+}
+
+/// The p99 guard relative to stable: a canary 200 ms slower than a fast
+/// stable breaches `max_p99_ratio` and is rolled back, stable untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p99_ratio_to_stable_breach_rolls_back() {
+    let r = rig(
+        "drv-p99",
+        "[guard]\nmax_p99_ratio = 3.0\nmin_requests = 20\nwindow = \"2s\"\n",
+    )
+    .await;
+    let mut events = r.handle.subscribe();
+    deploy(&r.handle, "app --version v2 --latency 200").await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = load(url(&r.proxy), 200, 8, "v2", stop.clone());
+    act(&r.handle, Action::SetWeight { permille: 500 })
+        .await
+        .unwrap();
+    until(&r.handle, 20, "rolled back", |s| {
+        s.phase == Phase::Idle && s.canary.is_none()
+    })
+    .await;
+    stop.store(true, Ordering::SeqCst);
+    let seen = load.await.unwrap();
+    let found = breaches(&mut events);
+    assert_eq!(found.len(), 1, "{found:?}");
+    let (guard, value, threshold) = &found[0];
+    assert_eq!(guard, "max_p99_ratio");
+    assert_eq!(*threshold, 3.0);
+    assert!(*value > 3.0, "{value}");
+    assert_eq!(r.handle.state().last_outcome, Some(Outcome::RolledBack));
+    assert!(
+        seen.responses.iter().all(|(_, s)| *s == 200),
+        "slow is not failed"
+    );
+    assert_eq!(seen.transport_errors, 0);
+    let running = r.runtime.running();
+    assert!(running.iter().all(|x| x.version == "v1"), "{running:?}");
+    assert_eq!(running.len(), 2);
+    r.task.abort();
+}
+
+/// Guard thresholds edited on a running release are persisted: after a
+/// restart they are still in force, and the trip is armed with the new
+/// max_errors (a canary turning bad is caught within 2 errors, not 20).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guard_edits_survive_a_restart() {
+    let plan = driver_plan(
+        "drv-edit",
+        "[guard]\nmax_errors = 20\nmin_requests = 1000\n",
+    );
+    let r = rig(
+        "drv-edit",
+        "[guard]\nmax_errors = 20\nmin_requests = 1000\n",
+    )
+    .await;
+    deploy(&r.handle, "").await;
+    act(&r.handle, Action::SetWeight { permille: 500 })
+        .await
+        .unwrap();
+    let reply = r
+        .handle
+        .act(ActionRequest {
+            action: Action::SetGuards {
+                guards: cutover::model::GuardPatch {
+                    max_errors: Some(Some(2)),
+                    window: Some("30s".parse().unwrap()),
+                    ..Default::default()
+                },
+            },
+            by: Actor::Tui,
+            reason: Some("canary must be spotless".into()),
+        })
+        .await
+        .unwrap();
+    assert!(
+        reply.detail.contains("max_errors 20 → 2"),
+        "{}",
+        reply.detail
+    );
+    assert_eq!(r.handle.guards().max_errors, Some(2));
+    r.task.abort();
+    let _ = r.task.await;
+
+    let loaded = persist::load(r.dir.path(), "drv-edit");
+    let proxy = TestProxy::start(&plan).await;
+    let (handle, task) = start(&plan, &proxy, &r.runtime, r.dir.path(), loaded.state);
+    let router = proxy.router.clone();
+    eventually(2, "weight restored", || router.weight() == 500).await;
+    let g = handle.guards();
+    assert_eq!(g.max_errors, Some(2));
+    assert_eq!(g.window.to_string(), "30s");
+    assert_eq!(g.min_requests, 1000, "what was not edited stays the plan's");
+    eventually(5, "canary back in its pool", || {
+        router.members(Role::Canary).len() == 1
+    })
+    .await;
+    r.runtime
+        .knobs("v2")
+        .error_permille
+        .store(1000, Ordering::SeqCst);
+    let stop = Arc::new(AtomicBool::new(false));
+    // One client: sequential requests, so the count is exact.
+    let load = load(url(&proxy), 200, 1, "v2", stop.clone());
+    until(&handle, 10, "rolled back by the edited guard", |s| {
+        s.phase == Phase::Idle
+    })
+    .await;
+    stop.store(true, Ordering::SeqCst);
+    let seen = load.await.unwrap();
+    let canary_errors = seen
+        .responses
+        .iter()
+        .filter(|(v, s)| v == "v2" && *s >= 500)
+        .count();
+    assert_eq!(canary_errors, 2, "the edited max_errors, not the plan's 20");
+    task.abort();
+}
+
+/// Both state copies torn: the replicas still running are adopted from
+/// their labels (stable as stable, the canary at weight 0), nothing is
+/// stopped or started, and traffic is served at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_readable_state_adopts_what_runs_instead_of_removing_it() {
+    let plan = driver_plan("drv-torn", "");
+    let r = rig("drv-torn", "").await;
+    deploy(&r.handle, "").await;
+    act(&r.handle, Action::SetWeight { permille: 250 })
+        .await
+        .unwrap();
+    let mut before: Vec<String> = r.runtime.running().into_iter().map(|x| x.id).collect();
+    before.sort();
+    assert_eq!(before.len(), 3);
+    let starts = r.runtime.starts.load(Ordering::SeqCst);
+    r.task.abort();
+    let _ = r.task.await;
+    for f in [persist::STATE_FILE, persist::PREV_FILE] {
+        std::fs::write(r.dir.path().join(f), b"{\"torn").unwrap();
+    }
+    let loaded = persist::load(r.dir.path(), "drv-torn");
+    assert!(loaded.state.is_none());
+    assert_eq!(loaded.warnings.len(), 1);
+
+    let proxy = TestProxy::start(&plan).await;
+    let journal = Recorder::default();
+    let (handle, task) = start_with(&plan, &proxy, &r.runtime, r.dir.path(), None, |d| {
+        d.journal = Some(Arc::new(journal.clone()));
+        d.warnings = loaded.warnings;
+    });
+    let router = proxy.router.clone();
+    eventually(2, "adopted into the pools", || {
+        router.members(Role::Stable).len() == 2 && router.members(Role::Canary).len() == 1
+    })
+    .await;
+    let st = handle.state();
+    assert_eq!(st.phase, Phase::Canary);
+    assert_eq!(st.weight_permille, 0, "nothing goes to an adopted canary");
+    assert_eq!(st.release, 1);
+    assert_eq!(st.stable.version, "v1");
+    assert_eq!(st.canary.as_ref().unwrap().version, "v2");
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    for _ in 0..50 {
+        assert_eq!(
+            get(http.clone(), url(&proxy)).await,
+            ("v1".to_string(), 200)
+        );
+    }
+    let mut after: Vec<String> = r.runtime.running().into_iter().map(|x| x.id).collect();
+    after.sort();
+    assert_eq!(after, before, "nothing stopped, nothing added");
+    assert_eq!(r.runtime.starts.load(Ordering::SeqCst), starts);
+    let warnings = journal.warnings();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("adopted 2 running stable replica(s) (v1)")
+                && w.contains("canary weight 0")),
+        "{warnings:?}"
+    );
+    // And it is a release like any other: roll it back.
+    act(&handle, Action::Rollback).await.unwrap();
+    until(&handle, 10, "rolled back", |s| s.phase == Phase::Idle).await;
+    assert!(r.runtime.running().iter().all(|x| x.version == "v1"));
+    task.abort();
+}
+
+/// The error trip counts from when it was armed; so does the error count
+/// guard. After an unmute, the errors made while muted are not held against
+/// the canary, and the breach reports the figure the trip used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_unmute_the_trip_reports_its_own_figure() {
+    let r = rig(
+        "drv-unmute",
+        "[guard]\nmax_errors = 5\nmin_requests = 1000\n",
+    )
+    .await;
+    let mut events = r.handle.subscribe();
+    deploy(&r.handle, "").await;
+    act(&r.handle, Action::SetWeight { permille: 1000 })
+        .await
+        .unwrap();
+    act(&r.handle, Action::MuteGuards { muted: true })
+        .await
+        .unwrap();
+    r.runtime
+        .knobs("v2")
+        .error_permille
+        .store(1000, Ordering::SeqCst);
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    for _ in 0..10 {
+        assert_eq!(
+            get(http.clone(), url(&r.proxy)).await,
+            ("v2".to_string(), 500)
+        );
+    }
+    // Let guard evaluations see the muted errors: none may act.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(r.handle.state().phase, Phase::Canary);
+    act(&r.handle, Action::MuteGuards { muted: false })
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(
+        r.handle.state().phase,
+        Phase::Canary,
+        "errors made while muted are not held against the canary"
+    );
+    let mut canary_errors = 0;
+    while r.proxy.router.weight() > 0 {
+        let (v, s) = get(http.clone(), url(&r.proxy)).await;
+        canary_errors += usize::from(v == "v2" && s >= 500);
+        assert!(canary_errors <= 5, "the trip did not fire");
+    }
+    assert_eq!(
+        canary_errors, 5,
+        "tripped on the 5th error since the unmute"
+    );
+    until(&r.handle, 10, "rolled back", |s| s.phase == Phase::Idle).await;
+    let found = breaches(&mut events);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        found[0],
+        ("max_errors".to_string(), 5.0, 5.0),
+        "the trip's own figure (15 since the step began)"
+    );
+    r.task.abort();
+}
+
+/// A health checker that calls a replica healthy, then (canary replicas
+/// only, once `go` flips) repeats it 100,000 times in bursts (the driver
+/// ignores repeats, but must read each one): an input that is always ready,
+/// like a burst of reports on a busy daemon, more than the window can drain.
+struct ChattyHealth {
+    go: tokio::sync::watch::Receiver<bool>,
+}
+
+impl cutover::controller::HealthChecker for ChattyHealth {
+    fn spawn(
+        &self,
+        replica: cutover::runtime::Replica,
+        _health: cutover::plan::Health,
+        _assume_healthy: bool,
+        tx: tokio::sync::mpsc::UnboundedSender<cutover::controller::HealthEvent>,
+    ) -> tokio::task::JoinHandle<()> {
+        let mut go = self.go.clone();
+        tokio::spawn(async move {
+            let repeats = if replica.role == Role::Canary { 500 } else { 0 };
+            let _ = tx.send(cutover::controller::HealthEvent {
+                replica_id: replica.id.clone(),
+                addr: replica.addr.clone(),
+                role: replica.role,
+                status: cutover::model::ReplicaStatus::Healthy,
+                detail: "fine".into(),
+            });
+            let _ = go.wait_for(|g| *g).await;
+            for _ in 0..repeats {
+                for _ in 0..200 {
+                    let ev = cutover::controller::HealthEvent {
+                        replica_id: replica.id.clone(),
+                        addr: replica.addr.clone(),
+                        role: replica.role,
+                        status: cutover::model::ReplicaStatus::Healthy,
+                        detail: "still fine".into(),
+                    };
+                    if tx.send(ev).is_err() {
+                        return;
+                    }
+                }
+                tokio::task::yield_now().await;
+            }
+            std::future::pending::<()>().await;
+        })
+    }
+}
+
+/// Guards are evaluated at least 4 times a second (issue 5) even while
+/// commands and health reports arrive without pause: the timers are served
+/// before them. Paused time makes the count exact.
+#[tokio::test(start_paused = true)]
+async fn guard_cadence_holds_under_a_command_flood() {
+    use std::sync::atomic::AtomicU64;
+    let plan = driver_plan("drv-cadence", "");
+    let proxy = TestProxy::start(&plan).await;
+    let runtime = TestRuntime::default();
+    let dir = tempfile::tempdir().unwrap();
+    let evaluations = Arc::new(AtomicU64::new(0));
+    let counted = evaluations.clone();
+    let (go, go_rx) = tokio::sync::watch::channel(false);
+    let (handle, task) = start_with(&plan, &proxy, &runtime, dir.path(), None, |d| {
+        d.health = Arc::new(ChattyHealth { go: go_rx });
+        d.guard = Arc::new(move |f| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            controller::basic_guards(f)
+        });
+    });
+    deploy(&handle, "").await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let mut flood = Vec::new();
+    for _ in 0..100 {
+        let (h, stop, sent) = (handle.clone(), stop.clone(), sent.clone());
+        flood.push(tokio::spawn(async move {
+            while !stop.load(Ordering::SeqCst) {
+                // Refused at once (nothing is paused): no disk, no waiting.
+                let _ = h
+                    .act(ActionRequest {
+                        action: Action::Resume,
+                        by: Actor::Api,
+                        reason: None,
+                    })
+                    .await;
+                sent.fetch_add(1, Ordering::SeqCst);
+            }
+        }));
+    }
+    go.send_replace(true);
+    tokio::task::yield_now().await;
+    let before = evaluations.load(Ordering::SeqCst);
+    let sent_before = sent.load(Ordering::SeqCst);
+    let started = tokio::time::Instant::now();
+    for _ in 0..400 {
+        tokio::time::advance(std::time::Duration::from_millis(5)).await;
+    }
+    for _ in 0..20 {
+        // Let the driver serve the last tick the clock reached.
+        tokio::task::yield_now().await;
+    }
+    let simulated = started.elapsed();
+    let n = evaluations.load(Ordering::SeqCst) - before;
+    let commands = sent.load(Ordering::SeqCst) - sent_before;
+    stop.store(true, Ordering::SeqCst);
+    for f in flood {
+        let _ = f.await;
+    }
+    println!("{n} guard evaluations and {commands} commands in {simulated:?} of simulated time");
+    assert!(commands >= 1000, "commands kept arriving: {commands}");
+    assert!(
+        n as f64 >= 4.0 * simulated.as_secs_f64(),
+        "{n} guard evaluations in {simulated:?}"
+    );
+    task.abort();
+}
+
+/// The canary fails after stable's stop has begun (too late to keep those
+/// replicas): the promotion is still abandoned, stable is started again
+/// from the release state, the stopped replicas are removed, and stable v1
+/// serves with a new set of replicas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canary_lost_after_stable_stopped_starts_stable_again() {
+    let r = rig("drv-restart-stable", "").await;
+    deploy(&r.handle, "").await;
+    let old: Vec<String> = r
+        .runtime
+        .running()
+        .into_iter()
+        .filter(|x| x.version == "v1")
+        .map(|x| x.id)
+        .collect();
+    let starts = r.runtime.starts.load(Ordering::SeqCst);
+    r.runtime
+        .knobs("v1")
+        .stop_delay_ms
+        .store(1500, Ordering::SeqCst);
+    act(&r.handle, Action::Promote { force: false })
+        .await
+        .unwrap();
+    let stops = r.runtime.stops.clone();
+    eventually(5, "stable's stop begun", || {
+        stops.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    r.runtime
+        .knobs("v2")
+        .unhealthy
+        .store(true, Ordering::SeqCst);
+    until(&r.handle, 15, "rolled back with stable back", |s| {
+        s.phase == Phase::Idle && s.canary.is_none() && s.stable.healthy() == 2
+    })
+    .await;
+    let st = r.handle.state();
+    assert_eq!(st.stable.version, "v1");
+    assert_eq!(st.last_outcome, Some(Outcome::RolledBack));
+    assert_eq!(
+        r.runtime.starts.load(Ordering::SeqCst),
+        starts + 1,
+        "stable started once more, not twice"
+    );
+    let running = r.runtime.running();
+    assert_eq!(running.len(), 2, "{running:?}");
+    assert!(
+        running
+            .iter()
+            .all(|x| x.version == "v1" && !old.contains(&x.id))
+    );
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    for _ in 0..20 {
+        assert_eq!(
+            get(http.clone(), url(&r.proxy)).await,
+            ("v1".to_string(), 200)
+        );
+    }
+    r.task.abort();
 }

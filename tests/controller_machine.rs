@@ -6,7 +6,7 @@ use crate::support::controller as support;
 
 use cutover::controller::machine::codes;
 use cutover::controller::{Effect, Input, Machine, Outcome};
-use cutover::model::{Action, Actor, EventKind, Phase, Role};
+use cutover::model::{Action, Actor, EventKind, GuardPatch, Phase, Role};
 use support::*;
 
 /// What an input must do in a phase.
@@ -47,8 +47,51 @@ fn inputs() -> Vec<(&'static str, Input)> {
             act(Action::Promote { force: true }),
         ),
         ("rollback", act(Action::Rollback)),
-        ("drain canary", act(Action::Drain { role: Role::Canary })),
-        ("drain stable", act(Action::Drain { role: Role::Stable })),
+        (
+            "drain canary",
+            act(Action::Drain {
+                role: Role::Canary,
+                force: false,
+            }),
+        ),
+        (
+            "drain stable",
+            act(Action::Drain {
+                role: Role::Stable,
+                force: false,
+            }),
+        ),
+        (
+            "drain stable force, no reason",
+            act(Action::Drain {
+                role: Role::Stable,
+                force: true,
+            }),
+        ),
+        (
+            "set guards max_errors 40",
+            act(Action::SetGuards {
+                guards: GuardPatch {
+                    max_errors: Some(Some(40)),
+                    ..GuardPatch::default()
+                },
+            }),
+        ),
+        (
+            "set guards max_error_rate 1.5",
+            act(Action::SetGuards {
+                guards: GuardPatch {
+                    max_error_rate: Some(Some(1.5)),
+                    ..GuardPatch::default()
+                },
+            }),
+        ),
+        (
+            "set guards, nothing",
+            act(Action::SetGuards {
+                guards: GuardPatch::default(),
+            }),
+        ),
         (
             "resize stable",
             act(Action::Resize {
@@ -222,6 +265,41 @@ fn table() -> Vec<[Want; 8]> {
             ILL,
             ILL,
         ],
+        // drain stable force, no reason
+        [
+            ILL,
+            ILL,
+            ILL,
+            No(codes::REASON_REQUIRED),
+            No(codes::REASON_REQUIRED),
+            ILL,
+            ILL,
+            ILL,
+        ],
+        // set guards (valid): any phase of a release still to be judged
+        [ILL, Same, Same, Same, Same, ILL, ILL, ILL],
+        // set guards (invalid value): refused with the plan's rule
+        [
+            ILL,
+            No(codes::INVALID_VALUE),
+            No(codes::INVALID_VALUE),
+            No(codes::INVALID_VALUE),
+            No(codes::INVALID_VALUE),
+            ILL,
+            ILL,
+            ILL,
+        ],
+        // set guards with nothing to change
+        [
+            ILL,
+            No(codes::BAD_REQUEST),
+            No(codes::BAD_REQUEST),
+            No(codes::BAD_REQUEST),
+            No(codes::BAD_REQUEST),
+            ILL,
+            ILL,
+            ILL,
+        ],
         // resize stable
         [Same, Same, Same, Same, Same, ILL, Same, Same],
         // resize canary
@@ -274,25 +352,27 @@ fn table() -> Vec<[Want; 8]> {
             Ignored,
             Ignored,
         ],
-        // c1 unhealthy (c2 is alive but not healthy: no healthy canary left → roll back)
+        // c1 unhealthy (c2 is alive but not healthy: no healthy canary left → roll back;
+        // while promoting too: stable is kept and takes the traffic back)
         [
             Ignored,
             Ignored,
             Ignored,
             To(P::RollingBack),
             To(P::RollingBack),
-            Same,
+            To(P::RollingBack),
             Same,
             Ignored,
         ],
-        // c1 exited (c2 still alive while serving)
+        // c1 exited (c2 still alive while serving; while promoting, c2 cannot
+        // serve: it is not healthy, so the promotion is abandoned)
         [
             Ignored,
             Ignored,
             To(P::Failed),
             Same,
             Same,
-            Same,
+            To(P::RollingBack),
             Same,
             Ignored,
         ],
@@ -403,7 +483,7 @@ fn every_phase_times_every_input() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 29 * 8);
+    assert_eq!(checked, 33 * 8);
 }
 
 #[test]
@@ -653,7 +733,13 @@ reason = "quarter close"
     assert_eq!(r.code, codes::FROZEN);
     assert!(r.message.contains("quarter close"), "{}", r.message);
     let r = m
-        .apply(act(Action::Drain { role: Role::Stable }), now)
+        .apply(
+            act(Action::Drain {
+                role: Role::Stable,
+                force: false,
+            }),
+            now,
+        )
         .unwrap_err();
     assert_eq!(r.code, codes::FROZEN);
     let r = m
@@ -984,4 +1070,328 @@ fn refused_event_records_who_and_why() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+fn unhealthy(id: &str) -> Input {
+    Input::ReplicaUnhealthy {
+        role: Role::Canary,
+        id: id.into(),
+    }
+}
+
+fn healthy(id: &str) -> Input {
+    Input::ReplicaHealthy {
+        role: Role::Canary,
+        id: id.into(),
+    }
+}
+
+fn touches_stable(e: &Effect) -> bool {
+    matches!(
+        e,
+        Effect::Drain {
+            role: Role::Stable,
+            ..
+        } | Effect::Stop {
+            role: Role::Stable,
+            ..
+        } | Effect::Remove { role: Role::Stable }
+    )
+}
+
+/// Argo Rollouts #777: a canary that dies while stable is being drained must
+/// not leave the service with no capacity. Stable is kept, traffic goes back
+/// to it first, and the canary is rolled back with the reason journaled.
+#[test]
+fn canary_lost_mid_promote_keeps_stable_and_rolls_back() {
+    let mut m = machine_in(plan(), Phase::Promoting);
+    assert_eq!(m.state().weight_permille, 1000);
+    let fx = ok(&mut m, unhealthy("c1"), t0() + secs(2));
+    assert_eq!(m.state().phase, Phase::RollingBack);
+    assert_eq!(
+        fx[0],
+        Effect::SetWeight {
+            permille: 0,
+            by: Actor::System
+        },
+        "traffic back on stable before anything else: {fx:?}"
+    );
+    let restore = pos(&fx, |e| *e == Effect::RestoreStable).expect("stable is kept");
+    let remove = pos(&fx, |e| *e == Effect::Remove { role: Role::Canary }).unwrap();
+    assert!(restore < remove);
+    assert!(!fx.iter().any(touches_stable), "{fx:?}");
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::Emit(EventKind::Phase { from: Phase::Promoting, to: Phase::RollingBack, reason: Some(r), .. })
+            if r.contains("promotion abandoned") && r.contains("c1")
+    )), "the reason is journaled: {fx:?}");
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::Emit(EventKind::Weight {
+            from: 1000,
+            to: 0,
+            ..
+        })
+    )));
+    assert_eq!(fx.last(), Some(&Effect::Persist));
+    assert_eq!(m.state().removing, Some(Role::Canary));
+
+    // A removal of stable that had already begun reports late: nothing changes.
+    assert!(
+        ok(
+            &mut m,
+            Input::Removed { role: Role::Stable },
+            t0() + secs(3)
+        )
+        .is_empty()
+    );
+    ok(
+        &mut m,
+        Input::Removed { role: Role::Canary },
+        t0() + secs(4),
+    );
+    assert_eq!(m.state().phase, Phase::Idle);
+    assert_eq!(m.state().last_outcome, Some(Outcome::RolledBack));
+    assert_eq!(
+        m.state().stable.version.as_deref(),
+        Some("v1"),
+        "stable stayed"
+    );
+    assert!(m.state().canary.is_none());
+}
+
+#[test]
+fn promote_goes_on_while_one_canary_replica_still_serves() {
+    let mut m = machine_in(plan(), Phase::Warming);
+    ok(&mut m, healthy("c1"), t0());
+    ok(&mut m, healthy("c2"), t0());
+    ok(&mut m, act(Action::Promote { force: false }), t0());
+    let fx = ok(
+        &mut m,
+        Input::ReplicaExited {
+            role: Role::Canary,
+            id: "c1".into(),
+            detail: "exit 137".into(),
+        },
+        t0() + secs(1),
+    );
+    assert_eq!(m.state().phase, Phase::Promoting, "c2 still serves");
+    assert!(!fx.contains(&Effect::RestoreStable));
+    let fx = ok(&mut m, unhealthy("c2"), t0() + secs(2));
+    assert_eq!(m.state().phase, Phase::RollingBack, "the last one failed");
+    assert!(fx.contains(&Effect::RestoreStable));
+}
+
+#[test]
+fn a_mute_ends_with_its_release() {
+    let mut m = machine_in(plan(), Phase::Canary);
+    ok(
+        &mut m,
+        act_why(Action::MuteGuards { muted: true }, "noisy"),
+        t0(),
+    );
+    ok(&mut m, act(Action::Rollback), t0());
+    ok(&mut m, Input::Removed { role: Role::Canary }, t0());
+    assert!(m.state().muted, "still muted while idle (nothing to guard)");
+    let fx = ok(
+        &mut m,
+        act(Action::Deploy {
+            image: String::new(),
+        }),
+        t0() + secs(1),
+    );
+    assert!(!m.state().muted, "a new release starts with guards armed");
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::Emit(EventKind::Warning { message }) if message.contains("guards unmuted") && message.contains("release 2")
+    )), "the end of the mute is journaled: {fx:?}");
+    ok(
+        &mut m,
+        Input::CanaryStarted {
+            replicas: vec!["c1".into()],
+        },
+        t0() + secs(1),
+    );
+    let fx = ok(&mut m, healthy("c1"), t0() + secs(2));
+    assert!(fx.contains(&Effect::ArmErrorTrip { limit: Some(20) }));
+    // A breach acts again.
+    ok(&mut m, breach(), t0() + secs(3));
+    assert_eq!(m.state().phase, Phase::RollingBack);
+}
+
+fn set_guards(patch: GuardPatch, why: &str) -> Input {
+    act_why(Action::SetGuards { guards: patch }, why)
+}
+
+#[test]
+fn set_guards_is_checked_journaled_and_rearms_the_trip() {
+    let mut m = machine_in(plan(), Phase::Canary);
+    let before = m.state().clone();
+    // A value the plan would refuse is refused the same way; nothing changes.
+    let r = m
+        .apply(
+            set_guards(
+                GuardPatch {
+                    max_errors: Some(Some(5)),
+                    max_error_rate: Some(Some(1.5)),
+                    ..GuardPatch::default()
+                },
+                "typo",
+            ),
+            t0(),
+        )
+        .unwrap_err();
+    assert_eq!(r.code, codes::INVALID_VALUE);
+    assert!(
+        r.message.contains("guard.max_error_rate") && r.message.contains("between 0 and 1"),
+        "{}",
+        r.message
+    );
+    assert_eq!(m.state(), &before);
+
+    let fx = ok(
+        &mut m,
+        set_guards(
+            GuardPatch {
+                max_errors: Some(Some(5)),
+                max_p99: Some(Some("250ms".parse().unwrap())),
+                on_breach: Some(cutover::plan::OnBreach::Pause),
+                ..GuardPatch::default()
+            },
+            "tighter for the holidays",
+        ),
+        t0(),
+    );
+    let detail = fx
+        .iter()
+        .find_map(|e| match e {
+            Effect::Emit(EventKind::Action {
+                action,
+                by: Actor::Cli,
+                reason: Some(r),
+                ok: true,
+                detail,
+            }) if action == "set_guards" && r == "tighter for the holidays" => Some(detail.clone()),
+            _ => None,
+        })
+        .expect("journaled with who and why");
+    assert_eq!(
+        detail,
+        "guard thresholds of release 1: max_errors 20 → 5, max_p99 off → 250ms, on_breach rollback → pause"
+    );
+    let g = m.state().guard(m.plan()).clone();
+    assert_eq!(g.max_errors, Some(5));
+    assert_eq!(g.on_breach, cutover::plan::OnBreach::Pause);
+    // on_breach = pause: the proxy's trip (a rollback by nature) is disarmed.
+    assert!(fx.contains(&Effect::ArmErrorTrip { limit: None }), "{fx:?}");
+    assert_eq!(fx.last(), Some(&Effect::Persist));
+    // Applied from the next input: a breach now pauses.
+    ok(&mut m, breach(), t0() + secs(1));
+    assert_eq!(m.state().phase, Phase::Paused);
+    // Back to rollback with a new max_errors: the trip is armed with it.
+    let fx = ok(
+        &mut m,
+        set_guards(
+            GuardPatch {
+                max_errors: Some(Some(7)),
+                on_breach: Some(cutover::plan::OnBreach::Rollback),
+                ..GuardPatch::default()
+            },
+            "back",
+        ),
+        t0() + secs(2),
+    );
+    assert!(
+        fx.contains(&Effect::ArmErrorTrip { limit: Some(7) }),
+        "{fx:?}"
+    );
+    // The edit survives a restore (it lives in the persisted state)...
+    let restored = Machine::restore(plan(), m.state().clone());
+    assert!(
+        restored
+            .resume_effects()
+            .contains(&Effect::ArmErrorTrip { limit: Some(7) })
+    );
+    // ...and ends with the release.
+    ok(&mut m, act(Action::Rollback), t0() + secs(3));
+    ok(
+        &mut m,
+        Input::Removed { role: Role::Canary },
+        t0() + secs(4),
+    );
+    let fx = ok(
+        &mut m,
+        act(Action::Deploy {
+            image: String::new(),
+        }),
+        t0() + secs(5),
+    );
+    assert!(m.state().guard.is_none());
+    assert_eq!(m.state().guard(m.plan()).max_errors, Some(20));
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::Emit(EventKind::Warning { message }) if message.contains("starts with the plan's") && message.contains("max_errors 7 → 20")
+    )), "{fx:?}");
+}
+
+#[test]
+fn drain_stable_is_forced_through_a_freeze_like_promote() {
+    let p = plan_with(
+        "[[freeze]]\nfrom = \"2026-03-01T00:00:00Z\"\nuntil = \"2026-03-02T00:00:00Z\"\nreason = \"quarter close\"\n",
+    );
+    let mut m = machine_in(p, Phase::Canary);
+    let now = t0() + secs(1);
+    let drain = |force| Action::Drain {
+        role: Role::Stable,
+        force,
+    };
+    let r = m.apply(act(drain(false)), now).unwrap_err();
+    assert_eq!(r.code, codes::FROZEN);
+    assert!(
+        r.message.contains("drain stable with --force --reason"),
+        "{}",
+        r.message
+    );
+    let r = m.apply(act(drain(true)), now).unwrap_err();
+    assert_eq!(r.code, codes::REASON_REQUIRED);
+    let fx = ok(&mut m, act_why(drain(true), "hotfix must ship"), now);
+    assert_eq!(m.state().phase, Phase::Promoting);
+    assert!(
+        fx.iter().any(|e| matches!(
+            e,
+            Effect::Emit(EventKind::Action { action, reason: Some(r), detail, .. })
+                if action == "drain" && r == "hotfix must ship" && detail.contains("forced")
+        )),
+        "{fx:?}"
+    );
+}
+
+#[test]
+fn inconsistent_restored_states_are_repaired_not_panicked() {
+    // Promoting without a canary on record: idle with stable, said out loud.
+    let mut st = machine_in(plan(), Phase::Promoting).state().clone();
+    st.canary = None;
+    let mut m = Machine::restore(plan(), st);
+    let notes = m.take_notes();
+    assert_eq!(m.state().phase, Phase::Idle);
+    assert_eq!(m.state().weight_permille, 0);
+    assert!(
+        notes.iter().any(|n| n.contains("without a canary")),
+        "{notes:?}"
+    );
+    assert!(ok(&mut m, Input::Removed { role: Role::Stable }, t0()).is_empty());
+    assert!(m.take_notes().is_empty(), "said once");
+    // A step the plan no longer has, a weight the phase forbids.
+    let mut st = machine_in(plan(), Phase::Canary).state().clone();
+    st.step_index = Some(9);
+    st.weight_permille = 1500;
+    let mut m = Machine::restore(plan(), st);
+    assert_eq!(m.take_notes().len(), 2);
+    assert_eq!(m.state().step_index, None);
+    assert_eq!(m.state().weight_permille, 1000);
+    ok(&mut m, Input::Tick, t0() + secs(1000));
+    assert_eq!(m.state().phase, Phase::Canary, "no step to bake");
+    // A consistent state needs no repair.
+    let mut m = Machine::restore(plan(), machine_in(plan(), Phase::Paused).state().clone());
+    assert!(m.take_notes().is_empty());
 }

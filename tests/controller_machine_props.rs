@@ -5,7 +5,7 @@
 use crate::support::controller as support;
 
 use cutover::controller::{Effect, Input, Machine};
-use cutover::model::{Action, Phase, Role};
+use cutover::model::{Action, GuardPatch, Phase, Role};
 use proptest::prelude::*;
 use support::*;
 
@@ -30,7 +30,7 @@ fn action() -> impl Strategy<Value = Action> {
         Just(Action::Resume),
         any::<bool>().prop_map(|force| Action::Promote { force }),
         Just(Action::Rollback),
-        role().prop_map(|role| Action::Drain { role }),
+        (role(), any::<bool>()).prop_map(|(role, force)| Action::Drain { role, force }),
         (
             role(),
             proptest::option::of(-1.0f64..4.0),
@@ -40,6 +40,21 @@ fn action() -> impl Strategy<Value = Action> {
         Just(Action::Abort),
         any::<bool>().prop_map(|muted| Action::MuteGuards { muted }),
         Just(Action::AckBreach),
+        (
+            proptest::option::of(proptest::option::of(0u64..50)),
+            proptest::option::of(proptest::option::of(-0.5f64..1.5)),
+            proptest::option::of(0u64..100),
+        )
+            .prop_map(
+                |(max_errors, max_error_rate, min_requests)| Action::SetGuards {
+                    guards: GuardPatch {
+                        max_errors,
+                        max_error_rate,
+                        min_requests,
+                        ..GuardPatch::default()
+                    },
+                }
+            ),
     ]
 }
 
@@ -167,6 +182,59 @@ proptest! {
             }
             if st.phase != Phase::Warming {
                 prop_assert!(!st.warmup_pending);
+            }
+        }
+    }
+}
+
+/// A state as a restart may find it: any phase, with its canary, step or
+/// weight possibly contradicting the phase or the plan.
+fn restored_state() -> impl Strategy<Value = cutover::controller::ReleaseState> {
+    (
+        proptest::sample::select(ALL_PHASES.to_vec()),
+        proptest::sample::select(ALL_PHASES.to_vec()),
+        any::<bool>(),
+        proptest::option::of(0usize..6),
+        0u16..2000,
+        proptest::option::of(role()),
+    )
+        .prop_map(|(walk, phase, drop_canary, step, weight, removing)| {
+            let mut st = machine_in(plan(), walk).state().clone();
+            st.phase = phase;
+            if drop_canary {
+                st.canary = None;
+            }
+            st.step_index = step;
+            st.weight_permille = weight;
+            st.removing = removing;
+            st
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// A restored state is repaired, never trusted into a panic, and the
+    /// release invariants hold from the first input on.
+    #[test]
+    fn any_restored_state_is_safe(
+        state in restored_state(),
+        steps in proptest::collection::vec((input(), 0i64..40), 0..40),
+    ) {
+        let mut m = Machine::restore(plan(), state);
+        let _ = m.take_notes();
+        let _ = m.resume_effects();
+        let mut now = t0();
+        for (input, advance) in steps {
+            now += secs(advance);
+            let _ = m.apply(input, now);
+            let st = m.state();
+            if !serving(st.phase) {
+                prop_assert_eq!(st.weight_permille, 0, "phase {}", st.phase);
+            }
+            prop_assert!(st.weight_permille <= 1000);
+            if !matches!(st.phase, Phase::Idle | Phase::Failed) {
+                prop_assert!(st.canary.is_some(), "phase {} without a canary", st.phase);
             }
         }
     }

@@ -247,7 +247,11 @@ async fn kill9_mid_canary_restores_weight_phase_and_the_armed_guard() {
 async fn kill9_mid_promote_finishes_the_promotion_after_restart() {
     let (mut d, client, _stable, _canary, public, _dir) = setup().await;
     weight(&client, 10).await;
-    // A slow request in flight on stable keeps stable's drain waiting.
+    // A slow request in flight on stable keeps stable's drain waiting. It is
+    // sent at weight 0: the split is a fixed sequence whose first bucket is
+    // the canary's at any weight above 0, so sending it before the weight
+    // went back to 0 raced that change.
+    weight(&client, 0).await;
     let slow = tokio::spawn(async move {
         let _ = reqwest::Client::new()
             .get(format!("http://{public}/slow"))
@@ -255,7 +259,6 @@ async fn kill9_mid_promote_finishes_the_promotion_after_restart() {
             .send()
             .await;
     });
-    weight(&client, 0).await;
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let m = client.metrics().await.unwrap();
@@ -526,4 +529,97 @@ async fn a_second_daemon_on_the_same_state_dir_is_refused() {
     assert_eq!(s.phase, Phase::Canary);
     let r = reqwest::get(format!("http://{public}/")).await.unwrap();
     assert_eq!(r.status(), 200);
+}
+
+/// SIGKILL while a rollback drains a canary that holds a slow request: the
+/// restarted daemon finishes the rollback (canary removed, stable serving),
+/// and the test's own client, from the moment the daemon serves again, sees
+/// no failure but counted drain-timeout 504s. (The slow request itself was
+/// on the killed process: it is the one request a kill -9 cannot save.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill9_mid_drain_finishes_the_rollback_after_restart() {
+    let (mut d, client, _stable, _canary, public, _dir) = setup().await;
+    weight(&client, 1000).await;
+    let slow = tokio::spawn(async move {
+        reqwest::Client::new()
+            .get(format!("http://{public}/slow"))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let m = client.metrics().await.unwrap();
+        if m["canary"]["in_flight"].as_u64() == Some(1) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the slow request never reached the canary: {m}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    client
+        .act(&cutover::model::ActionRequest {
+            action: cutover::model::Action::Rollback,
+            by: cutover::model::Actor::Cli,
+            reason: Some("kill -9 test".into()),
+        })
+        .await
+        .unwrap();
+    let mid = client.state().await.unwrap();
+    assert_eq!(
+        mid.phase,
+        Phase::RollingBack,
+        "the canary is draining its slow request"
+    );
+    assert_eq!(mid.weight_permille, 0);
+    d.kill9();
+    assert!(slow.await.unwrap().is_err(), "died with the daemon");
+    d.spawn();
+    let back = state_when(&client, 20, "serving again", |s| {
+        s.stable.healthy() == 1 && s.weight_permille == 0
+    })
+    .await;
+    assert!(
+        matches!(back.phase, Phase::RollingBack | Phase::Idle),
+        "restored mid-rollback, not before it: {}",
+        back.phase
+    );
+    // The test's own client from here on.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let st = stop.clone();
+    let load = tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        let (mut ok, mut cut, mut failed) = (0u32, 0u32, Vec::new());
+        while !st.load(Ordering::SeqCst) {
+            match http.get(format!("http://{public}/")).send().await {
+                Ok(r) if r.status() == 200 && r.headers()["x-version"] == "stable" => ok += 1,
+                Ok(r) if r.status() == 504 => cut += 1,
+                Ok(r) => failed.push(format!(
+                    "{} from {:?}",
+                    r.status(),
+                    r.headers().get("x-version")
+                )),
+                Err(e) => failed.push(e.to_string()),
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        (ok, cut, failed)
+    });
+    let done = state_when(&client, 30, "the rollback finished", |s| {
+        s.phase == Phase::Idle && s.canary.is_none()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::SeqCst);
+    let (ok, cut, failed) = load.await.unwrap();
+    assert_eq!(done.last_outcome, Some(cutover::model::Outcome::RolledBack));
+    assert_eq!(done.stable.version, "stable");
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(
+        cut, 0,
+        "nothing was left on the canary to cut after the restart"
+    );
+    assert!(ok > 20, "stable served throughout ({ok} requests)");
 }

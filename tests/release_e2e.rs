@@ -25,6 +25,11 @@ async fn bad_canary_is_rolled_back(kind: Kind) {
         seen.errors_from("v2")
     );
     assert_eq!(seen.errors_from("v1"), 0, "stable never failed");
+    assert_eq!(
+        seen.errors_from("none"),
+        0,
+        "no answer made by the proxy itself (502/503/504): stable served every other request"
+    );
     assert_eq!(seen.transport_errors, 0);
     if let Some(ms) = h.first_error_to_zero_ms().await {
         eprintln!("[{kind:?}] first canary error → weight 0: {ms:.0} ms at 200 req/s");

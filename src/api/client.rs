@@ -2,7 +2,10 @@
 
 use super::ApiError;
 use crate::cli::Target;
-use crate::model::{ActionReply, ActionRequest, Event, Refusal, Role, StateView};
+use crate::model::{
+    Action, ActionReply, ActionRequest, Actor, Event, GuardPatch, Refusal, Role, StateView,
+};
+use crate::plan::GuardPlan;
 use futures::stream::{BoxStream, StreamExt};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -39,13 +42,23 @@ impl ClientError {
     }
 }
 
-#[derive(Clone, Debug)]
+/// `Debug` shows where it connects, never the token.
+#[derive(Clone)]
 pub struct Client {
     addr: SocketAddr,
     token: String,
     http: reqwest::Client,
     /// A second client without a total timeout, for the event stream.
     stream_http: reqwest::Client,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("addr", &self.addr)
+            .field("token", &crate::cli::REDACTED)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Client {
@@ -106,7 +119,9 @@ impl Client {
         }
         let text = resp.text().await.unwrap_or_default();
         match serde_json::from_str::<ApiError>(&text) {
-            Ok(e) if status.as_u16() == 409 => {
+            // 409: refused in this phase; 400: values the controller refused.
+            // Either way nothing changed.
+            Ok(e) if matches!(status.as_u16(), 400 | 409) => {
                 Err(ClientError::Refused(Refusal::new(e.code, e.error)))
             }
             Ok(e) => Err(ClientError::Api {
@@ -152,6 +167,28 @@ impl Client {
     pub async fn act(&self, req: &ActionRequest) -> Result<ActionReply, ClientError> {
         self.call(self.http.post(self.url("/v1/actions")).json(req))
             .await
+    }
+
+    /// The guard thresholds in force (`GET /v1/guards`).
+    pub async fn guards(&self) -> Result<GuardPlan, ClientError> {
+        self.get_json("/v1/guards").await
+    }
+
+    /// Change guard thresholds of the running release; keys left `None` in
+    /// `patch` stay. `Err(ClientError::Refused)` with the reason when a value
+    /// breaks the plan's rules (nothing changed).
+    pub async fn set_guards(
+        &self,
+        patch: GuardPatch,
+        by: Actor,
+        reason: Option<String>,
+    ) -> Result<ActionReply, ClientError> {
+        self.act(&ActionRequest {
+            action: Action::SetGuards { guards: patch },
+            by,
+            reason,
+        })
+        .await
     }
 
     /// The event stream: first a snapshot, then every event. Ends when the
@@ -207,5 +244,19 @@ impl Client {
             .get_json(&format!("/v1/logs?role={role}&tail={tail}"))
             .await?;
         Ok(logs.lines)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let secret = "f00dfeed-secret-token";
+        let c = Client::new("127.0.0.1:7900".parse().unwrap(), secret.into());
+        let shown = format!("{c:?} {c:#?}");
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(shown.contains("127.0.0.1:7900"), "{shown}");
     }
 }

@@ -8,13 +8,15 @@
 //! | GET    | /v1/metrics   | per-version stats over `?window=10s`            |
 //! | POST   | /v1/weight    | `{"percent": 25}` or `{"permille": 250}`        |
 //! | POST   | /v1/actions   | an [`ActionRequest`](crate::model::ActionRequest) |
+//! | GET    | /v1/guards    | the guard thresholds in force ([`GuardPlan`](crate::plan::GuardPlan)) |
 //! | GET    | /v1/events    | NDJSON stream: a snapshot, then every event     |
 //! | GET    | /v1/logs      | `?role=canary&tail=200`                         |
 //! | GET    | /metrics      | Prometheus text (no token: read-only figures)   |
 //! | GET    | /healthz      | 200 when the daemon is up (no token)            |
 //!
-//! Errors are JSON `{"error": "...", "code": "..."}` with 400, 401, 404, 405,
-//! 409 (refused by the controller), 413 or 503.
+//! Errors are JSON `{"error": "...", "code": "..."}` with 400 (bad body, or
+//! values the controller refuses: `invalid_value`, `out_of_range`,
+//! `bad_request`), 401, 404, 405, 409 (refused in this phase), 413 or 503.
 
 pub mod client;
 mod error;

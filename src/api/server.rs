@@ -70,6 +70,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/metrics", get(get_metrics))
         .route("/v1/weight", post(post_weight))
         .route("/v1/actions", post(post_action))
+        .route("/v1/guards", get(get_guards))
         .route("/v1/events", get(get_events))
         .route("/v1/logs", get(get_logs))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
@@ -112,6 +113,12 @@ async fn require_token(State(s): State<ApiState>, req: Request, next: Next) -> R
 
 async fn get_state(State(s): State<ApiState>) -> Response {
     Json(s.controller.state()).into_response()
+}
+
+/// The guard thresholds in force: the plan's `[guard]`, or this release's
+/// edit (`{"action": "set_guards", ...}` on `POST /v1/actions`).
+async fn get_guards(State(s): State<ApiState>) -> Response {
+    Json(s.controller.guards()).into_response()
 }
 
 #[derive(Deserialize)]
@@ -244,10 +251,14 @@ async fn act(s: &ApiState, req: ActionRequest) -> Response {
     match s.controller.act(req).await {
         Ok(reply) => Json(reply).into_response(),
         Err(refusal) => {
-            let status = if refusal.code == "stopped" {
-                StatusCode::SERVICE_UNAVAILABLE
-            } else {
-                StatusCode::CONFLICT
+            use crate::controller::machine::codes;
+            let status = match refusal.code.as_str() {
+                "stopped" => StatusCode::SERVICE_UNAVAILABLE,
+                // The values asked for are wrong, whatever the phase.
+                codes::INVALID_VALUE | codes::OUT_OF_RANGE | codes::BAD_REQUEST => {
+                    StatusCode::BAD_REQUEST
+                }
+                _ => StatusCode::CONFLICT,
             };
             ApiError::new(status, &refusal.code, refusal.message).into_response()
         }

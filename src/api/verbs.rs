@@ -1,15 +1,18 @@
 //! The CLI verbs that talk to a running daemon: status, weight, deploy,
 //! pause, resume, promote, rollback, drain, wait. Each returns the process
-//! exit code: 0 success, 1 refused or failed, 3 daemon unreachable.
+//! exit code: 0 success, 1 refused or failed, 2 usage, 3 daemon unreachable.
 
 use super::client::{Client, ClientError};
 use crate::cli::{Command, ConfirmArgs, DrainTarget, Target, WaitUntil};
 use crate::model::{
-    Action, ActionRequest, Actor, EventKind, GuardStatus, Phase, Role, StateView, VersionView,
+    Action, ActionRequest, Actor, EventKind, GuardStatus, Outcome, Phase, Role, StateView,
+    VersionView,
 };
 use crate::plan::HumanDuration;
 use futures::StreamExt;
 use std::io::{BufRead, IsTerminal, Write};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// Run one client verb; `None` when `command` is not a client verb.
 pub async fn run(command: &Command, target: &Target) -> Option<u8> {
@@ -47,17 +50,16 @@ pub async fn run(command: &Command, target: &Target) -> Option<u8> {
         Command::Resume => act(&client, Action::Resume, None).await,
         Command::Promote(c) => confirmed(&client, Action::Promote { force: c.force }, c).await,
         Command::Rollback(c) => confirmed(&client, Action::Rollback, c).await,
-        Command::Drain { version, yes } => {
+        Command::Drain { version, confirm } => {
             let role = match version {
                 DrainTarget::Stable => Role::Stable,
                 DrainTarget::Canary => Role::Canary,
             };
-            let c = ConfirmArgs {
-                yes: *yes,
-                force: false,
-                reason: None,
+            let action = Action::Drain {
+                role,
+                force: confirm.force,
             };
-            confirmed(&client, Action::Drain { role }, &c).await
+            confirmed(&client, action, confirm).await
         }
         Command::Wait { until, timeout } => wait(&client, *until, timeout).await,
         _ => return None,
@@ -157,10 +159,14 @@ pub fn describe(action: &Action, s: &StateView) -> String {
             "promote: canary {pct} % → 100 %, drain and remove stable {stable}; canary {canary} becomes stable"
         ),
         Action::Rollback => format!("roll back: canary {pct} % → 0 %, drain and remove {canary}"),
-        Action::Drain { role: Role::Canary } => {
+        Action::Drain {
+            role: Role::Canary, ..
+        } => {
             format!("drain canary: {pct} % → 0 %, finish in-flight requests, remove {canary}")
         }
-        Action::Drain { role: Role::Stable } => format!(
+        Action::Drain {
+            role: Role::Stable, ..
+        } => format!(
             "drain stable: canary {pct} % → 100 %, finish in-flight requests, remove {stable}"
         ),
         other => other.name().to_string(),
@@ -245,8 +251,12 @@ pub fn render_status(s: &StateView) -> String {
     out
 }
 
-/// `cutover wait --until …`: 0 when the awaited outcome happens, 1 when
-/// another outcome happens or the timeout passes.
+/// `cutover wait --until …`: 0 when the awaited outcome happened (also when
+/// it happened before `wait` started: the first snapshot says how the latest
+/// release ended), 1 when the release ended otherwise or the timeout passed,
+/// 3 when the daemon cannot be reached. A stream that lags or drops is
+/// judged again from the next snapshot, and a dropped stream is reconnected
+/// until the timeout (the daemon may be restarting).
 async fn wait(client: &Client, until: WaitUntil, timeout: &str) -> Result<u8, ClientError> {
     let timeout: HumanDuration = match timeout.parse() {
         Ok(t) => t,
@@ -255,76 +265,112 @@ async fn wait(client: &Client, until: WaitUntil, timeout: &str) -> Result<u8, Cl
             return Ok(2);
         }
     };
-    let outcome = tokio::time::timeout(timeout.get(), async {
-        let mut events = client.events().await?;
-        while let Some(ev) = events.next().await {
-            let ev = ev?;
-            match (&ev.kind, until) {
-                (EventKind::Snapshot { state }, WaitUntil::Idle) if state.phase == Phase::Idle => {
-                    return Ok(0);
+    let deadline = Instant::now() + timeout.get();
+    let mut connected = false;
+    let mut last_err: Option<ClientError> = None;
+    let mut last_phase: Option<Phase> = None;
+    while Instant::now() < deadline {
+        let mut events = match tokio::time::timeout_at(deadline, client.events()).await {
+            Err(_) => break,
+            Ok(Ok(ev)) => {
+                connected = true;
+                last_err = None;
+                ev
+            }
+            Ok(Err(e)) if !connected => return Err(e),
+            Ok(Err(e)) => {
+                last_err = Some(e);
+                tokio::time::sleep_until(deadline.min(Instant::now() + RETRY)).await;
+                continue;
+            }
+        };
+        loop {
+            let next = match tokio::time::timeout_at(deadline, events.next()).await {
+                Err(_) => break,
+                Ok(None) => break,
+                Ok(Some(Err(e))) => {
+                    last_err = Some(e);
+                    break;
                 }
-                (
-                    EventKind::Phase {
-                        from: Phase::Promoting,
-                        to: Phase::Idle,
-                        ..
-                    },
-                    WaitUntil::Promoted,
-                ) => return Ok(0),
-                (
-                    EventKind::Phase {
-                        from: Phase::RollingBack,
-                        to: Phase::Idle,
-                        ..
-                    },
-                    WaitUntil::RolledBack,
-                ) => return Ok(0),
-                (
-                    EventKind::Phase {
-                        to: Phase::Idle, ..
-                    },
-                    WaitUntil::Idle,
-                ) => return Ok(0),
-                (
-                    EventKind::Phase {
-                        from: Phase::Promoting,
-                        to: Phase::Idle,
-                        ..
-                    },
-                    _,
-                )
-                | (
-                    EventKind::Phase {
-                        from: Phase::RollingBack,
-                        to: Phase::Idle,
-                        ..
-                    },
-                    _,
-                )
-                | (
-                    EventKind::Phase {
-                        to: Phase::Failed, ..
-                    },
-                    _,
-                ) => {
-                    if let EventKind::Phase { from, to, .. } = &ev.kind {
-                        eprintln!("cutover: the release ended otherwise ({from} → {to})");
+                Ok(Some(Ok(ev))) => ev,
+            };
+            let verdict = match &next.kind {
+                EventKind::Snapshot { state } => {
+                    last_phase = Some(state.phase);
+                    judge(until, state)
+                }
+                // The release may have ended: judge the state it left.
+                EventKind::Phase {
+                    to: Phase::Idle | Phase::Failed,
+                    ..
+                } => match client.state().await {
+                    Ok(state) => {
+                        last_phase = Some(state.phase);
+                        judge(until, &state)
                     }
-                    return Ok(1);
+                    Err(_) => None,
+                },
+                EventKind::Phase { to, .. } => {
+                    last_phase = Some(*to);
+                    None
                 }
-                _ => {}
+                _ => None,
+            };
+            if let Some((code, why)) = verdict {
+                if code != 0 {
+                    eprintln!("cutover: {why}");
+                } else {
+                    println!("{why}");
+                }
+                return Ok(code);
             }
         }
-        Err(ClientError::Protocol(
-            "the daemon closed the event stream".into(),
-        ))
-    })
-    .await;
-    match outcome {
-        Ok(r) => r,
-        Err(_) => {
-            eprintln!("cutover: timed out after {timeout} waiting");
-            Ok(1)
+        if Instant::now() < deadline {
+            tokio::time::sleep_until(deadline.min(Instant::now() + RETRY)).await;
         }
+    }
+    if let Some(e @ ClientError::Unreachable { .. }) = last_err {
+        eprintln!("cutover: timed out after {timeout} waiting; the daemon is unreachable");
+        return Err(e);
+    }
+    eprintln!(
+        "cutover: timed out after {timeout} waiting for {}{}",
+        until_word(until),
+        last_phase.map_or_else(String::new, |p| format!(" (phase {p})"))
+    );
+    Ok(1)
+}
+
+/// Pause between reconnects of `wait`.
+const RETRY: Duration = Duration::from_millis(250);
+
+fn until_word(until: WaitUntil) -> &'static str {
+    match until {
+        WaitUntil::Promoted => "promoted",
+        WaitUntil::RolledBack => "rolled-back",
+        WaitUntil::Idle => "idle",
+    }
+}
+
+/// What `wait --until` makes of one state: `Some((0, …))` the awaited outcome
+/// happened, `Some((1, …))` the release ended otherwise, `None` keep waiting
+/// (a release is under way, or none has ended yet).
+pub fn judge(until: WaitUntil, s: &StateView) -> Option<(u8, String)> {
+    let release = s.release;
+    let ended = |o: Outcome| format!("release {release} ended {o} (phase {})", s.phase);
+    match (s.phase, until, s.last_outcome) {
+        (Phase::Idle, WaitUntil::Idle, _) => Some((0, format!("idle (release {release})"))),
+        (Phase::Idle, WaitUntil::Promoted, Some(Outcome::Promoted))
+        | (Phase::Idle, WaitUntil::RolledBack, Some(Outcome::RolledBack)) => {
+            Some((0, ended(s.last_outcome?)))
+        }
+        (Phase::Idle | Phase::Failed, _, Some(o)) => {
+            Some((1, format!("the release ended otherwise: {}", ended(o))))
+        }
+        (Phase::Failed, _, None) => Some((
+            1,
+            format!("the release ended otherwise: release {release} failed"),
+        )),
+        _ => None,
     }
 }

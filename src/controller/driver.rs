@@ -2,11 +2,15 @@
 //! events, health transitions, the proxy's error trip and timers into
 //! [`Input`]s, and executes the [`Effect`]s that come back.
 //!
-//! Quick effects (weight, trip, pool membership, events, the state file) run
-//! here at once; slow ones (start, warm-up, drain, stop, remove, resize) go
-//! to the worker in `ops.rs`, which reports back with facts. Timers:
-//! guards and deadlines every 250 ms, a snapshot and a metrics tick every
-//! second, one-shot resource stats every 2 s.
+//! Quick effects (weight, trip, pool membership, events) run here at once;
+//! the state file is handed to the writer in `writer.rs` (disk I/O never
+//! runs on this task, and an action is answered once its change is on disk);
+//! slow ones (start, warm-up, drain, stop, remove, resize) go to the worker
+//! in `ops.rs`, which reports back with facts. Timers: guards and deadlines
+//! every 250 ms, a snapshot and a metrics tick every second, one-shot
+//! resource stats every 2 s. Timers are served before commands, reports and
+//! health events: they fire at a fixed rate, so they cannot starve the rest,
+//! and a flood of commands cannot stretch the guard cadence.
 //!
 //! Pool membership follows health: only healthy replicas of a role are
 //! members; unhealthy or exited ones leave at once; a planned stop or drain
@@ -16,17 +20,18 @@
 
 use super::effect::{Effect, Input};
 use super::machine::{Machine, refused_event};
-use super::ops::{self, Op, Registry, Report, Tracked};
-use super::persist::{self, OwnedReplica, PersistedState};
+use super::ops::{self, Op, Registry, Report, Tickets, Tracked};
+use super::persist::{OwnedReplica, PersistedState};
 use super::probe::HttpProbe;
 use super::seams::{EventSink, GuardFacts, GuardFn, HealthChecker, HealthEvent, basic_guards};
 use super::view::{self, ViewParts};
+use super::writer::StateWriter;
 use super::{Command, ControllerHandle};
 use crate::metrics::Metrics;
 use crate::model::{
     ActionReply, Event, EventKind, GuardStatus, GuardVerdict, Phase, ReplicaStatus, Role, StateView,
 };
-use crate::plan::Plan;
+use crate::plan::{GuardPlan, Plan};
 use crate::proxy::Router;
 use crate::runtime::{Replica, ReplicaStats, Runtime, RuntimeEvent};
 use chrono::Utc;
@@ -36,6 +41,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// How often guards and deadlines are evaluated (the issue asks for ≥ 4/s).
 pub const GUARD_EVERY: Duration = Duration::from_millis(250);
@@ -54,7 +60,7 @@ pub struct ControllerDeps {
     pub state_dir: PathBuf,
     /// Where events are journaled, besides the broadcast.
     pub journal: Option<Arc<dyn EventSink>>,
-    /// The state loaded by [`persist::load`], if any.
+    /// The state loaded by [`super::persist::load`], if any.
     pub restored: Option<PersistedState>,
     /// Warnings from loading the state (journaled at start).
     pub warnings: Vec<String>,
@@ -95,6 +101,8 @@ impl ControllerDeps {
 }
 
 /// Start the controller task. It runs until every handle is dropped.
+/// Aborting it (as a `kill -9` would) also stops its worker at once; the
+/// state writer still finishes the save it was handed last.
 pub fn spawn(deps: ControllerDeps) -> (ControllerHandle, JoinHandle<()>) {
     let (cmd_tx, cmd_rx) = mpsc::channel::<Command>(64);
     let (events, _) = broadcast::channel(4096);
@@ -103,43 +111,65 @@ pub fn spawn(deps: ControllerDeps) -> (ControllerHandle, JoinHandle<()>) {
         None => Machine::new(deps.plan.clone()),
     };
     let registry: Registry = Arc::new(Mutex::new(BTreeMap::new()));
+    let tickets = Arc::new(Tickets::default());
     let (reports_tx, reports_rx) = mpsc::unbounded_channel();
     let (ops_tx, ops_rx) = mpsc::unbounded_channel();
     let worker = ops::spawn_worker(
         deps.runtime.clone(),
         deps.router.clone(),
         registry.clone(),
+        tickets.clone(),
         ops_rx,
         reports_tx.clone(),
     );
     let (health_tx, health_rx) = mpsc::unbounded_channel();
     let (stats_tx, stats_rx) = mpsc::unbounded_channel();
+    let writer = StateWriter::spawn(deps.state_dir.clone(), reports_tx.clone());
+    let guard_plan = machine.state().guard(machine.plan()).clone();
+    let mut eval_plan = deps.plan.clone();
+    eval_plan.guard = guard_plan.clone();
+    let (guard_tx, guard_rx) = watch::channel(guard_plan);
     let mut driver = Driver {
         kind: deps.runtime.kind(),
         machine,
         registry,
+        tickets,
+        drains: [None, None],
         events: events.clone(),
         seq: 0,
         state_tx: None,
+        guard_tx,
         ops_tx,
         reports_tx,
         health_tx,
         stats_tx,
+        writer,
         sampling: false,
         guards: Vec::new(),
-        step_base_errors: 0,
-        step_base_requests: 0,
+        eval_plan,
+        trip_base_errors: 0,
+        trip_base_requests: 0,
+        stable_starting: false,
+        _worker: AbortOnDrop(worker),
         deps,
     };
     let first = driver.view();
     let (state_tx, state_rx) = watch::channel(first);
     driver.state_tx = Some(state_tx);
-    let handle = ControllerHandle::new(cmd_tx, state_rx, events);
+    let handle = ControllerHandle::new(cmd_tx, state_rx, events, guard_rx);
     let task = tokio::spawn(async move {
         driver.run(cmd_rx, reports_rx, health_rx, stats_rx).await;
-        worker.abort();
     });
     (handle, task)
+}
+
+/// Aborts a task when dropped (the worker dies with its driver).
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 struct Driver {
@@ -147,19 +177,32 @@ struct Driver {
     kind: &'static str,
     machine: Machine,
     registry: Registry,
+    /// Call-offs of queued stops and removals (a promotion abandoned).
+    tickets: Arc<Tickets>,
+    /// The drain under way per role (stable, canary), to call it off.
+    drains: [Option<CancellationToken>; 2],
     events: broadcast::Sender<Event>,
     seq: u64,
     state_tx: Option<watch::Sender<StateView>>,
+    /// The guard thresholds in force, for clients (`GET /v1/guards`).
+    guard_tx: watch::Sender<GuardPlan>,
     ops_tx: mpsc::UnboundedSender<Op>,
     reports_tx: mpsc::UnboundedSender<Report>,
     health_tx: mpsc::UnboundedSender<HealthEvent>,
     stats_tx: mpsc::UnboundedSender<Vec<(String, ReplicaStats)>>,
+    writer: StateWriter,
     sampling: bool,
     guards: Vec<GuardVerdict>,
-    /// Canary `errors_total` when the current step began.
-    step_base_errors: u64,
-    /// Canary `requests_total` when the current step began.
-    step_base_requests: u64,
+    /// The plan with the guard thresholds in force, as guards are judged.
+    eval_plan: Plan,
+    /// Canary `errors_total` / `requests_total` when the proxy's error trip
+    /// was last armed: the trip and the error count guard count from there
+    /// (the step's start, an unmute, a guard edit).
+    trip_base_errors: u64,
+    trip_base_requests: u64,
+    /// A start of stable is queued or running (not reported yet).
+    stable_starting: bool,
+    _worker: AbortOnDrop,
 }
 
 impl Driver {
@@ -178,16 +221,24 @@ impl Driver {
         let mut guard_tick = tokio::time::interval(GUARD_EVERY);
         let mut second = tokio::time::interval(Duration::from_secs(1));
         let mut stats_tick = tokio::time::interval(STATS_EVERY);
-        for t in [&mut guard_tick, &mut second, &mut stats_tick] {
+        for t in [&mut second, &mut stats_tick] {
             t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         }
+        // On a fixed grid: a late evaluation does not push the later ones back.
+        guard_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
+            // Biased, in this order: the trip (it is a rollback), then the
+            // timers (fixed rate, so they cannot starve what follows), then
+            // everything that can arrive without pause.
             tokio::select! {
                 biased;
                 changed = trips.changed() => match changed {
                     Ok(()) => self.tripped(),
                     Err(_) => trips = watch::channel(0).1,
                 },
+                _ = guard_tick.tick() => self.guard_tick(),
+                _ = second.tick() => self.second(),
+                _ = stats_tick.tick() => self.sample_stats(),
                 cmd = commands.recv() => match cmd {
                     Some(cmd) => self.command(cmd),
                     None => break,
@@ -201,9 +252,6 @@ impl Driver {
                     }
                     Err(broadcast::error::RecvError::Closed) => runtime_events = None,
                 },
-                _ = guard_tick.tick() => self.guard_tick(),
-                _ = second.tick() => self.second(),
-                _ = stats_tick.tick() => self.sample_stats(),
                 Some(s) = stats.recv() => self.stats(s),
             }
             self.publish();
@@ -214,6 +262,9 @@ impl Driver {
 
     async fn startup(&mut self) {
         for w in std::mem::take(&mut self.deps.warnings) {
+            self.emit(EventKind::Warning { message: w });
+        }
+        for w in self.machine.take_notes() {
             self.emit(EventKind::Warning { message: w });
         }
         let service = self.deps.plan.service.clone();
@@ -244,17 +295,7 @@ impl Driver {
             }
         };
         let Some(restored) = self.deps.restored.take() else {
-            // Fresh start: nothing is ours yet; leftovers of this service go.
-            if let Some(listed) = listed.filter(|l| !l.is_empty()) {
-                self.op(Op::Cleanup {
-                    replicas: listed,
-                    grace,
-                });
-            }
-            if let Some(spec) = self.machine.spec(Role::Stable) {
-                self.start(spec);
-            }
-            self.persist();
+            self.fresh_start(listed, grace);
             return;
         };
 
@@ -337,6 +378,116 @@ impl Driver {
         self.persist();
     }
 
+    /// No state to restore. Replicas of this service that still run are
+    /// adopted from their labels (see `adopt.rs`) rather than removed: a
+    /// lost state file must not take a serving stable down with it.
+    fn fresh_start(&mut self, listed: Option<Vec<Replica>>, grace: Duration) {
+        if self.kind == "static" {
+            // Static upstreams run elsewhere and the runtime's list is only
+            // the plan's addresses: nothing to adopt, nothing to take down.
+            if let Some(listed) = listed.filter(|l| !l.is_empty()) {
+                self.op(Op::Cleanup {
+                    replicas: listed,
+                    grace,
+                });
+            }
+            self.ensure_stable();
+            self.persist();
+            return;
+        }
+        let adoption = super::adopt::from_labels(&self.deps.plan, listed.unwrap_or_default());
+        for note in &adoption.notes {
+            tracing::warn!("{note}");
+            self.emit(EventKind::Warning {
+                message: note.clone(),
+            });
+        }
+        if !adoption.remove.is_empty() {
+            self.op(Op::Cleanup {
+                replicas: adoption.remove,
+                grace,
+            });
+        }
+        if let Some(state) = adoption.state {
+            self.machine = Machine::restore(self.deps.plan.clone(), state);
+            for w in self.machine.take_notes() {
+                self.emit(EventKind::Warning { message: w });
+            }
+            for r in adoption.adopt {
+                self.adopt_replica(r);
+            }
+            for role in Role::ALL {
+                self.sync_pool(role);
+            }
+            let quick: Vec<Effect> = self
+                .machine
+                .resume_effects()
+                .into_iter()
+                .filter(|e| matches!(e, Effect::SetWeight { .. } | Effect::ArmErrorTrip { .. }))
+                .collect();
+            self.execute(quick);
+        }
+        self.ensure_stable();
+        self.persist();
+    }
+
+    /// Track a replica that was already running (it was serving: it stays
+    /// in its pool until its health checks say otherwise).
+    fn adopt_replica(&mut self, replica: Replica) {
+        let mut t = Tracked::new(replica.clone(), ReplicaStatus::Healthy);
+        t.health = Some(self.deps.health.spawn(
+            replica.clone(),
+            self.deps.plan.health.clone(),
+            true,
+            self.health_tx.clone(),
+        ));
+        ops::lock(&self.registry).insert(replica.id.clone(), t);
+    }
+
+    /// Start stable from the release state when none of its replicas is
+    /// left or on its way (outside a promotion, where stable leaves on purpose).
+    fn ensure_stable(&mut self) {
+        if self.machine.state().phase == Phase::Promoting || self.stable_starting {
+            return;
+        }
+        let have = ops::lock(&self.registry)
+            .values()
+            .any(|t| t.replica.role == Role::Stable && t.status.is_alive() && !t.stop_started);
+        if !have && let Some(spec) = self.machine.spec(Role::Stable) {
+            self.start(spec);
+        }
+    }
+
+    /// A promotion was abandoned: stable stays. Its drain is called off
+    /// (nothing is cut), stops and removals not yet begun are skipped, its
+    /// replicas rejoin their pool as they were, and if none is left
+    /// (already stopped) stable is started again.
+    fn restore_stable(&mut self) {
+        if let Some(cancel) = self.drains[slot(Role::Stable)].take() {
+            cancel.cancel();
+        }
+        let kept = {
+            let mut reg = ops::lock(&self.registry);
+            self.tickets.call_off(Role::Stable);
+            let mut kept = 0;
+            for t in reg.values_mut().filter(|t| t.replica.role == Role::Stable) {
+                if !t.stop_started && t.status.is_alive() {
+                    t.stopping = false;
+                    t.status = t.drained_from.take().unwrap_or(ReplicaStatus::Healthy);
+                    kept += 1;
+                }
+            }
+            kept
+        };
+        self.sync_pool(Role::Stable);
+        if kept == 0 {
+            self.emit(EventKind::Warning {
+                message: "stable's replicas were already stopped: starting stable again".into(),
+            });
+        }
+        self.ensure_stable();
+    }
+
     // ---- inputs --------------------------------------------------------
 
     fn command(&mut self, cmd: Command) {
@@ -355,12 +506,23 @@ impl Driver {
                         _ => None,
                     })
                     .unwrap_or_else(|| "done".into());
+                let saved = self.writer.generation();
                 self.execute(fx);
                 let state = self.publish();
-                let _ = reply.send(Ok(ActionReply {
+                let answer = Ok(ActionReply {
                     detail,
                     state: Box::new(state),
-                }));
+                });
+                if self.writer.generation() == saved {
+                    let _ = reply.send(answer);
+                } else {
+                    // Answered once the change is on disk, without waiting here.
+                    let durable = self.writer.durable(self.writer.generation());
+                    tokio::spawn(async move {
+                        durable.await;
+                        let _ = reply.send(answer);
+                    });
+                }
             }
             Err(refusal) => {
                 self.emit(refused_event(&request, &refusal));
@@ -378,6 +540,12 @@ impl Driver {
     }
 
     fn report(&mut self, r: Report) {
+        if let Report::Started {
+            role: Role::Stable, ..
+        } = r
+        {
+            self.stable_starting = false;
+        }
         match r {
             Report::Started {
                 role,
@@ -423,7 +591,13 @@ impl Driver {
             }
             Report::Fact(input) => {
                 let removed = matches!(input, Input::Removed { .. });
+                let stable_gone = matches!(input, Input::Removed { role: Role::Stable });
                 self.feed(input);
+                if stable_gone {
+                    // A removal that had begun before a promotion was
+                    // abandoned (or an inconsistent restore): stable again.
+                    self.ensure_stable();
+                }
                 if removed {
                     self.persist();
                 }
@@ -519,20 +693,23 @@ impl Driver {
     }
 
     /// The proxy's error trip fired: it already set the weight to 0 itself.
+    /// The figure is the trip's own: errors since it was armed (the step's
+    /// start, an unmute or a guard edit), not since the step began.
     fn tripped(&mut self) {
-        let limit = self.deps.plan.guard.max_errors.unwrap_or(0);
+        let st = self.machine.state();
+        let limit = st.guard(self.machine.plan()).max_errors.unwrap_or(0);
         let errors = self
             .deps
             .metrics
             .errors_total(Role::Canary)
-            .saturating_sub(self.step_base_errors);
+            .saturating_sub(self.trip_base_errors);
         let verdict = GuardVerdict {
             name: "max_errors".into(),
             value: Some(errors as f64),
             threshold: limit as f64,
             status: GuardStatus::Breach,
             detail: format!(
-                "{errors} canary errors since step start reached the limit {limit}; the proxy set the weight to 0 on the request that crossed it"
+                "{errors} canary errors since the error trip was armed reached the limit {limit}; the proxy set the weight to 0 on the request that crossed it"
             ),
         };
         self.feed(Input::Breach { verdict });
@@ -546,15 +723,23 @@ impl Driver {
             return;
         }
         let muted = st.muted;
-        let plan = &self.deps.plan;
+        let in_force = st.guard(self.machine.plan());
+        if self.eval_plan.guard != *in_force {
+            // An edit applies from this evaluation on.
+            self.eval_plan.guard = in_force.clone();
+        }
+        let plan = &self.eval_plan;
         let window = plan.guard.window.get();
         let canary = self.deps.metrics.stats(Role::Canary, window);
         let stable = self.deps.metrics.stats(Role::Stable, window);
+        // Counted like the proxy's trip: from when it was armed (the step's
+        // start, an unmute, a guard edit), so errors made while muted are
+        // not held against the canary once the guards are back on.
         let errors = self
             .deps
             .metrics
             .errors_total(Role::Canary)
-            .saturating_sub(self.step_base_errors);
+            .saturating_sub(self.trip_base_errors);
         let facts = GuardFacts {
             plan,
             canary: &canary,
@@ -564,7 +749,7 @@ impl Driver {
                 .deps
                 .metrics
                 .requests_total(Role::Canary)
-                .saturating_sub(self.step_base_requests),
+                .saturating_sub(self.trip_base_requests),
             muted,
         };
         self.guards = (self.deps.guard)(&facts);
@@ -583,7 +768,7 @@ impl Driver {
 
     fn second(&mut self) {
         let state = self.view();
-        let window = self.deps.plan.guard.window.get();
+        let window = self.eval_plan.guard.window.get();
         let canary = state
             .canary
             .is_some()
@@ -651,24 +836,37 @@ impl Driver {
                         });
                     }
                 }
-                Effect::ArmErrorTrip { limit } => self.deps.router.arm_error_trip(limit),
+                Effect::ArmErrorTrip { limit } => {
+                    self.trip_base_errors = self.deps.metrics.errors_total(Role::Canary);
+                    self.trip_base_requests = self.deps.metrics.requests_total(Role::Canary);
+                    self.deps.router.arm_error_trip(limit);
+                }
                 Effect::Drain { role, timeout } => {
                     self.leave_pool(role);
-                    self.op(Op::Drain { role, timeout });
+                    let cancel = CancellationToken::new();
+                    self.drains[slot(role)] = Some(cancel.clone());
+                    self.op(Op::Drain {
+                        role,
+                        timeout,
+                        cancel,
+                    });
                 }
                 Effect::Stop { role, grace } => {
                     self.leave_pool(role);
-                    self.op(Op::Stop { role, grace });
+                    let ticket = self.tickets.current(role);
+                    self.op(Op::Stop {
+                        role,
+                        grace,
+                        ticket,
+                    });
                 }
-                Effect::Remove { role } => self.op(Op::Remove { role }),
+                Effect::Remove { role } => {
+                    let ticket = self.tickets.current(role);
+                    self.op(Op::Remove { role, ticket });
+                }
                 Effect::SwapRoles => self.swap_roles(),
-                Effect::ResetMetrics { role } => {
-                    self.deps.metrics.reset(role);
-                    if role == Role::Canary {
-                        self.step_base_errors = self.deps.metrics.errors_total(Role::Canary);
-                        self.step_base_requests = self.deps.metrics.requests_total(Role::Canary);
-                    }
-                }
+                Effect::RestoreStable => self.restore_stable(),
+                Effect::ResetMetrics { role } => self.deps.metrics.reset(role),
                 Effect::Resize { role, cpus, memory } => self.op(Op::Resize { role, cpus, memory }),
                 Effect::RunHook { name, command } => self.run_hook(name, command),
                 Effect::Persist => self.persist(),
@@ -678,6 +876,9 @@ impl Driver {
     }
 
     fn start(&mut self, mut spec: crate::runtime::VersionSpec) {
+        if spec.role == Role::Stable {
+            self.stable_starting = true;
+        }
         spec.labels.extend(self.deps.labels.clone());
         self.op(Op::Start { spec });
     }
@@ -691,6 +892,9 @@ impl Driver {
         {
             let mut reg = ops::lock(&self.registry);
             for t in reg.values_mut().filter(|t| t.replica.role == role) {
+                if !t.stopping {
+                    t.drained_from = Some(t.status);
+                }
                 t.stopping = true;
                 if t.status.is_alive() {
                     t.status = ReplicaStatus::Draining;
@@ -766,12 +970,7 @@ impl Driver {
             replicas,
             Utc::now(),
         );
-        if let Err(e) = persist::save(&self.deps.state_dir, &state) {
-            tracing::error!(error = %e, "cannot persist the release state");
-            self.emit(EventKind::Warning {
-                message: format!("{e} (a restart would not know the current release state)"),
-            });
-        }
+        self.writer.submit(state);
     }
 
     fn emit(&mut self, kind: EventKind) {
@@ -806,7 +1005,22 @@ impl Driver {
         if let Some(tx) = &self.state_tx {
             tx.send_replace(v.clone());
         }
+        let in_force = self.machine.state().guard(self.machine.plan());
+        self.guard_tx.send_if_modified(|g| {
+            let changed = g != in_force;
+            if changed {
+                *g = in_force.clone();
+            }
+            changed
+        });
         v
+    }
+}
+
+fn slot(role: Role) -> usize {
+    match role {
+        Role::Stable => 0,
+        Role::Canary => 1,
     }
 }
 

@@ -86,6 +86,10 @@ pub enum Effect {
     Remove { role: Role },
     /// The canary's replicas become the stable pool (after a promotion).
     SwapRoles,
+    /// A promotion was abandoned before stable was removed: cancel stable's
+    /// drain, stop and removal if they have not begun, put its replicas back
+    /// in their pool, and start stable again if none of them is left.
+    RestoreStable,
     /// Restart the role's "since step start" counters.
     ResetMetrics { role: Role },
     /// Change the limits of the role's running replicas.

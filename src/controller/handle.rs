@@ -3,6 +3,7 @@
 //! are a `broadcast`. Cloning a handle is cheap.
 
 use crate::model::{ActionReply, ActionRequest, Event, Refusal, StateView};
+use crate::plan::GuardPlan;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 /// One action in flight to the controller task, with where to answer.
@@ -17,6 +18,7 @@ pub struct ControllerHandle {
     commands: mpsc::Sender<Command>,
     state: watch::Receiver<StateView>,
     events: broadcast::Sender<Event>,
+    guards: watch::Receiver<GuardPlan>,
 }
 
 impl ControllerHandle {
@@ -24,12 +26,19 @@ impl ControllerHandle {
         commands: mpsc::Sender<Command>,
         state: watch::Receiver<StateView>,
         events: broadcast::Sender<Event>,
+        guards: watch::Receiver<GuardPlan>,
     ) -> Self {
         ControllerHandle {
             commands,
             state,
             events,
+            guards,
         }
+    }
+
+    /// The guard thresholds in force (the plan's, or this release's edit).
+    pub fn guards(&self) -> GuardPlan {
+        self.guards.borrow().clone()
     }
 
     /// Ask for an action and wait for the controller's answer.

@@ -3,8 +3,11 @@
 //! (`driver`, with its slow operations in `ops`, its client view in `view`,
 //! and its joints with the journal, guards and health checks in `seams` and
 //! `probe`), reached through a [`ControllerHandle`] (`handle`). Persistence
-//! of the release state lives in `persist`.
+//! of the release state lives in `persist` (the file) and `writer` (saving
+//! it off the driver's task); `adopt` takes over running replicas by their
+//! labels when no state file can be read.
 
+mod adopt;
 pub mod driver;
 mod effect;
 mod handle;
@@ -15,6 +18,7 @@ mod probe;
 mod release;
 pub mod seams;
 mod view;
+mod writer;
 
 pub use driver::{ControllerDeps, spawn};
 pub use effect::{Effect, Input};

@@ -12,10 +12,12 @@ use crate::model::{ReplicaStatus, Role};
 use crate::proxy::Router;
 use crate::runtime::{Replica, ReplicaStats, Runtime, VersionSpec};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// One replica the controller owns.
 #[derive(Debug)]
@@ -24,8 +26,13 @@ pub(super) struct Tracked {
     pub status: ReplicaStatus,
     pub exit_code: Option<i64>,
     pub stats: ReplicaStats,
-    /// A planned stop is under way: its exit is not a crash, it never rejoins a pool.
+    /// A planned stop or drain is under way: its exit is not a crash, and it
+    /// rejoins its pool only if the stop is called off before it begins.
     pub stopping: bool,
+    /// The worker began stopping it (SIGTERM sent): it can no longer be kept.
+    pub stop_started: bool,
+    /// Its status when a drain took it out of its pool (to put it back as it was).
+    pub drained_from: Option<ReplicaStatus>,
     pub health: Option<JoinHandle<()>>,
 }
 
@@ -37,6 +44,8 @@ impl Tracked {
             exit_code: None,
             stats: ReplicaStats::default(),
             stopping: false,
+            stop_started: false,
+            drained_from: None,
             health: None,
         }
     }
@@ -55,6 +64,30 @@ pub(super) type Registry = Arc<Mutex<BTreeMap<String, Tracked>>>;
 
 pub(super) fn lock(r: &Registry) -> std::sync::MutexGuard<'_, BTreeMap<String, Tracked>> {
     r.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One ticket per role for its queued stops and removals: calling a removal
+/// off (a promotion abandoned) takes a new ticket, and the worker skips every
+/// stop or removal queued with an older one. Read and bumped under the
+/// registry lock, so a stop either began before the call-off or never does.
+#[derive(Debug, Default)]
+pub(super) struct Tickets([AtomicU64; 2]);
+
+impl Tickets {
+    pub fn current(&self, role: Role) -> u64 {
+        self.0[slot(role)].load(Ordering::SeqCst)
+    }
+
+    pub fn call_off(&self, role: Role) {
+        self.0[slot(role)].fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn slot(role: Role) -> usize {
+    match role {
+        Role::Stable => 0,
+        Role::Canary => 1,
+    }
 }
 
 /// Replicas of one role, as they are now.
@@ -77,16 +110,20 @@ pub(super) enum Op {
         path: String,
         requests: u32,
     },
+    /// Ends early, without cutting anything, when `cancel` fires.
     Drain {
         role: Role,
         timeout: Duration,
+        cancel: CancellationToken,
     },
     Stop {
         role: Role,
         grace: Duration,
+        ticket: u64,
     },
     Remove {
         role: Role,
+        ticket: u64,
     },
     Resize {
         role: Role,
@@ -118,6 +155,7 @@ pub(super) fn spawn_worker(
     runtime: Arc<dyn Runtime>,
     router: Router,
     registry: Registry,
+    tickets: Arc<Tickets>,
     mut ops: mpsc::UnboundedReceiver<Op>,
     reports: mpsc::UnboundedSender<Report>,
 ) -> JoinHandle<()> {
@@ -177,16 +215,39 @@ pub(super) fn spawn_worker(
                     );
                     report(Report::Fact(Input::WarmupDone { detail }));
                 }
-                Op::Drain { role, timeout } => {
-                    let r = router.drain(role, timeout).await;
-                    report(Report::Fact(Input::DrainDone {
-                        role,
-                        finished: r.finished,
-                        cut: r.cut,
-                    }));
+                Op::Drain {
+                    role,
+                    timeout,
+                    cancel,
+                } => {
+                    tokio::select! {
+                        r = router.drain(role, timeout) => report(Report::Fact(Input::DrainDone {
+                            role,
+                            finished: r.finished,
+                            cut: r.cut,
+                        })),
+                        // Called off (the role is kept): nothing is cut.
+                        _ = cancel.cancelled() => {}
+                    }
                 }
-                Op::Stop { role, grace } => {
-                    let replicas = of_role(&registry, role);
+                Op::Stop {
+                    role,
+                    grace,
+                    ticket,
+                } => {
+                    let replicas: Vec<Replica> = {
+                        let mut reg = lock(&registry);
+                        if tickets.current(role) != ticket {
+                            continue;
+                        }
+                        reg.values_mut()
+                            .filter(|t| t.replica.role == role)
+                            .map(|t| {
+                                t.stop_started = true;
+                                t.replica.clone()
+                            })
+                            .collect()
+                    };
                     let results =
                         futures::future::join_all(replicas.iter().map(|r| runtime.stop(r, grace)))
                             .await;
@@ -209,8 +270,23 @@ pub(super) fn spawn_worker(
                         }
                     }
                 }
-                Op::Remove { role } => {
-                    let replicas = of_role(&registry, role);
+                Op::Remove { role, ticket } => {
+                    // Called off (the role is kept): only what was already
+                    // being stopped goes, as it cannot serve again, and no
+                    // removal of the role is reported.
+                    let (called_off, replicas) = {
+                        let mut reg = lock(&registry);
+                        let called_off = tickets.current(role) != ticket;
+                        let replicas: Vec<Replica> = reg
+                            .values_mut()
+                            .filter(|t| t.replica.role == role && (!called_off || t.stop_started))
+                            .map(|t| {
+                                t.stop_started = true;
+                                t.replica.clone()
+                            })
+                            .collect();
+                        (called_off, replicas)
+                    };
                     for r in &replicas {
                         if let Err(e) = runtime.remove(r).await {
                             report(Report::Note(format!(
@@ -220,7 +296,9 @@ pub(super) fn spawn_worker(
                         }
                         lock(&registry).remove(&r.id);
                     }
-                    report(Report::Fact(Input::Removed { role }));
+                    if !called_off {
+                        report(Report::Fact(Input::Removed { role }));
+                    }
                 }
                 Op::Resize { role, cpus, memory } => {
                     for r in of_role(&registry, role) {

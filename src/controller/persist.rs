@@ -187,8 +187,9 @@ pub fn load(dir: &Path, service: &str) -> Loaded {
         Err(prev_err) => Loaded {
             state: None,
             warnings: vec![format!(
-                "state file {} {current} and its previous copy {} {prev_err}; starting fresh \
-                 (stable only, no canary). Replicas left by the previous run are cleaned up by reconcile",
+                "state file {} {current} and its previous copy {} {prev_err}; starting fresh. \
+                 Replicas of this service that still run are adopted from their labels (stable stays \
+                 stable, a canary comes back at weight 0); only exited ones are removed",
                 path.display(),
                 prev.display()
             )],

@@ -6,28 +6,11 @@
 //! live in `machine.rs`, the file format in `persist.rs`.
 
 use crate::model::{BreachView, Phase, Role};
-use crate::plan::VersionPlan;
+use crate::plan::{GuardPlan, Plan, VersionPlan};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// How the last release ended, so `cutover wait` and the cockpit can say it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Promoted,
-    RolledBack,
-    Failed,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Promoted => "promoted",
-            Outcome::RolledBack => "rolled_back",
-            Outcome::Failed => "failed",
-        }
-    }
-}
+pub use crate::model::Outcome;
 
 /// One canary replica as the machine tracks it: enough to count healthy
 /// replicas against `min_healthy` and to notice when all of them died.
@@ -82,6 +65,10 @@ pub struct ReleaseState {
     pub last_breach: Option<BreachView>,
     #[serde(default)]
     pub last_outcome: Option<Outcome>,
+    /// Guard thresholds changed for this release by `SetGuards`; `None`:
+    /// the plan's `[guard]`. Back to the plan's on the next deploy.
+    #[serde(default)]
+    pub guard: Option<GuardPlan>,
 }
 
 impl ReleaseState {
@@ -106,7 +93,13 @@ impl ReleaseState {
             removing: None,
             last_breach: None,
             last_outcome: None,
+            guard: None,
         }
+    }
+
+    /// The guard thresholds in force: this release's edit, else the plan's.
+    pub fn guard<'a>(&'a self, plan: &'a Plan) -> &'a GuardPlan {
+        self.guard.as_ref().unwrap_or(&plan.guard)
     }
 
     /// Whether live traffic may go to the canary in this phase.

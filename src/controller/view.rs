@@ -26,7 +26,7 @@ pub(super) struct ViewParts<'a> {
 pub(super) fn build(p: &ViewParts<'_>) -> StateView {
     let plan = p.machine.plan();
     let st = p.machine.state();
-    let window = plan.guard.window.get();
+    let window = st.guard(plan).window.get();
     let version = |role: Role, v: &VersionPlan, stats: VersionStats| VersionView {
         role,
         version: v.version.clone().unwrap_or_else(|| v.label(role.as_str())),
@@ -85,6 +85,7 @@ pub(super) fn build(p: &ViewParts<'_>) -> StateView {
             .freeze_at(p.now)
             .map(|f| f.reason.clone().unwrap_or_else(|| "freeze window".into())),
         last_breach: st.last_breach.clone(),
+        last_outcome: st.last_outcome,
         public_addr: p.public_addr.to_string(),
         at: p.now,
     }

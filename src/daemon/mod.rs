@@ -259,7 +259,12 @@ pub async fn start(cfg: DaemonConfig) -> Result<RunningDaemon> {
 
 /// `cutover up`: run the daemon in the foreground until SIGINT / SIGTERM.
 pub async fn run_up(args: &UpArgs, target: &crate::cli::Target) -> Result<()> {
-    let plan = crate::plan::load(&args.plan)?;
+    // The flag permits a non-loopback admin address at validation already,
+    // like the plan's `listen.allow_remote_admin`.
+    let opts = crate::plan::LoadOptions {
+        allow_remote_admin: args.allow_remote_admin,
+    };
+    let plan = crate::plan::load_with(&args.plan, opts)?;
     let root = state_dir::root(target.state_dir.as_deref());
     let dir = ServiceDir::create(&root, &plan.service)?;
     let _log_guard = init_logging(&dir);

@@ -12,6 +12,13 @@ mod types;
 mod units;
 mod validate;
 
-pub use parse::{Located, PlanError, load, parse};
+pub use parse::{LoadOptions, Located, PlanError, load, load_with, parse, parse_with};
 pub use types::*;
 pub use units::{ByteSize, HumanDuration};
+
+/// Check guard thresholds with the plan's `[guard]` rules (for thresholds
+/// edited on a running release). `Err((key, message))` names the key, e.g.
+/// `("guard.max_error_rate", "expected a rate between 0 and 1 …, found 1.5")`.
+pub fn check_guard(g: &GuardPlan) -> Result<(), (String, String)> {
+    validate::guard_plan(g).map_err(|b| (b.key, b.message))
+}

@@ -83,17 +83,35 @@ impl fmt::Display for Located {
     }
 }
 
+/// What the caller permits beyond the plan itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// `cutover up --allow-remote-admin`: a non-loopback `listen.admin` is
+    /// accepted as if the plan said `allow_remote_admin = true`.
+    pub allow_remote_admin: bool,
+}
+
 /// Read and validate a plan file.
 pub fn load(path: &Path) -> Result<Plan, PlanError> {
+    load_with(path, LoadOptions::default())
+}
+
+/// [`load`] with what the command line permits.
+pub fn load_with(path: &Path, opts: LoadOptions) -> Result<Plan, PlanError> {
     let text = std::fs::read_to_string(path).map_err(|source| PlanError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(&text, &path.display().to_string())
+    parse_with(&text, &path.display().to_string(), opts)
 }
 
 /// Parse and validate plan text; `file` names it in errors.
 pub fn parse(text: &str, file: &str) -> Result<Plan, PlanError> {
+    parse_with(text, file, LoadOptions::default())
+}
+
+/// [`parse`] with what the command line permits.
+pub fn parse_with(text: &str, file: &str, opts: LoadOptions) -> Result<Plan, PlanError> {
     let doc = ImDocument::parse(text).ok();
     let plan: Plan = toml::from_str(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
@@ -121,7 +139,7 @@ pub fn parse(text: &str, file: &str) -> Result<Plan, PlanError> {
         )))
     })?;
     let present = |path: &str| doc.as_ref().is_some_and(|d| lookup(d, path).1);
-    super::validate::validate(&plan, &present).map_err(|bad| {
+    super::validate::validate(&plan, &present, opts.allow_remote_admin).map_err(|bad| {
         let span = doc.as_ref().map(|d| lookup(d, &bad.key).0).unwrap_or(0..0);
         PlanError::Invalid(Box::new(locate(
             text,

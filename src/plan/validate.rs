@@ -6,7 +6,7 @@
 //! The first failure is reported: fixing one thing at a time with an exact
 //! pointer beats a wall of consequential errors.
 
-use super::types::{Plan, RuntimeKind, Sticky, VersionPlan};
+use super::types::{GuardPlan, Plan, RuntimeKind, Sticky, VersionPlan};
 use super::units::HumanDuration;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -39,10 +39,16 @@ const MIN_WINDOW: Duration = Duration::from_secs(1);
 const MAX_WINDOW: Duration = Duration::from_secs(300);
 
 /// Validate a parsed plan. `present(path)` says whether a key is written in
-/// the file (to tell `hooks.post_promote = []` from an absent key).
-pub(super) fn validate(plan: &Plan, present: &dyn Fn(&str) -> bool) -> Check {
+/// the file (to tell `hooks.post_promote = []` from an absent key);
+/// `allow_remote_admin` is the daemon's `--allow-remote-admin` flag, which
+/// permits a non-loopback `listen.admin` like the plan key does.
+pub(super) fn validate(
+    plan: &Plan,
+    present: &dyn Fn(&str) -> bool,
+    allow_remote_admin: bool,
+) -> Check {
     service(&plan.service)?;
-    listen(plan)?;
+    listen(plan, allow_remote_admin)?;
     version(plan.runtime, "stable", &plan.stable)?;
     if let Some(c) = &plan.canary {
         version(plan.runtime, "canary", c)?;
@@ -117,7 +123,7 @@ fn service(name: &str) -> Check {
     Ok(())
 }
 
-fn listen(plan: &Plan) -> Check {
+fn listen(plan: &Plan, allow_remote_admin: bool) -> Check {
     let l = &plan.listen;
     if l.public == l.admin && l.public.port() != 0 {
         return bad(
@@ -128,7 +134,7 @@ fn listen(plan: &Plan) -> Check {
             ),
         );
     }
-    if !l.admin.ip().is_loopback() && !l.allow_remote_admin {
+    if !l.admin.ip().is_loopback() && !l.allow_remote_admin && !allow_remote_admin {
         return bad(
             "listen.admin",
             format!(
@@ -295,7 +301,11 @@ fn health(plan: &Plan) -> Check {
 }
 
 fn guard(plan: &Plan) -> Check {
-    let g = &plan.guard;
+    guard_plan(&plan.guard)
+}
+
+/// The `[guard]` rules, also used for thresholds edited on a running release.
+pub(super) fn guard_plan(g: &GuardPlan) -> Check {
     if g.max_errors == Some(0) {
         return bad(
             "guard.max_errors",

@@ -33,6 +33,7 @@ fn state(phase: Phase, weight: u16) -> StateView {
         guards_muted: false,
         freeze: None,
         last_breach: None,
+        last_outcome: None,
         public_addr: "127.0.0.1:1".into(),
         at: t0(),
     }
@@ -209,7 +210,10 @@ fn every_dangerous_key_asks_first_and_the_popup_owns_the_action() {
     key(&mut a, KeyCode::Enter);
     assert_eq!(
         sent(key(&mut a, KeyCode::Char('y'))),
-        Action::Drain { role: Role::Stable }
+        Action::Drain {
+            role: Role::Stable,
+            force: false
+        }
     );
     // Guards: g opens the panel, m asks, y mutes.
     let mut a = app(Phase::Canary, 250);

@@ -105,7 +105,7 @@ pub fn drain(s: &StateView, role: Role) -> Confirm {
         Role::Stable => promote(s, None),
     };
     c.title = format!("Drain {role}?");
-    c.action = request(Action::Drain { role }, None);
+    c.action = request(Action::Drain { role, force: false }, None);
     c
 }
 

@@ -187,6 +187,12 @@ pub struct Knobs {
     pub unhealthy: AtomicBool,
     /// Non-health requests served.
     pub served: AtomicU64,
+    /// Added latency on every non-health request, in milliseconds.
+    pub latency_ms: AtomicU64,
+    /// How long `GET /slow` takes, in milliseconds.
+    pub slow_ms: AtomicU64,
+    /// How long a stop takes before the replica goes, in milliseconds.
+    pub stop_delay_ms: AtomicU64,
 }
 
 struct Running {
@@ -198,13 +204,15 @@ struct Running {
 
 /// A [`Runtime`] whose replicas are in-test HTTP servers on 127.0.0.1:0.
 /// The command line picks the behaviour: `--version V`, `--error-rate F`,
-/// `--unhealthy`. Knobs are shared per version label.
+/// `--latency MS`, `--unhealthy`. Knobs are shared per version label.
 #[derive(Clone)]
 pub struct TestRuntime {
     running: Arc<Mutex<BTreeMap<String, Running>>>,
     knobs: Arc<Mutex<BTreeMap<String, Arc<Knobs>>>>,
     events: broadcast::Sender<RuntimeEvent>,
     pub starts: Arc<AtomicU64>,
+    /// Stops begun (whether finished or not).
+    pub stops: Arc<AtomicU64>,
 }
 
 impl Default for TestRuntime {
@@ -214,6 +222,7 @@ impl Default for TestRuntime {
             knobs: Default::default(),
             events: broadcast::channel(256).0,
             starts: Default::default(),
+            stops: Default::default(),
         }
     }
 }
@@ -265,8 +274,16 @@ impl TestRuntime {
                 ),
             )
             .fallback(
-                |State((k, v, n)): State<(Arc<Knobs>, String, Arc<AtomicU64>)>| async move {
+                |State((k, v, n)): State<(Arc<Knobs>, String, Arc<AtomicU64>)>,
+                 uri: axum::http::Uri| async move {
                     k.served.fetch_add(1, Ordering::SeqCst);
+                    let mut ms = k.latency_ms.load(Ordering::SeqCst);
+                    if uri.path() == "/slow" {
+                        ms += k.slow_ms.load(Ordering::SeqCst);
+                    }
+                    if ms > 0 {
+                        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                    }
                     let i = n.fetch_add(1, Ordering::SeqCst);
                     let p = k.error_permille.load(Ordering::SeqCst);
                     // Error when the running count of errors steps up: exact share.
@@ -331,6 +348,11 @@ impl Runtime for TestRuntime {
                 .error_permille
                 .store((f * 1000.0).round() as u64, Ordering::SeqCst);
         }
+        if let Some(ms) = arg(&cmd, "--latency") {
+            knobs
+                .latency_ms
+                .store(ms.parse().unwrap(), Ordering::SeqCst);
+        }
         if cmd.iter().any(|a| a == "--unhealthy") {
             knobs.unhealthy.store(true, Ordering::SeqCst);
         }
@@ -348,6 +370,14 @@ impl Runtime for TestRuntime {
         replica: &Replica,
         grace: std::time::Duration,
     ) -> Result<(), RuntimeError> {
+        self.stops.fetch_add(1, Ordering::SeqCst);
+        let delay = self
+            .knobs(&replica.version)
+            .stop_delay_ms
+            .load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        }
         let run = {
             let mut m = self.running.lock().unwrap();
             m.get_mut(&replica.id)
@@ -564,4 +594,36 @@ stop_grace = "500ms"
         "driver-test.toml",
     )
     .expect("driver test plan parses")
+}
+
+/// Every event the controller journals, kept for the test to read (events
+/// sent before a test could subscribe, e.g. at startup, are here too).
+#[derive(Clone, Default)]
+pub struct Recorder(pub Arc<Mutex<Vec<cutover::model::Event>>>);
+
+impl cutover::controller::EventSink for Recorder {
+    fn record(&self, event: &cutover::model::Event) {
+        self.0.lock().unwrap().push(event.clone());
+    }
+}
+
+impl Recorder {
+    pub fn kinds(&self) -> Vec<cutover::model::EventKind> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.kind.clone())
+            .collect()
+    }
+
+    pub fn warnings(&self) -> Vec<String> {
+        self.kinds()
+            .into_iter()
+            .filter_map(|k| match k {
+                cutover::model::EventKind::Warning { message } => Some(message),
+                _ => None,
+            })
+            .collect()
+    }
 }

@@ -137,6 +137,7 @@ pub fn idle_state() -> StateView {
         guards_muted: false,
         freeze: None,
         last_breach: None,
+        last_outcome: None,
         public_addr: "127.0.0.1:8080".into(),
         at: now(),
     }

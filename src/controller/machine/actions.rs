@@ -76,11 +76,18 @@ impl Transition<'_> {
                 self.need_canary("roll back")?;
                 self.rollback(by, reason, Some(&req), None);
             }
-            Action::Drain { role: Role::Canary } => {
+            // `force` means nothing for the canary: a rollback is never frozen.
+            Action::Drain {
+                role: Role::Canary, ..
+            } => {
                 self.need_canary("drain canary")?;
                 self.rollback(by, reason, Some(&req), None);
             }
-            Action::Drain { role: Role::Stable } => self.promote(&req, false, "drain stable")?,
+            Action::Drain {
+                role: Role::Stable,
+                force,
+            } => self.promote(&req, force, "drain stable")?,
+            Action::SetGuards { guards } => self.set_guards(&req, &guards)?,
             Action::Resize { role, cpus, memory } => self.resize(&req, role, cpus, memory)?,
             Action::Abort => {
                 if !matches!(phase, Phase::Deploying | Phase::Warming) {
@@ -177,6 +184,26 @@ impl Transition<'_> {
             req,
             format!("release {release}: canary {label} ({})", canary.describe()),
         );
+        if self.st.muted {
+            self.emit(EventKind::Warning {
+                message: format!(
+                    "guards unmuted: the mute of release {} ended with it; release {release} starts with guards armed",
+                    self.st.release
+                ),
+            });
+            self.st.muted = false;
+        }
+        if let Some(edited) = self.st.guard.take()
+            && edited != self.plan.guard
+        {
+            self.emit(EventKind::Warning {
+                message: format!(
+                    "guard thresholds edited for release {} ended with it; release {release} starts with the plan's: {}",
+                    self.st.release,
+                    super::guards::changes(&edited, &self.plan.guard)
+                ),
+            });
+        }
         self.st.release = release;
         self.st.canary = Some(canary.clone());
         self.st.canary_replicas.clear();
@@ -280,7 +307,7 @@ impl Transition<'_> {
             return Err(refuse(
                 codes::FROZEN,
                 format!(
-                    "cannot {what}: {} is in force until {}; promote with --force --reason TEXT to override",
+                    "cannot {what}: {} is in force until {}; {what} with --force --reason TEXT to override",
                     freeze_name(f),
                     f.until.to_rfc3339()
                 ),
@@ -339,11 +366,15 @@ impl Transition<'_> {
         }
         let v = match role {
             Role::Stable => &mut self.st.stable,
-            Role::Canary => self
-                .st
-                .canary
-                .as_mut()
-                .expect("canary exists in these phases"),
+            Role::Canary => match self.st.canary.as_mut() {
+                Some(c) => c,
+                None => {
+                    return Err(refuse(
+                        codes::ILLEGAL_IN_PHASE,
+                        format!("cannot resize canary: no canary is on record (phase {phase})"),
+                    ));
+                }
+            },
         };
         if let Some(c) = cpus {
             v.cpus = Some(c);

@@ -92,8 +92,28 @@ impl Transition<'_> {
                     None,
                 );
             }
+            Phase::Promoting => self.maybe_abandon_promote(&format!("{id} exited: {detail}")),
             _ => {}
         }
+    }
+
+    /// While promoting, the canary takes all the traffic and stable is on
+    /// its way out. A canary with no healthy replica left cannot serve, so
+    /// stable must not be removed: traffic goes back to stable and the
+    /// canary is rolled back, with the reason journaled.
+    pub(super) fn maybe_abandon_promote(&mut self, what: &str) {
+        if self.st.phase != Phase::Promoting || self.st.healthy_canaries() > 0 {
+            return;
+        }
+        let reason = format!(
+            "promotion abandoned: no canary replica can serve ({what}); stable is kept and takes the traffic back"
+        );
+        let warning = EventKind::Warning {
+            message: format!(
+                "{reason}. Stable was not removed; if its replicas were already stopped, new ones are started"
+            ),
+        };
+        self.rollback(Actor::System, Some(reason), None, Some(warning));
     }
 
     pub(super) fn breach(&mut self, verdict: GuardVerdict) {
@@ -101,7 +121,7 @@ impl Transition<'_> {
         if self.st.muted || !matches!(phase, Phase::Canary | Phase::Paused) {
             return;
         }
-        let on_breach = self.plan.guard.on_breach;
+        let on_breach = self.st.guard(self.plan).on_breach;
         if on_breach == OnBreach::Pause && phase == Phase::Paused {
             return;
         }
@@ -153,11 +173,23 @@ impl Transition<'_> {
                 self.persist();
             }
             (Role::Stable, Phase::Promoting) => {
-                let mut promoted = self
-                    .st
-                    .canary
-                    .take()
-                    .expect("a canary exists while promoting");
+                let Some(mut promoted) = self.st.canary.take() else {
+                    // Only a state restored inconsistent gets here (a
+                    // promotion without a canary): finish as idle; the
+                    // driver starts stable again when none is left.
+                    self.emit(EventKind::Warning {
+                        message: "a promotion finished without a canary on record (inconsistent restored state): idle with the plan's stable; stable is started again if none of its replicas is left".into(),
+                    });
+                    self.st.canary_replicas.clear();
+                    self.set_weight(0, Actor::System, Some("no canary to promote".into()));
+                    self.set_phase(
+                        Phase::Idle,
+                        Actor::System,
+                        Some("promotion without a canary: back to stable".into()),
+                    );
+                    self.persist();
+                    return;
+                };
                 promoted.version = Some(version_label(&promoted, "stable"));
                 let label = promoted.version.clone().unwrap_or_default();
                 self.st.stable = promoted;

@@ -22,7 +22,12 @@
 //! - Rollback (by anyone) sets weight 0 as its very first effect, before any
 //!   event, and never waits on the canary answering.
 //! - Stable is only drained and removed in `Promoting`, which is entered only
-//!   from `Canary` / `Paused`, i.e. with a serving canary.
+//!   from `Canary` / `Paused`, i.e. with a serving canary. If the canary loses
+//!   every serving replica before stable is removed, the promotion is
+//!   abandoned: weight 0, stable kept (`RestoreStable`), the canary rolled
+//!   back (Argo Rollouts #777: never end with no capacity).
+//! - A new release starts with guards armed and the plan's thresholds: a mute
+//!   or a threshold edit lasts for one release, and its end is journaled.
 //! - After the last step's bake the machine promotes by itself (`System`)
 //!   unless a freeze window is in force; then it stays in `Canary`, says so
 //!   once, and promotes on the first tick after the window ends.
@@ -31,7 +36,9 @@ use super::effect::{Effect, Input};
 
 mod actions;
 mod facts;
+mod guards;
 mod moves;
+mod restore;
 use super::release::{Outcome, ReleaseState, ReplicaMark, version_label};
 use crate::model::{
     Action, ActionRequest, Actor, BreachView, EventKind, GuardVerdict, Phase, Refusal, Role,
@@ -62,6 +69,9 @@ pub mod codes {
     pub const BUSY: &str = "busy";
     /// The request itself is empty or contradictory.
     pub const BAD_REQUEST: &str = "bad_request";
+    /// A value the plan's rules refuse (e.g. guard thresholds): the message
+    /// names the key and what was expected.
+    pub const INVALID_VALUE: &str = "invalid_value";
 }
 
 /// The release machine: the plan it follows and the state it owns.
@@ -69,18 +79,34 @@ pub mod codes {
 pub struct Machine {
     plan: Plan,
     state: ReleaseState,
+    /// What [`Machine::restore`] had to repair, for the driver to journal.
+    notes: Vec<String>,
 }
 
 impl Machine {
     /// A machine with stable as the plan says and no canary.
     pub fn new(plan: Plan) -> Self {
         let state = ReleaseState::fresh(&plan.stable);
-        Machine { plan, state }
+        Machine {
+            plan,
+            state,
+            notes: Vec::new(),
+        }
     }
 
     /// A machine resumed from a persisted state (see [`Machine::resume_effects`]).
-    pub fn restore(plan: Plan, state: ReleaseState) -> Self {
-        Machine { plan, state }
+    /// A state that contradicts itself or the plan (a phase that needs a
+    /// canary without one, a step the plan no longer has, a weight the phase
+    /// forbids) is repaired to the nearest safe state, never trusted into a
+    /// panic; what was repaired is in [`Machine::take_notes`].
+    pub fn restore(plan: Plan, mut state: ReleaseState) -> Self {
+        let notes = restore::repair(&plan, &mut state);
+        Machine { plan, state, notes }
+    }
+
+    /// Warnings from [`Machine::restore`] (once).
+    pub fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
     }
 
     pub fn state(&self) -> &ReleaseState {
@@ -234,12 +260,14 @@ fn freeze_name(f: &Freeze) -> String {
     }
 }
 
-/// The proxy's error trip limit: only with `on_breach = rollback`, unmuted.
+/// The proxy's error trip limit: only with `on_breach = rollback`, unmuted,
+/// from the thresholds in force (the plan's or this release's edit).
 fn trip_limit(plan: &Plan, st: &ReleaseState) -> Option<u64> {
-    if st.muted || plan.guard.on_breach != OnBreach::Rollback {
+    let g = st.guard(plan);
+    if st.muted || g.on_breach != OnBreach::Rollback {
         None
     } else {
-        plan.guard.max_errors
+        g.max_errors
     }
 }
 
@@ -293,6 +321,8 @@ impl Transition<'_> {
                             None,
                             None,
                         );
+                    } else {
+                        self.maybe_abandon_promote(&format!("{id} failed its health checks"));
                     }
                 }
                 Ok(())

@@ -18,7 +18,9 @@ impl Transition<'_> {
     }
 
     pub(super) fn enter_step(&mut self, i: usize, by: Actor, reason: Option<String>) {
-        let step = &self.plan.steps[i];
+        let Some(step) = self.plan.steps.get(i) else {
+            return;
+        };
         let bake = step.bake.get();
         self.st.step_index = Some(i);
         self.st.held_by_freeze = None;
@@ -71,18 +73,27 @@ impl Transition<'_> {
         self.persist();
     }
 
-    /// Weight 0 first, then the events, then drain / stop / remove the canary.
+    /// Weight 0 first, then the events (`announce`: the breach or warning
+    /// that caused it), then drain / stop / remove the canary.
     pub(super) fn rollback(
         &mut self,
         by: Actor,
         reason: Option<String>,
         req: Option<&ActionRequest>,
-        breach: Option<EventKind>,
+        announce: Option<EventKind>,
     ) {
-        let served = matches!(self.st.phase, Phase::Canary | Phase::Paused);
+        let from_promote = self.st.phase == Phase::Promoting;
+        let served = matches!(
+            self.st.phase,
+            Phase::Canary | Phase::Paused | Phase::Promoting
+        );
         self.fx.push(Effect::SetWeight { permille: 0, by });
         self.fx.push(Effect::ArmErrorTrip { limit: None });
-        if let Some(b) = breach {
+        if from_promote {
+            self.fx.push(Effect::RestoreStable);
+            self.st.removing = None;
+        }
+        if let Some(b) = announce {
             self.emit(b);
         }
         if let Some(req) = req {
