@@ -296,14 +296,14 @@ fn demo_crashy_canary_exits_and_is_rolled_back() {
     let journal = read_journal(&record).unwrap();
     // The canary exited by itself with the demo app's crash code…
     let exited = journal.events.iter().any(|e| {
-        matches!(&e.kind, EventKind::Replica { role: cutover::model::Role::Canary, status: cutover::model::ReplicaStatus::Exited, detail, .. } if detail.contains("code 3"))
+        matches!(&e.kind, EventKind::Replica { role: cutover::model::Role::Canary, status: cutover::model::ReplicaStatus::Exited, detail, .. } if detail.contains("exited 3"))
     });
     assert!(exited, "the journal records the canary's exit");
     // …and the rollback says that is why.
     let (by, reason) = rollback_reason(&journal).expect("the journal records the rollback");
     assert_eq!(by, Actor::System);
     assert!(reason.contains("every canary replica exited"), "{reason}");
-    assert!(reason.contains("code 3"), "{reason}");
+    assert!(reason.contains("exited 3"), "{reason}");
 }
 
 #[test]
