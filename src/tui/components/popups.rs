@@ -37,14 +37,20 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
 }
 
-/// A centred box of at most `w`×`h`, cleared, with a titled border.
-fn frame_box(frame: &mut Frame, area: Rect, theme: &Theme, w: u16, h: u16, title: &str) -> Rect {
+/// Where a centred box of at most `w`×`h` goes.
+fn centred(area: Rect, w: u16, h: u16) -> Rect {
     let [r] = Layout::horizontal([Constraint::Length(w.min(area.width))])
         .flex(Flex::Center)
         .areas(area);
     let [r] = Layout::vertical([Constraint::Length(h.min(area.height))])
         .flex(Flex::Center)
         .areas(r);
+    r
+}
+
+/// A centred box of at most `w`×`h`, cleared, with a titled border.
+fn frame_box(frame: &mut Frame, area: Rect, theme: &Theme, w: u16, h: u16, title: &str) -> Rect {
+    let r = centred(area, w, h);
     frame.render_widget(Clear, r);
     let block = Block::bordered()
         .border_style(theme.strong(theme.popup_border))
@@ -52,6 +58,37 @@ fn frame_box(frame: &mut Frame, area: Rect, theme: &Theme, w: u16, h: u16, title
     let inner = block.inner(r);
     frame.render_widget(block, r);
     inner
+}
+
+/// The inside of the help popup on a screen of `area`.
+fn help_inner(area: Rect) -> Rect {
+    let r = centred(
+        area,
+        76.min(area.width.saturating_sub(2)),
+        area.height.saturating_sub(2),
+    );
+    Block::bordered().inner(r)
+}
+
+/// The inside of the logs popup on a screen of `area`.
+fn logs_inner(area: Rect) -> Rect {
+    let r = centred(
+        area,
+        area.width.saturating_sub(4),
+        area.height.saturating_sub(4),
+    );
+    Block::bordered().inner(r)
+}
+
+/// How many log lines one page of the logs popup shows (the model stops
+/// scrolling once the oldest line tops a full page).
+pub fn logs_page(area: Rect) -> usize {
+    logs_inner(area).height.saturating_sub(1) as usize
+}
+
+/// How far the help text scrolls before its last line is at the bottom.
+pub fn help_max_scroll(app: &App, area: Rect) -> u16 {
+    (help_lines(app, &Theme::dark()).len() as u16).saturating_sub(help_inner(area).height)
 }
 
 fn hints(app: &App, theme: &Theme, mode: Mode) -> Line<'static> {
@@ -104,7 +141,8 @@ fn confirm(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, c: &Confirm)
     );
 }
 
-fn help(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, scroll: u16) {
+/// The help text, from the keymap of every mode the operator can be in.
+fn help_lines(app: &App, theme: &Theme) -> Vec<Line<'static>> {
     let first = if app.read_only() {
         Mode::Replay
     } else {
@@ -145,9 +183,15 @@ fn help(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, scroll: u16) {
         "keys can be rebound in ~/.config/cutover/config.toml: [keys] promote = \"P\"",
         theme.fg(theme.dim),
     )));
+    lines
+}
+
+fn help(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, scroll: u16) {
+    let lines = help_lines(app, theme);
     let w = 76.min(area.width.saturating_sub(2));
     let h = area.height.saturating_sub(2);
     let inner = frame_box(frame, area, theme, w, h, "help — esc closes");
+    debug_assert_eq!(inner, help_inner(area));
     let max_scroll = (lines.len() as u16).saturating_sub(inner.height);
     let text = Rect {
         x: inner.x + 1,
@@ -286,7 +330,8 @@ fn logs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, v: &LogsView) {
         }
         Some(Ok(lines)) => {
             let h = body.height as usize;
-            let end = lines.len().saturating_sub(v.scroll);
+            let scroll = v.scroll.min(lines.len().saturating_sub(h));
+            let end = lines.len().saturating_sub(scroll);
             let start = end.saturating_sub(h);
             lines[start..end]
                 .iter()
