@@ -14,6 +14,7 @@ pub mod components;
 pub mod config;
 pub mod history;
 pub mod keymap;
+pub mod pacer;
 pub mod prompts;
 pub mod replay;
 mod terminal;
