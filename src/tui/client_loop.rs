@@ -34,9 +34,10 @@ pub enum Msg {
 }
 
 /// Test-only and hidden (not in `--help`): `CUTOVER_TUI_PANIC_AFTER_MS=N`
-/// makes the UI task panic N ms after the cockpit starts, so the pty tests
-/// can prove a panic leaves the terminal restored (normal screen, cooked
-/// mode, cursor shown, mouse released). Unset, it costs nothing.
+/// makes the UI task panic N ms after it first drew the daemon's state, so
+/// the pty tests can prove a panic leaves the terminal restored (normal
+/// screen, cooked mode, cursor shown, mouse released). Unset, it costs
+/// nothing.
 pub const PANIC_AFTER_ENV: &str = "CUTOVER_TUI_PANIC_AFTER_MS";
 
 fn test_panic_after() -> Option<Duration> {
@@ -57,7 +58,8 @@ pub async fn run(args: &TuiArgs, target: &Target) -> color_eyre::Result<()> {
     let mut stream_task = tokio::spawn(stream_events(client.clone(), tx.clone()));
     let (work_tx, work_rx) = mpsc::unbounded_channel::<Effect>();
     let mut worker = tokio::spawn(work(client, work_rx, tx));
-    let panic_at = test_panic_after().map(|d| Instant::now() + d);
+    let panic_after = test_panic_after();
+    let mut panic_at: Option<Instant> = None;
 
     let mut tui = Tui::enter().wrap_err("cannot set up the terminal")?;
     let size = tui.terminal.size()?;
@@ -70,6 +72,9 @@ pub async fn run(args: &TuiArgs, target: &Target) -> color_eyre::Result<()> {
     let outcome = loop {
         if pacer.frame(Instant::now().into_std()) {
             tui.terminal.draw(|f| components::draw(f, &app, &theme))?;
+            if let (Some(after), None, Some(_)) = (panic_after, panic_at, &app.state) {
+                panic_at = Some(Instant::now() + after);
+            }
         }
         let due = pacer.due(Instant::now().into_std()).map(Instant::from_std);
         tokio::select! {
