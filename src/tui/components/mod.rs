@@ -5,6 +5,7 @@
 
 pub mod banners;
 pub mod events;
+pub mod fit;
 pub mod fmt;
 pub mod footer;
 pub mod graphs;
