@@ -442,7 +442,12 @@ async fn a_panic_on_the_ui_task_restores_the_terminal() {
     }
     let (_s, _c, dir, daemon) = canary_daemon().await;
     let tmux = Tmux::new("cutover-tui-panic", "cut");
-    cockpit_in_shell(&tmux, dir.path(), &["CUTOVER_TUI_PANIC_AFTER_MS=2000", "RUST_BACKTRACE=0"]).await;
+    cockpit_in_shell(
+        &tmux,
+        dir.path(),
+        &["CUTOVER_TUI_PANIC_AFTER_MS=2000", "RUST_BACKTRACE=0"],
+    )
+    .await;
     let code = assert_restored(&tmux, &daemon).await;
     assert_eq!(code, "101", "a panic exits 101");
     // The report was printed after the restore, so it is readable.
