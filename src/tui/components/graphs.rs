@@ -98,7 +98,7 @@ fn legend(
         if role == Role::Canary && !has_canary {
             continue;
         }
-        let last = app.history.series(role, metric).last().map(|p| p.1);
+        let last = app.history.latest(role, metric);
         let sym = marker_symbol(marker(theme, role));
         let style = theme.fg(theme.role(role));
         let (full, short) = (figure(metric, last), short_figure(metric, last));
