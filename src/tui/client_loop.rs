@@ -1,9 +1,10 @@
 //! The cockpit's event loop: terminal input, the daemon's event stream and
-//! action replies all become [`Msg`]s on one channel; the loop feeds them to
-//! the pure [`App`] and draws only when something changed, at most ~30
-//! frames a second (the [`FramePacer`] decides). Network work happens on other tasks (the stream with
-//! its reconnect backoff, an action worker that sends in order), so the UI
-//! task never blocks.
+//! action replies all become [`Msg`]s on one channel; the loop feeds them
+//! to the pure [`App`] and draws only when something changed, at most ~30
+//! frames a second (the [`FramePacer`] decides). Network work happens on
+//! other tasks (the stream with its reconnect backoff, an action worker
+//! that sends in order), so the UI task never blocks. SIGTERM and SIGHUP
+//! end the loop like `q`, so the terminal is restored on the way out.
 
 use super::app::{App, Effect, Link};
 use super::pacer::FramePacer;
