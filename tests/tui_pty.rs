@@ -2,7 +2,10 @@
 //! (static runtime, in-test upstreams): the screen shows both versions;
 //! `→` five times moves the weight to 5 % on the daemon; `r` then `y` rolls
 //! back and the phase shows it; `q` leaves the terminal restored and the
-//! daemon still serving. Skips with a reason when tmux is not installed.
+//! daemon still serving. A panic on the UI task and a SIGTERM leave it
+//! restored too: normal screen, cooked mode (`stty -a` run in the same pane
+//! afterwards), cursor shown, mouse released, daemon serving. Skips with a
+//! reason when tmux is not installed.
 
 use crate::support::proxy as support;
 use crate::support::tmux;
@@ -85,6 +88,13 @@ healthy_after = 1
     })
     .await;
 
+    // NO_COLOR=1 (read from the environment): not one colour drawn.
+    let styled = tmux.run(&["capture-pane", "-p", "-e", "-t", "cut"]);
+    assert_eq!(
+        colour_codes(&styled),
+        0,
+        "colour drawn under NO_COLOR:\n{styled:?}"
+    );
     assert_eq!(client.state().await.unwrap().weight_permille, 0);
     for _ in 0..5 {
         tmux.keys(&["Right"]);
@@ -242,5 +252,232 @@ async fn killing_the_cockpit_leaves_traffic_alone() {
     // A new cockpit attaches at once.
     tmux.run(&["respawn-pane", "-k", "-t", "cut", &cmd]);
     until(20, "a new cockpit", || tmux.screen().contains("30")).await;
+    daemon.stop().await;
+}
+
+/// How many SGR sequences in `styled` (tmux `capture-pane -e`) set a
+/// foreground or background colour (bold, dim and resets do not count).
+fn colour_codes(styled: &str) -> usize {
+    styled
+        .split("\u{1b}[")
+        .skip(1)
+        .filter_map(|seq| seq.split_once('m').map(|(params, _)| params))
+        .filter(|params| {
+            let mut it = params.split(';');
+            let first: u32 = it.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+            matches!(first, 30..=38 | 40..=48 | 90..=97 | 100..=107)
+        })
+        .count()
+}
+
+/// A daemon in the canary phase (static runtime, in-test upstreams).
+async fn canary_daemon() -> (
+    Upstream,
+    Upstream,
+    tempfile::TempDir,
+    cutover::daemon::RunningDaemon,
+) {
+    let stable = Upstream::start("stable").await;
+    let canary = Upstream::start("canary").await;
+    let text = format!(
+        "service = \"shop\"\nruntime = \"static\"\n[listen]\npublic = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n\
+         [stable]\nupstreams = [\"{}\"]\n[canary]\nupstreams = [\"{}\"]\n\
+         [health]\ninterval = \"100ms\"\ntimeout = \"100ms\"\nhealthy_after = 1\n",
+        stable.addr, canary.addr
+    );
+    let plan = cutover::plan::parse(&text, "test.toml").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = cutover::daemon::start(DaemonConfig::new(plan, dir.path().to_path_buf()))
+        .await
+        .unwrap();
+    let client = daemon.client();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client.state().await.unwrap().phase != Phase::Canary {
+        assert!(Instant::now() < deadline, "canary never became ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (stable, canary, dir, daemon)
+}
+
+/// The terminal modes tmux sees in the pane: alternate screen, cursor
+/// shown, any mouse reporting on.
+#[derive(Debug, PartialEq)]
+struct PaneModes {
+    alternate: bool,
+    cursor_visible: bool,
+    mouse: bool,
+}
+
+fn pane_modes(tmux: &Tmux) -> PaneModes {
+    let out = tmux.run(&[
+        "display-message",
+        "-p",
+        "-t",
+        "cut",
+        "#{alternate_on} #{cursor_flag} #{mouse_any_flag}#{mouse_button_flag}#{mouse_standard_flag}#{mouse_sgr_flag}",
+    ]);
+    let f: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(f.len(), 3, "unexpected tmux answer `{out}`");
+    PaneModes {
+        alternate: f[0] == "1",
+        cursor_visible: f[1] == "1",
+        mouse: f[2].contains('1'),
+    }
+}
+
+/// The pane's text with wrapped lines joined (for `stty -a`'s long lines).
+fn joined_screen(tmux: &Tmux) -> String {
+    tmux.run(&["capture-pane", "-p", "-J", "-t", "cut", "-S", "-100"])
+}
+
+/// The pid of the `cutover` process the pane's shell started.
+fn cockpit_pid(tmux: &Tmux) -> i32 {
+    let shell: i32 = tmux
+        .run(&["list-panes", "-t", "cut", "-F", "#{pane_pid}"])
+        .trim()
+        .parse()
+        .unwrap();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid …
+        let Some((head, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let ppid: Option<i32> = rest.split_whitespace().nth(1).and_then(|p| p.parse().ok());
+        if ppid == Some(shell) && head.ends_with("(cutover") {
+            return head.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    }
+    panic!("no cutover process under the pane's shell {shell}");
+}
+
+/// Run the cockpit in a shell that, once it ends, prints its exit code and
+/// `stty -a` in the same terminal, then waits: what the cockpit left behind
+/// is what the next program (the operator's shell) would get.
+async fn cockpit_in_shell(tmux: &Tmux, state_dir: &std::path::Path, env: &[&str]) {
+    let cmd = format!(
+        "{} --state-dir {} tui; echo \"cockpit-exit=$?\"; stty -a; exec sleep 600",
+        env!("CARGO_BIN_EXE_cutover"),
+        state_dir.display()
+    );
+    let mut args = vec!["new-session", "-d", "-s", "cut", "-x", "120", "-y", "36"];
+    for e in env {
+        args.extend(["-e", e]);
+    }
+    args.extend(["sh", "-c", &cmd]);
+    tmux.run(&args);
+    until(20, "the cockpit on screen", || {
+        tmux.screen().contains("● CANARY")
+    })
+    .await;
+    let modes = pane_modes(tmux);
+    assert_eq!(
+        modes,
+        PaneModes {
+            alternate: true,
+            cursor_visible: false,
+            mouse: true
+        },
+        "the cockpit owns the terminal while it runs"
+    );
+}
+
+/// After the cockpit ended: the shell's report, checked for a restored
+/// terminal, and the daemon still serving. Returns the cockpit's exit code.
+async fn assert_restored(tmux: &Tmux, daemon: &cutover::daemon::RunningDaemon) -> String {
+    until(20, "the cockpit to end and stty to report", || {
+        let s = joined_screen(tmux);
+        s.contains("cockpit-exit=") && s.contains("icanon")
+    })
+    .await;
+    let screen = joined_screen(tmux);
+    assert_eq!(
+        pane_modes(tmux),
+        PaneModes {
+            alternate: false,
+            cursor_visible: true,
+            mouse: false
+        },
+        "terminal modes left behind:\n{screen}"
+    );
+    assert!(
+        !screen.contains("STABLE"),
+        "the cockpit's screen is left behind:\n{screen}"
+    );
+    let tokens: Vec<&str> = screen
+        .split(|c: char| c.is_whitespace() || c == ';')
+        .collect();
+    for mode in ["icanon", "echo", "icrnl", "opost"] {
+        assert!(
+            tokens.contains(&mode),
+            "`{mode}` is off (raw mode left on):\n{screen}"
+        );
+        let off = format!("-{mode}");
+        assert!(!tokens.contains(&off.as_str()), "`{off}`:\n{screen}");
+    }
+    let body = reqwest::get(format!("http://{}/", daemon.public_addr))
+        .await
+        .expect("the daemon still serves");
+    assert!(body.status().is_success());
+    daemon
+        .client()
+        .state()
+        .await
+        .expect("the daemon still answers");
+    let at = screen.find("cockpit-exit=").unwrap() + "cockpit-exit=".len();
+    screen[at..]
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_on_the_ui_task_restores_the_terminal() {
+    if !Tmux::available() {
+        eprintln!("skipping: tmux is not installed");
+        return;
+    }
+    let (_s, _c, dir, daemon) = canary_daemon().await;
+    let tmux = Tmux::new("cutover-tui-panic", "cut");
+    cockpit_in_shell(
+        &tmux,
+        dir.path(),
+        &["CUTOVER_TUI_PANIC_AFTER_MS=2000", "RUST_BACKTRACE=0"],
+    )
+    .await;
+    let code = assert_restored(&tmux, &daemon).await;
+    assert_eq!(code, "101", "a panic exits 101");
+    // The report was printed after the restore, so it is readable.
+    let screen = joined_screen(&tmux);
+    assert!(screen.contains("test-only panic"), "{screen}");
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_restores_the_terminal() {
+    if !Tmux::available() {
+        eprintln!("skipping: tmux is not installed");
+        return;
+    }
+    let (_s, _c, dir, daemon) = canary_daemon().await;
+    let tmux = Tmux::new("cutover-tui-term", "cut");
+    cockpit_in_shell(&tmux, dir.path(), &[]).await;
+    // Without NO_COLOR the cockpit draws in colour (the pty test above runs
+    // with NO_COLOR=1 and checks the opposite).
+    let styled = tmux.run(&["capture-pane", "-p", "-e", "-t", "cut"]);
+    assert!(
+        colour_codes(&styled) > 0,
+        "no colour drawn without NO_COLOR"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(cockpit_pid(&tmux)),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let code = assert_restored(&tmux, &daemon).await;
+    assert_eq!(code, "0", "SIGTERM is a clean quit");
     daemon.stop().await;
 }

@@ -11,6 +11,9 @@ use cutover::tui::{Effect, Theme};
 use support::*;
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
+/// The main screens also at 120×36: the asciicast export size, and the
+/// first size with the roomy layout (the tightest for its legends).
+const MAIN_SIZES: [(u16, u16); 3] = [(80, 24), (120, 36), (160, 48)];
 
 fn key(app: &mut App, c: KeyCode) -> Option<Effect> {
     app.handle_key(KeyEvent::new(c, KeyModifiers::NONE))
@@ -18,6 +21,12 @@ fn key(app: &mut App, c: KeyCode) -> Option<Effect> {
 
 fn snap(name: &str, app: &App) {
     snap_theme(name, app, &Theme::dark());
+}
+
+fn snap_main(name: &str, app: &App) {
+    for (w, h) in MAIN_SIZES {
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), screen(app, &Theme::dark(), w, h));
+    }
 }
 
 fn snap_theme(name: &str, app: &App, theme: &Theme) {
@@ -36,17 +45,17 @@ fn snap_colours(name: &str, app: &App, theme: &Theme) {
 
 #[test]
 fn idle() {
-    snap("idle", &support::idle());
+    snap_main("idle", &support::idle());
 }
 
 #[test]
 fn canary_at_25() {
-    snap("canary25", &canary25());
+    snap_main("canary25", &canary25());
 }
 
 #[test]
 fn guard_breach_banner() {
-    snap("breach", &breach());
+    snap_main("breach", &breach());
 }
 
 #[test]
@@ -192,5 +201,71 @@ fn popups_never_hide_what_they_ask() {
     let words: Vec<&str> = c.summary.split_whitespace().collect();
     for w in words {
         assert!(screen.contains(w), "`{w}` of the summary is not on screen");
+    }
+}
+
+/// At every size from 80×24 up, what an operator needs is on screen whole:
+/// the runtime, the phase, every guard's figure and limit, the step and
+/// bake, each version's figures, the legends' figures; and no legend is
+/// drawn into a border's corner (cut from the left).
+#[test]
+fn every_size_keeps_what_an_operator_needs() {
+    let widths = (80..=200).step_by(7).chain([120, 160]);
+    let canary = canary25();
+    let breached = breach();
+    for w in widths {
+        for h in [24, 30, 36, 41, 48, 60] {
+            let s = screen(&canary, &Theme::dark(), w, h);
+            for want in [
+                " shop ",
+                "● CANARY",
+                "docker",
+                "guards ✓3 ?1",
+                "step 2/3 → 25 %",
+                "bake 0:42",
+                "≤ 20",
+                "≤ 5.00 %",
+                "≤ 300 ms",
+                "≤ ×1.50",
+                "37.5 req/s  errors 0.27 %",
+                "12.5 req/s  errors 0.80 %",
+                "p50 11 ms  p99 46 ms",
+                "p50 13 ms  p99 58 ms",
+                "25 %",
+                "75 % stable",
+                // Legends: stable's figure, then canary's marker.
+                "0.27 % ━",
+                "46 ms ━",
+                "weight 5 % → 25 %",
+            ] {
+                assert!(s.contains(want), "{w}×{h}: `{want}` is not whole:\n{s}");
+            }
+            assert!(
+                s.contains("37.5 req/s ━") || s.contains("37.5/s ━"),
+                "{w}×{h}: the request-rate legend lost a figure:\n{s}"
+            );
+            for (i, line) in s.lines().enumerate() {
+                let mut chars = line.chars().peekable();
+                while let Some(c) = chars.next() {
+                    if c == '└' {
+                        assert!(
+                            matches!(chars.peek(), Some('─' | '┘')),
+                            "{w}×{h} line {i}: something drawn into a corner: {line}"
+                        );
+                    }
+                }
+            }
+            let s = screen(&breached, &Theme::dark(), w, h);
+            for want in [
+                "▼ ROLLING BACK",
+                "docker",
+                "✗ GUARD BREACH  error rate 7.50 % > 5.00 %",
+                "— rolling back",
+                "a acknowledge",
+                "7.50 %  ≤ 5.00 %",
+            ] {
+                assert!(s.contains(want), "{w}×{h}: `{want}` is not whole:\n{s}");
+            }
+        }
     }
 }

@@ -1,25 +1,26 @@
 //! The cockpit's event loop: terminal input, the daemon's event stream and
-//! action replies all become [`Msg`]s on one channel; the loop feeds them to
-//! the pure [`App`] and draws only when something changed, at most ~30
-//! frames a second. Network work happens on other tasks (the stream with
-//! its reconnect backoff, an action worker that sends in order), so the UI
-//! task never blocks.
+//! action replies all become [`Msg`]s on one channel; the loop feeds them
+//! to the pure [`App`] and draws only when something changed, at most ~30
+//! frames a second (the [`FramePacer`] decides). Network work happens on
+//! other tasks (the stream with its reconnect backoff, an action worker
+//! that sends in order), so the UI task never blocks. SIGTERM and SIGHUP
+//! end the loop like `q`, so the terminal is restored on the way out.
 
 use super::app::{App, Effect, Link};
+use super::pacer::FramePacer;
 use super::terminal::Tui;
 use super::{components, load_settings};
 use crate::api::client::{Client, ClientError};
 use crate::cli::{Target, TuiArgs};
 use crate::model::{ActionReply, ActionRequest, Event, Role};
 use color_eyre::eyre::WrapErr;
-use crossterm::event::{Event as TermEvent, EventStream};
+use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind, MouseEventKind};
 use futures::StreamExt;
 use std::time::Duration;
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
-use tokio::time::Instant;
+use tokio::time::{Instant, sleep_until};
 
-/// At most this many frames a second.
-const FRAME: Duration = Duration::from_millis(33);
 /// Reconnect backoff: first wait, then doubled up to the cap.
 const BACKOFF_FIRST: Duration = Duration::from_millis(500);
 const BACKOFF_CAP: Duration = Duration::from_secs(5);
@@ -33,63 +34,114 @@ pub enum Msg {
     Logs(Role, Result<Vec<String>, String>),
 }
 
+/// Test-only and hidden (not in `--help`): `CUTOVER_TUI_PANIC_AFTER_MS=N`
+/// makes the UI task panic N ms after it first drew the daemon's state, so
+/// the pty tests can prove a panic leaves the terminal restored (normal
+/// screen, cooked mode, cursor shown, mouse released). Unset, it costs
+/// nothing.
+pub const PANIC_AFTER_ENV: &str = "CUTOVER_TUI_PANIC_AFTER_MS";
+
+fn test_panic_after() -> Option<Duration> {
+    std::env::var(PANIC_AFTER_ENV)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+        .map(Duration::from_millis)
+}
+
 /// `cutover tui`: attach the cockpit to a running daemon.
 pub async fn run(args: &TuiArgs, target: &Target) -> color_eyre::Result<()> {
     let (cfg, keymap, theme) = load_settings(args.theme.as_deref())?;
     let client = Client::from_target(target).wrap_err("cannot find the daemon to attach to")?;
     let mut app = App::new(keymap, &cfg);
     let (tx, mut rx) = mpsc::channel::<Msg>(1024);
-    let stream_task = tokio::spawn(stream_events(client.clone(), tx.clone()));
+    let mut stream_task = tokio::spawn(stream_events(client.clone(), tx.clone()));
     let (work_tx, work_rx) = mpsc::unbounded_channel::<Effect>();
-    let worker = tokio::spawn(work(client, work_rx, tx));
+    let mut worker = tokio::spawn(work(client, work_rx, tx));
+    let panic_after = test_panic_after();
+    let mut panic_at: Option<Instant> = None;
 
     let mut tui = Tui::enter().wrap_err("cannot set up the terminal")?;
     let size = tui.terminal.size()?;
     app.set_size(size.width, size.height);
     let mut input = EventStream::new();
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-    let mut dirty = true;
-    let mut last_draw = Instant::now() - FRAME;
-    loop {
-        if dirty && last_draw.elapsed() >= FRAME {
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    let mut pacer = FramePacer::default();
+    pacer.mark();
+    let outcome = loop {
+        if pacer.frame(Instant::now().into_std()) {
             tui.terminal.draw(|f| components::draw(f, &app, &theme))?;
-            last_draw = Instant::now();
-            dirty = false;
+            if let (Some(after), None, Some(_)) = (panic_after, panic_at, &app.state) {
+                panic_at = Some(Instant::now() + after);
+            }
         }
+        let due = pacer.due(Instant::now().into_std()).map(Instant::from_std);
         tokio::select! {
             term = input.next() => {
-                let Some(term) = term else { break };
-                let effect = match term? {
-                    TermEvent::Key(k) => { dirty = true; app.handle_key(k) }
-                    TermEvent::Mouse(m) => { dirty = true; app.handle_mouse(m) }
-                    TermEvent::Resize(w, h) => { dirty = true; app.set_size(w, h); None }
+                let Some(term) = term else { break Ok(()) };
+                let term = term?;
+                if changes_view(&term) {
+                    pacer.mark();
+                }
+                let effect = match term {
+                    TermEvent::Key(k) => app.handle_key(k),
+                    TermEvent::Mouse(m) => app.handle_mouse(m),
+                    TermEvent::Resize(w, h) => { app.set_size(w, h); None }
                     _ => None,
                 };
                 match effect {
-                    Some(Effect::Quit) => break,
+                    Some(Effect::Quit) => break Ok(()),
                     Some(Effect::Replay(_)) | None => {}
                     Some(e) => { let _ = work_tx.send(e); }
                 }
             }
             msg = rx.recv() => {
-                let Some(msg) = msg else { break };
+                let Some(msg) = msg else { break Ok(()) };
                 apply(&mut app, msg);
                 // Take whatever else is already queued before drawing once.
                 while let Ok(msg) = rx.try_recv() {
                     apply(&mut app, msg);
                 }
-                dirty = true;
+                pacer.mark();
             }
-            _ = tokio::time::sleep_until(last_draw + FRAME), if dirty => {}
-            _ = sigterm.recv() => break,
-            _ = sighup.recv() => break,
+            _ = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {}
+            _ = sleep_until(panic_at.unwrap_or_else(Instant::now)), if panic_at.is_some() => {
+                panic!("{PANIC_AFTER_ENV} is set: the test-only panic on the UI task");
+            }
+            // A helper task that dies (a panic) ends the cockpit with its
+            // error instead of leaving a screen that silently stops updating.
+            done = &mut stream_task => break Err(task_ended("the event stream", done)),
+            done = &mut worker => break Err(task_ended("the action worker", done)),
+            _ = sigterm.recv() => break Ok(()),
+            _ = sighup.recv() => break Ok(()),
         }
-    }
+    };
     stream_task.abort();
     worker.abort();
     drop(tui);
-    Ok(())
+    outcome
+}
+
+/// Whether a terminal event can change what is drawn. Mouse motion (the
+/// terminal reports every move while the mouse is captured) and key
+/// releases cannot: they must not cost a frame each.
+fn changes_view(ev: &TermEvent) -> bool {
+    match ev {
+        TermEvent::Key(k) => k.kind != KeyEventKind::Release,
+        TermEvent::Mouse(m) => m.kind != MouseEventKind::Moved,
+        TermEvent::Resize(..) => true,
+        _ => false,
+    }
+}
+
+fn task_ended(what: &str, done: Result<(), tokio::task::JoinError>) -> color_eyre::eyre::Report {
+    match done {
+        Err(e) if e.is_panic() => color_eyre::eyre::eyre!("{what} panicked"),
+        Err(e) => color_eyre::eyre::eyre!("{what} stopped: {e}"),
+        Ok(()) => color_eyre::eyre::eyre!("{what} stopped"),
+    }
 }
 
 fn apply(app: &mut App, msg: Msg) {

@@ -113,19 +113,17 @@ impl History {
         };
         self.samples
             .iter()
-            .filter_map(|s| {
-                let p = match role {
-                    Role::Stable => Some(&s.stable),
-                    Role::Canary => s.canary.as_ref(),
-                }?;
-                let v = match metric {
-                    Metric::ErrorPercent => p.error_rate.map(|r| r * 100.0),
-                    Metric::P99Ms => p.p99_ms,
-                    Metric::Rps => Some(p.rps),
-                }?;
-                v.is_finite().then_some(((s.at - now) as f64, v))
-            })
+            .filter_map(|s| value(s, role, metric).map(|v| ((s.at - now) as f64, v)))
             .collect()
+    }
+
+    /// The newest value of one version's figure (what the legend shows),
+    /// without building the whole series.
+    pub fn latest(&self, role: Role, metric: Metric) -> Option<f64> {
+        self.samples
+            .iter()
+            .rev()
+            .find_map(|s| value(s, role, metric))
     }
 
     /// The largest value of a figure over both versions (for the y axis).
@@ -136,6 +134,20 @@ impl History {
             .map(|(_, v)| v)
             .fold(0.0, f64::max)
     }
+}
+
+/// One version's figure in one sample, if it has a finite one.
+fn value(s: &Sample, role: Role, metric: Metric) -> Option<f64> {
+    let p = match role {
+        Role::Stable => Some(&s.stable),
+        Role::Canary => s.canary.as_ref(),
+    }?;
+    let v = match metric {
+        Metric::ErrorPercent => p.error_rate.map(|r| r * 100.0),
+        Metric::P99Ms => p.p99_ms,
+        Metric::Rps => Some(p.rps),
+    }?;
+    v.is_finite().then_some(v)
 }
 
 #[cfg(test)]

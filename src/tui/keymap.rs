@@ -232,7 +232,11 @@ impl KeyPattern {
                 "ctrl" | "control" => mods |= KeyModifiers::CONTROL,
                 "shift" => mods |= KeyModifiers::SHIFT,
                 "alt" | "meta" => mods |= KeyModifiers::ALT,
-                other => return Err(format!("unknown modifier `{other}` in key `{s}`")),
+                other => {
+                    return Err(format!(
+                        "unknown modifier `{other}` in key `{s}`: expected ctrl+, shift+ or alt+ before a key"
+                    ));
+                }
             }
             rest = r;
         }

@@ -11,6 +11,14 @@ use crossterm::{cursor, execute};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use std::io::{self, Stdout};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether the terminal is in the cockpit's modes now. Undoing them twice
+/// is not harmless: leaving the alternate screen when already out of it
+/// restores the cursor saved on entry, so the second undo (the panic hook,
+/// then `Drop` while unwinding) moved the cursor back over the panic report
+/// and the shell's next lines overwrote it.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
 
 /// The terminal while the cockpit owns it.
 pub struct Tui {
@@ -21,6 +29,7 @@ impl Tui {
     pub fn enter() -> io::Result<Tui> {
         install_panic_hook();
         enable_raw_mode()?;
+        ACTIVE.store(true, Ordering::SeqCst);
         let mut out = io::stdout();
         if let Err(e) = execute!(out, EnterAlternateScreen, EnableMouseCapture, cursor::Hide) {
             restore();
@@ -43,8 +52,11 @@ impl Drop for Tui {
     }
 }
 
-/// Undo everything [`Tui::enter`] did. Safe to call twice.
+/// Undo everything [`Tui::enter`] did, once: later calls do nothing.
 pub fn restore() {
+    if !ACTIVE.swap(false, Ordering::SeqCst) {
+        return;
+    }
     let _ = disable_raw_mode();
     let _ = execute!(
         io::stdout(),

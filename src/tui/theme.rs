@@ -425,4 +425,45 @@ mod tests {
         assert_eq!(t.banner_breach_bg, Color::Reset);
         assert_ne!(t.stable_marker, t.canary_marker);
     }
+
+    /// `no_color_env` reads the real environment. Setting a variable in a
+    /// running test is `unsafe` in edition 2024 (and races other tests), so
+    /// the test runs itself again as a child with `NO_COLOR` set to a value,
+    /// set empty and unset, and the child prints what the reader saw.
+    #[test]
+    fn no_color_env_reads_the_environment() {
+        const CHILD: &str = "CUTOVER_TEST_NO_COLOR_CHILD";
+        if std::env::var_os(CHILD).is_some() {
+            println!("no_color_env={}", no_color_env());
+            return;
+        }
+        let exe = std::env::current_exe().unwrap();
+        // Per no-color.org: present and not empty, whatever the value.
+        for (value, want) in [
+            (Some("1"), true),
+            (Some("false"), true),
+            (Some(""), false),
+            (None, false),
+        ] {
+            let mut cmd = std::process::Command::new(&exe);
+            cmd.args([
+                "--exact",
+                "tui::theme::tests::no_color_env_reads_the_environment",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD, "1");
+            match value {
+                Some(v) => cmd.env("NO_COLOR", v),
+                None => cmd.env_remove("NO_COLOR"),
+            };
+            let out = cmd.output().unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "child failed: {stdout}");
+            assert!(
+                stdout.contains(&format!("no_color_env={want}")),
+                "NO_COLOR={value:?}: {stdout}"
+            );
+        }
+    }
 }

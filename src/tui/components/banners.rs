@@ -11,6 +11,7 @@
 //!  ━━━━━━━━━━◆━━━━━━━━✗━━━━●──────────────────────────────────────────────────
 //! ```
 
+use super::fit::{self, Piece};
 use super::fmt;
 use crate::tui::app::{App, Link, MarkKind};
 use crate::tui::keymap::{Command, Mode};
@@ -32,17 +33,27 @@ pub fn breach(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Some(crate::model::Phase::Idle) => "rolled back",
         _ => "",
     };
-    let l1 = format!(
-        " ✗ GUARD BREACH  {} {} > {} at {}{}",
+    let what = format!(
+        " ✗ GUARD BREACH  {} {} > {}",
         fmt::guard_label(&b.guard),
         fmt::guard_value(&b.guard, b.value),
         fmt::guard_value(&b.guard, b.threshold),
-        b.at.format("%H:%M:%S"),
-        if outcome.is_empty() {
-            String::new()
-        } else {
-            format!(" — {outcome}")
-        }
+    );
+    let when = format!(" at {}", b.at.format("%H:%M:%S"));
+    let outcome = if outcome.is_empty() {
+        String::new()
+    } else {
+        format!(" — {outcome}")
+    };
+    // The guard, its figures and the outcome stay; the time goes first.
+    let l1 = fit::squeeze(
+        vec![
+            Piece::fixed(vec![Span::styled(what, style)]),
+            Piece::optional(vec![Span::styled(when, style)]),
+            Piece::fixed(vec![Span::styled(outcome, style)]),
+        ],
+        &[1],
+        area.width as usize,
     );
     let mode = if app.read_only() {
         Mode::Replay
@@ -55,13 +66,13 @@ pub fn breach(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .unwrap_or_else(|| "a".into());
     let hint = format!("{key} acknowledge ");
     let w = area.width as usize;
-    let detail = fmt::clip(
-        &format!("   {}", b.detail),
-        w.saturating_sub(hint.chars().count() + 1),
+    let detail = format!(
+        "   {}",
+        fit::words(&b.detail, w.saturating_sub(fit::width(&hint) + 4))
     );
-    let pad = w.saturating_sub(detail.chars().count() + hint.chars().count());
+    let pad = w.saturating_sub(fit::width(&detail) + fit::width(&hint));
     let lines = vec![
-        Line::from(Span::styled(fmt::clip(&l1, w), style)),
+        Line::from(l1),
         Line::from(vec![
             Span::styled(detail, style),
             Span::styled(" ".repeat(pad), style),
@@ -72,6 +83,7 @@ pub fn breach(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 }
 
 pub fn link(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let w = area.width as usize;
     let text = match &app.link {
         Link::Live => return,
         Link::Connecting => " ⚡ connecting to the daemon…".to_string(),
@@ -79,16 +91,24 @@ pub fn link(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             retry_in_ms,
             attempt,
             error,
-        } => format!(
-            " ⚡ disconnected — retry in {:.1} s (#{attempt}): {error} · last state, greyed",
-            *retry_in_ms as f64 / 1000.0
-        ),
+        } => {
+            let head = format!(
+                " ⚡ disconnected — retry in {:.1} s (#{attempt})",
+                *retry_in_ms as f64 / 1000.0
+            );
+            let tail = " · last state, greyed";
+            // The error gets what is left, shortened at a word; the note
+            // about the greyed state goes first when it is tight.
+            let room = w.saturating_sub(fit::width(&head) + 2);
+            if fit::width(error) + fit::width(tail) <= room {
+                format!("{head}: {error}{tail}")
+            } else {
+                format!("{head}: {}", fit::words(error, room))
+            }
+        }
     };
     let style = theme.banner(theme.banner_info_bg);
-    frame.render_widget(
-        Paragraph::new(fmt::clip(&text, area.width as usize)).style(style),
-        area,
-    );
+    frame.render_widget(Paragraph::new(fit::words(&text, w)).style(style), area);
 }
 
 pub fn replay(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
@@ -104,22 +124,24 @@ pub fn replay(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     } else {
         format!("▶ playing at {}×", trim_speed(r.speed))
     };
-    let mut text = format!(
-        " REPLAY — read-only  {}  {state}  {} / {}",
-        r.file,
+    let play = format!(
+        "  {state}  {} / {}",
         fmt::countdown(r.position_ms),
         fmt::countdown(r.duration_ms)
     );
-    match (r.skipped_lines, r.truncated_tail) {
-        (0, false) => {}
-        (n, false) => text.push_str(&format!("  ({n} corrupt lines skipped)")),
-        (0, true) => text.push_str("  (last line truncated)"),
-        (n, true) => text.push_str(&format!(
-            "  ({n} corrupt lines skipped, last line truncated)"
-        )),
-    }
+    let damage = match (r.skipped_lines, r.truncated_tail) {
+        (0, false) => String::new(),
+        (n, false) => format!("  ({n} corrupt lines skipped)"),
+        (0, true) => "  (last line truncated)".to_string(),
+        (n, true) => format!("  ({n} corrupt lines skipped, last line truncated)"),
+    };
+    // The file's name gives way before the position and the warning.
+    let head = " REPLAY — read-only  ";
+    let room = (area.width as usize)
+        .saturating_sub(fit::width(head) + fit::width(&play) + fit::width(&damage));
+    let text = format!("{head}{}{play}{damage}", fit::image(&r.file, room));
     frame.render_widget(
-        Paragraph::new(fmt::clip(&text, area.width as usize)).style(style),
+        Paragraph::new(fit::words(&text, area.width as usize)).style(style),
         Rect { height: 1, ..area },
     );
     if area.height < 2 {

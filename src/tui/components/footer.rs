@@ -26,8 +26,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         } else {
             theme.strong(theme.warn)
         };
-        let text = super::fmt::clip(&format!(" {}", t.text), width * 3 / 5);
-        used += text.chars().count() + 3;
+        let text = super::fit::words(&format!(" {}", t.text), width * 3 / 5);
+        used += super::fit::width(&text) + 3;
         spans.push(Span::styled(text, style));
         spans.push(Span::styled(" │", theme.fg(theme.border)));
     }

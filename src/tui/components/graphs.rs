@@ -12,7 +12,12 @@
 //! └──────────────────────────────────────────────────────────┘
 //! error % ━ 0.10 ━ 4.20 ┄ 5           (compact: a title line, then the chart)
 //! ```
+//!
+//! A legend that does not fit gives way in order — the word `limit`, the
+//! limit (the dashed line still shows it), units, version names — and is
+//! never cut from the left into the border's corner.
 
+use super::fit::{self, Piece};
 use super::fmt;
 use crate::model::Role;
 use crate::tui::app::App;
@@ -65,33 +70,64 @@ fn figure(metric: Metric, v: Option<f64>) -> String {
     }
 }
 
-fn legend(app: &App, theme: &Theme, metric: Metric, roomy: bool) -> Vec<Span<'static>> {
-    let mut spans = Vec::new();
+/// The figure without its unit word where the title already says it
+/// (`37.5/s` under "request rate").
+fn short_figure(metric: Metric, v: Option<f64>) -> String {
+    let full = figure(metric, v);
+    match metric {
+        Metric::Rps => full.replace(" req/s", "/s"),
+        _ => full,
+    }
+}
+
+/// The legend, fitted to `width` columns: the limit's word goes first,
+/// then the limit (the dashed line still shows it), then units, then the
+/// version names (the markers still tell them apart) — never a figure.
+fn legend(
+    app: &App,
+    theme: &Theme,
+    metric: Metric,
+    roomy: bool,
+    width: usize,
+) -> Vec<Span<'static>> {
+    let mut pieces = Vec::new();
     let has_canary = app.state.as_ref().is_some_and(|s| s.canary.is_some());
+    // Both versions shrink together, so the legend reads the same for each.
+    let mut levels: [Vec<Span<'static>>; 3] = Default::default();
     for role in Role::ALL {
         if role == Role::Canary && !has_canary {
             continue;
         }
-        let last = app.history.series(role, metric).last().map(|p| p.1);
+        let last = app.history.latest(role, metric);
         let sym = marker_symbol(marker(theme, role));
-        let label = if roomy {
-            format!(" {role}")
+        let style = theme.fg(theme.role(role));
+        let (full, short) = (figure(metric, last), short_figure(metric, last));
+        let (a, b) = if roomy {
+            (
+                format!(" {sym} {role} {full}"),
+                format!(" {sym} {role} {short}"),
+            )
         } else {
-            String::new()
+            (format!(" {sym} {full}"), format!(" {sym} {full}"))
         };
-        spans.push(Span::styled(
-            format!(" {sym}{label} {}", figure(metric, last)),
-            theme.fg(theme.role(role)),
-        ));
+        levels[0].push(Span::styled(a, style));
+        levels[1].push(Span::styled(b, style));
+        levels[2].push(Span::styled(format!(" {sym} {short}"), style));
     }
+    let roles = pieces.len();
+    pieces.push(Piece::shrinking(levels.into()));
+    let limit_at = pieces.len();
     if let Some(l) = limit(app, metric) {
-        spans.push(Span::styled(
-            format!(" ┄ limit {}", figure(metric, Some(l))),
-            theme.fg(theme.threshold),
-        ));
+        let style = theme.fg(theme.threshold);
+        let l = figure(metric, Some(l));
+        pieces.push(Piece::shrinking(vec![
+            vec![Span::styled(format!(" ┄ limit {l}"), style)],
+            vec![Span::styled(format!(" ┄ {l}"), style)],
+            vec![],
+        ]));
     }
-    spans.push(Span::raw(" "));
-    spans
+    pieces.push(Piece::fixed(vec![Span::raw(" ")]));
+    fit::squeeze(pieces, &[limit_at, limit_at, roles, roles], width)
 }
 
 fn marker(theme: &Theme, role: Role) -> Marker {
@@ -165,11 +201,22 @@ fn render_one(
                 format!(" {} ", title(metric)),
                 theme.title_style(),
             )]))
-            .title_bottom(Line::from(legend(app, theme, metric, true)).right_aligned());
+            .title_bottom(
+                // The corners and one `─` stay: a legend never starts at the corner.
+                Line::from(legend(
+                    app,
+                    theme,
+                    metric,
+                    true,
+                    (area.width as usize).saturating_sub(3),
+                ))
+                .right_aligned(),
+            );
         (area, Some(block))
     } else {
         let mut head = vec![Span::styled(title(metric), theme.title_style())];
-        head.extend(legend(app, theme, metric, false));
+        let room = (area.width as usize).saturating_sub(fit::width(title(metric)));
+        head.extend(legend(app, theme, metric, false, room));
         frame.render_widget(Paragraph::new(Line::from(head)), Rect { height: 1, ..area });
         (
             Rect {

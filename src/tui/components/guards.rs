@@ -3,14 +3,20 @@
 //! Verdicts carry a symbol and a word, never colour alone.
 //!
 //! ```text
-//! ┌ guards ────────────────────────────────────┐
-//! │ ✓ pass        error rate   0.80 %  ≤ 5.00 %│
-//! │ ? not judged  p99          —       ≤ 300 ms│
-//! │ ✗ BREACH      errors       23      ≤ 20    │
-//! └────────────────────────────────────────────┘
+//! ┌ guards ──────────────────────────────────────────┐  roomy: the detail under
+//! │✓ pass       errors          1  ≤ 20              │  each guard when it does
+//! │             1 error since step start (limit 20)  │  not fit after it (whole,
+//! │? not judged p99 ratio       —  ≤ ×1.50           │  or cut at a word)
+//! │             fewer than 50 stable requests in 10 s…│
+//! └──────────────────────────────────────────────────┘
+//! ┌ guards ──────────────────────────────┐              narrow: the verdict
+//! │✓ errors          1  ≤ 20             │              shrinks to its symbol
+//! │✗ error rate 7.50 %  ≤ 5.00 %         │              before any figure or
+//! │? p99 ratio       —  ≤ ×1.50          │              limit goes
+//! └──────────────────────────────────────┘
 //! ```
 
-use super::fmt;
+use super::{fit, fmt};
 use crate::model::{GuardStatus, GuardVerdict};
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
@@ -20,42 +26,140 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
-pub fn verdict(status: GuardStatus, theme: &Theme) -> (Span<'static>, Style) {
-    let (text, style) = match status {
-        GuardStatus::Pass => ("✓ pass", theme.fg(theme.ok)),
-        GuardStatus::NotJudged => ("? not judged", theme.fg(theme.warn)),
-        GuardStatus::Breach => ("✗ BREACH", theme.strong(theme.bad)),
-        GuardStatus::Muted => ("⊘ muted", theme.fg(theme.muted)),
-    };
-    (Span::styled(format!("{text:<13}"), style), style)
+pub fn verdict(status: GuardStatus, theme: &Theme) -> (&'static str, &'static str, Style) {
+    match status {
+        GuardStatus::Pass => ("✓", "✓ pass", theme.fg(theme.ok)),
+        GuardStatus::NotJudged => ("?", "? not judged", theme.fg(theme.warn)),
+        GuardStatus::Breach => ("✗", "✗ BREACH", theme.strong(theme.bad)),
+        GuardStatus::Muted => ("⊘", "⊘ muted", theme.fg(theme.muted)),
+    }
 }
 
-/// One guard as one line: verdict, name, value, limit (and detail if room).
-pub fn line(g: &GuardVerdict, theme: &Theme, width: usize, detail: bool) -> Line<'static> {
-    let (v, _) = verdict(g.status, theme);
-    let value = g.value.map_or("—".into(), |x| fmt::guard_value(&g.name, x));
+/// How the rows are laid out, shared by every row so the figures line up.
+/// On a narrow panel the verdict shrinks to its symbol (the header's
+/// `guards ✓3 ?1` and the help say what they mean) before any figure goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Columns {
+    words: bool,
+    name: usize,
+    value: usize,
+    limit: usize,
+}
+
+const VERDICT_WORDS: usize = 13;
+
+fn value_text(g: &GuardVerdict) -> String {
+    g.value.map_or("—".into(), |x| fmt::guard_value(&g.name, x))
+}
+
+fn limit_text(g: &GuardVerdict) -> String {
+    format!("≤ {}", fmt::guard_value(&g.name, g.threshold))
+}
+
+/// The columns for `guards` in `width` columns.
+pub fn columns(guards: &[GuardVerdict], width: usize) -> Columns {
+    let max = |f: &dyn Fn(&GuardVerdict) -> usize| guards.iter().map(f).max().unwrap_or(0);
+    let mut c = Columns {
+        words: true,
+        name: max(&|g| fit::width(fmt::guard_label(&g.name))),
+        value: max(&|g| fit::width(&value_text(g))),
+        limit: max(&|g| fit::width(&limit_text(g))),
+    };
+    if c.width() > width {
+        c.words = false;
+    }
+    c
+}
+
+impl Columns {
+    /// Columns used by the figures (without the detail).
+    pub fn width(&self) -> usize {
+        let verdict = if self.words { VERDICT_WORDS } else { 2 };
+        verdict + self.name + 1 + self.value + 2 + self.limit
+    }
+}
+
+/// The detail after the figures: whole, or shortened at a word when a
+/// useful part fits, else left out.
+const DETAIL_MIN: usize = 24;
+
+/// One guard as one line: verdict, name, value, limit (and the detail in
+/// what is left of `width`, if asked).
+pub fn line(
+    g: &GuardVerdict,
+    theme: &Theme,
+    cols: &Columns,
+    width: usize,
+    detail: bool,
+) -> Line<'static> {
+    let (sym, words, style) = verdict(g.status, theme);
+    let verdict = if cols.words {
+        format!("{words:<w$}", w = VERDICT_WORDS)
+    } else {
+        format!("{sym} ")
+    };
+    let name_style = if g.status == GuardStatus::Breach {
+        theme.strong(theme.bad)
+    } else {
+        theme.fg(theme.text)
+    };
     let mut spans = vec![
-        v,
+        Span::styled(verdict, style),
         Span::styled(
-            format!("{:<11}", fmt::guard_label(&g.name)),
-            theme.fg(theme.text),
+            format!("{:<w$} ", fmt::guard_label(&g.name), w = cols.name),
+            name_style,
         ),
-        Span::styled(format!("{value:>9}"), theme.strong(theme.text)),
         Span::styled(
-            format!("  ≤ {}", fmt::guard_value(&g.name, g.threshold)),
+            format!("{:>w$}", value_text(g), w = cols.value),
+            theme.strong(theme.text),
+        ),
+        Span::styled(
+            format!("  {:<w$}", limit_text(g), w = cols.limit),
             theme.fg(theme.dim),
         ),
     ];
-    if detail {
-        let used: usize = spans.iter().map(|s| s.width()).sum();
-        if width > used + 6 {
-            spans.push(Span::styled(
-                format!("   {}", fmt::clip(&g.detail, width - used - 3)),
-                theme.fg(theme.dim),
-            ));
-        }
+    let used = fit::spans_width(&spans);
+    let room = width.saturating_sub(used + 3);
+    if detail && !g.detail.is_empty() && (fit::width(&g.detail) <= room || room >= DETAIL_MIN) {
+        spans.push(Span::styled(
+            format!("   {}", fit::words(&g.detail, room)),
+            theme.fg(theme.dim),
+        ));
     }
     Line::from(spans)
+}
+
+/// A guard as its figures line plus, when `below`, its detail on a line of
+/// its own under the name (whole where it fits, else cut at a word).
+pub fn rows(
+    g: &GuardVerdict,
+    theme: &Theme,
+    cols: &Columns,
+    width: usize,
+    below: bool,
+) -> Vec<Line<'static>> {
+    if !below {
+        return vec![line(g, theme, cols, width, true)];
+    }
+    let mut out = vec![line(g, theme, cols, width, false)];
+    if !g.detail.is_empty() {
+        let indent = if cols.words { VERDICT_WORDS } else { 2 };
+        out.push(Line::from(vec![
+            Span::raw(" ".repeat(indent)),
+            Span::styled(
+                fit::words(&g.detail, width.saturating_sub(indent)),
+                theme.fg(theme.dim),
+            ),
+        ]));
+    }
+    out
+}
+
+/// Whether every guard's detail fits whole after its figures.
+pub fn details_fit_inline(guards: &[GuardVerdict], cols: &Columns, width: usize) -> bool {
+    guards
+        .iter()
+        .all(|g| cols.width() + 3 + fit::width(&g.detail) <= width)
 }
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, roomy: bool) {
@@ -86,10 +190,24 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, roomy: bo
             theme.fg(theme.dim),
         ))]
     } else {
-        s.guards
-            .iter()
-            .map(|g| line(g, theme, inner.width as usize, roomy))
-            .collect()
+        let width = inner.width as usize;
+        let cols = columns(&s.guards, width);
+        // Details go under their guard when they do not fit after it and
+        // the panel has the rows; else after it, cut at a word.
+        let below = roomy
+            && !details_fit_inline(&s.guards, &cols, width)
+            && inner.height as usize >= 2 * s.guards.len();
+        if roomy {
+            s.guards
+                .iter()
+                .flat_map(|g| rows(g, theme, &cols, width, below))
+                .collect()
+        } else {
+            s.guards
+                .iter()
+                .map(|g| line(g, theme, &cols, width, false))
+                .collect()
+        }
     };
     frame.render_widget(Paragraph::new(lines), inner);
 }

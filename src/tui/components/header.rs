@@ -4,8 +4,10 @@
 //!
 //! ```text
 //!  cutover  shop  ● CANARY  release 3 · docker       guards ✓2 ?1 ✗1      12:03:04 UTC
+//!  cutover  shop  ▼ ROLLING BACK  release 3 · docker  guards ✓2 ?1 ✗1   12:03 UTC   (80 wide)
 //! ```
 
+use super::fit::{self, Piece};
 use crate::model::{GuardStatus, Phase, StateView};
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
@@ -15,56 +17,112 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+/// The header's pieces and the order they give way on a narrow screen:
+/// the clock's seconds, then the release number, the `UTC` and the
+/// freeze's reason shrink first; the service, phase, runtime and guard
+/// counts always stay whole.
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let mut left = vec![Span::styled(
+    let brand = Span::styled(
         " cutover ",
         theme.title_style().add_modifier(Modifier::BOLD),
-    )];
-    let mut right: Vec<Span> = Vec::new();
+    );
+    let mut left: Vec<Piece> = Vec::new();
+    let mut right: Vec<Piece> = Vec::new();
+    // Indices into left ++ right, in the order they shrink.
+    let mut order: Vec<usize> = Vec::new();
+    let (mut clock, mut release, mut freeze, mut brand_at, mut guards_at) =
+        (None, None, None, None, None);
     if let Some(s) = &app.state {
-        left.push(Span::styled(
+        brand_at = Some(left.len());
+        left.push(Piece::optional(vec![brand]));
+        left.push(Piece::fixed(vec![Span::styled(
             format!(" {} ", s.service),
             theme.strong(theme.text),
-        ));
-        left.push(Span::raw(" "));
-        left.push(phase_span(s.phase, theme));
+        )]));
+        left.push(Piece::fixed(vec![
+            Span::raw(" "),
+            phase_span(s.phase, theme),
+        ]));
         if let Some(f) = &s.freeze {
-            left.push(Span::styled(
-                format!("  ❄ freeze: {f}"),
-                theme.strong(theme.warn),
-            ));
+            let style = theme.strong(theme.warn);
+            let short = f.split(" (").next().unwrap_or(f);
+            freeze = Some(left.len());
+            left.push(Piece::shrinking(vec![
+                vec![Span::styled(format!("  ❄ freeze: {f}"), style)],
+                vec![Span::styled(format!("  ❄ freeze: {short}"), style)],
+                vec![Span::styled("  ❄ FROZEN", style)],
+            ]));
         }
-        left.push(Span::styled(
-            format!("  release {} · {}", s.release, s.runtime),
-            theme.fg(theme.dim),
-        ));
-        right.extend(guard_summary(s, theme));
+        let dim = theme.fg(theme.dim);
+        release = Some(left.len());
+        left.push(Piece::shrinking(vec![
+            vec![Span::styled(
+                format!("  release {} · {}", s.release, s.runtime),
+                dim,
+            )],
+            vec![Span::styled(format!("  {}", s.runtime), dim)],
+        ]));
+        guards_at = Some(right.len());
+        right.push(guard_summary(s, theme));
     } else {
-        left.push(Span::styled(
+        left.push(Piece::fixed(vec![brand]));
+        left.push(Piece::fixed(vec![Span::styled(
             " waiting for the daemon…",
             theme.fg(theme.dim),
-        ));
+        )]));
     }
     if let Some(now) = app.now {
-        right.push(Span::styled(
-            format!("  {} UTC ", now.format("%H:%M:%S")),
-            theme.fg(theme.text),
-        ));
+        let style = theme.fg(theme.text);
+        clock = Some(right.len());
+        right.push(Piece::shrinking(vec![
+            vec![Span::styled(
+                format!("  {} UTC ", now.format("%H:%M:%S")),
+                style,
+            )],
+            vec![Span::styled(
+                format!("  {} UTC ", now.format("%H:%M")),
+                style,
+            )],
+            vec![Span::styled(format!("  {} ", now.format("%H:%M")), style)],
+        ]));
     }
-    let right_w: usize = right.iter().map(|s| s.width()).sum();
-    let left_area = Rect {
-        width: area.width.saturating_sub(right_w as u16 + 1),
-        ..area
-    };
-    frame.render_widget(Paragraph::new(Line::from(left)), left_area);
-    if (right_w as u16) < area.width {
+    let n_left = left.len();
+    let r = |i: Option<usize>| i.map(|i| i + n_left);
+    for step in [
+        r(clock),
+        release,
+        freeze,
+        r(clock),
+        freeze,
+        brand_at,
+        r(guards_at),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        order.push(step);
+    }
+    let mut pieces = left;
+    pieces.extend(right);
+    // Two columns between the halves at least.
+    let chosen = fit::choose(&pieces, &order, (area.width as usize).saturating_sub(2));
+    let mut spans: Vec<Vec<Span>> = pieces
+        .into_iter()
+        .zip(chosen)
+        .map(|(p, v)| p.variants.into_iter().nth(v).unwrap_or_default())
+        .collect();
+    let right_spans: Vec<Span> = spans.split_off(n_left).into_iter().flatten().collect();
+    let left_spans: Vec<Span> = spans.into_iter().flatten().collect();
+    let right_w = fit::spans_width(&right_spans) as u16;
+    frame.render_widget(Paragraph::new(Line::from(left_spans)), area);
+    if right_w < area.width {
         let r = Rect {
-            x: area.right() - right_w as u16,
-            width: right_w as u16,
+            x: area.right() - right_w,
+            width: right_w,
             ..area
         };
         frame.render_widget(
-            Paragraph::new(Line::from(right)).alignment(Alignment::Right),
+            Paragraph::new(Line::from(right_spans)).alignment(Alignment::Right),
             r,
         );
     }
@@ -85,33 +143,34 @@ pub fn phase_span(phase: Phase, theme: &Theme) -> Span<'static> {
     Span::styled(label, theme.strong(colour))
 }
 
-/// `guards ✓2 ?1 ✗1` — counts by verdict, or `guards muted`.
-fn guard_summary(s: &StateView, theme: &Theme) -> Vec<Span<'static>> {
-    let mut out = vec![Span::styled("guards ", theme.fg(theme.dim))];
+/// `guards ✓2 ?1 ✗1` — counts by verdict, or `guards muted`; the word
+/// `guards` goes last of all on a narrow screen.
+fn guard_summary(s: &StateView, theme: &Theme) -> Piece<'static> {
+    let mut counts: Vec<Span<'static>> = Vec::new();
     if s.guards_muted {
-        out.push(Span::styled("⊘ MUTED", theme.strong(theme.muted)));
-        return out;
-    }
-    if s.guards.is_empty() {
-        out.push(Span::styled("—", theme.fg(theme.dim)));
-        return out;
-    }
-    let count = |st: GuardStatus| s.guards.iter().filter(|g| g.status == st).count();
-    for (status, sym, colour) in [
-        (GuardStatus::Pass, "✓", theme.ok),
-        (GuardStatus::NotJudged, "?", theme.warn),
-        (GuardStatus::Breach, "✗", theme.bad),
-        (GuardStatus::Muted, "⊘", theme.muted),
-    ] {
-        let n = count(status);
-        if n > 0 {
-            let style = if status == GuardStatus::Breach {
-                theme.strong(colour)
-            } else {
-                Style::default().fg(colour)
-            };
-            out.push(Span::styled(format!("{sym}{n} "), style));
+        counts.push(Span::styled("⊘ MUTED", theme.strong(theme.muted)));
+    } else if s.guards.is_empty() {
+        counts.push(Span::styled("—", theme.fg(theme.dim)));
+    } else {
+        let count = |st: GuardStatus| s.guards.iter().filter(|g| g.status == st).count();
+        for (status, sym, colour) in [
+            (GuardStatus::Pass, "✓", theme.ok),
+            (GuardStatus::NotJudged, "?", theme.warn),
+            (GuardStatus::Breach, "✗", theme.bad),
+            (GuardStatus::Muted, "⊘", theme.muted),
+        ] {
+            let n = count(status);
+            if n > 0 {
+                let style = if status == GuardStatus::Breach {
+                    theme.strong(colour)
+                } else {
+                    Style::default().fg(colour)
+                };
+                counts.push(Span::styled(format!("{sym}{n} "), style));
+            }
         }
     }
-    out
+    let mut full = vec![Span::styled("guards ", theme.fg(theme.dim))];
+    full.extend(counts.iter().cloned());
+    Piece::shrinking(vec![full, counts])
 }

@@ -87,8 +87,10 @@ pub fn areas(app: &App, area: Rect) -> Areas {
                 .areas(bottom);
         (graphs, guards, events)
     } else {
+        // Half and half: the events on the right need the columns more than
+        // the mini charts (which lose only resolution) do.
         let [left, right] =
-            Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
+            Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
                 .areas(body);
         let graphs = Layout::vertical([Constraint::Ratio(1, 3); 3]).areas(left);
         let [guards, events] =

@@ -12,7 +12,7 @@
 //!            └───────────────────────────────────────────────────┘
 //! ```
 
-use super::{fmt, guards};
+use super::{fit, guards};
 use crate::model::Role;
 use crate::tui::app::{App, LogsView, Popup};
 use crate::tui::keymap::Mode;
@@ -21,7 +21,7 @@ use crate::tui::theme::Theme;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Clear, Paragraph};
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let Some(popup) = &app.popup else {
@@ -37,14 +37,20 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
 }
 
-/// A centred box of at most `w`×`h`, cleared, with a titled border.
-fn frame_box(frame: &mut Frame, area: Rect, theme: &Theme, w: u16, h: u16, title: &str) -> Rect {
+/// Where a centred box of at most `w`×`h` goes.
+fn centred(area: Rect, w: u16, h: u16) -> Rect {
     let [r] = Layout::horizontal([Constraint::Length(w.min(area.width))])
         .flex(Flex::Center)
         .areas(area);
     let [r] = Layout::vertical([Constraint::Length(h.min(area.height))])
         .flex(Flex::Center)
         .areas(r);
+    r
+}
+
+/// A centred box of at most `w`×`h`, cleared, with a titled border.
+fn frame_box(frame: &mut Frame, area: Rect, theme: &Theme, w: u16, h: u16, title: &str) -> Rect {
+    let r = centred(area, w, h);
     frame.render_widget(Clear, r);
     let block = Block::bordered()
         .border_style(theme.strong(theme.popup_border))
@@ -52,6 +58,37 @@ fn frame_box(frame: &mut Frame, area: Rect, theme: &Theme, w: u16, h: u16, title
     let inner = block.inner(r);
     frame.render_widget(block, r);
     inner
+}
+
+/// The inside of the help popup on a screen of `area`.
+fn help_inner(area: Rect) -> Rect {
+    let r = centred(
+        area,
+        76.min(area.width.saturating_sub(2)),
+        area.height.saturating_sub(2),
+    );
+    Block::bordered().inner(r)
+}
+
+/// The inside of the logs popup on a screen of `area`.
+fn logs_inner(area: Rect) -> Rect {
+    let r = centred(
+        area,
+        area.width.saturating_sub(4),
+        area.height.saturating_sub(4),
+    );
+    Block::bordered().inner(r)
+}
+
+/// How many log lines one page of the logs popup shows (the model stops
+/// scrolling once the oldest line tops a full page).
+pub fn logs_page(area: Rect) -> usize {
+    logs_inner(area).height.saturating_sub(1) as usize
+}
+
+/// How far the help text scrolls before its last line is at the bottom.
+pub fn help_max_scroll(app: &App, area: Rect) -> u16 {
+    (help_lines(app, &Theme::dark()).len() as u16).saturating_sub(help_inner(area).height)
 }
 
 fn hints(app: &App, theme: &Theme, mode: Mode) -> Line<'static> {
@@ -66,34 +103,34 @@ fn hints(app: &App, theme: &Theme, mode: Mode) -> Line<'static> {
 fn confirm(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, c: &Confirm) {
     let w = 64.min(area.width.saturating_sub(4));
     let body_w = w.saturating_sub(4) as usize;
-    let summary_lines = c.summary.chars().count().div_ceil(body_w.max(1)) as u16;
-    let h = 6 + summary_lines + if c.warning.is_some() { 2 } else { 0 };
-    let inner = frame_box(frame, area, theme, w, h, &c.title);
-    let mut lines = vec![
-        Line::default(),
-        Line::from(Span::styled(c.summary.clone(), theme.strong(theme.text))),
-    ];
+    // Wrapped here, at words, so the box is exactly as tall as its text.
+    let wrapped = |text: &str| fit::wrap(text, body_w, usize::MAX);
+    let mut lines = vec![Line::default()];
+    for row in wrapped(&c.summary) {
+        lines.push(Line::from(Span::styled(row, theme.strong(theme.text))));
+    }
     if let Some(reason) = &c.action.reason {
-        lines.push(Line::from(Span::styled(
-            format!("reason: {reason}"),
-            theme.fg(theme.text),
-        )));
+        for row in wrapped(&format!("reason: {reason}")) {
+            lines.push(Line::from(Span::styled(row, theme.fg(theme.text))));
+        }
     }
     if let Some(warn) = &c.warning {
         lines.push(Line::default());
-        lines.push(Line::from(Span::styled(
-            format!("⚠ {warn}"),
-            theme.fg(theme.warn),
-        )));
+        for row in wrapped(&format!("⚠ {warn}")) {
+            lines.push(Line::from(Span::styled(row, theme.fg(theme.warn))));
+        }
     }
     lines.push(Line::default());
+    // Borders, the text (ending in a blank line), the hints.
+    let h = lines.len() as u16 + 3;
+    let inner = frame_box(frame, area, theme, w, h, &c.title);
     let text_area = Rect {
         x: inner.x + 1,
         width: inner.width.saturating_sub(2),
         height: inner.height.saturating_sub(1),
         ..inner
     };
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), text_area);
+    frame.render_widget(Paragraph::new(lines), text_area);
     frame.render_widget(
         Paragraph::new(hints(app, theme, Mode::Confirm)),
         Rect {
@@ -104,7 +141,8 @@ fn confirm(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, c: &Confirm)
     );
 }
 
-fn help(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, scroll: u16) {
+/// The help text, from the keymap of every mode the operator can be in.
+fn help_lines(app: &App, theme: &Theme) -> Vec<Line<'static>> {
     let first = if app.read_only() {
         Mode::Replay
     } else {
@@ -141,23 +179,47 @@ fn help(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, scroll: u16) {
         }
         lines.push(Line::default());
     }
-    lines.push(Line::from(Span::styled(
-        "keys can be rebound in ~/.config/cutover/config.toml: [keys] promote = \"P\"",
-        theme.fg(theme.dim),
-    )));
+    let note = "keys can be rebound in ~/.config/cutover/config.toml: [keys] promote = \"P\"";
+    for row in fit::wrap(note, HELP_TEXT_WIDTH, usize::MAX) {
+        lines.push(Line::from(Span::styled(row, theme.fg(theme.dim))));
+    }
+    lines
+}
+
+/// The help text's width inside its box (the box is at most 76 wide).
+const HELP_TEXT_WIDTH: usize = 72;
+
+fn help(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, scroll: u16) {
+    let lines = help_lines(app, theme);
     let w = 76.min(area.width.saturating_sub(2));
     let h = area.height.saturating_sub(2);
     let inner = frame_box(frame, area, theme, w, h, "help — esc closes");
+    debug_assert_eq!(inner, help_inner(area));
     let max_scroll = (lines.len() as u16).saturating_sub(inner.height);
+    let scroll = scroll.min(max_scroll);
     let text = Rect {
         x: inner.x + 1,
         width: inner.width.saturating_sub(1),
         ..inner
     };
-    frame.render_widget(
-        Paragraph::new(lines).scroll((scroll.min(max_scroll), 0)),
-        text,
-    );
+    frame.render_widget(Paragraph::new(lines).scroll((scroll, 0)), text);
+    // Say when there is more than the box shows, and how to get to it.
+    let more = match (scroll > 0, scroll < max_scroll) {
+        (false, false) => None,
+        (false, true) => Some(" ↓ more: ↓/j or the wheel "),
+        (true, true) => Some(" ↑↓ more "),
+        (true, false) => Some(" ↑ more above "),
+    };
+    if let Some(more) = more {
+        let w = fit::width(more) as u16;
+        let at = Rect {
+            x: inner.right().saturating_sub(w + 1),
+            y: inner.bottom(),
+            width: w.min(inner.width),
+            height: 1,
+        };
+        frame.render_widget(Paragraph::new(Span::styled(more, theme.fg(theme.warn))), at);
+    }
 }
 
 fn drain_picker(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, selected: Role) {
@@ -171,7 +233,10 @@ fn drain_picker(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, selecte
             Role::Stable => Some(&s.stable),
             Role::Canary => s.canary.as_ref(),
         };
-        let label = v.map_or("none running".into(), prompts::describe);
+        let label = fit::image(
+            &v.map_or("none running".into(), prompts::describe),
+            (inner.width as usize).saturating_sub(36),
+        );
         let meaning = match role {
             Role::Stable => "= promote the canary",
             Role::Canary => "= roll the canary back",
@@ -209,7 +274,13 @@ fn drain_picker(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, selecte
 fn guard_panel(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let w = 100.min(area.width.saturating_sub(4));
     let n = app.state.as_ref().map_or(0, |s| s.guards.len()) as u16;
-    let inner = frame_box(frame, area, theme, w, 10 + n, "guards");
+    let width = w.saturating_sub(3) as usize;
+    let below = app.state.as_ref().is_some_and(|s| {
+        let cols = guards::columns(&s.guards, width);
+        !guards::details_fit_inline(&s.guards, &cols, width)
+    }) && 10 + 2 * n <= area.height.saturating_sub(2);
+    let h = if below { 10 + 2 * n } else { 10 + n };
+    let inner = frame_box(frame, area, theme, w, h, "guards");
     let Some(s) = &app.state else {
         return;
     };
@@ -234,10 +305,12 @@ fn guard_panel(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             theme.fg(theme.dim),
         )));
     }
+    let cols = guards::columns(&s.guards, width);
     for g in &s.guards {
-        let mut l = guards::line(g, theme, inner.width.saturating_sub(1) as usize, true);
-        l.spans.insert(0, Span::raw(" "));
-        lines.push(l);
+        for mut l in guards::rows(g, theme, &cols, width, below) {
+            l.spans.insert(0, Span::raw(" "));
+            lines.push(l);
+        }
     }
     lines.push(Line::default());
     lines.push(Line::from(Span::styled(
@@ -286,17 +359,23 @@ fn logs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, v: &LogsView) {
         }
         Some(Ok(lines)) => {
             let h = body.height as usize;
-            let end = lines.len().saturating_sub(v.scroll);
-            let start = end.saturating_sub(h);
-            lines[start..end]
-                .iter()
-                .map(|l| {
-                    Line::from(Span::styled(
-                        fmt::clip(l, body.width as usize),
-                        theme.fg(theme.text),
-                    ))
-                })
-                .collect()
+            let scroll = v.scroll.min(lines.len().saturating_sub(h));
+            let end = lines.len().saturating_sub(scroll);
+            // Newest at the bottom; a long line wraps at words (at most
+            // three rows) rather than losing its end.
+            let mut rows: Vec<Line> = Vec::new();
+            for l in lines[..end].iter().rev() {
+                if rows.len() >= h {
+                    break;
+                }
+                let wrapped = fit::wrap(l, body.width as usize, 3);
+                for row in wrapped.into_iter().rev() {
+                    rows.push(Line::from(Span::styled(row, theme.fg(theme.text))));
+                }
+            }
+            rows.truncate(h);
+            rows.reverse();
+            rows
         }
     };
     frame.render_widget(Paragraph::new(lines), body);

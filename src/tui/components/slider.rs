@@ -10,7 +10,7 @@
 //! └──────────────────────────────────────────────── pending 30 % (sent, not applied) ──┘
 //! ```
 
-use super::fmt;
+use super::{fit, fmt};
 use crate::model::Phase;
 use crate::tui::app::App;
 use crate::tui::prompts::pct;
@@ -24,15 +24,12 @@ use ratatui::widgets::{Block, Paragraph};
 const LEFT: u16 = 13;
 const RIGHT: u16 = 13;
 
-fn block(app: &App, theme: &Theme) -> Block<'static> {
-    let mut b = Block::bordered()
-        .border_style(theme.fg(theme.border))
-        .title(Line::from(vec![
-            Span::styled(" split ", theme.title_style()),
-            Span::styled("canary share of live traffic ", theme.fg(theme.dim)),
-        ]));
+fn block(app: &App, theme: &Theme, width: u16) -> Block<'static> {
+    let mut b = Block::bordered().border_style(theme.fg(theme.border));
+    let mut left = vec![Span::styled(" split ", theme.title_style())];
+    let subtitle = Span::styled("canary share of live traffic ", theme.fg(theme.dim));
+    let mut right = Vec::new();
     if let Some(s) = &app.state {
-        let mut right = Vec::new();
         if let Some(step) = &s.step {
             right.push(Span::styled(
                 format!(
@@ -57,6 +54,14 @@ fn block(app: &App, theme: &Theme) -> Block<'static> {
         } else if matches!(s.phase, Phase::Canary | Phase::Paused) {
             right.push(Span::styled(" manual (no steps) ", theme.fg(theme.dim)));
         }
+    }
+    // The step and bake countdown matter more than the subtitle.
+    let room = (width as usize).saturating_sub(4);
+    if fit::spans_width(&left) + subtitle.width() + fit::spans_width(&right) <= room {
+        left.push(subtitle);
+    }
+    b = b.title(Line::from(left));
+    if !right.is_empty() {
         b = b.title(Line::from(right).right_aligned());
     }
     let bottom = if let Some(input) = &app.weight_input {
@@ -95,7 +100,7 @@ pub fn track(area: Rect) -> Rect {
 }
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let b = block(app, theme);
+    let b = block(app, theme, area.width);
     let inner = b.inner(area);
     frame.render_widget(b, area);
     let Some(s) = &app.state else {

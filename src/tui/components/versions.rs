@@ -11,6 +11,7 @@
 //! └────────────────────────────────────┘└────────────────────────────────────┘
 //! ```
 
+use super::fit::{self, Piece};
 use super::fmt;
 use crate::model::{ReplicaStatus, Role, StateView, VersionView};
 use crate::tui::app::{App, replica_bad};
@@ -45,8 +46,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, role: Rol
         theme.strong(theme.role(role)),
     )];
     if let Some(v) = version {
+        // Room for the role, the share on the right and the corners.
+        let room = (area.width as usize).saturating_sub(20);
         title.push(Span::styled(
-            format!("{} ", v.version),
+            format!("{} ", fit::chars(&v.version, room)),
             theme.fg(theme.text),
         ));
     }
@@ -65,13 +68,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, role: Rol
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let Some(v) = version else {
-        let lines = vec![
-            Line::from(Span::styled("no canary running", theme.fg(theme.dim))),
-            Line::from(Span::styled(
-                "cutover deploy --canary IMAGE starts one",
-                theme.fg(theme.dim),
-            )),
-        ];
+        let mut lines = vec![Line::from(Span::styled(
+            "no canary running",
+            theme.fg(theme.dim),
+        ))];
+        let hint = "cutover deploy --canary IMAGE starts one";
+        let rows = (inner.height as usize).saturating_sub(1);
+        for row in fit::wrap(hint, inner.width as usize, rows) {
+            lines.push(Line::from(Span::styled(row, theme.fg(theme.dim))));
+        }
         frame.render_widget(Paragraph::new(lines), inner);
         return;
     };
@@ -100,8 +105,8 @@ fn summary(s: &StateView, v: &VersionView, theme: &Theme, width: usize) -> Vec<L
         theme.warn
     };
     let right_w = total + format!(" {healthy}/{total} healthy").chars().count();
-    let image = fmt::clip(&v.image, width.saturating_sub(right_w + 1));
-    let pad = width.saturating_sub(image.chars().count() + right_w);
+    let image = fit::image(&v.image, width.saturating_sub(right_w + 1));
+    let pad = width.saturating_sub(fit::width(&image) + right_w);
     let mut l1 = vec![
         Span::styled(image, theme.fg(theme.text)),
         Span::raw(" ".repeat(pad)),
@@ -125,30 +130,45 @@ fn summary(s: &StateView, v: &VersionView, theme: &Theme, width: usize) -> Vec<L
     } else {
         theme.fg(theme.text)
     };
-    let l2 = Line::from(vec![
-        Span::styled(fmt::rps(st.rps), theme.fg(theme.text)),
-        Span::styled("  errors ", theme.fg(theme.dim)),
-        Span::styled(
-            format!(
-                "{}{}",
-                fmt::rate(st.error_rate),
-                if over { " ✗" } else { "" }
-            ),
-            err_style,
-        ),
-        Span::styled(
-            format!(" ({}/{})", st.errors, st.requests),
-            theme.fg(theme.dim),
-        ),
-    ]);
-    let l3 = Line::from(vec![
-        Span::styled("p50 ", theme.fg(theme.dim)),
-        Span::styled(fmt::ms(st.p50_ms), theme.fg(theme.text)),
-        Span::styled("  p99 ", theme.fg(theme.dim)),
-        Span::styled(fmt::ms(st.p99_ms), theme.fg(theme.text)),
-        Span::styled("  in flight ", theme.fg(theme.dim)),
-        Span::styled(st.in_flight.to_string(), theme.fg(theme.text)),
-    ]);
+    // Figures first; their counts and side notes give way on a narrow panel.
+    let l2 = fit::squeeze(
+        vec![
+            Piece::fixed(vec![
+                Span::styled(fmt::rps(st.rps), theme.fg(theme.text)),
+                Span::styled("  errors ", theme.fg(theme.dim)),
+                Span::styled(
+                    format!(
+                        "{}{}",
+                        fmt::rate(st.error_rate),
+                        if over { " ✗" } else { "" }
+                    ),
+                    err_style,
+                ),
+            ]),
+            Piece::optional(vec![Span::styled(
+                format!(" ({}/{})", st.errors, st.requests),
+                theme.fg(theme.dim),
+            )]),
+        ],
+        &[1],
+        width,
+    );
+    let l3 = fit::squeeze(
+        vec![
+            Piece::fixed(vec![
+                Span::styled("p50 ", theme.fg(theme.dim)),
+                Span::styled(fmt::ms(st.p50_ms), theme.fg(theme.text)),
+                Span::styled("  p99 ", theme.fg(theme.dim)),
+                Span::styled(fmt::ms(st.p99_ms), theme.fg(theme.text)),
+            ]),
+            Piece::optional(vec![
+                Span::styled("  in flight ", theme.fg(theme.dim)),
+                Span::styled(st.in_flight.to_string(), theme.fg(theme.text)),
+            ]),
+        ],
+        &[1],
+        width,
+    );
     let cpu: Option<f64> = v
         .replicas
         .iter()
@@ -167,33 +187,43 @@ fn summary(s: &StateView, v: &VersionView, theme: &Theme, width: usize) -> Vec<L
             .count()
             .max(1) as u64
     });
-    let mut l4 = vec![
+    let mut l4 = vec![Piece::fixed(vec![
         Span::styled("cpu ", theme.fg(theme.dim)),
         Span::styled(
             cpu.map_or("—".into(), |c| format!("{c:.0} %")),
             theme.fg(theme.text),
         ),
-    ];
+    ])];
     if let Some(c) = v.cpus.filter(|_| width >= 50) {
-        l4.push(Span::styled(
+        l4.push(Piece::optional(vec![Span::styled(
             format!(" (limit {c} cpu each)"),
             theme.fg(theme.dim),
-        ));
+        )]));
     }
-    l4.push(Span::styled("  mem ", theme.fg(theme.dim)));
-    l4.push(Span::styled(
-        mem.map_or("—".into(), fmt::bytes),
-        theme.fg(theme.text),
-    ));
+    let cpu_limit = l4.len() - 1;
+    l4.push(Piece::fixed(vec![
+        Span::styled("  mem ", theme.fg(theme.dim)),
+        Span::styled(mem.map_or("—".into(), fmt::bytes), theme.fg(theme.text)),
+    ]));
     if let Some(l) = mem_limit {
-        l4.push(Span::styled(
+        l4.push(Piece::optional(vec![Span::styled(
             format!(" / {}", fmt::bytes(l)),
             theme.fg(theme.dim),
-        ));
+        )]));
     }
-    vec![Line::from(l1), l2, l3, Line::from(l4)]
+    let mem_limit_at = l4.len() - 1;
+    let l4 = fit::squeeze(l4, &[cpu_limit, mem_limit_at], width);
+    vec![
+        Line::from(l1),
+        Line::from(l2),
+        Line::from(l3),
+        Line::from(l4),
+    ]
 }
 
+/// One row per replica, columns sized to the widest entry so they line
+/// up; the address (the least needed on a busy screen) goes when the row
+/// would not fit, never half of it.
 fn replica_lines(
     app: &App,
     v: &VersionView,
@@ -204,36 +234,55 @@ fn replica_lines(
     let selected = (app.selection.role == v.role).then_some(app.selection.replica);
     // Keep the selected replica in view.
     let first = selected.map_or(0, |i| (i + 1).saturating_sub(room));
+    let cpu =
+        |r: &crate::model::ReplicaView| r.cpu_percent.map_or("—".into(), |c| format!("{c:.1} %"));
+    let mem = |r: &crate::model::ReplicaView| r.memory_bytes.map_or("—".into(), fmt::bytes);
+    let id_w = v
+        .replicas
+        .iter()
+        .map(|r| fit::width(&r.id).min(12))
+        .max()
+        .unwrap_or(0);
+    let cpu_w = v
+        .replicas
+        .iter()
+        .map(|r| fit::width(&cpu(r)))
+        .max()
+        .unwrap_or(0);
+    let mem_w = v
+        .replicas
+        .iter()
+        .map(|r| fit::width(&mem(r)))
+        .max()
+        .unwrap_or(0);
     v.replicas
         .iter()
         .enumerate()
         .skip(first)
         .take(room)
         .map(|(i, r)| {
-            let mut spans = vec![
+            let head = vec![
                 Span::raw(if selected == Some(i) { "▸ " } else { "  " }),
                 replica_dot(r.status, theme),
                 Span::styled(
-                    format!(" {:<12}", fmt::clip(&r.id, 12)),
+                    format!(" {:<id_w$}", fit::chars(&r.id, 12)),
                     theme.fg(theme.text),
                 ),
                 Span::styled(
-                    format!(" {:<9}", status_word(r.status, r.exit_code)),
+                    format!("  {:<9}", status_word(r.status, r.exit_code)),
                     status_style(r.status, theme),
                 ),
+                Span::styled(
+                    format!(" cpu {:>cpu_w$}  mem {:>mem_w$}", cpu(r), mem(r)),
+                    theme.fg(theme.dim),
+                ),
             ];
-            let figures = format!(
-                " cpu {:>5}  mem {:>7}  {}",
-                r.cpu_percent.map_or("—".into(), |c| format!("{c:.1} %")),
-                r.memory_bytes.map_or("—".into(), fmt::bytes),
-                r.addr
-            );
-            spans.push(Span::styled(figures, theme.fg(theme.dim)));
+            let addr = vec![Span::styled(format!("  {}", r.addr), theme.fg(theme.dim))];
+            let spans = fit::squeeze(vec![Piece::fixed(head), Piece::optional(addr)], &[1], width);
             let mut line = Line::from(spans);
             if selected == Some(i) {
                 line = line.style(theme.selected());
             }
-            let _ = width;
             line
         })
         .collect()

@@ -4,13 +4,13 @@
 use super::*;
 use crate::model::*;
 use chrono::TimeZone;
-use crossterm::event::{KeyModifiers, MouseEvent};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-fn t0() -> DateTime<Utc> {
+pub(crate) fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 14, 12, 0, 0).unwrap()
 }
 
-fn state(phase: Phase, weight: u16) -> StateView {
+pub(crate) fn state(phase: Phase, weight: u16) -> StateView {
     let v = |role| VersionView {
         role,
         version: "1.0".into(),
@@ -39,7 +39,7 @@ fn state(phase: Phase, weight: u16) -> StateView {
     }
 }
 
-fn app(phase: Phase, weight: u16) -> App {
+pub(crate) fn app(phase: Phase, weight: u16) -> App {
     let mut a = App::default();
     a.set_link(Link::Live);
     a.apply_event(&Event {
@@ -52,11 +52,11 @@ fn app(phase: Phase, weight: u16) -> App {
     a
 }
 
-fn key(a: &mut App, code: KeyCode) -> Option<Effect> {
+pub(crate) fn key(a: &mut App, code: KeyCode) -> Option<Effect> {
     a.handle_key(KeyEvent::new(code, KeyModifiers::NONE))
 }
 
-fn sent(e: Option<Effect>) -> Action {
+pub(crate) fn sent(e: Option<Effect>) -> Action {
     match e {
         Some(Effect::Send(r)) => {
             assert_eq!(r.by, Actor::Tui);
@@ -355,42 +355,6 @@ fn seeking_back_restarts_history_and_events() {
         },
     });
     assert_eq!((a.history.len(), a.events.len()), (1, 0));
-}
-
-#[test]
-fn dragging_the_slider_sends_on_release() {
-    let mut a = app(Phase::Canary, 0);
-    a.set_size(80, 24);
-    let areas = crate::tui::components::layout::areas(&a, a.size);
-    let track = crate::tui::components::slider::track(areas.slider);
-    let at = |kind, column| MouseEvent {
-        kind,
-        column,
-        row: track.y,
-        modifiers: KeyModifiers::NONE,
-    };
-    assert_eq!(
-        a.handle_mouse(at(MouseEventKind::Down(MouseButton::Left), track.x)),
-        None
-    );
-    let x10 = track.x + (track.width - 1) / 10;
-    assert_eq!(
-        a.handle_mouse(at(MouseEventKind::Drag(MouseButton::Left), x10)),
-        None
-    );
-    assert_eq!(a.pending_permille, Some(100));
-    assert_eq!(
-        sent(a.handle_mouse(at(MouseEventKind::Up(MouseButton::Left), x10))),
-        Action::SetWeight { permille: 100 }
-    );
-    // A drag to the far end is a big jump: it asks.
-    let end = track.right() - 1;
-    a.handle_mouse(at(MouseEventKind::Down(MouseButton::Left), end));
-    assert_eq!(
-        a.handle_mouse(at(MouseEventKind::Up(MouseButton::Left), end)),
-        None
-    );
-    assert!(matches!(a.popup, Some(Popup::Confirm(_))));
 }
 
 #[test]

@@ -1,0 +1,29 @@
+//! What the app asks the outside world to do. The model never does I/O: a
+//! key or a click returns an [`Effect`] and the client loop (or the replay
+//! player) carries it out, answering through `App::apply_reply`,
+//! `App::set_logs`… so every path stays testable without a socket.
+
+use crate::model::{ActionRequest, Role};
+
+/// Something the outside world must do for the app.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// Send this action to the daemon; answer with [`App::apply_reply`].
+    Send(ActionRequest),
+    /// Fetch the logs of a version; answer with [`App::set_logs`].
+    FetchLogs {
+        role: Role,
+    },
+    /// Steer the replay player.
+    Replay(ReplayControl),
+    Quit,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ReplayControl {
+    TogglePause,
+    /// Multiply the speed by this factor.
+    Speed(f64),
+    /// Seek by this many seconds (negative: back).
+    Seek(i64),
+}

@@ -1,0 +1,162 @@
+//! Inputs from the daemon or the replay player: events, action replies,
+//! the link, logs, the screen size. Each folds into the model; none does
+//! I/O. Kept apart from key and mouse handling because this is the half of
+//! the model a replay drives too.
+
+use super::{App, EVENTS_KEPT, Link, Popup, ReplayView, Selection, Toast};
+use crate::model::{Action, ActionReply, ActionRequest, Event, EventKind, Role, StateView};
+use ratatui::layout::Rect;
+
+impl App {
+    /// Take one event from the stream (or the replay).
+    pub fn apply_event(&mut self, ev: &Event) {
+        if self
+            .now
+            .is_some_and(|now| ev.at < now - chrono::Duration::seconds(1))
+        {
+            // Time went backwards: a replay seeking back. Start the view over.
+            self.history.clear();
+            self.events.clear();
+            self.events_scroll = 0;
+        }
+        if self.now.is_none_or(|now| ev.at > now) {
+            self.now = Some(ev.at);
+        }
+        match &ev.kind {
+            EventKind::Snapshot { state } => {
+                self.history.record(
+                    ev.at,
+                    &state.stable.stats,
+                    state.canary.as_ref().map(|c| &c.stats),
+                );
+                self.set_state((**state).clone());
+            }
+            EventKind::Tick { stable, canary } => {
+                self.history.record(ev.at, stable, canary.as_ref());
+                if let Some(s) = self.state.as_mut() {
+                    s.stable.stats = stable.clone();
+                    if let (Some(c), Some(stats)) = (s.canary.as_mut(), canary) {
+                        c.stats = stats.clone();
+                    }
+                }
+            }
+            EventKind::Weight { to, .. } => {
+                if let Some(s) = self.state.as_mut() {
+                    s.weight_permille = *to;
+                }
+                self.settle_pending();
+                self.push_event(ev);
+            }
+            EventKind::Phase { to, .. } => {
+                if let Some(s) = self.state.as_mut() {
+                    s.phase = *to;
+                }
+                self.push_event(ev);
+            }
+            _ => self.push_event(ev),
+        }
+    }
+
+    fn push_event(&mut self, ev: &Event) {
+        self.events.push_back(ev.clone());
+        while self.events.len() > EVENTS_KEPT {
+            self.events.pop_front();
+        }
+        if self.events_scroll > 0 {
+            // Keep the lines the operator is reading in place.
+            self.events_scroll = (self.events_scroll + 1).min(self.events.len());
+        }
+    }
+
+    fn set_state(&mut self, state: StateView) {
+        if self.now.is_none_or(|now| state.at > now) {
+            self.now = Some(state.at);
+        }
+        self.state = Some(state);
+        self.settle_pending();
+        self.clamp_selection();
+    }
+
+    /// The pending weight is done once the daemon shows it applied.
+    fn settle_pending(&mut self) {
+        if self.dragging {
+            return;
+        }
+        if self.pending_permille == Some(self.applied()) {
+            self.pending_permille = None;
+        }
+    }
+
+    /// The daemon's answer to an action the app asked for.
+    pub fn apply_reply(&mut self, req: &ActionRequest, result: Result<ActionReply, String>) {
+        let at = self.now;
+        // Only the answer to the newest weight settles the pending one: with
+        // ←←← in flight, the first replies are already out of date.
+        if let Action::SetWeight { permille } = req.action
+            && (result.is_err() || self.pending_permille == Some(permille))
+        {
+            self.pending_permille = None;
+        }
+        match result {
+            Ok(reply) => {
+                self.toast = Some(Toast {
+                    text: format!(
+                        "✓ {}: {}",
+                        req.action.name().replace('_', " "),
+                        reply.detail
+                    ),
+                    ok: true,
+                    at,
+                });
+                self.set_state(*reply.state);
+            }
+            Err(message) => {
+                self.toast = Some(Toast {
+                    text: format!("✗ {}", message),
+                    ok: false,
+                    at,
+                });
+            }
+        }
+    }
+
+    pub fn set_link(&mut self, link: Link) {
+        self.link = link;
+    }
+
+    pub fn set_logs(&mut self, role: Role, lines: Result<Vec<String>, String>) {
+        if let Some(Popup::Logs(view)) = &mut self.popup
+            && view.role == role
+        {
+            view.lines = Some(lines);
+            view.scroll = 0;
+        }
+    }
+
+    pub fn set_replay(&mut self, replay: ReplayView) {
+        self.replay = Some(replay);
+    }
+
+    pub fn set_size(&mut self, width: u16, height: u16) {
+        self.size = Rect::new(0, 0, width, height);
+    }
+
+    fn clamp_selection(&mut self) {
+        let Some(s) = self.state.as_ref() else {
+            return;
+        };
+        if self.selection.role == Role::Canary && s.canary.is_none() {
+            self.selection = Selection {
+                role: Role::Stable,
+                replica: 0,
+            };
+        }
+        let n = match self.selection.role {
+            Role::Stable => s.stable.replicas.len(),
+            Role::Canary => s.canary.as_ref().map_or(0, |c| c.replicas.len()),
+        };
+        if self.selection.replica >= n {
+            self.selection.replica = n.saturating_sub(1);
+        }
+    }
+}

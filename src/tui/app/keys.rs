@@ -1,0 +1,377 @@
+//! Key handling: one key press becomes a command through the keymap of
+//! the current mode, then a change of the model and perhaps an [`Effect`].
+//! Dangerous commands only open a popup that owns the action; the action is
+//! sent when the popup is confirmed, so what is confirmed is what runs.
+
+use super::super::keymap::{Command, Mode};
+use super::super::prompts;
+use super::{App, Effect, Link, LogsView, Popup, ReplayControl, Selection};
+use crate::model::{Action, Phase, Role};
+use crossterm::event::{KeyCode, KeyEvent};
+
+impl App {
+    /// One key press. Returns what the outside world must do, if anything.
+    pub fn handle_key(&mut self, key: KeyEvent) -> Option<Effect> {
+        let mode = self.mode();
+        let command = self.keymap.lookup(mode, &key);
+        // Text inputs take every printable character the table does not claim.
+        if command.is_none() {
+            if let (Some(Popup::Reason { input, error }), KeyCode::Char(c)) =
+                (&mut self.popup, key.code)
+            {
+                if input.chars().count() < 200 {
+                    input.push(c);
+                }
+                *error = None;
+            }
+            return None;
+        }
+        let command = command?;
+        match mode {
+            Mode::Live => self.live(command, key),
+            Mode::Replay => self.replay_key(command),
+            Mode::WeightEntry => self.weight_entry(command, key),
+            Mode::Confirm => self.confirm(command),
+            Mode::Help => {
+                match command {
+                    Command::ScrollUp | Command::ScrollDown => {
+                        self.scroll_popup(command == Command::ScrollUp, 1);
+                    }
+                    _ => self.popup = None,
+                }
+                None
+            }
+            Mode::DrainPicker => self.drain_picker(command),
+            Mode::Guards => match command {
+                Command::ToggleMute => {
+                    let s = self.state.as_ref()?;
+                    self.popup = Some(Popup::Confirm(prompts::mute(s)));
+                    None
+                }
+                _ => {
+                    self.popup = None;
+                    None
+                }
+            },
+            Mode::Logs => self.logs_key(command),
+            Mode::Reason => self.reason_key(command),
+        }
+    }
+
+    fn live(&mut self, command: Command, key: KeyEvent) -> Option<Effect> {
+        match command {
+            Command::Help => {
+                self.popup = Some(Popup::Help { scroll: 0 });
+                return None;
+            }
+            Command::Quit => return Some(Effect::Quit),
+            Command::Focus => {
+                self.cycle_selection();
+                return None;
+            }
+            Command::ScrollUp => {
+                self.scroll_events(true, 1);
+                return None;
+            }
+            Command::ScrollDown => {
+                self.scroll_events(false, 1);
+                return None;
+            }
+            Command::Guards => {
+                self.popup = Some(Popup::Guards);
+                return None;
+            }
+            _ => {}
+        }
+        if self.link != Link::Live {
+            self.note("✗ not connected: actions wait until the daemon answers");
+            return None;
+        }
+        let s = self.state.as_ref()?;
+        match command {
+            Command::WeightDown
+            | Command::WeightUp
+            | Command::WeightDownBig
+            | Command::WeightUpBig => {
+                let base = self.pending_permille.unwrap_or(s.weight_permille) as i32;
+                let delta: i32 = match command {
+                    Command::WeightDown => -10,
+                    Command::WeightUp => 10,
+                    Command::WeightDownBig => -100,
+                    _ => 100,
+                };
+                // ±1 % lands on whole percents, whatever the starting point.
+                let target = if delta.abs() == 10 && base % 10 != 0 {
+                    if delta > 0 {
+                        (base / 10 + 1) * 10
+                    } else {
+                        base / 10 * 10
+                    }
+                } else {
+                    base + delta
+                };
+                self.propose_weight(target.clamp(0, 1000) as u16)
+            }
+            Command::WeightDigit => {
+                if let KeyCode::Char(c) = key.code {
+                    self.weight_input = Some(c.to_string());
+                }
+                None
+            }
+            Command::Promote => {
+                if s.freeze.is_some() {
+                    self.popup = Some(Popup::Reason {
+                        input: String::new(),
+                        error: None,
+                    });
+                } else {
+                    self.popup = Some(Popup::Confirm(prompts::promote(s, None)));
+                }
+                None
+            }
+            Command::Rollback => {
+                self.popup = Some(Popup::Confirm(prompts::rollback(s)));
+                None
+            }
+            Command::Drain => {
+                let selected = if s.canary.is_some() {
+                    Role::Canary
+                } else {
+                    Role::Stable
+                };
+                self.popup = Some(Popup::DrainPicker { selected });
+                None
+            }
+            Command::PauseResume => Some(Effect::Send(prompts::pause_resume(s))),
+            Command::Logs => {
+                let role = self.selection.role;
+                self.popup = Some(Popup::Logs(LogsView {
+                    role,
+                    lines: None,
+                    scroll: 0,
+                }));
+                Some(Effect::FetchLogs { role })
+            }
+            Command::Ack => {
+                let at = self.breach_banner()?.at;
+                self.acked_breach = Some(at);
+                Some(Effect::Send(prompts::ack_breach()))
+            }
+            _ => None,
+        }
+    }
+
+    /// Send a new weight now, or ask first when the jump is large.
+    pub(super) fn propose_weight(&mut self, to: u16) -> Option<Effect> {
+        let s = self.state.as_ref()?;
+        if !matches!(s.phase, Phase::Canary | Phase::Paused) {
+            self.pending_permille = None;
+            self.note(format!(
+                "✗ the weight moves only while a canary takes traffic (phase {})",
+                s.phase
+            ));
+            return None;
+        }
+        if to.abs_diff(s.weight_permille) > self.confirm_jump_permille {
+            self.popup = Some(Popup::Confirm(prompts::weight_jump(
+                s,
+                to,
+                self.confirm_jump_permille,
+            )));
+            return None;
+        }
+        if to == s.weight_permille && self.pending_permille.is_none() {
+            return None;
+        }
+        self.pending_permille = Some(to);
+        Some(Effect::Send(prompts::set_weight(to)))
+    }
+
+    fn weight_entry(&mut self, command: Command, key: KeyEvent) -> Option<Effect> {
+        let input = self.weight_input.as_mut()?;
+        match command {
+            Command::WeightDigit => {
+                if let KeyCode::Char(c) = key.code
+                    && input.len() < 5
+                {
+                    input.push(c);
+                }
+                None
+            }
+            Command::Backspace => {
+                input.pop();
+                if input.is_empty() {
+                    self.weight_input = None;
+                }
+                None
+            }
+            Command::Apply => {
+                let typed = self.weight_input.take()?;
+                match typed.parse::<f64>() {
+                    Ok(p) if (0.0..=100.0).contains(&p) => {
+                        self.propose_weight((p * 10.0).round() as u16)
+                    }
+                    _ => {
+                        self.note(format!("✗ `{typed}` is not a percent between 0 and 100"));
+                        None
+                    }
+                }
+            }
+            _ => {
+                self.weight_input = None;
+                None
+            }
+        }
+    }
+
+    fn confirm(&mut self, command: Command) -> Option<Effect> {
+        let Some(Popup::Confirm(c)) = self.popup.take() else {
+            return None;
+        };
+        match command {
+            Command::Confirm => {
+                if let Action::SetWeight { permille } = c.action.action {
+                    self.pending_permille = Some(permille);
+                }
+                Some(Effect::Send(c.action))
+            }
+            _ => {
+                self.pending_permille = None;
+                None
+            }
+        }
+    }
+
+    fn drain_picker(&mut self, command: Command) -> Option<Effect> {
+        let Some(Popup::DrainPicker { selected }) = &mut self.popup else {
+            return None;
+        };
+        match command {
+            Command::Up | Command::Down => {
+                *selected = match selected {
+                    Role::Stable => Role::Canary,
+                    Role::Canary => Role::Stable,
+                };
+            }
+            Command::Select => {
+                let role = *selected;
+                let s = self.state.as_ref()?;
+                if role == Role::Canary && s.canary.is_none() {
+                    self.popup = None;
+                    self.note("✗ there is no canary to drain");
+                    return None;
+                }
+                self.popup = Some(Popup::Confirm(prompts::drain(s, role)));
+            }
+            _ => self.popup = None,
+        }
+        None
+    }
+
+    fn logs_key(&mut self, command: Command) -> Option<Effect> {
+        let Some(Popup::Logs(view)) = &mut self.popup else {
+            return None;
+        };
+        match command {
+            Command::ScrollUp | Command::ScrollDown => {
+                self.scroll_popup(command == Command::ScrollUp, 1);
+            }
+            Command::Focus => {
+                let role = match view.role {
+                    Role::Stable => Role::Canary,
+                    Role::Canary => Role::Stable,
+                };
+                *view = LogsView {
+                    role,
+                    lines: None,
+                    scroll: 0,
+                };
+                return Some(Effect::FetchLogs { role });
+            }
+            _ => self.popup = None,
+        }
+        None
+    }
+
+    fn reason_key(&mut self, command: Command) -> Option<Effect> {
+        let Some(Popup::Reason { input, error }) = &mut self.popup else {
+            return None;
+        };
+        match command {
+            Command::Backspace => {
+                input.pop();
+            }
+            Command::Apply => {
+                let reason = input.trim().to_string();
+                if reason.is_empty() {
+                    *error = Some("a reason is required to promote inside a freeze".into());
+                    return None;
+                }
+                let s = self.state.as_ref()?;
+                self.popup = Some(Popup::Confirm(prompts::promote(s, Some(reason))));
+            }
+            _ => self.popup = None,
+        }
+        None
+    }
+
+    fn replay_key(&mut self, command: Command) -> Option<Effect> {
+        match command {
+            Command::ReplayPause => Some(Effect::Replay(ReplayControl::TogglePause)),
+            Command::SpeedUp => Some(Effect::Replay(ReplayControl::Speed(2.0))),
+            Command::SpeedDown => Some(Effect::Replay(ReplayControl::Speed(0.5))),
+            Command::SeekBack => Some(Effect::Replay(ReplayControl::Seek(-10))),
+            Command::SeekForward => Some(Effect::Replay(ReplayControl::Seek(10))),
+            Command::Ack => {
+                // Read-only: hide the banner locally, the recording is not changed.
+                self.acked_breach = self.breach_banner().map(|b| b.at);
+                None
+            }
+            Command::Help => {
+                self.popup = Some(Popup::Help { scroll: 0 });
+                None
+            }
+            Command::Quit => Some(Effect::Quit),
+            Command::Focus => {
+                self.cycle_selection();
+                None
+            }
+            Command::ScrollUp => {
+                self.scroll_events(true, 1);
+                None
+            }
+            Command::ScrollDown => {
+                self.scroll_events(false, 1);
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// Tab: stable replica 1…n, then canary replica 1…m, then around.
+    fn cycle_selection(&mut self) {
+        let Some(s) = self.state.as_ref() else {
+            return;
+        };
+        let count = |role: Role| match role {
+            Role::Stable => s.stable.replicas.len().max(1),
+            Role::Canary => s.canary.as_ref().map_or(0, |c| c.replicas.len().max(1)),
+        };
+        let Selection { role, replica } = self.selection;
+        self.selection = if replica + 1 < count(role) {
+            Selection {
+                role,
+                replica: replica + 1,
+            }
+        } else {
+            let next = match role {
+                Role::Stable if count(Role::Canary) > 0 => Role::Canary,
+                _ => Role::Stable,
+            };
+            Selection {
+                role: next,
+                replica: 0,
+            }
+        };
+    }
+}

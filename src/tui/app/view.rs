@@ -1,0 +1,119 @@
+//! The view-state types the app holds besides the daemon's state: the link
+//! to the daemon, the popup (owning whatever it is about), the replay
+//! position, the toast, the selection. They live apart from [`super::App`]
+//! because the render functions read them too, and a reader looking for
+//! "what can the popup be" should find it by file name.
+
+use super::super::prompts::Confirm;
+use crate::model::{Event, EventKind, Role};
+use chrono::{DateTime, Utc};
+
+/// The connection to the daemon as the cockpit sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Link {
+    /// Never connected yet.
+    Connecting,
+    Live,
+    /// The stream ended; the last state stays on screen, greyed.
+    Lost {
+        /// Next attempt in this many milliseconds.
+        retry_in_ms: u64,
+        attempt: u32,
+        error: String,
+    },
+}
+
+/// Replay progress, set by the player (positions in milliseconds from the start).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReplayView {
+    pub file: String,
+    pub position_ms: u64,
+    pub duration_ms: u64,
+    pub speed: f64,
+    pub paused: bool,
+    /// Moments worth a mark on the timeline.
+    pub marks: Vec<ReplayMark>,
+    /// Corrupt journal lines skipped while reading.
+    pub skipped_lines: u64,
+    /// The last line was cut off mid-write (a daemon killed) and dropped.
+    pub truncated_tail: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ReplayMark {
+    pub at_ms: u64,
+    pub kind: MarkKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MarkKind {
+    /// An operator or system action.
+    Action,
+    /// A guard breach.
+    Breach,
+}
+
+impl ReplayView {
+    /// Timeline marks from a recording's events (actions and breaches),
+    /// relative to `start`.
+    pub fn marks_from<'a>(
+        start: DateTime<Utc>,
+        events: impl IntoIterator<Item = &'a Event>,
+    ) -> Vec<ReplayMark> {
+        events
+            .into_iter()
+            .filter_map(|e| {
+                let kind = match e.kind {
+                    EventKind::Action { .. } => MarkKind::Action,
+                    EventKind::Breach { .. } => MarkKind::Breach,
+                    _ => return None,
+                };
+                let at_ms = (e.at - start).num_milliseconds().max(0) as u64;
+                Some(ReplayMark { at_ms, kind })
+            })
+            .collect()
+    }
+}
+
+/// The popup on top of the screen, owning whatever it is about.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Popup {
+    Confirm(Confirm),
+    Help {
+        scroll: u16,
+    },
+    DrainPicker {
+        selected: Role,
+    },
+    Guards,
+    Logs(LogsView),
+    /// The reason of a forced promote inside a freeze window.
+    Reason {
+        input: String,
+        error: Option<String>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogsView {
+    pub role: Role,
+    /// `None` while loading.
+    pub lines: Option<Result<Vec<String>, String>>,
+    /// Lines scrolled up from the newest.
+    pub scroll: usize,
+}
+
+/// A one-line result of the last action ("✓ canary weight 5 % → 6 %").
+#[derive(Clone, Debug, PartialEq)]
+pub struct Toast {
+    pub text: String,
+    pub ok: bool,
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// Which version (and replica) the operator has selected with Tab.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Selection {
+    pub role: Role,
+    pub replica: usize,
+}
