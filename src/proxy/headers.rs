@@ -6,15 +6,22 @@
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use std::net::IpAddr;
 
-/// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [HeaderName; 8] = [
+/// Headers that describe one connection, never forwarded: `Connection`
+/// itself and the fields RFC 9110 §7.6.1 says an intermediary removes
+/// whether or not `Connection` names them (`Upgrade` is handled apart: it
+/// survives a real upgrade).
+///
+/// Not here, on purpose: `Trailer` is end-to-end (RFC 9110 §6.6.2; hyper
+/// only forwards the trailer fields it declares), and `Proxy-Authorization` /
+/// `Proxy-Authenticate` are not hop-by-hop in RFC 9110 (§11.7: a proxy that
+/// does not consume them relays them; cutover never asks for proxy
+/// credentials) — nginx forwards all three too. Any of them named in
+/// `Connection` is removed like every other named field.
+const HOP_BY_HOP: [HeaderName; 5] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
     header::TE,
-    header::TRAILER,
     header::TRANSFER_ENCODING,
 ];
 
@@ -108,8 +115,11 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     }
 }
 
-/// Append the client to `X-Forwarded-For`, set `X-Forwarded-Proto`, and make
-/// sure the request has an `X-Request-Id` (kept when present). Returns the id.
+/// Append the client to `X-Forwarded-For`, set `X-Forwarded-Proto` to what
+/// the client really spoke to cutover (its listener is plain HTTP, so any
+/// value the client sent is overwritten: a client must not be able to claim
+/// it came over TLS), and make sure the request has an `X-Request-Id` (kept
+/// when present). Returns the id.
 pub fn add_forwarding(headers: &mut HeaderMap, client: IpAddr) -> HeaderValue {
     let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(prev) if !prev.is_empty() => format!("{prev}, {client}"),
@@ -118,9 +128,7 @@ pub fn add_forwarding(headers: &mut HeaderMap, client: IpAddr) -> HeaderValue {
     if let Ok(v) = HeaderValue::from_str(&xff) {
         headers.insert(X_FORWARDED_FOR.clone(), v);
     }
-    if !headers.contains_key(&X_FORWARDED_PROTO) {
-        headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
-    }
+    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
     match headers.get(&X_REQUEST_ID) {
         Some(id) if !id.is_empty() => id.clone(),
         _ => {
@@ -190,6 +198,33 @@ mod tests {
     }
 
     #[test]
+    fn rfc_9110_set_goes_end_to_end_fields_stay() {
+        let mut h = map(&[
+            ("connection", "close"),
+            ("proxy-connection", "keep-alive"),
+            ("transfer-encoding", "chunked"),
+            ("trailer", "x-checksum"),
+            ("proxy-authorization", "Basic Zm9vOmJhcg=="),
+            ("proxy-authenticate", "Basic realm=\"p\""),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort();
+        assert_eq!(
+            left,
+            ["proxy-authenticate", "proxy-authorization", "trailer"]
+        );
+        // Named in Connection, even an end-to-end field goes.
+        let mut h = map(&[
+            ("connection", "trailer, Proxy-Authorization"),
+            ("trailer", "x"),
+            ("proxy-authorization", "y"),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        assert!(h.is_empty(), "{h:?}");
+    }
+
+    #[test]
     fn upgrade_survives_when_asked() {
         let mut h = map(&[("connection", "Upgrade"), ("upgrade", "websocket")]);
         assert!(is_upgrade(&h));
@@ -200,11 +235,20 @@ mod tests {
 
     #[test]
     fn forwarding_headers() {
-        let mut h = map(&[("x-forwarded-for", "10.0.0.1"), ("x-request-id", "abc")]);
+        let mut h = map(&[
+            ("x-forwarded-for", "10.0.0.1"),
+            ("x-forwarded-proto", "https"),
+            ("x-request-id", "abc"),
+        ]);
         let id = add_forwarding(&mut h, "127.0.0.9".parse().unwrap());
         assert_eq!(id, "abc");
         assert_eq!(h.get("x-forwarded-for").unwrap(), "10.0.0.1, 127.0.0.9");
-        assert_eq!(h.get("x-forwarded-proto").unwrap(), "http");
+        let protos: Vec<_> = h.get_all("x-forwarded-proto").iter().collect();
+        assert_eq!(
+            protos,
+            ["http"],
+            "a client's claim is overwritten, not kept"
+        );
         let mut fresh = HeaderMap::new();
         let id = add_forwarding(&mut fresh, "127.0.0.1".parse().unwrap());
         assert_eq!(id.len(), 32);
