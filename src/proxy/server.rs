@@ -84,6 +84,9 @@ pub fn spawn_workers(
     stop: watch::Receiver<bool>,
     grace: Duration,
 ) -> std::io::Result<(std::net::SocketAddr, Vec<std::thread::JoinHandle<()>>)> {
+    if addr.port() != 0 {
+        ensure_port_free(addr)?;
+    }
     let mut bound = addr;
     let mut listeners = Vec::new();
     for _ in 0..workers.max(1) {
@@ -125,6 +128,19 @@ pub fn spawn_workers(
         threads.push(t);
     }
     Ok((bound, threads))
+}
+
+/// `SO_REUSEPORT` would let a second process of the same user bind the same
+/// public port silently and take a share of the traffic. A probe bound
+/// *without* it fails while anyone listens there (with or without the
+/// option), so a clash is an `AddrInUse` error instead. `SO_REUSEADDR` keeps
+/// a restart from tripping over the old process's TIME_WAIT sockets.
+fn ensure_port_free(addr: std::net::SocketAddr) -> std::io::Result<()> {
+    use socket2::{Domain, Socket, Type};
+    let probe = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    probe.set_reuse_address(true)?;
+    probe.bind(&addr.into())?;
+    Ok(())
 }
 
 fn reuseport_listener(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {
