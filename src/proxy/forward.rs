@@ -3,16 +3,20 @@
 //! failures into plain 502 / 503 / 504 answers counted on the version.
 //!
 //! A request with no body that could not be *connected* (nothing was sent),
-//! or an idempotent one whose upstream broke or hung before answering, is retried on
-//! another member, then on the other version: the failed attempt is still
-//! counted against its version, so guards see a broken canary, but the
-//! client is served. Requests with a body are not retried (the body is
+//! or an idempotent one whose upstream broke or hung before answering, is
+//! retried on another member, then on the other version: at most
+//! [`MAX_ATTEMPTS`] attempts, and the last one is kept for the other version
+//! when it has not been tried, so a pool whose members are all dead never
+//! keeps the client from the healthy one. Every failed attempt is counted
+//! once against the version it went to (guards see a broken canary); the
+//! client's answer, when every attempt failed, is the last attempt's, already
+//! counted on its version. Requests with a body are not retried (the body is
 //! streamed, never buffered).
 
 use super::body::{ProxyBody, RequestBody};
 use super::headers;
 use super::pool::Member;
-use super::router::{Completion, Router};
+use super::router::{Completion, Router, idx};
 use super::split;
 use crate::model::Role;
 use crate::plan::Sticky;
@@ -44,7 +48,8 @@ pub(super) fn upstream_client(opts: &super::router::ProxyOptions) -> UpstreamCli
         .build(connector)
 }
 
-/// How many attempts a bodyless request gets when upstreams refuse connections.
+/// How many attempts a bodyless request gets when upstreams fail it; the
+/// last is kept for the other version while that one is untried.
 const MAX_ATTEMPTS: usize = 3;
 
 static ROUTE_HEADER: header::HeaderName = header::HeaderName::from_static("x-cutover-route");
@@ -101,23 +106,34 @@ pub async fn handle(
     let mut body = Some(body);
 
     let mut tried: Vec<Arc<Member>> = Vec::new();
-    let mut switched = false;
-    // What the last failed attempt was, for the answer when none is left.
-    let mut last_failure = (
-        StatusCode::BAD_GATEWAY,
-        "no upstream accepted the connection\n",
-    );
-    for _attempt in 0..MAX_ATTEMPTS {
-        let pool = table.pool(role).clone();
-        let Some(member) = pool.pick(router.inner.opts.balance, &tried).cloned() else {
-            if bodyless && !switched && !table.pool(other(role)).is_empty() {
-                switched = true;
-                role = other(role);
+    // Attempts made on each version, by `router::idx`.
+    let mut attempts = [0usize; 2];
+    // The last failed attempt's answer, already counted on its version.
+    let mut last_failure: Option<(StatusCode, String)> = None;
+    loop {
+        let spent = attempts[0] + attempts[1];
+        if spent >= MAX_ATTEMPTS {
+            break;
+        }
+        let alt = other(role);
+        let may_switch =
+            bodyless && attempts[idx(alt)] == 0 && !table.pool(alt).is_empty() && spent > 0;
+        if may_switch && spent + 1 >= MAX_ATTEMPTS {
+            // Keep the last attempt for the version not tried yet.
+            role = alt;
+        }
+        let picked = table
+            .pool(role)
+            .pick(router.inner.opts.balance, &tried)
+            .cloned();
+        let Some(member) = picked else {
+            if may_switch {
+                // Every member of this version failed the request.
+                role = alt;
                 continue;
             }
-            if !tried.is_empty() {
-                // Every member we could try failed this request.
-                return Ok(with_id(plain(last_failure.0, last_failure.1), &request_id));
+            if let Some((status, msg)) = last_failure {
+                return Ok(with_id(plain(status, &msg), &request_id));
             }
             let in_flight = router.metrics().start(role);
             router.local_answer(role, in_flight, 503, Duration::ZERO, entry("-"));
@@ -132,6 +148,7 @@ pub async fn handle(
                 &request_id,
             ));
         };
+        attempts[idx(role)] += 1;
 
         let in_flight = router.metrics().start(role);
         let guard = member.enter();
@@ -207,16 +224,32 @@ pub async fn handle(
                     match tokio::time::timeout(left, rbody.frame()).await {
                         Ok(Some(Ok(frame))) => first = Some(frame),
                         Ok(None) => {}
-                        Ok(Some(Err(_))) | Err(_) => {
+                        Ok(Some(Err(_))) => {
                             done.complete(Some(502));
                             return Ok(with_id(
                                 plain(StatusCode::BAD_GATEWAY, "upstream broke off its answer\n"),
                                 &request_id,
                             ));
                         }
+                        Err(_elapsed) => {
+                            done.complete(Some(504));
+                            return Ok(with_id(
+                                plain(
+                                    StatusCode::GATEWAY_TIMEOUT,
+                                    "upstream did not send its answer in time\n",
+                                ),
+                                &request_id,
+                            ));
+                        }
                     }
                 }
-                let body = ProxyBody::upstream(first, rbody, done, cut.cancelled_owned());
+                let body = ProxyBody::upstream(
+                    first,
+                    rbody,
+                    done,
+                    cut,
+                    router.inner.opts.upstream_timeout,
+                );
                 return Ok(Response::from_parts(rparts, body));
             }
             Ok(Err(e)) => {
@@ -234,10 +267,14 @@ pub async fn handle(
                 // failure), or the method is idempotent and had no body
                 // (what nginx's `proxy_next_upstream error` does).
                 if bodyless && (e.is_connect() || parts.method.is_idempotent()) {
-                    last_failure = (
+                    last_failure = Some((
                         StatusCode::BAD_GATEWAY,
-                        "no upstream accepted the request\n",
-                    );
+                        format!(
+                            "upstream {} ({role}) failed: {}\n",
+                            member.addr,
+                            error_chain(&e)
+                        ),
+                    ));
                     tried.push(member);
                     continue;
                 }
@@ -255,10 +292,10 @@ pub async fn handle(
                 // tried elsewhere (nginx's `proxy_next_upstream timeout`);
                 // the member's version is still charged the 504.
                 if bodyless && parts.method.is_idempotent() {
-                    last_failure = (
+                    last_failure = Some((
                         StatusCode::GATEWAY_TIMEOUT,
-                        "no upstream answered in time\n",
-                    );
+                        format!("upstream {} ({role}) did not answer in time\n", member.addr),
+                    ));
                     tried.push(member);
                     continue;
                 }
@@ -272,13 +309,12 @@ pub async fn handle(
             }
         }
     }
-    Ok(with_id(
-        plain(
-            StatusCode::BAD_GATEWAY,
-            "no upstream accepted the connection\n",
-        ),
-        &request_id,
-    ))
+    // Every attempt failed; the last one's answer was counted on its version.
+    let (status, msg) = last_failure.unwrap_or((
+        StatusCode::BAD_GATEWAY,
+        "no upstream accepted the request\n".to_string(),
+    ));
+    Ok(with_id(plain(status, &msg), &request_id))
 }
 
 /// Splice an upgraded connection (WebSocket) until either side closes or the
