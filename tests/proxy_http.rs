@@ -727,15 +727,14 @@ async fn a_second_proxy_on_the_same_port_is_refused() {
             .unwrap();
     let second =
         cutover::proxy::spawn_workers(bound, router(), 2, stop_rx.clone(), Duration::from_secs(1));
-    let err = second.err().expect("the port is taken");
+    let err = second.expect_err("the port is taken");
     assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "{err}");
     // Another service holding it (no SO_REUSEPORT) is refused the same way.
     let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let held = other.local_addr().unwrap();
     let err =
         cutover::proxy::spawn_workers(held, router(), 2, stop_rx.clone(), Duration::from_secs(1))
-            .err()
-            .expect("the port is taken");
+            .expect_err("the port is taken");
     assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "{err}");
 
     // The daemon turns it into its clear message, and starts nothing.
@@ -770,4 +769,50 @@ async fn a_second_proxy_on_the_same_port_is_refused() {
     for t in threads {
         t.join().unwrap();
     }
+}
+
+/// An upstream that closes every connection right after its answer, without
+/// saying so (no `Connection: close`): the keep-alive race, every time. The
+/// pool finds each connection closed, or has it closed under the request and
+/// sends a bodyless GET again on a fresh one; nothing fails, nothing is
+/// charged to the version.
+#[tokio::test]
+async fn connections_the_upstream_closes_after_each_answer_cost_no_errors() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepts = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = accepts.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut s, _) = listener.accept().await.unwrap();
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let mut head = Vec::new();
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    .await;
+                // Dropped: closed with no warning.
+            });
+        }
+    });
+    let proxy = Proxy::start(Default::default()).await;
+    proxy
+        .router
+        .set_members(Role::Stable, vec![addr.to_string()]);
+    let c = client();
+    for i in 0..50 {
+        let r = c.get(proxy.url("/")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "request {i}");
+        assert_eq!(r.text().await.unwrap(), "ok");
+    }
+    let s = proxy.router.metrics().stats(Role::Stable, WINDOW);
+    assert_eq!((s.requests, s.errors), (50, 0), "{s:?}");
+    assert!(accepts.load(std::sync::atomic::Ordering::SeqCst) >= 50);
 }

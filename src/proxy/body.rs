@@ -26,6 +26,7 @@ use std::time::Duration;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::router::Completion;
+use super::upstream::Lease;
 
 /// What the proxy sends upstream.
 pub enum RequestBody {
@@ -90,6 +91,9 @@ pub struct ProxyBody {
     kind: Kind,
 }
 
+// Nearly every answer is the `Upstream` variant: boxing it would cost an
+// allocation per response to save a few hundred bytes of moves.
+#[allow(clippy::large_enum_variant)]
 enum Kind {
     Full(Option<Bytes>),
     Upstream(Streaming),
@@ -102,9 +106,11 @@ struct Streaming {
     first: Option<Frame<Bytes>>,
     inner: Incoming,
     done: Option<Completion>,
+    /// The upstream connection; back to the pool when the answer ends cleanly.
+    lease: Option<Lease>,
     /// The version's drain cut; its wait future is made on the first
     /// wait, so an answer that is complete at once costs no allocation.
-    cut: CancellationToken,
+    cut: Arc<CancellationToken>,
     cut_wait: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
     /// Longest quiet spell allowed between two frames.
     idle: Duration,
@@ -133,35 +139,41 @@ impl ProxyBody {
         first: Option<Frame<Bytes>>,
         inner: Incoming,
         done: Completion,
-        cut: CancellationToken,
+        lease: Lease,
+        cut: Arc<CancellationToken>,
         idle: Duration,
     ) -> ProxyBody {
-        let mut done = Some(done);
-        if first.is_none()
-            && inner.is_end_stream()
-            && let Some(d) = done.take()
-        {
-            d.complete(None);
+        let mut s = Streaming {
+            first,
+            inner,
+            done: Some(done),
+            lease: Some(lease),
+            cut,
+            cut_wait: None,
+            idle,
+            idle_timer: None,
+            waiting: false,
+        };
+        if s.first.is_none() && s.inner.is_end_stream() {
+            s.finish(None);
         }
         ProxyBody {
-            kind: Kind::Upstream(Streaming {
-                first,
-                inner,
-                done,
-                cut,
-                cut_wait: None,
-                idle,
-                idle_timer: None,
-                waiting: false,
-            }),
+            kind: Kind::Upstream(s),
         }
     }
 }
 
 impl Streaming {
+    /// Record the outcome once; a clean end (`None`) gives the upstream
+    /// connection back to the pool, a cut or broken one closes it.
     fn finish(&mut self, status: Option<u16>) {
         if let Some(d) = self.done.take() {
             d.complete(status);
+        }
+        if let Some(lease) = self.lease.take()
+            && status.is_none()
+        {
+            lease.release();
         }
     }
 
@@ -177,10 +189,9 @@ impl Streaming {
         }
         if self.done.is_none() {
             // Accounted for already: the end, or a cut.
-            return match Pin::new(&mut self.inner).poll_frame(cx) {
-                Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
-                other => other.map(|f| f.map(|r| r.map_err(BodyError::from))),
-            };
+            return Pin::new(&mut self.inner)
+                .poll_frame(cx)
+                .map(|f| f.map(|r| r.map_err(BodyError::from)));
         }
         if self.cut.is_cancelled() {
             // The drain ran out of time: count it as a 504 and cut the stream.
@@ -207,7 +218,7 @@ impl Streaming {
             Poll::Pending => {
                 let cut = self
                     .cut_wait
-                    .get_or_insert_with(|| Box::pin(self.cut.clone().cancelled_owned()));
+                    .get_or_insert_with(|| Box::pin((*self.cut).clone().cancelled_owned()));
                 if cut.as_mut().poll(cx).is_ready() {
                     self.finish(Some(504));
                     return Poll::Ready(Some(Err(BodyError::Drained)));

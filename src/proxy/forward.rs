@@ -18,35 +18,17 @@ use super::headers;
 use super::pool::Member;
 use super::router::{Completion, Router, idx};
 use super::split;
+use super::upstream::Upstreams;
 use crate::model::Role;
 use crate::plan::Sticky;
-use http::{HeaderValue, Request, Response, StatusCode, Uri, header};
+use http::{HeaderValue, Request, Response, StatusCode, Uri, Version, header};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
-
-/// Pooled keep-alive connections to upstreams. Each listener task owns one,
-/// so a request and its upstream connection live on the same runtime.
-pub type UpstreamClient = Client<HttpConnector, RequestBody>;
-
-/// The pooled keep-alive client shared by every request.
-pub(super) fn upstream_client(opts: &super::router::ProxyOptions) -> UpstreamClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(opts.connect_timeout));
-    connector.enforce_http(true);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .pool_max_idle_per_host(256)
-        .retry_canceled_requests(true)
-        .build(connector)
-}
 
 /// How many attempts a bodyless request gets when upstreams fail it; the
 /// last is kept for the other version while that one is untried.
@@ -54,12 +36,29 @@ const MAX_ATTEMPTS: usize = 3;
 
 static ROUTE_HEADER: header::HeaderName = header::HeaderName::from_static("x-cutover-route");
 
+/// Who sent a request: made once per client connection.
+#[derive(Clone)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    /// `addr`'s IP as an `X-Forwarded-For` value.
+    pub forwarded_for: HeaderValue,
+}
+
+impl Peer {
+    pub fn new(addr: SocketAddr) -> Peer {
+        Peer {
+            addr,
+            forwarded_for: headers::client_value(addr.ip()),
+        }
+    }
+}
+
 /// Handle one client request. Never fails: every outcome is a response.
 pub async fn handle(
     router: Router,
-    upstreams: UpstreamClient,
+    upstreams: Upstreams,
     mut req: Request<Incoming>,
-    client: SocketAddr,
+    peer: Peer,
     ambiguous_framing: bool,
 ) -> Result<Response<ProxyBody>, std::convert::Infallible> {
     if ambiguous_framing {
@@ -72,8 +71,9 @@ pub async fn handle(
     if let Err(why) = headers::check_framing(req.headers()) {
         return Ok(plain(StatusCode::BAD_REQUEST, why.reason()));
     }
+    let opts = &router.inner.opts;
     let table = router.table();
-    let bucket = match &router.inner.opts.sticky {
+    let bucket = match &opts.sticky {
         Some(s) => {
             sticky_key(&req, s).map_or_else(|| router.next_bucket(), |k| split::sticky_bucket(&k))
         }
@@ -91,20 +91,31 @@ pub async fn handle(
     let (mut parts, body) = req.into_parts();
     let bodyless = body_is_empty(&parts.headers, &body);
     headers::strip_hop_by_hop(&mut parts.headers, upgrade);
-    let request_id = headers::add_forwarding(&mut parts.headers, client.ip());
-    let client_failed = Arc::new(AtomicBool::new(false));
+    let client = peer.addr.ip();
+    let request_id = headers::add_forwarding_for(&mut parts.headers, client, &peer.forwarded_for);
+    // Upstreams get HTTP/1.1 with an origin-form target, as nginx's
+    // `proxy_http_version 1.1` does.
+    parts.version = Version::HTTP_11;
+    if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
+        parts.uri = origin_form(&parts.uri);
+    }
     let logging = router.inner.access_log.load().is_some();
     let entry = |upstream: &str| {
         logging.then(|| super::access_log::Entry {
-            client: client.ip(),
+            client,
             method: parts.method.clone(),
             path: parts.uri.path().to_string(),
             upstream: upstream.to_string(),
             request_id: request_id.to_str().unwrap_or("-").to_string(),
         })
     };
+    // Only a streamed upload can be broken off by the client.
+    let client_failed = (!bodyless).then(|| Arc::new(AtomicBool::new(false)));
     let mut body = Some(body);
 
+    // A request that may go out twice (on a fresh connection, after a
+    // pooled one was closed under it).
+    let resend = (bodyless && parts.method.is_idempotent()).then_some(&parts);
     let mut tried: Vec<Arc<Member>> = Vec::new();
     // Attempts made on each version, by `router::idx`.
     let mut attempts = [0usize; 2];
@@ -122,10 +133,7 @@ pub async fn handle(
             // Keep the last attempt for the version not tried yet.
             role = alt;
         }
-        let picked = table
-            .pool(role)
-            .pick(router.inner.opts.balance, &tried)
-            .cloned();
+        let picked = table.pool(role).pick(opts.balance, &tried).cloned();
         let Some(member) = picked else {
             if may_switch {
                 // Every member of this version failed the request.
@@ -139,7 +147,7 @@ pub async fn handle(
             router.local_answer(role, in_flight, 503, Duration::ZERO, entry("-"));
             let msg = format!(
                 "no healthy upstream for {} ({} has {} serving members)\n",
-                router.inner.opts.service,
+                opts.service,
                 role,
                 table.pool(role).len()
             );
@@ -155,24 +163,33 @@ pub async fn handle(
         let cut = router.cut_token(role);
         let started = Instant::now();
 
-        let mut up = Request::from_parts(parts.clone(), RequestBody::Empty);
-        *up.uri_mut() = upstream_uri(&member, &parts.uri);
-        if !bodyless && let Some(b) = body.take() {
-            *up.body_mut() = RequestBody::Stream {
-                inner: b,
-                client_failed: client_failed.clone(),
-            };
-        }
+        let up = if bodyless {
+            // Kept for another attempt.
+            Request::from_parts(parts.clone(), RequestBody::Empty)
+        } else {
+            let b = body.take().expect("a request with a body is sent once");
+            let failed = client_failed
+                .clone()
+                .expect("made for requests with a body");
+            Request::from_parts(
+                parts.clone(),
+                RequestBody::Stream {
+                    inner: b,
+                    client_failed: failed,
+                },
+            )
+        };
 
         let sent = tokio::select! {
-            r = tokio::time::timeout(router.inner.opts.upstream_timeout, upstreams.request(up)) => r,
+            biased;
+            r = tokio::time::timeout(opts.upstream_timeout, upstreams.send(&member, up, resend)) => r,
             _ = cut.cancelled() => {
                 router.local_answer(role, in_flight, 504, started.elapsed(), entry(&member.addr));
                 return Ok(with_id(plain(StatusCode::GATEWAY_TIMEOUT, "version drained before it answered\n"), &request_id));
             }
         };
         match sent {
-            Ok(Ok(mut resp)) => {
+            Ok(Ok((mut resp, lease))) => {
                 let status = resp.status();
                 let latency = started.elapsed();
                 let upstream_upgrade = (status == StatusCode::SWITCHING_PROTOCOLS)
@@ -182,20 +199,11 @@ pub async fn handle(
                 rparts
                     .headers
                     .insert(headers::X_REQUEST_ID.clone(), request_id.clone());
-                if router.inner.opts.route_header
+                if opts.route_header
                     && let Ok(v) = HeaderValue::from_str(&format!("{role} {}", table.generation))
                 {
                     rparts.headers.insert(ROUTE_HEADER.clone(), v);
                 }
-                let log = router.inner.access_log.load().is_some().then(|| {
-                    Box::new(super::access_log::Entry {
-                        client: client.ip(),
-                        method: parts.method.clone(),
-                        path: parts.uri.path().to_string(),
-                        upstream: member.addr.clone(),
-                        request_id: request_id.to_str().unwrap_or("-").to_string(),
-                    })
-                });
                 let done = Completion {
                     router: router.clone(),
                     role,
@@ -203,9 +211,11 @@ pub async fn handle(
                     _member: guard,
                     status: status.as_u16(),
                     latency,
-                    log,
+                    log: entry(&member.addr).map(Box::new),
                 };
                 if let (Some(up_upgrade), Some(cl_upgrade)) = (upstream_upgrade, client_upgrade) {
+                    // The connection becomes the tunnel; it never returns to the pool.
+                    drop(lease);
                     tokio::spawn(tunnel(cl_upgrade, up_upgrade, done, cut));
                     return Ok(Response::from_parts(rparts, ProxyBody::empty()));
                 }
@@ -216,11 +226,7 @@ pub async fn handle(
                 let mut first = None;
                 if small_body(&rparts.headers) {
                     use http_body_util::BodyExt;
-                    let left = router
-                        .inner
-                        .opts
-                        .upstream_timeout
-                        .saturating_sub(started.elapsed());
+                    let left = opts.upstream_timeout.saturating_sub(started.elapsed());
                     match tokio::time::timeout(left, rbody.frame()).await {
                         Ok(Some(Ok(frame))) => first = Some(frame),
                         Ok(None) => {}
@@ -243,17 +249,15 @@ pub async fn handle(
                         }
                     }
                 }
-                let body = ProxyBody::upstream(
-                    first,
-                    rbody,
-                    done,
-                    cut,
-                    router.inner.opts.upstream_timeout,
-                );
+                let body =
+                    ProxyBody::upstream(first, rbody, done, lease, cut, opts.upstream_timeout);
                 return Ok(Response::from_parts(rparts, body));
             }
             Ok(Err(e)) => {
-                if client_failed.load(Ordering::Relaxed) {
+                if client_failed
+                    .as_ref()
+                    .is_some_and(|f| f.load(Ordering::Relaxed))
+                {
                     // The client broke off its own upload: not the version's error.
                     in_flight.abort();
                     return Ok(plain(
@@ -323,7 +327,7 @@ async fn tunnel(
     client: hyper::upgrade::OnUpgrade,
     upstream: hyper::upgrade::OnUpgrade,
     done: Completion,
-    cut: tokio_util::sync::CancellationToken,
+    cut: Arc<tokio_util::sync::CancellationToken>,
 ) {
     let (c, u) = match tokio::join!(client, upstream) {
         (Ok(c), Ok(u)) => (c, u),
@@ -384,17 +388,13 @@ fn sticky_key(req: &Request<Incoming>, sticky: &Sticky) -> Option<Vec<u8>> {
     }
 }
 
-fn upstream_uri(member: &Member, original: &Uri) -> Uri {
-    let mut parts = http::uri::Parts::default();
-    parts.scheme = Some(http::uri::Scheme::HTTP);
-    parts.authority = member.authority.clone();
-    parts.path_and_query = Some(
-        original
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
-    );
-    Uri::from_parts(parts).unwrap_or_else(|_| Uri::from_static("http://invalid/"))
+/// The path and query of an absolute-form target (`GET http://host/x`).
+fn origin_form(original: &Uri) -> Uri {
+    let pq = original
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+    Uri::from(pq)
 }
 
 fn plain(status: StatusCode, text: &str) -> Response<ProxyBody> {

@@ -94,25 +94,45 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
 /// With `keep_upgrade`, `Connection: upgrade` and `Upgrade` survive so the
 /// upstream can accept the switch.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .filter(|n| !(keep_upgrade && *n == header::UPGRADE))
-        .collect();
-    for name in named {
-        headers.remove(name);
+    // One pass over the names (no hashing) tells whether there is anything
+    // to strip; most requests carry none of these.
+    let present = headers
+        .keys()
+        .any(|k| *k == header::UPGRADE || HOP_BY_HOP.contains(k));
+    if present {
+        strip_present(headers, keep_upgrade);
+    }
+    if keep_upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+}
+
+fn strip_present(headers: &mut HeaderMap, keep_upgrade: bool) {
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .filter(|n| !(keep_upgrade && *n == header::UPGRADE))
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
     }
     for name in &HOP_BY_HOP {
         headers.remove(name);
     }
-    if keep_upgrade {
-        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    } else {
+    if !keep_upgrade {
         headers.remove(header::UPGRADE);
     }
+}
+
+/// The client's address as an `X-Forwarded-For` value: made once per
+/// connection, reused by each of its requests.
+pub fn client_value(client: IpAddr) -> HeaderValue {
+    HeaderValue::from_str(&client.to_string()).expect("an IP address is a valid header value")
 }
 
 /// Append the client to `X-Forwarded-For`, set `X-Forwarded-Proto` to what
@@ -121,11 +141,20 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
 /// it came over TLS), and make sure the request has an `X-Request-Id` (kept
 /// when present). Returns the id.
 pub fn add_forwarding(headers: &mut HeaderMap, client: IpAddr) -> HeaderValue {
-    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prev) if !prev.is_empty() => format!("{prev}, {client}"),
-        _ => client.to_string(),
+    add_forwarding_for(headers, client, &client_value(client))
+}
+
+/// [`add_forwarding`] with the client's header value made beforehand.
+pub fn add_forwarding_for(
+    headers: &mut HeaderMap,
+    client: IpAddr,
+    client_value: &HeaderValue,
+) -> HeaderValue {
+    let appended = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prev) if !prev.is_empty() => HeaderValue::from_str(&format!("{prev}, {client}")).ok(),
+        _ => Some(client_value.clone()),
     };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
+    if let Some(v) = appended {
         headers.insert(X_FORWARDED_FOR.clone(), v);
     }
     headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
@@ -141,8 +170,14 @@ pub fn add_forwarding(headers: &mut HeaderMap, client: IpAddr) -> HeaderValue {
 
 /// 128 random bits as 32 hex digits.
 pub fn new_request_id() -> HeaderValue {
-    let s = format!("{:032x}", fastrand::u128(..));
-    HeaderValue::from_str(&s).expect("hex is a valid header value")
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut n = fastrand::u128(..);
+    let mut out = [0u8; 32];
+    for d in out.iter_mut().rev() {
+        *d = HEX[(n & 0xf) as usize];
+        n >>= 4;
+    }
+    HeaderValue::from_bytes(&out).expect("hex is a valid header value")
 }
 
 #[cfg(test)]
@@ -252,5 +287,7 @@ mod tests {
         let mut fresh = HeaderMap::new();
         let id = add_forwarding(&mut fresh, "127.0.0.1".parse().unwrap());
         assert_eq!(id.len(), 32);
+        assert!(id.as_bytes().iter().all(u8::is_ascii_hexdigit));
+        assert_ne!(new_request_id(), new_request_id());
     }
 }

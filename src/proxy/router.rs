@@ -268,8 +268,10 @@ impl Router {
         self.inner.trips.subscribe()
     }
 
-    pub(super) fn cut_token(&self, role: Role) -> CancellationToken {
-        (**self.inner.cuts[idx(role)].load()).clone()
+    /// The drain cut of `role` (shared: an `Arc` clone, not a token clone,
+    /// which would take the token's lock on the request path).
+    pub(super) fn cut_token(&self, role: Role) -> Arc<CancellationToken> {
+        self.inner.cuts[idx(role)].load_full()
     }
 
     /// Called after every canary error is recorded.

@@ -22,7 +22,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let tracker = TaskTracker::new();
-    let upstreams = super::forward::upstream_client(&router.inner.opts);
+    let upstreams = super::upstream::Upstreams::new(router.inner.opts.connect_timeout);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -44,9 +44,16 @@ pub async fn serve(
         let mut stop = stop_rx.clone();
         tracker.spawn(async move {
             let (io, verdicts) = super::framing::SniffIo::new(stream);
+            let peer = super::forward::Peer::new(peer);
             let svc = service_fn(move |req| {
                 let ambiguous = verdicts.next_is_ambiguous();
-                super::forward::handle(router.clone(), upstreams.clone(), req, peer, ambiguous)
+                super::forward::handle(
+                    router.clone(),
+                    upstreams.clone(),
+                    req,
+                    peer.clone(),
+                    ambiguous,
+                )
             });
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
