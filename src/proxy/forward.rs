@@ -36,6 +36,35 @@ const MAX_ATTEMPTS: usize = 3;
 
 static ROUTE_HEADER: header::HeaderName = header::HeaderName::from_static("x-cutover-route");
 
+/// What one listener worker shares among its requests: the router, its own
+/// upstream pool and its own copy of the routing table. Cloned per request
+/// as an `Arc` that only this worker's thread touches, so the request path
+/// bumps no reference count that another worker's core also writes.
+pub struct Worker {
+    pub router: Router,
+    pub upstreams: Upstreams,
+    table: std::sync::Mutex<Arc<super::router::Table>>,
+}
+
+impl Worker {
+    pub fn new(router: Router, upstreams: Upstreams) -> Arc<Worker> {
+        let table = std::sync::Mutex::new(router.table());
+        Arc::new(Worker {
+            router,
+            upstreams,
+            table,
+        })
+    }
+
+    /// The routing table now, as this worker's own `Arc`: refreshed from
+    /// the router when its generation moved, else shared locally.
+    fn table(&self) -> Arc<super::router::Table> {
+        let mut mine = self.table.lock().unwrap_or_else(|e| e.into_inner());
+        self.router.refresh(&mut mine);
+        mine.clone()
+    }
+}
+
 /// Who sent a request: made once per client connection.
 #[derive(Clone)]
 pub struct Peer {
@@ -55,8 +84,7 @@ impl Peer {
 
 /// Handle one client request. Never fails: every outcome is a response.
 pub async fn handle(
-    router: Router,
-    upstreams: Upstreams,
+    worker: Arc<Worker>,
     mut req: Request<Incoming>,
     peer: Peer,
     ambiguous_framing: bool,
@@ -71,8 +99,10 @@ pub async fn handle(
     if let Err(why) = headers::check_framing(req.headers()) {
         return Ok(plain(StatusCode::BAD_REQUEST, why.reason()));
     }
+    let router = &worker.router;
+    let upstreams = &worker.upstreams;
     let opts = &router.inner.opts;
-    let table = router.table();
+    let table = worker.table();
     let bucket = match &opts.sticky {
         Some(s) => {
             sticky_key(&req, s).map_or_else(|| router.next_bucket(), |k| split::sticky_bucket(&k))
@@ -133,7 +163,7 @@ pub async fn handle(
             // Keep the last attempt for the version not tried yet.
             role = alt;
         }
-        let picked = table.pool(role).pick(opts.balance, &tried).cloned();
+        let picked = table.pool(role).pick(opts.balance, &tried);
         let Some(member) = picked else {
             if may_switch {
                 // Every member of this version failed the request.
@@ -182,7 +212,7 @@ pub async fn handle(
 
         let sent = tokio::select! {
             biased;
-            r = tokio::time::timeout(opts.upstream_timeout, upstreams.send(&member, up, resend)) => r,
+            r = tokio::time::timeout(opts.upstream_timeout, upstreams.send(member, up, resend)) => r,
             _ = cut.cancelled() => {
                 router.local_answer(role, in_flight, 504, started.elapsed(), entry(&member.addr));
                 return Ok(with_id(plain(StatusCode::GATEWAY_TIMEOUT, "version drained before it answered\n"), &request_id));
@@ -205,7 +235,7 @@ pub async fn handle(
                     rparts.headers.insert(ROUTE_HEADER.clone(), v);
                 }
                 let done = Completion {
-                    router: router.clone(),
+                    worker: worker.clone(),
                     role,
                     in_flight,
                     _member: guard,
@@ -279,7 +309,7 @@ pub async fn handle(
                             error_chain(&e)
                         ),
                     ));
-                    tried.push(member);
+                    tried.push(member.clone());
                     continue;
                 }
                 return Ok(with_id(
@@ -300,7 +330,7 @@ pub async fn handle(
                         StatusCode::GATEWAY_TIMEOUT,
                         format!("upstream {} ({role}) did not answer in time\n", member.addr),
                     ));
-                    tried.push(member);
+                    tried.push(member.clone());
                     continue;
                 }
                 return Ok(with_id(

@@ -22,7 +22,10 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let tracker = TaskTracker::new();
-    let upstreams = super::upstream::Upstreams::new(router.inner.opts.connect_timeout);
+    let worker = super::forward::Worker::new(
+        router.clone(),
+        super::upstream::Upstreams::new(router.inner.opts.connect_timeout),
+    );
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -39,21 +42,14 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let header_timeout = router.inner.opts.header_timeout;
-        let router = router.clone();
-        let upstreams = upstreams.clone();
+        let worker = worker.clone();
         let mut stop = stop_rx.clone();
         tracker.spawn(async move {
             let (io, verdicts) = super::framing::SniffIo::new(stream);
             let peer = super::forward::Peer::new(peer);
             let svc = service_fn(move |req| {
                 let ambiguous = verdicts.next_is_ambiguous();
-                super::forward::handle(
-                    router.clone(),
-                    upstreams.clone(),
-                    req,
-                    peer.clone(),
-                    ambiguous,
-                )
+                super::forward::handle(worker.clone(), req, peer.clone(), ambiguous)
             });
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
