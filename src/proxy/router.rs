@@ -136,7 +136,7 @@ impl Router {
                     ArcSwap::from_pointee(CancellationToken::new()),
                 ],
                 access_log: arc_swap::ArcSwapOption::empty(),
-                sequence: AtomicU64::new(0),
+                sequence: AtomicU64::new(super::split::FIRST_SEQUENCE),
                 trip_limit: AtomicU64::new(TRIP_OFF),
                 trip_base: AtomicU64::new(0),
                 trip_fired: AtomicBool::new(false),
