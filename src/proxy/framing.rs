@@ -97,6 +97,12 @@ impl Sniffer {
         }
     }
 
+    /// Whether the bytes are still HTTP/1.1 messages (not an upgraded or
+    /// unparseable stream).
+    pub fn is_http(&self) -> bool {
+        !matches!(self.state, Scan::Opaque)
+    }
+
     pub fn feed(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
             bytes = match &mut self.state {
@@ -316,8 +322,17 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for SniffIo<T> {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_flush(cx)
     }
+    /// While the connection speaks HTTP, hyper shuts it down only on its
+    /// way to dropping it, and the close that follows sends the same FIN:
+    /// the separate `shutdown` call is one syscall per connection for
+    /// nothing (nginx just closes). Once the bytes are opaque (an upgraded
+    /// tunnel), a shutdown is a real half-close and goes through.
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+        let this = self.get_mut();
+        if this.sniffer.is_http() {
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_shutdown(cx)
     }
     fn poll_write_vectored(
         self: Pin<&mut Self>,
