@@ -8,19 +8,27 @@
 # proxy_http_version 1.1, an empty Connection header, and as many workers as
 # cutover has runtime threads (the machine's cores).
 #
+# The machine may be shared (other builds): each round records the load
+# average before every measurement and the CPU time each proxy spent per
+# request (user + system, from /proc), which is far less sensitive to the
+# load than requests/s. With ROUNDS=N the whole set is measured N times and
+# the round with the lowest load is the one written; ratios are always taken
+# within one round.
+#
 # Needs: nginx, wrk (Debian: apt-get install -y nginx-light wrk), python3.
-# Usage: scripts/bench-proxy.sh [DURATION_SECONDS] [CONNECTIONS]
+# Usage: [ROUNDS=N] scripts/bench-proxy.sh [DURATION_SECONDS] [CONNECTIONS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-8}
 CONNS=${2:-32}
+ROUNDS=${ROUNDS:-1}
 CORES=$(nproc)
 for tool in nginx wrk python3; do
   command -v $tool >/dev/null || { echo "missing $tool (apt-get install -y nginx-light wrk python3)"; exit 1; }
 done
 
 cargo build --release --quiet
-BIN=$PWD/target/release/cutover
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/cutover
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
@@ -98,9 +106,19 @@ for _ in $(seq 100); do
 done
 "$BIN" --state-dir "$WORK/state" weight 50 >/dev/null
 
-run_wrk() { # name url extra-args...
-  local name=$1 url=$2; shift 2
-  wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "$@" "$url" > "$WORK/$name.wrk" 2>&1 || true
+NGX_WORKERS=$(pgrep -P "$(cat "$WORK/proxy.pid")" | tr '\n' ' ')
+UP_WORKERS=$(pgrep -P "$(cat "$WORK/up.pid")" | tr '\n' ' ')
+cpu_ticks() { # pids... -> user+system clock ticks, summed
+  local t=0 p
+  for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+  echo "$t"
+}
+run_wrk() { # dir name url pids-to-charge extra-args...
+  local dir=$1 name=$2 url=$3 pids=$4; shift 4
+  awk '{print $1}' /proc/loadavg > "$dir/$name.load"
+  local t0; t0=$(cpu_ticks $pids)
+  wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "$@" "$url" > "$dir/$name.wrk" 2>&1 || true
+  echo $(( $(cpu_ticks $pids) - t0 )) > "$dir/$name.ticks"
   # a short pause lets TIME_WAIT sockets and CPU settle between runs
   sleep 1
 }
@@ -109,38 +127,61 @@ echo "warming up..."
 wrk -t1 -c8 -d2s "http://127.0.0.1:$CUT_PORT/" >/dev/null 2>&1 || true
 wrk -t1 -c8 -d2s "http://127.0.0.1:$NGX_PORT/" >/dev/null 2>&1 || true
 
-for mode in ka close; do
-  extra=()
-  [ "$mode" = close ] && extra=(-H "Connection: close")
-  echo "running $mode: direct, nginx, cutover (${DUR}s each, $CONNS connections)"
-  run_wrk "direct-$mode" "http://127.0.0.1:$S_PORT/" "${extra[@]}"
-  run_wrk "nginx-$mode" "http://127.0.0.1:$NGX_PORT/" "${extra[@]}"
-  run_wrk "cutover-$mode" "http://127.0.0.1:$CUT_PORT/" "${extra[@]}"
+for round in $(seq "$ROUNDS"); do
+  dir="$WORK/round-$round"; mkdir -p "$dir"
+  for mode in ka close; do
+    extra=()
+    [ "$mode" = close ] && extra=(-H "Connection: close")
+    echo "round $round/$ROUNDS, $mode: direct, nginx, cutover (${DUR}s each, $CONNS connections; load $(cut -d' ' -f1-3 /proc/loadavg))"
+    run_wrk "$dir" "direct-$mode" "http://127.0.0.1:$S_PORT/" "$UP_WORKERS" "${extra[@]}"
+    run_wrk "$dir" "nginx-$mode" "http://127.0.0.1:$NGX_PORT/" "$NGX_WORKERS" "${extra[@]}"
+    run_wrk "$dir" "cutover-$mode" "http://127.0.0.1:$CUT_PORT/" "$CUT_PID" "${extra[@]}"
+  done
 done
 RSS_KB=$(awk '/VmHWM/ {print $2}' /proc/$CUT_PID/status)
+TICK=$(getconf CLK_TCK)
 
-python3 - "$WORK" "$CORES" "$CONNS" "$DUR" "$RSS_KB" > "$WORK/table.md" <<'PY'
-import re, sys, datetime
-work, cores, conns, dur, rss = sys.argv[1:6]
-def parse(name):
-    t = open(f"{work}/{name}.wrk").read()
+python3 - "$WORK" "$CORES" "$CONNS" "$DUR" "$RSS_KB" "$ROUNDS" "$TICK" > "$WORK/table.md" <<'PY'
+import re, sys, datetime, glob
+work, cores, conns, dur, rss, rounds, tick = sys.argv[1:8]
+def parse(d, name):
+    t = open(f"{d}/{name}.wrk").read()
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+    reqs = int(re.search(r"(\d+) requests in", t).group(1))
     def pct(p):
         m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", t, re.M)
         v, u = float(m.group(1)), m.group(2)
         return v / 1000 if u == "us" else v * 1000 if u == "s" else v
     errs = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
-    sock = re.search(r"Socket errors: (.*)", t)
-    return rps, pct(50), pct(99), int(errs.group(1)) if errs else 0, sock.group(1) if sock else ""
-print(f"Run {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC on {cores} cores; wrk 1 thread, {conns} connections, {dur} s per run; "
-      f"upstreams: one nginx worker answering on two ports.\n")
-print("| mode | target | req/s | p50 ms | p99 ms | non-2xx | req/s vs nginx | p99 vs nginx | req/s vs direct |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    load = float(open(f"{d}/{name}.load").read())
+    cpu_us = int(open(f"{d}/{name}.ticks").read()) * 1e6 / int(tick) / max(reqs, 1)
+    return rps, pct(50), pct(99), int(errs.group(1)) if errs else 0, load, cpu_us
+names = [f"{t}-{m}" for m in ("ka", "close") for t in ("direct", "nginx", "cutover")]
+dirs = sorted(glob.glob(f"{work}/round-*"))
+rows = {d: {n: parse(d, n) for n in names} for d in dirs}
+# The quietest round: the lowest mean load average over its measurements.
+quiet = min(dirs, key=lambda d: sum(r[4] for r in rows[d].values()))
+r = rows[quiet]
+mean_load = sum(x[4] for x in r.values()) / len(r)
+print(f"Run {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC on {cores} cores (shared: 1-minute load average "
+      f"{min(x[4] for x in r.values()):.2f}–{max(x[4] for x in r.values()):.2f} during the measurements, mean {mean_load:.2f}; "
+      f"quietest of {rounds} round(s)); wrk 1 thread, {conns} connections, {dur} s per run; "
+      f"upstreams: one nginx worker answering on two ports; nginx and cutover with {cores} workers each.\n")
+print("| mode | target | req/s | p50 ms | p99 ms | non-2xx | CPU µs/req | load | req/s vs nginx | p99 vs nginx | req/s vs direct |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for mode, label in (("ka", "keep-alive"), ("close", "no keep-alive")):
-    d = parse(f"direct-{mode}"); n = parse(f"nginx-{mode}"); c = parse(f"cutover-{mode}")
-    for name, r in (("direct (upstream)", d), ("nginx 50/50", n), ("cutover 50/50", c)):
-        print(f"| {label} | {name} | {r[0]:,.0f} | {r[1]:.2f} | {r[2]:.2f} | {r[3]} | {r[0]/n[0]:.2f}× | {r[2]/n[2]:.2f}× | {r[0]/d[0]:.2f}× |")
-print(f"\ncutover daemon peak RSS during the run: {int(rss)/1024:.1f} MiB")
+    d = r[f"direct-{mode}"]; n = r[f"nginx-{mode}"]; c = r[f"cutover-{mode}"]
+    for name, x in (("direct (upstream)", d), ("nginx 50/50", n), ("cutover 50/50", c)):
+        print(f"| {label} | {name} | {x[0]:,.0f} | {x[1]:.2f} | {x[2]:.2f} | {x[3]} | {x[5]:.1f} | {x[4]:.2f} | {x[0]/n[0]:.2f}× | {x[2]/n[2]:.2f}× | {x[0]/d[0]:.2f}× |")
+print(f"\nCPU µs/req: user + system time of the process measured (the upstream nginx for direct, the nginx workers, the cutover daemon) per request served. "
+      f"cutover daemon peak RSS during the run: {int(rss)/1024:.1f} MiB")
+if len(dirs) > 1:
+    print("\nEvery round (req/s cutover ÷ nginx, keep-alive / no keep-alive; mean load):\n")
+    for d in dirs:
+        x = rows[d]
+        ml = sum(v[4] for v in x.values()) / len(x)
+        print(f"- {d.rsplit('-', 1)[1]}: {x['cutover-ka'][0]/x['nginx-ka'][0]:.2f}× / {x['cutover-close'][0]/x['nginx-close'][0]:.2f}×; "
+              f"p99 {x['cutover-ka'][2]/x['nginx-ka'][2]:.2f}× / {x['cutover-close'][2]/x['nginx-close'][2]:.2f}×; load {ml:.2f}")
 PY
 cat "$WORK/table.md"
 

@@ -157,3 +157,74 @@ async fn ten_thousand_weight_changes_under_load_fail_nothing() {
     );
     daemon.stop().await;
 }
+
+/// An upstream that sends its head and part of its body, then goes quiet
+/// with the connection open. Each accepted connection is kept until the
+/// test ends, so nothing but cutover's idle timeout can end the answer.
+async fn stalling_upstream(answer: &'static [u8]) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        loop {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 2048];
+            let _ = s.read(&mut buf).await;
+            let _ = s.write_all(answer).await;
+            held.push(s);
+        }
+    });
+    addr
+}
+
+/// The idle timeout between body frames: an upstream that stalls mid-body
+/// (fixed length or chunked, large or small) is cut after `upstream_timeout`
+/// without a frame, the client sees the body break off (never a clean end),
+/// the version is charged a 504, and nothing stays in flight.
+#[tokio::test]
+async fn an_upstream_that_stalls_mid_body_is_cut_and_charged_a_504() {
+    let answers: [&'static [u8]; 3] = [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\nthe first half",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nsmall, but unfinished",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n",
+    ];
+    for (i, answer) in answers.into_iter().enumerate() {
+        let addr = stalling_upstream(answer).await;
+        let stable = Upstream::start("stable").await;
+        let plan = cutover::plan::ProxyPlan {
+            upstream_timeout: cutover::plan::HumanDuration::from_millis(300),
+            ..Default::default()
+        };
+        let proxy = Proxy::start(plan).await;
+        proxy
+            .router
+            .set_members(Role::Canary, vec![addr.to_string()]);
+        proxy
+            .router
+            .set_members(Role::Stable, vec![stable.addr.to_string()]);
+        proxy.router.set_weight(1000);
+        let r = client().get(proxy.url("/")).send().await.unwrap();
+        assert_eq!(
+            r.status(),
+            200,
+            "answer {i}: the head had already been sent"
+        );
+        let body = tokio::time::timeout(Duration::from_secs(10), r.bytes())
+            .await
+            .expect("the proxy ends the stalled body");
+        assert!(
+            body.is_err(),
+            "answer {i}: the client must see the body break off"
+        );
+        let m = proxy.router.metrics();
+        let w = Duration::from_secs(60);
+        assert!(
+            eventually(|| m.in_flight(Role::Canary) == 0).await,
+            "answer {i}: in flight back to 0"
+        );
+        let c = m.stats(Role::Canary, w);
+        assert_eq!((c.requests, c.status_504), (1, 1), "answer {i}: {c:?}");
+        assert_eq!(m.stats(Role::Stable, w).requests, 0);
+        assert_eq!(m.lifetime(Role::Canary).gateway, [0, 0, 1]);
+    }
+}

@@ -361,3 +361,458 @@ async fn access_log_has_one_line_per_request() {
     );
     assert!(lines[1].ends_with("rid=r1"), "{}", lines[1]);
 }
+
+async fn two_versions(stable: Vec<String>, canary: Vec<String>, weight: u16) -> Proxy {
+    let proxy = Proxy::start(Default::default()).await;
+    proxy.router.set_members(Role::Stable, stable);
+    proxy.router.set_members(Role::Canary, canary);
+    proxy.router.set_weight(weight);
+    proxy
+}
+
+/// A canary whose members are all dead (1, 2 or 3 of them) never keeps a
+/// bodyless GET from stable: the last attempt is kept for the version not
+/// tried yet. Each failed attempt is charged to the canary, once.
+#[tokio::test]
+async fn a_dead_canary_pool_sends_bodyless_requests_to_stable() {
+    for dead in 1..=3usize {
+        let stable = Upstream::start("stable").await;
+        let canary: Vec<String> = (0..dead).map(|_| dead_addr()).collect();
+        let proxy = two_versions(vec![stable.addr.to_string()], canary, 1000).await;
+        let c = client();
+        for _ in 0..6 {
+            let r = c.get(proxy.url("/")).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{dead} dead canary members");
+            assert_eq!(r.headers()["x-version"], "stable");
+        }
+        let m = proxy.router.metrics();
+        let canary = m.stats(Role::Canary, WINDOW);
+        let stable_s = m.stats(Role::Stable, WINDOW);
+        // Two attempts on the canary (or its only member), then stable.
+        let per_request = dead.min(2) as u64;
+        assert_eq!(canary.status_502, 6 * per_request, "{dead}: {canary:?}");
+        assert_eq!(canary.requests, canary.status_502);
+        assert_eq!((stable_s.requests, stable_s.errors), (6, 0), "{stable_s:?}");
+        assert_eq!(m.in_flight(Role::Canary) + m.in_flight(Role::Stable), 0);
+    }
+}
+
+/// When every attempt fails, the client's 502 is the last attempt's answer,
+/// and every attempt was counted on the version it went to: nothing is
+/// answered uncounted, nothing counted twice.
+#[tokio::test]
+async fn when_both_versions_are_dead_every_attempt_is_charged_to_its_version() {
+    let proxy = two_versions(vec![dead_addr()], vec![dead_addr(), dead_addr()], 1000).await;
+    let r = client().get(proxy.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), 502);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("(stable) failed"),
+        "the last attempt was stable's: {text}"
+    );
+    let m = proxy.router.metrics();
+    let (c, s) = (m.stats(Role::Canary, WINDOW), m.stats(Role::Stable, WINDOW));
+    assert_eq!((c.status_502, s.status_502), (2, 1), "{c:?} {s:?}");
+    // A request with a body is never sent twice: one attempt, one 502.
+    let r = client()
+        .post(proxy.url("/echo"))
+        .body("payload")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    let (c2, s2) = (m.stats(Role::Canary, WINDOW), m.stats(Role::Stable, WINDOW));
+    assert_eq!(c2.status_502 + s2.status_502, 4, "{c2:?} {s2:?}");
+    assert_eq!(m.in_flight(Role::Canary) + m.in_flight(Role::Stable), 0);
+}
+
+/// Upstream connections are pooled and kept alive: 100 sequential requests
+/// on one client connection reach the upstream over at most 2 TCP
+/// connections. (At most one request is in flight, so the pool can only
+/// grow when a request arrives before the previous connection has gone back
+/// to idle; the connection it then opens joins the pool, and from then on
+/// one of the two is always idle.)
+#[tokio::test]
+async fn upstream_connections_are_pooled_and_kept_alive() {
+    let (proxy, up) = one_version(Behaviour::default(), Default::default()).await;
+    let stream = TcpStream::connect(proxy.addr).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http1::handshake::<
+        _,
+        http_body_util::Empty<bytes::Bytes>,
+    >(hyper_util::rt::TokioIo::new(stream))
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    for _ in 0..100 {
+        send.ready().await.unwrap();
+        let req = hyper::Request::get("/")
+            .header("host", "x")
+            .body(Default::default())
+            .unwrap();
+        let r = send.send_request(req).await.unwrap();
+        assert_eq!(r.status(), 200);
+        use http_body_util::BodyExt;
+        r.into_body().collect().await.unwrap();
+    }
+    assert_eq!(up.served(), 100);
+    assert!(
+        up.accepts() <= 2,
+        "{} upstream connections for 100 requests",
+        up.accepts()
+    );
+}
+
+/// A server-sent-event style answer (chunked, five pieces) reaches the
+/// client piece by piece: the upstream holds back its last piece until the
+/// client says it has the first. A proxy that buffered the answer would
+/// deliver nothing first, and the order below would break.
+#[tokio::test]
+async fn a_chunked_answer_streams_to_the_client_before_it_is_complete() {
+    use std::sync::{Arc, Mutex};
+    let log: Arc<Mutex<Vec<&'static str>>> = Arc::default();
+    let (client_got_first, got_first_rx) = tokio::sync::oneshot::channel::<()>();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let up_log = log.clone();
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let mut head = Vec::new();
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = s.read(&mut buf).await.unwrap();
+            head.extend_from_slice(&buf[..n]);
+        }
+        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .await
+            .unwrap();
+        for i in 0..4 {
+            let event = format!("data: {i}\n\n");
+            s.write_all(format!("{:x}\r\n{event}\r\n", event.len()).as_bytes())
+                .await
+                .unwrap();
+            up_log.lock().unwrap().push("upstream sent a piece");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Hold the last piece until the client has the first (bounded, so
+        // a buffering proxy fails the order below instead of hanging).
+        let _ = tokio::time::timeout(Duration::from_secs(10), got_first_rx).await;
+        up_log.lock().unwrap().push("upstream sent the last piece");
+        s.write_all(b"b\r\ndata: end\n\n\r\n0\r\n\r\n")
+            .await
+            .unwrap();
+        let _ = s.read(&mut buf).await;
+    });
+    let proxy = Proxy::start(Default::default()).await;
+    proxy
+        .router
+        .set_members(Role::Stable, vec![addr.to_string()]);
+    let mut r = client().get(proxy.url("/events")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let first = r.chunk().await.unwrap().unwrap();
+    assert!(first.starts_with(b"data: 0"), "{first:?}");
+    log.lock().unwrap().push("client got the first piece");
+    let _ = client_got_first.send(());
+    let mut rest = Vec::new();
+    while let Some(c) = r.chunk().await.unwrap() {
+        rest.extend_from_slice(&c);
+    }
+    assert!(rest.ends_with(b"data: end\n\n"));
+    let log = log.lock().unwrap().clone();
+    let got = log
+        .iter()
+        .position(|e| *e == "client got the first piece")
+        .unwrap();
+    let last = log
+        .iter()
+        .position(|e| *e == "upstream sent the last piece")
+        .unwrap();
+    assert!(got < last, "{log:?}");
+    assert!(eventually(|| proxy.router.metrics().in_flight(Role::Stable) == 0).await);
+}
+
+/// An upload reaches the upstream while the client is still sending it: the
+/// client holds back its last chunk until the upstream has read the first.
+#[tokio::test]
+async fn an_upload_streams_to_the_upstream_before_it_is_complete() {
+    use http_body_util::BodyExt;
+    use std::sync::{Arc, Mutex};
+    let log: Arc<Mutex<Vec<&'static str>>> = Arc::default();
+    let (upstream_got_first, got_first_rx) = tokio::sync::oneshot::channel::<()>();
+    let upstream_got_first = Arc::new(Mutex::new(Some(upstream_got_first)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let up_log = log.clone();
+    tokio::spawn(async move {
+        let (s, _) = listener.accept().await.unwrap();
+        let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            let log = up_log.clone();
+            let signal = upstream_got_first.clone();
+            async move {
+                let mut body = req.into_body();
+                let mut total = 0usize;
+                while let Some(frame) = body.frame().await {
+                    if let Ok(d) = frame.unwrap().into_data() {
+                        if total == 0 {
+                            log.lock().unwrap().push("upstream read the first chunk");
+                            if let Some(tx) = signal.lock().unwrap().take() {
+                                let _ = tx.send(());
+                            }
+                        }
+                        total += d.len();
+                    }
+                }
+                Ok::<_, std::convert::Infallible>(hyper::Response::new(http_body_util::Full::new(
+                    bytes::Bytes::from(total.to_string()),
+                )))
+            }
+        });
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
+            .await;
+    });
+    let proxy = Proxy::start(Default::default()).await;
+    proxy
+        .router
+        .set_members(Role::Stable, vec![addr.to_string()]);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let body = reqwest::Body::wrap_stream(tokio_stream_from(rx));
+    let url = proxy.url("/upload");
+    let answer = tokio::spawn(async move {
+        client()
+            .post(url)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    for _ in 0..4 {
+        tx.send(Ok(vec![b'x'; 1000])).await.unwrap();
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(10), got_first_rx).await;
+    log.lock().unwrap().push("client sent the last chunk");
+    tx.send(Ok(vec![b'y'; 1000])).await.unwrap();
+    drop(tx);
+    assert_eq!(answer.await.unwrap(), "5000");
+    let log = log.lock().unwrap().clone();
+    assert_eq!(
+        log,
+        [
+            "upstream read the first chunk",
+            "client sent the last chunk"
+        ]
+    );
+}
+
+fn tokio_stream_from<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures::Stream<Item = T> + Send + 'static {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// Hop-by-hop fields go both ways, end to end through real sockets: what
+/// `Connection` names, Keep-Alive, Proxy-Connection, TE, and Upgrade when
+/// there is no upgrade (RFC 9110 §7.6.1). End-to-end fields stay: Trailer,
+/// and Proxy-Authorization / Proxy-Authenticate (not hop-by-hop in RFC 9110;
+/// nginx relays them too). X-Forwarded-Proto is cutover's, never the client's.
+#[tokio::test]
+async fn hop_by_hop_fields_are_stripped_both_ways() {
+    // An upstream that answers with hop-by-hop fields of its own and echoes
+    // the request head it received as its body.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 8192];
+        let mut head = Vec::new();
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = s.read(&mut buf).await.unwrap();
+            head.extend_from_slice(&buf[..n]);
+        }
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: x-up-drop\r\nX-Up-Drop: 1\r\n\
+             Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nUpgrade: h2c\r\n\
+             Proxy-Authenticate: Basic realm=\"up\"\r\nTrailer: x-checksum\r\nX-Up-Kept: yes\r\n\r\n",
+            head.len()
+        );
+        s.write_all(answer.as_bytes()).await.unwrap();
+        s.write_all(&head).await.unwrap();
+        let _ = s.read(&mut buf).await;
+    });
+    let proxy = Proxy::start(Default::default()).await;
+    proxy
+        .router
+        .set_members(Role::Stable, vec![addr.to_string()]);
+    let (head, body) = raw_exchange(
+        proxy.addr,
+        "GET /h HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, x-drop-me\r\nX-Drop-Me: 1\r\n\
+         Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\n\
+         Upgrade: h2c\r\nTrailer: x-checksum\r\nProxy-Authorization: Basic Zm9vOmJhcg==\r\n\
+         X-Forwarded-Proto: https\r\nX-Kept: yes\r\n\r\n",
+    )
+    .await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let seen = head_fields(&String::from_utf8_lossy(&body));
+    let names: Vec<&str> = seen.iter().map(|(k, _)| k.as_str()).collect();
+    for gone in [
+        "x-drop-me",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "upgrade",
+    ] {
+        assert!(
+            !names.contains(&gone),
+            "{gone} reached the upstream: {names:?}"
+        );
+    }
+    for (k, v) in &seen {
+        if k == "connection" {
+            assert!(!v.contains("x-drop-me"), "{v}");
+        }
+    }
+    for kept in [
+        "x-kept",
+        "trailer",
+        "proxy-authorization",
+        "host",
+        "x-forwarded-for",
+    ] {
+        assert!(names.contains(&kept), "{kept} missing upstream: {names:?}");
+    }
+    let protos: Vec<&str> = seen
+        .iter()
+        .filter(|(k, _)| k == "x-forwarded-proto")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(protos, ["http"], "the client's https claim is overwritten");
+
+    let answer = head_fields(&head);
+    let names: Vec<&str> = answer.iter().map(|(k, _)| k.as_str()).collect();
+    for gone in ["x-up-drop", "keep-alive", "proxy-connection", "upgrade"] {
+        assert!(
+            !names.contains(&gone),
+            "{gone} reached the client: {names:?}"
+        );
+    }
+    for (k, v) in &answer {
+        if k == "connection" {
+            assert!(!v.contains("x-up-drop"), "{v}");
+        }
+    }
+    for kept in ["x-up-kept", "proxy-authenticate", "trailer"] {
+        assert!(
+            names.contains(&kept),
+            "{kept} missing at the client: {names:?}"
+        );
+    }
+}
+
+/// `SO_REUSEPORT` must not let a second cutover share a public port
+/// silently: binding a port that is in use fails, and the daemon says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_proxy_on_the_same_port_is_refused() {
+    let router = || {
+        cutover::proxy::Router::new(
+            std::sync::Arc::new(cutover::metrics::Metrics::new()),
+            cutover::proxy::ProxyOptions::from_plan("clash", &Default::default()),
+        )
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let (bound, threads) =
+        cutover::proxy::spawn_workers(any, router(), 2, stop_rx.clone(), Duration::from_secs(1))
+            .unwrap();
+    let second =
+        cutover::proxy::spawn_workers(bound, router(), 2, stop_rx.clone(), Duration::from_secs(1));
+    let err = second.expect_err("the port is taken");
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "{err}");
+    // Another service holding it (no SO_REUSEPORT) is refused the same way.
+    let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let held = other.local_addr().unwrap();
+    let err =
+        cutover::proxy::spawn_workers(held, router(), 2, stop_rx.clone(), Duration::from_secs(1))
+            .expect_err("the port is taken");
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "{err}");
+
+    // The daemon turns it into its clear message, and starts nothing.
+    let up = Upstream::start("stable").await;
+    let text = format!(
+        "service = \"clash\"\nruntime = \"static\"\n[listen]\npublic = \"{bound}\"\nadmin = \"127.0.0.1:0\"\n\
+         [stable]\nupstreams = [\"{}\"]\n",
+        up.addr
+    );
+    let plan = cutover::plan::parse(&text, "clash").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let started = cutover::daemon::start(cutover::daemon::DaemonConfig::new(
+        plan,
+        dir.path().to_path_buf(),
+    ))
+    .await;
+    let err = format!("{:#}", started.err().expect("the public port is taken"));
+    assert!(
+        err.contains(&format!(
+            "cannot listen on {bound} (public): is another cutover or service using it?"
+        )),
+        "{err}"
+    );
+    // The first proxy is untouched and still answers (503: it has no members).
+    let r = client()
+        .get(format!("http://{bound}/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    stop_tx.send(true).unwrap();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+/// An upstream that closes every connection right after its answer, without
+/// saying so (no `Connection: close`): the keep-alive race, every time. The
+/// pool finds each connection closed, or has it closed under the request and
+/// sends a bodyless GET again on a fresh one; nothing fails, nothing is
+/// charged to the version.
+#[tokio::test]
+async fn connections_the_upstream_closes_after_each_answer_cost_no_errors() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepts = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = accepts.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut s, _) = listener.accept().await.unwrap();
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let mut head = Vec::new();
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    .await;
+                // Dropped: closed with no warning.
+            });
+        }
+    });
+    let proxy = Proxy::start(Default::default()).await;
+    proxy
+        .router
+        .set_members(Role::Stable, vec![addr.to_string()]);
+    let c = client();
+    for i in 0..50 {
+        let r = c.get(proxy.url("/")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "request {i}");
+        assert_eq!(r.text().await.unwrap(), "ok");
+    }
+    let s = proxy.router.metrics().stats(Role::Stable, WINDOW);
+    assert_eq!((s.requests, s.errors), (50, 0), "{s:?}");
+    assert!(accepts.load(std::sync::atomic::Ordering::SeqCst) >= 50);
+}

@@ -4,33 +4,72 @@
 //! (`prometheus`).
 //!
 //! The request path calls [`Metrics::start`] when a request is routed and
-//! [`InFlight::finish`] (or `abort`) when it ends: two atomic operations and
-//! one short lock, no allocation. Lifetime totals only ever grow, so a
-//! baseline taken at a step start ("errors since") stays valid.
+//! [`InFlight::finish`] (or `abort`) when it ends: a few atomic operations
+//! and the lock of the current second's bucket, no allocation. Readers lock
+//! one bucket at a time (see `window`), so a scrape never stalls requests.
+//! Lifetime totals only ever grow, so a baseline taken at a step start
+//! ("errors since") stays valid and Prometheus counters are true counters.
 
 mod prometheus;
 pub mod window;
 
 use crate::model::{Role, VersionStats};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 use window::{Ring, is_error};
 
 #[derive(Default)]
 struct Side {
-    ring: Mutex<Ring>,
+    ring: Ring,
     in_flight: AtomicU64,
     total_requests: AtomicU64,
     total_errors: AtomicU64,
     total_aborted: AtomicU64,
+    /// Lifetime answers by class: 1xx, 2xx, 3xx, 4xx, 5xx.
+    total_by_class: [AtomicU64; 5],
+    /// Lifetime 502, 503, 504 answers.
+    total_gateway: [AtomicU64; 3],
+}
+
+/// Lifetime counts of one version since the daemon started: they only grow
+/// (a new canary's window reset leaves them alone).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lifetime {
+    pub requests: u64,
+    pub errors: u64,
+    pub aborted: u64,
+    /// 1xx, 2xx, 3xx, 4xx, 5xx.
+    pub by_class: [u64; 5],
+    /// 502, 503, 504.
+    pub gateway: [u64; 3],
 }
 
 /// Shared as `Arc<Metrics>` by the proxy, the controller and the admin API.
 pub struct Metrics {
     sides: [Arc<Side>; 2],
-    epoch: Instant,
+    clock: Clock,
+}
+
+/// The seconds the windows are indexed by.
+#[derive(Clone, Copy)]
+enum Clock {
+    /// Seconds since the metrics were created.
+    Since(Instant),
+    /// Seconds set by a test.
+    #[cfg(test)]
+    Manual(&'static AtomicU64),
+}
+
+impl Clock {
+    fn now_sec(self) -> u64 {
+        match self {
+            Clock::Since(epoch) => epoch.elapsed().as_secs(),
+            #[cfg(test)]
+            Clock::Manual(s) => s.load(Ordering::SeqCst),
+        }
+    }
 }
 
 impl Default for Metrics {
@@ -50,12 +89,23 @@ impl Metrics {
     pub fn new() -> Metrics {
         Metrics {
             sides: [Arc::new(Side::default()), Arc::new(Side::default())],
-            epoch: Instant::now(),
+            clock: Clock::Since(Instant::now()),
         }
     }
 
+    /// Metrics on a clock the test moves (the seconds it returns).
+    #[cfg(test)]
+    fn manual() -> (Metrics, &'static AtomicU64) {
+        let secs: &'static AtomicU64 = Box::leak(Box::new(AtomicU64::new(1_000)));
+        let m = Metrics {
+            sides: [Arc::new(Side::default()), Arc::new(Side::default())],
+            clock: Clock::Manual(secs),
+        };
+        (m, secs)
+    }
+
     fn now_sec(&self) -> u64 {
-        self.epoch.elapsed().as_secs()
+        self.clock.now_sec()
     }
 
     fn side(&self, role: Role) -> &Arc<Side> {
@@ -69,14 +119,35 @@ impl Metrics {
         side.in_flight.fetch_add(1, Ordering::Relaxed);
         InFlight {
             side: Some(side),
-            epoch: self.epoch,
+            clock: self.clock,
         }
     }
 
     /// Clear `role`'s windows (a new canary starts from zero). Lifetime
     /// totals are kept: they are baselines for "since" counts.
     pub fn reset(&self, role: Role) {
-        lock(&self.side(role).ring).clear();
+        self.side(role).ring.clear();
+    }
+
+    /// Lifetime counts of `role` (monotonic).
+    pub fn lifetime(&self, role: Role) -> Lifetime {
+        let s = self.side(role);
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Lifetime {
+            requests: load(&s.total_requests),
+            errors: load(&s.total_errors),
+            aborted: load(&s.total_aborted),
+            by_class: std::array::from_fn(|i| load(&s.total_by_class[i])),
+            gateway: std::array::from_fn(|i| load(&s.total_gateway[i])),
+        }
+    }
+
+    /// The merged window of `role` (at least one second), for the
+    /// exposition's sums.
+    fn merged(&self, role: Role, window: Duration) -> window::Merged {
+        self.side(role)
+            .ring
+            .merge(self.now_sec(), window.as_secs().max(1))
     }
 
     /// Lifetime 5xx count of `role`.
@@ -97,7 +168,7 @@ impl Metrics {
     pub fn stats(&self, role: Role, window: Duration) -> VersionStats {
         let side = self.side(role);
         let secs = window.as_secs().max(1);
-        let merged = lock(&side.ring).merge(self.now_sec(), secs);
+        let merged = side.ring.merge(self.now_sec(), secs);
         let c = merged.counts;
         VersionStats {
             window_secs: secs as f64,
@@ -127,31 +198,30 @@ impl Metrics {
     }
 }
 
-fn lock(m: &Mutex<Ring>) -> std::sync::MutexGuard<'_, Ring> {
-    // A panic while holding the lock cannot leave a ring half-updated in a
-    // way that matters more than losing metrics: keep serving.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// One routed request. Exactly one of finish / abort / drop accounts for it.
 pub struct InFlight {
     side: Option<Arc<Side>>,
-    epoch: Instant,
+    clock: Clock,
 }
 
 impl InFlight {
     /// The request was answered with `status` after `latency` (to the head).
     pub fn finish(mut self, status: u16, latency: Duration) {
         if let Some(side) = self.side.take() {
-            let now = self.epoch.elapsed().as_secs();
-            lock(&side.ring).record(
+            let now = self.clock.now_sec();
+            side.ring.record(
                 now,
                 status,
                 latency.as_micros().min(u128::from(u64::MAX)) as u64,
             );
             side.total_requests.fetch_add(1, Ordering::SeqCst);
+            let class = usize::from(status / 100).clamp(1, 5) - 1;
+            side.total_by_class[class].fetch_add(1, Ordering::Relaxed);
             if is_error(status) {
                 side.total_errors.fetch_add(1, Ordering::SeqCst);
+                if let 502..=504 = status {
+                    side.total_gateway[usize::from(status - 502)].fetch_add(1, Ordering::Relaxed);
+                }
             }
             side.in_flight.fetch_sub(1, Ordering::SeqCst);
         }
@@ -221,6 +291,51 @@ mod tests {
         assert_eq!(s.errors, 4_000);
         assert_eq!(s.total_requests, 40_000);
         assert_eq!(s.in_flight, 0);
+    }
+
+    /// The 5-minute window through the metrics' clock (moved by the test):
+    /// a sample 299 s old still counts, one 301 s old does not.
+    #[test]
+    fn five_minute_window_through_the_clock() {
+        let five = Duration::from_secs(300);
+        let (m, clock) = Metrics::manual();
+        let advance = |s: u64| clock.fetch_add(s, Ordering::SeqCst);
+        m.start(Role::Canary).finish(500, Duration::from_millis(1));
+        advance(2);
+        m.start(Role::Canary).finish(200, Duration::from_millis(1));
+        advance(299);
+        // The 500 is 301 s old, the 200 is 299 s old.
+        let s = m.stats(Role::Canary, five);
+        assert_eq!((s.requests, s.errors), (1, 0), "{s:?}");
+        advance(2);
+        assert_eq!(m.stats(Role::Canary, five).requests, 0);
+        // The lifetime counts never forget.
+        let l = m.lifetime(Role::Canary);
+        assert_eq!(
+            (l.requests, l.errors, l.by_class[1], l.by_class[4]),
+            (2, 1, 1, 1)
+        );
+    }
+
+    #[test]
+    fn lifetime_counts_by_class_and_gateway_code() {
+        let m = Metrics::new();
+        for s in [101, 200, 204, 301, 404, 500, 502, 503, 504, 504] {
+            m.start(Role::Stable).finish(s, Duration::from_millis(1));
+        }
+        m.start(Role::Stable).abort();
+        let l = m.lifetime(Role::Stable);
+        assert_eq!(l.requests, 10);
+        assert_eq!(l.errors, 5);
+        assert_eq!(l.aborted, 1);
+        assert_eq!(l.by_class, [1, 2, 1, 1, 5]);
+        assert_eq!(l.gateway, [1, 1, 2]);
+        m.reset(Role::Stable);
+        assert_eq!(
+            m.lifetime(Role::Stable),
+            l,
+            "a window reset keeps lifetime counts"
+        );
     }
 
     #[test]

@@ -1,114 +1,173 @@
 //! Prometheus text exposition (format 0.0.4) of the per-version metrics.
+//!
+//! Every `*_total` family is a true counter: lifetime counts since the daemon
+//! started, which never go down (so `rate()` works). Figures over a sliding
+//! window are gauges and say which window in a `window` label. The latency
+//! summary's quantiles, `_sum` and `_count` all describe the same 60-second
+//! window (labelled so): for request rates use `cutover_requests_total`.
 
-use super::Metrics;
+use super::{Lifetime, Metrics};
 use crate::model::Role;
 use std::fmt::Write;
 use std::time::Duration;
 
+/// The window of the `cutover_window_*` gauges.
+const COUNT_WINDOW: (Duration, &str) = (Duration::from_secs(300), "5m");
+/// The window of the latency summary.
+const LATENCY_WINDOW: (Duration, &str) = (Duration::from_secs(60), "60s");
+
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+const GATEWAY: [&str; 3] = ["502", "503", "504"];
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
 pub(super) fn render(m: &Metrics, service: &str, weight_permille: u16) -> String {
-    let mut out = String::with_capacity(2048);
+    let mut out = String::with_capacity(4096);
     let svc = escape(service);
-    let _ = writeln!(
-        out,
-        "# HELP cutover_canary_weight_permille Share of new requests sent to the canary, per mille."
+    family(
+        &mut out,
+        "cutover_canary_weight_permille",
+        "gauge",
+        "Share of new requests sent to the canary, per mille.",
     );
-    let _ = writeln!(out, "# TYPE cutover_canary_weight_permille gauge");
     let _ = writeln!(
         out,
         "cutover_canary_weight_permille{{service=\"{svc}\"}} {weight_permille}"
     );
-    let _ = writeln!(
-        out,
-        "# HELP cutover_requests_total Requests answered, by version and status class."
+
+    let life: Vec<(Role, Lifetime)> = Role::ALL.iter().map(|r| (*r, m.lifetime(*r))).collect();
+    family(
+        &mut out,
+        "cutover_requests_total",
+        "counter",
+        "Requests answered since the daemon started, by version and status class.",
     );
-    let _ = writeln!(out, "# TYPE cutover_requests_total counter");
-    let lifetime: Vec<_> = Role::ALL
-        .iter()
-        .map(|r| (*r, m.stats(*r, Duration::from_secs(300))))
-        .collect();
-    for (role, s) in &lifetime {
-        for (class, n) in [
-            ("2xx", s.status_2xx),
-            ("3xx", s.status_3xx),
-            ("4xx", s.status_4xx),
-            ("5xx", s.status_5xx),
-        ] {
+    for (role, l) in &life {
+        for (class, n) in CLASSES.iter().zip(l.by_class) {
             let _ = writeln!(
                 out,
-                "cutover_requests_total{{service=\"{svc}\",version=\"{role}\",class=\"{class}\",window=\"5m\"}} {n}"
+                "cutover_requests_total{{service=\"{svc}\",version=\"{role}\",class=\"{class}\"}} {n}"
             );
         }
     }
-    let _ = writeln!(
-        out,
-        "# HELP cutover_requests_lifetime_total Requests answered since the daemon started."
+    family(
+        &mut out,
+        "cutover_errors_total",
+        "counter",
+        "5xx answers (cutover's own 502/503/504 included) since the daemon started.",
     );
-    let _ = writeln!(out, "# TYPE cutover_requests_lifetime_total counter");
-    for (role, s) in &lifetime {
-        let _ = writeln!(
-            out,
-            "cutover_requests_lifetime_total{{service=\"{svc}\",version=\"{role}\"}} {}",
-            s.total_requests
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP cutover_errors_total 5xx answers (cutover's own 502/503/504 included) since the daemon started."
-    );
-    let _ = writeln!(out, "# TYPE cutover_errors_total counter");
-    for (role, s) in &lifetime {
+    for (role, l) in &life {
         let _ = writeln!(
             out,
             "cutover_errors_total{{service=\"{svc}\",version=\"{role}\"}} {}",
-            s.total_errors
+            l.errors
         );
     }
-    let _ = writeln!(
-        out,
-        "# HELP cutover_gateway_errors Answers cutover itself gave in the last 5 minutes, by status."
+    family(
+        &mut out,
+        "cutover_gateway_errors_total",
+        "counter",
+        "502/503/504 answers since the daemon started, by status.",
     );
-    let _ = writeln!(out, "# TYPE cutover_gateway_errors gauge");
-    for (role, s) in &lifetime {
-        for (code, n) in [
-            ("502", s.status_502),
-            ("503", s.status_503),
-            ("504", s.status_504),
-        ] {
+    for (role, l) in &life {
+        for (code, n) in GATEWAY.iter().zip(l.gateway) {
             let _ = writeln!(
                 out,
-                "cutover_gateway_errors{{service=\"{svc}\",version=\"{role}\",code=\"{code}\"}} {n}"
+                "cutover_gateway_errors_total{{service=\"{svc}\",version=\"{role}\",code=\"{code}\"}} {n}"
             );
         }
     }
-    let _ = writeln!(out, "# HELP cutover_in_flight Requests in flight.");
-    let _ = writeln!(out, "# TYPE cutover_in_flight gauge");
-    for (role, s) in &lifetime {
+    family(
+        &mut out,
+        "cutover_aborted_total",
+        "counter",
+        "Requests the client abandoned before the answer ended (not the version's errors), since the daemon started.",
+    );
+    for (role, l) in &life {
+        let _ = writeln!(
+            out,
+            "cutover_aborted_total{{service=\"{svc}\",version=\"{role}\"}} {}",
+            l.aborted
+        );
+    }
+    family(
+        &mut out,
+        "cutover_in_flight",
+        "gauge",
+        "Requests in flight.",
+    );
+    for role in Role::ALL {
         let _ = writeln!(
             out,
             "cutover_in_flight{{service=\"{svc}\",version=\"{role}\"}} {}",
-            s.in_flight
+            m.in_flight(role)
         );
     }
-    let _ = writeln!(
-        out,
-        "# HELP cutover_latency_seconds Time to the response head over the last 60 s."
+
+    let (span, w) = COUNT_WINDOW;
+    let windowed: Vec<_> = Role::ALL
+        .iter()
+        .map(|r| (*r, m.merged(*r, span).counts))
+        .collect();
+    family(
+        &mut out,
+        "cutover_window_requests",
+        "gauge",
+        "Requests answered in the sliding window, by version and status class.",
     );
-    let _ = writeln!(out, "# TYPE cutover_latency_seconds summary");
+    for (role, c) in &windowed {
+        for (class, n) in CLASSES[1..].iter().zip([c.s2xx, c.s3xx, c.s4xx, c.s5xx]) {
+            let _ = writeln!(
+                out,
+                "cutover_window_requests{{service=\"{svc}\",version=\"{role}\",class=\"{class}\",window=\"{w}\"}} {n}"
+            );
+        }
+    }
+    family(
+        &mut out,
+        "cutover_window_gateway_errors",
+        "gauge",
+        "502/503/504 answers in the sliding window, by status.",
+    );
+    for (role, c) in &windowed {
+        for (code, n) in GATEWAY.iter().zip([c.s502, c.s503, c.s504]) {
+            let _ = writeln!(
+                out,
+                "cutover_window_gateway_errors{{service=\"{svc}\",version=\"{role}\",code=\"{code}\",window=\"{w}\"}} {n}"
+            );
+        }
+    }
+
+    let (span, w) = LATENCY_WINDOW;
+    family(
+        &mut out,
+        "cutover_latency_seconds",
+        "summary",
+        "Time to the response head; quantiles, _sum and _count over the same sliding window.",
+    );
     for role in Role::ALL {
-        let s = m.stats(role, Duration::from_secs(60));
-        for (q, v) in [("0.5", s.p50_ms), ("0.99", s.p99_ms)] {
-            if let Some(ms) = v {
+        let merged = m.merged(role, span);
+        for q in [0.5, 0.99] {
+            if let Some(ms) = merged.quantile_ms(q) {
                 let _ = writeln!(
                     out,
-                    "cutover_latency_seconds{{service=\"{svc}\",version=\"{role}\",quantile=\"{q}\"}} {}",
+                    "cutover_latency_seconds{{service=\"{svc}\",version=\"{role}\",window=\"{w}\",quantile=\"{q}\"}} {}",
                     ms / 1000.0
                 );
             }
         }
         let _ = writeln!(
             out,
-            "cutover_latency_seconds_count{{service=\"{svc}\",version=\"{role}\"}} {}",
-            s.requests
+            "cutover_latency_seconds_sum{{service=\"{svc}\",version=\"{role}\",window=\"{w}\"}} {}",
+            merged.latency_sum_us as f64 / 1e6
+        );
+        let _ = writeln!(
+            out,
+            "cutover_latency_seconds_count{{service=\"{svc}\",version=\"{role}\",window=\"{w}\"}} {}",
+            merged.latency.len()
         );
     }
     out
@@ -125,6 +184,14 @@ fn escape(s: &str) -> String {
 mod tests {
     use super::*;
 
+    fn value(text: &str, series: &str) -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+            .parse()
+            .unwrap()
+    }
+
     #[test]
     fn exposition_has_every_family() {
         let m = Metrics::new();
@@ -135,11 +202,73 @@ mod tests {
         assert!(text.contains("cutover_errors_total{service=\"sh\\\"op\",version=\"canary\"} 1"));
         assert!(text.contains("code=\"502\"} 1"));
         assert!(text.contains(
-            "cutover_latency_seconds{service=\"sh\\\"op\",version=\"stable\",quantile=\"0.99\"}"
+            "cutover_latency_seconds{service=\"sh\\\"op\",version=\"stable\",window=\"60s\",quantile=\"0.99\"}"
         ));
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let value = line.rsplit(' ').next().unwrap();
             assert!(value.parse::<f64>().is_ok(), "{line}");
         }
+        // Every *_total family is declared a counter, every windowed one a gauge.
+        for line in text.lines().filter(|l| l.starts_with("# TYPE")) {
+            let mut w = line.split(' ').skip(2);
+            let (name, kind) = (w.next().unwrap(), w.next().unwrap());
+            if name.ends_with("_total") {
+                assert_eq!(kind, "counter", "{line}");
+            }
+        }
+        for line in text.lines().filter(|l| l.contains("window=")) {
+            assert!(
+                line.starts_with("cutover_window_") || line.starts_with("cutover_latency_seconds"),
+                "{line}"
+            );
+        }
+    }
+
+    /// Counters are lifetime counts: they survive the window's reset and the
+    /// window sliding past (the old exposition emitted 5-minute figures
+    /// under `_total`, which went down and broke `rate()`).
+    #[test]
+    fn counters_never_go_down_and_windows_say_so() {
+        let (m, clock) = Metrics::manual();
+        let advance = |s: u64| clock.fetch_add(s, std::sync::atomic::Ordering::SeqCst);
+        for _ in 0..3 {
+            m.start(Role::Canary).finish(200, Duration::from_millis(2));
+        }
+        m.start(Role::Canary).finish(504, Duration::from_millis(4));
+        let ok = "cutover_requests_total{service=\"s\",version=\"canary\",class=\"2xx\"}";
+        let win =
+            "cutover_window_requests{service=\"s\",version=\"canary\",class=\"2xx\",window=\"5m\"}";
+        let gw = "cutover_gateway_errors_total{service=\"s\",version=\"canary\",code=\"504\"}";
+        let count =
+            "cutover_latency_seconds_count{service=\"s\",version=\"canary\",window=\"60s\"}";
+        let sum = "cutover_latency_seconds_sum{service=\"s\",version=\"canary\",window=\"60s\"}";
+        let t0 = m.prometheus("s", 0);
+        assert_eq!(
+            (value(&t0, ok), value(&t0, win), value(&t0, gw)),
+            (3.0, 3.0, 1.0)
+        );
+        assert_eq!(value(&t0, count), 4.0);
+        assert!(
+            (value(&t0, sum) - 0.010).abs() < 1e-9,
+            "{}",
+            value(&t0, sum)
+        );
+
+        // 61 s later the latency window is empty, the 5-minute one is not.
+        advance(61);
+        let t1 = m.prometheus("s", 0);
+        assert_eq!((value(&t1, count), value(&t1, sum)), (0.0, 0.0));
+        assert_eq!(value(&t1, win), 3.0);
+
+        // Past five minutes and after a window reset: the gauge drops, the
+        // counters do not.
+        advance(300);
+        m.reset(Role::Canary);
+        m.start(Role::Canary).finish(200, Duration::from_millis(1));
+        let t2 = m.prometheus("s", 0);
+        assert_eq!(value(&t2, win), 1.0);
+        assert_eq!(value(&t2, ok), 4.0);
+        assert_eq!(value(&t2, gw), 1.0);
+        assert_eq!(value(&t2, count), 1.0);
     }
 }

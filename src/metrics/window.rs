@@ -1,12 +1,20 @@
 //! The pure core of the metrics: a fixed ring of one-second buckets per
 //! version, each with its counters and a latency histogram, indexed by an
-//! explicit second so it is tested without a clock.
+//! explicit second so it is tested without a clock (the second is the
+//! ring's clock injection: callers pass it in).
 //!
 //! Memory is allocated once (see DESIGN.md: unbounded per-key histograms ate
 //! gigabytes elsewhere) and buckets are reused as the ring turns: a bucket
 //! whose second is stale is cleared when written, and ignored when read.
+//!
+//! Each bucket has its own lock. The request path locks only the bucket of
+//! the current second; a reader (a `/metrics` scrape, a guard tick) locks
+//! one bucket at a time while it folds that bucket into its result, so a
+//! request waits at most for one histogram addition, never for a whole
+//! 300-second merge.
 
 use hdrhistogram::Histogram;
+use std::sync::{Mutex, MutexGuard};
 
 /// Seconds of history kept: the 5 minutes the cockpit graphs, plus margin.
 pub const RING_SECS: usize = 360;
@@ -72,6 +80,25 @@ struct Bucket {
     sec: u64,
     counts: Counts,
     latency: Histogram<u32>,
+    /// Sum of the recorded latencies, for a summary's `_sum`.
+    latency_sum_us: u64,
+}
+
+impl Bucket {
+    fn empty() -> Bucket {
+        Bucket {
+            sec: u64::MAX,
+            counts: Counts::default(),
+            latency: histogram(),
+            latency_sum_us: 0,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.counts = Counts::default();
+        self.latency.reset();
+        self.latency_sum_us = 0;
+    }
 }
 
 /// A merged view of several seconds.
@@ -79,6 +106,8 @@ struct Bucket {
 pub struct Merged {
     pub counts: Counts,
     pub latency: Histogram<u32>,
+    /// Sum of the latencies in the window, in microseconds.
+    pub latency_sum_us: u64,
     /// Requests completed in the last full second.
     pub last_second: u64,
 }
@@ -95,7 +124,7 @@ fn histogram() -> Histogram<u32> {
 }
 
 pub struct Ring {
-    buckets: Vec<Bucket>,
+    buckets: Box<[Mutex<Bucket>]>,
 }
 
 impl Default for Ring {
@@ -108,47 +137,61 @@ impl Ring {
     pub fn new() -> Ring {
         Ring {
             buckets: (0..RING_SECS)
-                .map(|_| Bucket {
-                    sec: u64::MAX,
-                    counts: Counts::default(),
-                    latency: histogram(),
-                })
+                .map(|_| Mutex::new(Bucket::empty()))
                 .collect(),
         }
     }
 
+    fn slot(&self, sec: u64) -> MutexGuard<'_, Bucket> {
+        // A panic while holding a bucket cannot leave it half-updated in a
+        // way that matters more than losing metrics: keep serving.
+        self.buckets[(sec % RING_SECS as u64) as usize]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Record one completed request at second `now`.
-    pub fn record(&mut self, now: u64, status: u16, latency_us: u64) {
-        let b = &mut self.buckets[(now % RING_SECS as u64) as usize];
+    pub fn record(&self, now: u64, status: u16, latency_us: u64) {
+        let mut b = self.slot(now);
         if b.sec != now {
             b.sec = now;
-            b.counts = Counts::default();
-            b.latency.reset();
+            b.clear();
         }
+        let latency_us = latency_us.clamp(1, MAX_LATENCY_US);
         b.counts.add_status(status);
-        b.latency
-            .saturating_record(latency_us.clamp(1, MAX_LATENCY_US));
+        b.latency.saturating_record(latency_us);
+        b.latency_sum_us = b.latency_sum_us.saturating_add(latency_us);
     }
 
     /// Merge the `window` seconds ending with `now` (the current, partial
-    /// second included).
+    /// second included): seconds `now - window + 1 ..= now`. A sample
+    /// recorded 299 s before `now` is in a 300 s window; one 300 s or more
+    /// before is not.
     pub fn merge(&self, now: u64, window: u64) -> Merged {
         let window = window.clamp(1, RING_SECS as u64 - 1);
         let first = now.saturating_sub(window - 1);
         let mut out = Merged {
             counts: Counts::default(),
             latency: histogram(),
+            latency_sum_us: 0,
             last_second: 0,
         };
-        for b in &self.buckets {
-            if b.sec == u64::MAX || b.sec > now {
+        for sec in first..=now {
+            let b = self.slot(sec);
+            if b.sec != sec || b.counts.requests == 0 {
                 continue;
             }
-            if b.sec >= first {
-                out.counts.merge(&b.counts);
-                let _ = out.latency.add(&b.latency);
+            out.counts.merge(&b.counts);
+            out.latency_sum_us = out.latency_sum_us.saturating_add(b.latency_sum_us);
+            let _ = out.latency.add(&b.latency);
+            if sec + 1 == now {
+                out.last_second = b.counts.requests;
             }
-            if now > 0 && b.sec == now - 1 {
+        }
+        if now > 0 && first == now {
+            // A one-second window still reports the last full second.
+            let b = self.slot(now - 1);
+            if b.sec == now - 1 {
                 out.last_second = b.counts.requests;
             }
         }
@@ -156,12 +199,19 @@ impl Ring {
     }
 
     /// Forget everything (a new canary release starts from zero).
-    pub fn clear(&mut self) {
-        for b in &mut self.buckets {
+    pub fn clear(&self) {
+        for b in &self.buckets {
+            let mut b = b.lock().unwrap_or_else(|e| e.into_inner());
             b.sec = u64::MAX;
-            b.counts = Counts::default();
-            b.latency.reset();
+            b.clear();
         }
+    }
+
+    /// Hold the lock of the bucket of second `sec`, as a reader does while it
+    /// folds that bucket in (tests show what a writer can do meanwhile).
+    #[cfg(test)]
+    fn hold(&self, sec: u64) -> MutexGuard<'_, Bucket> {
+        self.slot(sec)
     }
 }
 
@@ -171,7 +221,7 @@ mod tests {
 
     #[test]
     fn counts_by_class() {
-        let mut r = Ring::new();
+        let r = Ring::new();
         for s in [200, 201, 302, 404, 500, 502, 503, 504, 504] {
             r.record(10, s, 1000);
         }
@@ -187,7 +237,7 @@ mod tests {
 
     #[test]
     fn window_edges_and_last_second() {
-        let mut r = Ring::new();
+        let r = Ring::new();
         r.record(100, 200, 1000); // outside a 10 s window ending at 110
         r.record(101, 200, 1000); // first second of it
         r.record(109, 500, 1000);
@@ -201,7 +251,7 @@ mod tests {
 
     #[test]
     fn the_ring_forgets_after_a_lap() {
-        let mut r = Ring::new();
+        let r = Ring::new();
         r.record(5, 500, 1000);
         r.record(5 + RING_SECS as u64, 200, 1000); // same slot, a lap later
         let m = r.merge(5 + RING_SECS as u64, 300);
@@ -214,8 +264,77 @@ mod tests {
     }
 
     #[test]
+    fn five_minute_window_edge() {
+        let now = 1_000u64;
+        let r = Ring::new();
+        r.record(now - 299, 500, 1000); // 299 s old: inside the last 5 minutes
+        r.record(now - 301, 200, 1000); // 301 s old: outside
+        r.record(now - 305, 200, 1000);
+        let m = r.merge(now, 300);
+        assert_eq!(m.counts.requests, 1);
+        assert_eq!(m.counts.errors, 1);
+        // The boundary second itself: 300 s old is out, 299 s old is in.
+        let r = Ring::new();
+        r.record(now - 300, 200, 1000);
+        assert_eq!(r.merge(now, 300).counts.requests, 0);
+        assert_eq!(r.merge(now - 1, 300).counts.requests, 1);
+    }
+
+    #[test]
+    fn a_reader_on_an_old_bucket_never_blocks_the_current_second() {
+        let r = Ring::new();
+        r.record(40, 200, 1000);
+        // A reader folding in second 40 holds its bucket; the request path
+        // writes second 41 under its own lock. (With one lock for the whole
+        // ring this would deadlock, as a std mutex held on the same thread.)
+        let reading = r.hold(40);
+        r.record(41, 200, 2000);
+        r.record(41, 503, 3000);
+        drop(reading);
+        let m = r.merge(41, 2);
+        assert_eq!(m.counts.requests, 3);
+        assert_eq!(m.counts.s503, 1);
+        assert_eq!(m.latency_sum_us, 6000);
+    }
+
+    #[test]
+    fn concurrent_writers_and_readers_sum_exactly() {
+        let r = std::sync::Arc::new(Ring::new());
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (r, stop) = (r.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut merges = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = r.merge(3, 300);
+                    merges += 1;
+                }
+                merges
+            })
+        };
+        let writers: Vec<_> = (0..2)
+            .map(|_| {
+                let r = r.clone();
+                std::thread::spawn(move || {
+                    for i in 0..20_000u64 {
+                        r.record(i % 4, 200, i % 997 + 1);
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(reader.join().unwrap() > 0);
+        let m = r.merge(3, 300);
+        assert_eq!(m.counts.requests, 40_000);
+        assert_eq!(m.latency.len(), 40_000);
+    }
+
+    #[test]
     fn percentiles_within_histogram_precision() {
-        let mut r = Ring::new();
+        let r = Ring::new();
         for i in 1..=1000u64 {
             r.record(1, 200, i * 1000); // 1 ms .. 1000 ms
         }

@@ -6,6 +6,14 @@
 //! and owns the request's accounting: the in-flight count lasts until the
 //! last byte, the outcome is recorded exactly once, and a drain that runs out
 //! of time cuts the stream.
+//!
+//! An upstream that goes quiet mid-body is cut after `upstream_timeout`
+//! without a frame (the idle timeout between body frames, like nginx's
+//! `proxy_read_timeout`) and its version is charged a **504**: it is a
+//! timeout, like a head that never came, and stays apart from the 502 of an
+//! upstream that broke the connection. A cut stream ends with an *error*, not
+//! a clean end, so hyper aborts the client connection and a chunked answer
+//! never looks complete when it is not.
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -14,9 +22,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
-use tokio_util::sync::WaitForCancellationFutureOwned;
+use std::time::Duration;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::router::Completion;
+use super::upstream::Lease;
 
 /// What the proxy sends upstream.
 pub enum RequestBody {
@@ -65,21 +75,48 @@ impl Body for RequestBody {
     }
 }
 
+/// Why cutover ended an upstream's answer early.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error(transparent)]
+    Upstream(#[from] hyper::Error),
+    #[error("the upstream sent nothing for {0:?} in the middle of its answer")]
+    Idle(Duration),
+    #[error("the version was drained before its answer ended")]
+    Drained,
+}
+
 /// What the proxy answers the client with.
 pub struct ProxyBody {
     kind: Kind,
 }
 
+// Nearly every answer is the `Upstream` variant: boxing it would cost an
+// allocation per response to save a few hundred bytes of moves.
+#[allow(clippy::large_enum_variant)]
 enum Kind {
     Full(Option<Bytes>),
-    Upstream {
-        /// A frame already read before the head went out (small bodies), so
-        /// head and body leave in one write.
-        first: Option<Frame<Bytes>>,
-        inner: Incoming,
-        done: Option<Completion>,
-        cut: Pin<Box<WaitForCancellationFutureOwned>>,
-    },
+    Upstream(Streaming),
+}
+
+/// An upstream answer on its way to the client.
+struct Streaming {
+    /// A frame already read before the head went out (small bodies), so
+    /// head and body leave in one write.
+    first: Option<Frame<Bytes>>,
+    inner: Incoming,
+    done: Option<Completion>,
+    /// The upstream connection; back to the pool when the answer ends cleanly.
+    lease: Option<Lease>,
+    /// The version's drain cut; its wait future is made on the first
+    /// wait, so an answer that is complete at once costs no allocation.
+    cut: Arc<CancellationToken>,
+    cut_wait: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+    /// Longest quiet spell allowed between two frames.
+    idle: Duration,
+    /// Armed when a wait for the next frame begins, disarmed by a frame.
+    idle_timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    waiting: bool,
 }
 
 impl ProxyBody {
@@ -96,91 +133,136 @@ impl ProxyBody {
         }
     }
 
-    /// Stream an upstream body; `done` is recorded when it ends.
+    /// Stream an upstream body; `done` is recorded when it ends, and a wait
+    /// of more than `idle` for the next frame cuts it (504).
     pub(super) fn upstream(
         first: Option<Frame<Bytes>>,
         inner: Incoming,
         done: Completion,
-        cut: WaitForCancellationFutureOwned,
+        lease: Lease,
+        cut: Arc<CancellationToken>,
+        idle: Duration,
     ) -> ProxyBody {
-        let mut done = Some(done);
-        if first.is_none()
-            && inner.is_end_stream()
-            && let Some(d) = done.take()
-        {
-            d.complete(None);
+        let mut s = Streaming {
+            first,
+            inner,
+            done: Some(done),
+            lease: Some(lease),
+            cut,
+            cut_wait: None,
+            idle,
+            idle_timer: None,
+            waiting: false,
+        };
+        if s.first.is_none() && s.inner.is_end_stream() {
+            s.finish(None);
         }
         ProxyBody {
-            kind: Kind::Upstream {
-                first,
-                inner,
-                done,
-                cut: Box::pin(cut),
-            },
+            kind: Kind::Upstream(s),
+        }
+    }
+}
+
+impl Streaming {
+    /// Record the outcome once; a clean end (`None`) gives the upstream
+    /// connection back to the pool, a cut or broken one closes it.
+    fn finish(&mut self, status: Option<u16>) {
+        if let Some(d) = self.done.take() {
+            d.complete(status);
+        }
+        if let Some(lease) = self.lease.take()
+            && status.is_none()
+        {
+            lease.release();
+        }
+    }
+
+    fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        if let Some(frame) = self.first.take() {
+            if self.inner.is_end_stream() {
+                self.finish(None);
+            }
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        if self.done.is_none() {
+            // Accounted for already: the end, or a cut.
+            return Pin::new(&mut self.inner)
+                .poll_frame(cx)
+                .map(|f| f.map(|r| r.map_err(BodyError::from)));
+        }
+        if self.cut.is_cancelled() {
+            // The drain ran out of time: count it as a 504 and cut the stream.
+            self.finish(Some(504));
+            return Poll::Ready(Some(Err(BodyError::Drained)));
+        }
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(None) => {
+                self.finish(None);
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Err(e))) => {
+                // The upstream broke off mid-body: the version's fault.
+                self.finish(Some(502));
+                Poll::Ready(Some(Err(e.into())))
+            }
+            Poll::Ready(Some(Ok(frame))) => {
+                self.waiting = false;
+                if self.inner.is_end_stream() {
+                    self.finish(None);
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Pending => {
+                let cut = self
+                    .cut_wait
+                    .get_or_insert_with(|| Box::pin((*self.cut).clone().cancelled_owned()));
+                if cut.as_mut().poll(cx).is_ready() {
+                    self.finish(Some(504));
+                    return Poll::Ready(Some(Err(BodyError::Drained)));
+                }
+                if !self.waiting {
+                    self.waiting = true;
+                    let deadline = tokio::time::Instant::now() + self.idle;
+                    match &mut self.idle_timer {
+                        Some(t) => t.as_mut().reset(deadline),
+                        None => {
+                            self.idle_timer = Some(Box::pin(tokio::time::sleep_until(deadline)))
+                        }
+                    }
+                }
+                if let Some(t) = &mut self.idle_timer
+                    && t.as_mut().poll(cx).is_ready()
+                {
+                    self.finish(Some(504));
+                    return Poll::Ready(Some(Err(BodyError::Idle(self.idle))));
+                }
+                Poll::Pending
+            }
         }
     }
 }
 
 impl Body for ProxyBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         match &mut self.get_mut().kind {
             Kind::Full(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
-            Kind::Upstream {
-                first,
-                inner,
-                done,
-                cut,
-            } => {
-                if let Some(frame) = first.take() {
-                    if inner.is_end_stream()
-                        && let Some(d) = done.take()
-                    {
-                        d.complete(None);
-                    }
-                    return Poll::Ready(Some(Ok(frame)));
-                }
-                if done.is_some() && cut.as_mut().poll(cx).is_ready() {
-                    // The drain ran out of time: count it as a 504 and end the stream.
-                    if let Some(d) = done.take() {
-                        d.complete(Some(504));
-                    }
-                    return Poll::Ready(None);
-                }
-                let polled = Pin::new(&mut *inner).poll_frame(cx);
-                match &polled {
-                    Poll::Ready(None) => {
-                        if let Some(d) = done.take() {
-                            d.complete(None);
-                        }
-                    }
-                    Poll::Ready(Some(Err(_))) => {
-                        // The upstream broke off mid-body: the version's fault.
-                        if let Some(d) = done.take() {
-                            d.complete(Some(502));
-                        }
-                    }
-                    Poll::Ready(Some(Ok(_))) if inner.is_end_stream() => {
-                        if let Some(d) = done.take() {
-                            d.complete(None);
-                        }
-                    }
-                    _ => {}
-                }
-                polled
-            }
+            Kind::Upstream(s) => s.poll_frame(cx),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             Kind::Full(data) => data.is_none(),
-            Kind::Upstream { first, inner, .. } => first.is_none() && inner.is_end_stream(),
+            Kind::Upstream(s) => s.first.is_none() && s.inner.is_end_stream(),
         }
     }
 
@@ -188,12 +270,13 @@ impl Body for ProxyBody {
         match &self.kind {
             Kind::Full(Some(d)) => SizeHint::with_exact(d.len() as u64),
             Kind::Full(None) => SizeHint::with_exact(0),
-            Kind::Upstream { first, inner, .. } => {
-                let extra = first
+            Kind::Upstream(s) => {
+                let extra = s
+                    .first
                     .as_ref()
                     .and_then(|f| f.data_ref())
                     .map_or(0, |d| d.len() as u64);
-                let h = inner.size_hint();
+                let h = s.inner.size_hint();
                 let mut out = SizeHint::new();
                 out.set_lower(h.lower() + extra);
                 if let Some(u) = h.upper() {
@@ -207,8 +290,8 @@ impl Body for ProxyBody {
 
 impl Drop for ProxyBody {
     fn drop(&mut self) {
-        if let Kind::Upstream { done, .. } = &mut self.kind
-            && let Some(d) = done.take()
+        if let Kind::Upstream(s) = &mut self.kind
+            && let Some(d) = s.done.take()
         {
             // Dropped before the end: the client went away.
             d.abort();

@@ -3,58 +3,90 @@
 //! failures into plain 502 / 503 / 504 answers counted on the version.
 //!
 //! A request with no body that could not be *connected* (nothing was sent),
-//! or an idempotent one whose upstream broke or hung before answering, is retried on
-//! another member, then on the other version: the failed attempt is still
-//! counted against its version, so guards see a broken canary, but the
-//! client is served. Requests with a body are not retried (the body is
+//! or an idempotent one whose upstream broke or hung before answering, is
+//! retried on another member, then on the other version: at most
+//! [`MAX_ATTEMPTS`] attempts, and the last one is kept for the other version
+//! when it has not been tried, so a pool whose members are all dead never
+//! keeps the client from the healthy one. Every failed attempt is counted
+//! once against the version it went to (guards see a broken canary); the
+//! client's answer, when every attempt failed, is the last attempt's, already
+//! counted on its version. Requests with a body are not retried (the body is
 //! streamed, never buffered).
 
 use super::body::{ProxyBody, RequestBody};
 use super::headers;
 use super::pool::Member;
-use super::router::{Completion, Router};
+use super::router::{Completion, Router, idx};
 use super::split;
+use super::upstream::Upstreams;
 use crate::model::Role;
 use crate::plan::Sticky;
-use http::{HeaderValue, Request, Response, StatusCode, Uri, header};
+use http::{HeaderValue, Request, Response, StatusCode, Uri, Version, header};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Pooled keep-alive connections to upstreams. Each listener task owns one,
-/// so a request and its upstream connection live on the same runtime.
-pub type UpstreamClient = Client<HttpConnector, RequestBody>;
-
-/// The pooled keep-alive client shared by every request.
-pub(super) fn upstream_client(opts: &super::router::ProxyOptions) -> UpstreamClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(opts.connect_timeout));
-    connector.enforce_http(true);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .pool_max_idle_per_host(256)
-        .retry_canceled_requests(true)
-        .build(connector)
-}
-
-/// How many attempts a bodyless request gets when upstreams refuse connections.
+/// How many attempts a bodyless request gets when upstreams fail it; the
+/// last is kept for the other version while that one is untried.
 const MAX_ATTEMPTS: usize = 3;
 
 static ROUTE_HEADER: header::HeaderName = header::HeaderName::from_static("x-cutover-route");
 
+/// What one listener worker shares among its requests: the router, its own
+/// upstream pool and its own copy of the routing table. Cloned per request
+/// as an `Arc` that only this worker's thread touches, so the request path
+/// bumps no reference count that another worker's core also writes.
+pub struct Worker {
+    pub router: Router,
+    pub upstreams: Upstreams,
+    table: std::sync::Mutex<Arc<super::router::Table>>,
+}
+
+impl Worker {
+    pub fn new(router: Router, upstreams: Upstreams) -> Arc<Worker> {
+        let table = std::sync::Mutex::new(router.table());
+        Arc::new(Worker {
+            router,
+            upstreams,
+            table,
+        })
+    }
+
+    /// The routing table now, as this worker's own `Arc`: refreshed from
+    /// the router when its generation moved, else shared locally.
+    fn table(&self) -> Arc<super::router::Table> {
+        let mut mine = self.table.lock().unwrap_or_else(|e| e.into_inner());
+        self.router.refresh(&mut mine);
+        mine.clone()
+    }
+}
+
+/// Who sent a request: made once per client connection.
+#[derive(Clone)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    /// `addr`'s IP as an `X-Forwarded-For` value.
+    pub forwarded_for: HeaderValue,
+}
+
+impl Peer {
+    pub fn new(addr: SocketAddr) -> Peer {
+        Peer {
+            addr,
+            forwarded_for: headers::client_value(addr.ip()),
+        }
+    }
+}
+
 /// Handle one client request. Never fails: every outcome is a response.
 pub async fn handle(
-    router: Router,
-    upstreams: UpstreamClient,
+    worker: Arc<Worker>,
     mut req: Request<Incoming>,
-    client: SocketAddr,
+    peer: Peer,
     ambiguous_framing: bool,
 ) -> Result<Response<ProxyBody>, std::convert::Infallible> {
     if ambiguous_framing {
@@ -67,8 +99,11 @@ pub async fn handle(
     if let Err(why) = headers::check_framing(req.headers()) {
         return Ok(plain(StatusCode::BAD_REQUEST, why.reason()));
     }
-    let table = router.table();
-    let bucket = match &router.inner.opts.sticky {
+    let router = &worker.router;
+    let upstreams = &worker.upstreams;
+    let opts = &router.inner.opts;
+    let table = worker.table();
+    let bucket = match &opts.sticky {
         Some(s) => {
             sticky_key(&req, s).map_or_else(|| router.next_bucket(), |k| split::sticky_bucket(&k))
         }
@@ -86,44 +121,63 @@ pub async fn handle(
     let (mut parts, body) = req.into_parts();
     let bodyless = body_is_empty(&parts.headers, &body);
     headers::strip_hop_by_hop(&mut parts.headers, upgrade);
-    let request_id = headers::add_forwarding(&mut parts.headers, client.ip());
-    let client_failed = Arc::new(AtomicBool::new(false));
+    let client = peer.addr.ip();
+    let request_id = headers::add_forwarding_for(&mut parts.headers, client, &peer.forwarded_for);
+    // Upstreams get HTTP/1.1 with an origin-form target, as nginx's
+    // `proxy_http_version 1.1` does.
+    parts.version = Version::HTTP_11;
+    if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
+        parts.uri = origin_form(&parts.uri);
+    }
     let logging = router.inner.access_log.load().is_some();
     let entry = |upstream: &str| {
         logging.then(|| super::access_log::Entry {
-            client: client.ip(),
+            client,
             method: parts.method.clone(),
             path: parts.uri.path().to_string(),
             upstream: upstream.to_string(),
             request_id: request_id.to_str().unwrap_or("-").to_string(),
         })
     };
+    // Only a streamed upload can be broken off by the client.
+    let client_failed = (!bodyless).then(|| Arc::new(AtomicBool::new(false)));
     let mut body = Some(body);
 
+    // A request that may go out twice (on a fresh connection, after a
+    // pooled one was closed under it).
+    let resend = (bodyless && parts.method.is_idempotent()).then_some(&parts);
     let mut tried: Vec<Arc<Member>> = Vec::new();
-    let mut switched = false;
-    // What the last failed attempt was, for the answer when none is left.
-    let mut last_failure = (
-        StatusCode::BAD_GATEWAY,
-        "no upstream accepted the connection\n",
-    );
-    for _attempt in 0..MAX_ATTEMPTS {
-        let pool = table.pool(role).clone();
-        let Some(member) = pool.pick(router.inner.opts.balance, &tried).cloned() else {
-            if bodyless && !switched && !table.pool(other(role)).is_empty() {
-                switched = true;
-                role = other(role);
+    // Attempts made on each version, by `router::idx`.
+    let mut attempts = [0usize; 2];
+    // The last failed attempt's answer, already counted on its version.
+    let mut last_failure: Option<(StatusCode, String)> = None;
+    loop {
+        let spent = attempts[0] + attempts[1];
+        if spent >= MAX_ATTEMPTS {
+            break;
+        }
+        let alt = other(role);
+        let may_switch =
+            bodyless && attempts[idx(alt)] == 0 && !table.pool(alt).is_empty() && spent > 0;
+        if may_switch && spent + 1 >= MAX_ATTEMPTS {
+            // Keep the last attempt for the version not tried yet.
+            role = alt;
+        }
+        let picked = table.pool(role).pick(opts.balance, &tried);
+        let Some(member) = picked else {
+            if may_switch {
+                // Every member of this version failed the request.
+                role = alt;
                 continue;
             }
-            if !tried.is_empty() {
-                // Every member we could try failed this request.
-                return Ok(with_id(plain(last_failure.0, last_failure.1), &request_id));
+            if let Some((status, msg)) = last_failure {
+                return Ok(with_id(plain(status, &msg), &request_id));
             }
             let in_flight = router.metrics().start(role);
             router.local_answer(role, in_flight, 503, Duration::ZERO, entry("-"));
             let msg = format!(
                 "no healthy upstream for {} ({} has {} serving members)\n",
-                router.inner.opts.service,
+                opts.service,
                 role,
                 table.pool(role).len()
             );
@@ -132,30 +186,40 @@ pub async fn handle(
                 &request_id,
             ));
         };
+        attempts[idx(role)] += 1;
 
         let in_flight = router.metrics().start(role);
         let guard = member.enter();
         let cut = router.cut_token(role);
         let started = Instant::now();
 
-        let mut up = Request::from_parts(parts.clone(), RequestBody::Empty);
-        *up.uri_mut() = upstream_uri(&member, &parts.uri);
-        if !bodyless && let Some(b) = body.take() {
-            *up.body_mut() = RequestBody::Stream {
-                inner: b,
-                client_failed: client_failed.clone(),
-            };
-        }
+        let up = if bodyless {
+            // Kept for another attempt.
+            Request::from_parts(parts.clone(), RequestBody::Empty)
+        } else {
+            let b = body.take().expect("a request with a body is sent once");
+            let failed = client_failed
+                .clone()
+                .expect("made for requests with a body");
+            Request::from_parts(
+                parts.clone(),
+                RequestBody::Stream {
+                    inner: b,
+                    client_failed: failed,
+                },
+            )
+        };
 
         let sent = tokio::select! {
-            r = tokio::time::timeout(router.inner.opts.upstream_timeout, upstreams.request(up)) => r,
+            biased;
+            r = tokio::time::timeout(opts.upstream_timeout, upstreams.send(member, up, resend)) => r,
             _ = cut.cancelled() => {
                 router.local_answer(role, in_flight, 504, started.elapsed(), entry(&member.addr));
                 return Ok(with_id(plain(StatusCode::GATEWAY_TIMEOUT, "version drained before it answered\n"), &request_id));
             }
         };
         match sent {
-            Ok(Ok(mut resp)) => {
+            Ok(Ok((mut resp, lease))) => {
                 let status = resp.status();
                 let latency = started.elapsed();
                 let upstream_upgrade = (status == StatusCode::SWITCHING_PROTOCOLS)
@@ -165,30 +229,23 @@ pub async fn handle(
                 rparts
                     .headers
                     .insert(headers::X_REQUEST_ID.clone(), request_id.clone());
-                if router.inner.opts.route_header
+                if opts.route_header
                     && let Ok(v) = HeaderValue::from_str(&format!("{role} {}", table.generation))
                 {
                     rparts.headers.insert(ROUTE_HEADER.clone(), v);
                 }
-                let log = router.inner.access_log.load().is_some().then(|| {
-                    Box::new(super::access_log::Entry {
-                        client: client.ip(),
-                        method: parts.method.clone(),
-                        path: parts.uri.path().to_string(),
-                        upstream: member.addr.clone(),
-                        request_id: request_id.to_str().unwrap_or("-").to_string(),
-                    })
-                });
                 let done = Completion {
-                    router: router.clone(),
+                    worker: worker.clone(),
                     role,
                     in_flight,
                     _member: guard,
                     status: status.as_u16(),
                     latency,
-                    log,
+                    log: entry(&member.addr).map(Box::new),
                 };
                 if let (Some(up_upgrade), Some(cl_upgrade)) = (upstream_upgrade, client_upgrade) {
+                    // The connection becomes the tunnel; it never returns to the pool.
+                    drop(lease);
                     tokio::spawn(tunnel(cl_upgrade, up_upgrade, done, cut));
                     return Ok(Response::from_parts(rparts, ProxyBody::empty()));
                 }
@@ -199,28 +256,38 @@ pub async fn handle(
                 let mut first = None;
                 if small_body(&rparts.headers) {
                     use http_body_util::BodyExt;
-                    let left = router
-                        .inner
-                        .opts
-                        .upstream_timeout
-                        .saturating_sub(started.elapsed());
+                    let left = opts.upstream_timeout.saturating_sub(started.elapsed());
                     match tokio::time::timeout(left, rbody.frame()).await {
                         Ok(Some(Ok(frame))) => first = Some(frame),
                         Ok(None) => {}
-                        Ok(Some(Err(_))) | Err(_) => {
+                        Ok(Some(Err(_))) => {
                             done.complete(Some(502));
                             return Ok(with_id(
                                 plain(StatusCode::BAD_GATEWAY, "upstream broke off its answer\n"),
                                 &request_id,
                             ));
                         }
+                        Err(_elapsed) => {
+                            done.complete(Some(504));
+                            return Ok(with_id(
+                                plain(
+                                    StatusCode::GATEWAY_TIMEOUT,
+                                    "upstream did not send its answer in time\n",
+                                ),
+                                &request_id,
+                            ));
+                        }
                     }
                 }
-                let body = ProxyBody::upstream(first, rbody, done, cut.cancelled_owned());
+                let body =
+                    ProxyBody::upstream(first, rbody, done, lease, cut, opts.upstream_timeout);
                 return Ok(Response::from_parts(rparts, body));
             }
             Ok(Err(e)) => {
-                if client_failed.load(Ordering::Relaxed) {
+                if client_failed
+                    .as_ref()
+                    .is_some_and(|f| f.load(Ordering::Relaxed))
+                {
                     // The client broke off its own upload: not the version's error.
                     in_flight.abort();
                     return Ok(plain(
@@ -234,11 +301,15 @@ pub async fn handle(
                 // failure), or the method is idempotent and had no body
                 // (what nginx's `proxy_next_upstream error` does).
                 if bodyless && (e.is_connect() || parts.method.is_idempotent()) {
-                    last_failure = (
+                    last_failure = Some((
                         StatusCode::BAD_GATEWAY,
-                        "no upstream accepted the request\n",
-                    );
-                    tried.push(member);
+                        format!(
+                            "upstream {} ({role}) failed: {}\n",
+                            member.addr,
+                            error_chain(&e)
+                        ),
+                    ));
+                    tried.push(member.clone());
                     continue;
                 }
                 return Ok(with_id(
@@ -255,11 +326,11 @@ pub async fn handle(
                 // tried elsewhere (nginx's `proxy_next_upstream timeout`);
                 // the member's version is still charged the 504.
                 if bodyless && parts.method.is_idempotent() {
-                    last_failure = (
+                    last_failure = Some((
                         StatusCode::GATEWAY_TIMEOUT,
-                        "no upstream answered in time\n",
-                    );
-                    tried.push(member);
+                        format!("upstream {} ({role}) did not answer in time\n", member.addr),
+                    ));
+                    tried.push(member.clone());
                     continue;
                 }
                 return Ok(with_id(
@@ -272,13 +343,12 @@ pub async fn handle(
             }
         }
     }
-    Ok(with_id(
-        plain(
-            StatusCode::BAD_GATEWAY,
-            "no upstream accepted the connection\n",
-        ),
-        &request_id,
-    ))
+    // Every attempt failed; the last one's answer was counted on its version.
+    let (status, msg) = last_failure.unwrap_or((
+        StatusCode::BAD_GATEWAY,
+        "no upstream accepted the request\n".to_string(),
+    ));
+    Ok(with_id(plain(status, &msg), &request_id))
 }
 
 /// Splice an upgraded connection (WebSocket) until either side closes or the
@@ -287,7 +357,7 @@ async fn tunnel(
     client: hyper::upgrade::OnUpgrade,
     upstream: hyper::upgrade::OnUpgrade,
     done: Completion,
-    cut: tokio_util::sync::CancellationToken,
+    cut: Arc<tokio_util::sync::CancellationToken>,
 ) {
     let (c, u) = match tokio::join!(client, upstream) {
         (Ok(c), Ok(u)) => (c, u),
@@ -348,17 +418,13 @@ fn sticky_key(req: &Request<Incoming>, sticky: &Sticky) -> Option<Vec<u8>> {
     }
 }
 
-fn upstream_uri(member: &Member, original: &Uri) -> Uri {
-    let mut parts = http::uri::Parts::default();
-    parts.scheme = Some(http::uri::Scheme::HTTP);
-    parts.authority = member.authority.clone();
-    parts.path_and_query = Some(
-        original
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
-    );
-    Uri::from_parts(parts).unwrap_or_else(|_| Uri::from_static("http://invalid/"))
+/// The path and query of an absolute-form target (`GET http://host/x`).
+fn origin_form(original: &Uri) -> Uri {
+    let pq = original
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+    Uri::from(pq)
 }
 
 fn plain(status: StatusCode, text: &str) -> Response<ProxyBody> {

@@ -16,6 +16,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -23,22 +24,50 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// Heads larger than this are hyper's to refuse; the watchdog gives up.
 const MAX_HEAD: usize = 64 * 1024;
 
-/// Per-connection verdicts, oldest first: `true` = ambiguous framing.
+/// Per-connection verdicts in request order: the sniffer numbers the heads
+/// it sees, the handler numbers the requests it gets, and only the numbers
+/// of *ambiguous* heads are stored. The common case (nothing ambiguous, ever)
+/// costs two uncontended atomic operations per request and no lock.
 #[derive(Clone, Debug, Default)]
-pub struct Verdicts(Arc<Mutex<VecDeque<bool>>>);
+pub struct Verdicts(Arc<VerdictsInner>);
+
+#[derive(Debug, Default)]
+struct VerdictsInner {
+    /// Heads the sniffer has judged.
+    heads: AtomicU64,
+    /// Requests the handler has asked about.
+    asked: AtomicU64,
+    /// Set once any head was ambiguous; guards the lock below.
+    any: AtomicBool,
+    /// Numbers of the ambiguous heads not yet asked about, ascending.
+    ambiguous: Mutex<VecDeque<u64>>,
+}
 
 impl Verdicts {
     /// The verdict of the next request in order (`false` when unknown).
     pub fn next_is_ambiguous(&self) -> bool {
-        self.0
-            .lock()
-            .map(|mut q| q.pop_front().unwrap_or(false))
-            .unwrap_or(false)
+        let n = self.0.asked.fetch_add(1, Ordering::AcqRel);
+        if !self.0.any.load(Ordering::Acquire) {
+            return false;
+        }
+        let Ok(mut q) = self.0.ambiguous.lock() else {
+            return false;
+        };
+        while q.front().is_some_and(|k| *k < n) {
+            q.pop_front();
+        }
+        if q.front() == Some(&n) {
+            q.pop_front();
+            return true;
+        }
+        false
     }
 
     fn push(&self, ambiguous: bool) {
-        if let Ok(mut q) = self.0.lock() {
-            q.push_back(ambiguous);
+        let n = self.0.heads.fetch_add(1, Ordering::AcqRel);
+        if ambiguous && let Ok(mut q) = self.0.ambiguous.lock() {
+            q.push_back(n);
+            self.0.any.store(true, Ordering::Release);
         }
     }
 }
@@ -68,6 +97,12 @@ impl Sniffer {
         }
     }
 
+    /// Whether the bytes are still HTTP/1.1 messages (not an upgraded or
+    /// unparseable stream).
+    pub fn is_http(&self) -> bool {
+        !matches!(self.state, Scan::Opaque)
+    }
+
     pub fn feed(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
             bytes = match &mut self.state {
@@ -88,24 +123,44 @@ impl Sniffer {
                     }
                     &bytes[take..]
                 }
-                Scan::Head(buf) => {
-                    let from = buf.len().saturating_sub(3);
-                    buf.extend_from_slice(bytes);
-                    match find(&buf[from..], b"\r\n\r\n") {
+                Scan::Head(buf) if buf.is_empty() => {
+                    // Fast path: the whole head came in this read (the
+                    // common case); judge it in place, copying nothing.
+                    match self.on_head(bytes) {
+                        Some((len, next)) => {
+                            self.state = next;
+                            &bytes[len..]
+                        }
                         None => {
-                            if buf.len() > MAX_HEAD {
-                                self.state = Scan::Opaque;
-                            }
+                            // A partial head: keep it and wait for the rest.
+                            self.state = Scan::Head(bytes.to_vec());
                             return;
                         }
-                        Some(i) => {
-                            let end = from + i + 4;
-                            let rest_len = buf.len() - end;
-                            let head = std::mem::take(buf);
-                            self.state = self.on_head(&head[..end]);
+                    }
+                }
+                Scan::Head(buf) => {
+                    // Only the newly arrived bytes (and the few before them)
+                    // can complete the head: no rescanning, so a client that
+                    // sends a byte at a time costs linear work.
+                    let from = buf.len().saturating_sub(2);
+                    buf.extend_from_slice(bytes);
+                    if !ends_head(&buf[from..]) {
+                        if buf.len() > MAX_HEAD {
+                            self.state = Scan::Opaque;
+                        }
+                        return;
+                    }
+                    let head = std::mem::take(buf);
+                    match self.on_head(&head) {
+                        Some((len, next)) => {
+                            self.state = next;
                             // What followed the head in this read.
-                            let consumed = bytes.len() - rest_len;
-                            &bytes[consumed..]
+                            let rest_len = head.len() - len;
+                            &bytes[bytes.len() - rest_len.min(bytes.len())..]
+                        }
+                        None => {
+                            self.state = Scan::Head(head);
+                            return;
                         }
                     }
                 }
@@ -158,13 +213,20 @@ impl Sniffer {
         }
     }
 
-    fn on_head(&self, head: &[u8]) -> Scan {
-        let mut headers = [httparse::EMPTY_HEADER; 128];
-        let mut req = httparse::Request::new(&mut headers);
-        if !matches!(req.parse(head), Ok(httparse::Status::Complete(_))) {
-            self.verdicts.push(false);
-            return Scan::Opaque;
-        }
+    /// Judge the head at the start of `bytes`: `None` while it is
+    /// incomplete, else its length and the state after it. A head httparse
+    /// refuses is hyper's to refuse too; the watchdog stops there.
+    fn on_head(&self, bytes: &[u8]) -> Option<(usize, Scan)> {
+        let mut headers = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; 128];
+        let mut req = httparse::Request::new(&mut []);
+        let len = match req.parse_with_uninit_headers(bytes, &mut headers) {
+            Ok(httparse::Status::Complete(len)) => len,
+            Ok(httparse::Status::Partial) if bytes.len() <= MAX_HEAD => return None,
+            _ => {
+                self.verdicts.push(false);
+                return Some((bytes.len(), Scan::Opaque));
+            }
+        };
         let mut te = false;
         let mut chunked = false;
         let mut cl: Option<u64> = None;
@@ -186,7 +248,7 @@ impl Sniffer {
             }
         }
         self.verdicts.push(te && cl.is_some());
-        if upgrade {
+        let next = if upgrade {
             Scan::Opaque
         } else if te {
             if chunked {
@@ -199,8 +261,15 @@ impl Sniffer {
                 Some(n) if n > 0 => Scan::Body(n),
                 _ => Scan::Head(Vec::new()),
             }
-        }
+        };
+        Some((len, next))
     }
+}
+
+/// Whether `tail` holds the end of a head: an empty line, with CRLF or bare
+/// LF line ends (httparse, and so hyper, accept both).
+fn ends_head(tail: &[u8]) -> bool {
+    tail.windows(2).any(|w| w == b"\n\n") || tail.windows(3).any(|w| w == b"\n\r\n")
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -253,8 +322,17 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for SniffIo<T> {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_flush(cx)
     }
+    /// While the connection speaks HTTP, hyper shuts it down only on its
+    /// way to dropping it, and the close that follows sends the same FIN:
+    /// the separate `shutdown` call is one syscall per connection for
+    /// nothing (nginx just closes). Once the bytes are opaque (an upgraded
+    /// tunnel), a shutdown is a real half-close and goes through.
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+        let this = self.get_mut();
+        if this.sniffer.is_http() {
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_shutdown(cx)
     }
     fn poll_write_vectored(
         self: Pin<&mut Self>,
@@ -278,8 +356,8 @@ mod tests {
         for c in chunks {
             s.feed(c);
         }
-        let q = v.0.lock().unwrap();
-        q.iter().copied().collect()
+        let heads = v.0.heads.load(Ordering::SeqCst);
+        (0..heads).map(|_| v.next_is_ambiguous()).collect()
     }
 
     #[test]

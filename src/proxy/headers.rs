@@ -6,15 +6,22 @@
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use std::net::IpAddr;
 
-/// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [HeaderName; 8] = [
+/// Headers that describe one connection, never forwarded: `Connection`
+/// itself and the fields RFC 9110 §7.6.1 says an intermediary removes
+/// whether or not `Connection` names them (`Upgrade` is handled apart: it
+/// survives a real upgrade).
+///
+/// Not here, on purpose: `Trailer` is end-to-end (RFC 9110 §6.6.2; hyper
+/// only forwards the trailer fields it declares), and `Proxy-Authorization` /
+/// `Proxy-Authenticate` are not hop-by-hop in RFC 9110 (§11.7: a proxy that
+/// does not consume them relays them; cutover never asks for proxy
+/// credentials) — nginx forwards all three too. Any of them named in
+/// `Connection` is removed like every other named field.
+const HOP_BY_HOP: [HeaderName; 5] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
     header::TE,
-    header::TRAILER,
     header::TRANSFER_ENCODING,
 ];
 
@@ -87,40 +94,70 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
 /// With `keep_upgrade`, `Connection: upgrade` and `Upgrade` survive so the
 /// upstream can accept the switch.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .filter(|n| !(keep_upgrade && *n == header::UPGRADE))
-        .collect();
-    for name in named {
-        headers.remove(name);
+    // One pass over the names (no hashing) tells whether there is anything
+    // to strip; most requests carry none of these.
+    let present = headers
+        .keys()
+        .any(|k| *k == header::UPGRADE || HOP_BY_HOP.contains(k));
+    if present {
+        strip_present(headers, keep_upgrade);
+    }
+    if keep_upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+}
+
+fn strip_present(headers: &mut HeaderMap, keep_upgrade: bool) {
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .filter(|n| !(keep_upgrade && *n == header::UPGRADE))
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
     }
     for name in &HOP_BY_HOP {
         headers.remove(name);
     }
-    if keep_upgrade {
-        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    } else {
+    if !keep_upgrade {
         headers.remove(header::UPGRADE);
     }
 }
 
-/// Append the client to `X-Forwarded-For`, set `X-Forwarded-Proto`, and make
-/// sure the request has an `X-Request-Id` (kept when present). Returns the id.
+/// The client's address as an `X-Forwarded-For` value: made once per
+/// connection, reused by each of its requests.
+pub fn client_value(client: IpAddr) -> HeaderValue {
+    HeaderValue::from_str(&client.to_string()).expect("an IP address is a valid header value")
+}
+
+/// Append the client to `X-Forwarded-For`, set `X-Forwarded-Proto` to what
+/// the client really spoke to cutover (its listener is plain HTTP, so any
+/// value the client sent is overwritten: a client must not be able to claim
+/// it came over TLS), and make sure the request has an `X-Request-Id` (kept
+/// when present). Returns the id.
 pub fn add_forwarding(headers: &mut HeaderMap, client: IpAddr) -> HeaderValue {
-    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prev) if !prev.is_empty() => format!("{prev}, {client}"),
-        _ => client.to_string(),
+    add_forwarding_for(headers, client, &client_value(client))
+}
+
+/// [`add_forwarding`] with the client's header value made beforehand.
+pub fn add_forwarding_for(
+    headers: &mut HeaderMap,
+    client: IpAddr,
+    client_value: &HeaderValue,
+) -> HeaderValue {
+    let appended = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prev) if !prev.is_empty() => HeaderValue::from_str(&format!("{prev}, {client}")).ok(),
+        _ => Some(client_value.clone()),
     };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
+    if let Some(v) = appended {
         headers.insert(X_FORWARDED_FOR.clone(), v);
     }
-    if !headers.contains_key(&X_FORWARDED_PROTO) {
-        headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
-    }
+    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
     match headers.get(&X_REQUEST_ID) {
         Some(id) if !id.is_empty() => id.clone(),
         _ => {
@@ -133,8 +170,14 @@ pub fn add_forwarding(headers: &mut HeaderMap, client: IpAddr) -> HeaderValue {
 
 /// 128 random bits as 32 hex digits.
 pub fn new_request_id() -> HeaderValue {
-    let s = format!("{:032x}", fastrand::u128(..));
-    HeaderValue::from_str(&s).expect("hex is a valid header value")
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut n = fastrand::u128(..);
+    let mut out = [0u8; 32];
+    for d in out.iter_mut().rev() {
+        *d = HEX[(n & 0xf) as usize];
+        n >>= 4;
+    }
+    HeaderValue::from_bytes(&out).expect("hex is a valid header value")
 }
 
 #[cfg(test)]
@@ -190,6 +233,33 @@ mod tests {
     }
 
     #[test]
+    fn rfc_9110_set_goes_end_to_end_fields_stay() {
+        let mut h = map(&[
+            ("connection", "close"),
+            ("proxy-connection", "keep-alive"),
+            ("transfer-encoding", "chunked"),
+            ("trailer", "x-checksum"),
+            ("proxy-authorization", "Basic Zm9vOmJhcg=="),
+            ("proxy-authenticate", "Basic realm=\"p\""),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort();
+        assert_eq!(
+            left,
+            ["proxy-authenticate", "proxy-authorization", "trailer"]
+        );
+        // Named in Connection, even an end-to-end field goes.
+        let mut h = map(&[
+            ("connection", "trailer, Proxy-Authorization"),
+            ("trailer", "x"),
+            ("proxy-authorization", "y"),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        assert!(h.is_empty(), "{h:?}");
+    }
+
+    #[test]
     fn upgrade_survives_when_asked() {
         let mut h = map(&[("connection", "Upgrade"), ("upgrade", "websocket")]);
         assert!(is_upgrade(&h));
@@ -200,13 +270,24 @@ mod tests {
 
     #[test]
     fn forwarding_headers() {
-        let mut h = map(&[("x-forwarded-for", "10.0.0.1"), ("x-request-id", "abc")]);
+        let mut h = map(&[
+            ("x-forwarded-for", "10.0.0.1"),
+            ("x-forwarded-proto", "https"),
+            ("x-request-id", "abc"),
+        ]);
         let id = add_forwarding(&mut h, "127.0.0.9".parse().unwrap());
         assert_eq!(id, "abc");
         assert_eq!(h.get("x-forwarded-for").unwrap(), "10.0.0.1, 127.0.0.9");
-        assert_eq!(h.get("x-forwarded-proto").unwrap(), "http");
+        let protos: Vec<_> = h.get_all("x-forwarded-proto").iter().collect();
+        assert_eq!(
+            protos,
+            ["http"],
+            "a client's claim is overwritten, not kept"
+        );
         let mut fresh = HeaderMap::new();
         let id = add_forwarding(&mut fresh, "127.0.0.1".parse().unwrap());
         assert_eq!(id.len(), 32);
+        assert!(id.as_bytes().iter().all(u8::is_ascii_hexdigit));
+        assert_ne!(new_request_id(), new_request_id());
     }
 }

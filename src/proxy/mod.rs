@@ -5,6 +5,7 @@
 //! - `pool`: the members of one version and how one is picked
 //! - `router`: the atomically swapped routing table, the error trip, drains
 //! - `forward`: one request end to end (errors → 502/503/504, counted)
+//! - `upstream`: keep-alive upstream connections, pooled per worker
 //! - `body`: streaming bodies with exact accounting
 //! - `headers`: hop-by-hop hygiene, forwarding headers, smuggling defences
 //! - `framing`: a watchdog on raw client bytes that spots CL+TE requests
@@ -20,6 +21,7 @@ pub mod pool;
 mod router;
 mod server;
 pub mod split;
+mod upstream;
 
 pub use router::{DrainReport, ProxyOptions, Router, Table};
 pub use server::{serve, spawn_workers};

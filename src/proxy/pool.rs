@@ -13,8 +13,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 pub struct Member {
     /// `host:port`.
     pub addr: String,
-    /// The same, pre-parsed for building upstream URIs without a parse per request.
+    /// The same, pre-parsed (a `Host` for requests that lack one).
     pub authority: Option<http::uri::Authority>,
+    /// The same as a socket address when it is `ip:port` (no resolver per connect).
+    pub socket: Option<std::net::SocketAddr>,
     in_flight: AtomicU64,
 }
 
@@ -22,6 +24,7 @@ impl Member {
     pub fn new(addr: String) -> Arc<Member> {
         Arc::new(Member {
             authority: addr.parse().ok(),
+            socket: addr.parse().ok(),
             addr,
             in_flight: AtomicU64::new(0),
         })

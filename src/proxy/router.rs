@@ -136,7 +136,7 @@ impl Router {
                     ArcSwap::from_pointee(CancellationToken::new()),
                 ],
                 access_log: arc_swap::ArcSwapOption::empty(),
-                sequence: AtomicU64::new(0),
+                sequence: AtomicU64::new(super::split::FIRST_SEQUENCE),
                 trip_limit: AtomicU64::new(TRIP_OFF),
                 trip_base: AtomicU64::new(0),
                 trip_fired: AtomicBool::new(false),
@@ -157,6 +157,20 @@ impl Router {
     /// The table requests are routed by right now.
     pub fn table(&self) -> Arc<Table> {
         self.inner.table.load_full()
+    }
+
+    /// Bring a worker's own copy of the table up to date. Reading the
+    /// current one through arc-swap's guard writes no shared reference
+    /// count; a new copy is made only when the table changed.
+    pub(super) fn refresh(&self, mine: &mut Arc<Table>) {
+        let current = self.inner.table.load();
+        if current.generation != mine.generation {
+            *mine = Arc::new(Table {
+                generation: current.generation,
+                weight: current.weight,
+                pools: current.pools.clone(),
+            });
+        }
     }
 
     /// The split bucket of the next request without a sticky key.
@@ -268,8 +282,10 @@ impl Router {
         self.inner.trips.subscribe()
     }
 
-    pub(super) fn cut_token(&self, role: Role) -> CancellationToken {
-        (**self.inner.cuts[idx(role)].load()).clone()
+    /// The drain cut of `role` (shared: an `Arc` clone, not a token clone,
+    /// which would take the token's lock on the request path).
+    pub(super) fn cut_token(&self, role: Role) -> Arc<CancellationToken> {
+        self.inner.cuts[idx(role)].load_full()
     }
 
     /// Called after every canary error is recorded.
@@ -319,7 +335,7 @@ pub(super) struct TableDraft {
 
 /// The accounting of one routed request, recorded exactly once.
 pub(crate) struct Completion {
-    pub(super) router: Router,
+    pub(super) worker: Arc<super::forward::Worker>,
     pub(super) role: Role,
     pub(super) in_flight: InFlight,
     pub(super) _member: MemberGuard,
@@ -336,11 +352,12 @@ impl Completion {
     pub(super) fn complete(self, override_status: Option<u16>) {
         let status = override_status.unwrap_or(self.status);
         self.in_flight.finish(status, self.latency);
-        if let (Some(entry), Some(log)) = (&self.log, &*self.router.inner.access_log.load()) {
+        let router = &self.worker.router;
+        if let (Some(entry), Some(log)) = (&self.log, &*router.inner.access_log.load()) {
             log.record(entry, self.role, status, self.latency);
         }
         if self.role == Role::Canary && status >= 500 {
-            self.router.check_trip();
+            router.check_trip();
         }
     }
 

@@ -22,7 +22,10 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let tracker = TaskTracker::new();
-    let upstreams = super::forward::upstream_client(&router.inner.opts);
+    let worker = super::forward::Worker::new(
+        router.clone(),
+        super::upstream::Upstreams::new(router.inner.opts.connect_timeout),
+    );
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -39,14 +42,14 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let header_timeout = router.inner.opts.header_timeout;
-        let router = router.clone();
-        let upstreams = upstreams.clone();
+        let worker = worker.clone();
         let mut stop = stop_rx.clone();
         tracker.spawn(async move {
             let (io, verdicts) = super::framing::SniffIo::new(stream);
+            let peer = super::forward::Peer::new(peer);
             let svc = service_fn(move |req| {
                 let ambiguous = verdicts.next_is_ambiguous();
-                super::forward::handle(router.clone(), upstreams.clone(), req, peer, ambiguous)
+                super::forward::handle(worker.clone(), req, peer.clone(), ambiguous)
             });
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -84,6 +87,9 @@ pub fn spawn_workers(
     stop: watch::Receiver<bool>,
     grace: Duration,
 ) -> std::io::Result<(std::net::SocketAddr, Vec<std::thread::JoinHandle<()>>)> {
+    if addr.port() != 0 {
+        ensure_port_free(addr)?;
+    }
     let mut bound = addr;
     let mut listeners = Vec::new();
     for _ in 0..workers.max(1) {
@@ -125,6 +131,19 @@ pub fn spawn_workers(
         threads.push(t);
     }
     Ok((bound, threads))
+}
+
+/// `SO_REUSEPORT` would let a second process of the same user bind the same
+/// public port silently and take a share of the traffic. A probe bound
+/// *without* it fails while anyone listens there (with or without the
+/// option), so a clash is an `AddrInUse` error instead. `SO_REUSEADDR` keeps
+/// a restart from tripping over the old process's TIME_WAIT sockets.
+fn ensure_port_free(addr: std::net::SocketAddr) -> std::io::Result<()> {
+    use socket2::{Domain, Socket, Type};
+    let probe = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    probe.set_reuse_address(true)?;
+    probe.bind(&addr.into())?;
+    Ok(())
 }
 
 fn reuseport_listener(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {

@@ -35,6 +35,12 @@ pub fn sequence_bucket(n: u64) -> u16 {
     ((n % u64::from(SCALE)) * STRIDE % u64::from(SCALE)) as u16
 }
 
+/// The sequence number a router starts from: its bucket is the last one
+/// (47 × 617 ≡ 999 mod 1000), so the first request a daemon routes goes to
+/// stable at any weight below 100 %. Starting at 0 (bucket 0) sent it to the
+/// canary at every weight above 0.
+pub const FIRST_SEQUENCE: u64 = 47;
+
 /// The stable bucket of a sticky key (FNV-1a, then a multiplicative mix so
 /// similar keys spread evenly; the result is independent of process and run).
 pub fn sticky_bucket(key: &[u8]) -> u16 {
@@ -91,6 +97,15 @@ mod tests {
                     "w {weight} [{from}+{len}]: {got} vs {want}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn the_first_request_goes_to_stable_below_full_weight() {
+        assert_eq!(sequence_bucket(FIRST_SEQUENCE), SCALE - 1);
+        for weight in [1u16, 10, 500, 999] {
+            let first = sequence_bucket(FIRST_SEQUENCE);
+            assert_eq!(role_for_bucket(first, weight), Role::Stable);
         }
     }
 

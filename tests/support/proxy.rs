@@ -40,6 +40,8 @@ pub struct Upstream {
     pub addr: SocketAddr,
     pub name: String,
     pub served: Arc<AtomicU64>,
+    /// TCP connections it accepted.
+    pub accepts: Arc<AtomicU64>,
     tasks: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -52,14 +54,17 @@ impl Upstream {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let served = Arc::new(AtomicU64::new(0));
+        let accepts = Arc::new(AtomicU64::new(0));
         let name_s = name.to_string();
         let counter = served.clone();
+        let accepted = accepts.clone();
         let task = tokio::spawn(async move {
             let mut conns = JoinSet::new();
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
+                accepted.fetch_add(1, Ordering::SeqCst);
                 let name = name_s.clone();
                 let counter = counter.clone();
                 let behaviour = behaviour.clone();
@@ -113,6 +118,7 @@ impl Upstream {
             addr,
             name: name.to_string(),
             served,
+            accepts,
             tasks: Some(task),
         }
     }
@@ -126,6 +132,10 @@ impl Upstream {
 
     pub fn served(&self) -> u64 {
         self.served.load(Ordering::Relaxed)
+    }
+
+    pub fn accepts(&self) -> u64 {
+        self.accepts.load(Ordering::SeqCst)
     }
 }
 
@@ -194,4 +204,76 @@ pub fn client() -> reqwest::Client {
         .pool_max_idle_per_host(8)
         .build()
         .unwrap()
+}
+
+/// An address nothing listens on (bound, then released): connecting is refused.
+pub fn dead_addr() -> String {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string()
+}
+
+/// Poll `check` until it holds (up to ~5 s); no sleeps as synchronisation
+/// in the assertions themselves.
+pub async fn eventually(mut check: impl FnMut() -> bool) -> bool {
+    for _ in 0..500 {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    check()
+}
+
+/// One raw HTTP/1.1 exchange on a fresh connection: send `request`, read the
+/// answer's head and a `Content-Length` body. Returns (head lines lower-cased
+/// names kept as sent, body).
+pub async fn raw_exchange(addr: SocketAddr, request: &str) -> (String, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("an answer in time")
+            .unwrap();
+        assert!(
+            n > 0,
+            "closed before a full head: {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&got[..head_end]).into_owned();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = got[head_end..].to_vec();
+    while body.len() < len {
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(n > 0);
+        body.extend_from_slice(&buf[..n]);
+    }
+    (head, body)
+}
+
+/// The header names of a raw head, lower-cased, and the value of each.
+pub fn head_fields(head: &str) -> Vec<(String, String)> {
+    head.lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect()
 }
