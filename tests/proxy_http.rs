@@ -5,6 +5,8 @@
 use crate::support::proxy as support;
 
 use cutover::model::Role;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -815,4 +817,90 @@ async fn connections_the_upstream_closes_after_each_answer_cost_no_errors() {
     let s = proxy.router.metrics().stats(Role::Stable, WINDOW);
     assert_eq!((s.requests, s.errors), (50, 0), "{s:?}");
     assert!(accepts.load(std::sync::atomic::Ordering::SeqCst) >= 50);
+}
+
+/// A canary whose k-th answer is a 500 that takes 300 + k × 150 ms: the first
+/// error trips the weight to 0 while the others are still on the canary.
+async fn staggered_failing_canary() -> (std::net::SocketAddr, Arc<AtomicU64>) {
+    use http_body_util::Full;
+    use hyper::service::service_fn;
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let arrived = Arc::new(AtomicU64::new(0));
+    let counter = arrived.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = l.accept().await else {
+                continue;
+            };
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |_req: hyper::Request<hyper::body::Incoming>| {
+                    let k = counter.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        tokio::time::sleep(Duration::from_millis(300 + 150 * k)).await;
+                        let mut r =
+                            hyper::Response::new(Full::new(bytes::Bytes::from_static(b"boom")));
+                        *r.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+                        Ok::<_, std::convert::Infallible>(r)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, arrived)
+}
+
+/// Requests already on the canary when the trip fires come back 500 after
+/// its share went to 0: stable answers them instead, so the client sees
+/// exactly `max_errors` errors, while the canary is charged every one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canary_errors_after_the_trip_are_served_by_stable() {
+    let stable = Upstream::start("stable").await;
+    let (canary, arrived) = staggered_failing_canary().await;
+    let proxy = Proxy::start(Default::default()).await;
+    proxy
+        .router
+        .set_members(Role::Stable, vec![stable.addr.to_string()]);
+    proxy
+        .router
+        .set_members(Role::Canary, vec![canary.to_string()]);
+    proxy.router.set_weight(1000);
+    proxy.router.arm_error_trip(Some(1));
+    let c = client();
+    let mut tasks = Vec::new();
+    for _ in 0..5 {
+        let n = arrived.load(Ordering::SeqCst);
+        let (c, url) = (c.clone(), proxy.url("/"));
+        tasks.push(tokio::spawn(async move {
+            c.get(url).send().await.unwrap().status().as_u16()
+        }));
+        // All five reach the canary, in order, before the first answers.
+        assert!(
+            eventually(|| arrived.load(Ordering::SeqCst) > n).await,
+            "request {} never reached the canary",
+            n + 1
+        );
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert_eq!(
+        statuses,
+        vec![500, 200, 200, 200, 200],
+        "what the clients saw"
+    );
+    assert_eq!(proxy.router.weight(), 0);
+    let m = proxy.router.metrics();
+    let canary_stats = m.stats(Role::Canary, WINDOW);
+    assert_eq!(
+        canary_stats.requests, 5,
+        "the canary is charged every request"
+    );
+    assert_eq!(canary_stats.errors, 5, "and every error");
+    assert_eq!(m.stats(Role::Stable, WINDOW).requests, 4);
 }

@@ -12,6 +12,12 @@
 //! client's answer, when every attempt failed, is the last attempt's, already
 //! counted on its version. Requests with a body are not retried (the body is
 //! streamed, never buffered).
+//!
+//! A canary 5xx that comes back after the canary's share went to 0 (the
+//! error trip fired, or a rollback began, while the request was on it) is
+//! answered by stable instead when the request may be sent twice: clients
+//! see at most the errors that came back while the canary still had its
+//! share, i.e. no more than `max_errors`.
 
 use super::body::{ProxyBody, RequestBody};
 use super::headers;
@@ -222,6 +228,30 @@ pub async fn handle(
             Ok(Ok((mut resp, lease))) => {
                 let status = resp.status();
                 let latency = started.elapsed();
+                if role == Role::Canary
+                    && status.is_server_error()
+                    && resend.is_some()
+                    && router.weight() == 0
+                    && !table.pool(Role::Stable).is_empty()
+                    && attempts[0] + attempts[1] < MAX_ATTEMPTS
+                {
+                    // The canary failed a request it took before its share
+                    // went to 0 (the error trip fired, or a rollback began,
+                    // while the request was on it). Stable can still serve
+                    // an idempotent request without a body, so it does: no
+                    // client sees an error from a canary already condemned.
+                    // The canary is charged its error as usual.
+                    drop((resp, lease, guard));
+                    router.local_answer(
+                        role,
+                        in_flight,
+                        status.as_u16(),
+                        latency,
+                        entry(&member.addr),
+                    );
+                    role = Role::Stable;
+                    continue;
+                }
                 let upstream_upgrade = (status == StatusCode::SWITCHING_PROTOCOLS)
                     .then(|| hyper::upgrade::on(&mut resp));
                 let (mut rparts, rbody) = resp.into_parts();
