@@ -301,21 +301,28 @@ mod tests {
     fn concurrent_writers_and_readers_sum_exactly() {
         let r = std::sync::Arc::new(Ring::new());
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // Everyone starts together, so the reader merges while writers write
+        // even on a loaded machine.
+        let start = std::sync::Arc::new(std::sync::Barrier::new(3));
         let reader = {
-            let (r, stop) = (r.clone(), stop.clone());
+            let (r, stop, start) = (r.clone(), stop.clone(), start.clone());
             std::thread::spawn(move || {
+                start.wait();
                 let mut merges = 0u64;
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                loop {
                     let _ = r.merge(3, 300);
                     merges += 1;
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        return merges;
+                    }
                 }
-                merges
             })
         };
         let writers: Vec<_> = (0..2)
             .map(|_| {
-                let r = r.clone();
+                let (r, start) = (r.clone(), start.clone());
                 std::thread::spawn(move || {
+                    start.wait();
                     for i in 0..20_000u64 {
                         r.record(i % 4, 200, i % 997 + 1);
                     }

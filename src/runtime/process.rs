@@ -109,6 +109,22 @@ fn start_time(pid: i32) -> Option<u64> {
     stat_fields(pid)?.get(19)?.parse().ok()
 }
 
+/// Returns once `pid` is gone: SIGKILL is delivered, not instantaneous, and
+/// a process still in /proc would be adopted again by the next `list`.
+async fn wait_gone(replica: &Replica, pid: i32) -> Result<(), RuntimeError> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while alive(pid) {
+        if tokio::time::Instant::now() >= deadline {
+            return Err(RuntimeError::Other(format!(
+                "{} still runs 5 s after SIGKILL",
+                replica.id
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
+}
+
 fn alive(pid: i32) -> bool {
     // Signal 0 probes existence; a zombie counts as gone.
     nix::sys::signal::kill(Pid::from_raw(pid), None).is_ok()
@@ -443,26 +459,19 @@ impl Runtime for ProcessRuntime {
         }
         // Whatever is left of the group (the leader or what it spawned).
         let _ = killpg(group, Signal::SIGKILL);
-        // Gone when this returns (SIGKILL is delivered, not instantaneous).
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while alive(pid) {
-            if tokio::time::Instant::now() >= deadline {
-                return Err(RuntimeError::Other(format!(
-                    "{} still runs 5 s after SIGKILL",
-                    replica.id
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        Ok(())
+        wait_gone(replica, pid).await
     }
 
     async fn remove(&self, replica: &Replica) -> Result<(), RuntimeError> {
-        if let Some(pid) = pid_of(&replica.id) {
-            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-        }
+        let gone = match pid_of(&replica.id) {
+            Some(pid) => {
+                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                wait_gone(replica, pid).await
+            }
+            None => Ok(()),
+        };
         self.lock().remove(&replica.id);
-        Ok(())
+        gone
     }
 
     async fn list(&self, service: &str) -> Result<Vec<Replica>, RuntimeError> {
