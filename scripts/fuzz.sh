@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Short fuzz runs of the plan parser, the journal reader and the admin
-# request decoding (cargo-fuzz, which needs a nightly toolchain). The same
+# request decoding (cargo-fuzz, libFuzzer). cargo-fuzz wants a nightly
+# toolchain for its -Z sanitizer flags; where only stable is installed,
+# RUSTC_BOOTSTRAP=1 lets the stable compiler accept them. The same
 # properties run on stable in `cargo test` as proptests:
 #   tests/plan_errors.rs (parse never panics), tests/journal_reader.rs
 #   (arbitrary bytes), tests/admin_api.rs (arbitrary request bodies).
 #
 # Usage: scripts/fuzz.sh [SECONDS_PER_TARGET]
-# Without nightly or cargo-fuzz it says that nothing was fuzzed and exits 2,
+# cargo-fuzz is installed from crates.io when missing. If it cannot be had,
+# the script says that nothing was fuzzed and exits 2,
 # so a check that relies on it cannot pass silently; FUZZ_OPTIONAL=1 turns
 # that into exit 0 (for machines where fuzzing is knowingly skipped).
 set -euo pipefail
@@ -23,14 +26,26 @@ not_run() {
   exit 2
 }
 
-if ! cargo +nightly --version >/dev/null 2>&1; then
-  not_run "no nightly toolchain here (rustup toolchain install nightly)"
+if cargo +nightly --version >/dev/null 2>&1; then
+  fuzz=(cargo +nightly fuzz)
+else
+  echo "fuzz: no nightly toolchain; using stable with RUSTC_BOOTSTRAP=1" >&2
+  export RUSTC_BOOTSTRAP=1
+  fuzz=(cargo fuzz)
 fi
-if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
-  not_run "cargo-fuzz is not installed (cargo install cargo-fuzz)"
+if ! "${fuzz[@]}" --version >/dev/null 2>&1; then
+  echo "fuzz: installing cargo-fuzz" >&2
+  cargo install cargo-fuzz --locked >/dev/null 2>&1 || not_run "cargo-fuzz is not installed and could not be (cargo install cargo-fuzz)"
 fi
 for target in plan journal admin_request; do
   echo "== fuzz $target for ${SECS}s"
-  cargo +nightly fuzz run "$target" -- -max_total_time="$SECS"
+  log=$(mktemp)
+  if ! "${fuzz[@]}" run "$target" -- -max_total_time="$SECS" >"$log" 2>&1; then
+    tail -40 "$log"
+    echo "fuzz: $target failed (a crash is saved in fuzz/artifacts/$target)"
+    exit 1
+  fi
+  grep -E "^Done" "$log" || tail -3 "$log"
+  rm -f "$log"
 done
 echo "fuzz: all targets ran ${SECS}s each without a crash"
