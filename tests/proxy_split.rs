@@ -226,3 +226,63 @@ async fn sticky_keys_move_only_stable_to_canary() {
     }
     assert!((70..=130).contains(&moved), "{moved} keys moved");
 }
+
+/// Across a pool's members: round-robin gives each member exactly its turn;
+/// least-in-flight sends new requests to the member that is not busy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_robin_and_least_in_flight_across_members() {
+    let a = Upstream::start("a").await;
+    let b = Upstream::start("b").await;
+    let proxy = Proxy::start(Default::default()).await;
+    proxy
+        .router
+        .set_members(Role::Stable, vec![a.addr.to_string(), b.addr.to_string()]);
+    let counts = send_many(&proxy, 400).await;
+    assert_eq!(counts.get("a"), Some(&200), "{counts:?}");
+    assert_eq!(counts.get("b"), Some(&200), "{counts:?}");
+
+    // Least in flight: `slow` holds every request it gets for 2 s, so once
+    // it has one, every other request goes to `fast`.
+    let slow = Upstream::start_with(
+        "slow",
+        Behaviour {
+            status: 200,
+            delay: std::time::Duration::from_secs(2),
+        },
+    )
+    .await;
+    let fast = Upstream::start("fast").await;
+    let proxy = Proxy::start(cutover::plan::ProxyPlan {
+        balance: cutover::plan::Balance::LeastInFlight,
+        ..Default::default()
+    })
+    .await;
+    proxy.router.set_members(
+        Role::Stable,
+        vec![slow.addr.to_string(), fast.addr.to_string()],
+    );
+    let c = client();
+    let mut held = Vec::new();
+    // Two concurrent requests: one lands on each member (both idle at first).
+    for _ in 0..2 {
+        let (c, url) = (c.clone(), proxy.url("/"));
+        held.push(tokio::spawn(
+            async move { c.get(url).send().await.unwrap() },
+        ));
+    }
+    assert!(
+        eventually(|| proxy.router.metrics().in_flight(Role::Stable) >= 1).await,
+        "the slow member holds a request"
+    );
+    let mut versions = BTreeMap::<String, usize>::new();
+    for _ in 0..50 {
+        let r = c.get(proxy.url("/")).send().await.unwrap();
+        *versions
+            .entry(r.headers()["x-version"].to_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    assert_eq!(versions.get("fast"), Some(&50), "{versions:?}");
+    for h in held {
+        assert_eq!(h.await.unwrap().status(), 200);
+    }
+}
