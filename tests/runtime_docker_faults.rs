@@ -720,3 +720,35 @@ async fn measure_image_build_start_to_healthy_stop_and_remove() {
     }
     assert_eq!(left(&service), 0);
 }
+
+/// A rebuild replaces the image its tag named and removes the old one, so
+/// rebuilding the demo images for every new binary leaves nothing behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_removes_the_image_it_replaced() {
+    let Some(rt) = runtime().await else { return };
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_cutover"));
+    let tag = format!("cutover-rebuild:{}", std::process::id());
+    let id = |tag: &str| {
+        let out = std::process::Command::new("docker")
+            .args(["image", "inspect", "--format", "{{.Id}}", tag])
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    cutover::runtime::image::build_demo_image(rt.client(), exe, &tag, "v1", true)
+        .await
+        .unwrap();
+    let first = id(&tag).expect("built");
+    // No cache: a new image (new creation time) under the same tag.
+    cutover::runtime::image::build_demo_image(rt.client(), exe, &tag, "v1", true)
+        .await
+        .unwrap();
+    let second = id(&tag).expect("rebuilt");
+    let _ = std::process::Command::new("docker")
+        .args(["rmi", "-f", &tag])
+        .output();
+    assert_ne!(first, second, "the rebuild made a new image");
+    assert_eq!(id(&first), None, "the replaced image {first} is gone");
+}
