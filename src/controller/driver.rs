@@ -657,8 +657,17 @@ impl Driver {
                     (t.replica.role, t.stopping, t.status)
                 };
                 let how = crate::runtime::exit_detail(code, oom_killed);
+                // The detail begins with what happened, so it reads whole
+                // on its own ("stopped (exit 0)"); clients word it with
+                // `model::replica_phrase`, which never repeats the status.
                 let detail = if status == ReplicaStatus::Stopped {
-                    format!("stopped: {how}")
+                    let code = how
+                        .strip_prefix("exited ")
+                        .filter(|c| c.parse::<i64>().is_ok());
+                    format!(
+                        "stopped ({})",
+                        code.map_or(how.clone(), |c| format!("exit {c}"))
+                    )
                 } else {
                     format!("{how} (on its own)")
                 };
