@@ -13,6 +13,8 @@
 
 mod effect;
 mod inputs;
+#[cfg(test)]
+mod inputs_tests;
 mod keys;
 mod mouse;
 #[cfg(test)]

@@ -343,6 +343,7 @@ pub fn logs_popup(app: App) -> App {
         app,
         Popup::Logs(LogsView {
             role: Role::Canary,
+            replica: Some("c0ffee1234".into()),
             lines: Some(Ok(lines)),
             scroll: 0,
         }),

@@ -143,15 +143,7 @@ impl App {
                 None
             }
             Command::PauseResume => Some(Effect::Send(prompts::pause_resume(s))),
-            Command::Logs => {
-                let role = self.selection.role;
-                self.popup = Some(Popup::Logs(LogsView {
-                    role,
-                    lines: None,
-                    scroll: 0,
-                }));
-                Some(Effect::FetchLogs { role })
-            }
+            Command::Logs => self.open_logs(),
             Command::Ack => {
                 let at = self.breach_banner()?.at;
                 self.acked_breach = Some(at);
@@ -269,28 +261,35 @@ impl App {
     }
 
     fn logs_key(&mut self, command: Command) -> Option<Effect> {
-        let Some(Popup::Logs(view)) = &mut self.popup else {
+        if !matches!(self.popup, Some(Popup::Logs(_))) {
             return None;
-        };
+        }
         match command {
             Command::ScrollUp | Command::ScrollDown => {
                 self.scroll_popup(command == Command::ScrollUp, 1);
             }
             Command::Focus => {
-                let role = match view.role {
-                    Role::Stable => Role::Canary,
-                    Role::Canary => Role::Stable,
-                };
-                *view = LogsView {
-                    role,
-                    lines: None,
-                    scroll: 0,
-                };
-                return Some(Effect::FetchLogs { role });
+                // The next replica, across both versions, as Tab does outside.
+                self.cycle_selection();
+                return self.open_logs();
             }
             _ => self.popup = None,
         }
         None
+    }
+
+    /// Open (or move) the logs popup to the selected replica and ask for
+    /// its lines.
+    fn open_logs(&mut self) -> Option<Effect> {
+        let role = self.selection.role;
+        let replica = self.selected_replica().map(|r| r.id.clone());
+        self.popup = Some(Popup::Logs(LogsView {
+            role,
+            replica: replica.clone(),
+            lines: None,
+            scroll: 0,
+        }));
+        Some(Effect::FetchLogs { role, replica })
     }
 
     fn reason_key(&mut self, command: Command) -> Option<Effect> {

@@ -97,6 +97,8 @@ pub enum Popup {
 #[derive(Clone, Debug, PartialEq)]
 pub struct LogsView {
     pub role: Role,
+    /// The replica whose lines these are (`None`: the version's first).
+    pub replica: Option<String>,
     /// `None` while loading.
     pub lines: Option<Result<Vec<String>, String>>,
     /// Lines scrolled up from the newest.

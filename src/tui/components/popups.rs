@@ -337,7 +337,10 @@ fn logs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, v: &LogsView) {
         Role::Stable => Some(s.stable.version.clone()),
         Role::Canary => s.canary.as_ref().map(|c| c.version.clone()),
     });
-    let title = format!("logs · {} {}", v.role, version.unwrap_or_default());
+    let title = match &v.replica {
+        Some(id) => format!("logs · {} {} · {id}", v.role, version.unwrap_or_default()),
+        None => format!("logs · {} {}", v.role, version.unwrap_or_default()),
+    };
     let w = area.width.saturating_sub(4);
     let h = area.height.saturating_sub(4);
     let inner = frame_box(frame, area, theme, w, h, &title);
