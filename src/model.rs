@@ -357,6 +357,11 @@ pub struct StateView {
     pub guards: Vec<GuardVerdict>,
     #[serde(default)]
     pub guards_muted: bool,
+    /// The guard thresholds in force: the plan's `[guard]`, or this
+    /// release's edit (`set_guards`). `None` from daemons and recordings
+    /// older than the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thresholds: Option<GuardPlan>,
     /// Reason of the freeze window in force now, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub freeze: Option<String>,
