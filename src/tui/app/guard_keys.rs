@@ -20,9 +20,7 @@ impl App {
             Command::Down => view.selected = (view.selected + 1) % n,
             Command::Select => {
                 let key = GuardKey::ALL[view.selected.min(n - 1)];
-                let Some(s) = self.state.as_ref() else {
-                    return None;
-                };
+                let s = self.state.as_ref()?;
                 if !guard_edit::editable(s.phase) {
                     self.note(format!(
                         "✗ guards are edited during a release (phase {})",

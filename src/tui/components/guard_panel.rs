@@ -35,7 +35,7 @@ const VERDICT: usize = 13;
 const LABEL: usize = 13;
 const VALUE: usize = 9;
 
-fn verdict_of<'a>(s: &'a StateView, key: GuardKey) -> Option<&'a GuardVerdict> {
+fn verdict_of(s: &StateView, key: GuardKey) -> Option<&GuardVerdict> {
     s.guards.iter().find(|g| g.name == key.name())
 }
 
