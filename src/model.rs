@@ -143,6 +143,50 @@ impl ReplicaStatus {
     }
 }
 
+impl ReplicaStatus {
+    /// The status as a word for people: `starting`, `oom-killed`.
+    pub fn word(self) -> &'static str {
+        match self {
+            ReplicaStatus::Starting => "starting",
+            ReplicaStatus::Healthy => "healthy",
+            ReplicaStatus::Unhealthy => "unhealthy",
+            ReplicaStatus::Draining => "draining",
+            ReplicaStatus::Stopped => "stopped",
+            ReplicaStatus::Exited => "exited",
+            ReplicaStatus::OomKilled => "oom-killed",
+        }
+    }
+}
+
+/// What a [`EventKind::Replica`] says, as one phrase: the status word, then
+/// the detail after a colon (`healthy: GET /healthz → 200`), or the detail
+/// alone when it already begins with the status (`stopped (exit 0)`,
+/// `exited 1 (on its own)`, `started at 127.0.0.1:4001`), so no line
+/// reads "stopped: stopped". Every client (the cockpit, the demo's
+/// printout) words a replica change through this one function.
+pub fn replica_phrase(status: ReplicaStatus, detail: &str) -> String {
+    let detail = detail.trim();
+    if detail.is_empty() {
+        return status.word().to_string();
+    }
+    let first: String = detail
+        .split(|c: char| c.is_whitespace() || c == ':' || c == '(')
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let same = match status {
+        // `started at ADDR` says `starting` already.
+        ReplicaStatus::Starting => matches!(first.as_str(), "starting" | "started"),
+        ReplicaStatus::OomKilled => first.starts_with("oom"),
+        other => first == other.word(),
+    };
+    if same {
+        detail.to_string()
+    } else {
+        format!("{}: {detail}", status.word())
+    }
+}
+
 /// One replica as shown to clients.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReplicaView {
@@ -313,6 +357,11 @@ pub struct StateView {
     pub guards: Vec<GuardVerdict>,
     #[serde(default)]
     pub guards_muted: bool,
+    /// The guard thresholds in force: the plan's `[guard]`, or this
+    /// release's edit (`set_guards`). `None` from daemons and recordings
+    /// older than the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thresholds: Option<GuardPlan>,
     /// Reason of the freeze window in force now, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub freeze: Option<String>,
@@ -613,6 +662,38 @@ impl Refusal {
         Refusal {
             code: code.into(),
             message: message.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replica_phrases_never_say_the_status_twice() {
+        use ReplicaStatus as S;
+        for (status, detail, want) in [
+            (S::Stopped, "stopped (exit 0)", "stopped (exit 0)"),
+            (S::Exited, "exited 1 (on its own)", "exited 1 (on its own)"),
+            (
+                S::OomKilled,
+                "OOM-killed (exited 137) (on its own)",
+                "OOM-killed (exited 137) (on its own)",
+            ),
+            (
+                S::Starting,
+                "started at 127.0.0.1:4001",
+                "started at 127.0.0.1:4001",
+            ),
+            (
+                S::Healthy,
+                "GET /healthz → 200",
+                "healthy: GET /healthz → 200",
+            ),
+            (S::Unhealthy, "", "unhealthy"),
+        ] {
+            assert_eq!(replica_phrase(status, detail), want);
         }
     }
 }

@@ -482,3 +482,155 @@ async fn guard_edits_are_validated_like_the_plan() {
     );
     f.daemon.stop().await;
 }
+
+/// A client that attaches mid-release gets what already happened: after
+/// the snapshot, the journal events from before it connected, in order,
+/// then the live ones, each exactly once (`seq` only grows).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_starts_with_the_backlog_each_event_once_in_order() {
+    let f = fixture().await;
+    let client = f.daemon.client();
+    let set = |permille| ActionRequest {
+        action: Action::SetWeight { permille },
+        by: Actor::Cli,
+        reason: None,
+    };
+    for permille in [100, 200, 300] {
+        client.act(&set(permille)).await.unwrap();
+    }
+    let mut events = client.events().await.unwrap();
+    let first = events.next().await.unwrap().unwrap();
+    let EventKind::Snapshot { state } = &first.kind else {
+        panic!("the stream starts with a snapshot: {first:?}");
+    };
+    assert_eq!(state.weight_permille, 300);
+    client.act(&set(400)).await.unwrap();
+    let mut journal = Vec::new();
+    let mut weights = Vec::new();
+    loop {
+        let ev = tokio::time::timeout(std::time::Duration::from_secs(20), events.next())
+            .await
+            .expect("the live weight event arrives")
+            .unwrap()
+            .unwrap();
+        if matches!(ev.kind, EventKind::Snapshot { .. } | EventKind::Tick { .. }) {
+            continue;
+        }
+        journal.push(ev.seq);
+        if let EventKind::Weight { from, to, .. } = ev.kind {
+            weights.push((from, to, ev.at < state.at));
+            if to == 400 {
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        weights,
+        vec![
+            (0, 100, true),
+            (100, 200, true),
+            (200, 300, true),
+            (300, 400, false)
+        ],
+        "the three before attaching (older than the snapshot), then the live one"
+    );
+    assert!(
+        journal.windows(2).all(|w| w[0] < w[1]),
+        "in order, none twice: {journal:?}"
+    );
+    // The deploy that started this release is in the backlog too.
+    assert!(journal.len() > weights.len(), "{journal:?}");
+    // `?backlog=0` asks for none: the snapshot, then only what happens next.
+    let r = reqwest::Client::new()
+        .get(url(&f, "/v1/events?backlog=0"))
+        .bearer_auth(&f.daemon.token)
+        .send()
+        .await
+        .unwrap();
+    let mut body = r.bytes_stream();
+    let mut text = String::new();
+    while text.lines().count() < 3 {
+        let chunk = body.next().await.unwrap().unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    for line in text.lines().skip(1).take(2) {
+        let ev: cutover::model::Event = serde_json::from_str(line).unwrap();
+        assert!(ev.at >= state.at, "nothing from before: {line}");
+    }
+    f.daemon.stop().await;
+}
+
+/// `L` in the cockpit reads the selected replica's own lines: with two
+/// stable replicas of the demo app (real child processes), each id gives
+/// that replica's output (it says which port it listens on), an unknown id
+/// is a 404 that says so, and the role form still reads a version's first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_by_replica_id_read_that_replica() {
+    use crate::support::release::{Harness, Kind, Steps};
+    use cutover::model::Role;
+    let Some(h) = Harness::start(Kind::Process, "", &Steps::manual(), 50).await else {
+        return;
+    };
+    let state = h.wait_stable().await;
+    let state = match state.canary.as_ref().map(|c| c.healthy()) {
+        Some(1) => state,
+        _ => {
+            h.wait_until("canary healthy", std::time::Duration::from_secs(60), |s| {
+                s.canary.as_ref().is_some_and(|c| c.healthy() == 1)
+            })
+            .await
+        }
+    };
+    let client = h.daemon().client();
+    let stable = &state.stable.replicas;
+    assert_eq!(stable.len(), 2, "{stable:?}");
+    let canary = &state.canary.as_ref().unwrap().replicas[0];
+    for (r, version) in stable.iter().map(|r| (r, "v1")).chain([(canary, "v2")]) {
+        let lines = client.replica_logs(&r.id, 50).await.unwrap();
+        let own = format!("demo-app {version} listening on {}", r.addr);
+        assert!(
+            lines.iter().any(|l| l.contains(&own)),
+            "{}: {lines:?}",
+            r.id
+        );
+        for other in stable.iter().chain([canary]).filter(|o| o.id != r.id) {
+            assert!(
+                !lines.iter().any(|l| l.contains(&other.addr)),
+                "{} shows {}'s lines: {lines:?}",
+                r.id,
+                other.id
+            );
+        }
+    }
+    // The role form: the canary's (only) replica.
+    let lines = client.logs(Role::Canary, 50).await.unwrap();
+    assert!(
+        lines.iter().any(|l| l.contains("demo-app v2 listening")),
+        "{lines:?}"
+    );
+    // An id it does not run: 404 with a JSON reason naming it and the real ones.
+    let r = reqwest::Client::new()
+        .get(format!(
+            "http://{}/v1/logs?replica=pid:1",
+            h.daemon().admin_addr
+        ))
+        .bearer_auth(&h.daemon().token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["code"], "no_replica", "{v}");
+    let said = v["error"].as_str().unwrap();
+    assert!(said.contains("`pid:1`"), "{said}");
+    assert!(said.contains(&stable[0].id), "{said}");
+    let err = client.replica_logs("pid:1", 10).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            cutover::api::client::ClientError::Api { status: 404, .. }
+        ),
+        "{err}"
+    );
+    h.finish().await;
+}

@@ -481,3 +481,89 @@ async fn sigterm_restores_the_terminal() {
     assert_eq!(code, "0", "SIGTERM is a clean quit");
     daemon.stop().await;
 }
+
+/// A cockpit attached mid-release shows what happened before it came (the
+/// daemon's backlog: the deploy and the weight set from the CLI), and `g`,
+/// ↓, Enter, `2 %`, Enter, `y` changes the daemon's guard threshold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_cockpit_shows_history_and_edits_a_guard_on_the_daemon() {
+    if !Tmux::available() {
+        eprintln!("skipping: tmux is not installed");
+        return;
+    }
+    let stable = Upstream::start("stable").await;
+    let canary = Upstream::start("canary").await;
+    let text = format!(
+        "service = \"shop\"\nruntime = \"static\"\n[listen]\npublic = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n\
+         [stable]\nupstreams = [\"{}\"]\n[canary]\nupstreams = [\"{}\"]\n\
+         [health]\ninterval = \"100ms\"\ntimeout = \"100ms\"\nhealthy_after = 1\n",
+        stable.addr, canary.addr
+    );
+    let plan = cutover::plan::parse(&text, "test.toml").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = cutover::daemon::start(DaemonConfig::new(plan, dir.path().to_path_buf()))
+        .await
+        .unwrap();
+    let client = daemon.client();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client.state().await.unwrap().phase != Phase::Canary {
+        assert!(Instant::now() < deadline, "canary never became ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    client
+        .act(&cutover::model::ActionRequest {
+            action: cutover::model::Action::SetWeight { permille: 70 },
+            by: cutover::model::Actor::Cli,
+            reason: Some("before the cockpit".into()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(client.guards().await.unwrap().max_error_rate, Some(0.05));
+
+    let tmux = Tmux::new("cutover-tui-guards", "cut");
+    let cmd = format!(
+        "exec {} --state-dir {} tui",
+        env!("CARGO_BIN_EXE_cutover"),
+        dir.path().display()
+    );
+    tmux.start(120, 36, &cmd);
+    until(20, "the history from before attaching", || {
+        let s = tmux.screen();
+        s.contains("weight 0 % → 7 % (before the cockpit)") && s.contains("deploy")
+    })
+    .await;
+    tmux.keys(&["g"]);
+    until(10, "the guard panel", || {
+        tmux.screen().contains("threshold")
+    })
+    .await;
+    tmux.keys(&["Down", "Enter"]);
+    until(10, "the input", || {
+        tmux.screen().contains("new error rate ›")
+    })
+    .await;
+    tmux.keys(&["2", "Space", "%", "Enter"]);
+    until(10, "the confirmation", || {
+        tmux.screen().contains("max_error_rate 5.00 % → 2.00 %")
+    })
+    .await;
+    assert_eq!(
+        client.guards().await.unwrap().max_error_rate,
+        Some(0.05),
+        "changed before y"
+    );
+    tmux.keys(&["y"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client.guards().await.unwrap().max_error_rate != Some(0.02) {
+        assert!(Instant::now() < deadline, "the threshold never changed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The panel shows the new limit once the daemon's state says it.
+    until(10, "the new limit in the panel", || {
+        tmux.screen().contains("2.00 %")
+    })
+    .await;
+    tmux.keys(&["Escape", "q"]);
+    client.state().await.expect("the daemon still answers");
+    daemon.stop().await;
+}

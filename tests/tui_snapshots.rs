@@ -115,6 +115,35 @@ fn guard_panel_and_mute_confirmation() {
     snap("confirm_mute", &app);
 }
 
+/// `g`, ↓ to the error rate, Enter, a value the rules refuse (said inline,
+/// the panel stays), then one they take and its confirmation.
+#[test]
+fn guard_edit_with_an_error_then_its_confirmation() {
+    let mut app = canary25();
+    key(&mut app, KeyCode::Char('g'));
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Char('2'));
+    assert_eq!(key(&mut app, KeyCode::Enter), None);
+    snap("guard_edit_error", &app);
+    for c in " %".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    assert_eq!(key(&mut app, KeyCode::Enter), None);
+    snap("confirm_guard_edit", &app);
+    let Some(Popup::Confirm(c)) = &app.popup else {
+        panic!("no confirmation")
+    };
+    assert_eq!(
+        c.summary,
+        "max_error_rate 5.00 % → 2.00 %, from the next evaluation; errors count from now; error trip re-armed at 20"
+    );
+    assert!(matches!(
+        key(&mut app, KeyCode::Char('y')),
+        Some(Effect::Send(r)) if matches!(r.action, cutover::model::Action::SetGuards { .. })
+    ));
+}
+
 #[test]
 fn forced_promote_inside_freeze_asks_a_reason_then_confirms() {
     let mut state = canary_state();
@@ -127,6 +156,34 @@ fn forced_promote_inside_freeze_asks_a_reason_then_confirms() {
     snap("reason_input", &app);
     key(&mut app, KeyCode::Enter);
     snap("confirm_forced_promote", &app);
+}
+
+#[test]
+fn forced_drain_of_stable_inside_freeze_asks_a_reason_then_confirms() {
+    let mut state = canary_state();
+    state.freeze = Some("holidays (until 2026-12-27)".into());
+    let mut app = app_with(state, false);
+    key(&mut app, KeyCode::Char('d'));
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Enter);
+    for c in "INC-42: stable leaks memory".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    snap("drain_reason_input", &app);
+    key(&mut app, KeyCode::Enter);
+    snap("confirm_forced_drain", &app);
+}
+
+/// Forty seconds into a release the graphs span a minute, not five.
+#[test]
+fn early_graphs_span_the_data_there_is() {
+    let app = support::early_release(40);
+    for (w, h) in [(120, 36), (160, 48)] {
+        let s = screen(&app, &Theme::dark(), w, h);
+        assert!(s.contains("-60s") && s.contains("-30s"), "{s}");
+        assert!(!s.contains("-5m"), "{s}");
+        insta::assert_snapshot!(format!("graphs_early_{w}x{h}"), s);
+    }
 }
 
 #[test]

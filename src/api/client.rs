@@ -191,8 +191,10 @@ impl Client {
         .await
     }
 
-    /// The event stream: first a snapshot, then every event. Ends when the
-    /// daemon goes away (the caller reconnects).
+    /// The event stream: first a snapshot, then the backlog (the latest
+    /// journal events, older than the snapshot, oldest first), then every
+    /// event as it happens. Ends when the daemon goes away (the caller
+    /// reconnects).
     pub async fn events(
         &self,
     ) -> Result<BoxStream<'static, Result<Event, ClientError>>, ClientError> {
@@ -235,14 +237,31 @@ impl Client {
         Ok(lines.boxed())
     }
 
+    /// The last `tail` lines of the first replica of `role`.
     pub async fn logs(&self, role: Role, tail: usize) -> Result<Vec<String>, ClientError> {
+        self.logs_at(&format!("/v1/logs?role={role}&tail={tail}"))
+            .await
+    }
+
+    /// The last `tail` lines of one replica, by its id (a container id,
+    /// `pid:1234`, an address). An id the daemon does not run is
+    /// `Err(ClientError::Api { status: 404, .. })` naming the ids it does.
+    pub async fn replica_logs(&self, id: &str, tail: usize) -> Result<Vec<String>, ClientError> {
+        let url = reqwest::Url::parse_with_params(
+            &self.url("/v1/logs"),
+            [("replica", id), ("tail", &tail.to_string())],
+        )
+        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        self.logs_at(&format!("/v1/logs?{}", url.query().unwrap_or_default()))
+            .await
+    }
+
+    async fn logs_at(&self, path_and_query: &str) -> Result<Vec<String>, ClientError> {
         #[derive(serde::Deserialize)]
         struct Logs {
             lines: Vec<String>,
         }
-        let logs: Logs = self
-            .get_json(&format!("/v1/logs?role={role}&tail={tail}"))
-            .await?;
+        let logs: Logs = self.get_json(path_and_query).await?;
         Ok(logs.lines)
     }
 }

@@ -6,6 +6,7 @@
 
 use super::{ApiError, BODY_LIMIT};
 use crate::controller::ControllerHandle;
+use crate::controller::bus::BACKLOG;
 use crate::metrics::Metrics;
 use crate::model::{Action, ActionRequest, Actor, EventKind, Role};
 use crate::plan::HumanDuration;
@@ -273,12 +274,26 @@ fn actor_from(headers: &HeaderMap) -> Actor {
     }
 }
 
-/// NDJSON: the current state first, then every event as it happens. A slow
-/// reader that falls behind gets a warning and a fresh snapshot, never a
-/// stalled daemon.
-async fn get_events(State(s): State<ApiState>) -> Response {
-    let rx = s.controller.subscribe();
-    let first = snapshot_line(&s);
+/// `GET /v1/events?backlog=N`: NDJSON, one [`Event`](crate::model::Event)
+/// a line. First the current state (a snapshot, `seq` 0), then the backlog:
+/// the latest `N` journal events (default and at most
+/// [`BACKLOG`](crate::controller::bus::BACKLOG) = 200; ticks and snapshots
+/// are not kept; `backlog=0` for none), oldest first, with their own `seq`
+/// and time, older than the snapshot; then every event as it happens. An
+/// event is in the backlog or live, exactly once, and `seq` only grows
+/// after the snapshot, so a client that attaches mid-release shows what
+/// already happened without replaying it onto the state (and one that
+/// reconnects can drop the `seq`s it already has). A slow reader that
+/// falls behind gets a warning and a fresh snapshot, never a stalled daemon.
+async fn get_events(State(s): State<ApiState>, Query(q): Query<EventsQuery>) -> Response {
+    let n = q.backlog.unwrap_or(BACKLOG).min(BACKLOG);
+    let (backlog, rx) = s.controller.subscribe_with_backlog(n);
+    let mut first = snapshot_line(&s).to_vec();
+    for ev in &backlog {
+        first.extend(serde_json::to_string(ev).unwrap_or_default().bytes());
+        first.push(b'\n');
+    }
+    let first = Bytes::from(first);
     let controller = s.controller.clone();
     let rest = futures::stream::unfold((rx, controller), |(mut rx, controller)| async move {
         let text = match rx.recv().await {
@@ -316,6 +331,11 @@ async fn get_events(State(s): State<ApiState>) -> Response {
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
+#[derive(Deserialize)]
+struct EventsQuery {
+    backlog: Option<usize>,
+}
+
 fn snapshot_line(s: &ApiState) -> Bytes {
     let state = s.controller.state();
     let ev = crate::model::Event {
@@ -328,6 +348,10 @@ fn snapshot_line(s: &ApiState) -> Bytes {
     Bytes::from(serde_json::to_string(&ev).unwrap_or_default() + "\n")
 }
 
+/// `GET /v1/logs?replica=ID&tail=N`: that replica's last lines, whichever
+/// version it belongs to (`role` narrows the search); `?role=canary` alone
+/// reads the first replica of that version. An id the daemon does not run
+/// is a 404 that names it and the ids it does run.
 #[derive(Deserialize)]
 struct LogsQuery {
     role: Option<Role>,
@@ -345,36 +369,63 @@ async fn get_logs(State(s): State<ApiState>, Query(q): Query<LogsQuery>) -> Resp
         .into_response();
     };
     let state = s.controller.state();
-    let role = q.role.unwrap_or(Role::Canary);
-    let version = match role {
-        Role::Stable => Some(&state.stable),
-        Role::Canary => state.canary.as_ref(),
+    let versions: Vec<&crate::model::VersionView> = std::iter::once(&state.stable)
+        .chain(state.canary.as_ref())
+        .filter(|v| q.role.is_none_or(|r| r == v.role))
+        .collect();
+    let found = match &q.replica {
+        Some(id) => versions
+            .iter()
+            .find_map(|v| v.replicas.iter().find(|r| &r.id == id).map(|r| (*v, r))),
+        None => {
+            let role = q.role.unwrap_or(Role::Canary);
+            let Some(v) = versions.iter().find(|v| v.role == role) else {
+                return ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "no_version",
+                    format!("no {role} version is running"),
+                )
+                .into_response();
+            };
+            v.replicas.first().map(|r| (*v, r))
+        }
     };
-    let Some(version) = version else {
+    let Some((version, replica)) = found else {
+        let known: Vec<&str> = versions
+            .iter()
+            .flat_map(|v| v.replicas.iter().map(|r| r.id.as_str()))
+            .collect();
+        let asked = match (&q.replica, q.role) {
+            (Some(id), Some(role)) => format!("no {role} replica `{id}`"),
+            (Some(id), None) => format!("no replica `{id}`"),
+            (None, _) => "that version has no replica".to_string(),
+        };
+        let running = if known.is_empty() {
+            "none is running".to_string()
+        } else {
+            format!("running: {}", known.join(", "))
+        };
         return ApiError::new(
             StatusCode::NOT_FOUND,
-            "no_version",
-            format!("no {role} version is running"),
+            "no_replica",
+            format!("{asked} ({running})"),
         )
         .into_response();
     };
-    let replica = match &q.replica {
-        Some(id) => version.replicas.iter().find(|r| &r.id == id),
-        None => version.replicas.first(),
-    };
-    let Some(replica) = replica else {
-        return ApiError::new(StatusCode::NOT_FOUND, "no_replica", "no such replica")
-            .into_response();
-    };
     let r = Replica {
         id: replica.id.clone(),
-        role,
+        role: version.role,
         release: state.release,
         version: version.version.clone(),
         addr: replica.addr.clone(),
     };
     match runtime.logs(&r, q.tail.unwrap_or(200).min(5000)).await {
-        Ok(lines) => Json(serde_json::json!({ "replica": r.id, "lines": lines })).into_response(),
+        Ok(lines) => Json(serde_json::json!({
+            "role": r.role,
+            "replica": r.id,
+            "lines": lines,
+        }))
+        .into_response(),
         Err(e) => ApiError::new(StatusCode::BAD_GATEWAY, "runtime", e.to_string()).into_response(),
     }
 }

@@ -18,6 +18,7 @@
 //! the weight goes to 0 before anything else, in this task, and the drain
 //! and removal follow on the worker.
 
+use super::bus::EventBus;
 use super::effect::{Effect, Input};
 use super::machine::{Machine, refused_event};
 use super::ops::{self, Op, Registry, Report, Tickets, Tracked};
@@ -105,7 +106,7 @@ impl ControllerDeps {
 /// state writer still finishes the save it was handed last.
 pub fn spawn(deps: ControllerDeps) -> (ControllerHandle, JoinHandle<()>) {
     let (cmd_tx, cmd_rx) = mpsc::channel::<Command>(64);
-    let (events, _) = broadcast::channel(4096);
+    let events = EventBus::new(4096);
     let machine = match &deps.restored {
         Some(s) => Machine::restore(deps.plan.clone(), s.release.clone()),
         None => Machine::new(deps.plan.clone()),
@@ -181,7 +182,7 @@ struct Driver {
     tickets: Arc<Tickets>,
     /// The drain under way per role (stable, canary), to call it off.
     drains: [Option<CancellationToken>; 2],
-    events: broadcast::Sender<Event>,
+    events: EventBus,
     seq: u64,
     state_tx: Option<watch::Sender<StateView>>,
     /// The guard thresholds in force, for clients (`GET /v1/guards`).
@@ -657,8 +658,17 @@ impl Driver {
                     (t.replica.role, t.stopping, t.status)
                 };
                 let how = crate::runtime::exit_detail(code, oom_killed);
+                // The detail begins with what happened, so it reads whole
+                // on its own ("stopped (exit 0)"); clients word it with
+                // `model::replica_phrase`, which never repeats the status.
                 let detail = if status == ReplicaStatus::Stopped {
-                    format!("stopped: {how}")
+                    let code = how
+                        .strip_prefix("exited ")
+                        .filter(|c| c.parse::<i64>().is_ok());
+                    format!(
+                        "stopped ({})",
+                        code.map_or(how.clone(), |c| format!("exit {c}"))
+                    )
                 } else {
                     format!("{how} (on its own)")
                 };
@@ -983,7 +993,7 @@ impl Driver {
         if let Some(j) = &self.deps.journal {
             j.record(&event);
         }
-        let _ = self.events.send(event);
+        self.events.send(event);
     }
 
     fn view(&self) -> StateView {

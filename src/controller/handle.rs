@@ -1,7 +1,9 @@
 //! How everything outside the controller task talks to it: actions go in
 //! through a channel and come back with a reply; state is a `watch`; events
-//! are a `broadcast`. Cloning a handle is cheap.
+//! go through the [`EventBus`] (a broadcast with a backlog). Cloning a
+//! handle is cheap.
 
+use super::bus::EventBus;
 use crate::model::{ActionReply, ActionRequest, Event, Refusal, StateView};
 use crate::plan::GuardPlan;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -17,7 +19,7 @@ pub struct Command {
 pub struct ControllerHandle {
     commands: mpsc::Sender<Command>,
     state: watch::Receiver<StateView>,
-    events: broadcast::Sender<Event>,
+    events: EventBus,
     guards: watch::Receiver<GuardPlan>,
 }
 
@@ -25,7 +27,7 @@ impl ControllerHandle {
     pub fn new(
         commands: mpsc::Sender<Command>,
         state: watch::Receiver<StateView>,
-        events: broadcast::Sender<Event>,
+        events: EventBus,
         guards: watch::Receiver<GuardPlan>,
     ) -> Self {
         ControllerHandle {
@@ -65,5 +67,11 @@ impl ControllerHandle {
     /// Events from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
+    }
+
+    /// The last `n` journal events (at most [`super::bus::BACKLOG`]),
+    /// oldest first, and every event after them: each exactly once.
+    pub fn subscribe_with_backlog(&self, n: usize) -> (Vec<Event>, broadcast::Receiver<Event>) {
+        self.events.subscribe_with_backlog(n)
     }
 }

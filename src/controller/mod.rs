@@ -5,9 +5,11 @@
 //! `probe`), reached through a [`ControllerHandle`] (`handle`). Persistence
 //! of the release state lives in `persist` (the file) and `writer` (saving
 //! it off the driver's task); `adopt` takes over running replicas by their
-//! labels when no state file can be read.
+//! labels when no state file can be read. `bus` carries the events, with
+//! a backlog of the latest for clients that attach late.
 
 mod adopt;
+pub mod bus;
 pub mod driver;
 mod effect;
 mod handle;

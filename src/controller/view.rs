@@ -80,6 +80,7 @@ pub(super) fn build(p: &ViewParts<'_>) -> StateView {
             .map(|c| version(Role::Canary, c, p.metrics.stats(Role::Canary, window))),
         guards: p.guards.to_vec(),
         guards_muted: st.muted,
+        thresholds: Some(st.guard(plan).clone()),
         freeze: p
             .machine
             .freeze_at(p.now)

@@ -573,7 +573,8 @@ async fn headless(
                 status,
                 detail,
             } => {
-                println!("[{t:6.1}s] {role} replica {replica}: {status:?} {detail}");
+                let said = crate::model::replica_phrase(*status, detail);
+                println!("[{t:6.1}s] {role} replica {replica} {said}");
             }
             EventKind::Action {
                 action,

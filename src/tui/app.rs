@@ -12,7 +12,12 @@
 //! the operator's hands, `scroll` the limits both scroll within.
 
 mod effect;
+mod guard_keys;
+#[cfg(test)]
+mod guard_keys_tests;
 mod inputs;
+#[cfg(test)]
+mod inputs_tests;
 mod keys;
 mod mouse;
 #[cfg(test)]
@@ -21,7 +26,10 @@ mod scroll;
 mod view;
 
 pub use effect::{Effect, ReplayControl};
-pub use view::{Link, LogsView, MarkKind, Popup, ReplayMark, ReplayView, Selection, Toast};
+pub use view::{
+    GuardEdit, GuardsView, Link, LogsView, MarkKind, Popup, ReasonFor, ReplayMark, ReplayView,
+    Selection, Toast,
+};
 
 use super::config::Config;
 use super::history::History;
@@ -121,7 +129,8 @@ impl App {
             Some(Popup::Confirm(_)) => Mode::Confirm,
             Some(Popup::Help { .. }) => Mode::Help,
             Some(Popup::DrainPicker { .. }) => Mode::DrainPicker,
-            Some(Popup::Guards) => Mode::Guards,
+            Some(Popup::Guards(v)) if v.edit.is_some() => Mode::GuardEdit,
+            Some(Popup::Guards(_)) => Mode::Guards,
             Some(Popup::Logs(_)) => Mode::Logs,
             Some(Popup::Reason { .. }) => Mode::Reason,
             None if self.weight_input.is_some() => Mode::WeightEntry,

@@ -31,7 +31,7 @@ pub enum Msg {
     Event(Box<Event>),
     Link(Link),
     Reply(Box<ActionRequest>, Result<Box<ActionReply>, String>),
-    Logs(Role, Result<Vec<String>, String>),
+    Logs(Role, Option<String>, Result<Vec<String>, String>),
 }
 
 /// Test-only and hidden (not in `--help`): `CUTOVER_TUI_PANIC_AFTER_MS=N`
@@ -149,7 +149,7 @@ fn apply(app: &mut App, msg: Msg) {
         Msg::Event(ev) => app.apply_event(&ev),
         Msg::Link(link) => app.set_link(link),
         Msg::Reply(req, result) => app.apply_reply(&req, result.map(|r| *r)),
-        Msg::Logs(role, lines) => app.set_logs(role, lines),
+        Msg::Logs(role, replica, lines) => app.set_logs(role, replica.as_deref(), lines),
     }
 }
 
@@ -223,15 +223,17 @@ async fn work(client: Client, mut rx: mpsc::UnboundedReceiver<Effect>, tx: mpsc:
                     return;
                 }
             }
-            Effect::FetchLogs { role } => {
+            Effect::FetchLogs { role, replica } => {
                 let client = client.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
-                    let lines = client
-                        .logs(role, super::app::LOG_TAIL)
-                        .await
-                        .map_err(|e| e.to_string());
-                    let _ = tx.send(Msg::Logs(role, lines)).await;
+                    let tail = super::app::LOG_TAIL;
+                    let lines = match &replica {
+                        Some(id) => client.replica_logs(id, tail).await,
+                        None => client.logs(role, tail).await,
+                    };
+                    let lines = lines.map_err(|e| e.to_string());
+                    let _ = tx.send(Msg::Logs(role, replica, lines)).await;
                 });
             }
             Effect::Replay(_) | Effect::Quit => {}

@@ -117,6 +117,15 @@ impl History {
             .collect()
     }
 
+    /// Seconds from the oldest sample kept to the newest (0 with fewer
+    /// than two samples).
+    pub fn span_secs(&self) -> u64 {
+        match (self.samples.front(), self.samples.back()) {
+            (Some(a), Some(b)) => (b.at - a.at).max(0) as u64,
+            _ => 0,
+        }
+    }
+
     /// The newest value of one version's figure (what the legend shows),
     /// without building the whole series.
     pub fn latest(&self, role: Role, metric: Metric) -> Option<f64> {
@@ -174,6 +183,7 @@ mod tests {
             h.record(at, &stats(i as f64 + 0.5, Some(0.01)), None);
         }
         assert_eq!(h.len(), SECONDS);
+        assert_eq!(h.span_secs(), SECONDS as u64 - 1);
         let s = h.series(Role::Stable, Metric::Rps);
         assert_eq!(s.last(), Some(&(0.0, 399.5)));
         assert_eq!(s.first(), Some(&(-299.0, 100.5)));

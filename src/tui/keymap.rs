@@ -21,8 +21,10 @@ pub enum Mode {
     Help,
     DrainPicker,
     Guards,
+    /// Typing a new guard threshold in the guard panel.
+    GuardEdit,
     Logs,
-    /// Typing the reason of a forced promote.
+    /// Typing the reason of a forced promote or drain.
     Reason,
 }
 
@@ -36,6 +38,7 @@ impl Mode {
             Mode::Help => "help",
             Mode::DrainPicker => "drain: pick a version",
             Mode::Guards => "guards",
+            Mode::GuardEdit => "editing a guard",
             Mode::Logs => "logs",
             Mode::Reason => "reason",
         }
@@ -334,7 +337,7 @@ const DEFAULTS: &[DefaultRow] = &[
     (Mode::Live, Command::Quit, &["q", "ctrl+c"], "quit (traffic keeps flowing)", Some("quit")),
     (Mode::Live, Command::Drain, &["d"], "drain…", Some("drain")),
     (Mode::Live, Command::Guards, &["g"], "guards", Some("guards")),
-    (Mode::Live, Command::Logs, &["L"], "logs of the selected version", Some("logs")),
+    (Mode::Live, Command::Logs, &["L"], "logs of the selected replica (tab selects)", Some("logs")),
     (Mode::Live, Command::Focus, &["tab"], "select version/replica", None),
     (Mode::Live, Command::ScrollUp, &["up", "k"], "scroll events up", None),
     (Mode::Live, Command::ScrollDown, &["down", "j"], "scroll events down", None),
@@ -364,11 +367,17 @@ const DEFAULTS: &[DefaultRow] = &[
     (Mode::DrainPicker, Command::Down, &["down", "j", "tab"], "next", Some("choose")),
     (Mode::DrainPicker, Command::Select, &["enter"], "drain this one…", Some("drain this one…")),
     (Mode::DrainPicker, Command::Cancel, &["esc", "q"], "cancel", Some("cancel")),
+    (Mode::Guards, Command::Up, &["up", "k"], "previous threshold", Some("choose")),
+    (Mode::Guards, Command::Down, &["down", "j", "tab"], "next threshold", Some("choose")),
+    (Mode::Guards, Command::Select, &["enter"], "edit the threshold… (on breach: switch…)", Some("edit…")),
     (Mode::Guards, Command::ToggleMute, &["m"], "mute/unmute all guards…", Some("mute/unmute…")),
     (Mode::Guards, Command::Close, &["esc", "g", "q"], "close", Some("close")),
+    (Mode::GuardEdit, Command::Apply, &["enter"], "check, then confirm…", Some("confirm…")),
+    (Mode::GuardEdit, Command::Backspace, &["backspace"], "erase", None),
+    (Mode::GuardEdit, Command::Cancel, &["esc"], "back to the list", Some("back")),
     (Mode::Logs, Command::ScrollUp, &["up", "k"], "older", Some("scroll")),
     (Mode::Logs, Command::ScrollDown, &["down", "j"], "newer", Some("scroll")),
-    (Mode::Logs, Command::Focus, &["tab"], "other version", Some("other version")),
+    (Mode::Logs, Command::Focus, &["tab"], "next replica", Some("next replica")),
     (Mode::Logs, Command::Close, &["esc", "L", "q"], "close", Some("close")),
     (Mode::Reason, Command::Apply, &["enter"], "continue", Some("continue")),
     (Mode::Reason, Command::Backspace, &["backspace"], "erase", None),

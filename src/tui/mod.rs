@@ -1,7 +1,8 @@
 //! The cockpit: a ratatui client of the daemon's admin API (or of a
 //! recording, read-only). `app` is the pure model, `keymap` the one key
 //! table, `components` the pure render functions, `theme` the colours,
-//! `client_loop` the terminal and the I/O around them.
+//! `client_loop` the terminal and the I/O around them; `prompts` and
+//! `guard_edit` what confirmations say.
 //!
 //! The TUI renders only the wire types of [`crate::model`] and holds no
 //! state the daemon does not hold, apart from view state (graph history,
@@ -12,6 +13,7 @@ pub mod app;
 mod client_loop;
 pub mod components;
 pub mod config;
+pub mod guard_edit;
 pub mod history;
 pub mod keymap;
 pub mod pacer;

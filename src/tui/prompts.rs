@@ -98,14 +98,20 @@ pub fn rollback(s: &StateView) -> Confirm {
     }
 }
 
-/// Draining canary is a rollback; draining stable is a promotion.
-pub fn drain(s: &StateView, role: Role) -> Confirm {
+/// Draining canary is a rollback; draining stable is a promotion, forced
+/// with `forced_reason` inside a freeze window (as a promote is).
+pub fn drain(s: &StateView, role: Role, forced_reason: Option<String>) -> Confirm {
     let mut c = match role {
         Role::Canary => rollback(s),
-        Role::Stable => promote(s, None),
+        Role::Stable => promote(s, forced_reason),
     };
-    c.title = format!("Drain {role}?");
-    c.action = request(Action::Drain { role, force: false }, None);
+    let force = role == Role::Stable && c.action.reason.is_some();
+    c.title = if force {
+        "Force drain of stable inside a freeze?".into()
+    } else {
+        format!("Drain {role}?")
+    };
+    c.action = request(Action::Drain { role, force }, c.action.reason.take());
     c
 }
 

@@ -54,6 +54,7 @@ pub fn state(phase: Phase, weight: u16, at: DateTime<Utc>, requests: u64) -> Sta
         canary: (phase != Phase::Idle).then(|| version(Role::Canary, "1.5.0", requests / 10)),
         guards: vec![],
         guards_muted: false,
+        thresholds: None,
         freeze: None,
         last_breach: None,
         last_outcome: None,

@@ -123,6 +123,19 @@ pub fn guards_ok() -> Vec<GuardVerdict> {
     ]
 }
 
+/// The fixture's `[guard]`: the limits its verdicts show.
+pub fn thresholds() -> cutover::plan::GuardPlan {
+    cutover::plan::GuardPlan {
+        max_errors: Some(20),
+        max_error_rate: Some(0.05),
+        window: "10s".parse().unwrap(),
+        min_requests: 50,
+        max_p99: Some("300ms".parse().unwrap()),
+        max_p99_ratio: Some(1.5),
+        on_breach: cutover::plan::OnBreach::Rollback,
+    }
+}
+
 pub fn idle_state() -> StateView {
     StateView {
         service: "shop".into(),
@@ -135,6 +148,7 @@ pub fn idle_state() -> StateView {
         canary: None,
         guards: vec![],
         guards_muted: false,
+        thresholds: Some(thresholds()),
         freeze: None,
         last_breach: None,
         last_outcome: None,
@@ -312,6 +326,46 @@ pub fn app_with(final_state: StateView, bad_canary: bool) -> App {
     app
 }
 
+/// A release `secs` seconds old: the canary from the first second at 5 %,
+/// so the graphs have less than their five minutes to show.
+pub fn early_release(secs: i64) -> App {
+    let mut app = App::default();
+    app.set_link(Link::Live);
+    let start = now() - Duration::seconds(secs - 1);
+    let mut seq = 0;
+    for i in 0..secs {
+        let t = i as f64;
+        seq += 1;
+        let mut c = stats(2.0 + (t / 5.0).sin(), 0, 13.0, 55.0 + 8.0 * (t / 7.0).cos());
+        c.error_rate = Some(0.004 + 0.002 * (t / 6.0).sin().abs());
+        app.apply_event(&ev(
+            seq,
+            start + Duration::seconds(i),
+            EventKind::Tick {
+                stable: stats(36.0 + 3.0 * (t / 9.0).sin(), 0, 11.0, 45.0),
+                canary: Some(c),
+            },
+        ));
+    }
+    let mut state = canary_state();
+    state.weight_permille = 50;
+    state.step = Some(StepView {
+        index: 0,
+        total: 3,
+        weight_permille: 50,
+        bake_remaining_ms: Some(12_000),
+    });
+    seq += 1;
+    app.apply_event(&ev(
+        seq,
+        now(),
+        EventKind::Snapshot {
+            state: Box::new(state),
+        },
+    ));
+    app
+}
+
 pub fn idle() -> App {
     app_with(idle_state(), false)
 }
@@ -343,6 +397,7 @@ pub fn logs_popup(app: App) -> App {
         app,
         Popup::Logs(LogsView {
             role: Role::Canary,
+            replica: Some("c0ffee1234".into()),
             lines: Some(Ok(lines)),
             scroll: 0,
         }),

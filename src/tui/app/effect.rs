@@ -10,9 +10,11 @@ use crate::model::{ActionRequest, Role};
 pub enum Effect {
     /// Send this action to the daemon; answer with [`App::apply_reply`].
     Send(ActionRequest),
-    /// Fetch the logs of a version; answer with [`App::set_logs`].
+    /// Fetch the logs of one replica (by id), or of the first replica of
+    /// `role` when it has none listed; answer with [`App::set_logs`].
     FetchLogs {
         role: Role,
+        replica: Option<String>,
     },
     /// Steer the replay player.
     Replay(ReplayControl),

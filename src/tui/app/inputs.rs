@@ -9,10 +9,23 @@ use ratatui::layout::Rect;
 
 impl App {
     /// Take one event from the stream (or the replay).
+    ///
+    /// A journal event older than the state on screen is history (the
+    /// backlog the daemon sends after the snapshot on attach): it goes into
+    /// the events panel, in order and once (a reconnect sends it again),
+    /// and changes nothing else — the snapshot already holds its effect.
+    /// A snapshot or tick that goes back in time is a replay seeking back:
+    /// the view starts over.
     pub fn apply_event(&mut self, ev: &Event) {
-        if self
-            .now
-            .is_some_and(|now| ev.at < now - chrono::Duration::seconds(1))
+        let journal = !matches!(ev.kind, EventKind::Snapshot { .. } | EventKind::Tick { .. });
+        if journal && self.state.as_ref().is_some_and(|s| ev.at < s.at) {
+            self.push_history(ev);
+            return;
+        }
+        if !journal
+            && self
+                .now
+                .is_some_and(|now| ev.at < now - chrono::Duration::seconds(1))
         {
             // Time went backwards: a replay seeking back. Start the view over.
             self.history.clear();
@@ -54,6 +67,29 @@ impl App {
                 self.push_event(ev);
             }
             _ => self.push_event(ev),
+        }
+    }
+
+    /// A backlog event: placed by time among the lines already kept,
+    /// unless it is one of them (same `seq` and time).
+    fn push_history(&mut self, ev: &Event) {
+        let at = self.events.partition_point(|e| e.at <= ev.at);
+        let dup = self
+            .events
+            .range(..at)
+            .rev()
+            .take_while(|e| e.at == ev.at)
+            .any(|e| e.seq == ev.seq);
+        if dup {
+            return;
+        }
+        if at == self.events.len() {
+            self.push_event(ev);
+            return;
+        }
+        self.events.insert(at, ev.clone());
+        while self.events.len() > EVENTS_KEPT {
+            self.events.pop_front();
         }
     }
 
@@ -124,9 +160,17 @@ impl App {
         self.link = link;
     }
 
-    pub fn set_logs(&mut self, role: Role, lines: Result<Vec<String>, String>) {
+    /// Lines fetched for a [`Effect::FetchLogs`](super::Effect::FetchLogs);
+    /// dropped when the popup has moved on to another replica meanwhile.
+    pub fn set_logs(
+        &mut self,
+        role: Role,
+        replica: Option<&str>,
+        lines: Result<Vec<String>, String>,
+    ) {
         if let Some(Popup::Logs(view)) = &mut self.popup
             && view.role == role
+            && view.replica.as_deref() == replica
         {
             view.lines = Some(lines);
             view.scroll = 0;

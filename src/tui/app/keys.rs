@@ -3,9 +3,12 @@
 //! Dangerous commands only open a popup that owns the action; the action is
 //! sent when the popup is confirmed, so what is confirmed is what runs.
 
+use super::super::guard_edit::GuardKey;
 use super::super::keymap::{Command, Mode};
 use super::super::prompts;
-use super::{App, Effect, Link, LogsView, Popup, ReplayControl, Selection};
+use super::{
+    App, Effect, GuardEdit, GuardsView, Link, LogsView, Popup, ReasonFor, ReplayControl, Selection,
+};
 use crate::model::{Action, Phase, Role};
 use crossterm::event::{KeyCode, KeyEvent};
 
@@ -16,10 +19,16 @@ impl App {
         let command = self.keymap.lookup(mode, &key);
         // Text inputs take every printable character the table does not claim.
         if command.is_none() {
-            if let (Some(Popup::Reason { input, error }), KeyCode::Char(c)) =
-                (&mut self.popup, key.code)
-            {
-                if input.chars().count() < 200 {
+            let (input, error, limit) = match &mut self.popup {
+                Some(Popup::Reason { input, error, .. }) => (input, error, 200),
+                Some(Popup::Guards(GuardsView {
+                    edit: Some(GuardEdit { input, error }),
+                    ..
+                })) => (input, error, 40),
+                _ => return None,
+            };
+            if let KeyCode::Char(c) = key.code {
+                if input.chars().count() < limit {
                     input.push(c);
                 }
                 *error = None;
@@ -42,17 +51,8 @@ impl App {
                 None
             }
             Mode::DrainPicker => self.drain_picker(command),
-            Mode::Guards => match command {
-                Command::ToggleMute => {
-                    let s = self.state.as_ref()?;
-                    self.popup = Some(Popup::Confirm(prompts::mute(s)));
-                    None
-                }
-                _ => {
-                    self.popup = None;
-                    None
-                }
-            },
+            Mode::Guards => self.guards_key(command),
+            Mode::GuardEdit => self.guard_edit_key(command),
             Mode::Logs => self.logs_key(command),
             Mode::Reason => self.reason_key(command),
         }
@@ -78,7 +78,7 @@ impl App {
                 return None;
             }
             Command::Guards => {
-                self.popup = Some(Popup::Guards);
+                self.popup = Some(Popup::Guards(GuardsView::default()));
                 return None;
             }
             _ => {}
@@ -121,6 +121,7 @@ impl App {
             Command::Promote => {
                 if s.freeze.is_some() {
                     self.popup = Some(Popup::Reason {
+                        purpose: ReasonFor::Promote,
                         input: String::new(),
                         error: None,
                     });
@@ -143,15 +144,7 @@ impl App {
                 None
             }
             Command::PauseResume => Some(Effect::Send(prompts::pause_resume(s))),
-            Command::Logs => {
-                let role = self.selection.role;
-                self.popup = Some(Popup::Logs(LogsView {
-                    role,
-                    lines: None,
-                    scroll: 0,
-                }));
-                Some(Effect::FetchLogs { role })
-            }
+            Command::Logs => self.open_logs(),
             Command::Ack => {
                 let at = self.breach_banner()?.at;
                 self.acked_breach = Some(at);
@@ -228,6 +221,15 @@ impl App {
         let Some(Popup::Confirm(c)) = self.popup.take() else {
             return None;
         };
+        // A guard edit, confirmed or not, goes back to its row of the panel.
+        if let Action::SetGuards { guards } = &c.action.action {
+            self.popup = Some(Popup::Guards(GuardsView {
+                selected: GuardKey::of(guards)
+                    .and_then(|k| GuardKey::ALL.iter().position(|x| *x == k))
+                    .unwrap_or(0),
+                edit: None,
+            }));
+        }
         match command {
             Command::Confirm => {
                 if let Action::SetWeight { permille } = c.action.action {
@@ -261,7 +263,17 @@ impl App {
                     self.note("✗ there is no canary to drain");
                     return None;
                 }
-                self.popup = Some(Popup::Confirm(prompts::drain(s, role)));
+                // Draining stable is a promotion: inside a freeze it is
+                // forced, with a reason, like `p`.
+                self.popup = Some(if role == Role::Stable && s.freeze.is_some() {
+                    Popup::Reason {
+                        purpose: ReasonFor::DrainStable,
+                        input: String::new(),
+                        error: None,
+                    }
+                } else {
+                    Popup::Confirm(prompts::drain(s, role, None))
+                });
             }
             _ => self.popup = None,
         }
@@ -269,32 +281,44 @@ impl App {
     }
 
     fn logs_key(&mut self, command: Command) -> Option<Effect> {
-        let Some(Popup::Logs(view)) = &mut self.popup else {
+        if !matches!(self.popup, Some(Popup::Logs(_))) {
             return None;
-        };
+        }
         match command {
             Command::ScrollUp | Command::ScrollDown => {
                 self.scroll_popup(command == Command::ScrollUp, 1);
             }
             Command::Focus => {
-                let role = match view.role {
-                    Role::Stable => Role::Canary,
-                    Role::Canary => Role::Stable,
-                };
-                *view = LogsView {
-                    role,
-                    lines: None,
-                    scroll: 0,
-                };
-                return Some(Effect::FetchLogs { role });
+                // The next replica, across both versions, as Tab does outside.
+                self.cycle_selection();
+                return self.open_logs();
             }
             _ => self.popup = None,
         }
         None
     }
 
+    /// Open (or move) the logs popup to the selected replica and ask for
+    /// its lines.
+    fn open_logs(&mut self) -> Option<Effect> {
+        let role = self.selection.role;
+        let replica = self.selected_replica().map(|r| r.id.clone());
+        self.popup = Some(Popup::Logs(LogsView {
+            role,
+            replica: replica.clone(),
+            lines: None,
+            scroll: 0,
+        }));
+        Some(Effect::FetchLogs { role, replica })
+    }
+
     fn reason_key(&mut self, command: Command) -> Option<Effect> {
-        let Some(Popup::Reason { input, error }) = &mut self.popup else {
+        let Some(Popup::Reason {
+            purpose,
+            input,
+            error,
+        }) = &mut self.popup
+        else {
             return None;
         };
         match command {
@@ -304,11 +328,18 @@ impl App {
             Command::Apply => {
                 let reason = input.trim().to_string();
                 if reason.is_empty() {
-                    *error = Some("a reason is required to promote inside a freeze".into());
+                    *error = Some(format!(
+                        "a reason is required to {} inside a freeze",
+                        purpose.what()
+                    ));
                     return None;
                 }
+                let purpose = *purpose;
                 let s = self.state.as_ref()?;
-                self.popup = Some(Popup::Confirm(prompts::promote(s, Some(reason))));
+                self.popup = Some(Popup::Confirm(match purpose {
+                    ReasonFor::Promote => prompts::promote(s, Some(reason)),
+                    ReasonFor::DrainStable => prompts::drain(s, Role::Stable, Some(reason)),
+                }));
             }
             _ => self.popup = None,
         }

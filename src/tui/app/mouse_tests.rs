@@ -93,6 +93,7 @@ fn the_wheel_scrolls_the_logs_and_help_popups_and_not_a_confirmation() {
     let lines: Vec<String> = (0..60).map(|i| format!("log line {i}")).collect();
     a.popup = Some(Popup::Logs(LogsView {
         role: Role::Canary,
+        replica: None,
         lines: Some(Ok(lines)),
         scroll: 0,
     }));

@@ -31,6 +31,7 @@ pub(crate) fn state(phase: Phase, weight: u16) -> StateView {
         canary: Some(v(Role::Canary)),
         guards: vec![],
         guards_muted: false,
+        thresholds: Some(crate::plan::GuardPlan::default()),
         freeze: None,
         last_breach: None,
         last_outcome: None,

@@ -85,18 +85,56 @@ pub enum Popup {
     DrainPicker {
         selected: Role,
     },
-    Guards,
+    Guards(GuardsView),
     Logs(LogsView),
-    /// The reason of a forced promote inside a freeze window.
+    /// The reason of a forced promote (or drain of stable) inside a freeze
+    /// window.
     Reason {
+        purpose: ReasonFor,
         input: String,
         error: Option<String>,
     },
 }
 
+/// What a reason is asked for: the action forced inside a freeze window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReasonFor {
+    Promote,
+    /// Draining stable is a promotion.
+    DrainStable,
+}
+
+impl ReasonFor {
+    /// "promote", "drain stable": what is forced, for titles and errors.
+    pub fn what(self) -> &'static str {
+        match self {
+            ReasonFor::Promote => "promote",
+            ReasonFor::DrainStable => "drain stable",
+        }
+    }
+}
+
+/// The guard panel: the row selected (an index into
+/// [`GuardKey::ALL`](crate::tui::guard_edit::GuardKey::ALL)) and the
+/// threshold being typed, if any.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GuardsView {
+    pub selected: usize,
+    pub edit: Option<GuardEdit>,
+}
+
+/// A new threshold being typed, with what was wrong with the last try.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GuardEdit {
+    pub input: String,
+    pub error: Option<String>,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct LogsView {
     pub role: Role,
+    /// The replica whose lines these are (`None`: the version's first).
+    pub replica: Option<String>,
     /// `None` while loading.
     pub lines: Option<Result<Vec<String>, String>>,
     /// Lines scrolled up from the newest.

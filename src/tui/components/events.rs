@@ -178,14 +178,9 @@ fn parts(e: &Event, theme: &Theme, width: usize) -> (Vec<Span<'static>>, String,
             let bad = crate::tui::app::replica_bad(*status);
             (
                 format!(
-                    "{} {}{}",
+                    "{} {}",
                     fmt::clip(replica, 12),
-                    format!("{status:?}").to_lowercase(),
-                    if detail.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {detail}")
-                    }
+                    crate::model::replica_phrase(*status, detail)
                 ),
                 if bad {
                     theme.fg(theme.bad)

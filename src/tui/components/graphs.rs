@@ -1,7 +1,13 @@
-//! Live graphs over the last five minutes: error rate per version with the
+//! Live graphs over the last minutes: error rate per version with the
 //! guard's limit drawn as a line, p99 per version (with its limit), and
 //! request rate. Roomy screens get bordered charts with axes; compact ones
 //! get three mini charts with the figures in a title line.
+//!
+//! The time axis spans the data there is, not always five minutes: from
+//! the oldest sample kept (at most five minutes back), at least 60 s, and
+//! rounded up to a span whose labels read well (60 s, 90 s, 2, 3, 4, 5 min),
+//! so the first minutes of a release fill the chart instead of hugging its
+//! right edge, and the scale changes a few times, not every second.
 //!
 //! ```text
 //! ┌ error rate ─ ━ stable 0.10 % ━ canary 4.20 % ┄ limit 5 % ┐   roomy
@@ -173,7 +179,8 @@ fn render_one(
         Metric::P99Ms => 10.0,
         Metric::Rps => 1.0,
     });
-    let x_min = -((SECONDS - 1) as f64);
+    let span = x_span(app.history.span_secs());
+    let x_min = -(span.min(SECONDS as u64 - 1) as f64);
     let threshold = lim.map(|l| vec![(x_min, l), (0.0, l)]).unwrap_or_default();
     let mut datasets: Vec<Dataset> = Vec::new();
     if !threshold.is_empty() {
@@ -237,7 +244,11 @@ fn render_one(
     let mut x_axis = Axis::default().bounds([x_min, 0.0]).style(axis_style);
     let mut y_axis = Axis::default().bounds([0.0, y_max]).style(axis_style);
     if roomy {
-        x_axis = x_axis.labels(vec![Span::raw("-5m"), Span::raw("-2.5m"), Span::raw("now")]);
+        x_axis = x_axis.labels(vec![
+            Span::raw(format!("-{}", ago(span))),
+            Span::raw(format!("-{}", ago(span / 2))),
+            Span::raw("now"),
+        ]);
         y_axis = y_axis.labels(vec![Span::raw(y_label(0.0)), Span::raw(y_label(y_max))]);
     }
     let mut chart = Chart::new(datasets)
@@ -262,6 +273,29 @@ fn render_one(
     }
 }
 
+/// The spans the time axis steps through, in seconds.
+const SPANS: [u64; 6] = [60, 90, 120, 180, 240, 300];
+
+/// The time axis's span for `data` seconds of history: the first of
+/// [`SPANS`] that holds it (five minutes at most: the history keeps no more).
+fn x_span(data: u64) -> u64 {
+    SPANS
+        .into_iter()
+        .find(|s| *s >= data)
+        .unwrap_or(SPANS[SPANS.len() - 1])
+}
+
+/// An axis label for `secs` ago: `30s`, `90s`, `2m`, `2.5m`.
+fn ago(secs: u64) -> String {
+    if secs < 120 {
+        format!("{secs}s")
+    } else if secs.is_multiple_of(60) {
+        format!("{}m", secs / 60)
+    } else {
+        format!("{}m", secs as f64 / 60.0)
+    }
+}
+
 /// 1, 2, 5 × 10^k at or above `v`: axis tops that read well.
 fn nice_ceiling(v: f64) -> f64 {
     if v <= 0.0 || !v.is_finite() {
@@ -278,6 +312,23 @@ fn nice_ceiling(v: f64) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_time_axis_spans_the_data_in_steps_that_read_well() {
+        use super::{ago, x_span};
+        let labels = |data| {
+            let span = x_span(data);
+            (span, ago(span), ago(span / 2))
+        };
+        assert_eq!(labels(0), (60, "60s".into(), "30s".into()));
+        assert_eq!(labels(59), (60, "60s".into(), "30s".into()));
+        assert_eq!(labels(61), (90, "90s".into(), "45s".into()));
+        assert_eq!(labels(100), (120, "2m".into(), "60s".into()));
+        assert_eq!(labels(150), (180, "3m".into(), "90s".into()));
+        assert_eq!(labels(200), (240, "4m".into(), "2m".into()));
+        assert_eq!(labels(299), (300, "5m".into(), "2.5m".into()));
+        assert_eq!(labels(10_000), (300, "5m".into(), "2.5m".into()));
+    }
+
     #[test]
     fn nice_ceilings() {
         assert_eq!(super::nice_ceiling(3.2), 5.0);

@@ -9,6 +9,7 @@ pub mod fit;
 pub mod fmt;
 pub mod footer;
 pub mod graphs;
+pub mod guard_panel;
 pub mod guards;
 pub mod header;
 pub mod layout;

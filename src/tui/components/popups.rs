@@ -1,6 +1,7 @@
 //! Popups drawn over the cockpit: the confirmation prompt (owning its
-//! action), help (from the keymap), the drain picker, the guard panel, the
-//! logs of a version, and the reason input of a forced promote.
+//! action), help (from the keymap), the drain picker, the logs of a
+//! replica, and the reason input of a forced promote or drain. The guard
+//! panel has its own file (`guard_panel`).
 //!
 //! ```text
 //!            ┌ Roll back? ───────────────────────────────────────┐
@@ -12,9 +13,9 @@
 //!            └───────────────────────────────────────────────────┘
 //! ```
 
-use super::{fit, guards};
+use super::{fit, guard_panel};
 use crate::model::Role;
-use crate::tui::app::{App, LogsView, Popup};
+use crate::tui::app::{App, LogsView, Popup, ReasonFor};
 use crate::tui::keymap::Mode;
 use crate::tui::prompts::{self, Confirm};
 use crate::tui::theme::Theme;
@@ -31,9 +32,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Popup::Confirm(c) => confirm(frame, area, app, theme, c),
         Popup::Help { scroll } => help(frame, area, app, theme, *scroll),
         Popup::DrainPicker { selected } => drain_picker(frame, area, app, theme, *selected),
-        Popup::Guards => guard_panel(frame, area, app, theme),
+        Popup::Guards(v) => guard_panel::render(frame, area, app, theme, v),
         Popup::Logs(v) => logs(frame, area, app, theme, v),
-        Popup::Reason { input, error } => reason(frame, area, app, theme, input, error.as_deref()),
+        Popup::Reason {
+            purpose,
+            input,
+            error,
+        } => reason(frame, area, app, theme, *purpose, input, error.as_deref()),
     }
 }
 
@@ -49,7 +54,14 @@ fn centred(area: Rect, w: u16, h: u16) -> Rect {
 }
 
 /// A centred box of at most `w`×`h`, cleared, with a titled border.
-fn frame_box(frame: &mut Frame, area: Rect, theme: &Theme, w: u16, h: u16, title: &str) -> Rect {
+pub(super) fn frame_box(
+    frame: &mut Frame,
+    area: Rect,
+    theme: &Theme,
+    w: u16,
+    h: u16,
+    title: &str,
+) -> Rect {
     let r = centred(area, w, h);
     frame.render_widget(Clear, r);
     let block = Block::bordered()
@@ -91,7 +103,7 @@ pub fn help_max_scroll(app: &App, area: Rect) -> u16 {
     (help_lines(app, &Theme::dark()).len() as u16).saturating_sub(help_inner(area).height)
 }
 
-fn hints(app: &App, theme: &Theme, mode: Mode) -> Line<'static> {
+pub(super) fn hints(app: &App, theme: &Theme, mode: Mode) -> Line<'static> {
     let mut spans = Vec::new();
     for (keys, hint) in app.keymap.footer(mode) {
         spans.push(Span::styled(format!("  {keys}"), theme.strong(theme.key)));
@@ -154,6 +166,7 @@ fn help_lines(app: &App, theme: &Theme) -> Vec<Line<'static>> {
         Mode::Confirm,
         Mode::DrainPicker,
         Mode::Guards,
+        Mode::GuardEdit,
         Mode::Logs,
         Mode::Reason,
     ];
@@ -162,7 +175,11 @@ fn help_lines(app: &App, theme: &Theme) -> Vec<Line<'static>> {
         if first == Mode::Replay
             && matches!(
                 mode,
-                Mode::WeightEntry | Mode::Confirm | Mode::DrainPicker | Mode::Reason
+                Mode::WeightEntry
+                    | Mode::Confirm
+                    | Mode::DrainPicker
+                    | Mode::GuardEdit
+                    | Mode::Reason
             )
         {
             continue;
@@ -271,73 +288,15 @@ fn drain_picker(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, selecte
     );
 }
 
-fn guard_panel(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let w = 100.min(area.width.saturating_sub(4));
-    let n = app.state.as_ref().map_or(0, |s| s.guards.len()) as u16;
-    let width = w.saturating_sub(3) as usize;
-    let below = app.state.as_ref().is_some_and(|s| {
-        let cols = guards::columns(&s.guards, width);
-        !guards::details_fit_inline(&s.guards, &cols, width)
-    }) && 10 + 2 * n <= area.height.saturating_sub(2);
-    let h = if below { 10 + 2 * n } else { 10 + n };
-    let inner = frame_box(frame, area, theme, w, h, "guards");
-    let Some(s) = &app.state else {
-        return;
-    };
-    let mut lines = vec![Line::from(vec![
-        Span::styled(" guards are ", theme.fg(theme.text)),
-        if s.guards_muted {
-            Span::styled(
-                "⊘ MUTED — breaches are not acted on",
-                theme.strong(theme.muted),
-            )
-        } else {
-            Span::styled(
-                "ON — a breach rolls the canary back",
-                theme.strong(theme.ok),
-            )
-        },
-    ])];
-    lines.push(Line::default());
-    if s.guards.is_empty() {
-        lines.push(Line::from(Span::styled(
-            " no verdicts yet",
-            theme.fg(theme.dim),
-        )));
-    }
-    let cols = guards::columns(&s.guards, width);
-    for g in &s.guards {
-        for mut l in guards::rows(g, theme, &cols, width, below) {
-            l.spans.insert(0, Span::raw(" "));
-            lines.push(l);
-        }
-    }
-    lines.push(Line::default());
-    lines.push(Line::from(Span::styled(
-        " Thresholds come from the plan's [guard] table and are read-only here:",
-        theme.fg(theme.dim),
-    )));
-    lines.push(Line::from(Span::styled(
-        " the daemon offers no live threshold edit yet; edit the plan and restart.",
-        theme.fg(theme.dim),
-    )));
-    frame.render_widget(Paragraph::new(lines), inner);
-    frame.render_widget(
-        Paragraph::new(hints(app, theme, Mode::Guards)),
-        Rect {
-            y: inner.bottom().saturating_sub(1),
-            height: 1,
-            ..inner
-        },
-    );
-}
-
 fn logs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, v: &LogsView) {
     let version = app.state.as_ref().and_then(|s| match v.role {
         Role::Stable => Some(s.stable.version.clone()),
         Role::Canary => s.canary.as_ref().map(|c| c.version.clone()),
     });
-    let title = format!("logs · {} {}", v.role, version.unwrap_or_default());
+    let title = match &v.replica {
+        Some(id) => format!("logs · {} {} · {id}", v.role, version.unwrap_or_default()),
+        None => format!("logs · {} {}", v.role, version.unwrap_or_default()),
+    };
     let w = area.width.saturating_sub(4);
     let h = area.height.saturating_sub(4);
     let inner = frame_box(frame, area, theme, w, h, &title);
@@ -394,10 +353,22 @@ fn reason(
     area: Rect,
     app: &App,
     theme: &Theme,
+    purpose: ReasonFor,
     input: &str,
     error: Option<&str>,
 ) {
-    let inner = frame_box(frame, area, theme, 66, 10, "Promote inside a freeze window");
+    let (title, force) = match purpose {
+        ReasonFor::Promote => (
+            "Promote inside a freeze window",
+            " to force it, say why (journaled with your action):",
+        ),
+        // Draining stable promotes the canary, so the freeze holds it too.
+        ReasonFor::DrainStable => (
+            "Drain stable inside a freeze window",
+            " draining stable promotes the canary; to force it, say why:",
+        ),
+    };
+    let inner = frame_box(frame, area, theme, 66, 10, title);
     let freeze = app
         .state
         .as_ref()
@@ -413,10 +384,7 @@ fn reason(
             Span::styled(" ❄ promotion is frozen: ", theme.strong(theme.warn)),
             Span::styled(freeze, theme.fg(theme.text)),
         ]),
-        Line::from(Span::styled(
-            " to force it, say why (journaled with your action):",
-            theme.fg(theme.text),
-        )),
+        Line::from(Span::styled(force, theme.fg(theme.text))),
         Line::default(),
         Line::from(vec![
             Span::styled(" › ", theme.strong(theme.key)),

@@ -1,0 +1,125 @@
+//! Inputs from the daemon: the backlog sent on attach fills the events
+//! panel without rewinding the state, once even across reconnects; logs
+//! go to the replica they were asked for.
+
+use super::tests::{app, key, state, t0};
+use super::*;
+use crate::model::*;
+use chrono::Duration;
+use crossterm::event::KeyCode;
+
+fn weight(seq: u64, secs_ago: i64, from: u16, to: u16) -> Event {
+    Event {
+        seq,
+        at: t0() - Duration::seconds(secs_ago),
+        kind: EventKind::Weight {
+            from,
+            to,
+            by: Actor::System,
+            reason: None,
+        },
+    }
+}
+
+fn seqs(a: &App) -> Vec<u64> {
+    a.events.iter().map(|e| e.seq).collect()
+}
+
+#[test]
+fn the_backlog_after_the_snapshot_fills_the_panel_and_leaves_the_state() {
+    // Attached at t0 with the canary at 25 %: the snapshot came first.
+    let mut a = app(Phase::Canary, 250);
+    let backlog = [weight(7, 90, 0, 50), weight(9, 60, 50, 250)];
+    for ev in &backlog {
+        a.apply_event(ev);
+    }
+    assert_eq!(seqs(&a), vec![7, 9]);
+    assert_eq!(a.applied(), 250, "history does not rewind the weight");
+    assert_eq!(a.now, Some(t0()));
+    // Live events go after it.
+    a.apply_event(&Event {
+        at: t0() + Duration::seconds(1),
+        ..weight(10, 0, 250, 300)
+    });
+    assert_eq!(a.applied(), 300);
+    // A reconnect: a fresh snapshot, then the backlog again, one more in it.
+    let mut later = state(Phase::Canary, 300);
+    later.at = t0() + Duration::seconds(30);
+    a.apply_event(&Event {
+        seq: 0,
+        at: later.at,
+        kind: EventKind::Snapshot {
+            state: Box::new(later),
+        },
+    });
+    let missed = Event {
+        at: t0() + Duration::seconds(20),
+        ..weight(11, 0, 300, 300)
+    };
+    for ev in backlog.iter().chain([&Event {
+        at: t0() + Duration::seconds(1),
+        ..weight(10, 0, 250, 300)
+    }]) {
+        a.apply_event(ev);
+    }
+    a.apply_event(&missed);
+    assert_eq!(seqs(&a), vec![7, 9, 10, 11], "each event once, in order");
+    assert_eq!(a.history.len(), 2, "the two snapshots' seconds only");
+}
+
+fn with_replicas() -> App {
+    let mut s = state(Phase::Canary, 250);
+    let r = |id: &str| ReplicaView {
+        id: id.into(),
+        addr: format!("127.0.0.1:{}", 9000 + id.len()),
+        status: ReplicaStatus::Healthy,
+        exit_code: None,
+        cpu_percent: None,
+        memory_bytes: None,
+        memory_limit: None,
+    };
+    s.stable.replicas = vec![r("pid:11"), r("pid:12")];
+    s.canary.as_mut().unwrap().replicas = vec![r("pid:21")];
+    let mut a = App::default();
+    a.set_link(Link::Live);
+    a.apply_event(&Event {
+        seq: 1,
+        at: t0(),
+        kind: EventKind::Snapshot { state: Box::new(s) },
+    });
+    a
+}
+
+fn fetch(e: Option<Effect>) -> (Role, Option<String>) {
+    match e {
+        Some(Effect::FetchLogs { role, replica }) => (role, replica),
+        other => panic!("expected a logs fetch, got {other:?}"),
+    }
+}
+
+#[test]
+fn logs_are_of_the_selected_replica_and_tab_moves_to_the_next() {
+    let mut a = with_replicas();
+    // Tab to stable's second replica, then L.
+    key(&mut a, KeyCode::Tab);
+    key(&mut a, KeyCode::Tab);
+    assert_eq!(
+        fetch(key(&mut a, KeyCode::Char('L'))),
+        (Role::Stable, Some("pid:12".into()))
+    );
+    // Inside the popup Tab goes on to the canary's replica.
+    assert_eq!(
+        fetch(key(&mut a, KeyCode::Tab)),
+        (Role::Canary, Some("pid:21".into()))
+    );
+    // A late answer for the replica left behind is dropped; the right one lands.
+    a.set_logs(Role::Stable, Some("pid:12"), Ok(vec!["old".into()]));
+    a.set_logs(Role::Canary, Some("pid:21"), Ok(vec!["v2 line".into()]));
+    match &a.popup {
+        Some(Popup::Logs(v)) => {
+            assert_eq!(v.replica.as_deref(), Some("pid:21"));
+            assert_eq!(v.lines, Some(Ok(vec!["v2 line".to_string()])));
+        }
+        other => panic!("{other:?}"),
+    }
+}

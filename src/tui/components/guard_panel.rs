@@ -1,0 +1,188 @@
+//! The guard panel popup (`g`): every threshold of `[guard]` with the
+//! guard's latest verdict and value, one selected; under the list the
+//! selected guard's detail, or, while a new threshold is typed, the input
+//! with what may be typed and what was wrong with the last try.
+//!
+//! ```text
+//! ┌ guards ───────────────────────────────────────────────────────┐
+//! │ guards are ON — a breach rolls the canary back                │
+//! │                                                               │
+//! │   verdict      threshold           now   limit                │
+//! │ ▸ ✓ pass       errors                1   20                   │
+//! │   ✗ BREACH     error rate       7.50 %   5.00 %               │
+//! │                window                    10s                  │
+//! │                                                               │
+//! │ new error rate › 2 %▏                                         │
+//! │ over the window: 5 % or 0.05, or off                          │
+//! │ ✗ `2` reads as a fraction above 1: type 2 % or 0.02           │
+//! │                                                               │
+//! │       ⏎ confirm…  esc back                                    │
+//! └───────────────────────────────────────────────────────────────┘
+//! ```
+
+use super::{fit, fmt, guards, popups};
+use crate::model::{GuardVerdict, StateView};
+use crate::tui::app::{App, GuardsView};
+use crate::tui::guard_edit::{self, GuardKey};
+use crate::tui::keymap::Mode;
+use crate::tui::theme::Theme;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+const VERDICT: usize = 13;
+const LABEL: usize = 13;
+const VALUE: usize = 9;
+
+fn verdict_of(s: &StateView, key: GuardKey) -> Option<&GuardVerdict> {
+    s.guards.iter().find(|g| g.name == key.name())
+}
+
+/// The limit in force: from the thresholds the daemon sends, else (an
+/// older daemon) from the verdict.
+fn limit(s: &StateView, key: GuardKey) -> String {
+    match (&s.thresholds, verdict_of(s, key)) {
+        (Some(t), _) => key.value(t),
+        (None, Some(v)) => fmt::guard_value(&v.name, v.threshold),
+        (None, None) => "?".into(),
+    }
+}
+
+fn row(s: &StateView, key: GuardKey, selected: bool, theme: &Theme) -> Line<'static> {
+    let v = verdict_of(s, key);
+    let (words, style) = v.map_or(("", theme.fg(theme.dim)), |v| {
+        let (_, words, style) = guards::verdict(v.status, theme);
+        (words, style)
+    });
+    let value = v
+        .and_then(|v| v.value.map(|x| fmt::guard_value(&v.name, x)))
+        .unwrap_or_else(|| {
+            if v.is_some() {
+                "—".into()
+            } else {
+                String::new()
+            }
+        });
+    let line = Line::from(vec![
+        Span::styled(
+            if selected { " ▸ " } else { "   " },
+            theme.strong(theme.key),
+        ),
+        Span::styled(format!("{words:<VERDICT$}"), style),
+        Span::styled(format!("{:<LABEL$}", key.label()), theme.fg(theme.text)),
+        Span::styled(format!("{value:>VALUE$}"), theme.strong(theme.text)),
+        Span::styled(format!("   {}", limit(s, key)), theme.strong(theme.text)),
+    ]);
+    if selected {
+        line.style(theme.selected())
+    } else {
+        line
+    }
+}
+
+/// The lines under the list: the selected guard's detail, or the input.
+fn below(
+    s: &StateView,
+    view: &GuardsView,
+    key: GuardKey,
+    theme: &Theme,
+    width: usize,
+) -> Vec<Line<'static>> {
+    let dim = |t: String| Line::from(Span::styled(format!(" {t}"), theme.fg(theme.dim)));
+    let Some(edit) = &view.edit else {
+        let about = verdict_of(s, key)
+            .map(|v| v.detail.clone())
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| key.hint().to_string());
+        let mut out = vec![dim(fit::words(&about, width.saturating_sub(1)))];
+        if !guard_edit::editable(s.phase) {
+            out.push(dim(format!(
+                "thresholds can be edited while a release is under way (phase {})",
+                s.phase
+            )));
+        } else if s.thresholds.is_none() {
+            out.push(dim(
+                "this daemon does not say its thresholds: edit the plan".into(),
+            ));
+        }
+        return out;
+    };
+    let prompt = format!(" new {} › ", key.label());
+    let room = width.saturating_sub(fit::width(&prompt) + 1);
+    let n = edit.input.chars().count();
+    let shown: String = edit.input.chars().skip(n.saturating_sub(room)).collect();
+    let mut out = vec![
+        Line::from(vec![
+            Span::styled(prompt, theme.strong(theme.key)),
+            Span::styled(format!("{shown}▏"), theme.strong(theme.text)),
+        ]),
+        dim(fit::words(key.hint(), width.saturating_sub(1))),
+    ];
+    if let Some(e) = &edit.error {
+        for l in fit::wrap(&format!("✗ {e}"), width.saturating_sub(1), 2) {
+            out.push(Line::from(Span::styled(
+                format!(" {l}"),
+                theme.fg(theme.bad),
+            )));
+        }
+    }
+    out
+}
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, view: &GuardsView) {
+    let Some(s) = &app.state else {
+        return;
+    };
+    let w = 84.min(area.width.saturating_sub(4));
+    let width = w.saturating_sub(2) as usize;
+    let key = GuardKey::ALL[view.selected.min(GuardKey::ALL.len() - 1)];
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled(" guards are ", theme.fg(theme.text)),
+            if s.guards_muted {
+                Span::styled(
+                    "⊘ MUTED — breaches are not acted on",
+                    theme.strong(theme.muted),
+                )
+            } else {
+                let what = match s.thresholds.as_ref().map(|t| t.on_breach) {
+                    Some(crate::plan::OnBreach::Pause) => "ON — a breach pauses the release",
+                    _ => "ON — a breach rolls the canary back",
+                };
+                Span::styled(what, theme.strong(theme.ok))
+            },
+        ]),
+        Line::default(),
+        Line::from(Span::styled(
+            format!(
+                "   {:<VERDICT$}{:<LABEL$}{:>VALUE$}   limit",
+                "verdict", "threshold", "now"
+            ),
+            theme.fg(theme.dim),
+        )),
+    ];
+    for (i, k) in GuardKey::ALL.into_iter().enumerate() {
+        lines.push(row(s, k, i == view.selected, theme));
+    }
+    lines.push(Line::default());
+    lines.extend(below(s, view, key, theme, width));
+    lines.push(Line::default());
+    let mode = if view.edit.is_some() {
+        Mode::GuardEdit
+    } else {
+        Mode::Guards
+    };
+    // Borders, the lines, the hints.
+    let h = lines.len() as u16 + 3;
+    let inner = popups::frame_box(frame, area, theme, w, h, "guards");
+    frame.render_widget(Paragraph::new(lines), inner);
+    frame.render_widget(
+        Paragraph::new(popups::hints(app, theme, mode)),
+        Rect {
+            y: inner.bottom().saturating_sub(1),
+            height: 1,
+            ..inner
+        },
+    );
+}
