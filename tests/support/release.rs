@@ -289,10 +289,12 @@ access_log = "access.log"
             if ok(&s) {
                 return s;
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for {what}; state: {s:#?}"
-            );
+            if tokio::time::Instant::now() >= deadline {
+                panic!(
+                    "timed out waiting for {what}; state: {s:#?}\njournal:\n{}",
+                    self.story()
+                );
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -453,6 +455,19 @@ access_log = "access.log"
     }
 
     /// Print the journal's story and the proxy's own error answers (for failures).
+    /// The journal so far without ticks and snapshots: what happened, for
+    /// a failure message.
+    pub fn story(&self) -> String {
+        let Ok(j) = cutover::journal::read_journal(&self.daemon().journal_path()) else {
+            return "(journal unreadable)".into();
+        };
+        j.events
+            .iter()
+            .filter(|e| !matches!(e.kind, EventKind::Snapshot { .. } | EventKind::Tick { .. }))
+            .map(|e| format!("{} {:?}\n", e.at.format("%H:%M:%S%.3f"), e.kind))
+            .collect()
+    }
+
     pub async fn dump(&mut self) {
         let dir = self.daemon().dir.path.clone();
         let journal = self.daemon().journal_path();
