@@ -193,7 +193,7 @@ env = {{ {env} }}
 interval = "200ms"
 timeout = "200ms"
 healthy_after = 2
-unhealthy_after = 2
+unhealthy_after = 3
 start_timeout = "8s"
 [guard]
 max_errors = {max_errors}
