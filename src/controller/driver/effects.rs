@@ -1,0 +1,202 @@
+//! Effects: what the machine asked for, carried out — weight, pools, ops
+//! for the worker, hooks, the state file, events and the published view.
+
+use super::*;
+
+impl Driver {
+    pub(super) fn execute(&mut self, fx: Vec<Effect>) {
+        for e in fx {
+            match e {
+                Effect::SetWeight { permille, .. } => {
+                    self.deps.router.set_weight(permille);
+                }
+                Effect::StartCanary { spec } => self.start(spec),
+                Effect::Warmup => {
+                    if let Some(w) = &self.deps.plan.warmup {
+                        self.op(Op::Warmup {
+                            role: Role::Canary,
+                            path: w.path.clone(),
+                            requests: w.requests,
+                        });
+                    }
+                }
+                Effect::ArmErrorTrip { limit } => {
+                    self.trip_base_errors = self.deps.metrics.errors_total(Role::Canary);
+                    self.trip_base_requests = self.deps.metrics.requests_total(Role::Canary);
+                    self.deps.router.arm_error_trip(limit);
+                }
+                Effect::Drain { role, timeout } => {
+                    self.leave_pool(role);
+                    let cancel = CancellationToken::new();
+                    self.drains[slot(role)] = Some(cancel.clone());
+                    self.op(Op::Drain {
+                        role,
+                        timeout,
+                        cancel,
+                    });
+                }
+                Effect::Stop { role, grace } => {
+                    self.leave_pool(role);
+                    let ticket = self.tickets.current(role);
+                    self.op(Op::Stop {
+                        role,
+                        grace,
+                        ticket,
+                    });
+                }
+                Effect::Remove { role } => {
+                    let ticket = self.tickets.current(role);
+                    self.op(Op::Remove { role, ticket });
+                }
+                Effect::SwapRoles => self.swap_roles(),
+                Effect::RestoreStable => self.restore_stable(),
+                Effect::ResetMetrics { role } => self.deps.metrics.reset(role),
+                Effect::Resize { role, cpus, memory } => self.op(Op::Resize { role, cpus, memory }),
+                Effect::RunHook { name, command } => self.run_hook(name, command),
+                Effect::Persist => self.persist(),
+                Effect::Emit(kind) => self.emit(kind),
+            }
+        }
+    }
+
+    pub(super) fn start(&mut self, mut spec: crate::runtime::VersionSpec) {
+        if spec.role == Role::Stable {
+            self.stable_starting = true;
+        }
+        spec.labels.extend(self.deps.labels.clone());
+        self.op(Op::Start { spec });
+    }
+
+    pub(super) fn op(&self, op: Op) {
+        let _ = self.ops_tx.send(op);
+    }
+
+    /// A planned stop or drain: no new requests for `role`, at once.
+    pub(super) fn leave_pool(&mut self, role: Role) {
+        {
+            let mut reg = ops::lock(&self.registry);
+            for t in reg.values_mut().filter(|t| t.replica.role == role) {
+                if !t.stopping {
+                    t.drained_from = Some(t.status);
+                }
+                t.stopping = true;
+                if t.status.is_alive() {
+                    t.status = ReplicaStatus::Draining;
+                }
+            }
+        }
+        self.deps.router.set_members(role, Vec::new());
+    }
+
+    /// Members of `role` = its healthy replicas not being stopped.
+    pub(super) fn sync_pool(&self, role: Role) {
+        let addrs: Vec<String> = ops::lock(&self.registry)
+            .values()
+            .filter(|t| t.replica.role == role && t.status == ReplicaStatus::Healthy && !t.stopping)
+            .map(|t| t.replica.addr.clone())
+            .collect();
+        self.deps.router.set_members(role, addrs);
+    }
+
+    /// The canary's replicas become the stable pool; then weight 0.
+    pub(super) fn swap_roles(&mut self) {
+        {
+            let mut reg = ops::lock(&self.registry);
+            for t in reg.values_mut().filter(|t| t.replica.role == Role::Canary) {
+                t.replica.role = Role::Stable;
+            }
+        }
+        self.sync_pool(Role::Stable);
+        self.deps.router.set_weight(0);
+        self.deps.router.set_members(Role::Canary, Vec::new());
+    }
+
+    pub(super) fn run_hook(&self, name: String, command: Vec<String>) {
+        let tx = self.reports_tx.clone();
+        let dir = self.deps.state_dir.clone();
+        tokio::spawn(async move {
+            let shown = command.join(" ");
+            let mut cmd = tokio::process::Command::new(&command[0]);
+            cmd.args(&command[1..]).current_dir(&dir).kill_on_drop(true);
+            let note = match tokio::time::timeout(HOOK_TIMEOUT, cmd.output()).await {
+                Ok(Ok(out)) => {
+                    let text = String::from_utf8_lossy(&out.stdout).into_owned()
+                        + &String::from_utf8_lossy(&out.stderr);
+                    let tail: String = text
+                        .trim()
+                        .chars()
+                        .rev()
+                        .take(2000)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect();
+                    format!("hook {name} `{shown}` exited with {}: {tail}", out.status)
+                }
+                Ok(Err(e)) => format!("hook {name} `{shown}` could not run: {e}"),
+                Err(_) => format!(
+                    "hook {name} `{shown}` killed after {}s",
+                    HOOK_TIMEOUT.as_secs()
+                ),
+            };
+            let _ = tx.send(Report::Note(note));
+        });
+    }
+
+    pub(super) fn persist(&mut self) {
+        let replicas: Vec<OwnedReplica> = ops::lock(&self.registry)
+            .values()
+            .map(|t| OwnedReplica::from(&t.replica))
+            .collect();
+        let state = PersistedState::new(
+            self.deps.plan.service.clone(),
+            self.machine.state().clone(),
+            replicas,
+            Utc::now(),
+        );
+        self.writer.submit(state);
+    }
+
+    pub(super) fn emit(&mut self, kind: EventKind) {
+        self.seq += 1;
+        let event = Event {
+            seq: self.seq,
+            at: Utc::now(),
+            kind,
+        };
+        if let Some(j) = &self.deps.journal {
+            j.record(&event);
+        }
+        self.events.send(event);
+    }
+
+    pub(super) fn view(&self) -> StateView {
+        let reg = ops::lock(&self.registry);
+        view::build(&ViewParts {
+            machine: &self.machine,
+            replicas: &reg,
+            metrics: &self.deps.metrics,
+            router: &self.deps.router,
+            guards: &self.guards,
+            public_addr: &self.deps.public_addr,
+            runtime: self.kind,
+            now: Utc::now(),
+        })
+    }
+
+    pub(super) fn publish(&self) -> StateView {
+        let v = self.view();
+        if let Some(tx) = &self.state_tx {
+            tx.send_replace(v.clone());
+        }
+        let in_force = self.machine.state().guard(self.machine.plan());
+        self.guard_tx.send_if_modified(|g| {
+            let changed = g != in_force;
+            if changed {
+                *g = in_force.clone();
+            }
+            changed
+        });
+        v
+    }
+}

@@ -1,0 +1,343 @@
+//! Inputs: commands, the worker's reports, health transitions, runtime
+//! events, the proxy's trip and the timers, each fed to the machine.
+
+use super::*;
+
+impl Driver {
+    pub(super) fn command(&mut self, cmd: Command) {
+        let Command { request, reply } = cmd;
+        match self
+            .machine
+            .apply(Input::Action(request.clone()), Utc::now())
+        {
+            Ok(fx) => {
+                let detail = fx
+                    .iter()
+                    .find_map(|e| match e {
+                        Effect::Emit(EventKind::Action {
+                            ok: true, detail, ..
+                        }) => Some(detail.clone()),
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| "done".into());
+                let saved = self.writer.generation();
+                self.execute(fx);
+                let state = self.publish();
+                let answer = Ok(ActionReply {
+                    detail,
+                    state: Box::new(state),
+                });
+                if self.writer.generation() == saved {
+                    let _ = reply.send(answer);
+                } else {
+                    // Answered once the change is on disk, without waiting here.
+                    let durable = self.writer.durable(self.writer.generation());
+                    tokio::spawn(async move {
+                        durable.await;
+                        let _ = reply.send(answer);
+                    });
+                }
+            }
+            Err(refusal) => {
+                self.emit(refused_event(&request, &refusal));
+                let _ = reply.send(Err(refusal));
+            }
+        }
+    }
+
+    /// Feed a fact (facts are never refused).
+    pub(super) fn feed(&mut self, input: Input) {
+        match self.machine.apply(input, Utc::now()) {
+            Ok(fx) => self.execute(fx),
+            Err(r) => tracing::error!(refusal = ?r, "the release machine refused a fact"),
+        }
+    }
+
+    pub(super) fn report(&mut self, r: Report) {
+        if let Report::Started {
+            role: Role::Stable, ..
+        } = r
+        {
+            self.stable_starting = false;
+        }
+        match r {
+            Report::Started {
+                role,
+                result: Ok(replicas),
+            } => {
+                for rep in &replicas {
+                    self.emit(EventKind::Replica {
+                        role,
+                        replica: rep.id.clone(),
+                        status: ReplicaStatus::Starting,
+                        detail: format!("started at {}", rep.addr),
+                    });
+                    let handle = self.deps.health.spawn(
+                        rep.clone(),
+                        self.deps.plan.health.clone(),
+                        false,
+                        self.health_tx.clone(),
+                    );
+                    match ops::lock(&self.registry).get_mut(&rep.id) {
+                        Some(t) if !t.stopping => t.health = Some(handle),
+                        _ => handle.abort(),
+                    }
+                }
+                if role == Role::Canary {
+                    let ids = replicas.iter().map(|r| r.id.clone()).collect();
+                    self.feed(Input::CanaryStarted { replicas: ids });
+                }
+                self.persist();
+            }
+            Report::Started {
+                role: Role::Canary,
+                result: Err(detail),
+            } => {
+                self.feed(Input::CanaryStartFailed { detail });
+            }
+            Report::Started {
+                role: Role::Stable,
+                result: Err(detail),
+            } => {
+                self.emit(EventKind::Warning {
+                    message: format!("stable could not start: {detail}"),
+                });
+            }
+            Report::Fact(input) => {
+                let removed = matches!(input, Input::Removed { .. });
+                let stable_gone = matches!(input, Input::Removed { role: Role::Stable });
+                self.feed(input);
+                if stable_gone {
+                    // A removal that had begun before a promotion was
+                    // abandoned (or an inconsistent restore): stable again.
+                    self.ensure_stable();
+                }
+                if removed {
+                    self.persist();
+                }
+            }
+            Report::Note(message) => self.emit(EventKind::Warning { message }),
+        }
+    }
+
+    pub(super) fn health(&mut self, h: HealthEvent) {
+        let role = {
+            let mut reg = ops::lock(&self.registry);
+            let Some(t) = reg.get_mut(&h.replica_id) else {
+                return;
+            };
+            if t.stopping || !t.status.is_alive() || t.status == h.status {
+                return;
+            }
+            t.status = h.status;
+            t.replica.role
+        };
+        self.emit(EventKind::Replica {
+            role,
+            replica: h.replica_id.clone(),
+            status: h.status,
+            detail: h.detail,
+        });
+        self.sync_pool(role);
+        let id = h.replica_id;
+        self.feed(match h.status {
+            ReplicaStatus::Healthy => Input::ReplicaHealthy { role, id },
+            _ => Input::ReplicaUnhealthy { role, id },
+        });
+    }
+
+    pub(super) fn runtime_event(&mut self, ev: RuntimeEvent) {
+        match ev {
+            RuntimeEvent::Exited {
+                id,
+                code,
+                oom_killed,
+            } => {
+                let (role, planned, status) = {
+                    let mut reg = ops::lock(&self.registry);
+                    let Some(t) = reg.get_mut(&id) else { return };
+                    t.exit_code = Some(code);
+                    if let Some(h) = t.health.take() {
+                        h.abort();
+                    }
+                    // The OOM killer is never a planned stop, even mid-drain.
+                    t.status = if oom_killed {
+                        ReplicaStatus::OomKilled
+                    } else if t.stopping {
+                        ReplicaStatus::Stopped
+                    } else {
+                        ReplicaStatus::Exited
+                    };
+                    (t.replica.role, t.stopping, t.status)
+                };
+                let how = crate::runtime::exit_detail(code, oom_killed);
+                // The detail begins with what happened, so it reads whole
+                // on its own ("stopped (exit 0)"); clients word it with
+                // `model::replica_phrase`, which never repeats the status.
+                let detail = if status == ReplicaStatus::Stopped {
+                    let code = how
+                        .strip_prefix("exited ")
+                        .filter(|c| c.parse::<i64>().is_ok());
+                    format!(
+                        "stopped ({})",
+                        code.map_or(how.clone(), |c| format!("exit {c}"))
+                    )
+                } else {
+                    format!("{how} (on its own)")
+                };
+                self.emit(EventKind::Replica {
+                    role,
+                    replica: id.clone(),
+                    status,
+                    detail: detail.clone(),
+                });
+                if !planned {
+                    self.sync_pool(role);
+                    self.feed(Input::ReplicaExited { role, id, detail });
+                    let alive = ops::lock(&self.registry)
+                        .values()
+                        .filter(|t| t.replica.role == Role::Stable && t.status.is_alive())
+                        .count();
+                    if role == Role::Stable && alive == 0 {
+                        self.emit(EventKind::Warning {
+                            message: "stable has no replica left: requests it should serve fail until one is back".into(),
+                        });
+                    }
+                }
+            }
+            RuntimeEvent::Reachable { ok, detail } => self.emit(EventKind::Warning {
+                message: if ok {
+                    format!("runtime reachable again: {detail}")
+                } else {
+                    format!("runtime unreachable: {detail}")
+                },
+            }),
+        }
+    }
+
+    /// The proxy's error trip fired: it already set the weight to 0 itself.
+    /// The figure is the trip's own: errors since it was armed (the step's
+    /// start, an unmute or a guard edit), not since the step began.
+    pub(super) fn tripped(&mut self) {
+        let st = self.machine.state();
+        let limit = st.guard(self.machine.plan()).max_errors.unwrap_or(0);
+        let errors = self
+            .deps
+            .metrics
+            .errors_total(Role::Canary)
+            .saturating_sub(self.trip_base_errors);
+        let verdict = GuardVerdict {
+            name: "max_errors".into(),
+            value: Some(errors as f64),
+            threshold: limit as f64,
+            status: GuardStatus::Breach,
+            detail: format!(
+                "{errors} canary errors since the error trip was armed reached the limit {limit}; the proxy set the weight to 0 on the request that crossed it"
+            ),
+        };
+        self.feed(Input::Breach { verdict });
+    }
+
+    pub(super) fn guard_tick(&mut self) {
+        self.feed(Input::Tick);
+        let st = self.machine.state();
+        if !matches!(st.phase, Phase::Canary | Phase::Paused) {
+            self.guards.clear();
+            return;
+        }
+        let muted = st.muted;
+        let in_force = st.guard(self.machine.plan());
+        if self.eval_plan.guard != *in_force {
+            // An edit applies from this evaluation on.
+            self.eval_plan.guard = in_force.clone();
+        }
+        let plan = &self.eval_plan;
+        let window = plan.guard.window.get();
+        let canary = self.deps.metrics.stats(Role::Canary, window);
+        let stable = self.deps.metrics.stats(Role::Stable, window);
+        // Counted like the proxy's trip: from when it was armed (the step's
+        // start, an unmute, a guard edit), so errors made while muted are
+        // not held against the canary once the guards are back on.
+        let errors = self
+            .deps
+            .metrics
+            .errors_total(Role::Canary)
+            .saturating_sub(self.trip_base_errors);
+        let facts = GuardFacts {
+            plan,
+            canary: &canary,
+            stable: &stable,
+            canary_errors_since_step: errors,
+            canary_requests_since_step: self
+                .deps
+                .metrics
+                .requests_total(Role::Canary)
+                .saturating_sub(self.trip_base_requests),
+            muted,
+        };
+        self.guards = (self.deps.guard)(&facts);
+        if muted {
+            return;
+        }
+        if let Some(b) = self
+            .guards
+            .iter()
+            .find(|v| v.status == GuardStatus::Breach)
+            .cloned()
+        {
+            self.feed(Input::Breach { verdict: b });
+        }
+    }
+
+    pub(super) fn second(&mut self) {
+        let state = self.view();
+        let window = self.eval_plan.guard.window.get();
+        let canary = state
+            .canary
+            .is_some()
+            .then(|| self.deps.metrics.stats(Role::Canary, window));
+        self.emit(EventKind::Snapshot {
+            state: Box::new(state),
+        });
+        self.emit(EventKind::Tick {
+            stable: self.deps.metrics.stats(Role::Stable, window),
+            canary,
+        });
+    }
+
+    pub(super) fn sample_stats(&mut self) {
+        if self.sampling {
+            return;
+        }
+        let replicas: Vec<Replica> = ops::lock(&self.registry)
+            .values()
+            .filter(|t| t.status.is_alive())
+            .map(|t| t.replica.clone())
+            .collect();
+        if replicas.is_empty() {
+            return;
+        }
+        self.sampling = true;
+        let runtime = self.deps.runtime.clone();
+        let tx = self.stats_tx.clone();
+        tokio::spawn(async move {
+            let mut out = Vec::new();
+            for r in replicas {
+                if let Ok(s) = runtime.stats(&r).await {
+                    out.push((r.id, s));
+                }
+            }
+            let _ = tx.send(out);
+        });
+    }
+
+    pub(super) fn stats(&mut self, samples: Vec<(String, ReplicaStats)>) {
+        self.sampling = false;
+        let mut reg = ops::lock(&self.registry);
+        for (id, s) in samples {
+            if let Some(t) = reg.get_mut(&id) {
+                t.stats = s;
+            }
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! Startup and reconcile: adopt what the runtime already runs, restore
+//! the persisted release, or start fresh.
+
+use super::*;
+
+impl Driver {
+    pub(super) async fn startup(&mut self) {
+        for w in std::mem::take(&mut self.deps.warnings) {
+            self.emit(EventKind::Warning { message: w });
+        }
+        for w in self.machine.take_notes() {
+            self.emit(EventKind::Warning { message: w });
+        }
+        let service = self.deps.plan.service.clone();
+        let grace = self.deps.plan.drain.stop_grace.get();
+        // Only running replicas are adopted; dead ones of ours are removed
+        // (and said so); look-alikes without cutover's labels are left alone.
+        let listed = match self.deps.runtime.inventory(&service).await {
+            Ok(inv) => {
+                for message in inv.foreign {
+                    self.emit(EventKind::Warning { message });
+                }
+                for (r, how) in inv.exited {
+                    let outcome = match self.deps.runtime.remove(&r).await {
+                        Ok(()) => "removed".to_string(),
+                        Err(e) => format!("could not be removed: {e}"),
+                    };
+                    self.emit(EventKind::Warning {
+                        message: format!("reconcile: {} replica {} ({}, release {}) {how} while nobody watched; {outcome}", r.role, r.id, r.version, r.release),
+                    });
+                }
+                Some(inv.running)
+            }
+            Err(e) => {
+                self.emit(EventKind::Warning {
+                    message: format!("reconcile: cannot list the replicas of {service}: {e}"),
+                });
+                None
+            }
+        };
+        let Some(restored) = self.deps.restored.take() else {
+            self.fresh_start(listed, grace);
+            return;
+        };
+
+        // Restore the weight and the trip at once, then adopt.
+        let resume = self.machine.resume_effects();
+        let (quick, slow): (Vec<_>, Vec<_>) = resume
+            .into_iter()
+            .partition(|e| matches!(e, Effect::SetWeight { .. } | Effect::ArmErrorTrip { .. }));
+        self.execute(quick);
+        let owned: BTreeMap<String, OwnedReplica> = restored
+            .replicas
+            .iter()
+            .map(|r| (r.id.clone(), r.clone()))
+            .collect();
+        let present: Option<BTreeSet<String>> = listed
+            .as_ref()
+            .map(|l| l.iter().map(|r| r.id.clone()).collect());
+        let mut adopted = 0;
+        let mut gone = Vec::new();
+        for r in owned.values() {
+            if present.as_ref().is_some_and(|p| !p.contains(&r.id)) {
+                gone.push(r.clone());
+                continue;
+            }
+            let replica = Replica::from(r);
+            let mut t = Tracked::new(replica.clone(), ReplicaStatus::Healthy);
+            t.health = Some(self.deps.health.spawn(
+                replica,
+                self.deps.plan.health.clone(),
+                true,
+                self.health_tx.clone(),
+            ));
+            ops::lock(&self.registry).insert(r.id.clone(), t);
+            adopted += 1;
+        }
+        for role in Role::ALL {
+            self.sync_pool(role);
+        }
+        let orphans: Vec<Replica> = listed
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| !owned.contains_key(&r.id))
+            .collect();
+        let st = self.machine.state().clone();
+        self.emit(EventKind::Warning {
+            message: format!(
+                "restored release {} in phase {} at canary weight {} (saved {}); adopted {adopted} replica(s), {} gone, {} orphan(s) to remove",
+                st.release,
+                st.phase,
+                crate::controller::machine::pct(st.weight_permille),
+                restored.saved_at.to_rfc3339(),
+                gone.len(),
+                orphans.len()
+            ),
+        });
+        if !orphans.is_empty() {
+            self.op(Op::Cleanup {
+                replicas: orphans,
+                grace,
+            });
+        }
+        self.execute(slow);
+        for r in gone {
+            self.feed(Input::ReplicaExited {
+                role: r.role,
+                id: r.id.clone(),
+                detail: "gone while the daemon was down".into(),
+            });
+        }
+        if st.phase == Phase::Deploying && ops::of_role(&self.registry, Role::Canary).is_empty() {
+            self.feed(Input::CanaryStartFailed {
+                detail: "the daemon restarted before the canary started".into(),
+            });
+        }
+        if ops::of_role(&self.registry, Role::Stable).is_empty()
+            && let Some(spec) = self.machine.spec(Role::Stable)
+        {
+            self.start(spec);
+        }
+        self.persist();
+    }
+
+    /// No state to restore. Replicas of this service that still run are
+    /// adopted from their labels (see `adopt.rs`) rather than removed: a
+    /// lost state file must not take a serving stable down with it.
+    pub(super) fn fresh_start(&mut self, listed: Option<Vec<Replica>>, grace: Duration) {
+        if self.kind == "static" {
+            // Static upstreams run elsewhere and the runtime's list is only
+            // the plan's addresses: nothing to adopt, nothing to take down.
+            if let Some(listed) = listed.filter(|l| !l.is_empty()) {
+                self.op(Op::Cleanup {
+                    replicas: listed,
+                    grace,
+                });
+            }
+            self.ensure_stable();
+            self.persist();
+            return;
+        }
+        let adoption =
+            crate::controller::adopt::from_labels(&self.deps.plan, listed.unwrap_or_default());
+        for note in &adoption.notes {
+            tracing::warn!("{note}");
+            self.emit(EventKind::Warning {
+                message: note.clone(),
+            });
+        }
+        if !adoption.remove.is_empty() {
+            self.op(Op::Cleanup {
+                replicas: adoption.remove,
+                grace,
+            });
+        }
+        if let Some(state) = adoption.state {
+            self.machine = Machine::restore(self.deps.plan.clone(), state);
+            for w in self.machine.take_notes() {
+                self.emit(EventKind::Warning { message: w });
+            }
+            for r in adoption.adopt {
+                self.adopt_replica(r);
+            }
+            for role in Role::ALL {
+                self.sync_pool(role);
+            }
+            let quick: Vec<Effect> = self
+                .machine
+                .resume_effects()
+                .into_iter()
+                .filter(|e| matches!(e, Effect::SetWeight { .. } | Effect::ArmErrorTrip { .. }))
+                .collect();
+            self.execute(quick);
+        }
+        self.ensure_stable();
+        self.persist();
+    }
+
+    /// Track a replica that was already running (it was serving: it stays
+    /// in its pool until its health checks say otherwise).
+    pub(super) fn adopt_replica(&mut self, replica: Replica) {
+        let mut t = Tracked::new(replica.clone(), ReplicaStatus::Healthy);
+        t.health = Some(self.deps.health.spawn(
+            replica.clone(),
+            self.deps.plan.health.clone(),
+            true,
+            self.health_tx.clone(),
+        ));
+        ops::lock(&self.registry).insert(replica.id.clone(), t);
+    }
+
+    /// Start stable from the release state when none of its replicas is
+    /// left or on its way (outside a promotion, where stable leaves on purpose).
+    pub(super) fn ensure_stable(&mut self) {
+        if self.machine.state().phase == Phase::Promoting || self.stable_starting {
+            return;
+        }
+        let have = ops::lock(&self.registry)
+            .values()
+            .any(|t| t.replica.role == Role::Stable && t.status.is_alive() && !t.stop_started);
+        if !have && let Some(spec) = self.machine.spec(Role::Stable) {
+            self.start(spec);
+        }
+    }
+
+    /// A promotion was abandoned: stable stays. Its drain is called off
+    /// (nothing is cut), stops and removals not yet begun are skipped, its
+    /// replicas rejoin their pool as they were, and if none is left
+    /// (already stopped) stable is started again.
+    pub(super) fn restore_stable(&mut self) {
+        if let Some(cancel) = self.drains[slot(Role::Stable)].take() {
+            cancel.cancel();
+        }
+        let kept = {
+            let mut reg = ops::lock(&self.registry);
+            self.tickets.call_off(Role::Stable);
+            let mut kept = 0;
+            for t in reg.values_mut().filter(|t| t.replica.role == Role::Stable) {
+                if !t.stop_started && t.status.is_alive() {
+                    t.stopping = false;
+                    t.status = t.drained_from.take().unwrap_or(ReplicaStatus::Healthy);
+                    kept += 1;
+                }
+            }
+            kept
+        };
+        self.sync_pool(Role::Stable);
+        if kept == 0 {
+            self.emit(EventKind::Warning {
+                message: "stable's replicas were already stopped: starting stable again".into(),
+            });
+        }
+        self.ensure_stable();
+    }
+}
