@@ -5,6 +5,7 @@
 #   3. daemon memory under 5,000 req/s (cutover load against a static daemon)
 #   4. TUI frame render time (cargo bench --bench render) and idle CPU (tmux)
 #   5. replay speed of a 60 s recording
+# SKIP_PROXY=1 leaves section 1 (and its table) as it is.
 # Needs: nginx, wrk, tmux, python3 (Debian: apt-get install -y nginx-light wrk tmux).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +29,12 @@ PY
 }
 
 echo "== 1. proxy"
-bash scripts/bench-proxy.sh "${BENCH_SECONDS:-8}" 32
+if [ -n "${SKIP_PROXY:-}" ]; then
+  echo "skipped (SKIP_PROXY set); building the release binary"
+  cargo build --release --quiet
+else
+  bash scripts/bench-proxy.sh "${BENCH_SECONDS:-8}" 32
+fi
 
 echo "== 2. guard reaction"
 cargo bench --quiet --bench reaction 2>/dev/null | grep '^|' > "$WORK/reaction.md"
