@@ -180,6 +180,36 @@ fn breach_details_carry_the_figures() {
     assert_eq!(b.value, Some(0.1));
 }
 
+#[test]
+fn latency_details_read_like_the_rest_of_the_cockpit() {
+    let detail = |p99: f64, limit_ms: u64| {
+        let g = GuardPlan {
+            max_p99: Some(HumanDuration::from_millis(limit_ms)),
+            ..all_guards()
+        };
+        let p = plan(g);
+        let c = stats(200, 0, Some(p99));
+        let v = evaluate(&GuardInput {
+            plan: &p,
+            canary: &c,
+            stable: &c,
+            canary_errors_since_step: 0,
+            canary_requests_since_step: 200,
+            muted: false,
+        });
+        v.into_iter().find(|x| x.name == "max_p99").unwrap().detail
+    };
+    assert_eq!(
+        detail(0.24, 300),
+        "canary p99 0.2 ms over 10s, limit 300 ms"
+    );
+    assert_eq!(detail(48.0, 5), "canary p99 48 ms over 10s, limit 5.0 ms");
+    assert_eq!(
+        detail(1500.0, 2000),
+        "canary p99 1.50 s over 10s, limit 2.00 s"
+    );
+}
+
 fn any_f64() -> impl Strategy<Value = f64> {
     prop_oneof![
         Just(f64::NAN),
