@@ -557,6 +557,48 @@ async fn the_event_stream_starts_with_the_backlog_each_event_once_in_order() {
         let ev: cutover::model::Event = serde_json::from_str(line).unwrap();
         assert!(ev.at >= state.at, "nothing from before: {line}");
     }
+    // `?ticks=N` adds the last N metric ticks (one a second) to the backlog,
+    // merged in order: a cockpit draws the graphs' past at once.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let r = reqwest::Client::new()
+        .get(url(&f, "/v1/events?backlog=0&ticks=300"))
+        .bearer_auth(&f.daemon.token)
+        .send()
+        .await
+        .unwrap();
+    let mut body = r.bytes_stream();
+    let mut buf = String::new();
+    let mut lines: Vec<cutover::model::Event> = Vec::new();
+    let snapshot_at = loop {
+        let chunk = body.next().await.unwrap().unwrap();
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(pos) = buf.find('\n') {
+            let line: String = buf.drain(..=pos).collect();
+            lines.push(serde_json::from_str(line.trim_end()).unwrap());
+        }
+        // The backlog came in the first chunk; one live tick after it ends the read.
+        if let Some(snap) = lines.first()
+            && lines.iter().skip(1).any(|e| e.at >= snap.at)
+        {
+            break snap.at;
+        }
+    };
+    let past: Vec<&cutover::model::Event> = lines
+        .iter()
+        .skip(1)
+        .filter(|e| e.at < snapshot_at)
+        .collect();
+    assert!(
+        past.len() >= 2
+            && past
+                .iter()
+                .all(|e| matches!(e.kind, EventKind::Tick { .. })),
+        "ticks only from before the snapshot (backlog=0): {past:?}"
+    );
+    assert!(
+        past.windows(2)
+            .all(|w| w[0].seq < w[1].seq && w[0].at <= w[1].at)
+    );
     f.daemon.stop().await;
 }
 

@@ -198,9 +198,29 @@ impl Client {
     pub async fn events(
         &self,
     ) -> Result<BoxStream<'static, Result<Event, ClientError>>, ClientError> {
+        self.stream_events(0).await
+    }
+
+    /// [`Client::events`], with the last `ticks` seconds of metric ticks
+    /// in the backlog too: what a cockpit needs to draw its graphs at once.
+    pub async fn events_with_ticks(
+        &self,
+        ticks: usize,
+    ) -> Result<BoxStream<'static, Result<Event, ClientError>>, ClientError> {
+        self.stream_events(ticks).await
+    }
+
+    async fn stream_events(
+        &self,
+        ticks: usize,
+    ) -> Result<BoxStream<'static, Result<Event, ClientError>>, ClientError> {
+        let path = match ticks {
+            0 => "/v1/events".to_string(),
+            n => format!("/v1/events?ticks={n}"),
+        };
         let resp = self
             .stream_http
-            .get(self.url("/v1/events"))
+            .get(self.url(&path))
             .bearer_auth(&self.token)
             .send()
             .await

@@ -9,7 +9,7 @@
 //! | POST   | /v1/weight    | `{"percent": 25}` or `{"permille": 250}`        |
 //! | POST   | /v1/actions   | an [`ActionRequest`](crate::model::ActionRequest) |
 //! | GET    | /v1/guards    | the guard thresholds in force ([`GuardPlan`](crate::plan::GuardPlan)) |
-//! | GET    | /v1/events    | NDJSON: a snapshot, the last `?backlog=200` journal events, then every event |
+//! | GET    | /v1/events    | NDJSON: a snapshot, the last `?backlog=200` journal events (and `&ticks=300` metric ticks), then every event |
 //! | GET    | /v1/logs      | `?replica=ID&tail=200` (or `?role=canary`: its first replica) |
 //! | GET    | /metrics      | Prometheus text (no token: read-only figures)   |
 //! | GET    | /healthz      | 200 when the daemon is up (no token)            |

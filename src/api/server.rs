@@ -6,7 +6,7 @@
 
 use super::{ApiError, BODY_LIMIT};
 use crate::controller::ControllerHandle;
-use crate::controller::bus::BACKLOG;
+use crate::controller::bus::{BACKLOG, TICKS};
 use crate::metrics::Metrics;
 use crate::model::{Action, ActionRequest, Actor, EventKind, Role};
 use crate::plan::HumanDuration;
@@ -274,12 +274,15 @@ fn actor_from(headers: &HeaderMap) -> Actor {
     }
 }
 
-/// `GET /v1/events?backlog=N`: NDJSON, one [`Event`](crate::model::Event)
-/// a line. First the current state (a snapshot, `seq` 0), then the backlog:
-/// the latest `N` journal events (default and at most
-/// [`BACKLOG`](crate::controller::bus::BACKLOG) = 200; ticks and snapshots
-/// are not kept; `backlog=0` for none), oldest first, with their own `seq`
-/// and time, older than the snapshot; then every event as it happens. An
+/// `GET /v1/events?backlog=N&ticks=M`: NDJSON, one
+/// [`Event`](crate::model::Event) a line. First the current state (a
+/// snapshot, `seq` 0), then the backlog: the latest `N` journal events
+/// (default and at most [`BACKLOG`](crate::controller::bus::BACKLOG) = 200;
+/// `backlog=0` for none) and, when asked, the latest `M` metric ticks (at
+/// most [`TICKS`](crate::controller::bus::TICKS) = 300, one a second, so a
+/// cockpit that attaches draws the last five minutes at once; default 0),
+/// merged oldest first, with their own `seq` and time, older than the
+/// snapshot; then every event as it happens. An
 /// event is in the backlog or live, exactly once, and `seq` only grows
 /// after the snapshot, so a client that attaches mid-release shows what
 /// already happened without replaying it onto the state (and one that
@@ -287,7 +290,8 @@ fn actor_from(headers: &HeaderMap) -> Actor {
 /// falls behind gets a warning and a fresh snapshot, never a stalled daemon.
 async fn get_events(State(s): State<ApiState>, Query(q): Query<EventsQuery>) -> Response {
     let n = q.backlog.unwrap_or(BACKLOG).min(BACKLOG);
-    let (backlog, rx) = s.controller.subscribe_with_backlog(n);
+    let ticks = q.ticks.unwrap_or(0).min(TICKS);
+    let (backlog, rx) = s.controller.subscribe_with_backlog(n, ticks);
     let mut first = snapshot_line(&s).to_vec();
     for ev in &backlog {
         first.extend(serde_json::to_string(ev).unwrap_or_default().bytes());
@@ -334,6 +338,7 @@ async fn get_events(State(s): State<ApiState>, Query(q): Query<EventsQuery>) -> 
 #[derive(Deserialize)]
 struct EventsQuery {
     backlog: Option<usize>,
+    ticks: Option<usize>,
 }
 
 fn snapshot_line(s: &ApiState) -> Bytes {

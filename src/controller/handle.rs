@@ -69,9 +69,14 @@ impl ControllerHandle {
         self.events.subscribe()
     }
 
-    /// The last `n` journal events (at most [`super::bus::BACKLOG`]),
-    /// oldest first, and every event after them: each exactly once.
-    pub fn subscribe_with_backlog(&self, n: usize) -> (Vec<Event>, broadcast::Receiver<Event>) {
-        self.events.subscribe_with_backlog(n)
+    /// The last `n` journal events (at most [`super::bus::BACKLOG`]) and
+    /// the last `ticks` ticks (at most [`super::bus::TICKS`]), oldest first,
+    /// and every event after them: each exactly once.
+    pub fn subscribe_with_backlog(
+        &self,
+        n: usize,
+        ticks: usize,
+    ) -> (Vec<Event>, broadcast::Receiver<Event>) {
+        self.events.subscribe_with_backlog(n, ticks)
     }
 }

@@ -158,7 +158,7 @@ async fn stream_events(client: Client, tx: mpsc::Sender<Msg>) {
     let mut delay = BACKOFF_FIRST;
     let mut attempt = 0u32;
     loop {
-        let error = match client.events().await {
+        let error = match client.events_with_ticks(crate::tui::history::SECONDS).await {
             Ok(mut stream) => {
                 let mut error = "the event stream ended".to_string();
                 while let Some(item) = stream.next().await {

@@ -89,6 +89,42 @@ impl History {
         }
     }
 
+    /// Fill in a second from before the newest one (the tick backlog the
+    /// daemon sends on attach): placed in order, ignored when that second
+    /// is already kept (a reconnect sends the backlog again) or is older
+    /// than the window. Unlike [`History::record`] it never starts over.
+    pub fn backfill(
+        &mut self,
+        at: DateTime<Utc>,
+        stable: &VersionStats,
+        canary: Option<&VersionStats>,
+    ) {
+        let sec = at.timestamp();
+        let Some(newest) = self.samples.back().map(|s| s.at) else {
+            self.record(at, stable, canary);
+            return;
+        };
+        if sec > newest {
+            self.record(at, stable, canary);
+            return;
+        }
+        if sec <= newest - SECONDS as i64 {
+            return;
+        }
+        let i = self.samples.partition_point(|s| s.at < sec);
+        if self.samples.get(i).is_some_and(|s| s.at == sec) {
+            return;
+        }
+        self.samples.insert(
+            i,
+            Sample {
+                at: sec,
+                stable: stable.into(),
+                canary: canary.map(Point::from),
+            },
+        );
+    }
+
     pub fn clear(&mut self) {
         self.samples.clear();
     }
@@ -190,6 +226,30 @@ mod tests {
         assert!(h.series(Role::Canary, Metric::Rps).is_empty());
         let e = h.series(Role::Stable, Metric::ErrorPercent);
         assert_eq!(e.last(), Some(&(0.0, 1.0)));
+    }
+
+    #[test]
+    fn backfill_places_past_seconds_in_order_once() {
+        let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let at = |i: i64| t0 + chrono::Duration::seconds(i);
+        let mut h = History::default();
+        // Attach: the snapshot's second first, then the backlog, oldest first.
+        h.record(at(400), &stats(400.0, None), None);
+        for i in [50, 100, 101, 399, 400] {
+            h.backfill(at(i), &stats(i as f64 + 0.5, None), None);
+        }
+        let s = h.series(Role::Stable, Metric::Rps);
+        assert_eq!(
+            s,
+            vec![(-300.0 + 1.0, 101.5), (-1.0, 399.5), (0.0, 400.0)],
+            "in order; out of the window dropped; second 100 is 300 s old; 400 kept"
+        );
+        // A reconnect sends the same backlog again: nothing doubles.
+        h.backfill(at(399), &stats(0.0, None), None);
+        assert_eq!(h.len(), 3);
+        // Newer than everything: an ordinary record.
+        h.backfill(at(401), &stats(401.0, None), None);
+        assert_eq!(h.latest(Role::Stable, Metric::Rps), Some(401.0));
     }
 
     #[test]

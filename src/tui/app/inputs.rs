@@ -14,12 +14,19 @@ impl App {
     /// backlog the daemon sends after the snapshot on attach): it goes into
     /// the events panel, in order and once (a reconnect sends it again),
     /// and changes nothing else — the snapshot already holds its effect.
-    /// A snapshot or tick that goes back in time is a replay seeking back:
-    /// the view starts over.
+    /// A tick older than the state on screen is the graph backlog: it fills
+    /// in the graphs' past and changes nothing else. A snapshot, or a tick
+    /// with no state on screen, that goes back in time is a replay seeking
+    /// back (the player always sends a snapshot first): the view starts over.
     pub fn apply_event(&mut self, ev: &Event) {
         let journal = !matches!(ev.kind, EventKind::Snapshot { .. } | EventKind::Tick { .. });
-        if journal && self.state.as_ref().is_some_and(|s| ev.at < s.at) {
+        let past = self.state.as_ref().is_some_and(|s| ev.at < s.at);
+        if journal && past {
             self.push_history(ev);
+            return;
+        }
+        if let (EventKind::Tick { stable, canary }, true) = (&ev.kind, past) {
+            self.history.backfill(ev.at, stable, canary.as_ref());
             return;
         }
         if !journal

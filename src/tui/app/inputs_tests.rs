@@ -67,6 +67,63 @@ fn the_backlog_after_the_snapshot_fills_the_panel_and_leaves_the_state() {
     assert_eq!(a.history.len(), 2, "the two snapshots' seconds only");
 }
 
+#[test]
+fn the_tick_backlog_draws_the_graphs_past_and_leaves_the_stats() {
+    let mut a = app(Phase::Canary, 250);
+    let shown = a.state.as_ref().unwrap().stable.stats.clone();
+    let tick = |seq: u64, secs_ago: i64, rps: f64| Event {
+        seq,
+        at: t0() - Duration::seconds(secs_ago),
+        kind: EventKind::Tick {
+            stable: VersionStats {
+                rps,
+                ..Default::default()
+            },
+            canary: Some(VersionStats {
+                rps: rps / 4.0,
+                ..Default::default()
+            }),
+        },
+    };
+    // Attached at t0: five minutes of ticks, oldest first, after the snapshot.
+    for i in 0..300 {
+        a.apply_event(&tick(i + 1, 300 - i as i64, 100.0 + i as f64));
+    }
+    assert_eq!(
+        a.history.len(),
+        300,
+        "299 s of backlog and the snapshot's second"
+    );
+    assert_eq!(a.history.span_secs(), 299);
+    let s = a
+        .history
+        .series(Role::Stable, crate::tui::history::Metric::Rps);
+    assert_eq!(
+        s.first(),
+        Some(&(-299.0, 101.0)),
+        "300 s old is out of the window"
+    );
+    assert_eq!(
+        a.state.as_ref().unwrap().stable.stats,
+        shown,
+        "the state is not rewound"
+    );
+    assert_eq!(a.now, Some(t0()));
+    assert_eq!(
+        seqs(&a),
+        Vec::<u64>::new(),
+        "ticks are not events-panel lines"
+    );
+    // A live tick after it: recorded as the newest second.
+    a.apply_event(&tick(301, -1, 7.0));
+    assert_eq!(
+        a.history
+            .latest(Role::Stable, crate::tui::history::Metric::Rps),
+        Some(7.0)
+    );
+    assert_eq!(a.state.as_ref().unwrap().stable.stats.rps, 7.0);
+}
+
 fn with_replicas() -> App {
     let mut s = state(Phase::Canary, 250);
     let r = |id: &str| ReplicaView {
