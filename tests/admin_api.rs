@@ -2,66 +2,16 @@
 //! runtime, in-test upstreams): tokens, errors, weight changes, the event
 //! stream, and `cutover status --json` from the real binary.
 
-use crate::support::proxy as support;
+use crate::support::daemon::CanaryDaemon;
 
-use cutover::daemon::{DaemonConfig, RunningDaemon};
 use cutover::model::{Action, ActionRequest, Actor, EventKind};
 use futures::StreamExt;
-use support::Upstream;
 
-struct Fixture {
-    daemon: RunningDaemon,
-    _stable: Upstream,
-    _canary: Upstream,
-    _dir: tempfile::TempDir,
-}
+/// The daemon every test here talks to.
+type Fixture = CanaryDaemon;
 
 async fn fixture() -> Fixture {
-    let stable = Upstream::start("stable").await;
-    let canary = Upstream::start("canary").await;
-    let text = format!(
-        r#"
-service = "shop"
-runtime = "static"
-[listen]
-public = "127.0.0.1:0"
-admin = "127.0.0.1:0"
-[stable]
-upstreams = ["{}"]
-[canary]
-upstreams = ["{}"]
-[health]
-interval = "100ms"
-timeout = "100ms"
-healthy_after = 1
-"#,
-        stable.addr, canary.addr
-    );
-    let plan = cutover::plan::parse(&text, "test.toml").unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let daemon = cutover::daemon::start(DaemonConfig::new(plan, dir.path().to_path_buf()))
-        .await
-        .unwrap();
-    // The plan's canary is deployed on a fresh start; wait until it serves.
-    let client = daemon.client();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let s = client.state().await.unwrap();
-        if s.phase == cutover::model::Phase::Canary {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "canary never became ready: {s:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    Fixture {
-        daemon,
-        _stable: stable,
-        _canary: canary,
-        _dir: dir,
-    }
+    CanaryDaemon::start().await
 }
 
 fn url(f: &Fixture, path: &str) -> String {
@@ -203,7 +153,7 @@ async fn weight_change_is_applied_streamed_and_reported() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_status_json_and_weight_against_the_daemon() {
     let f = fixture().await;
-    let root = f._dir.path().to_str().unwrap().to_string();
+    let root = f.dir.path().to_str().unwrap().to_string();
     let bin = env!("CARGO_BIN_EXE_cutover");
     let out = tokio::process::Command::new(bin)
         .args(["--state-dir", &root, "weight", "12.5"])

@@ -317,10 +317,7 @@ async fn kill9_with_docker_adopts_the_same_containers() {
         eprintln!("skipping: no Docker engine reachable");
         return;
     };
-    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_cutover"));
-    cutover::runtime::image::build_demo_images(rt.client(), exe, "cutover-demo")
-        .await
-        .unwrap();
+    crate::support::images::demo_images(rt.client()).await;
     let service = format!("adopt-{}", std::process::id());
     let (public, admin) = (free_port(), free_port());
     let dir = tempfile::tempdir().unwrap();

@@ -17,10 +17,7 @@ use std::time::{Duration, Instant};
 async fn runtime() -> Option<DockerRuntime> {
     match DockerRuntime::connect().await {
         Ok(rt) => {
-            let exe = std::path::Path::new(env!("CARGO_BIN_EXE_cutover"));
-            cutover::runtime::image::build_demo_images(rt.client(), exe, "cutover-demo")
-                .await
-                .unwrap();
+            crate::support::images::demo_images(rt.client()).await;
             Some(rt)
         }
         Err(e) => {
@@ -663,6 +660,7 @@ fn an_unreachable_engine_is_named() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn measure_image_build_start_to_healthy_stop_and_remove() {
     let Some(rt) = runtime().await else { return };
+    let turn = crate::support::images::turn().await;
     let exe = std::path::Path::new(env!("CARGO_BIN_EXE_cutover"));
     let tag = format!("cutover-measure:{}", std::process::id());
     let cold = cutover::runtime::image::build_demo_image(rt.client(), exe, &tag, "v1", true)
@@ -674,6 +672,7 @@ async fn measure_image_build_start_to_healthy_stop_and_remove() {
     let _ = std::process::Command::new("docker")
         .args(["rmi", "-f", &tag])
         .output();
+    drop(turn);
     let service = format!("measure-{}", std::process::id());
     let _cleanup = Cleanup(service.clone());
     let http = reqwest::Client::new();
@@ -726,6 +725,7 @@ async fn measure_image_build_start_to_healthy_stop_and_remove() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rebuild_removes_the_image_it_replaced() {
     let Some(rt) = runtime().await else { return };
+    let _turn = crate::support::images::turn().await;
     let exe = std::path::Path::new(env!("CARGO_BIN_EXE_cutover"));
     let tag = format!("cutover-rebuild:{}", std::process::id());
     let id = |tag: &str| {

@@ -7,13 +7,11 @@
 //! afterwards), cursor shown, mouse released, daemon serving. Skips with a
 //! reason when tmux is not installed.
 
-use crate::support::proxy as support;
+use crate::support::daemon::CanaryDaemon;
 use crate::support::tmux;
 
-use cutover::daemon::DaemonConfig;
 use cutover::model::Phase;
 use std::time::{Duration, Instant};
-use support::Upstream;
 use tmux::Tmux;
 
 async fn until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
@@ -30,37 +28,13 @@ async fn cockpit_drives_a_real_daemon_in_a_real_terminal() {
         eprintln!("skipping: tmux is not installed");
         return;
     }
-    let stable = Upstream::start("stable").await;
-    let canary = Upstream::start("canary").await;
-    let text = format!(
-        r#"
-service = "shop"
-runtime = "static"
-[listen]
-public = "127.0.0.1:0"
-admin = "127.0.0.1:0"
-[stable]
-upstreams = ["{}"]
-[canary]
-upstreams = ["{}"]
-[health]
-interval = "100ms"
-timeout = "100ms"
-healthy_after = 1
-"#,
-        stable.addr, canary.addr
-    );
-    let plan = cutover::plan::parse(&text, "test.toml").unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let daemon = cutover::daemon::start(DaemonConfig::new(plan, dir.path().to_path_buf()))
-        .await
-        .unwrap();
+    let CanaryDaemon {
+        daemon,
+        dir,
+        stable: _stable,
+        canary: _canary,
+    } = CanaryDaemon::start().await;
     let client = daemon.client();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while client.state().await.unwrap().phase != Phase::Canary {
-        assert!(Instant::now() < deadline, "canary never became ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 
     let tmux = Tmux::new("cutover-tui", "cut");
     let cmd = format!(
@@ -167,23 +141,13 @@ async fn killing_the_cockpit_leaves_traffic_alone() {
         eprintln!("skipping: tmux is not installed");
         return;
     }
-    let stable = Upstream::start("stable").await;
-    let canary = Upstream::start("canary").await;
-    let text = format!(
-        "service = \"shop\"\nruntime = \"static\"\n[listen]\npublic = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n\
-         [stable]\nupstreams = [\"{}\"]\n[canary]\nupstreams = [\"{}\"]\n\
-         [health]\ninterval = \"100ms\"\ntimeout = \"100ms\"\nhealthy_after = 1\n",
-        stable.addr, canary.addr
-    );
-    let plan = cutover::plan::parse(&text, "test.toml").unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let daemon = cutover::daemon::start(DaemonConfig::new(plan, dir.path().to_path_buf()))
-        .await
-        .unwrap();
+    let CanaryDaemon {
+        daemon,
+        dir,
+        stable: _stable,
+        canary: _canary,
+    } = CanaryDaemon::start().await;
     let client = daemon.client();
-    while client.state().await.unwrap().phase != Phase::Canary {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     client
         .act(&cutover::model::ActionRequest {
             action: cutover::model::Action::SetWeight { permille: 300 },
@@ -268,35 +232,6 @@ fn colour_codes(styled: &str) -> usize {
             matches!(first, 30..=38 | 40..=48 | 90..=97 | 100..=107)
         })
         .count()
-}
-
-/// A daemon in the canary phase (static runtime, in-test upstreams).
-async fn canary_daemon() -> (
-    Upstream,
-    Upstream,
-    tempfile::TempDir,
-    cutover::daemon::RunningDaemon,
-) {
-    let stable = Upstream::start("stable").await;
-    let canary = Upstream::start("canary").await;
-    let text = format!(
-        "service = \"shop\"\nruntime = \"static\"\n[listen]\npublic = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n\
-         [stable]\nupstreams = [\"{}\"]\n[canary]\nupstreams = [\"{}\"]\n\
-         [health]\ninterval = \"100ms\"\ntimeout = \"100ms\"\nhealthy_after = 1\n",
-        stable.addr, canary.addr
-    );
-    let plan = cutover::plan::parse(&text, "test.toml").unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let daemon = cutover::daemon::start(DaemonConfig::new(plan, dir.path().to_path_buf()))
-        .await
-        .unwrap();
-    let client = daemon.client();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while client.state().await.unwrap().phase != Phase::Canary {
-        assert!(Instant::now() < deadline, "canary never became ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    (stable, canary, dir, daemon)
 }
 
 /// The terminal modes tmux sees in the pane: alternate screen, cursor
@@ -440,7 +375,13 @@ async fn a_panic_on_the_ui_task_restores_the_terminal() {
         eprintln!("skipping: tmux is not installed");
         return;
     }
-    let (_s, _c, dir, daemon) = canary_daemon().await;
+    // Named bindings: `..` would drop the upstreams at the end of the `let`.
+    let CanaryDaemon {
+        daemon,
+        dir,
+        stable: _stable,
+        canary: _canary,
+    } = CanaryDaemon::start().await;
     let tmux = Tmux::new("cutover-tui-panic", "cut");
     cockpit_in_shell(
         &tmux,
@@ -462,7 +403,13 @@ async fn sigterm_restores_the_terminal() {
         eprintln!("skipping: tmux is not installed");
         return;
     }
-    let (_s, _c, dir, daemon) = canary_daemon().await;
+    // Named bindings: `..` would drop the upstreams at the end of the `let`.
+    let CanaryDaemon {
+        daemon,
+        dir,
+        stable: _stable,
+        canary: _canary,
+    } = CanaryDaemon::start().await;
     let tmux = Tmux::new("cutover-tui-term", "cut");
     cockpit_in_shell(&tmux, dir.path(), &[]).await;
     // Without NO_COLOR the cockpit draws in colour (the pty test above runs
@@ -491,25 +438,13 @@ async fn late_cockpit_shows_history_and_edits_a_guard_on_the_daemon() {
         eprintln!("skipping: tmux is not installed");
         return;
     }
-    let stable = Upstream::start("stable").await;
-    let canary = Upstream::start("canary").await;
-    let text = format!(
-        "service = \"shop\"\nruntime = \"static\"\n[listen]\npublic = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n\
-         [stable]\nupstreams = [\"{}\"]\n[canary]\nupstreams = [\"{}\"]\n\
-         [health]\ninterval = \"100ms\"\ntimeout = \"100ms\"\nhealthy_after = 1\n",
-        stable.addr, canary.addr
-    );
-    let plan = cutover::plan::parse(&text, "test.toml").unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let daemon = cutover::daemon::start(DaemonConfig::new(plan, dir.path().to_path_buf()))
-        .await
-        .unwrap();
+    let CanaryDaemon {
+        daemon,
+        dir,
+        stable: _stable,
+        canary: _canary,
+    } = CanaryDaemon::start().await;
     let client = daemon.client();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while client.state().await.unwrap().phase != Phase::Canary {
-        assert!(Instant::now() < deadline, "canary never became ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     client
         .act(&cutover::model::ActionRequest {
             action: cutover::model::Action::SetWeight { permille: 70 },

@@ -130,14 +130,18 @@ pub async fn build_demo_image(
         labels: Some(HashMap::from([(LABEL_FINGERPRINT.to_string(), fp)])),
         ..Default::default()
     };
-    let mut stream = docker.build_image(options, None, Some(bollard::body_full(body.into())));
-    while let Some(msg) = stream.next().await {
-        let info = msg.map_err(|e| RuntimeError::CreateRefused(format!("building {tag}: {e}")))?;
-        if let Some(err) = info.error {
-            return Err(RuntimeError::CreateRefused(format!(
-                "building {tag}: {err}"
-            )));
-        }
+    // One retry: the build is idempotent, and the engine's legacy builder
+    // can fail one when something else (`docker image prune`, another
+    // build's clean-up) removes an image it was reading at that moment.
+    let body = bytes::Bytes::from(body);
+    if let Err(first) = build_once(docker, tag, options.clone(), body.clone()).await {
+        tracing::warn!(tag, error = %first, "image build failed; retrying once");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        build_once(docker, tag, options, body)
+            .await
+            .map_err(|again| {
+                RuntimeError::CreateRefused(format!("{again} (retried once; first: {first})"))
+            })?;
     }
     // The image the tag used to name is now untagged: remove it, or every
     // rebuild (each new binary) leaves ~60 MB behind. The engine refuses
@@ -154,6 +158,23 @@ pub async fn build_demo_image(
             .await;
     }
     Ok(started.elapsed())
+}
+
+/// One build through the engine; the error says what the engine said.
+async fn build_once(
+    docker: &Docker,
+    tag: &str,
+    options: BuildImageOptions,
+    body: bytes::Bytes,
+) -> Result<(), String> {
+    let mut stream = docker.build_image(options, None, Some(bollard::body_full(body)));
+    while let Some(msg) = stream.next().await {
+        let info = msg.map_err(|e| format!("building {tag}: {e}"))?;
+        if let Some(err) = info.error {
+            return Err(format!("building {tag}: {err}"));
+        }
+    }
+    Ok(())
 }
 
 async fn image_id(docker: &Docker, tag: &str) -> Option<String> {

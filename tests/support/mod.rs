@@ -1,6 +1,8 @@
 //! Harnesses shared by the suite's modules; each file says what it builds.
 
 pub mod controller;
+pub mod daemon;
+pub mod images;
 pub mod journal;
 pub mod proxy;
 pub mod release;

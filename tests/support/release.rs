@@ -53,11 +53,7 @@ async fn runtime_for(kind: Kind) -> Option<Arc<dyn Runtime>> {
         Kind::Process => Some(Arc::new(cutover::runtime::process::ProcessRuntime::new())),
         Kind::Docker => match cutover::runtime::docker::DockerRuntime::connect().await {
             Ok(rt) => {
-                let exe = std::path::Path::new(env!("CARGO_BIN_EXE_cutover"));
-                let took =
-                    cutover::runtime::image::build_demo_images(rt.client(), exe, "cutover-demo")
-                        .await
-                        .expect("the demo images build");
+                let took = super::images::demo_images(rt.client()).await;
                 eprintln!("demo images ready in {:.2} s", took.as_secs_f64());
                 Some(Arc::new(rt))
             }
@@ -107,10 +103,7 @@ impl Harness {
         let rt = cutover::runtime::docker::DockerRuntime::connect_to(endpoint)
             .await
             .expect("the engine answers through the forwarder");
-        let exe = std::path::Path::new(env!("CARGO_BIN_EXE_cutover"));
-        cutover::runtime::image::build_demo_images(rt.client(), exe, "cutover-demo")
-            .await
-            .expect("the demo images build");
+        super::images::demo_images(rt.client()).await;
         let opts = Options {
             canary_env,
             steps: Some(steps),
