@@ -652,7 +652,8 @@ async fn hop_by_hop_fields_are_stripped_both_ways() {
         "GET /h HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, x-drop-me\r\nX-Drop-Me: 1\r\n\
          Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\n\
          Upgrade: h2c\r\nTrailer: x-checksum\r\nProxy-Authorization: Basic Zm9vOmJhcg==\r\n\
-         X-Forwarded-Proto: https\r\nX-Kept: yes\r\n\r\n",
+         X-Forwarded-Proto: https\r\nX-Forwarded-For: 10.0.0.1\r\nX-Kept: yes\r\n\
+         X-Forwarded-For: 10.0.0.2\r\n\r\n",
     )
     .await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
@@ -690,6 +691,16 @@ async fn hop_by_hop_fields_are_stripped_both_ways() {
         .map(|(_, v)| v.as_str())
         .collect();
     assert_eq!(protos, ["http"], "the client's https claim is overwritten");
+    let chain: Vec<&str> = seen
+        .iter()
+        .filter(|(k, _)| k == "x-forwarded-for")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(
+        chain,
+        ["10.0.0.1, 10.0.0.2, 127.0.0.1"],
+        "two lines from earlier hops are one list, this client last"
+    );
 
     let answer = head_fields(&head);
     let names: Vec<&str> = answer.iter().map(|(k, _)| k.as_str()).collect();

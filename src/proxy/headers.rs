@@ -150,13 +150,24 @@ pub fn add_forwarding_for(
     client: IpAddr,
     client_value: &HeaderValue,
 ) -> HeaderValue {
-    let appended = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prev) if !prev.is_empty() => HeaderValue::from_str(&format!("{prev}, {client}")).ok(),
-        _ => Some(client_value.clone()),
-    };
-    if let Some(v) = appended {
-        headers.insert(X_FORWARDED_FOR.clone(), v);
+    // Several `X-Forwarded-For` lines are one list (RFC 9110 §5.3): keep
+    // every hop, in order, as one line ending with this client.
+    let mut chain: Vec<u8> = Vec::new();
+    for prev in headers.get_all(&X_FORWARDED_FOR) {
+        let prev = prev.as_bytes().trim_ascii();
+        if !prev.is_empty() {
+            chain.extend_from_slice(prev);
+            chain.extend_from_slice(b", ");
+        }
     }
+    let appended = if chain.is_empty() {
+        client_value.clone()
+    } else {
+        chain.extend_from_slice(client_value.as_bytes());
+        // Bytes of valid header values joined by ", " are a valid value.
+        HeaderValue::from_bytes(&chain).unwrap_or_else(|_| client_value.clone())
+    };
+    headers.insert(X_FORWARDED_FOR.clone(), appended);
     headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
     match headers.get(&X_REQUEST_ID) {
         Some(id) if !id.is_empty() => id.clone(),
@@ -284,6 +295,15 @@ mod tests {
             ["http"],
             "a client's claim is overwritten, not kept"
         );
+        // Two lines from two earlier hops: one list, every hop kept, in order.
+        let mut two = map(&[
+            ("x-forwarded-for", "10.0.0.1, 10.0.0.2"),
+            ("x-forwarded-for", " 10.0.0.3 "),
+            ("x-forwarded-for", ""),
+        ]);
+        add_forwarding(&mut two, "127.0.0.9".parse().unwrap());
+        let all: Vec<_> = two.get_all("x-forwarded-for").iter().collect();
+        assert_eq!(all, ["10.0.0.1, 10.0.0.2, 10.0.0.3, 127.0.0.9"]);
         let mut fresh = HeaderMap::new();
         let id = add_forwarding(&mut fresh, "127.0.0.1".parse().unwrap());
         assert_eq!(id.len(), 32);
