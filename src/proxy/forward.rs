@@ -128,7 +128,7 @@ pub async fn handle(
     let bodyless = body_is_empty(&parts.headers, &body);
     headers::strip_hop_by_hop(&mut parts.headers, upgrade);
     let client = peer.addr.ip();
-    let request_id = headers::add_forwarding_for(&mut parts.headers, client, &peer.forwarded_for);
+    let request_id = headers::add_forwarding_for(&mut parts.headers, &peer.forwarded_for);
     // Upstreams get HTTP/1.1 with an origin-form target, as nginx's
     // `proxy_http_version 1.1` does.
     parts.version = Version::HTTP_11;

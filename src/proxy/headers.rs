@@ -141,15 +141,11 @@ pub fn client_value(client: IpAddr) -> HeaderValue {
 /// it came over TLS), and make sure the request has an `X-Request-Id` (kept
 /// when present). Returns the id.
 pub fn add_forwarding(headers: &mut HeaderMap, client: IpAddr) -> HeaderValue {
-    add_forwarding_for(headers, client, &client_value(client))
+    add_forwarding_for(headers, &client_value(client))
 }
 
 /// [`add_forwarding`] with the client's header value made beforehand.
-pub fn add_forwarding_for(
-    headers: &mut HeaderMap,
-    client: IpAddr,
-    client_value: &HeaderValue,
-) -> HeaderValue {
+pub fn add_forwarding_for(headers: &mut HeaderMap, client_value: &HeaderValue) -> HeaderValue {
     // Several `X-Forwarded-For` lines are one list (RFC 9110 §5.3): keep
     // every hop, in order, as one line ending with this client.
     let mut chain: Vec<u8> = Vec::new();
