@@ -1,0 +1,108 @@
+//! The demo's release: its service name, the plan it runs (stable v1 ×2,
+//! canary v2 ×1, quick health checks, three short steps, guards) and the
+//! canary's faults per scenario.
+
+use crate::cli::Scenario;
+use crate::plan::Plan;
+use color_eyre::eyre::Result;
+use std::path::Path;
+use std::time::Duration;
+
+/// The demo's service name (labels, state directory).
+pub const SERVICE: &str = "cutover-demo";
+
+/// The canary's fault knobs per scenario, as `DEMO_*` environment.
+pub fn scenario_env(s: Scenario) -> Vec<(&'static str, &'static str)> {
+    match s {
+        Scenario::Good => vec![],
+        // Fine at the first step, failing under the second step's traffic:
+        // the guard catches it mid-release, not at the first request.
+        Scenario::Bad => vec![("DEMO_ERROR_RATE", "0.3"), ("DEMO_ERROR_AFTER", "80")],
+        Scenario::Slow => vec![("DEMO_LATENCY", "400ms")],
+        Scenario::Crashy => vec![("DEMO_CRASH_AFTER", "150")],
+    }
+}
+
+/// How long stable serves alone before the canary is deployed.
+pub const STABLE_ALONE: Duration = Duration::from_secs(5);
+/// The demo plan for a runtime: stable v1 ×2, canary v2 ×1 with the
+/// scenario's faults, quick health checks, three short steps (5 s each, so
+/// a good canary is promoted ~22 s in), guards.
+pub fn demo_plan(runtime: &str, scenario: Scenario, exe: &Path) -> Result<Plan> {
+    let env = scenario_env(scenario)
+        .iter()
+        .map(|(k, v)| format!("{k} = \"{v}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (stable, canary) = match runtime {
+        "docker" => (
+            "image = \"cutover-demo:v1\"\nmemory = \"64MiB\"\ncpus = 0.5".to_string(),
+            "image = \"cutover-demo:v2\"\nmemory = \"64MiB\"\ncpus = 0.5".to_string(),
+        ),
+        _ => {
+            let cmd = |v: &str| {
+                format!(
+                    "command = [{:?}, \"demo-app\", \"--bind\", \"127.0.0.1\", \"--port\", \"{{port}}\", \"--version\", \"{v}\"]",
+                    exe.display().to_string()
+                )
+            };
+            (cmd("v1"), cmd("v2"))
+        }
+    };
+    let text = format!(
+        r#"service = "{SERVICE}"
+runtime = "{runtime}"
+
+[listen]
+public = "127.0.0.1:0"
+admin = "127.0.0.1:0"
+
+[stable]
+{stable}
+version = "v1"
+replicas = 2
+
+[canary]
+{canary}
+version = "v2"
+replicas = 1
+env = {{ {env} }}
+
+[health]
+path = "/healthz"
+interval = "500ms"
+timeout = "300ms"
+healthy_after = 2
+unhealthy_after = 2
+min_healthy = 1
+start_timeout = "60s"
+
+[warmup]
+path = "/"
+requests = 10
+
+[guard]
+max_errors = 10
+max_error_rate = 0.05
+window = "10s"
+min_requests = 30
+max_p99 = "300ms"
+on_breach = "rollback"
+
+[[steps]]
+weight = 10
+bake = "5s"
+[[steps]]
+weight = 25
+bake = "5s"
+[[steps]]
+weight = 50
+bake = "5s"
+
+[drain]
+timeout = "5s"
+stop_grace = "3s"
+"#
+    );
+    Ok(crate::plan::parse(&text, "demo plan")?)
+}
