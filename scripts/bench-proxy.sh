@@ -132,10 +132,19 @@ for round in $(seq "$ROUNDS"); do
   for mode in ka close; do
     extra=()
     [ "$mode" = close ] && extra=(-H "Connection: close")
-    echo "round $round/$ROUNDS, $mode: direct, nginx, cutover (${DUR}s each, $CONNS connections; load $(cut -d' ' -f1-3 /proc/loadavg))"
-    run_wrk "$dir" "direct-$mode" "http://127.0.0.1:$S_PORT/" "$UP_WORKERS" "${extra[@]}"
-    run_wrk "$dir" "nginx-$mode" "http://127.0.0.1:$NGX_PORT/" "$NGX_WORKERS" "${extra[@]}"
-    run_wrk "$dir" "cutover-$mode" "http://127.0.0.1:$CUT_PORT/" "$CUT_PID" "${extra[@]}"
+    echo "round $round/$ROUNDS, $mode: direct, nginx, cutover in turn (${DUR}s each, $CONNS connections; load $(cut -d' ' -f1-3 /proc/loadavg))"
+    # The order turns each round (direct, nginx, cutover; then nginx,
+    # cutover, direct; …): whoever runs first or last in a hot machine is
+    # not always the same target.
+    targets=(direct nginx cutover)
+    for i in 0 1 2; do
+      t=${targets[$(( (i + round - 1) % 3 ))]}
+      case $t in
+        direct) run_wrk "$dir" "direct-$mode" "http://127.0.0.1:$S_PORT/" "$UP_WORKERS" "${extra[@]}" ;;
+        nginx) run_wrk "$dir" "nginx-$mode" "http://127.0.0.1:$NGX_PORT/" "$NGX_WORKERS" "${extra[@]}" ;;
+        cutover) run_wrk "$dir" "cutover-$mode" "http://127.0.0.1:$CUT_PORT/" "$CUT_PID" "${extra[@]}" ;;
+      esac
+    done
   done
 done
 RSS_KB=$(awk '/VmHWM/ {print $2}' /proc/$CUT_PID/status)
