@@ -145,7 +145,7 @@ pub struct UpArgs {
     /// Allow the admin API on a non-loopback address.
     #[arg(long)]
     pub allow_remote_admin: bool,
-    /// Do not deploy the plan's [canary] on a fresh start (deploy it later).
+    /// Do not deploy the plan's `[canary]` on a fresh start (deploy it later).
     #[arg(long)]
     pub no_deploy: bool,
 }

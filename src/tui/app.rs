@@ -7,7 +7,7 @@
 //! time of the newest event, so a replay and a snapshot test draw the same.
 //!
 //! The model is split along its seams: this file holds the struct and its
-//! queries; [`view`] the view-state types, [`effect`] what goes out,
+//! queries; `view` the view-state types, `effect` what goes out,
 //! `inputs` what comes in from the daemon or player, `keys` and `mouse`
 //! the operator's hands, `scroll` the limits both scroll within.
 

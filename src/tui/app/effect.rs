@@ -8,10 +8,10 @@ use crate::model::{ActionRequest, Role};
 /// Something the outside world must do for the app.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
-    /// Send this action to the daemon; answer with [`App::apply_reply`].
+    /// Send this action to the daemon; answer with [`App::apply_reply`](super::App::apply_reply).
     Send(ActionRequest),
     /// Fetch the logs of one replica (by id), or of the first replica of
-    /// `role` when it has none listed; answer with [`App::set_logs`].
+    /// `role` when it has none listed; answer with [`App::set_logs`](super::App::set_logs).
     FetchLogs {
         role: Role,
         replica: Option<String>,

@@ -212,7 +212,7 @@ pub fn line(e: &Event, theme: &Theme, width: usize) -> Line<'static> {
     Line::from(spans)
 }
 
-/// One event in up to [`MAX_ROWS`] lines: the body wraps at words under
+/// One event in up to `MAX_ROWS` lines: the body wraps at words under
 /// itself (the time and who stay in their columns), and only what does
 /// not fit even then is shortened with `…`.
 pub fn lines_of(e: &Event, theme: &Theme, width: usize) -> Vec<Line<'static>> {
