@@ -158,6 +158,24 @@ impl ReplicaStatus {
     }
 }
 
+/// A latency in milliseconds as every client words it: `0.4 ms`, `48 ms`,
+/// `1.50 s`. The cockpit's figures and the guards' detail lines both go
+/// through it, so a sub-millisecond p99 never reads `0 ms` in one place and
+/// `0.4 ms` in the other.
+pub fn latency_text(ms: f64) -> String {
+    if ms < 10.0 {
+        format!("{ms:.1} ms")
+    } else if ms < 1000.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{:.2} s", ms / 1000.0)
+    }
+}
+
+/// How many seconds of once-a-second metric ticks the daemon keeps for a
+/// client that attaches late, and how many the cockpit's graphs show.
+pub const GRAPH_SECONDS: usize = 300;
+
 /// What a [`EventKind::Replica`] says, as one phrase: the status word, then
 /// the detail after a colon (`healthy: GET /healthz → 200`), or the detail
 /// alone when it already begins with the status (`stopped (exit 0)`,

@@ -103,9 +103,9 @@ pub fn evaluate(f: &GuardInput<'_>) -> Vec<GuardVerdict> {
         let detail = match p99 {
             Some(p) => format!(
                 "canary p99 {} over {}, limit {}",
-                millis(p),
+                crate::model::latency_text(p),
                 g.window,
-                millis(limit)
+                crate::model::latency_text(limit)
             ),
             None => floor.clone(),
         };
@@ -148,19 +148,6 @@ pub fn evaluate(f: &GuardInput<'_>) -> Vec<GuardVerdict> {
 /// The first breached verdict, if any.
 pub fn first_breach(verdicts: &[GuardVerdict]) -> Option<&GuardVerdict> {
     verdicts.iter().find(|v| v.status == GuardStatus::Breach)
-}
-
-/// A latency as the cockpit shows it elsewhere: `0.4 ms`, `48 ms`, `1.50 s`
-/// (a sub-millisecond p99 printed as `0 ms` next to a row saying `0.4 ms`
-/// reads like a contradiction).
-fn millis(v: f64) -> String {
-    if v < 10.0 {
-        format!("{v:.1} ms")
-    } else if v < 1000.0 {
-        format!("{v:.0} ms")
-    } else {
-        format!("{:.2} s", v / 1000.0)
-    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use std::collections::VecDeque;
 
 /// How many seconds of history the graphs keep.
-pub const SECONDS: usize = 300;
+pub const SECONDS: usize = crate::model::GRAPH_SECONDS;
 
 /// One version's figures at one second.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

@@ -26,9 +26,7 @@ pub fn ms(v: Option<f64>) -> String {
     match v {
         None => "—".into(),
         Some(v) if !v.is_finite() => "—".into(),
-        Some(v) if v < 10.0 => format!("{v:.1} ms"),
-        Some(v) if v < 1000.0 => format!("{v:.0} ms"),
-        Some(v) => format!("{:.2} s", v / 1000.0),
+        Some(v) => crate::model::latency_text(v),
     }
 }
 
