@@ -123,6 +123,11 @@ run_wrk() { # dir name url pids-to-charge extra-args...
   sleep 1
 }
 
+# Each target: where wrk sends requests, and whose CPU time is charged.
+TARGETS=(direct nginx cutover)
+declare -A URL=([direct]="http://127.0.0.1:$S_PORT/" [nginx]="http://127.0.0.1:$NGX_PORT/" [cutover]="http://127.0.0.1:$CUT_PORT/")
+declare -A CHARGE=([direct]="$UP_WORKERS" [nginx]="$NGX_WORKERS" [cutover]="$CUT_PID")
+
 echo "warming up..."
 wrk -t1 -c8 -d2s "http://127.0.0.1:$CUT_PORT/" >/dev/null 2>&1 || true
 wrk -t1 -c8 -d2s "http://127.0.0.1:$NGX_PORT/" >/dev/null 2>&1 || true
@@ -136,14 +141,9 @@ for round in $(seq "$ROUNDS"); do
     # The order turns each round (direct, nginx, cutover; then nginx,
     # cutover, direct; …): whoever runs first or last in a hot machine is
     # not always the same target.
-    targets=(direct nginx cutover)
     for i in 0 1 2; do
-      t=${targets[$(( (i + round - 1) % 3 ))]}
-      case $t in
-        direct) run_wrk "$dir" "direct-$mode" "http://127.0.0.1:$S_PORT/" "$UP_WORKERS" "${extra[@]}" ;;
-        nginx) run_wrk "$dir" "nginx-$mode" "http://127.0.0.1:$NGX_PORT/" "$NGX_WORKERS" "${extra[@]}" ;;
-        cutover) run_wrk "$dir" "cutover-$mode" "http://127.0.0.1:$CUT_PORT/" "$CUT_PID" "${extra[@]}" ;;
-      esac
+      t=${TARGETS[$(( (i + round - 1) % 3 ))]}
+      run_wrk "$dir" "$t-$mode" "${URL[$t]}" "${CHARGE[$t]}" "${extra[@]}"
     done
   done
 done
