@@ -201,12 +201,8 @@ async fn upgrade_is_tunnelled_and_stays_on_its_version() {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         let (mut s, _) = listener.accept().await.unwrap();
+        read_head(&mut s).await.expect("the upgrade request's head");
         let mut buf = vec![0u8; 4096];
-        let mut head = Vec::new();
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = s.read(&mut buf).await.unwrap();
-            head.extend_from_slice(&buf[..n]);
-        }
         s.write_all(
             b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n",
         )
@@ -228,13 +224,7 @@ async fn upgrade_is_tunnelled_and_stays_on_its_version() {
     s.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
         .await
         .unwrap();
-    let mut buf = vec![0u8; 1024];
-    let mut got = Vec::new();
-    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = s.read(&mut buf).await.unwrap();
-        assert!(n > 0);
-        got.extend_from_slice(&buf[..n]);
-    }
+    let got = read_head(&mut s).await.expect("the 101 head");
     assert!(
         String::from_utf8_lossy(&got).starts_with("HTTP/1.1 101"),
         "{}",
@@ -478,12 +468,7 @@ async fn a_chunked_answer_streams_to_the_client_before_it_is_complete() {
     let up_log = log.clone();
     tokio::spawn(async move {
         let (mut s, _) = listener.accept().await.unwrap();
-        let mut buf = vec![0u8; 4096];
-        let mut head = Vec::new();
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = s.read(&mut buf).await.unwrap();
-            head.extend_from_slice(&buf[..n]);
-        }
+        read_head(&mut s).await.expect("the request head");
         s.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
             .await
             .unwrap();
@@ -502,7 +487,8 @@ async fn a_chunked_answer_streams_to_the_client_before_it_is_complete() {
         s.write_all(b"b\r\ndata: end\n\n\r\n0\r\n\r\n")
             .await
             .unwrap();
-        let _ = s.read(&mut buf).await;
+        // Until the client goes away.
+        let _ = s.read(&mut [0u8; 4096]).await;
     });
     let proxy = Proxy::start(Default::default()).await;
     proxy
@@ -627,12 +613,7 @@ async fn hop_by_hop_fields_are_stripped_both_ways() {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         let (mut s, _) = listener.accept().await.unwrap();
-        let mut buf = vec![0u8; 8192];
-        let mut head = Vec::new();
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = s.read(&mut buf).await.unwrap();
-            head.extend_from_slice(&buf[..n]);
-        }
+        let head = read_head(&mut s).await.expect("the request head");
         let answer = format!(
             "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: x-up-drop\r\nX-Up-Drop: 1\r\n\
              Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nUpgrade: h2c\r\n\
@@ -641,7 +622,8 @@ async fn hop_by_hop_fields_are_stripped_both_ways() {
         );
         s.write_all(answer.as_bytes()).await.unwrap();
         s.write_all(&head).await.unwrap();
-        let _ = s.read(&mut buf).await;
+        // Until the client goes away.
+        let _ = s.read(&mut [0u8; 4096]).await;
     });
     let proxy = Proxy::start(Default::default()).await;
     proxy
@@ -800,13 +782,8 @@ async fn connections_the_upstream_closes_after_each_answer_cost_no_errors() {
             let (mut s, _) = listener.accept().await.unwrap();
             counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 4096];
-                let mut head = Vec::new();
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
+                if read_head(&mut s).await.is_none() {
+                    return;
                 }
                 let _ = s
                     .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")

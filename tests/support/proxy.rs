@@ -227,6 +227,21 @@ pub async fn eventually(mut check: impl FnMut() -> bool) -> bool {
     check()
 }
 
+/// Read from `s` until a whole HTTP head (through its blank line) is in;
+/// returns all bytes read, or `None` when the peer closed or failed first.
+pub async fn read_head(s: &mut (impl tokio::io::AsyncRead + Unpin)) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    let mut head = Vec::new();
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    Some(head)
+}
+
 /// One raw HTTP/1.1 exchange on a fresh connection: send `request`, read the
 /// answer's head and a `Content-Length` body. Returns (head lines lower-cased
 /// names kept as sent, body).
