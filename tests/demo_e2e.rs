@@ -71,6 +71,13 @@ impl Demo {
         )
     }
 
+    /// The demo printed `text` by now (on either stream); else fail with
+    /// everything it printed.
+    fn assert_said(&self, text: &str) {
+        let output = self.output();
+        assert!(output.contains(text), "{text:?} not printed\n{output}");
+    }
+
     /// Wait until the demo printed `text` (on either stream).
     fn wait_for(&mut self, text: &str, within: Duration) {
         let deadline = Instant::now() + within;
@@ -387,16 +394,8 @@ fn sigint_mid_run_leaves_nothing() {
     demo.signal(Signal::SIGINT);
     let status = demo.finish(Duration::from_secs(30));
     assert_eq!(status.code(), Some(130), "{}", demo.output());
-    assert!(
-        demo.output().contains("SIGINT: stopping and cleaning up"),
-        "{}",
-        demo.output()
-    );
-    assert!(
-        demo.output().contains("cleaned up (0 replicas left)"),
-        "{}",
-        demo.output()
-    );
+    demo.assert_said("SIGINT: stopping and cleaning up");
+    demo.assert_said("cleaned up (0 replicas left)");
     assert_no_process_left(&marker, &demo);
 }
 
@@ -431,11 +430,7 @@ fn sigint_during_startup_leaves_nothing() {
     let status = demo.finish(Duration::from_secs(30));
     assert_eq!(status.code(), Some(130), "{}", demo.output());
     assert!(!demo.stdout().contains("phase"), "no release had begun");
-    assert!(
-        demo.output().contains("cleaned up (0 replicas left)"),
-        "{}",
-        demo.output()
-    );
+    demo.assert_said("cleaned up (0 replicas left)");
     assert_no_process_left(&marker, &demo);
 }
 
@@ -460,11 +455,7 @@ fn sigterm_leaves_nothing() {
     demo.signal(Signal::SIGTERM);
     let status = demo.finish(Duration::from_secs(30));
     assert_eq!(status.code(), Some(143), "{}", demo.output());
-    assert!(
-        demo.output().contains("SIGTERM: stopping and cleaning up"),
-        "{}",
-        demo.output()
-    );
+    demo.assert_said("SIGTERM: stopping and cleaning up");
     assert_no_process_left(&marker, &demo);
 }
 
@@ -495,16 +486,8 @@ fn a_panic_leaves_nothing() {
         "a panic's exit code\n{}",
         demo.output()
     );
-    assert!(
-        demo.output().contains("a panic on purpose"),
-        "{}",
-        demo.output()
-    );
-    assert!(
-        demo.output().contains("cleaned up (0 replicas left)"),
-        "{}",
-        demo.output()
-    );
+    demo.assert_said("a panic on purpose");
+    demo.assert_said("cleaned up (0 replicas left)");
     assert_no_process_left(&marker, &demo);
 }
 
@@ -548,11 +531,7 @@ fn demo_bad_canary_is_rolled_back_in_docker() {
     let record = dir.path().join("demo.jsonl");
     let (demo, status) = run_scenario("docker", "bad", &record);
     assert_guard_rolled_back(&demo, status, &record, "max_error_rate");
-    assert!(
-        demo.output().contains("runtime docker"),
-        "{}",
-        demo.output()
-    );
+    demo.assert_said("runtime docker");
     assert_eq!(
         docker_containers_of_demo(),
         Some(0),
