@@ -258,7 +258,7 @@ fn arbitrary_request_bodies_never_break_anything() {
     use proptest::prelude::*;
     let rt = tokio::runtime::Runtime::new().unwrap();
     let f = rt.block_on(fixture());
-    let http = reqwest::Client::new();
+    let http = crate::support::http();
     let before = std::cell::RefCell::new(rt.block_on(f.daemon.client().state()).unwrap());
     let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
         cases: 200,
@@ -315,7 +315,7 @@ fn arbitrary_request_bodies_never_break_anything() {
 async fn guard_edits_are_validated_like_the_plan() {
     let f = fixture().await;
     let client = f.daemon.client();
-    let http = reqwest::Client::new();
+    let http = crate::support::http();
     let before = client.guards().await.unwrap();
     assert_eq!(before.max_errors, Some(20), "the plan's default");
     let post = |body: serde_json::Value| {
@@ -491,7 +491,7 @@ async fn the_event_stream_starts_with_the_backlog_each_event_once_in_order() {
     // The deploy that started this release is in the backlog too.
     assert!(journal.len() > weights.len(), "{journal:?}");
     // `?backlog=0` asks for none: the snapshot, then only what happens next.
-    let r = reqwest::Client::new()
+    let r = crate::support::http()
         .get(url(&f, "/v1/events?backlog=0"))
         .bearer_auth(&f.daemon.token)
         .send()
@@ -510,7 +510,7 @@ async fn the_event_stream_starts_with_the_backlog_each_event_once_in_order() {
     // `?ticks=N` adds the last N metric ticks (one a second) to the backlog,
     // merged in order: a cockpit draws the graphs' past at once.
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
-    let r = reqwest::Client::new()
+    let r = crate::support::http()
         .get(url(&f, "/v1/events?backlog=0&ticks=300"))
         .bearer_auth(&f.daemon.token)
         .send()
@@ -601,7 +601,7 @@ async fn logs_by_replica_id_read_that_replica() {
         "{lines:?}"
     );
     // An id it does not run: 404 with a JSON reason naming it and the real ones.
-    let r = reqwest::Client::new()
+    let r = crate::support::http()
         .get(format!(
             "http://{}/v1/logs?replica=pid:1",
             h.daemon().admin_addr

@@ -213,7 +213,7 @@ async fn kill9_mid_canary_restores_weight_phase_and_the_armed_guard() {
         "adopted, not duplicated"
     );
     // Traffic flows at that weight through the same public port.
-    let http = reqwest::Client::new();
+    let http = crate::support::http();
     let mut canaries = 0;
     for _ in 0..200 {
         let r = http.get(format!("http://{public}/")).send().await.unwrap();
@@ -253,7 +253,7 @@ async fn kill9_mid_promote_finishes_the_promotion_after_restart() {
     // went back to 0 raced that change.
     weight(&client, 0).await;
     let slow = tokio::spawn(async move {
-        let _ = reqwest::Client::new()
+        let _ = crate::support::http()
             .get(format!("http://{public}/slow"))
             .header("x-probe", "slow")
             .send()
@@ -294,7 +294,7 @@ async fn kill9_mid_promote_finishes_the_promotion_after_restart() {
     .await;
     assert_eq!(done.stable.version, "canary", "the canary became stable");
     assert!(done.canary.is_none());
-    let http = reqwest::Client::new();
+    let http = crate::support::http();
     for _ in 0..50 {
         let r = http.get(format!("http://{public}/")).send().await.unwrap();
         assert_eq!(r.status(), 200);
@@ -481,7 +481,7 @@ async fn kill9_with_docker_adopts_the_same_containers() {
         1,
         "a container without cutover labels is never touched"
     );
-    let http = reqwest::Client::new();
+    let http = crate::support::http();
     let mut v2 = 0;
     for _ in 0..100 {
         let r = http
@@ -538,7 +538,7 @@ async fn kill9_mid_drain_finishes_the_rollback_after_restart() {
     let (mut d, client, _stable, _canary, public, _dir) = setup().await;
     weight(&client, 1000).await;
     let slow = tokio::spawn(async move {
-        reqwest::Client::new()
+        crate::support::http()
             .get(format!("http://{public}/slow"))
             .send()
             .await
@@ -587,7 +587,7 @@ async fn kill9_mid_drain_finishes_the_rollback_after_restart() {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let st = stop.clone();
     let load = tokio::spawn(async move {
-        let http = reqwest::Client::new();
+        let http = crate::support::http();
         let (mut ok, mut cut, mut failed) = (0u32, 0u32, Vec::new());
         while !st.load(Ordering::SeqCst) {
             match http.get(format!("http://{public}/")).send().await {

@@ -238,8 +238,8 @@ async fn docker_killed_canary_leaves_the_pool() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_oom_killed_canary_is_rolled_back() {
     let opts = Options {
-        canary_env: "DEMO_HOG_MIB=8",
-        canary_extra: "memory = \"16MiB\"",
+        canary_env: "DEMO_HOG_MIB=64",
+        canary_extra: "memory = \"32MiB\"",
         max_errors: 50,
         ..Options::default()
     };
@@ -253,7 +253,8 @@ async fn docker_oom_killed_canary_is_rolled_back() {
         .clone();
     let mut events = h.daemon().client().events().await.unwrap();
     let load = h.load(50.0);
-    // Every request the canary serves keeps 8 MiB: a few and it is over 16.
+    // The first request the canary serves asks 64 MiB of its 32: killed at
+    // once, never left thrashing just under the limit.
     h.set_weight(200).await;
     let (status, said) = tokio::time::timeout(Duration::from_secs(30), async {
         use futures::StreamExt;

@@ -181,7 +181,7 @@ async fn killing_the_cockpit_leaves_traffic_alone() {
 
     let url = format!("http://{}/", daemon.public_addr);
     let load = tokio::spawn(async move {
-        let http = reqwest::Client::new();
+        let http = crate::support::http();
         let (mut ok, mut failed) = (0u32, 0u32);
         let end = Instant::now() + Duration::from_secs(3);
         while Instant::now() < end {

@@ -1,7 +1,10 @@
 //! Following the Docker engine's container events without losing any.
 //!
 //! A `die` event becomes [`RuntimeEvent::Exited`] with the exit code and
-//! whether the OOM killer did it. When the event stream breaks (the engine
+//! whether the OOM killer did it. That flag is the engine's `oom` event for
+//! the container or `State.OOMKilled` from `inspect`, whichever says so: the
+//! engine sets the state from the same kernel notice, but `inspect` right
+//! after `die` is not promised to have it yet. When the event stream breaks (the engine
 //! restarts, the socket goes away), exits during the gap must still be
 //! reported, exactly once: the stream is re-opened with `since` set to the
 //! engine time of the last event seen (the engine replays what it still
@@ -25,6 +28,8 @@ use tokio::sync::broadcast;
 pub(super) struct Tracker {
     known: HashSet<String>,
     reported: HashSet<String>,
+    /// Containers the engine sent an `oom` event for.
+    oomed: HashSet<String>,
 }
 
 pub(super) type SharedTracker = Arc<Mutex<Tracker>>;
@@ -45,6 +50,20 @@ impl Tracker {
     pub fn forget(&mut self, id: &str) {
         self.known.remove(id);
         self.reported.remove(id);
+        self.oomed.remove(id);
+    }
+
+    /// The kernel's OOM killer acted in this container (its `die` follows).
+    /// Only known containers are remembered, so the set stays bounded.
+    fn oom(&mut self, id: &str) {
+        if self.known.contains(id) {
+            self.oomed.insert(id.to_string());
+        }
+    }
+
+    /// Whether an `oom` event was seen for this container.
+    fn oomed(&self, id: &str) -> bool {
+        self.oomed.contains(id)
     }
 
     /// Whether this exit should be sent now (false when it already was).
@@ -78,7 +97,7 @@ fn since_of(time_nano: i64) -> String {
     )
 }
 
-/// Follow the engine's `die` events for cutover's containers until aborted.
+/// Follow the engine's `oom` and `die` events for cutover's containers until aborted.
 pub(super) async fn watch(
     docker: Docker,
     tx: broadcast::Sender<RuntimeEvent>,
@@ -91,7 +110,10 @@ pub(super) async fn watch(
         let mut filters = HashMap::new();
         filters.insert("type".to_string(), vec!["container".to_string()]);
         filters.insert("label".to_string(), vec![LABEL_SERVICE.to_string()]);
-        filters.insert("event".to_string(), vec!["die".to_string()]);
+        filters.insert(
+            "event".to_string(),
+            vec!["oom".to_string(), "die".to_string()],
+        );
         let mut stream = docker.events(Some(EventsOptions {
             since: since.clone(),
             filters: Some(filters),
@@ -108,6 +130,10 @@ pub(super) async fn watch(
                     }
                     let Some(actor) = msg.actor else { continue };
                     let Some(id) = actor.id else { continue };
+                    if msg.action.as_deref() == Some("oom") {
+                        lock(&tracker).oom(&id);
+                        continue;
+                    }
                     let code = actor
                         .attributes
                         .unwrap_or_default()
@@ -178,7 +204,10 @@ async fn report_exit(
         oom = state.oom_killed.unwrap_or(false);
         code = state.exit_code.unwrap_or(code);
     }
-    if lock(tracker).first_report(&id) {
+    let mut t = lock(tracker);
+    oom |= t.oomed(&id);
+    if t.first_report(&id) {
+        drop(t);
         let _ = tx.send(RuntimeEvent::Exited {
             id,
             code,
@@ -199,22 +228,28 @@ async fn recheck(docker: &Docker, tx: &broadcast::Sender<RuntimeEvent>, tracker:
             Ok(info) => {
                 let state = info.state.unwrap_or_default();
                 // A paused container is still running (and may be resumed).
-                if state.running != Some(true) && lock(tracker).first_report(&id) {
+                let mut t = lock(tracker);
+                let oom = state.oom_killed.unwrap_or(false) || t.oomed(&id);
+                if state.running != Some(true) && t.first_report(&id) {
+                    drop(t);
                     let _ = tx.send(RuntimeEvent::Exited {
                         id,
                         code: state.exit_code.unwrap_or(EXIT_CODE_GONE),
-                        oom_killed: state.oom_killed.unwrap_or(false),
+                        oom_killed: oom,
                     });
                 }
             }
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             }) => {
-                if lock(tracker).first_report(&id) {
+                let mut t = lock(tracker);
+                let oom = t.oomed(&id);
+                if t.first_report(&id) {
+                    drop(t);
                     let _ = tx.send(RuntimeEvent::Exited {
                         id,
                         code: EXIT_CODE_GONE,
-                        oom_killed: false,
+                        oom_killed: oom,
                     });
                 }
             }
@@ -241,6 +276,21 @@ mod tests {
         assert!(t.first_report("other"));
         t.forget("a");
         assert!(t.unreported().is_empty());
+    }
+
+    #[test]
+    fn an_oom_event_is_remembered_for_known_containers_until_forgotten() {
+        let mut t = Tracker::default();
+        t.oom("stranger");
+        assert!(
+            !t.oomed("stranger"),
+            "another daemon's container is not kept"
+        );
+        t.know("a");
+        t.oom("a");
+        assert!(t.oomed("a"));
+        t.forget("a");
+        assert!(!t.oomed("a"));
     }
 
     #[test]

@@ -202,6 +202,8 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(8)
+        // A bound against a hung suite, far above any answer the tests wait for.
+        .timeout(std::time::Duration::from_secs(60))
         .build()
         .unwrap()
 }

@@ -74,7 +74,7 @@ async fn runtime_for(kind: Kind) -> Option<Arc<dyn Runtime>> {
 pub struct Options<'a> {
     /// `KEY=VALUE` pairs separated by spaces.
     pub canary_env: &'a str,
-    /// Extra `[canary]` keys, e.g. `memory = "16MiB"`.
+    /// Extra `[canary]` keys, e.g. `memory = "32MiB"`.
     pub canary_extra: &'a str,
     pub steps: Option<&'a Steps>,
     pub max_errors: u64,
