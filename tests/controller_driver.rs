@@ -945,7 +945,7 @@ async fn after_an_unmute_the_trip_reports_its_own_figure() {
     assert_eq!(
         found[0],
         ("max_errors".to_string(), 5.0, 5.0),
-        "the trip's own figure (15 since the step began)"
+        "the trip's own figure: 5 since it was re-armed, not 15 since the step began"
     );
     r.task.abort();
 }

@@ -1,7 +1,8 @@
 //! Guards: the pure judgement of a canary against the plan's thresholds.
 //!
 //! No I/O and no clock: the controller hands in the figures (canary and
-//! stable over the guard window, canary counts since the step began) and
+//! stable over the guard window, canary counts since the guards were armed:
+//! the step's start, an unmute or a guard edit) and
 //! gets one verdict per configured guard, in a fixed order. Two rules from
 //! peers' bugs are built in: too little traffic is *not judged* — never a
 //! pass — and no input (NaN, infinities, zeros) can make a verdict NaN or
@@ -22,6 +23,9 @@ pub struct GuardInput<'a> {
     pub canary: &'a VersionStats,
     /// Stable figures over the same window.
     pub stable: &'a VersionStats,
+    /// Canary errors and requests since the guards were armed: the step's
+    /// start, an unmute or a guard edit (the proxy's error trip counts from
+    /// the same moment).
     pub canary_errors_since_step: u64,
     pub canary_requests_since_step: u64,
     pub muted: bool,
@@ -58,12 +62,14 @@ pub fn evaluate(f: &GuardInput<'_>) -> Vec<GuardVerdict> {
         let (value, detail) = if seen == 0 {
             (
                 None,
-                "no canary request since the step began: not judged".to_string(),
+                "no canary request since the guards were armed: not judged".to_string(),
             )
         } else {
             (
                 Some(n as f64),
-                format!("{n} canary errors in {seen} requests since the step began (limit {max})"),
+                format!(
+                    "{n} canary errors in {seen} requests since the guards were armed (limit {max})"
+                ),
             )
         };
         out.push(verdict("max_errors", value, max as f64, n >= max, detail));

@@ -262,7 +262,8 @@ impl OnBreach {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GuardPlan {
-    /// Canary 5xx (including 502/503/504) since the current step began.
+    /// Canary 5xx (including 502/503/504) since the current step began (or
+    /// the last unmute or guard edit, which start the count again).
     #[serde(default)]
     pub max_errors: Option<u64>,
     /// Canary error rate over `window`, judged only from `min_requests` on.

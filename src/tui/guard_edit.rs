@@ -61,7 +61,7 @@ impl GuardKey {
     /// What may be typed, shown under the input.
     pub fn hint(self) -> &'static str {
         match self {
-            GuardKey::MaxErrors => "canary errors since the step began: a count like 20, or off",
+            GuardKey::MaxErrors => "canary errors since step start, unmute or edit: 20, or off",
             GuardKey::MaxErrorRate => "over the window: 5 % or 0.05, or off",
             GuardKey::MaxP99 => "canary p99: 300ms, 1.5s, or off",
             GuardKey::MaxP99Ratio => "canary p99 ÷ stable p99: 1.5 or more, or off",
