@@ -491,6 +491,9 @@ fn a_panic_leaves_nothing() {
     assert_no_process_left(&marker, &demo);
 }
 
+/// Whether the engine answers (a skip, or a failure under
+/// `CUTOVER_REQUIRE_DOCKER=1`, when not); when it does, the demo images of
+/// this binary are built, in the suite's turn, before the demo child looks.
 fn docker_reachable() -> bool {
     let reachable = Command::new("docker")
         .arg("info")
@@ -502,6 +505,8 @@ fn docker_reachable() -> bool {
             "Docker is required (CUTOVER_REQUIRE_DOCKER=1) but `docker info` fails"
         );
         eprintln!("skipping: no Docker engine reachable");
+    } else {
+        crate::support::images::demo_images_blocking();
     }
     reachable
 }

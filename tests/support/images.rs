@@ -23,3 +23,20 @@ pub async fn demo_images(docker: &bollard::Docker) -> Duration {
         .await
         .expect("the demo images build")
 }
+
+/// [`demo_images`] for a test without a runtime of its own, such as one
+/// that runs `cutover demo` as a child: the child then finds the images of
+/// this binary and builds nothing, so no build of the same tags runs
+/// outside the suite's turn.
+pub fn demo_images_blocking() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    rt.block_on(async {
+        let rt = cutover::runtime::docker::DockerRuntime::connect()
+            .await
+            .expect("the Docker engine `docker info` reached");
+        demo_images(rt.client()).await;
+    });
+}
