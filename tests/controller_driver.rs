@@ -567,7 +567,7 @@ async fn canary_lost_mid_promote_keeps_stable_serving() {
         .collect();
     let starts = r.runtime.starts.load(Ordering::SeqCst);
     r.runtime.knobs("v1").slow_ms.store(3000, Ordering::SeqCst);
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let http = crate::support::http();
     let slow = tokio::spawn(get(http.clone(), format!("http://{}/slow", r.proxy.addr)));
     let metrics = r.proxy.metrics.clone();
     eventually(5, "the slow request on stable", || {
@@ -645,7 +645,7 @@ async fn canary_lost_mid_promote_keeps_stable_serving() {
 async fn drains_cut_at_the_timeout_with_counted_504s() {
     let r = rig("drv-cut", "").await;
     let mut events = r.handle.subscribe();
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let http = crate::support::http();
     let slow_url = format!("http://{}/slow", r.proxy.addr);
 
     // Rollback: the canary holds a 5 s request.
@@ -862,7 +862,7 @@ async fn no_readable_state_adopts_what_runs_instead_of_removing_it() {
     assert_eq!(st.release, 1);
     assert_eq!(st.stable.version, "v1");
     assert_eq!(st.canary.as_ref().unwrap().version, "v2");
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let http = crate::support::http();
     for _ in 0..50 {
         assert_eq!(
             get(http.clone(), url(&proxy)).await,
@@ -910,7 +910,7 @@ async fn after_an_unmute_the_trip_reports_its_own_figure() {
         .knobs("v2")
         .error_permille
         .store(1000, Ordering::SeqCst);
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let http = crate::support::http();
     for _ in 0..10 {
         assert_eq!(
             get(http.clone(), url(&r.proxy)).await,
@@ -1116,7 +1116,7 @@ async fn canary_lost_after_stable_stopped_starts_stable_again() {
             .iter()
             .all(|x| x.version == "v1" && !old.contains(&x.id))
     );
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let http = crate::support::http();
     for _ in 0..20 {
         assert_eq!(
             get(http.clone(), url(&r.proxy)).await,

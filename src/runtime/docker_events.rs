@@ -4,8 +4,8 @@
 //! whether the OOM killer did it. That flag is the engine's `oom` event for
 //! the container or `State.OOMKilled` from `inspect`, whichever says so: the
 //! engine sets the state from the same kernel notice, but `inspect` right
-//! after `die` is not promised to have it yet. When the event stream breaks (the engine
-//! restarts, the socket goes away), exits during the gap must still be
+//! after `die` is not promised to have it yet. When the event stream breaks
+//! (the engine restarts, the socket goes away), exits during the gap must still be
 //! reported, exactly once: the stream is re-opened with `since` set to the
 //! engine time of the last event seen (the engine replays what it still
 //! holds), and every container this runtime knows is inspected again (the
@@ -61,9 +61,16 @@ impl Tracker {
         }
     }
 
-    /// Whether an `oom` event was seen for this container.
-    fn oomed(&self, id: &str) -> bool {
-        self.oomed.contains(id)
+    /// The exit to send for `id`, or `None` when it was sent already;
+    /// flagged as an OOM kill when the engine's state said so (`oom`) or
+    /// an `oom` event for it was seen.
+    fn exit(&mut self, id: String, code: i64, oom: bool) -> Option<RuntimeEvent> {
+        let oom_killed = oom || self.oomed.contains(&id);
+        self.first_report(&id).then_some(RuntimeEvent::Exited {
+            id,
+            code,
+            oom_killed,
+        })
     }
 
     /// Whether this exit should be sent now (false when it already was).
@@ -204,15 +211,9 @@ async fn report_exit(
         oom = state.oom_killed.unwrap_or(false);
         code = state.exit_code.unwrap_or(code);
     }
-    let mut t = lock(tracker);
-    oom |= t.oomed(&id);
-    if t.first_report(&id) {
-        drop(t);
-        let _ = tx.send(RuntimeEvent::Exited {
-            id,
-            code,
-            oom_killed: oom,
-        });
+    let exit = lock(tracker).exit(id, code, oom);
+    if let Some(ev) = exit {
+        let _ = tx.send(ev);
     }
 }
 
@@ -228,29 +229,21 @@ async fn recheck(docker: &Docker, tx: &broadcast::Sender<RuntimeEvent>, tracker:
             Ok(info) => {
                 let state = info.state.unwrap_or_default();
                 // A paused container is still running (and may be resumed).
-                let mut t = lock(tracker);
-                let oom = state.oom_killed.unwrap_or(false) || t.oomed(&id);
-                if state.running != Some(true) && t.first_report(&id) {
-                    drop(t);
-                    let _ = tx.send(RuntimeEvent::Exited {
-                        id,
-                        code: state.exit_code.unwrap_or(EXIT_CODE_GONE),
-                        oom_killed: oom,
-                    });
+                if state.running == Some(true) {
+                    continue;
+                }
+                let code = state.exit_code.unwrap_or(EXIT_CODE_GONE);
+                let exit = lock(tracker).exit(id, code, state.oom_killed.unwrap_or(false));
+                if let Some(ev) = exit {
+                    let _ = tx.send(ev);
                 }
             }
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             }) => {
-                let mut t = lock(tracker);
-                let oom = t.oomed(&id);
-                if t.first_report(&id) {
-                    drop(t);
-                    let _ = tx.send(RuntimeEvent::Exited {
-                        id,
-                        code: EXIT_CODE_GONE,
-                        oom_killed: oom,
-                    });
+                let exit = lock(tracker).exit(id, EXIT_CODE_GONE, false);
+                if let Some(ev) = exit {
+                    let _ = tx.send(ev);
                 }
             }
             // The engine went away again: the next reconnect re-checks.
@@ -278,19 +271,39 @@ mod tests {
         assert!(t.unreported().is_empty());
     }
 
+    fn oom_flag(ev: Option<RuntimeEvent>) -> Option<bool> {
+        match ev? {
+            RuntimeEvent::Exited { oom_killed, .. } => Some(oom_killed),
+            _ => None,
+        }
+    }
+
     #[test]
-    fn an_oom_event_is_remembered_for_known_containers_until_forgotten() {
+    fn an_oom_event_flags_the_exit_of_a_known_container_until_forgotten() {
         let mut t = Tracker::default();
         t.oom("stranger");
-        assert!(
-            !t.oomed("stranger"),
+        assert_eq!(
+            oom_flag(t.exit("stranger".into(), 137, false)),
+            Some(false),
             "another daemon's container is not kept"
         );
         t.know("a");
         t.oom("a");
-        assert!(t.oomed("a"));
+        assert_eq!(oom_flag(t.exit("a".into(), 137, false)), Some(true));
+        assert_eq!(t.exit("a".into(), 137, false).map(|_| ()), None, "once");
         t.forget("a");
-        assert!(!t.oomed("a"));
+        t.know("a");
+        assert_eq!(
+            oom_flag(t.exit("a".into(), 0, false)),
+            Some(false),
+            "a new run of the same id starts clean"
+        );
+        t.know("b");
+        assert_eq!(
+            oom_flag(t.exit("b".into(), 137, true)),
+            Some(true),
+            "the engine's state alone says so too"
+        );
     }
 
     #[test]

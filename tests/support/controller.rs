@@ -518,7 +518,7 @@ pub fn load(
             let stop = stop.clone();
             let seen = seen.clone();
             let canary = canary.clone();
-            let client = reqwest::Client::builder().no_proxy().build().unwrap();
+            let client = crate::support::http();
             let every = std::time::Duration::from_micros(1_000_000 * concurrency / rps);
             tasks.push(tokio::spawn(async move {
                 let mut tick = tokio::time::interval(every);

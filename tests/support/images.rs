@@ -34,9 +34,9 @@ pub fn demo_images_blocking() {
         .build()
         .expect("a runtime");
     rt.block_on(async {
-        let rt = cutover::runtime::docker::DockerRuntime::connect()
+        let docker = cutover::runtime::docker::DockerRuntime::connect()
             .await
             .expect("the Docker engine `docker info` reached");
-        demo_images(rt.client()).await;
+        demo_images(docker.client()).await;
     });
 }
