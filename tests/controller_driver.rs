@@ -422,6 +422,14 @@ async fn restart_restores_phase_and_weight_and_adopts_replicas() {
         starts,
         "adopted, nothing restarted"
     );
+    // The weight is restored first, then the replicas are adopted into
+    // their pools (startup.rs): the pools may lag the weight by a moment.
+    eventually(
+        1,
+        "2 stable and 1 canary members adopted into the pools",
+        || router.members(Role::Stable).len() == 2 && router.members(Role::Canary).len() == 1,
+    )
+    .await;
     assert_eq!(proxy.router.members(Role::Stable).len(), 2);
     assert_eq!(proxy.router.members(Role::Canary).len(), 1);
 
