@@ -93,6 +93,35 @@ fn url(p: &TestProxy) -> String {
     format!("http://{}/", p.addr)
 }
 
+/// What the event stream said around a rollback: the breach, and the
+/// canary figures of the first tick after the phase went back to idle.
+#[derive(Default)]
+struct AfterRollback {
+    breach: Option<(String, f64, f64)>,
+    idle: bool,
+    closing: Option<Option<cutover::model::VersionStats>>,
+}
+
+impl AfterRollback {
+    fn take(&mut self, ev: cutover::model::Event) {
+        match ev.kind {
+            EventKind::Breach {
+                guard,
+                value,
+                threshold,
+                ..
+            } => self.breach = Some((guard, value, threshold)),
+            EventKind::Phase {
+                to: Phase::Idle, ..
+            } => self.idle = true,
+            EventKind::Tick { canary, .. } if self.idle && self.closing.is_none() => {
+                self.closing = Some(canary)
+            }
+            _ => {}
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_canary_is_rolled_back_by_the_guard() {
     let r = rig(
@@ -168,23 +197,29 @@ async fn bad_canary_is_rolled_back_by_the_guard() {
     let running = r.runtime.running();
     assert!(running.iter().all(|x| x.version == "v1"), "{running:?}");
     assert_eq!(running.len(), 2);
-    // The breach was announced with its figures.
-    let mut breach = None;
+    // The breach was announced with its figures; and the first tick after
+    // the canary left still carries its figures: the flight recorder keeps
+    // what the canary was charged in its last second.
+    let mut said = AfterRollback::default();
     while let Ok(ev) = events.try_recv() {
-        if let EventKind::Breach {
-            guard,
-            value,
-            threshold,
-            ..
-        } = ev.kind
-        {
-            breach = Some((guard, value, threshold));
-        }
+        said.take(ev);
     }
-    let (guard, value, threshold) = breach.expect("a breach event");
+    tokio::time::timeout(std::time::Duration::from_secs(3), async {
+        while said.closing.is_none() {
+            said.take(events.recv().await.expect("the event stream goes on"));
+        }
+    })
+    .await
+    .expect("a tick within a second or so of the rollback");
+    let (guard, value, threshold) = said.breach.expect("a breach event");
     assert_eq!(guard, "max_errors");
     assert_eq!(threshold, 5.0);
     assert!(value >= 5.0);
+    let closing = said
+        .closing
+        .flatten()
+        .expect("the closing tick reports the canary");
+    assert!(closing.errors >= 5, "{closing:?}");
     // The state file is written off the controller's task, in order: it
     // follows the published state by at most the save in progress.
     saved_outcome(r.dir.path(), "drv-bad", Outcome::RolledBack).await;

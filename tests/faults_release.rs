@@ -131,7 +131,8 @@ async fn hung_canary_is_rolled_back(kind: Kind) {
     let journal = h.journal().await;
     assert!(
         canary_504s(&journal) > 0,
-        "the frozen canary was charged 504s"
+        "the frozen canary was charged 504s (its ticks hold none):\n{}",
+        h.story()
     );
     // Taken out by the error guard or by its failed health checks,
     // whichever came first; the journal says which, and backs it up.

@@ -184,8 +184,9 @@ impl Driver {
         })
     }
 
-    pub(super) fn publish(&self) -> StateView {
+    pub(super) fn publish(&mut self) -> StateView {
         let v = self.view();
+        self.canary_since_tick |= v.canary.is_some();
         if let Some(tx) = &self.state_tx {
             tx.send_replace(v.clone());
         }

@@ -292,10 +292,11 @@ impl Driver {
     pub(super) fn second(&mut self) {
         let state = self.view();
         let window = self.eval_plan.guard.window.get();
-        let canary = state
-            .canary
-            .is_some()
+        // The canary's figures while it is on record, and once more after it
+        // left: the second that closes covers what it served before it went.
+        let canary = (state.canary.is_some() || self.canary_since_tick)
             .then(|| self.deps.metrics.stats(Role::Canary, window));
+        self.canary_since_tick = state.canary.is_some();
         self.emit(EventKind::Snapshot {
             state: Box::new(state),
         });

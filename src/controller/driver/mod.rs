@@ -157,6 +157,7 @@ pub fn spawn(deps: ControllerDeps) -> (ControllerHandle, JoinHandle<()>) {
         trip_base_errors: 0,
         trip_base_requests: 0,
         stable_starting: false,
+        canary_since_tick: false,
         _worker: AbortOnDrop(worker),
         deps,
     };
@@ -209,6 +210,10 @@ struct Driver {
     trip_base_requests: u64,
     /// A start of stable is queued or running (not reported yet).
     stable_starting: bool,
+    /// A canary was on record at some point since the last second's tick:
+    /// that tick still reports its figures, so the flight recorder keeps
+    /// what a canary removed mid-second was charged (a rollback's last 504s).
+    canary_since_tick: bool,
     _worker: AbortOnDrop,
 }
 
