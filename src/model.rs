@@ -7,6 +7,7 @@
 //! what lets a recording be played back in the very same cockpit.
 
 use crate::plan::{GuardPlan, HumanDuration, OnBreach};
+use crate::metrics::compact::LatencyHist;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
@@ -294,18 +295,182 @@ pub enum GuardStatus {
     Muted,
 }
 
+/// One guard: what a verdict, a breach and the cockpit's guard rows name.
+/// Each is spelled as its plan key in JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Guard {
+    /// The canary's error rate against stable's (sequential, at `confidence`).
+    MaxErrorRatio,
+    /// The canary's error rate against an absolute ceiling (sequential).
+    MaxErrorRate,
+    /// The canary's slow requests against stable's (sequential).
+    MaxP99Ratio,
+    /// The canary's requests slower than an absolute p99 (sequential).
+    MaxP99,
+    /// Canary failures in a row while stable answers, on the request path.
+    TripAfter,
+    /// The release's budget of client requests that got a canary failure.
+    MaxFailedRequests,
+    /// Round 1's count of canary errors since the step began: only read
+    /// from recordings made before round 2, never judged any more.
+    MaxErrors,
+}
+
+impl Guard {
+    /// The plan key (and JSON spelling).
+    pub fn key(self) -> &'static str {
+        match self {
+            Guard::MaxErrorRatio => "max_error_ratio",
+            Guard::MaxErrorRate => "max_error_rate",
+            Guard::MaxP99Ratio => "max_p99_ratio",
+            Guard::MaxP99 => "max_p99",
+            Guard::TripAfter => "trip_after",
+            Guard::MaxFailedRequests => "max_failed_requests",
+            Guard::MaxErrors => "max_errors",
+        }
+    }
+
+    /// The name for people (the guard panel's words).
+    pub fn label(self) -> &'static str {
+        match self {
+            Guard::MaxErrorRatio => "errors vs stable",
+            Guard::MaxErrorRate => "error ceiling",
+            Guard::MaxP99Ratio => "latency vs stable",
+            Guard::MaxP99 => "p99 ceiling",
+            Guard::TripAfter => "failures in a row",
+            Guard::MaxFailedRequests => "failed requests",
+            Guard::MaxErrors => "errors",
+        }
+    }
+
+    /// Whether this guard is a sequential test (with [`Evidence`]) rather
+    /// than a count.
+    pub fn is_statistical(self) -> bool {
+        matches!(
+            self,
+            Guard::MaxErrorRatio | Guard::MaxErrorRate | Guard::MaxP99Ratio | Guard::MaxP99
+        )
+    }
+}
+
+impl fmt::Display for Guard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// `failures` of `requests`: a proportion with its uncertainty.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proportion {
+    pub failures: u64,
+    pub requests: u64,
+}
+
+impl Proportion {
+    pub fn rate(self) -> Option<f64> {
+        (self.requests > 0).then(|| self.failures.min(self.requests) as f64 / self.requests as f64)
+    }
+
+    /// The Wilson score interval at two-sided `confidence`.
+    pub fn interval(self, confidence: f64) -> Option<(f64, f64)> {
+        crate::guard::sequential::wilson(self.failures, self.requests, confidence)
+    }
+
+    /// `6.1 % [4.2–8.7]` (or `–` with no requests).
+    pub fn text(self, confidence: f64) -> String {
+        match (self.rate(), self.interval(confidence)) {
+            (Some(r), Some((lo, hi))) => format!(
+                "{} [{}–{}]",
+                percent_text(r),
+                percent_number(lo),
+                percent_number(hi)
+            ),
+            _ => "–".to_string(),
+        }
+    }
+}
+
+/// A rate as people read it: `0 %`, `0.42 %`, `6.1 %`, `35 %`.
+pub fn percent_text(rate: f64) -> String {
+    format!("{} %", percent_number(rate))
+}
+
+fn percent_number(rate: f64) -> String {
+    let p = rate * 100.0;
+    if !p.is_finite() {
+        "–".to_string()
+    } else if p == 0.0 {
+        "0".to_string()
+    } else if p < 1.0 {
+        format!("{p:.2}")
+    } else if p < 10.0 {
+        format!("{p:.1}")
+    } else {
+        format!("{p:.0}")
+    }
+}
+
+/// What a statistical guard has seen since it was armed, and how close that
+/// is to a decision.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// The canary's failures (errors, or requests slower than `slow_ms`).
+    pub canary: Proportion,
+    /// Stable's, for the guards that compare with stable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable: Option<Proportion>,
+    /// The confidence the guard decides at.
+    pub confidence: f64,
+    /// `ln E`: the evidence that the canary is worse than tolerated.
+    pub log_e: f64,
+    /// `ln(1/(1 − confidence))`: where `log_e` makes a breach.
+    pub log_threshold: f64,
+    /// For latency guards: a request slower than this (ms) counts as slow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slow_ms: Option<f64>,
+}
+
+impl Evidence {
+    /// How far the evidence has come towards a breach, 0..=1.
+    pub fn progress(&self) -> f64 {
+        if self.log_threshold > 0.0 && self.log_e.is_finite() {
+            (self.log_e / self.log_threshold).clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
+    }
+
+    /// `canary 6.1 % [4.2–8.7] vs stable 1.0 % [0.8–1.2], n=412, 99.5 %`.
+    pub fn summary(&self) -> String {
+        let c = self.confidence;
+        let mut out = format!("canary {}", self.canary.text(c));
+        if let Some(s) = self.stable {
+            out.push_str(&format!(" vs stable {}", s.text(c)));
+        }
+        out.push_str(&format!(
+            ", n={}, {}",
+            self.canary.requests,
+            percent_text(c)
+        ));
+        out
+    }
+}
+
 /// One guard's latest evaluation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GuardVerdict {
-    /// `max_errors`, `max_error_rate`, `max_p99`, `max_p99_ratio`.
-    pub name: String,
-    /// Observed value (count, ratio, milliseconds), `None` when not judged.
+    pub name: Guard,
+    /// Observed value (ratio, rate, milliseconds, count), `None` when not judged.
     pub value: Option<f64>,
     /// Configured threshold in the same unit as `value`.
     pub threshold: f64,
     pub status: GuardStatus,
-    /// One human line: "12 errors since step start (limit 20)".
+    /// One human line: "canary 6.1 % [4.2–8.7] vs stable 1.0 % [0.8–1.2], n=412, 99.5 %".
     pub detail: String,
+    /// The statistics behind a sequential guard's status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Evidence>,
 }
 
 /// Where the automatic progression stands.
@@ -323,7 +488,7 @@ pub struct StepView {
 /// The last guard breach, kept until the next deploy so clients can show it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BreachView {
-    pub guard: String,
+    pub guard: Guard,
     pub value: f64,
     pub threshold: f64,
     pub detail: String,
@@ -389,6 +554,10 @@ pub struct StateView {
     /// `cutover wait` can tell "already promoted" from "still going".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_outcome: Option<Outcome>,
+    /// Client requests that got a canary failure in this release (its blast
+    /// radius), while a canary is on record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_requests: Option<u64>,
     /// Public listener address.
     pub public_addr: String,
     pub at: DateTime<Utc>,
@@ -438,12 +607,14 @@ pub enum EventKind {
     },
     /// A guard crossed its threshold.
     Breach {
-        guard: String,
+        guard: Guard,
         value: f64,
         threshold: f64,
-        /// `rollback` or `pause`.
-        on_breach: String,
+        on_breach: OnBreach,
         detail: String,
+        /// The statistics that decided it (sequential guards).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        evidence: Option<Evidence>,
     },
     /// A replica changed state (started, healthy, exited 137, OOM...).
     Replica {
@@ -457,9 +628,39 @@ pub enum EventKind {
         stable: VersionStats,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         canary: Option<VersionStats>,
+        /// What each version served in the seconds since the previous tick
+        /// alone: what the guards judge, so a backtest can judge it again
+        /// (journal format 1.1; absent from older recordings).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sample: Option<TickSample>,
     },
     /// Something an operator should see that is not an action.
     Warning { message: String },
+}
+
+/// What both versions served in the seconds a tick covers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TickSample {
+    pub stable: SecondSample,
+    pub canary: SecondSample,
+}
+
+/// One version's completed requests, failures (what the guards charge it)
+/// and latencies over some whole seconds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecondSample {
+    pub requests: u64,
+    pub failures: u64,
+    #[serde(default, skip_serializing_if = "LatencyHist::is_empty")]
+    pub latency: LatencyHist,
+}
+
+impl SecondSample {
+    pub fn add(&mut self, o: &SecondSample) {
+        self.requests += o.requests;
+        self.failures += o.failures;
+        self.latency.merge(&o.latency);
+    }
 }
 
 /// First line of every journal / recording.
@@ -475,7 +676,10 @@ pub struct JournalHeader {
 
 impl JournalHeader {
     pub const FORMAT: &'static str = "cutover-journal";
-    pub const VERSION: &'static str = "1.0";
+    /// 1.1: ticks carry a per-second `sample` (counts and a compact latency
+    /// histogram per version), verdicts their `evidence`, states the
+    /// release's `failed_requests`.
+    pub const VERSION: &'static str = "1.1";
 
     pub fn new(service: impl Into<String>, started_at: DateTime<Utc>) -> Self {
         JournalHeader {
@@ -551,12 +755,14 @@ pub enum Action {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GuardPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
     #[serde(
         default,
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
-    pub max_errors: Option<Option<u64>>,
+    pub max_error_ratio: Option<Option<f64>>,
     #[serde(
         default,
         deserialize_with = "present",
@@ -579,18 +785,40 @@ pub struct GuardPatch {
         skip_serializing_if = "Option::is_none"
     )]
     pub max_p99_ratio: Option<Option<f64>>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub trip_after: Option<Option<u64>>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_failed_requests: Option<Option<u64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence_timeout: Option<HumanDuration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_breach: Option<OnBreach>,
+    /// Round 1's count guard: refused with what replaced it.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_errors: Option<Option<u64>>,
 }
 
-/// A key that is present (even as `null`) is `Some`: it tells "switch this
-/// guard off" (`Some(None)`) from "leave it" (`None`, the key is absent).
+/// A key that is present (even as `null` or `"off"`) is `Some`: it tells
+/// "switch this guard off" (`Some(None)`) from "leave it" (`None`, the key
+/// is absent).
 fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: Deserializer<'de>,
-    T: Deserialize<'de>,
+    T: Deserialize<'de> + crate::plan::off::Expecting,
 {
-    Option::<T>::deserialize(d).map(Some)
+    crate::plan::off::deserialize(d).map(Some)
 }
 
 impl GuardPatch {
@@ -601,28 +829,24 @@ impl GuardPatch {
 
     /// `base` with this patch applied.
     pub fn apply(&self, base: &GuardPlan) -> GuardPlan {
+        fn set<T: Clone>(to: &mut T, v: &Option<T>) {
+            if let Some(v) = v {
+                *to = v.clone();
+            }
+        }
         let mut g = base.clone();
-        if let Some(v) = self.max_errors {
-            g.max_errors = v;
-        }
-        if let Some(v) = self.max_error_rate {
-            g.max_error_rate = v;
-        }
-        if let Some(v) = self.window {
-            g.window = v;
-        }
-        if let Some(v) = self.min_requests {
-            g.min_requests = v;
-        }
-        if let Some(v) = self.max_p99 {
-            g.max_p99 = v;
-        }
-        if let Some(v) = self.max_p99_ratio {
-            g.max_p99_ratio = v;
-        }
-        if let Some(v) = self.on_breach {
-            g.on_breach = v;
-        }
+        set(&mut g.confidence, &self.confidence);
+        set(&mut g.max_error_ratio, &self.max_error_ratio);
+        set(&mut g.max_error_rate, &self.max_error_rate);
+        set(&mut g.window, &self.window);
+        set(&mut g.min_requests, &self.min_requests);
+        set(&mut g.max_p99, &self.max_p99);
+        set(&mut g.max_p99_ratio, &self.max_p99_ratio);
+        set(&mut g.trip_after, &self.trip_after);
+        set(&mut g.max_failed_requests, &self.max_failed_requests);
+        set(&mut g.evidence_timeout, &self.evidence_timeout);
+        set(&mut g.on_breach, &self.on_breach);
+        set(&mut g.max_errors, &self.max_errors);
         g
     }
 }

@@ -6,6 +6,7 @@
 //! feeds the same inputs from channels and executes the same effects.
 
 use crate::model::{ActionRequest, Actor, EventKind, GuardVerdict, Role};
+pub use crate::proxy::Trips;
 use crate::runtime::VersionSpec;
 use std::time::Duration;
 
@@ -38,6 +39,10 @@ pub enum Input {
     DrainDone { role: Role, finished: u64, cut: u64 },
     /// All replicas of `role` were stopped and removed.
     Removed { role: Role },
+    /// The guards' latest judgement of the evidence: `None` when every guard
+    /// has enough to decide, else what they still wait for. A bake that
+    /// ends while guards wait holds the step (see `guard.evidence_timeout`).
+    Evidence { waiting: Option<String> },
     /// Time passes: checks bake and start deadlines, and held promotions.
     Tick,
 }
@@ -57,6 +62,7 @@ impl Input {
             Input::Breach { .. } => "breach",
             Input::DrainDone { .. } => "drain_done",
             Input::Removed { .. } => "removed",
+            Input::Evidence { .. } => "evidence",
             Input::Tick => "tick",
         }
     }
@@ -74,9 +80,13 @@ pub enum Effect {
     /// Send the plan's warm-up requests straight to the healthy canary
     /// replicas (never through the proxy); answer with `WarmupDone`.
     Warmup,
-    /// Arm (or disarm with `None`) the proxy's own error trip: it sets the
-    /// weight to 0 on the very canary request that crosses `limit`.
-    ArmErrorTrip { limit: Option<u64> },
+    /// Arm (or disarm with [`Trips::OFF`]) the proxy's own trips: they set
+    /// the weight to 0 on the very canary request that crosses them.
+    ArmTrips { trips: Trips },
+    /// The guards' evidence starts over (the canary's first step, an unmute,
+    /// a guard edit); with `release`, so does the release's count of failed
+    /// requests (its blast radius).
+    RestartEvidence { release: bool },
     /// Take the role out of its pool at once, let in-flight requests finish
     /// until `timeout`, answer the rest 504; answer with `DrainDone`.
     Drain { role: Role, timeout: Duration },

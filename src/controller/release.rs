@@ -69,6 +69,15 @@ pub struct ReleaseState {
     /// the plan's `[guard]`. Back to the plan's on the next deploy.
     #[serde(default)]
     pub guard: Option<GuardPlan>,
+    /// What the guards still wait for before they can judge (`None`: they
+    /// have enough). Not persisted: the guards report it four times a
+    /// second, and a restored release starts its evidence over.
+    #[serde(skip)]
+    pub evidence_waiting: Option<String>,
+    /// The last step baked without enough evidence; wait for it until then,
+    /// then pause for the operator.
+    #[serde(default)]
+    pub evidence_deadline: Option<DateTime<Utc>>,
 }
 
 impl ReleaseState {
@@ -94,6 +103,8 @@ impl ReleaseState {
             last_breach: None,
             last_outcome: None,
             guard: None,
+            evidence_waiting: None,
+            evidence_deadline: None,
         }
     }
 

@@ -87,6 +87,7 @@ pub(super) fn build(p: &ViewParts<'_>) -> StateView {
             .map(|f| f.reason.clone().unwrap_or_else(|| "freeze window".into())),
         last_breach: st.last_breach.clone(),
         last_outcome: st.last_outcome,
+        failed_requests: st.canary.is_some().then(|| p.router.failed_in_release()),
         public_addr: p.public_addr.to_string(),
         at: p.now,
     }

@@ -99,7 +99,7 @@ pub(super) async fn headless(
                 );
             }
             EventKind::Warning { message } => println!("[{t:6.1}s] warning: {message}"),
-            EventKind::Tick { stable, canary } => {
+            EventKind::Tick { stable, canary, .. } => {
                 if last_tick.elapsed() >= Duration::from_secs(5) {
                     last_tick = tokio::time::Instant::now();
                     let f = |s: &crate::model::VersionStats| {

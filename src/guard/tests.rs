@@ -1,246 +1,188 @@
-//! Table tests and properties of the guard arithmetic.
+//! Table tests and properties of the judge: statuses from evidence, never
+//! a pass without data, never NaN.
 
+use super::sequential::Tally;
 use super::*;
+use crate::metrics::compact::LatencyHist;
+use crate::model::Guard;
 use crate::plan::{GuardPlan, HumanDuration};
 use proptest::prelude::*;
 
-fn plan(g: GuardPlan) -> Plan {
-    let mut p = crate::plan::parse(
-        "service = \"s\"\nruntime = \"static\"\n[stable]\nupstreams = [\"127.0.0.1:1\"]\n",
-        "t",
-    )
-    .unwrap();
-    p.guard = g;
-    p
+fn statuses(j: &Judge, path: PathCounts) -> Vec<(Guard, GuardStatus)> {
+    j.verdicts(path, false)
+        .into_iter()
+        .map(|v| (v.name, v.status))
+        .collect()
 }
 
 fn all_guards() -> GuardPlan {
     GuardPlan {
-        max_errors: Some(5),
-        max_error_rate: Some(0.05),
-        window: HumanDuration::from_secs(10),
-        min_requests: 50,
+        max_error_rate: Some(0.2),
         max_p99: Some(HumanDuration::from_millis(300)),
-        max_p99_ratio: Some(1.5),
-        on_breach: Default::default(),
+        max_failed_requests: Some(100),
+        ..GuardPlan::default()
     }
 }
 
-fn stats(requests: u64, errors: u64, p99: Option<f64>) -> VersionStats {
-    VersionStats {
-        requests,
-        errors,
-        p99_ms: p99,
-        ..Default::default()
+/// `secs` seconds of traffic, four increments a second.
+fn feed(j: &mut Judge, from_ms: u64, secs: u64, canary: (u64, u64), stable: (u64, u64)) -> u64 {
+    let mut at = from_ms;
+    for _ in 0..secs * 4 {
+        at += 250;
+        j.observe_counts(
+            at,
+            Tally::new(canary.0 / 4, canary.1 / 4),
+            Tally::new(stable.0 / 4, stable.1 / 4),
+        );
     }
-}
-
-fn statuses(
-    p: &Plan,
-    canary: VersionStats,
-    stable: VersionStats,
-    since: (u64, u64),
-) -> Vec<(String, GuardStatus)> {
-    evaluate(&GuardInput {
-        plan: p,
-        canary: &canary,
-        stable: &stable,
-        canary_errors_since_step: since.0,
-        canary_requests_since_step: since.1,
-        muted: false,
-    })
-    .into_iter()
-    .map(|v| (v.name, v.status))
-    .collect()
+    at
 }
 
 use GuardStatus::*;
 
 #[test]
-fn table() {
-    let p = plan(all_guards());
-    type Case = (VersionStats, VersionStats, (u64, u64), [GuardStatus; 4]);
-    let cases: Vec<Case> = vec![
-        // No traffic at all: nothing is judged, nothing passes.
-        (
-            stats(0, 0, None),
-            stats(0, 0, None),
-            (0, 0),
-            [NotJudged, NotJudged, NotJudged, NotJudged],
-        ),
-        // Below the floor: counts are judged, windowed guards are not.
-        (
-            stats(49, 10, Some(900.0)),
-            stats(100, 0, Some(10.0)),
-            (4, 49),
-            [Pass, NotJudged, NotJudged, NotJudged],
-        ),
-        // Healthy and judged.
-        (
-            stats(100, 1, Some(20.0)),
-            stats(1000, 1, Some(15.0)),
-            (1, 100),
-            [Pass, Pass, Pass, Pass],
-        ),
-        // Every guard breached.
-        (
-            stats(100, 30, Some(900.0)),
-            stats(1000, 1, Some(15.0)),
-            (30, 100),
-            [Breach, Breach, Breach, Breach],
-        ),
-        // Error count reaches the limit exactly.
-        (
-            stats(10, 5, None),
-            stats(0, 0, None),
-            (5, 10),
-            [Breach, NotJudged, NotJudged, NotJudged],
-        ),
-        // Stable below the floor: the ratio is not judged.
-        (
-            stats(100, 0, Some(100.0)),
-            stats(10, 0, Some(1.0)),
-            (0, 100),
-            [Pass, Pass, Pass, NotJudged],
-        ),
-        // Sub-millisecond stable p99 uses the 1 ms floor: 1.2 ms / 1 ms = 1.2× passes.
-        (
-            stats(100, 0, Some(1.2)),
-            stats(100, 0, Some(0.01)),
-            (0, 100),
-            [Pass, Pass, Pass, Pass],
-        ),
-    ];
-    for (i, (c, s, since, want)) in cases.into_iter().enumerate() {
-        let got = statuses(&p, c, s, since);
-        let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(
-            names,
-            ["max_errors", "max_error_rate", "max_p99", "max_p99_ratio"]
-        );
-        let got: Vec<GuardStatus> = got.into_iter().map(|(_, s)| s).collect();
-        assert_eq!(got, want, "case {i}");
-    }
+fn no_traffic_is_never_a_pass() {
+    let j = Judge::new(&all_guards());
+    let got = statuses(&j, PathCounts::default());
+    assert_eq!(
+        got,
+        vec![
+            (Guard::MaxErrorRatio, NotJudged),
+            (Guard::MaxErrorRate, NotJudged),
+            (Guard::MaxP99Ratio, NotJudged),
+            (Guard::MaxP99, NotJudged),
+            (Guard::TripAfter, Pass),
+            (Guard::MaxFailedRequests, Pass),
+        ]
+    );
+    assert!(evidence_ready(&j.verdicts(PathCounts::default(), false)).is_err());
 }
 
 #[test]
-fn muted_and_unconfigured() {
-    let p = plan(all_guards());
-    let c = stats(100, 50, Some(900.0));
-    let s = stats(100, 0, Some(10.0));
-    let v = evaluate(&GuardInput {
-        plan: &p,
-        canary: &c,
-        stable: &s,
-        canary_errors_since_step: 50,
-        canary_requests_since_step: 100,
-        muted: true,
-    });
-    assert!(v.iter().all(|v| v.status == Muted));
-    assert!(first_breach(&v).is_none());
-    let none = plan(GuardPlan {
-        max_errors: None,
-        max_error_rate: None,
-        max_p99: None,
+fn a_canary_like_stable_passes_once_there_is_enough_of_it() {
+    let g = GuardPlan {
         max_p99_ratio: None,
-        ..all_guards()
-    });
-    assert!(
-        evaluate(&GuardInput {
-            plan: &none,
-            canary: &c,
-            stable: &s,
-            canary_errors_since_step: 50,
-            canary_requests_since_step: 100,
-            muted: false
-        })
-        .is_empty()
-    );
-}
-
-#[test]
-fn breach_details_carry_the_figures() {
-    let p = plan(all_guards());
-    let c = stats(200, 20, Some(50.0));
-    let s = stats(200, 0, Some(40.0));
-    let v = evaluate(&GuardInput {
-        plan: &p,
-        canary: &c,
-        stable: &s,
-        canary_errors_since_step: 2,
-        canary_requests_since_step: 200,
-        muted: false,
-    });
-    let b = first_breach(&v).unwrap();
-    assert_eq!(b.name, "max_error_rate");
-    assert_eq!(
-        b.detail,
-        "20 of 200 requests failed (10.0 %) over 10s, limit 5.0 %"
-    );
-    assert_eq!(b.value, Some(0.1));
-}
-
-#[test]
-fn latency_details_read_like_the_rest_of_the_cockpit() {
-    let detail = |p99: f64, limit_ms: u64| {
-        let g = GuardPlan {
-            max_p99: Some(HumanDuration::from_millis(limit_ms)),
-            ..all_guards()
-        };
-        let p = plan(g);
-        let c = stats(200, 0, Some(p99));
-        let v = evaluate(&GuardInput {
-            plan: &p,
-            canary: &c,
-            stable: &c,
-            canary_errors_since_step: 0,
-            canary_requests_since_step: 200,
-            muted: false,
-        });
-        v.into_iter().find(|x| x.name == "max_p99").unwrap().detail
+        ..GuardPlan::default()
     };
-    assert_eq!(
-        detail(0.24, 300),
-        "canary p99 0.2 ms over 10s, limit 300 ms"
-    );
-    assert_eq!(detail(48.0, 5), "canary p99 48 ms over 10s, limit 5.0 ms");
-    assert_eq!(
-        detail(1500.0, 2000),
-        "canary p99 1.50 s over 10s, limit 2.00 s"
-    );
+    let mut j = Judge::new(&g);
+    feed(&mut j, 0, 1, (40, 0), (360, 4));
+    let v = j.verdicts(PathCounts::default(), false);
+    assert_eq!(v[0].status, NotJudged, "{}", v[0].detail);
+    assert!(v[0].detail.contains("40 of 50 canary requests"), "{}", v[0].detail);
+    feed(&mut j, 1000, 60, (40, 0), (360, 4));
+    let v = j.verdicts(PathCounts::default(), false);
+    assert_eq!(v[0].status, Pass, "{}", v[0].detail);
+    assert!(evidence_ready(&v).is_ok());
 }
 
-fn any_f64() -> impl Strategy<Value = f64> {
-    prop_oneof![
-        Just(f64::NAN),
-        Just(f64::INFINITY),
-        Just(f64::NEG_INFINITY),
-        Just(0.0),
-        Just(-1.0),
-        -1e12f64..1e12,
-    ]
+#[test]
+fn a_canary_at_five_times_stable_is_a_breach_with_its_evidence() {
+    let mut j = Judge::new(&GuardPlan::default());
+    feed(&mut j, 0, 60, (100, 8), (900, 8));
+    let v = &j.verdicts(PathCounts::default(), false)[0];
+    assert_eq!((v.name, v.status), (Guard::MaxErrorRatio, Breach));
+    let e = v.evidence.as_ref().unwrap();
+    assert!(e.log_e >= e.log_threshold);
+    assert_eq!(e.canary.requests, 6000);
+    assert!(
+        v.detail.starts_with("canary 8.0 % [") && v.detail.contains(" vs stable 0.89 % ["),
+        "{}",
+        v.detail
+    );
+    assert!(v.detail.ends_with(", n=6000, 99.5 %"), "{}", v.detail);
+    let r = v.value.unwrap();
+    assert!((8.5..9.5).contains(&r), "{r}");
 }
 
-fn any_stats() -> impl Strategy<Value = VersionStats> {
-    (any::<u64>(), any::<u64>(), proptest::option::of(any_f64()))
-        .prop_map(|(r, e, p)| stats(r % 100_000, e % 200_000, p))
+#[test]
+fn muted_guards_say_so_and_never_breach() {
+    let mut j = Judge::new(&all_guards());
+    feed(&mut j, 0, 30, (100, 100), (900, 0));
+    let v = j.verdicts(
+        PathCounts {
+            failed_in_release: 1000,
+            run: 50,
+        },
+        true,
+    );
+    assert!(v.iter().all(|v| v.status == Muted), "{v:?}");
+}
+
+#[test]
+fn request_path_counts_breach_at_their_limits() {
+    let j = Judge::new(&all_guards());
+    let at = |failed, run| {
+        j.verdicts(
+            PathCounts {
+                failed_in_release: failed,
+                run,
+            },
+            false,
+        )
+        .into_iter()
+        .filter(|v| !v.name.is_statistical())
+        .map(|v| v.status)
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(at(99, 9), vec![Pass, Pass]);
+    assert_eq!(at(100, 10), vec![Breach, Breach]);
+}
+
+fn hist(ms: &[(f64, u32)]) -> LatencyHist {
+    let mut h = LatencyHist::default();
+    for &(ms, n) in ms {
+        h.record_n(ms * 1000.0, n);
+    }
+    h
+}
+
+#[test]
+fn a_canary_twice_as_slow_is_found_by_its_slow_requests() {
+    let g = GuardPlan {
+        max_error_ratio: None,
+        ..GuardPlan::default()
+    };
+    let stable = hist(&[(10.0, 80), (20.0, 15), (40.0, 4), (80.0, 1)]);
+    let same = hist(&[(1.0, 8), (2.0, 2)]);
+    let slow = hist(&[(20.0, 8), (40.0, 1), (160.0, 1)]);
+    let mut a = Judge::new(&g);
+    let mut b = Judge::new(&g);
+    let mut at = 0;
+    for _ in 0..120 {
+        at += 1000;
+        a.observe_second(at, &hist(&[(10.0, 8), (20.0, 2)]), &stable);
+        b.observe_second(at, &slow, &stable);
+    }
+    let _ = same;
+    let va = &a.verdicts(PathCounts::default(), false)[0];
+    let vb = &b.verdicts(PathCounts::default(), false)[0];
+    assert_eq!((va.name, va.status), (Guard::MaxP99Ratio, Pass), "{}", va.detail);
+    assert_eq!(vb.status, Breach, "{}", vb.detail);
+    assert!(vb.detail.starts_with("slower than "), "{}", vb.detail);
 }
 
 proptest! {
+    /// Whatever the traffic, no verdict is NaN and statuses are consistent
+    /// with the evidence.
     #[test]
-    fn no_panic_no_nan_and_the_floor_holds(
-        c in any_stats(), s in any_stats(), errs in any::<u64>(), reqs in any::<u64>(),
-        min in 1u64..10_000, rate in any_f64(), ratio in any_f64(), muted in any::<bool>(),
+    fn verdicts_are_finite_and_consistent(
+        incs in proptest::collection::vec((0u64..50, 0u64..50, 0u64..500, 0u64..500), 0..80),
+        min in 1u64..200,
     ) {
-        let g = GuardPlan { min_requests: min, max_error_rate: Some(rate), max_p99_ratio: Some(ratio), ..all_guards() };
-        let p = plan(g);
-        let v = evaluate(&GuardInput { plan: &p, canary: &c, stable: &s, canary_errors_since_step: errs, canary_requests_since_step: reqs, muted });
-        prop_assert_eq!(v.len(), 4);
-        for x in &v {
-            prop_assert!(x.value.is_none_or(f64::is_finite), "{:?}", x);
-            prop_assert!(x.threshold.is_finite());
-            if x.name != "max_errors" && c.requests < min && !muted {
-                prop_assert_eq!(x.status, NotJudged, "below min_requests: {:?}", x);
+        let g = GuardPlan { min_requests: min, ..all_guards() };
+        let mut j = Judge::new(&g);
+        for (i, (nc, kc, ns, ks)) in incs.into_iter().enumerate() {
+            j.observe_counts(i as u64 * 250, Tally::new(nc, kc), Tally::new(ns, ks));
+        }
+        for v in j.verdicts(PathCounts::default(), false) {
+            prop_assert!(v.value.is_none_or(f64::is_finite), "{v:?}");
+            prop_assert!(v.threshold.is_finite());
+            if let Some(e) = &v.evidence {
+                prop_assert!(e.log_e.is_finite());
+                prop_assert!((0.0..=1.0).contains(&e.progress()));
+                if v.status == Pass {
+                    prop_assert!(e.canary.requests >= min);
+                }
             }
         }
     }

@@ -204,7 +204,7 @@ fn apply(state: &mut Option<StateView>, event: &Event) {
     match &event.kind {
         EventKind::Weight { to, .. } => s.weight_permille = *to,
         EventKind::Phase { to, .. } => s.phase = *to,
-        EventKind::Tick { stable, canary } => {
+        EventKind::Tick { stable, canary, .. } => {
             s.stable.stats = stable.clone();
             if let (Some(c), Some(stats)) = (s.canary.as_mut(), canary) {
                 c.stats = stats.clone();
@@ -218,7 +218,7 @@ fn apply(state: &mut Option<StateView>, event: &Event) {
             ..
         } => {
             s.last_breach = Some(BreachView {
-                guard: guard.clone(),
+                guard: *guard,
                 value: *value,
                 threshold: *threshold,
                 detail: detail.clone(),

@@ -10,6 +10,7 @@
 //! Lifetime totals only ever grow, so a baseline taken at a step start
 //! ("errors since") stays valid and Prometheus counters are true counters.
 
+pub mod compact;
 mod prometheus;
 pub mod window;
 
@@ -104,8 +105,20 @@ impl Metrics {
         (m, secs)
     }
 
-    fn now_sec(&self) -> u64 {
+    /// The second the windows are at now (seconds since the metrics began).
+    pub fn now_sec(&self) -> u64 {
         self.clock.now_sec()
+    }
+
+    /// What `role` served in second `sec` alone (a completed second, for
+    /// the journal and the latency guards).
+    pub fn second(&self, role: Role, sec: u64) -> crate::model::SecondSample {
+        let (c, latency) = self.side(role).ring.second(sec);
+        crate::model::SecondSample {
+            requests: c.requests,
+            failures: c.errors,
+            latency,
+        }
     }
 
     fn side(&self, role: Role) -> &Arc<Side> {

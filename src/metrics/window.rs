@@ -198,6 +198,17 @@ impl Ring {
         out
     }
 
+    /// The counts and latencies of second `sec` alone, as the journal's
+    /// per-second sample and the latency guards take them; empty when the
+    /// ring holds nothing for that second.
+    pub fn second(&self, sec: u64) -> (Counts, super::compact::LatencyHist) {
+        let b = self.slot(sec);
+        if b.sec != sec || b.counts.requests == 0 {
+            return (Counts::default(), super::compact::LatencyHist::default());
+        }
+        (b.counts, super::compact::LatencyHist::from_hdr(&b.latency))
+    }
+
     /// Forget everything (a new canary release starts from zero).
     pub fn clear(&self) {
         for b in &self.buckets {

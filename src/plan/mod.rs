@@ -7,6 +7,7 @@
 //! steps, runtime-specific keys, image and address grammars). Nothing starts
 //! from a plan that fails either step. `docs/PLAN.md` documents every key.
 
+pub mod off;
 mod parse;
 mod types;
 mod units;
@@ -15,6 +16,7 @@ mod validate;
 pub use parse::{LoadOptions, Located, PlanError, load, load_with, parse, parse_with};
 pub use types::*;
 pub use units::{ByteSize, HumanDuration};
+pub use validate::MAX_ERRORS_REPLACED;
 
 /// Check guard thresholds with the plan's `[guard]` rules (for thresholds
 /// edited on a running release). `Err((key, message))` names the key, e.g.

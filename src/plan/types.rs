@@ -258,30 +258,87 @@ impl OnBreach {
     }
 }
 
+impl std::fmt::Display for OnBreach {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Guard thresholds; a missing threshold means that guard is off.
+///
+/// The statistical guards (`max_error_ratio`, `max_error_rate`,
+/// `max_p99_ratio`, `max_p99`) are sequential tests judged at `confidence`
+/// over everything the canary served since the guards were armed (the
+/// canary's first step, an unmute or a guard edit); see `src/guard/` and
+/// docs/PLAN.md for the statistics in plain words.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GuardPlan {
-    /// Canary 5xx (including 502/503/504) since the current step began (or
-    /// the last unmute or guard edit, which start the count again).
-    #[serde(default)]
-    pub max_errors: Option<u64>,
-    /// Canary error rate over `window`, judged only from `min_requests` on.
-    #[serde(default)]
+    /// How sure a statistical guard must be before it breaches: the chance
+    /// that a canary within tolerance is ever rolled back by one of them, in
+    /// the whole release however often it is judged, is at most
+    /// `1 − confidence`.
+    #[serde(default = "default_confidence")]
+    pub confidence: f64,
+    /// The canary's error rate may be up to this many times stable's (over
+    /// the same span, both measured by the proxy) before it is judged worse.
+    #[serde(default = "default_max_error_ratio", with = "super::off")]
+    pub max_error_ratio: Option<f64>,
+    /// An absolute ceiling on the canary's error rate, whatever stable does.
+    #[serde(default, with = "super::off")]
     pub max_error_rate: Option<f64>,
+    /// What the cockpit's rates and p99s are shown over.
     #[serde(default = "default_window")]
     pub window: HumanDuration,
+    /// Canary (and, for the ratios, stable) requests since the guards were
+    /// armed before a guard may pass: fewer is "not enough evidence yet".
     #[serde(default = "default_min_requests")]
     pub min_requests: u64,
-    #[serde(default)]
+    /// An absolute ceiling on the canary's p99: more than 1 % of its
+    /// requests slower than this is a breach.
+    #[serde(default, with = "super::off")]
     pub max_p99: Option<HumanDuration>,
-    /// Canary p99 / stable p99 over the same window.
-    #[serde(default)]
+    /// The canary's p99 may be up to this many times stable's: requests
+    /// slower than this multiple of stable's p99 are "slow", and the canary
+    /// breaches when it has more slow requests than stable, as for errors.
+    #[serde(default = "default_max_p99_ratio", with = "super::off")]
     pub max_p99_ratio: Option<f64>,
+    /// This many canary failures in a row while stable's latest answer was
+    /// good sets the weight to 0 on the request path, within the request.
+    #[serde(default = "default_trip_after", with = "super::off")]
+    pub trip_after: Option<u64>,
+    /// A budget of client requests that may get a canary failure in this
+    /// release; the request that spends it sets the weight to 0.
+    #[serde(default, with = "super::off")]
+    pub max_failed_requests: Option<u64>,
+    /// A step whose bake ends without enough evidence waits this long for
+    /// it, then pauses for the operator (it never promotes on no data).
+    #[serde(default = "default_evidence_timeout")]
+    pub evidence_timeout: HumanDuration,
     #[serde(default)]
     pub on_breach: OnBreach,
+    /// Round 1's count of canary errors since the step began. Refused in a
+    /// plan (the message says what replaced it); kept only so state files
+    /// and recordings written before round 2 still read.
+    #[serde(default, skip_serializing)]
+    pub max_errors: Option<u64>,
 }
 
+fn default_confidence() -> f64 {
+    0.995
+}
+fn default_max_error_ratio() -> Option<f64> {
+    Some(1.25)
+}
+fn default_max_p99_ratio() -> Option<f64> {
+    Some(1.5)
+}
+fn default_trip_after() -> Option<u64> {
+    Some(10)
+}
+fn default_evidence_timeout() -> HumanDuration {
+    HumanDuration::from_secs(120)
+}
 fn default_window() -> HumanDuration {
     HumanDuration::from_secs(10)
 }
@@ -292,13 +349,18 @@ fn default_min_requests() -> u64 {
 impl Default for GuardPlan {
     fn default() -> Self {
         GuardPlan {
-            max_errors: Some(20),
-            max_error_rate: Some(0.05),
+            confidence: default_confidence(),
+            max_error_ratio: default_max_error_ratio(),
+            max_error_rate: None,
             window: default_window(),
             min_requests: default_min_requests(),
             max_p99: None,
-            max_p99_ratio: None,
+            max_p99_ratio: default_max_p99_ratio(),
+            trip_after: default_trip_after(),
+            max_failed_requests: None,
+            evidence_timeout: default_evidence_timeout(),
             on_breach: OnBreach::Rollback,
+            max_errors: None,
         }
     }
 }

@@ -304,20 +304,39 @@ fn guard(plan: &Plan) -> Check {
     guard_plan(&plan.guard)
 }
 
+/// What round 1's `max_errors` became, said wherever it is still written.
+pub const MAX_ERRORS_REPLACED: &str = "max_errors was removed in round 2: a count of errors with no denominator rolls back any healthy canary with a baseline error rate. The error guard now compares the canary with stable (max_error_ratio, judged at confidence); for a hard budget of client requests that may get a canary failure use max_failed_requests; the request-path trip is trip_after (failures in a row)";
+
 /// The `[guard]` rules, also used for thresholds edited on a running release.
 pub(super) fn guard_plan(g: &GuardPlan) -> Check {
-    if g.max_errors == Some(0) {
+    if g.max_errors.is_some() {
+        return bad("guard.max_errors", MAX_ERRORS_REPLACED);
+    }
+    if !(g.confidence.is_finite() && (0.5..=0.999_999).contains(&g.confidence)) {
         return bad(
-            "guard.max_errors",
-            "expected at least 1, found 0 (0 would breach before any error; remove the key to turn this guard off)",
+            "guard.confidence",
+            format!(
+                "expected a probability from 0.5 to 0.999999 (0.995 = a canary within tolerance is rolled back by chance at most once in 200 releases), found {}",
+                g.confidence
+            ),
+        );
+    }
+    if let Some(r) = g.max_error_ratio
+        && !(r.is_finite() && (1.0..=100.0).contains(&r))
+    {
+        return bad(
+            "guard.max_error_ratio",
+            format!(
+                "expected a ratio from 1.0 to 100 (1.25 = canary error rate up to 1.25 × stable's), or \"off\", found {r}"
+            ),
         );
     }
     if let Some(r) = g.max_error_rate
-        && !(r.is_finite() && (0.0..=1.0).contains(&r))
+        && !(r.is_finite() && r > 0.0 && r < 1.0)
     {
         return bad(
             "guard.max_error_rate",
-            format!("expected a rate between 0 and 1 (0.05 = 5 %), found {r}"),
+            format!("expected a rate between 0 and 1 (0.05 = 5 %), or \"off\", found {r}"),
         );
     }
     if g.window.get() < MIN_WINDOW || g.window.get() > MAX_WINDOW {
@@ -329,10 +348,13 @@ pub(super) fn guard_plan(g: &GuardPlan) -> Check {
             ),
         );
     }
-    if g.min_requests == 0 {
+    if !(1..=1_000_000).contains(&g.min_requests) {
         return bad(
             "guard.min_requests",
-            "expected at least 1, found 0 (with no traffic a guard must not judge)",
+            format!(
+                "expected 1..=1000000, found {} (with no traffic a guard must not judge)",
+                g.min_requests
+            ),
         );
     }
     if let Some(p) = g.max_p99
@@ -341,13 +363,36 @@ pub(super) fn guard_plan(g: &GuardPlan) -> Check {
         return bad("guard.max_p99", "expected a duration above 0, found 0s");
     }
     if let Some(r) = g.max_p99_ratio
-        && !(r.is_finite() && r >= 1.0)
+        && !(r.is_finite() && (1.0..=100.0).contains(&r))
     {
         return bad(
             "guard.max_p99_ratio",
             format!(
-                "expected a ratio of at least 1.0 (1.5 = canary p99 up to 1.5 × stable's), found {r}"
+                "expected a ratio from 1.0 to 100 (1.5 = canary p99 up to 1.5 × stable's), or \"off\", found {r}"
             ),
+        );
+    }
+    if let Some(n) = g.trip_after
+        && !(2..=10_000).contains(&n)
+    {
+        return bad(
+            "guard.trip_after",
+            format!(
+                "expected 2..=10000 canary failures in a row, or \"off\", found {n} (one failure is no pattern)"
+            ),
+        );
+    }
+    if g.max_failed_requests == Some(0) {
+        return bad(
+            "guard.max_failed_requests",
+            "expected at least 1, or \"off\", found 0 (0 would breach before any failure)",
+        );
+    }
+    let wait = g.evidence_timeout.get();
+    if wait < Duration::from_secs(1) || wait > Duration::from_secs(24 * 3600) {
+        return bad(
+            "guard.evidence_timeout",
+            format!("expected 1s..=24h, found {}", g.evidence_timeout),
         );
     }
     Ok(())

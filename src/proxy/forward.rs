@@ -17,7 +17,7 @@
 //! error trip fired, or a rollback began, while the request was on it) is
 //! answered by stable instead when the request may be sent twice: clients
 //! see at most the errors that came back while the canary still had its
-//! share, i.e. no more than `max_errors`.
+//! share, i.e. no more than the trip's limit (`guard.trip_after`, `max_failed_requests`).
 
 use super::body::{ProxyBody, RequestBody};
 use super::headers;

@@ -21,7 +21,9 @@ pub mod pool;
 mod router;
 mod server;
 pub mod split;
+mod trips;
 mod upstream;
 
 pub use router::{DrainReport, ProxyOptions, Router, Table};
 pub use server::{serve, spawn_workers};
+pub use trips::{Trips, Tripped};

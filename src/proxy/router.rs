@@ -7,17 +7,18 @@
 //! request path never takes it.
 //!
 //! The router also owns the two things that must act faster than the
-//! controller's 250 ms guard loop: the *error trip* (the very canary error
-//! that reaches `max_errors` sets the weight to 0 right here) and the *drain
-//! cut* (in-flight requests of a drained version answered 504 after the
-//! drain timeout).
+//! controller's 250 ms guard loop: the *trips* (`trips.rs`: the canary
+//! request that makes N failures in a row, or spends the release's budget,
+//! sets the weight to 0 right here) and the *drain cut* (in-flight requests
+//! of a drained version answered 504 after the drain timeout).
 
 use super::pool::{Member, MemberGuard, Pool};
+use super::trips::{Trips, Tripped};
 use crate::metrics::{InFlight, Metrics};
 use crate::model::Role;
 use crate::plan::{Balance, ProxyPlan, Sticky};
 use arc_swap::ArcSwap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -94,10 +95,7 @@ pub(super) struct Inner {
     pub(super) access_log: arc_swap::ArcSwapOption<super::access_log::AccessLog>,
     /// Unkeyed requests routed so far: the split's sequence number.
     sequence: AtomicU64,
-    trip_limit: AtomicU64,
-    trip_base: AtomicU64,
-    trip_fired: AtomicBool,
-    trips: watch::Sender<u64>,
+    pub(super) trips: super::trips::TripWire,
 }
 
 /// Cheap-to-clone handle on the data plane.
@@ -115,8 +113,6 @@ impl std::fmt::Debug for Router {
             .finish()
     }
 }
-
-const TRIP_OFF: u64 = u64::MAX;
 
 impl Router {
     pub fn new(metrics: Arc<Metrics>, opts: ProxyOptions) -> Router {
@@ -137,10 +133,7 @@ impl Router {
                 ],
                 access_log: arc_swap::ArcSwapOption::empty(),
                 sequence: AtomicU64::new(super::split::FIRST_SEQUENCE),
-                trip_limit: AtomicU64::new(TRIP_OFF),
-                trip_base: AtomicU64::new(0),
-                trip_fired: AtomicBool::new(false),
-                trips: watch::channel(0).0,
+                trips: Default::default(),
             }),
         }
     }
@@ -265,21 +258,34 @@ impl Router {
         }
     }
 
-    /// Arm (or, with `None`, disarm) the canary error trip: from now on, the
-    /// canary error that makes the count reach `limit` sets the weight to 0
-    /// in the proxy itself and bumps [`Router::trips`].
-    pub fn arm_error_trip(&self, limit: Option<u64>) {
-        let i = &self.inner;
-        i.trip_base
-            .store(i.metrics.errors_total(Role::Canary), Ordering::SeqCst);
-        i.trip_fired.store(false, Ordering::SeqCst);
-        i.trip_limit
-            .store(limit.unwrap_or(TRIP_OFF), Ordering::SeqCst);
+    /// Arm (or disarm with [`Trips::OFF`]) the request-path trips.
+    pub fn arm_trips(&self, trips: Trips) {
+        self.inner.trips.arm(trips);
     }
 
-    /// Counts the trips so far; changes each time the trip fires.
+    /// A release begins: its count of failed requests starts here.
+    pub fn start_release(&self) {
+        self.inner.trips.start_release(&self.inner.metrics);
+    }
+
+    /// Client requests that got a canary failure since the release began.
+    pub fn failed_in_release(&self) -> u64 {
+        self.inner.trips.failed_in_release(&self.inner.metrics)
+    }
+
+    /// Canary failures in a row right now.
+    pub fn failure_run(&self) -> u64 {
+        self.inner.trips.run()
+    }
+
+    /// Changes each time a trip fires (it has set the weight to 0 already).
     pub fn trips(&self) -> watch::Receiver<u64> {
-        self.inner.trips.subscribe()
+        self.inner.trips.fired_count()
+    }
+
+    /// What fired last.
+    pub fn last_trip(&self) -> Option<Tripped> {
+        self.inner.trips.last()
     }
 
     /// The drain cut of `role` (shared: an `Arc` clone, not a token clone,
@@ -288,20 +294,12 @@ impl Router {
         self.inner.cuts[idx(role)].load_full()
     }
 
-    /// Called after every canary error is recorded.
-    pub(super) fn check_trip(&self) {
-        let i = &self.inner;
-        let limit = i.trip_limit.load(Ordering::SeqCst);
-        if limit == TRIP_OFF {
-            return;
-        }
-        let errors = i
-            .metrics
-            .errors_total(Role::Canary)
-            .saturating_sub(i.trip_base.load(Ordering::SeqCst));
-        if errors >= limit && !i.trip_fired.swap(true, Ordering::SeqCst) {
+    /// Account one finished request with the trips; the request that
+    /// fires one sets the weight to 0 before anything else happens.
+    pub(super) fn check_trips(&self, role: Role, status: u16) {
+        let failed = crate::metrics::window::is_error(status);
+        if self.inner.trips.record(role, failed, &self.inner.metrics) {
             self.set_weight(0);
-            i.trips.send_modify(|n| *n += 1);
         }
     }
 }
@@ -318,9 +316,7 @@ impl Router {
         entry: Option<super::access_log::Entry>,
     ) {
         in_flight.finish(status, latency);
-        if role == Role::Canary && status >= 500 {
-            self.check_trip();
-        }
+        self.check_trips(role, status);
         if let (Some(e), Some(log)) = (entry, &*self.inner.access_log.load()) {
             log.record(&e, role, status, latency);
         }
@@ -356,9 +352,7 @@ impl Completion {
         if let (Some(entry), Some(log)) = (&self.log, &*router.inner.access_log.load()) {
             log.record(entry, self.role, status, self.latency);
         }
-        if self.role == Role::Canary && status >= 500 {
-            router.check_trip();
-        }
+        router.check_trips(self.role, status);
     }
 
     pub(super) fn abort(self) {

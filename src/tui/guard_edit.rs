@@ -6,101 +6,37 @@
 //! the change does. The daemon checks again: the TUI decides nothing.
 
 use super::prompts::Confirm;
-use crate::model::{Action, ActionRequest, Actor, GuardPatch, Phase, StateView};
+pub use crate::guard::settings::GuardKey;
+use crate::model::{Action, ActionRequest, Actor, Guard, GuardPatch, Phase, StateView};
 use crate::plan::{GuardPlan, HumanDuration, OnBreach};
 
-/// One editable setting of `[guard]`, in the panel's order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GuardKey {
-    MaxErrors,
-    MaxErrorRate,
-    MaxP99,
-    MaxP99Ratio,
-    Window,
-    MinRequests,
-    OnBreach,
-}
-
 impl GuardKey {
-    pub const ALL: [GuardKey; 7] = [
-        GuardKey::MaxErrors,
-        GuardKey::MaxErrorRate,
-        GuardKey::MaxP99,
-        GuardKey::MaxP99Ratio,
-        GuardKey::Window,
-        GuardKey::MinRequests,
-        GuardKey::OnBreach,
-    ];
-
-    /// The plan's key (and the verdict's `name` for the four guards).
-    pub fn name(self) -> &'static str {
-        match self {
-            GuardKey::MaxErrors => "max_errors",
-            GuardKey::MaxErrorRate => "max_error_rate",
-            GuardKey::MaxP99 => "max_p99",
-            GuardKey::MaxP99Ratio => "max_p99_ratio",
-            GuardKey::Window => "window",
-            GuardKey::MinRequests => "min_requests",
-            GuardKey::OnBreach => "on_breach",
-        }
-    }
-
-    /// The name for people (the guard panel's words).
-    pub fn label(self) -> &'static str {
-        match self {
-            GuardKey::MaxErrors => "errors",
-            GuardKey::MaxErrorRate => "error rate",
-            GuardKey::MaxP99 => "p99",
-            GuardKey::MaxP99Ratio => "p99 ratio",
-            GuardKey::Window => "window",
-            GuardKey::MinRequests => "min requests",
-            GuardKey::OnBreach => "on breach",
-        }
-    }
-
     /// What may be typed, shown under the input.
     pub fn hint(self) -> &'static str {
         match self {
-            GuardKey::MaxErrors => "canary errors since step start, unmute or edit: 20, or off",
-            GuardKey::MaxErrorRate => "over the window: 5 % or 0.05, or off",
-            GuardKey::MaxP99 => "canary p99: 300ms, 1.5s, or off",
-            GuardKey::MaxP99Ratio => "canary p99 ÷ stable p99: 1.5 or more, or off",
-            GuardKey::Window => "what rates and p99 are measured over: 1s to 5m",
-            GuardKey::MinRequests => "canary requests in the window before a rate is judged",
+            GuardKey::Guard(Guard::MaxErrorRatio) => {
+                "canary error rate up to this × stable's is tolerated: 1.25, or off"
+            }
+            GuardKey::Guard(Guard::MaxErrorRate) => {
+                "an absolute ceiling on the canary's error rate: 5 % or 0.05, or off"
+            }
+            GuardKey::Guard(Guard::MaxP99Ratio) => {
+                "canary p99 up to this × stable's is tolerated: 1.5 or more, or off"
+            }
+            GuardKey::Guard(Guard::MaxP99) => "an absolute ceiling on the canary's p99: 300ms, or off",
+            GuardKey::Guard(Guard::TripAfter) => {
+                "canary failures in a row (stable answering) that zero the weight: 10, or off"
+            }
+            GuardKey::Guard(Guard::MaxFailedRequests | Guard::MaxErrors) => {
+                "client requests that may get a canary failure in this release: 500, or off"
+            }
+            GuardKey::Confidence => "how sure a guard must be to breach: 99.5 % or 0.995",
+            GuardKey::Window => "what the shown rates and p99s cover: 1s to 5m",
+            GuardKey::MinRequests => "requests each version serves before a guard may pass",
+            GuardKey::EvidenceTimeout => {
+                "how long a baked step waits for evidence before pausing: 2m"
+            }
             GuardKey::OnBreach => "rollback or pause",
-        }
-    }
-
-    /// The value in force, as the operator would type it.
-    pub fn value(self, g: &GuardPlan) -> String {
-        fn off<T>(v: Option<T>, f: impl Fn(T) -> String) -> String {
-            v.map_or_else(|| "off".to_string(), f)
-        }
-        match self {
-            GuardKey::MaxErrors => off(g.max_errors, |n| n.to_string()),
-            GuardKey::MaxErrorRate => off(g.max_error_rate, |r| format!("{:.2} %", r * 100.0)),
-            GuardKey::MaxP99 => off(g.max_p99, |d| d.to_string()),
-            GuardKey::MaxP99Ratio => off(g.max_p99_ratio, |r| format!("×{r:.2}")),
-            GuardKey::Window => g.window.to_string(),
-            GuardKey::MinRequests => g.min_requests.to_string(),
-            GuardKey::OnBreach => g.on_breach.as_str().to_string(),
-        }
-    }
-
-    /// The first key a patch sets (the row a confirmation came from).
-    pub fn of(patch: &GuardPatch) -> Option<GuardKey> {
-        GuardKey::ALL.into_iter().find(|k| k.patch(patch).is_some())
-    }
-
-    fn patch(self, p: &GuardPatch) -> Option<()> {
-        match self {
-            GuardKey::MaxErrors => p.max_errors.map(|_| ()),
-            GuardKey::MaxErrorRate => p.max_error_rate.map(|_| ()),
-            GuardKey::MaxP99 => p.max_p99.map(|_| ()),
-            GuardKey::MaxP99Ratio => p.max_p99_ratio.map(|_| ()),
-            GuardKey::Window => p.window.map(|_| ()),
-            GuardKey::MinRequests => p.min_requests.map(|_| ()),
-            GuardKey::OnBreach => p.on_breach.map(|_| ()),
         }
     }
 
@@ -110,10 +46,24 @@ impl GuardKey {
         let off = matches!(t.to_ascii_lowercase().as_str(), "off" | "none" | "-");
         let mut p = GuardPatch::default();
         match self {
-            GuardKey::MaxErrors => p.max_errors = Some(optional(off, || count(t))?),
-            GuardKey::MaxErrorRate => p.max_error_rate = Some(optional(off, || rate(t))?),
-            GuardKey::MaxP99 => p.max_p99 = Some(optional(off, || duration(t))?),
-            GuardKey::MaxP99Ratio => p.max_p99_ratio = Some(optional(off, || ratio(t))?),
+            GuardKey::Guard(Guard::MaxErrorRatio) => {
+                p.max_error_ratio = Some(optional(off, || ratio(t))?)
+            }
+            GuardKey::Guard(Guard::MaxErrorRate) => {
+                p.max_error_rate = Some(optional(off, || rate(t))?)
+            }
+            GuardKey::Guard(Guard::MaxP99) => p.max_p99 = Some(optional(off, || duration(t))?),
+            GuardKey::Guard(Guard::MaxP99Ratio) => {
+                p.max_p99_ratio = Some(optional(off, || ratio(t))?)
+            }
+            GuardKey::Guard(Guard::TripAfter) => p.trip_after = Some(optional(off, || count(t))?),
+            GuardKey::Guard(Guard::MaxFailedRequests | Guard::MaxErrors) => {
+                p.max_failed_requests = Some(optional(off, || count(t))?)
+            }
+            GuardKey::Confidence if off => {
+                return Err("the confidence cannot be off: type 99.5 % or 0.995".into());
+            }
+            GuardKey::Confidence => p.confidence = Some(rate(t)?),
             GuardKey::Window if off => return Err("the window cannot be off: 1s to 5m".into()),
             GuardKey::Window => p.window = Some(duration(t)?),
             GuardKey::MinRequests if off => {
@@ -122,6 +72,10 @@ impl GuardKey {
                 );
             }
             GuardKey::MinRequests => p.min_requests = Some(count(t)?),
+            GuardKey::EvidenceTimeout if off => {
+                return Err("the evidence wait cannot be off: a step never promotes on no data".into());
+            }
+            GuardKey::EvidenceTimeout => p.evidence_timeout = Some(duration(t)?),
             GuardKey::OnBreach => {
                 p.on_breach = Some(match t.to_ascii_lowercase().as_str() {
                     "rollback" => OnBreach::Rollback,
@@ -173,7 +127,7 @@ fn ratio(t: &str) -> Result<f64, String> {
     n.parse()
         .ok()
         .filter(|v: &f64| v.is_finite())
-        .ok_or_else(|| format!("`{t}` is not a ratio: type 1.5 (canary p99 up to 1.5 × stable's)"))
+        .ok_or_else(|| format!("`{t}` is not a ratio: type 1.5 (the canary up to 1.5 × stable)"))
 }
 
 fn duration(t: &str) -> Result<HumanDuration, String> {
@@ -211,8 +165,8 @@ pub fn editable(phase: Phase) -> bool {
 }
 
 /// The prompt for one checked change: before → after, when it takes effect
-/// and what becomes of the error trip (the proxy's instant rollback on
-/// `max_errors`), which the daemon re-arms with every edit.
+/// (the evidence starts over under the new thresholds) and what becomes of
+/// the proxy's trips, which the daemon re-arms with every edit.
 pub fn confirm(
     s: &StateView,
     key: GuardKey,
@@ -225,14 +179,14 @@ pub fn confirm(
     } else {
         "from the first evaluation once the canary takes traffic"
     };
-    let trip = match (s.guards_muted, after.on_breach, after.max_errors) {
-        (true, _, _) => "no error trip while the guards are muted".to_string(),
-        (false, OnBreach::Pause, _) => "no error trip (on_breach pause)".to_string(),
-        (false, OnBreach::Rollback, None) => "no error trip (max_errors off)".to_string(),
+    let trip = match (s.guards_muted, after.on_breach, after.trip_after) {
+        (true, _, _) => "no request-path trip while the guards are muted".to_string(),
+        (false, OnBreach::Pause, _) => "no request-path trip (on_breach pause)".to_string(),
+        (false, OnBreach::Rollback, None) => "no failures-in-a-row trip (trip_after off)".to_string(),
         (false, OnBreach::Rollback, Some(n)) if judged.starts_with("from the next") => {
-            format!("errors count from now; error trip re-armed at {n}")
+            format!("evidence starts over; trip re-armed at {n} in a row")
         }
-        (false, OnBreach::Rollback, Some(n)) => format!("error trip armed at {n}"),
+        (false, OnBreach::Rollback, Some(n)) => format!("trip armed at {n} in a row"),
     };
     Confirm {
         title: "Change a guard?".into(),
@@ -262,14 +216,18 @@ mod tests {
     fn typed_values_read_in_humane_units() {
         let g = GuardPlan::default();
         let after = |k: GuardKey, t: &str| check(k, t, &g).map(|(_, a)| k.value(&a));
-        assert_eq!(after(GuardKey::MaxErrorRate, "2 %"), Ok("2.00 %".into()));
-        assert_eq!(after(GuardKey::MaxErrorRate, "2%"), Ok("2.00 %".into()));
-        assert_eq!(after(GuardKey::MaxErrorRate, "0.02"), Ok("2.00 %".into()));
-        assert_eq!(after(GuardKey::MaxErrorRate, "off"), Ok("off".into()));
-        assert_eq!(after(GuardKey::MaxP99, "300ms"), Ok("300ms".into()));
-        assert_eq!(after(GuardKey::MaxP99, "1.5 s"), Ok("1500ms".into()));
-        assert_eq!(after(GuardKey::MaxP99Ratio, "×2"), Ok("×2.00".into()));
-        assert_eq!(after(GuardKey::MaxErrors, "40"), Ok("40".into()));
+        let rate = GuardKey::Guard(Guard::MaxErrorRate);
+        assert_eq!(after(rate, "2 %"), Ok("2.00 %".into()));
+        assert_eq!(after(rate, "2%"), Ok("2.00 %".into()));
+        assert_eq!(after(rate, "0.02"), Ok("2.00 %".into()));
+        assert_eq!(after(GuardKey::Guard(Guard::MaxErrorRatio), "off"), Ok("off".into()));
+        assert_eq!(after(GuardKey::Guard(Guard::MaxP99), "300ms"), Ok("300ms".into()));
+        assert_eq!(after(GuardKey::Guard(Guard::MaxP99), "1.5 s"), Ok("1500ms".into()));
+        assert_eq!(after(GuardKey::Guard(Guard::MaxP99Ratio), "×2"), Ok("×2.00".into()));
+        assert_eq!(after(GuardKey::Guard(Guard::TripAfter), "40"), Ok("40".into()));
+        assert_eq!(after(GuardKey::Guard(Guard::MaxFailedRequests), "500"), Ok("500".into()));
+        assert_eq!(after(GuardKey::Confidence, "99 %"), Ok("99 %".into()));
+        assert_eq!(after(GuardKey::EvidenceTimeout, "5m"), Ok("300s".into()));
         assert_eq!(after(GuardKey::Window, "30s"), Ok("30s".into()));
         assert_eq!(after(GuardKey::MinRequests, "100"), Ok("100".into()));
         assert_eq!(after(GuardKey::OnBreach, "pause"), Ok("pause".into()));
@@ -279,26 +237,30 @@ mod tests {
     fn mistakes_are_said_not_sent() {
         let g = GuardPlan::default();
         let err = |k: GuardKey, t: &str| check(k, t, &g).unwrap_err();
-        assert!(err(GuardKey::MaxErrorRate, "5").contains("type 5 % or 0.05"));
-        assert!(err(GuardKey::MaxErrorRate, "150 %").contains("between 0 and 1"));
-        assert!(err(GuardKey::MaxErrors, "0").contains("at least 1"));
-        assert!(err(GuardKey::MaxErrors, "many").contains("not a count"));
-        assert!(err(GuardKey::MaxP99, "300").contains("no unit"));
-        assert!(err(GuardKey::MaxP99Ratio, "0.5").contains("at least 1.0"));
+        let rate = GuardKey::Guard(Guard::MaxErrorRate);
+        let trip = GuardKey::Guard(Guard::TripAfter);
+        assert!(err(rate, "5").contains("type 5 % or 0.05"));
+        assert!(err(rate, "150 %").contains("between 0 and 1"));
+        assert!(err(trip, "0").contains("at least 1"));
+        assert!(err(trip, "many").contains("not a count"));
+        assert!(err(GuardKey::Guard(Guard::MaxP99), "300").contains("no unit"));
+        assert!(err(GuardKey::Guard(Guard::MaxP99Ratio), "0.5").contains("at least 1.0"));
         assert!(err(GuardKey::Window, "10m").contains("1s..=5m"));
         assert!(err(GuardKey::Window, "off").contains("cannot be off"));
-        assert!(err(GuardKey::MaxErrors, "20").contains("max_errors is 20 already"));
+        assert!(err(GuardKey::Confidence, "40 %").contains("0.5"));
+        assert!(err(trip, "10").contains("trip_after is 10 already"));
     }
 
     #[test]
     fn the_prompt_says_before_after_and_the_trip() {
         let s = crate::tui::app::tests::state(Phase::Canary, 250);
         let before = GuardPlan::default();
-        let (patch, after) = check(GuardKey::MaxErrorRate, "2 %", &before).unwrap();
-        let c = confirm(&s, GuardKey::MaxErrorRate, patch.clone(), &before, &after);
+        let rate = GuardKey::Guard(Guard::MaxErrorRate);
+        let (patch, after) = check(rate, "2 %", &before).unwrap();
+        let c = confirm(&s, rate, patch.clone(), &before, &after);
         assert_eq!(
             c.summary,
-            "max_error_rate 5.00 % → 2.00 %, from the next evaluation; errors count from now; error trip re-armed at 20"
+            "max_error_rate off → 2.00 %, from the next evaluation; evidence starts over; trip re-armed at 10 in a row"
         );
         assert_eq!(c.action.action, Action::SetGuards { guards: patch });
         let (patch, after) = check(GuardKey::OnBreach, "pause", &before).unwrap();

@@ -58,6 +58,7 @@ pub fn state(phase: Phase, weight: u16, at: DateTime<Utc>, requests: u64) -> Sta
         freeze: None,
         last_breach: None,
         last_outcome: None,
+        failed_requests: None,
         public_addr: "127.0.0.1:8080".into(),
         at,
     }

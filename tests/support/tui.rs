@@ -152,6 +152,7 @@ pub fn idle_state() -> StateView {
         freeze: None,
         last_breach: None,
         last_outcome: None,
+        failed_requests: None,
         public_addr: "127.0.0.1:8080".into(),
         at: now(),
     }

@@ -20,11 +20,8 @@ impl Driver {
                         });
                     }
                 }
-                Effect::ArmErrorTrip { limit } => {
-                    self.trip_base_errors = self.deps.metrics.errors_total(Role::Canary);
-                    self.trip_base_requests = self.deps.metrics.requests_total(Role::Canary);
-                    self.deps.router.arm_error_trip(limit);
-                }
+                Effect::ArmTrips { trips } => self.deps.router.arm_trips(trips),
+                Effect::RestartEvidence { release } => self.restart_evidence(release),
                 Effect::Drain { role, timeout } => {
                     self.leave_pool(role);
                     let cancel = CancellationToken::new();

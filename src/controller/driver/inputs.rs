@@ -1,5 +1,6 @@
 //! Inputs: commands, the worker's reports, health transitions, runtime
-//! events, the proxy's trip and the timers, each fed to the machine.
+//! events and resource stats, each fed to the machine (the guards, the
+//! proxy's trips and the per-second tick are in `evidence.rs`).
 
 use super::*;
 
@@ -213,97 +214,6 @@ impl Driver {
                 },
             }),
         }
-    }
-
-    /// The proxy's error trip fired: it already set the weight to 0 itself.
-    /// The figure is the trip's own: errors since it was armed (the step's
-    /// start, an unmute or a guard edit), not since the step began.
-    pub(super) fn tripped(&mut self) {
-        let st = self.machine.state();
-        let limit = st.guard(self.machine.plan()).max_errors.unwrap_or(0);
-        let errors = self
-            .deps
-            .metrics
-            .errors_total(Role::Canary)
-            .saturating_sub(self.trip_base_errors);
-        let verdict = GuardVerdict {
-            name: "max_errors".into(),
-            value: Some(errors as f64),
-            threshold: limit as f64,
-            status: GuardStatus::Breach,
-            detail: format!(
-                "{errors} canary errors since the error trip was armed reached the limit {limit}; the proxy set the weight to 0 on the request that crossed it"
-            ),
-        };
-        self.feed(Input::Breach { verdict });
-    }
-
-    pub(super) fn guard_tick(&mut self) {
-        self.feed(Input::Tick);
-        let st = self.machine.state();
-        if !matches!(st.phase, Phase::Canary | Phase::Paused) {
-            self.guards.clear();
-            return;
-        }
-        let muted = st.muted;
-        let in_force = st.guard(self.machine.plan());
-        if self.eval_plan.guard != *in_force {
-            // An edit applies from this evaluation on.
-            self.eval_plan.guard = in_force.clone();
-        }
-        let plan = &self.eval_plan;
-        let window = plan.guard.window.get();
-        let canary = self.deps.metrics.stats(Role::Canary, window);
-        let stable = self.deps.metrics.stats(Role::Stable, window);
-        // Counted like the proxy's trip: from when it was armed (the step's
-        // start, an unmute, a guard edit), so errors made while muted are
-        // not held against the canary once the guards are back on.
-        let errors = self
-            .deps
-            .metrics
-            .errors_total(Role::Canary)
-            .saturating_sub(self.trip_base_errors);
-        let facts = GuardFacts {
-            plan,
-            canary: &canary,
-            stable: &stable,
-            canary_errors_since_step: errors,
-            canary_requests_since_step: self
-                .deps
-                .metrics
-                .requests_total(Role::Canary)
-                .saturating_sub(self.trip_base_requests),
-            muted,
-        };
-        self.guards = (self.deps.guard)(&facts);
-        if muted {
-            return;
-        }
-        if let Some(b) = self
-            .guards
-            .iter()
-            .find(|v| v.status == GuardStatus::Breach)
-            .cloned()
-        {
-            self.feed(Input::Breach { verdict: b });
-        }
-    }
-
-    pub(super) fn second(&mut self) {
-        let state = self.view();
-        let window = self.eval_plan.guard.window.get();
-        // The canary's figures while it is on record, and once more after it
-        // left: the second that closes covers what it served before it went.
-        let canary = (state.canary.is_some() || self.canary_since_tick)
-            .then(|| self.deps.metrics.stats(Role::Canary, window));
-        self.canary_since_tick = state.canary.is_some();
-        self.emit(EventKind::Snapshot {
-            state: Box::new(state),
-        });
-        self.emit(EventKind::Tick {
-            stable: self.deps.metrics.stats(Role::Stable, window),
-            canary,
-        });
     }
 
     pub(super) fn sample_stats(&mut self) {

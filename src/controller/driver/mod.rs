@@ -19,6 +19,7 @@
 //! and removal follow on the worker.
 
 mod effects;
+mod evidence;
 mod inputs;
 mod startup;
 
@@ -36,7 +37,7 @@ use crate::controller::writer::StateWriter;
 use crate::controller::{Command, ControllerHandle};
 use crate::metrics::Metrics;
 use crate::model::{
-    ActionReply, Event, EventKind, GuardStatus, GuardVerdict, Phase, ReplicaStatus, Role, StateView,
+    ActionReply, Event, EventKind, GuardVerdict, Phase, ReplicaStatus, Role, StateView,
 };
 use crate::plan::{GuardPlan, Plan};
 use crate::proxy::Router;
@@ -133,9 +134,7 @@ pub fn spawn(deps: ControllerDeps) -> (ControllerHandle, JoinHandle<()>) {
     let (stats_tx, stats_rx) = mpsc::unbounded_channel();
     let writer = StateWriter::spawn(deps.state_dir.clone(), reports_tx.clone());
     let guard_plan = machine.state().guard(machine.plan()).clone();
-    let mut eval_plan = deps.plan.clone();
-    eval_plan.guard = guard_plan.clone();
-    let (guard_tx, guard_rx) = watch::channel(guard_plan);
+    let (guard_tx, guard_rx) = watch::channel(guard_plan.clone());
     let mut driver = Driver {
         kind: deps.runtime.kind(),
         machine,
@@ -153,9 +152,7 @@ pub fn spawn(deps: ControllerDeps) -> (ControllerHandle, JoinHandle<()>) {
         writer,
         sampling: false,
         guards: Vec::new(),
-        eval_plan,
-        trip_base_errors: 0,
-        trip_base_requests: 0,
+        evidence: evidence::Feed::new(&guard_plan, &deps.metrics),
         stable_starting: false,
         canary_since_tick: false,
         _worker: AbortOnDrop(worker),
@@ -200,14 +197,11 @@ struct Driver {
     stats_tx: mpsc::UnboundedSender<Vec<(String, ReplicaStats)>>,
     writer: StateWriter,
     sampling: bool,
+    /// The latest verdicts, one per configured guard.
     guards: Vec<GuardVerdict>,
-    /// The plan with the guard thresholds in force, as guards are judged.
-    eval_plan: Plan,
-    /// Canary `errors_total` / `requests_total` when the proxy's error trip
-    /// was last armed: the trip and the error count guard count from there
-    /// (the step's start, an unmute, a guard edit).
-    trip_base_errors: u64,
-    trip_base_requests: u64,
+    /// What the guards have seen since they were armed, and when counts
+    /// and seconds were last taken for it (see `evidence.rs`).
+    evidence: evidence::Feed,
     /// A start of stable is queued or running (not reported yet).
     stable_starting: bool,
     /// A canary was on record at some point since the last second's tick:

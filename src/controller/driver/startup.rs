@@ -47,7 +47,7 @@ impl Driver {
         let resume = self.machine.resume_effects();
         let (quick, slow): (Vec<_>, Vec<_>) = resume
             .into_iter()
-            .partition(|e| matches!(e, Effect::SetWeight { .. } | Effect::ArmErrorTrip { .. }));
+            .partition(|e| quick_resume(e));
         self.execute(quick);
         let owned: BTreeMap<String, OwnedReplica> = restored
             .replicas
@@ -168,7 +168,7 @@ impl Driver {
                 .machine
                 .resume_effects()
                 .into_iter()
-                .filter(|e| matches!(e, Effect::SetWeight { .. } | Effect::ArmErrorTrip { .. }))
+                .filter(|e| quick_resume(e))
                 .collect();
             self.execute(quick);
         }
@@ -232,4 +232,13 @@ impl Driver {
         }
         self.ensure_stable();
     }
+}
+
+/// The resume effects run at once on a restore (before adoption): the
+/// weight, the trips and the start of the guards' evidence.
+fn quick_resume(e: &Effect) -> bool {
+    matches!(
+        e,
+        Effect::SetWeight { .. } | Effect::ArmTrips { .. } | Effect::RestartEvidence { .. }
+    )
 }

@@ -111,10 +111,15 @@ impl Transition<'_> {
                     (true, false) => "guards unmuted",
                 };
                 self.accept(&req, detail.into());
+                let unmuted = self.st.muted && !muted;
                 self.st.muted = muted;
                 if matches!(phase, Phase::Canary | Phase::Paused) {
-                    let limit = trip_limit(self.plan, self.st);
-                    self.fx.push(Effect::ArmErrorTrip { limit });
+                    if unmuted {
+                        // What the canary did while muted is not held
+                        // against it once the guards are back on.
+                        self.restart_evidence(false);
+                    }
+                    self.arm();
                 }
                 self.persist();
             }

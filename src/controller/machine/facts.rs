@@ -127,14 +127,15 @@ impl Transition<'_> {
         }
         let value = verdict.value.unwrap_or(f64::NAN);
         let event = EventKind::Breach {
-            guard: verdict.name.clone(),
+            guard: verdict.name,
             value,
             threshold: verdict.threshold,
-            on_breach: on_breach.as_str().to_string(),
+            on_breach,
             detail: verdict.detail.clone(),
+            evidence: verdict.evidence.clone(),
         };
         self.st.last_breach = Some(BreachView {
-            guard: verdict.name.clone(),
+            guard: verdict.name,
             value,
             threshold: verdict.threshold,
             detail: verdict.detail.clone(),
@@ -226,6 +227,12 @@ impl Transition<'_> {
             Phase::Canary => {
                 if self.st.bake_deadline.is_some_and(|d| now >= d) {
                     self.bake_done();
+                } else if let Some(d) = self.st.evidence_deadline {
+                    match self.st.evidence_waiting.clone() {
+                        None => self.bake_done(),
+                        Some(waiting) if now >= d => self.evidence_timed_out(&waiting),
+                        Some(_) => {}
+                    }
                 } else if self.st.held_by_freeze.is_some() && freeze_at(self.plan, now).is_none() {
                     self.st.held_by_freeze = None;
                     let n = self.plan.steps.len();
@@ -243,6 +250,22 @@ impl Transition<'_> {
         self.st.bake_deadline = None;
         let total = self.plan.steps.len();
         let Some(i) = self.st.step_index else { return };
+        if let Some(waiting) = self.st.evidence_waiting.clone() {
+            // Never move on, let alone promote, on no data.
+            if self.st.evidence_deadline.is_none() {
+                let timeout = self.st.guard(self.plan).evidence_timeout;
+                self.st.evidence_deadline = Some(self.now + chrono_dur(timeout.get()));
+                self.emit(EventKind::Warning {
+                    message: format!(
+                        "step {} of {total} baked, but the guards do not have enough evidence yet ({waiting}); waiting up to {timeout} for it, then pausing",
+                        i + 1
+                    ),
+                });
+                self.persist();
+            }
+            return;
+        }
+        self.st.evidence_deadline = None;
         if i + 1 < total {
             self.enter_step(
                 i + 1,
@@ -265,6 +288,21 @@ impl Transition<'_> {
             }
             None => self.begin_promote(Actor::System, Some(format!("all {total} steps baked"))),
         }
+    }
+
+    /// The wait for evidence after a bake ran out: pause for the operator.
+    /// Resuming waits again (the bake left is zero, so the next tick asks).
+    pub(super) fn evidence_timed_out(&mut self, waiting: &str) {
+        let timeout = self.st.guard(self.plan).evidence_timeout;
+        self.st.evidence_deadline = None;
+        self.pause(
+            Actor::System,
+            Some(format!(
+                "not enough evidence {timeout} after the bake ended ({waiting}); resume to wait again, or step or promote by hand"
+            )),
+        );
+        self.st.bake_remaining_ms = Some(0);
+        self.persist();
     }
 
     // ---- transitions shared by actions and facts -----------------------

@@ -28,7 +28,16 @@ impl Transition<'_> {
         if patch.is_empty() {
             return Err(refuse(
                 codes::BAD_REQUEST,
-                "cannot set guards: the change names no threshold (max_errors, max_error_rate, window, min_requests, max_p99, max_p99_ratio, on_breach)".into(),
+                "cannot set guards: the change names no threshold (confidence, max_error_ratio, max_error_rate, max_p99_ratio, max_p99, trip_after, max_failed_requests, window, min_requests, evidence_timeout, on_breach)".into(),
+            ));
+        }
+        if patch.max_errors.is_some() {
+            return Err(refuse(
+                codes::INVALID_VALUE,
+                format!(
+                    "cannot set guards: guard.max_errors: {}",
+                    crate::plan::MAX_ERRORS_REPLACED
+                ),
             ));
         }
         let before = self.st.guard(self.plan).clone();
@@ -51,55 +60,22 @@ impl Transition<'_> {
         self.accept(req, detail);
         self.st.guard = (after != self.plan.guard).then_some(after);
         if matches!(phase, Phase::Canary | Phase::Paused) {
-            // Re-armed with the new max_errors; the trip counts from now.
-            let limit = trip_limit(self.plan, self.st);
-            self.fx.push(Effect::ArmErrorTrip { limit });
+            // Judged under the new thresholds from now on.
+            self.restart_evidence(false);
+            self.arm();
         }
         self.persist();
         Ok(())
     }
 }
 
-/// `"max_errors 20 → 40, max_p99 300ms → off"`: the thresholds that differ.
+/// `"trip_after 10 → 40, max_p99 300ms → off"`: the thresholds that differ,
+/// in the panel's order.
 pub(super) fn changes(before: &GuardPlan, after: &GuardPlan) -> String {
-    fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
-        v.as_ref().map_or_else(|| "off".to_string(), T::to_string)
-    }
-    let rows = [
-        (
-            "max_errors",
-            opt(&before.max_errors),
-            opt(&after.max_errors),
-        ),
-        (
-            "max_error_rate",
-            opt(&before.max_error_rate),
-            opt(&after.max_error_rate),
-        ),
-        (
-            "window",
-            before.window.to_string(),
-            after.window.to_string(),
-        ),
-        (
-            "min_requests",
-            before.min_requests.to_string(),
-            after.min_requests.to_string(),
-        ),
-        ("max_p99", opt(&before.max_p99), opt(&after.max_p99)),
-        (
-            "max_p99_ratio",
-            opt(&before.max_p99_ratio),
-            opt(&after.max_p99_ratio),
-        ),
-        (
-            "on_breach",
-            before.on_breach.as_str().to_string(),
-            after.on_breach.as_str().to_string(),
-        ),
-    ];
-    let changed: Vec<String> = rows
+    use crate::guard::settings::GuardKey;
+    let changed: Vec<String> = GuardKey::ALL
         .into_iter()
+        .map(|k| (k.name(), k.value(before), k.value(after)))
         .filter(|(_, b, a)| b != a)
         .map(|(k, b, a)| format!("{k} {b} → {a}"))
         .collect();

@@ -32,7 +32,7 @@
 //!   unless a freeze window is in force; then it stays in `Canary`, says so
 //!   once, and promotes on the first tick after the window ends.
 
-use super::effect::{Effect, Input};
+use super::effect::{Effect, Input, Trips};
 
 mod actions;
 mod facts;
@@ -73,6 +73,9 @@ pub mod codes {
     /// names the key and what was expected.
     pub const INVALID_VALUE: &str = "invalid_value";
 }
+
+/// What the machine takes the guards to wait for until they first report.
+const NO_EVIDENCE_YET: &str = "the guards have judged nothing yet";
 
 /// The release machine: the plan it follows and the state it owns.
 #[derive(Clone, Debug)]
@@ -145,9 +148,12 @@ impl Machine {
             by: Actor::System,
         }];
         match st.phase {
-            Phase::Canary | Phase::Paused => fx.push(Effect::ArmErrorTrip {
-                limit: trip_limit(&self.plan, st),
-            }),
+            Phase::Canary | Phase::Paused => fx.extend([
+                Effect::RestartEvidence { release: true },
+                Effect::ArmTrips {
+                    trips: trips(&self.plan, st),
+                },
+            ]),
             Phase::Warming if st.warmup_pending => fx.push(Effect::Warmup),
             Phase::Promoting => fx.extend([
                 Effect::Drain {
@@ -260,14 +266,18 @@ fn freeze_name(f: &Freeze) -> String {
     }
 }
 
-/// The proxy's error trip limit: only with `on_breach = rollback`, unmuted,
-/// from the thresholds in force (the plan's or this release's edit).
-fn trip_limit(plan: &Plan, st: &ReleaseState) -> Option<u64> {
+/// The proxy's trips: only with `on_breach = rollback` (they are rollbacks
+/// by nature), unmuted, from the thresholds in force (the plan's or this
+/// release's edit).
+fn trips(plan: &Plan, st: &ReleaseState) -> Trips {
     let g = st.guard(plan);
     if st.muted || g.on_breach != OnBreach::Rollback {
-        None
+        Trips::OFF
     } else {
-        g.max_errors
+        Trips {
+            in_a_row: g.trip_after,
+            budget: g.max_failed_requests,
+        }
     }
 }
 
@@ -369,6 +379,10 @@ impl Transition<'_> {
             }
             Input::Removed { role } => {
                 self.removed(role);
+                Ok(())
+            }
+            Input::Evidence { waiting } => {
+                self.st.evidence_waiting = waiting;
                 Ok(())
             }
             Input::Tick => {

@@ -6,11 +6,11 @@ use super::*;
 impl Transition<'_> {
     pub(super) fn enter_canary(&mut self, reason: String) {
         self.st.start_deadline = None;
+        self.restart_evidence(true);
         self.set_phase(Phase::Canary, Actor::System, Some(reason));
         if self.plan.steps.is_empty() {
             self.fx.push(Effect::ResetMetrics { role: Role::Canary });
-            let limit = trip_limit(self.plan, self.st);
-            self.fx.push(Effect::ArmErrorTrip { limit });
+            self.arm();
             self.persist();
         } else {
             self.enter_step(0, Actor::System, Some("first step".into()));
@@ -24,6 +24,7 @@ impl Transition<'_> {
         let bake = step.bake.get();
         self.st.step_index = Some(i);
         self.st.held_by_freeze = None;
+        self.st.evidence_deadline = None;
         if self.st.phase == Phase::Paused {
             self.st.bake_deadline = None;
             self.st.bake_remaining_ms = Some(bake.as_millis() as u64);
@@ -32,8 +33,7 @@ impl Transition<'_> {
             self.st.bake_remaining_ms = None;
         }
         self.fx.push(Effect::ResetMetrics { role: Role::Canary });
-        let limit = trip_limit(self.plan, self.st);
-        self.fx.push(Effect::ArmErrorTrip { limit });
+        self.arm();
         self.set_weight(step.weight_permille(), by, reason);
         self.persist();
     }
@@ -42,6 +42,10 @@ impl Transition<'_> {
         if let Some(d) = self.st.bake_deadline.take() {
             let left = (d - self.now).num_milliseconds().max(0) as u64;
             self.st.bake_remaining_ms = Some(left);
+        }
+        if self.st.evidence_deadline.take().is_some() {
+            // Held for evidence: resuming asks again, with a fresh wait.
+            self.st.bake_remaining_ms = Some(0);
         }
         self.set_phase(Phase::Paused, by, reason);
         self.persist();
@@ -57,7 +61,7 @@ impl Transition<'_> {
 
     pub(super) fn begin_promote(&mut self, by: Actor, reason: Option<String>) {
         self.clear_timers();
-        self.fx.push(Effect::ArmErrorTrip { limit: None });
+        self.fx.push(Effect::ArmTrips { trips: Trips::OFF });
         self.set_weight(1000, by, reason.clone());
         self.set_phase(Phase::Promoting, by, reason);
         self.st.removing = Some(Role::Stable);
@@ -88,7 +92,7 @@ impl Transition<'_> {
             Phase::Canary | Phase::Paused | Phase::Promoting
         );
         self.fx.push(Effect::SetWeight { permille: 0, by });
-        self.fx.push(Effect::ArmErrorTrip { limit: None });
+        self.fx.push(Effect::ArmTrips { trips: Trips::OFF });
         if from_promote {
             self.fx.push(Effect::RestoreStable);
             self.st.removing = None;
@@ -142,6 +146,7 @@ impl Transition<'_> {
     }
 
     pub(super) fn clear_timers(&mut self) {
+        self.st.evidence_deadline = None;
         self.st.step_index = None;
         self.st.bake_deadline = None;
         self.st.bake_remaining_ms = None;
@@ -151,6 +156,19 @@ impl Transition<'_> {
     }
 
     // ---- small helpers -------------------------------------------------
+
+    /// Arm the proxy's trips with the thresholds in force.
+    pub(super) fn arm(&mut self) {
+        let trips = trips(self.plan, self.st);
+        self.fx.push(Effect::ArmTrips { trips });
+    }
+
+    /// The guards start gathering evidence again; until they report, the
+    /// machine takes it that they have none.
+    pub(super) fn restart_evidence(&mut self, release: bool) {
+        self.st.evidence_waiting = Some(NO_EVIDENCE_YET.into());
+        self.fx.push(Effect::RestartEvidence { release });
+    }
 
     pub(super) fn set_weight(&mut self, to: u16, by: Actor, reason: Option<String>) {
         let from = self.st.weight_permille;

@@ -11,6 +11,12 @@ use super::*;
 /// Fix `st` in place; one operator-facing line per repair.
 pub(super) fn repair(plan: &Plan, st: &mut ReleaseState) -> Vec<String> {
     let mut notes = Vec::new();
+    if let Some(n) = st.guard.as_mut().and_then(|g| g.max_errors.take()) {
+        notes.push(format!(
+            "restored guard edit had max_errors = {n}, which round 2 no longer judges ({}); the release keeps its other thresholds",
+            crate::plan::MAX_ERRORS_REPLACED
+        ));
+    }
     let needs_canary = matches!(
         st.phase,
         Phase::Deploying
@@ -81,6 +87,7 @@ pub(super) fn repair(plan: &Plan, st: &mut ReleaseState) -> Vec<String> {
 }
 
 fn clear_timers(st: &mut ReleaseState) {
+    st.evidence_deadline = None;
     st.step_index = None;
     st.bake_deadline = None;
     st.bake_remaining_ms = None;

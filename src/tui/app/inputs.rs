@@ -25,7 +25,7 @@ impl App {
             self.push_history(ev);
             return;
         }
-        if let (EventKind::Tick { stable, canary }, true) = (&ev.kind, past) {
+        if let (EventKind::Tick { stable, canary, .. }, true) = (&ev.kind, past) {
             self.history.backfill(ev.at, stable, canary.as_ref());
             return;
         }
@@ -51,7 +51,7 @@ impl App {
                 );
                 self.set_state((**state).clone());
             }
-            EventKind::Tick { stable, canary } => {
+            EventKind::Tick { stable, canary, .. } => {
                 self.history.record(ev.at, stable, canary.as_ref());
                 if let Some(s) = self.state.as_mut() {
                     s.stable.stats = stable.clone();

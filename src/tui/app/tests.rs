@@ -35,6 +35,7 @@ pub(crate) fn state(phase: Phase, weight: u16) -> StateView {
         freeze: None,
         last_breach: None,
         last_outcome: None,
+        failed_requests: None,
         public_addr: "127.0.0.1:1".into(),
         at: t0(),
     }

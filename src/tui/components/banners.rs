@@ -35,9 +35,9 @@ pub fn breach(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     };
     let what = format!(
         " ✗ GUARD BREACH  {} {} > {}",
-        fmt::guard_label(&b.guard),
-        fmt::guard_value(&b.guard, b.value),
-        fmt::guard_value(&b.guard, b.threshold),
+        fmt::guard_label(b.guard),
+        fmt::guard_value(b.guard, b.value),
+        fmt::guard_value(b.guard, b.threshold),
     );
     let when = format!(" at {}", b.at.format("%H:%M:%S"));
     let outcome = if outcome.is_empty() {

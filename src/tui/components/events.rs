@@ -158,9 +158,9 @@ fn parts(e: &Event, theme: &Theme, width: usize) -> (Vec<Span<'static>>, String,
             (
                 format!(
                     "✗ BREACH {} {} > {} → {on_breach}",
-                    fmt::guard_label(guard),
-                    fmt::guard_value(guard, *value),
-                    fmt::guard_value(guard, *threshold)
+                    fmt::guard_label(*guard),
+                    fmt::guard_value(*guard, *value),
+                    fmt::guard_value(*guard, *threshold)
                 ),
                 theme.strong(theme.bad),
             )

@@ -1,6 +1,8 @@
 //! How figures read on screen: one place for units and rounding, so every
 //! panel says "0.12 %", "48 ms", "1.2 s", "256 MiB" the same way.
 
+use crate::model::Guard;
+
 /// An error ratio as a percent: `0.12 %`, `12 %`, `—` when unknown.
 pub fn rate(r: Option<f64>) -> String {
     match r {
@@ -59,25 +61,18 @@ pub fn countdown(ms: u64) -> String {
 }
 
 /// A guard's value or threshold in the guard's own unit.
-pub fn guard_value(name: &str, v: f64) -> String {
+pub fn guard_value(name: Guard, v: f64) -> String {
     match name {
-        "max_errors" => format!("{v:.0}"),
-        "max_error_rate" => percent(v * 100.0),
-        "max_p99" => ms(Some(v)),
-        "max_p99_ratio" => format!("×{v:.2}"),
-        _ => format!("{v:.3}"),
+        Guard::MaxErrors | Guard::TripAfter | Guard::MaxFailedRequests => format!("{v:.0}"),
+        Guard::MaxErrorRate => percent(v * 100.0),
+        Guard::MaxP99 => ms(Some(v)),
+        Guard::MaxErrorRatio | Guard::MaxP99Ratio => format!("×{v:.2}"),
     }
 }
 
 /// A guard's name for people.
-pub fn guard_label(name: &str) -> &str {
-    match name {
-        "max_errors" => "errors",
-        "max_error_rate" => "error rate",
-        "max_p99" => "p99",
-        "max_p99_ratio" => "p99 ratio",
-        other => other,
-    }
+pub fn guard_label(name: Guard) -> &'static str {
+    name.label()
 }
 
 /// Cut `s` to `width` characters, with `…` when cut.
@@ -106,7 +101,7 @@ mod tests {
         assert_eq!(ms(Some(1250.0)), "1.25 s");
         assert_eq!(bytes(256 * 1024 * 1024), "256 MiB");
         assert_eq!(countdown(41_200), "0:42");
-        assert_eq!(guard_value("max_p99_ratio", 1.5), "×1.50");
+        assert_eq!(guard_value(Guard::MaxP99Ratio, 1.5), "×1.50");
         assert_eq!(clip("abcdef", 4), "abc…");
     }
 }

@@ -25,7 +25,7 @@
 
 use super::fit::{self, Piece};
 use super::fmt;
-use crate::model::Role;
+use crate::model::{Guard, Role};
 use crate::tui::app::App;
 use crate::tui::history::{Metric, SECONDS};
 use crate::tui::theme::Theme;
@@ -56,8 +56,8 @@ fn title(metric: Metric) -> &'static str {
 /// The guard limit drawn on a graph, in the graph's unit.
 fn limit(app: &App, metric: Metric) -> Option<f64> {
     let name = match metric {
-        Metric::ErrorPercent => "max_error_rate",
-        Metric::P99Ms => "max_p99",
+        Metric::ErrorPercent => Guard::MaxErrorRate,
+        Metric::P99Ms => Guard::MaxP99,
         Metric::Rps => return None,
     };
     let g = app.state.as_ref()?.guards.iter().find(|g| g.name == name)?;

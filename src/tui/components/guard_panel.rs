@@ -36,7 +36,10 @@ const LABEL: usize = 13;
 const VALUE: usize = 9;
 
 fn verdict_of(s: &StateView, key: GuardKey) -> Option<&GuardVerdict> {
-    s.guards.iter().find(|g| g.name == key.name())
+    match key {
+        GuardKey::Guard(name) => s.guards.iter().find(|g| g.name == name),
+        _ => None,
+    }
 }
 
 /// The limit in force: from the thresholds the daemon sends, else (an
@@ -44,7 +47,7 @@ fn verdict_of(s: &StateView, key: GuardKey) -> Option<&GuardVerdict> {
 fn limit(s: &StateView, key: GuardKey) -> String {
     match (&s.thresholds, verdict_of(s, key)) {
         (Some(t), _) => key.value(t),
-        (None, Some(v)) => fmt::guard_value(&v.name, v.threshold),
+        (None, Some(v)) => fmt::guard_value(v.name, v.threshold),
         (None, None) => "?".into(),
     }
 }
@@ -56,7 +59,7 @@ fn row(s: &StateView, key: GuardKey, selected: bool, theme: &Theme) -> Line<'sta
         (words, style)
     });
     let value = v
-        .and_then(|v| v.value.map(|x| fmt::guard_value(&v.name, x)))
+        .and_then(|v| v.value.map(|x| fmt::guard_value(v.name, x)))
         .unwrap_or_else(|| {
             if v.is_some() {
                 "—".into()

@@ -49,11 +49,11 @@ pub struct Columns {
 const VERDICT_WORDS: usize = 13;
 
 fn value_text(g: &GuardVerdict) -> String {
-    g.value.map_or("—".into(), |x| fmt::guard_value(&g.name, x))
+    g.value.map_or("—".into(), |x| fmt::guard_value(g.name, x))
 }
 
 fn limit_text(g: &GuardVerdict) -> String {
-    format!("≤ {}", fmt::guard_value(&g.name, g.threshold))
+    format!("≤ {}", fmt::guard_value(g.name, g.threshold))
 }
 
 /// The columns for `guards` in `width` columns.
@@ -61,7 +61,7 @@ pub fn columns(guards: &[GuardVerdict], width: usize) -> Columns {
     let max = |f: &dyn Fn(&GuardVerdict) -> usize| guards.iter().map(f).max().unwrap_or(0);
     let mut c = Columns {
         words: true,
-        name: max(&|g| fit::width(fmt::guard_label(&g.name))),
+        name: max(&|g| fit::width(fmt::guard_label(g.name))),
         value: max(&|g| fit::width(&value_text(g))),
         limit: max(&|g| fit::width(&limit_text(g))),
     };
@@ -106,7 +106,7 @@ pub fn line(
     let mut spans = vec![
         Span::styled(verdict, style),
         Span::styled(
-            format!("{:<w$} ", fmt::guard_label(&g.name), w = cols.name),
+            format!("{:<w$} ", fmt::guard_label(g.name), w = cols.name),
             name_style,
         ),
         Span::styled(

@@ -13,7 +13,7 @@
 
 use super::fit::{self, Piece};
 use super::fmt;
-use crate::model::{ReplicaStatus, Role, StateView, VersionView};
+use crate::model::{Guard, ReplicaStatus, Role, StateView, VersionView};
 use crate::tui::app::{App, replica_bad};
 use crate::tui::theme::Theme;
 use ratatui::Frame;
@@ -120,7 +120,7 @@ fn summary(s: &StateView, v: &VersionView, theme: &Theme, width: usize) -> Vec<L
     let limit = s
         .guards
         .iter()
-        .find(|g| g.name == "max_error_rate")
+        .find(|g| g.name == Guard::MaxErrorRate)
         .map(|g| g.threshold);
     let over = matches!((st.error_rate, limit), (Some(r), Some(l)) if r > l);
     let err_style = if over {

@@ -1,0 +1,226 @@
+//! Feeding the guards: what both versions served goes from the metrics into
+//! the release's [`Judge`] (counts four times a second, latencies by whole
+//! seconds) and into the journal's per-second sample, and the verdicts come
+//! back to the machine as evidence, breaches and the proxy's trips.
+
+use super::*;
+use crate::guard::sequential::Tally;
+use crate::guard::{Judge, PathCounts, evidence_ready};
+use crate::metrics::window::RING_SECS;
+use crate::model::{Guard, GuardStatus, TickSample};
+use crate::proxy::Tripped;
+use tokio::time::Instant;
+
+/// The guards' feed: the judge and where the metrics were last read.
+pub(super) struct Feed {
+    judge: Judge,
+    /// Lifetime (requests, errors) of canary and stable at the last increment.
+    counted: (Tally, Tally),
+    /// The last metrics second taken whole.
+    sampled_sec: u64,
+    /// What the seconds taken since the last journal tick held.
+    tick: TickSample,
+    /// Whether `tick` holds any request.
+    tick_any: bool,
+    /// The feed's clock: milliseconds since this instant.
+    epoch: Instant,
+}
+
+fn lifetime(m: &Metrics, role: Role) -> Tally {
+    let l = m.lifetime(role);
+    Tally::new(l.requests, l.errors)
+}
+
+impl Feed {
+    pub(super) fn new(g: &GuardPlan, m: &Metrics) -> Feed {
+        Feed {
+            judge: Judge::new(g),
+            counted: (lifetime(m, Role::Canary), lifetime(m, Role::Stable)),
+            sampled_sec: m.now_sec(),
+            tick: TickSample::default(),
+            tick_any: false,
+            epoch: Instant::now(),
+        }
+    }
+
+    fn at_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Take the metrics seconds completed since the last call: into the
+    /// journal's next sample always, into the judge when it is judging.
+    fn take_seconds(&mut self, m: &Metrics, judging: bool) {
+        let now = m.now_sec();
+        let first = (self.sampled_sec + 1).max(now.saturating_sub(RING_SECS as u64 - 2));
+        for sec in first..now {
+            let s = m.second(Role::Stable, sec);
+            let c = m.second(Role::Canary, sec);
+            self.tick_any |= s.requests + c.requests > 0;
+            if judging {
+                let at = self.at_ms();
+                self.judge.observe_second(at, &c.latency, &s.latency);
+            }
+            self.tick.stable.add(&s);
+            self.tick.canary.add(&c);
+        }
+        self.sampled_sec = self.sampled_sec.max(now.saturating_sub(1));
+    }
+
+    /// Requests and errors since the last increment, into the judge.
+    fn take_counts(&mut self, m: &Metrics) {
+        let (c, s) = (lifetime(m, Role::Canary), lifetime(m, Role::Stable));
+        let delta = |now: Tally, before: Tally| {
+            Tally::new(
+                now.requests.saturating_sub(before.requests),
+                now.failures.saturating_sub(before.failures),
+            )
+        };
+        let at = self.at_ms();
+        self.judge
+            .observe_counts(at, delta(c, self.counted.0), delta(s, self.counted.1));
+        self.counted = (c, s);
+    }
+
+    /// The journal's sample of the seconds since the last tick.
+    pub(super) fn take_tick(&mut self) -> Option<TickSample> {
+        let any = std::mem::take(&mut self.tick_any);
+        let sample = std::mem::take(&mut self.tick);
+        any.then_some(sample)
+    }
+}
+
+impl Driver {
+    /// The guards' evidence starts over under the thresholds in force.
+    pub(super) fn restart_evidence(&mut self, release: bool) {
+        let g = self.machine.state().guard(self.machine.plan()).clone();
+        let m = &self.deps.metrics;
+        let feed = &mut self.evidence;
+        feed.judge = Judge::new(&g);
+        feed.counted = (lifetime(m, Role::Canary), lifetime(m, Role::Stable));
+        if release {
+            self.deps.router.start_release();
+        }
+    }
+
+    /// Four times a second: take what was served, judge it, and tell the
+    /// machine (evidence first, so a bake that ends now sees it; then the
+    /// clock; then a breach).
+    pub(super) fn guard_tick(&mut self) {
+        let st = self.machine.state();
+        let judging = matches!(st.phase, Phase::Canary | Phase::Paused);
+        let muted = st.muted;
+        let metrics = self.deps.metrics.clone();
+        self.evidence.take_seconds(&metrics, judging);
+        if !judging {
+            self.guards.clear();
+            self.feed(Input::Tick);
+            return;
+        }
+        self.evidence.take_counts(&metrics);
+        let facts = GuardFacts {
+            judge: &self.evidence.judge,
+            path: self.path_counts(),
+            muted,
+        };
+        self.guards = (self.deps.guard)(&facts);
+        let waiting = if muted {
+            None
+        } else {
+            evidence_ready(&self.guards).err()
+        };
+        self.feed(Input::Evidence { waiting });
+        self.feed(Input::Tick);
+        if muted {
+            return;
+        }
+        if let Some(b) = crate::guard::first_breach(&self.guards).cloned() {
+            self.feed(Input::Breach { verdict: b });
+        }
+    }
+
+    /// The request-path figures the count guards judge.
+    pub(super) fn path_counts(&self) -> PathCounts {
+        PathCounts {
+            failed_in_release: self.deps.router.failed_in_release(),
+            run: self.deps.router.failure_run(),
+        }
+    }
+
+    /// A trip fired in the proxy: it already set the weight to 0 itself.
+    pub(super) fn tripped(&mut self) {
+        let g = self.machine.state().guard(self.machine.plan()).clone();
+        let (name, value, limit, detail) = match self.deps.router.last_trip() {
+            Some(Tripped::InARow(n)) => (
+                Guard::TripAfter,
+                n,
+                g.trip_after.unwrap_or(n),
+                format!(
+                    "{n} canary failures in a row while stable answered; the proxy set the weight to 0 on the request that made it {n}"
+                ),
+            ),
+            Some(Tripped::Budget(n)) => (
+                Guard::MaxFailedRequests,
+                n,
+                g.max_failed_requests.unwrap_or(n),
+                format!(
+                    "{n} client requests got a canary failure in this release, the budget; the proxy set the weight to 0 on the request that spent it"
+                ),
+            ),
+            None => return,
+        };
+        let verdict = GuardVerdict {
+            name,
+            value: Some(value as f64),
+            threshold: limit as f64,
+            status: GuardStatus::Breach,
+            detail,
+            evidence: None,
+        };
+        self.feed(Input::Breach { verdict });
+    }
+
+    /// Once a second: a snapshot, and a tick with both versions' figures
+    /// and what they served since the last one.
+    pub(super) fn second(&mut self) {
+        let state = self.view();
+        let window = self.machine.state().guard(self.machine.plan()).window.get();
+        // The canary's figures while it is on record, and once more after it
+        // left: the second that closes covers what it served before it went.
+        let canary = (state.canary.is_some() || self.canary_since_tick)
+            .then(|| self.deps.metrics.stats(Role::Canary, window));
+        self.canary_since_tick = state.canary.is_some();
+        let sample = self.evidence.take_tick();
+        self.emit(EventKind::Snapshot {
+            state: Box::new(state),
+        });
+        self.emit(EventKind::Tick {
+            stable: self.deps.metrics.stats(Role::Stable, window),
+            canary,
+            sample,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test(start_paused = true)]
+    async fn seconds_are_taken_once_each_and_summed_for_the_tick() {
+        let m = Metrics::new();
+        let mut f = Feed::new(&GuardPlan::default(), &m);
+        for _ in 0..3 {
+            m.start(Role::Stable).finish(200, Duration::from_millis(2));
+            m.start(Role::Canary).finish(503, Duration::from_millis(4));
+            tokio::time::advance(Duration::from_secs(1)).await;
+            f.take_seconds(&m, true);
+            f.take_seconds(&m, true);
+        }
+        let t = f.take_tick().expect("three seconds of traffic");
+        assert_eq!((t.stable.requests, t.stable.failures), (3, 0));
+        assert_eq!((t.canary.requests, t.canary.failures), (3, 3));
+        assert_eq!(t.canary.latency.total(), 3);
+        assert_eq!(f.take_tick(), None, "taken once");
+    }
+}

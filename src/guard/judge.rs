@@ -1,0 +1,289 @@
+//! The [`Judge`]: the evidence of one release's guards, fed with what both
+//! versions served and read as one verdict per guard.
+//!
+//! It holds the running sequential tests (see `sequential`) from the moment
+//! the guards were armed — the canary's first step, an unmute or a guard
+//! edit — and the tallies the cockpit shows beside them. Counts come in as
+//! increments (`observe_counts`, four times a second live, once a second in
+//! a backtest) and latencies as whole seconds of compact histograms
+//! (`observe_second`); time is whatever monotonic milliseconds the caller
+//! passes, so the same code judges a live release and a recording.
+//!
+//! Latency is judged through *slow* requests: a request slower than
+//! `max_p99_ratio` × stable's p99 over the preceding [`ESTIMATE_MS`] is slow.
+//! That threshold is fixed before the second it applies to is seen and is the
+//! same for both versions, so under "no difference" the canary's share of
+//! slow requests is just its share of requests — the same conditional test
+//! as for errors, with the tolerance [`SLOW_TOLERANCE`].
+
+use super::sequential::{
+    CeilingTest, ESTIMATE_MS, RatioTest, Tally, log_threshold,
+};
+use crate::metrics::compact::LatencyHist;
+use crate::model::{Evidence, Guard, GuardStatus, GuardVerdict, Proportion};
+use crate::plan::GuardPlan;
+use std::collections::VecDeque;
+
+/// The canary may have up to this many times stable's share of slow
+/// requests before `max_p99_ratio` judges it slower.
+pub const SLOW_TOLERANCE: f64 = 2.0;
+/// `max_p99`: the canary breaches when more than this share of its requests
+/// is slower than the limit (that is what a p99 above the limit means).
+pub const P99_SHARE: f64 = 0.01;
+
+/// The request-path figures the count guards are judged on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PathCounts {
+    /// Client requests that got a canary failure in this release.
+    pub failed_in_release: u64,
+    /// Canary failures in a row right now.
+    pub run: u64,
+}
+
+/// One release's guard evidence.
+#[derive(Clone, Debug)]
+pub struct Judge {
+    g: GuardPlan,
+    errors: Option<RatioTest>,
+    ceiling: Option<CeilingTest>,
+    slow: Option<RatioTest>,
+    slow_ceiling: Option<CeilingTest>,
+    /// Canary and stable requests and errors since armed.
+    since: (Tally, Tally),
+    /// Canary and stable requests and slow ones (ratio threshold) since armed.
+    slow_since: (Tally, Tally),
+    /// Canary requests and those slower than `max_p99` since armed.
+    over_p99_since: Tally,
+    /// Stable's latencies of the last [`ESTIMATE_MS`], for the slow threshold.
+    reference: VecDeque<(u64, LatencyHist)>,
+    /// The slow threshold in force (ms), once there is a reference.
+    slow_ms: Option<f64>,
+}
+
+impl Judge {
+    /// Fresh evidence under thresholds `g`.
+    pub fn new(g: &GuardPlan) -> Judge {
+        Judge {
+            errors: g.max_error_ratio.map(RatioTest::new),
+            ceiling: g.max_error_rate.map(CeilingTest::new),
+            slow: g.max_p99_ratio.map(|_| RatioTest::new(SLOW_TOLERANCE)),
+            slow_ceiling: g.max_p99.map(|_| CeilingTest::new(P99_SHARE)),
+            g: g.clone(),
+            since: Default::default(),
+            slow_since: Default::default(),
+            over_p99_since: Tally::default(),
+            reference: VecDeque::new(),
+            slow_ms: None,
+        }
+    }
+
+    /// The thresholds this evidence is judged under.
+    pub fn thresholds(&self) -> &GuardPlan {
+        &self.g
+    }
+
+    /// Requests and failures of each version since the previous increment.
+    pub fn observe_counts(&mut self, at_ms: u64, canary: Tally, stable: Tally) {
+        if let Some(t) = &mut self.errors {
+            t.observe(at_ms, canary, stable);
+        }
+        if let Some(t) = &mut self.ceiling {
+            t.observe(at_ms, canary);
+        }
+        self.since.0.add(canary);
+        self.since.1.add(stable);
+    }
+
+    /// One whole second of both versions' latencies, ending at `at_ms`.
+    pub fn observe_second(&mut self, at_ms: u64, canary: &LatencyHist, stable: &LatencyHist) {
+        if let (Some(limit), Some(t)) = (self.g.max_p99, &mut self.slow_ceiling) {
+            let us = limit.get().as_secs_f64() * 1e6;
+            let c = Tally::new(canary.total(), canary.count_above(us));
+            t.observe(at_ms, c);
+            self.over_p99_since.add(c);
+        }
+        if let (Some(ratio), Some(t)) = (self.g.max_p99_ratio, &mut self.slow) {
+            let mut merged = LatencyHist::default();
+            for (_, h) in &self.reference {
+                merged.merge(h);
+            }
+            // Fixed from the past only: the same split for both versions.
+            if let Some(p99) = merged.quantile_us(0.99) {
+                let us = p99 * ratio;
+                self.slow_ms = Some(us / 1000.0);
+                let c = Tally::new(canary.total(), canary.count_above(us));
+                let s = Tally::new(stable.total(), stable.count_above(us));
+                t.observe(at_ms, c, s);
+                self.slow_since.0.add(c);
+                self.slow_since.1.add(s);
+            }
+        }
+        if !stable.is_empty() {
+            self.reference.push_back((at_ms, stable.clone()));
+        }
+        while let Some(&(t, _)) = self.reference.front() {
+            if t + ESTIMATE_MS > at_ms {
+                break;
+            }
+            self.reference.pop_front();
+        }
+    }
+
+    /// One verdict per configured guard, in a fixed order: the statistical
+    /// ones, then the request-path counts.
+    pub fn verdicts(&self, path: PathCounts, muted: bool) -> Vec<GuardVerdict> {
+        let g = &self.g;
+        let thr = log_threshold(g.confidence);
+        let mut out = Vec::new();
+        let min = g.min_requests;
+        let proportion = |t: Tally| Proportion {
+            failures: t.failures,
+            requests: t.requests,
+        };
+        let mut statistical =
+            |name: Guard, log_e: f64, threshold: f64, c: Tally, s: Option<Tally>, slow_ms| {
+                let evidence = Evidence {
+                    canary: proportion(c),
+                    stable: s.map(proportion),
+                    confidence: g.confidence,
+                    log_e,
+                    log_threshold: thr,
+                    slow_ms,
+                };
+                let short_of = [Some(c), s]
+                    .into_iter()
+                    .flatten()
+                    .map(|t| t.requests)
+                    .min()
+                    .unwrap_or(0);
+                let value = match (name, s) {
+                    (Guard::MaxErrorRatio | Guard::MaxP99Ratio, Some(s)) => ratio(c, s),
+                    _ => evidence.canary.rate(),
+                };
+                let status = if muted {
+                    GuardStatus::Muted
+                } else if log_e >= thr {
+                    GuardStatus::Breach
+                } else if short_of < min {
+                    GuardStatus::NotJudged
+                } else {
+                    GuardStatus::Pass
+                };
+                let detail = match status {
+                    GuardStatus::NotJudged => not_enough(c, s, min),
+                    _ => {
+                        let what = match slow_ms {
+                            Some(ms) => format!(
+                                "slower than {}: ",
+                                crate::model::latency_text(ms)
+                            ),
+                            None => String::new(),
+                        };
+                        format!("{what}{}", evidence.summary())
+                    }
+                };
+                out.push(GuardVerdict {
+                    name,
+                    value,
+                    threshold,
+                    status,
+                    detail,
+                    evidence: Some(evidence),
+                });
+            };
+        if let (Some(r), Some(t)) = (g.max_error_ratio, &self.errors) {
+            statistical(Guard::MaxErrorRatio, t.log_e(), r, self.since.0, Some(self.since.1), None);
+        }
+        if let (Some(p), Some(t)) = (g.max_error_rate, &self.ceiling) {
+            statistical(Guard::MaxErrorRate, t.log_e(), p, self.since.0, None, None);
+        }
+        if let (Some(r), Some(t)) = (g.max_p99_ratio, &self.slow) {
+            statistical(
+                Guard::MaxP99Ratio,
+                t.log_e(),
+                r,
+                self.slow_since.0,
+                Some(self.slow_since.1),
+                self.slow_ms,
+            );
+        }
+        if let (Some(limit), Some(t)) = (g.max_p99, &self.slow_ceiling) {
+            let ms = limit.get().as_secs_f64() * 1000.0;
+            statistical(Guard::MaxP99, t.log_e(), ms, self.over_p99_since, None, Some(ms));
+        }
+        let count = |name: Guard, value: u64, limit: u64, detail: String| GuardVerdict {
+            name,
+            value: Some(value as f64),
+            threshold: limit as f64,
+            status: if muted {
+                GuardStatus::Muted
+            } else if value >= limit {
+                GuardStatus::Breach
+            } else {
+                GuardStatus::Pass
+            },
+            detail,
+            evidence: None,
+        };
+        if let Some(n) = g.trip_after {
+            out.push(count(
+                Guard::TripAfter,
+                path.run,
+                n,
+                format!(
+                    "{} canary failures in a row now; {n} in a row while stable answers set the weight to 0 at once",
+                    path.run
+                ),
+            ));
+        }
+        if let Some(n) = g.max_failed_requests {
+            out.push(count(
+                Guard::MaxFailedRequests,
+                path.failed_in_release,
+                n,
+                format!(
+                    "{} client requests got a canary failure in this release (budget {n})",
+                    path.failed_in_release
+                ),
+            ));
+        }
+        out
+    }
+}
+
+/// Canary rate ÷ stable rate, with stable's rate floored at half a failure
+/// (so a stable with no failure yet gives a finite, honest figure).
+fn ratio(c: Tally, s: Tally) -> Option<f64> {
+    if c.requests == 0 || s.requests == 0 {
+        return None;
+    }
+    let rc = c.failures as f64 / c.requests as f64;
+    let rs = (s.failures as f64).max(0.5) / s.requests as f64;
+    Some(rc / rs)
+}
+
+fn not_enough(c: Tally, s: Option<Tally>, min: u64) -> String {
+    let mut need = Vec::new();
+    if c.requests < min {
+        need.push(format!("{} of {min} canary requests", c.requests));
+    }
+    if let Some(s) = s.filter(|s| s.requests < min) {
+        need.push(format!("{} of {min} stable requests", s.requests));
+    }
+    format!("not enough evidence yet: {}", need.join(", "))
+}
+
+/// Whether the verdicts give enough evidence for a step to move on: no
+/// guard is still waiting for data (a muted guard is the operator's call).
+pub fn evidence_ready(verdicts: &[GuardVerdict]) -> Result<(), String> {
+    let waiting: Vec<String> = verdicts
+        .iter()
+        .filter(|v| v.status == GuardStatus::NotJudged)
+        .map(|v| format!("{}: {}", v.name.label(), v.detail))
+        .collect();
+    if waiting.is_empty() {
+        Ok(())
+    } else {
+        Err(waiting.join("; "))
+    }
+}
