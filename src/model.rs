@@ -404,7 +404,8 @@ fn percent_number(rate: f64) -> String {
         "0".to_string()
     } else if p < 1.0 {
         format!("{p:.2}")
-    } else if p < 10.0 {
+    } else if p < 10.0 || (p > 99.0 && p < 100.0) {
+        // 99.5 % is not 100 %: a confidence keeps its decimal.
         format!("{p:.1}")
     } else {
         format!("{p:.0}")

@@ -317,7 +317,7 @@ async fn guard_edits_are_validated_like_the_plan() {
     let client = f.daemon.client();
     let http = crate::support::http();
     let before = client.guards().await.unwrap();
-    assert_eq!(before.max_errors, Some(20), "the plan's default");
+    assert_eq!(before.trip_after, Some(10), "the plan's default");
     let post = |body: serde_json::Value| {
         http.post(url(&f, "/v1/actions"))
             .bearer_auth(&f.daemon.token)
@@ -331,9 +331,19 @@ async fn guard_edits_are_validated_like_the_plan() {
             "guard.max_error_rate: expected a rate between 0 and 1",
         ),
         (
-            serde_json::json!({"max_errors": 0}),
+            serde_json::json!({"trip_after": 1}),
             "invalid_value",
-            "guard.max_errors: expected at least 1",
+            "guard.trip_after: expected 2..=10000",
+        ),
+        (
+            serde_json::json!({"max_errors": 20}),
+            "invalid_value",
+            "guard.max_errors: max_errors was removed in round 2",
+        ),
+        (
+            serde_json::json!({"confidence": 1.0}),
+            "invalid_value",
+            "guard.confidence: expected a probability",
         ),
         (
             serde_json::json!({"window": "10m"}),
@@ -381,7 +391,7 @@ async fn guard_edits_are_validated_like_the_plan() {
         "action": "set_guards",
         "by": "tui",
         "reason": "slow dependency today",
-        "guards": {"max_p99": "400ms", "max_error_rate": null, "window": "20s"}
+        "guards": {"max_p99": "400ms", "max_error_ratio": null, "max_p99_ratio": "off", "window": "20s"}
     }))
     .await
     .unwrap();
@@ -391,9 +401,10 @@ async fn guard_edits_are_validated_like_the_plan() {
         after.max_p99.map(|d| d.to_string()).as_deref(),
         Some("400ms")
     );
-    assert_eq!(after.max_error_rate, None, "null switches a guard off");
+    assert_eq!(after.max_error_ratio, None, "null switches a guard off");
+    assert_eq!(after.max_p99_ratio, None, "and so does \"off\"");
     assert_eq!(after.window.to_string(), "20s");
-    assert_eq!(after.max_errors, before.max_errors, "left out: unchanged");
+    assert_eq!(after.trip_after, before.trip_after, "left out: unchanged");
     let detail = loop {
         let ev = events.next().await.unwrap().unwrap();
         if let EventKind::Action {
@@ -412,7 +423,7 @@ async fn guard_edits_are_validated_like_the_plan() {
     };
     assert_eq!(
         detail,
-        "guard thresholds of release 1: max_error_rate 0.05 → off, window 10s → 20s, max_p99 off → 400ms"
+        "guard thresholds of release 1: max_error_ratio ×1.25 → off, max_p99_ratio ×1.50 → off, max_p99 off → 400ms, window 10s → 20s"
     );
     // The client helper says the same refusal in its own words.
     let err = client

@@ -11,7 +11,7 @@
 use crate::support::controller as support;
 
 use cutover::controller::{self, ControllerDeps, ControllerHandle, Outcome, persist};
-use cutover::model::{Action, ActionRequest, Actor, EventKind, Phase, Role, StateView};
+use cutover::model::{Action, ActionRequest, Actor, EventKind, Guard, Phase, Role, StateView};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use support::*;
@@ -97,7 +97,7 @@ fn url(p: &TestProxy) -> String {
 /// canary figures of the first tick after the phase went back to idle.
 #[derive(Default)]
 struct AfterRollback {
-    breach: Option<(String, f64, f64)>,
+    breach: Option<(Guard, f64, f64)>,
     idle: bool,
     closing: Option<Option<cutover::model::VersionStats>>,
 }
@@ -126,7 +126,7 @@ impl AfterRollback {
 async fn bad_canary_is_rolled_back_by_the_guard() {
     let r = rig(
         "drv-bad",
-        "[guard]\nmax_errors = 5\nmin_requests = 1000\n[[steps]]\nweight = 10\nbake = \"60s\"",
+        "[guard]\nmax_failed_requests = 5\nmax_error_ratio = \"off\"\n[[steps]]\nweight = 10\nbake = \"60s\"",
     )
     .await;
     let mut events = r.handle.subscribe();
@@ -212,7 +212,7 @@ async fn bad_canary_is_rolled_back_by_the_guard() {
     .await
     .expect("a tick within a second or so of the rollback");
     let (guard, value, threshold) = said.breach.expect("a breach event");
-    assert_eq!(guard, "max_errors");
+    assert_eq!(guard, Guard::MaxFailedRequests);
     assert_eq!(threshold, 5.0);
     assert!(value >= 5.0);
     let closing = said
@@ -414,11 +414,11 @@ async fn canary_never_healthy_fails_without_traffic() {
 async fn restart_restores_phase_and_weight_and_adopts_replicas() {
     let plan = driver_plan(
         "drv-restart",
-        "[guard]\nmax_errors = 3\nmin_requests = 1000\n",
+        "[guard]\nmax_failed_requests = 3\n",
     );
     let r = rig(
         "drv-restart",
-        "[guard]\nmax_errors = 3\nmin_requests = 1000\n",
+        "[guard]\nmax_failed_requests = 3\n",
     )
     .await;
     act(
@@ -577,7 +577,7 @@ async fn get(http: reqwest::Client, url: String) -> (String, u16) {
 
 fn breaches(
     events: &mut tokio::sync::broadcast::Receiver<cutover::model::Event>,
-) -> Vec<(String, f64, f64)> {
+) -> Vec<(Guard, f64, f64)> {
     let mut out = Vec::new();
     while let Ok(ev) = events.try_recv() {
         if let EventKind::Breach {
@@ -772,7 +772,7 @@ async fn p99_ratio_to_stable_breach_rolls_back() {
     let found = breaches(&mut events);
     assert_eq!(found.len(), 1, "{found:?}");
     let (guard, value, threshold) = &found[0];
-    assert_eq!(guard, "max_p99_ratio");
+    assert_eq!(*guard, Guard::MaxP99Ratio);
     assert_eq!(*threshold, 3.0);
     assert!(*value > 3.0, "{value}");
     assert_eq!(r.handle.state().last_outcome, Some(Outcome::RolledBack));
@@ -789,16 +789,16 @@ async fn p99_ratio_to_stable_breach_rolls_back() {
 
 /// Guard thresholds edited on a running release are persisted: after a
 /// restart they are still in force, and the trip is armed with the new
-/// max_errors (a canary turning bad is caught within 2 errors, not 20).
+/// budget (a canary turning bad is caught within 2 failed requests, not 20).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guard_edits_survive_a_restart() {
     let plan = driver_plan(
         "drv-edit",
-        "[guard]\nmax_errors = 20\nmin_requests = 1000\n",
+        "[guard]\nmax_failed_requests = 20\nmax_error_ratio = \"off\"\nmin_requests = 1000\n",
     );
     let r = rig(
         "drv-edit",
-        "[guard]\nmax_errors = 20\nmin_requests = 1000\n",
+        "[guard]\nmax_failed_requests = 20\nmax_error_ratio = \"off\"\nmin_requests = 1000\n",
     )
     .await;
     deploy(&r.handle, "").await;
@@ -810,7 +810,7 @@ async fn guard_edits_survive_a_restart() {
         .act(ActionRequest {
             action: Action::SetGuards {
                 guards: cutover::model::GuardPatch {
-                    max_errors: Some(Some(2)),
+                    max_failed_requests: Some(Some(2)),
                     window: Some("30s".parse().unwrap()),
                     ..Default::default()
                 },
@@ -821,11 +821,11 @@ async fn guard_edits_survive_a_restart() {
         .await
         .unwrap();
     assert!(
-        reply.detail.contains("max_errors 20 → 2"),
+        reply.detail.contains("max_failed_requests 20 → 2"),
         "{}",
         reply.detail
     );
-    assert_eq!(r.handle.guards().max_errors, Some(2));
+    assert_eq!(r.handle.guards().max_failed_requests, Some(2));
     r.task.abort();
     let _ = r.task.await;
 
@@ -835,7 +835,7 @@ async fn guard_edits_survive_a_restart() {
     let router = proxy.router.clone();
     eventually(2, "weight restored", || router.weight() == 500).await;
     let g = handle.guards();
-    assert_eq!(g.max_errors, Some(2));
+    assert_eq!(g.max_failed_requests, Some(2));
     assert_eq!(g.window.to_string(), "30s");
     assert_eq!(g.min_requests, 1000, "what was not edited stays the plan's");
     eventually(5, "canary back in its pool", || {
@@ -860,7 +860,7 @@ async fn guard_edits_survive_a_restart() {
         .iter()
         .filter(|(v, s)| v == "v2" && *s >= 500)
         .count();
-    assert_eq!(canary_errors, 2, "the edited max_errors, not the plan's 20");
+    assert_eq!(canary_errors, 2, "the edited budget, not the plan's 20");
     task.abort();
 }
 
@@ -931,14 +931,14 @@ async fn no_readable_state_adopts_what_runs_instead_of_removing_it() {
     task.abort();
 }
 
-/// The error trip counts from when it was armed; so does the error count
-/// guard. After an unmute, the errors made while muted are not held against
-/// the canary, and the breach reports the figure the trip used.
+/// The failures-in-a-row trip counts from when it was armed, and so does
+/// the guards' evidence: after an unmute, the failures made while muted are
+/// not held against the canary, and the breach reports the trip's figure.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_an_unmute_the_trip_reports_its_own_figure() {
     let r = rig(
         "drv-unmute",
-        "[guard]\nmax_errors = 5\nmin_requests = 1000\n",
+        "[guard]\ntrip_after = 5\nmax_error_ratio = \"off\"\n",
     )
     .await;
     let mut events = r.handle.subscribe();
@@ -987,7 +987,7 @@ async fn after_an_unmute_the_trip_reports_its_own_figure() {
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(
         found[0],
-        ("max_errors".to_string(), 5.0, 5.0),
+        (Guard::TripAfter, 5.0, 5.0),
         "the trip's own figure: 5 since it was re-armed, not 15 since the step began"
     );
     r.task.abort();

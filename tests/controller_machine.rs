@@ -5,8 +5,9 @@
 use crate::support::controller as support;
 
 use cutover::controller::machine::codes;
-use cutover::controller::{Effect, Input, Machine, Outcome};
-use cutover::model::{Action, Actor, EventKind, GuardPatch, Phase, Role};
+use cutover::controller::{Effect, Input, Machine, Outcome, Trips};
+use cutover::model::{Action, Actor, EventKind, Guard, GuardPatch, Phase, Role};
+use cutover::plan::OnBreach;
 use support::*;
 
 /// What an input must do in a phase.
@@ -69,10 +70,10 @@ fn inputs() -> Vec<(&'static str, Input)> {
             }),
         ),
         (
-            "set guards max_errors 40",
+            "set guards trip_after 40",
             act(Action::SetGuards {
                 guards: GuardPatch {
-                    max_errors: Some(Some(40)),
+                    trip_after: Some(Some(40)),
                     ..GuardPatch::default()
                 },
             }),
@@ -553,10 +554,12 @@ fn healthy_canary_steps_then_promotes_itself() {
         by: Actor::System
     }));
     assert!(fx.contains(&Effect::ResetMetrics { role: Role::Canary }));
-    assert!(fx.contains(&Effect::ArmErrorTrip { limit: Some(20) }));
+    assert!(fx.contains(&Effect::ArmTrips { trips: trip(20) }));
+    assert!(fx.contains(&Effect::RestartEvidence { release: true }));
 
-    // Not yet baked.
+    // Not yet baked; the guards report as they judge.
     assert!(ok(&mut m, Input::Tick, now + secs(29)).is_empty());
+    ok(&mut m, enough(), now + secs(29));
     ok(&mut m, Input::Tick, now + secs(30));
     assert_eq!(m.state().step_index, Some(1));
     assert_eq!(m.state().weight_permille, 500);
@@ -593,7 +596,7 @@ fn healthy_canary_steps_then_promotes_itself() {
         w < d && d < s && s < r,
         "100% canary, then drain, stop, remove: {fx:?}"
     );
-    assert!(fx.contains(&Effect::ArmErrorTrip { limit: None }));
+    assert!(fx.contains(&Effect::ArmTrips { trips: Trips::OFF }));
 
     let fx = ok(
         &mut m,
@@ -617,6 +620,72 @@ fn healthy_canary_steps_then_promotes_itself() {
     }));
 }
 
+/// A bake that ends before the guards have enough evidence holds the step
+/// (said once), moves on the moment the evidence is there, and never
+/// promotes on no data.
+#[test]
+fn a_bake_without_evidence_waits_for_it() {
+    let mut m = machine_in(plan(), Phase::Canary);
+    ok(&mut m, waiting("31 of 50 canary requests"), t0());
+    let fx = ok(&mut m, Input::Tick, t0() + secs(30));
+    assert_eq!(m.state().step_index, Some(0), "held at step 1");
+    let said: Vec<&String> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Emit(EventKind::Warning { message }) => Some(message),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(said.len(), 1, "{fx:?}");
+    assert!(
+        said[0].starts_with("step 1 of 2 baked, but the guards do not have enough evidence yet (31 of 50 canary requests); waiting up to 2m"),
+        "{}",
+        said[0]
+    );
+    assert!(
+        ok(&mut m, Input::Tick, t0() + secs(40)).is_empty(),
+        "said once"
+    );
+    ok(&mut m, enough(), t0() + secs(41));
+    ok(&mut m, Input::Tick, t0() + secs(41));
+    assert_eq!(m.state().step_index, Some(1), "moved on with the evidence");
+    assert_eq!(m.state().weight_permille, 500);
+    // The last step: no evidence, no promotion.
+    ok(&mut m, waiting("4 of 50 stable requests"), t0() + secs(42));
+    ok(&mut m, Input::Tick, t0() + secs(101));
+    assert_eq!(m.state().phase, Phase::Canary, "never promoted on no data");
+    ok(&mut m, enough(), t0() + secs(102));
+    ok(&mut m, Input::Tick, t0() + secs(102));
+    assert_eq!(m.state().phase, Phase::Promoting);
+}
+
+/// Still no evidence when the wait runs out: the release pauses for the
+/// operator, saying why; resuming waits again.
+#[test]
+fn no_evidence_after_the_wait_pauses_and_resume_waits_again() {
+    let mut m = machine_in(plan(), Phase::Canary);
+    ok(&mut m, waiting("0 of 50 canary requests"), t0());
+    ok(&mut m, Input::Tick, t0() + secs(30));
+    assert!(ok(&mut m, Input::Tick, t0() + secs(149)).is_empty());
+    let fx = ok(&mut m, Input::Tick, t0() + secs(150));
+    assert_eq!(m.state().phase, Phase::Paused);
+    assert_eq!(m.state().weight_permille, 100, "the weight stays");
+    assert!(
+        fx.iter().any(|e| matches!(e, Effect::Emit(EventKind::Phase { to: Phase::Paused, by: Actor::System, reason: Some(r), .. }) if r.starts_with("not enough evidence 2m after the bake ended (0 of 50 canary requests)"))),
+        "{fx:?}"
+    );
+    ok(&mut m, act(Action::Resume), t0() + secs(200));
+    let fx = ok(&mut m, Input::Tick, t0() + secs(201));
+    assert_eq!(m.state().phase, Phase::Canary);
+    assert!(
+        fx.iter().any(|e| matches!(e, Effect::Emit(EventKind::Warning { message }) if message.contains("waiting up to 2m"))),
+        "resumed: a fresh wait: {fx:?}"
+    );
+    ok(&mut m, enough(), t0() + secs(202));
+    ok(&mut m, Input::Tick, t0() + secs(202));
+    assert_eq!(m.state().step_index, Some(1));
+}
+
 #[test]
 fn breach_sets_weight_zero_first_and_removes_canary() {
     let mut m = machine_in(plan(), Phase::Canary);
@@ -631,7 +700,7 @@ fn breach_sets_weight_zero_first_and_removes_canary() {
     );
     assert_eq!(m.state().phase, Phase::RollingBack);
     assert_eq!(m.state().weight_permille, 0);
-    assert!(fx.iter().any(|e| matches!(e, Effect::Emit(EventKind::Breach { guard, on_breach, .. }) if guard == "max_errors" && on_breach == "rollback")));
+    assert!(fx.iter().any(|e| matches!(e, Effect::Emit(EventKind::Breach { guard, on_breach, .. }) if *guard == Guard::TripAfter && *on_breach == OnBreach::Rollback)));
     let d = pos(&fx, |e| {
         matches!(
             e,
@@ -654,7 +723,7 @@ fn breach_sets_weight_zero_first_and_removes_canary() {
             ..
         } | Effect::Remove { role: Role::Stable }
     )));
-    assert_eq!(m.state().last_breach.as_ref().unwrap().guard, "max_errors");
+    assert_eq!(m.state().last_breach.as_ref().unwrap().guard, Guard::TripAfter);
 
     ok(
         &mut m,
@@ -679,22 +748,22 @@ fn muted_guards_ignore_breaches_and_disarm_the_trip() {
         act_why(Action::MuteGuards { muted: true }, "known flaky"),
         t0(),
     );
-    assert!(fx.contains(&Effect::ArmErrorTrip { limit: None }));
+    assert!(fx.contains(&Effect::ArmTrips { trips: Trips::OFF }));
     assert!(ok(&mut m, breach(), t0()).is_empty());
     assert_eq!(m.state().phase, Phase::Canary);
     let fx = ok(&mut m, act(Action::MuteGuards { muted: false }), t0());
-    assert!(fx.contains(&Effect::ArmErrorTrip { limit: Some(20) }));
+    assert!(fx.contains(&Effect::ArmTrips { trips: trip(20) }));
 }
 
 #[test]
 fn pause_policy_keeps_weight_and_holds_steps() {
-    let text = PLAN.replace("max_errors = 20", "max_errors = 20\non_breach = \"pause\"");
+    let text = PLAN.replace("trip_after = 20", "trip_after = 20\non_breach = \"pause\"");
     let mut m = machine_in(plan_text(&text), Phase::Canary);
     // The proxy's trip is a rollback by nature: not armed with on_breach = pause.
     assert!(
         !m.resume_effects()
             .iter()
-            .any(|e| matches!(e, Effect::ArmErrorTrip { limit: Some(_) }))
+            .any(|e| matches!(e, Effect::ArmTrips { trips: Trips { in_a_row: Some(_), .. } }))
     );
     let fx = ok(&mut m, breach(), t0() + secs(10));
     assert_eq!(m.state().phase, Phase::Paused);
@@ -1029,7 +1098,7 @@ fn restored_state_resumes_effects() {
         }
     );
     assert!(
-        fx.contains(&Effect::ArmErrorTrip { limit: Some(20) }),
+        fx.contains(&Effect::ArmTrips { trips: trip(20) }),
         "guard still armed"
     );
     let m = machine_in(plan(), Phase::Promoting);
@@ -1213,7 +1282,7 @@ fn a_mute_ends_with_its_release() {
         t0() + secs(1),
     );
     let fx = ok(&mut m, healthy("c1"), t0() + secs(2));
-    assert!(fx.contains(&Effect::ArmErrorTrip { limit: Some(20) }));
+    assert!(fx.contains(&Effect::ArmTrips { trips: trip(20) }));
     // A breach acts again.
     ok(&mut m, breach(), t0() + secs(3));
     assert_eq!(m.state().phase, Phase::RollingBack);
@@ -1232,7 +1301,7 @@ fn set_guards_is_checked_journaled_and_rearms_the_trip() {
         .apply(
             set_guards(
                 GuardPatch {
-                    max_errors: Some(Some(5)),
+                    trip_after: Some(Some(5)),
                     max_error_rate: Some(Some(1.5)),
                     ..GuardPatch::default()
                 },
@@ -1253,7 +1322,7 @@ fn set_guards_is_checked_journaled_and_rearms_the_trip() {
         &mut m,
         set_guards(
             GuardPatch {
-                max_errors: Some(Some(5)),
+                trip_after: Some(Some(5)),
                 max_p99: Some(Some("250ms".parse().unwrap())),
                 on_breach: Some(cutover::plan::OnBreach::Pause),
                 ..GuardPatch::default()
@@ -1277,23 +1346,23 @@ fn set_guards_is_checked_journaled_and_rearms_the_trip() {
         .expect("journaled with who and why");
     assert_eq!(
         detail,
-        "guard thresholds of release 1: max_errors 20 → 5, max_p99 off → 250ms, on_breach rollback → pause"
+        "guard thresholds of release 1: max_p99 off → 250ms, trip_after 20 → 5, on_breach rollback → pause"
     );
     let g = m.state().guard(m.plan()).clone();
-    assert_eq!(g.max_errors, Some(5));
+    assert_eq!(g.trip_after, Some(5));
     assert_eq!(g.on_breach, cutover::plan::OnBreach::Pause);
     // on_breach = pause: the proxy's trip (a rollback by nature) is disarmed.
-    assert!(fx.contains(&Effect::ArmErrorTrip { limit: None }), "{fx:?}");
+    assert!(fx.contains(&Effect::ArmTrips { trips: Trips::OFF }), "{fx:?}");
     assert_eq!(fx.last(), Some(&Effect::Persist));
     // Applied from the next input: a breach now pauses.
     ok(&mut m, breach(), t0() + secs(1));
     assert_eq!(m.state().phase, Phase::Paused);
-    // Back to rollback with a new max_errors: the trip is armed with it.
+    // Back to rollback with a new trip_after: the trip is armed with it.
     let fx = ok(
         &mut m,
         set_guards(
             GuardPatch {
-                max_errors: Some(Some(7)),
+                trip_after: Some(Some(7)),
                 on_breach: Some(cutover::plan::OnBreach::Rollback),
                 ..GuardPatch::default()
             },
@@ -1302,7 +1371,7 @@ fn set_guards_is_checked_journaled_and_rearms_the_trip() {
         t0() + secs(2),
     );
     assert!(
-        fx.contains(&Effect::ArmErrorTrip { limit: Some(7) }),
+        fx.contains(&Effect::ArmTrips { trips: trip(7) }),
         "{fx:?}"
     );
     // The edit survives a restore (it lives in the persisted state)...
@@ -1310,7 +1379,7 @@ fn set_guards_is_checked_journaled_and_rearms_the_trip() {
     assert!(
         restored
             .resume_effects()
-            .contains(&Effect::ArmErrorTrip { limit: Some(7) })
+            .contains(&Effect::ArmTrips { trips: trip(7) })
     );
     // ...and ends with the release.
     ok(&mut m, act(Action::Rollback), t0() + secs(3));
@@ -1327,10 +1396,10 @@ fn set_guards_is_checked_journaled_and_rearms_the_trip() {
         t0() + secs(5),
     );
     assert!(m.state().guard.is_none());
-    assert_eq!(m.state().guard(m.plan()).max_errors, Some(20));
+    assert_eq!(m.state().guard(m.plan()).trip_after, Some(20));
     assert!(fx.iter().any(|e| matches!(
         e,
-        Effect::Emit(EventKind::Warning { message }) if message.contains("starts with the plan's") && message.contains("max_errors 7 → 20")
+        Effect::Emit(EventKind::Warning { message }) if message.contains("starts with the plan's") && message.contains("trip_after 7 → 20")
     )), "{fx:?}");
 }
 

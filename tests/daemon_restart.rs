@@ -143,7 +143,7 @@ async fn setup() -> (
             "service = \"restart\"\nruntime = \"static\"\n[listen]\npublic = \"127.0.0.1:{public}\"\nadmin = \"127.0.0.1:{admin}\"\n\
              [stable]\nupstreams = [\"{}\"]\n[canary]\nupstreams = [\"{}\"]\n\
              [health]\ninterval = \"100ms\"\ntimeout = \"100ms\"\nhealthy_after = 1\n\
-             [guard]\nmax_errors = 3\nmax_error_rate = 0.5\nmin_requests = 1000\n\
+             [guard]\nmax_failed_requests = 3\nmin_requests = 20\n\
              [drain]\ntimeout = \"10s\"\nstop_grace = \"1s\"\n",
             stable.addr, canary.addr
         ),

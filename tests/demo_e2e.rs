@@ -260,7 +260,7 @@ fn assert_guard_rolled_back(
         .events
         .iter()
         .filter_map(|e| match &e.kind {
-            EventKind::Breach { guard, .. } => Some(guard.as_str()),
+            EventKind::Breach { guard, .. } => Some(guard.key()),
             _ => None,
         })
         .collect();

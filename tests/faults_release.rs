@@ -137,16 +137,17 @@ async fn hung_canary_is_rolled_back(kind: Kind) {
     // Taken out by the error guard or by its failed health checks,
     // whichever came first; the journal says which, and backs it up.
     let (by, why) = rollback_of(&journal).expect("a rollback in the journal");
-    let breach = journal
-        .iter()
-        .any(|e| matches!(&e.kind, EventKind::Breach { guard, .. } if guard == "max_errors"));
+    let breach = journal.iter().find_map(|e| match &e.kind {
+        EventKind::Breach { guard, .. } => Some(*guard),
+        _ => None,
+    });
     let unhealthy = journal.iter().any(|e| {
         matches!(&e.kind, EventKind::Replica { replica, status: ReplicaStatus::Unhealthy, .. } if *replica == canary)
     });
     match by {
         Actor::Guard => {
-            assert!(why.contains("max_errors"), "{why}");
-            assert!(breach, "a guard rollback follows a max_errors breach");
+            let guard = breach.expect("a guard rollback follows a breach");
+            assert!(why.contains(guard.key()), "{why}");
             eprintln!("{kind:?}: rolled back by the guard: {why}");
         }
         Actor::System => {
@@ -241,7 +242,7 @@ async fn docker_oom_killed_canary_is_rolled_back() {
     let opts = Options {
         canary_env: "DEMO_HOG_MIB=64",
         canary_extra: "memory = \"32MiB\"",
-        max_errors: 50,
+        max_failed_requests: 50,
         ..Options::default()
     };
     let Some(h) = Harness::start_options(Kind::Docker, &opts).await else {

@@ -143,6 +143,7 @@ fn events_after_the_last_snapshot_are_applied_in_full() {
                 ..Default::default()
             },
             canary: None,
+            sample: None,
         },
     });
     events.push(Event {
@@ -159,11 +160,12 @@ fn events_after_the_last_snapshot_are_applied_in_full() {
         seq: 9003,
         at: more(300),
         kind: EventKind::Breach {
-            guard: "max_p99".into(),
+            guard: cutover::model::Guard::MaxP99,
             value: 400.0,
             threshold: 300.0,
-            on_breach: "pause".into(),
+            on_breach: cutover::plan::OnBreach::Pause,
             detail: "p99 400 ms".into(),
+            evidence: None,
         },
     });
     let j = parse_journal(&support::to_text(&support::header(), &events)).unwrap();
@@ -176,7 +178,7 @@ fn events_after_the_last_snapshot_are_applied_in_full() {
         cutover::model::ReplicaStatus::Exited
     );
     let b = s.last_breach.as_ref().unwrap();
-    assert_eq!((b.guard.as_str(), b.at), ("max_p99", more(300)));
+    assert_eq!((b.guard, b.at), (cutover::model::Guard::MaxP99, more(300)));
     assert_eq!(s.at, more(300));
 }
 

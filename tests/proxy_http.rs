@@ -292,7 +292,10 @@ async fn error_trip_zeroes_the_weight_on_the_crossing_request() {
         .router
         .set_members(Role::Canary, vec![canary.addr.to_string()]);
     proxy.router.set_weight(1000);
-    proxy.router.arm_error_trip(Some(5));
+    proxy.router.arm_trips(cutover::proxy::Trips {
+        in_a_row: None,
+        budget: Some(5),
+    });
     let trips = proxy.router.trips();
     let c = client();
     let mut statuses = Vec::new();
@@ -844,7 +847,7 @@ async fn staggered_failing_canary() -> (std::net::SocketAddr, Arc<AtomicU64>) {
 
 /// Requests already on the canary when the trip fires come back 500 after
 /// its share went to 0: stable answers them instead, so the client sees
-/// exactly `max_errors` errors, while the canary is charged every one.
+/// exactly the trip's limit in errors, while the canary is charged every one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn canary_errors_after_the_trip_are_served_by_stable() {
     let stable = Upstream::start("stable").await;
@@ -857,7 +860,10 @@ async fn canary_errors_after_the_trip_are_served_by_stable() {
         .router
         .set_members(Role::Canary, vec![canary.to_string()]);
     proxy.router.set_weight(1000);
-    proxy.router.arm_error_trip(Some(1));
+    proxy.router.arm_trips(cutover::proxy::Trips {
+        in_a_row: None,
+        budget: Some(1),
+    });
     let c = client();
     let mut tasks = Vec::new();
     for _ in 0..5 {

@@ -21,7 +21,7 @@ async fn bad_canary_is_rolled_back(kind: Kind) {
     assert_eq!(rolled.canary, None, "the canary is gone");
     assert!(
         seen.errors_from("v2") <= 3,
-        "clients saw {} canary errors (max_errors 3)",
+        "clients saw {} canary errors (max_failed_requests 3)",
         seen.errors_from("v2")
     );
     assert_eq!(seen.errors_from("v1"), 0, "stable never failed");

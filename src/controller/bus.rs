@@ -104,6 +104,7 @@ mod tests {
             kind: EventKind::Tick {
                 stable: Default::default(),
                 canary: None,
+                sample: None,
             },
         }
     }
@@ -130,6 +131,7 @@ mod tests {
             kind: EventKind::Tick {
                 stable: Default::default(),
                 canary: None,
+                sample: None,
             },
         });
         let (backlog, mut rx) = bus.subscribe_with_backlog(BACKLOG, 0);

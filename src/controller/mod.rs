@@ -23,7 +23,7 @@ mod view;
 mod writer;
 
 pub use driver::{ControllerDeps, spawn};
-pub use effect::{Effect, Input};
+pub use effect::{Effect, Input, Trips};
 pub use handle::{Command, ControllerHandle};
 pub use machine::Machine;
 pub use persist::{Loaded, OwnedReplica, PersistError, PersistedState};

@@ -56,6 +56,8 @@ pub struct Judge {
     over_p99_since: Tally,
     /// Stable's latencies of the last [`ESTIMATE_MS`], for the slow threshold.
     reference: VecDeque<(u64, LatencyHist)>,
+    /// The canary's, for the p99 shown beside the latency guards.
+    recent_canary: VecDeque<(u64, LatencyHist)>,
     /// The slow threshold in force (ms), once there is a reference.
     slow_ms: Option<f64>,
 }
@@ -73,6 +75,7 @@ impl Judge {
             slow_since: Default::default(),
             over_p99_since: Tally::default(),
             reference: VecDeque::new(),
+            recent_canary: VecDeque::new(),
             slow_ms: None,
         }
     }
@@ -118,15 +121,23 @@ impl Judge {
                 self.slow_since.1.add(s);
             }
         }
-        if !stable.is_empty() {
-            self.reference.push_back((at_ms, stable.clone()));
-        }
-        while let Some(&(t, _)) = self.reference.front() {
-            if t + ESTIMATE_MS > at_ms {
-                break;
+        for (window, h) in [(&mut self.reference, stable), (&mut self.recent_canary, canary)] {
+            if !h.is_empty() {
+                window.push_back((at_ms, h.clone()));
             }
-            self.reference.pop_front();
+            while window.front().is_some_and(|&(t, _)| t + ESTIMATE_MS <= at_ms) {
+                window.pop_front();
+            }
         }
+    }
+
+    /// A version's p99 (ms) over the last [`ESTIMATE_MS`] of whole seconds.
+    fn recent_p99_ms(window: &VecDeque<(u64, LatencyHist)>) -> Option<f64> {
+        let mut merged = LatencyHist::default();
+        for (_, h) in window {
+            merged.merge(h);
+        }
+        merged.quantile_us(0.99).map(|us| us / 1000.0)
     }
 
     /// One verdict per configured guard, in a fixed order: the statistical
@@ -140,6 +151,8 @@ impl Judge {
             failures: t.failures,
             requests: t.requests,
         };
+        let canary_p99 = Self::recent_p99_ms(&self.recent_canary);
+        let stable_p99 = Self::recent_p99_ms(&self.reference);
         let mut statistical =
             |name: Guard, log_e: f64, threshold: f64, c: Tally, s: Option<Tally>, slow_ms| {
                 let evidence = Evidence {
@@ -156,8 +169,14 @@ impl Judge {
                     .map(|t| t.requests)
                     .min()
                     .unwrap_or(0);
+                // In the unit of the guard's threshold.
                 let value = match (name, s) {
-                    (Guard::MaxErrorRatio | Guard::MaxP99Ratio, Some(s)) => ratio(c, s),
+                    (Guard::MaxErrorRatio, Some(s)) => ratio(c, s),
+                    (Guard::MaxP99Ratio, _) => match (canary_p99, stable_p99) {
+                        (Some(c), Some(s)) if s > 0.0 => Some(c / s),
+                        _ => None,
+                    },
+                    (Guard::MaxP99, _) => canary_p99,
                     _ => evidence.canary.rate(),
                 };
                 let status = if muted {

@@ -320,11 +320,14 @@ mod tests {
     }
 
     #[test]
-    fn a_canary_failing_like_stable_gathers_no_evidence_from_one_increment() {
+    fn a_canary_failing_like_stable_gathers_no_evidence() {
         let mut t = RatioTest::new(1.5);
-        // Same rate on both sides: the plug-in sits at r0 and nothing moves.
-        t.observe(250, Tally::new(100, 1), Tally::new(900, 9));
-        assert_eq!(t.log_e(), 0.0);
+        // Same rate on both sides: the plug-ins sit at r0 and do not move;
+        // the large-effect process loses; nothing counts against the canary.
+        for i in 1..=40 {
+            t.observe(i * 250, Tally::new(100, 1), Tally::new(900, 9));
+            assert!(t.log_e() <= 0.0, "{}", t.log_e());
+        }
     }
 
     #[test]

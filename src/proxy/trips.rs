@@ -88,9 +88,12 @@ impl Default for TripWire {
 }
 
 impl TripWire {
-    /// Arm (or with [`Trips::OFF`] disarm) both trips.
+    /// Arm (or with [`Trips::OFF`] disarm) both trips. A run of failures
+    /// from before (while muted, under other thresholds) is not held
+    /// against the canary: the run counts from here.
     pub fn arm(&self, trips: Trips) {
         self.fired.store(false, Ordering::SeqCst);
+        self.run.store(0, Ordering::SeqCst);
         self.in_a_row
             .store(trips.in_a_row.unwrap_or(OFF), Ordering::SeqCst);
         self.budget
@@ -256,5 +259,10 @@ mod tests {
             assert!(!fail(&m, &w, Role::Canary));
         }
         assert_eq!(w.run(), 100);
+        w.arm(Trips {
+            in_a_row: Some(3),
+            budget: None,
+        });
+        assert_eq!(w.run(), 0, "armed: the run counts from here");
     }
 }

@@ -227,7 +227,7 @@ mod tests {
         assert_eq!(after(GuardKey::Guard(Guard::TripAfter), "40"), Ok("40".into()));
         assert_eq!(after(GuardKey::Guard(Guard::MaxFailedRequests), "500"), Ok("500".into()));
         assert_eq!(after(GuardKey::Confidence, "99 %"), Ok("99 %".into()));
-        assert_eq!(after(GuardKey::EvidenceTimeout, "5m"), Ok("300s".into()));
+        assert_eq!(after(GuardKey::EvidenceTimeout, "5m"), Ok("5m".into()));
         assert_eq!(after(GuardKey::Window, "30s"), Ok("30s".into()));
         assert_eq!(after(GuardKey::MinRequests, "100"), Ok("100".into()));
         assert_eq!(after(GuardKey::OnBreach, "pause"), Ok("pause".into()));
@@ -241,10 +241,10 @@ mod tests {
         let trip = GuardKey::Guard(Guard::TripAfter);
         assert!(err(rate, "5").contains("type 5 % or 0.05"));
         assert!(err(rate, "150 %").contains("between 0 and 1"));
-        assert!(err(trip, "0").contains("at least 1"));
+        assert!(err(trip, "0").contains("2..=10000"));
         assert!(err(trip, "many").contains("not a count"));
         assert!(err(GuardKey::Guard(Guard::MaxP99), "300").contains("no unit"));
-        assert!(err(GuardKey::Guard(Guard::MaxP99Ratio), "0.5").contains("at least 1.0"));
+        assert!(err(GuardKey::Guard(Guard::MaxP99Ratio), "0.5").contains("from 1.0 to 100"));
         assert!(err(GuardKey::Window, "10m").contains("1s..=5m"));
         assert!(err(GuardKey::Window, "off").contains("cannot be off"));
         assert!(err(GuardKey::Confidence, "40 %").contains("0.5"));
@@ -266,7 +266,7 @@ mod tests {
         let (patch, after) = check(GuardKey::OnBreach, "pause", &before).unwrap();
         let c = confirm(&s, GuardKey::OnBreach, patch, &before, &after);
         assert!(
-            c.summary.ends_with("no error trip (on_breach pause)"),
+            c.summary.ends_with("no request-path trip (on_breach pause)"),
             "{}",
             c.summary
         );

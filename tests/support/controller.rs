@@ -3,8 +3,8 @@
 #![allow(dead_code)]
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use cutover::controller::{Effect, Input, Machine};
-use cutover::model::{Action, ActionRequest, Actor, GuardStatus, GuardVerdict, Phase, Role};
+use cutover::controller::{Effect, Input, Machine, Trips};
+use cutover::model::{Action, ActionRequest, Actor, Guard, GuardStatus, GuardVerdict, Phase, Role};
 use cutover::plan::{Plan, parse};
 
 /// A process-runtime plan: two steps (10 % for 30 s, 50 % for 60 s), no warm-up.
@@ -20,7 +20,7 @@ replicas = 2
 [health]
 start_timeout = "60s"
 [guard]
-max_errors = 20
+trip_after = 20
 [[steps]]
 weight = 10
 bake = "30s"
@@ -72,14 +72,35 @@ pub fn act_why(action: Action, reason: &str) -> Input {
     })
 }
 
+/// The guards report enough evidence.
+pub fn enough() -> Input {
+    Input::Evidence { waiting: None }
+}
+
+/// The guards still wait for `what`.
+pub fn waiting(what: &str) -> Input {
+    Input::Evidence {
+        waiting: Some(what.to_string()),
+    }
+}
+
+/// The trips armed with `trip_after = n` and no budget.
+pub fn trip(n: u64) -> Trips {
+    Trips {
+        in_a_row: Some(n),
+        budget: None,
+    }
+}
+
 pub fn breach() -> Input {
     Input::Breach {
         verdict: GuardVerdict {
-            name: "max_errors".into(),
+            name: Guard::TripAfter,
             value: Some(21.0),
             threshold: 20.0,
             status: GuardStatus::Breach,
-            detail: "21 errors since step start (limit 20)".into(),
+            detail: "21 canary failures in a row while stable answered".into(),
+            evidence: None,
         },
     }
 }
@@ -137,6 +158,9 @@ pub fn machine_in(plan: Plan, phase: Phase) -> Machine {
         },
         now,
     );
+    // The guards have seen enough: bakes move on (the evidence tests feed
+    // their own `Input::Evidence`).
+    ok(&mut m, enough(), now);
     match phase {
         Phase::Canary => {}
         Phase::Paused => {

@@ -5,9 +5,10 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use cutover::model::{
-    Actor, Event, EventKind, JournalHeader, Phase, ReplicaStatus, ReplicaView, Role, StateView,
-    VersionStats, VersionView,
+    Actor, Event, EventKind, Guard, JournalHeader, Phase, ReplicaStatus, ReplicaView, Role,
+    StateView, VersionStats, VersionView,
 };
+use cutover::plan::OnBreach;
 
 pub fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
@@ -118,11 +119,12 @@ pub fn recording(secs: u64) -> Vec<Event> {
             push(
                 at,
                 EventKind::Breach {
-                    guard: "max_error_rate".into(),
-                    value: 0.3,
-                    threshold: 0.05,
-                    on_breach: "rollback".into(),
-                    detail: "error rate 30%".into(),
+                    guard: Guard::MaxErrorRatio,
+                    value: 30.0,
+                    threshold: 1.25,
+                    on_breach: OnBreach::Rollback,
+                    detail: "canary 30 % [22–39] vs stable 1.0 % [0.5–2.0], n=120, 99.5 %".into(),
+                    evidence: None,
                 },
                 &mut events,
             );
@@ -132,7 +134,7 @@ pub fn recording(secs: u64) -> Vec<Event> {
                     from: Phase::Canary,
                     to: Phase::RollingBack,
                     by: Actor::Guard,
-                    reason: Some("max_error_rate".into()),
+                    reason: Some("max_error_ratio".into()),
                 },
                 &mut events,
             );
@@ -168,6 +170,7 @@ pub fn recording(secs: u64) -> Vec<Event> {
                     ..Default::default()
                 },
                 canary: None,
+                sample: None,
             },
             &mut events,
         );

@@ -68,8 +68,8 @@ async fn runtime_for(kind: Kind) -> Option<Arc<dyn Runtime>> {
     }
 }
 
-/// What a harness plan varies: the canary's env and extra keys, guard
-/// errors, steps, `[proxy]` keys.
+/// What a harness plan varies: the canary's env and extra keys, the
+/// release's budget of failed requests, steps, `[proxy]` keys.
 #[derive(Default)]
 pub struct Options<'a> {
     /// `KEY=VALUE` pairs separated by spaces.
@@ -77,7 +77,10 @@ pub struct Options<'a> {
     /// Extra `[canary]` keys, e.g. `memory = "32MiB"`.
     pub canary_extra: &'a str,
     pub steps: Option<&'a Steps>,
-    pub max_errors: u64,
+    /// `guard.max_failed_requests`: the release's budget of client requests
+    /// that may get a canary failure (the request that spends it zeroes the
+    /// weight in the proxy).
+    pub max_failed_requests: u64,
     /// Extra `[proxy]` keys, e.g. `upstream_timeout = "500ms"`.
     pub proxy_extra: &'a str,
 }
@@ -88,9 +91,9 @@ impl Harness {
         kind: Kind,
         canary_env: &str,
         steps: &Steps,
-        max_errors: u64,
+        max_failed_requests: u64,
     ) -> Option<Harness> {
-        Self::start_with(kind, canary_env, steps, max_errors, "").await
+        Self::start_with(kind, canary_env, steps, max_failed_requests, "").await
     }
 
     /// Docker through a specific engine endpoint (a socket the test controls).
@@ -98,7 +101,7 @@ impl Harness {
         endpoint: &str,
         canary_env: &str,
         steps: &Steps,
-        max_errors: u64,
+        max_failed_requests: u64,
     ) -> Option<Harness> {
         let rt = cutover::runtime::docker::DockerRuntime::connect_to(endpoint)
             .await
@@ -107,7 +110,7 @@ impl Harness {
         let opts = Options {
             canary_env,
             steps: Some(steps),
-            max_errors,
+            max_failed_requests,
             ..Options::default()
         };
         Self::start_on(Kind::Docker, Arc::new(rt), &opts).await
@@ -118,13 +121,13 @@ impl Harness {
         kind: Kind,
         canary_env: &str,
         steps: &Steps,
-        max_errors: u64,
+        max_failed_requests: u64,
         proxy_extra: &str,
     ) -> Option<Harness> {
         let opts = Options {
             canary_env,
             steps: Some(steps),
-            max_errors,
+            max_failed_requests,
             proxy_extra,
             ..Options::default()
         };
@@ -189,9 +192,8 @@ healthy_after = 2
 unhealthy_after = 3
 start_timeout = "8s"
 [guard]
-max_errors = {max_errors}
-max_error_rate = 0.5
-min_requests = 1000
+max_failed_requests = {max_failed_requests}
+min_requests = 20
 window = "10s"
 [drain]
 timeout = "3s"
@@ -207,7 +209,7 @@ access_log = "access.log"
                 "process"
             },
             canary_extra = opts.canary_extra,
-            max_errors = opts.max_errors,
+            max_failed_requests = opts.max_failed_requests,
             proxy_extra = opts.proxy_extra,
             steps = opts.steps.map_or("", |s| s.0.as_str())
         );

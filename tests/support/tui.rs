@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use cutover::model::*;
+use cutover::plan::OnBreach;
 use cutover::tui::app::{App, Link, LogsView, Popup, ReplayMark, ReplayView};
 use cutover::tui::{Theme, render_frame};
 use ratatui::buffer::Buffer;
@@ -75,50 +76,94 @@ fn canary() -> VersionView {
 }
 
 fn verdict(
-    name: &str,
+    name: Guard,
     value: Option<f64>,
     threshold: f64,
     status: GuardStatus,
     detail: &str,
 ) -> GuardVerdict {
     GuardVerdict {
-        name: name.into(),
+        name,
         value,
         threshold,
         status,
         detail: detail.into(),
+        evidence: None,
+    }
+}
+
+/// A sequential guard's verdict with its evidence: `canary` and `stable`
+/// as (failures, requests), `log_e` against the 99.5 % threshold.
+fn judged(
+    name: Guard,
+    value: Option<f64>,
+    threshold: f64,
+    status: GuardStatus,
+    canary: (u64, u64),
+    stable: Option<(u64, u64)>,
+    log_e: f64,
+) -> GuardVerdict {
+    let p = |(failures, requests)| Proportion { failures, requests };
+    let evidence = Evidence {
+        canary: p(canary),
+        stable: stable.map(p),
+        confidence: 0.995,
+        log_e,
+        log_threshold: -(0.005f64.ln()),
+        slow_ms: None,
+    };
+    let detail = match status {
+        GuardStatus::NotJudged => format!(
+            "not enough evidence yet: {} of 50 canary requests",
+            canary.1
+        ),
+        _ => evidence.summary(),
+    };
+    GuardVerdict {
+        name,
+        value,
+        threshold,
+        status,
+        detail,
+        evidence: Some(evidence),
     }
 }
 
 pub fn guards_ok() -> Vec<GuardVerdict> {
     vec![
-        verdict(
-            "max_errors",
-            Some(1.0),
-            20.0,
+        judged(
+            Guard::MaxErrorRatio,
+            Some(0.89),
+            1.25,
             GuardStatus::Pass,
-            "1 error since step start (limit 20)",
+            (1, 125),
+            Some((9, 1000)),
+            0.4,
         ),
-        verdict(
-            "max_error_rate",
-            Some(0.008),
-            0.05,
-            GuardStatus::Pass,
-            "0.80 % of 125 requests in 10 s (limit 5 %)",
-        ),
-        verdict(
-            "max_p99",
-            Some(58.0),
-            300.0,
-            GuardStatus::Pass,
-            "p99 58 ms over 10 s (limit 300 ms)",
-        ),
-        verdict(
-            "max_p99_ratio",
+        judged(
+            Guard::MaxP99Ratio,
             None,
             1.5,
             GuardStatus::NotJudged,
-            "fewer than 50 stable requests in 10 s: not judged",
+            (0, 41),
+            Some((2, 1000)),
+            0.0,
+        ),
+        judged(
+            Guard::MaxP99,
+            Some(58.0),
+            300.0,
+            GuardStatus::Pass,
+            (0, 125),
+            None,
+            0.0,
+        ),
+        verdict(
+            Guard::TripAfter,
+            Some(0.0),
+            10.0,
+            GuardStatus::Pass,
+            "0 canary failures in a row now; 10 in a row while stable answers set the weight to 0 at once",
         ),
     ]
 }
@@ -126,13 +171,8 @@ pub fn guards_ok() -> Vec<GuardVerdict> {
 /// The fixture's `[guard]`: the limits its verdicts show.
 pub fn thresholds() -> cutover::plan::GuardPlan {
     cutover::plan::GuardPlan {
-        max_errors: Some(20),
-        max_error_rate: Some(0.05),
-        window: "10s".parse().unwrap(),
-        min_requests: 50,
         max_p99: Some("300ms".parse().unwrap()),
-        max_p99_ratio: Some(1.5),
-        on_breach: cutover::plan::OnBreach::Rollback,
+        ..Default::default()
     }
 }
 
@@ -185,18 +225,20 @@ pub fn breach_state() -> StateView {
         c.stats.rps = 0.0;
         c.replicas[0].status = ReplicaStatus::Draining;
     }
-    s.guards[1] = verdict(
-        "max_error_rate",
-        Some(0.075),
-        0.05,
+    s.guards[0] = judged(
+        Guard::MaxErrorRatio,
+        Some(8.3),
+        1.25,
         GuardStatus::Breach,
-        "7.50 % of 160 requests in 10 s (limit 5 %)",
+        (12, 160),
+        Some((9, 1000)),
+        6.1,
     );
     s.last_breach = Some(BreachView {
-        guard: "max_error_rate".into(),
-        value: 0.075,
-        threshold: 0.05,
-        detail: "12 errors of 160 canary requests in 10 s".into(),
+        guard: Guard::MaxErrorRatio,
+        value: 8.3,
+        threshold: 1.25,
+        detail: s.guards[0].detail.clone(),
         at: now() - Duration::seconds(3),
     });
     s
@@ -242,6 +284,7 @@ pub fn app_with(final_state: StateView, bad_canary: bool) -> App {
             EventKind::Tick {
                 stable: s,
                 canary: c,
+                sample: None,
             },
         ));
         let journal = match i {
@@ -297,11 +340,12 @@ pub fn app_with(final_state: StateView, bad_canary: bool) -> App {
                 detail: "steps and bake resume".into(),
             }),
             290 if bad_canary => Some(EventKind::Breach {
-                guard: "max_error_rate".into(),
-                value: 0.075,
-                threshold: 0.05,
-                on_breach: "rollback".into(),
-                detail: "12 errors of 160".into(),
+                guard: Guard::MaxErrorRatio,
+                value: 8.3,
+                threshold: 1.25,
+                on_breach: OnBreach::Rollback,
+                detail: "canary 7.5 % [3.5–15] vs stable 0.90 % [0.4–2.1], n=160, 99.5 %".into(),
+                evidence: None,
             }),
             291 if bad_canary => Some(EventKind::Phase {
                 from: Phase::Canary,
@@ -345,6 +389,7 @@ pub fn early_release(secs: i64) -> App {
             EventKind::Tick {
                 stable: stats(36.0 + 3.0 * (t / 9.0).sin(), 0, 11.0, 45.0),
                 canary: Some(c),
+                sample: None,
             },
         ));
     }

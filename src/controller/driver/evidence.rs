@@ -16,8 +16,8 @@ pub(super) struct Feed {
     judge: Judge,
     /// Lifetime (requests, errors) of canary and stable at the last increment.
     counted: (Tally, Tally),
-    /// The last metrics second taken whole.
-    sampled_sec: u64,
+    /// The first metrics second not taken yet.
+    next_sec: u64,
     /// What the seconds taken since the last journal tick held.
     tick: TickSample,
     /// Whether `tick` holds any request.
@@ -36,7 +36,7 @@ impl Feed {
         Feed {
             judge: Judge::new(g),
             counted: (lifetime(m, Role::Canary), lifetime(m, Role::Stable)),
-            sampled_sec: m.now_sec(),
+            next_sec: m.now_sec(),
             tick: TickSample::default(),
             tick_any: false,
             epoch: Instant::now(),
@@ -51,7 +51,7 @@ impl Feed {
     /// journal's next sample always, into the judge when it is judging.
     fn take_seconds(&mut self, m: &Metrics, judging: bool) {
         let now = m.now_sec();
-        let first = (self.sampled_sec + 1).max(now.saturating_sub(RING_SECS as u64 - 2));
+        let first = self.next_sec.max(now.saturating_sub(RING_SECS as u64 - 2));
         for sec in first..now {
             let s = m.second(Role::Stable, sec);
             let c = m.second(Role::Canary, sec);
@@ -63,7 +63,7 @@ impl Feed {
             self.tick.stable.add(&s);
             self.tick.canary.add(&c);
         }
-        self.sampled_sec = self.sampled_sec.max(now.saturating_sub(1));
+        self.next_sec = self.next_sec.max(now);
     }
 
     /// Requests and errors since the last increment, into the judge.

@@ -27,7 +27,7 @@ fn a_threshold_is_typed_checked_inline_confirmed_then_sent() {
     key(&mut a, KeyCode::Char('g'));
     assert_eq!(a.mode(), Mode::Guards);
     key(&mut a, KeyCode::Down);
-    assert_eq!(panel(&a).selected, 1, "error rate");
+    assert_eq!(panel(&a).selected, 1, "error ceiling");
     key(&mut a, KeyCode::Enter);
     assert_eq!(a.mode(), Mode::GuardEdit);
     // `q`, `g`, `m` are text here, not close or mute.
@@ -53,7 +53,7 @@ fn a_threshold_is_typed_checked_inline_confirmed_then_sent() {
         panic!("{:?}", a.popup)
     };
     assert!(
-        c.summary.starts_with("max_error_rate 5.00 % → 2.00 %"),
+        c.summary.starts_with("max_error_rate off → 2.00 %"),
         "{}",
         c.summary
     );
@@ -92,7 +92,7 @@ fn on_breach_switches_through_a_confirmation() {
     let mut a = app(Phase::Paused, 250);
     key(&mut a, KeyCode::Char('g'));
     key(&mut a, KeyCode::Up);
-    assert_eq!(panel(&a).selected, 6, "↑ from the top wraps to on breach");
+    assert_eq!(panel(&a).selected, 10, "↑ from the top wraps to on breach");
     assert_eq!(key(&mut a, KeyCode::Enter), None);
     assert_eq!(a.mode(), Mode::Confirm);
     assert_eq!(

@@ -83,6 +83,7 @@ fn the_tick_backlog_draws_the_graphs_past_and_leaves_the_stats() {
                 rps: rps / 4.0,
                 ..Default::default()
             }),
+            sample: None,
         },
     };
     // Attached at t0: five minutes of ticks, oldest first, after the snapshot.

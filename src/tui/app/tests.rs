@@ -338,6 +338,7 @@ fn seeking_back_restarts_history_and_events() {
             kind: EventKind::Tick {
                 stable: VersionStats::default(),
                 canary: None,
+                sample: None,
             },
         });
     }

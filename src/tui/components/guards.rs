@@ -1,18 +1,18 @@
-//! The guard panel: each guard with its value, its limit and a verdict that
-//! never reads as a pass when there was too little traffic ("not judged").
-//! Verdicts carry a symbol and a word, never colour alone.
+//! The guard panel: each guard with its value, its limit, a gauge of how
+//! close the evidence is to a breach, and a verdict that never reads as a
+//! pass when there was too little traffic ("not judged": not enough
+//! evidence yet). Verdicts carry a symbol and a word, never colour alone.
 //!
 //! ```text
-//! ┌ guards ──────────────────────────────────────────┐  roomy: the detail under
-//! │✓ pass       errors          1  ≤ 20              │  each guard when it does
-//! │             1 error since step start (limit 20)  │  not fit after it (whole,
-//! │? not judged p99 ratio       —  ≤ ×1.50           │  or cut at a word)
-//! │             fewer than 50 stable requests in 10 s…│
-//! └──────────────────────────────────────────────────┘
-//! ┌ guards ──────────────────────────────┐              narrow: the verdict
-//! │✓ errors          1  ≤ 20             │              shrinks to its symbol
-//! │✗ error rate 7.50 %  ≤ 5.00 %         │              before any figure or
-//! │? p99 ratio       —  ≤ ×1.50          │              limit goes
+//! ┌ guards ───────────────────────────────────────────────────┐  roomy: the detail
+//! │✓ pass       errors vs stable  ×0.91  ≤ ×1.25  ■□□□□       │  under each guard
+//! │             canary 0.9 % [0.4–2.0] vs stable 1.0 % […     │  when it does not
+//! │? not judged latency vs stable     —  ≤ ×1.50  □□□□□       │  fit after it
+//! │             not enough evidence yet: 31 of 50 canary…     │
+//! └───────────────────────────────────────────────────────────┘
+//! ┌ guards ──────────────────────────────┐  narrow: the verdict shrinks to its
+//! │✓ errors vs stable ×0.91  ≤ ×1.25     │  symbol, then the gauge goes, before
+//! │✗ error ceiling   7.50 %  ≤ 5.00 %    │  any figure or limit
 //! └──────────────────────────────────────┘
 //! ```
 
@@ -44,9 +44,32 @@ pub struct Columns {
     name: usize,
     value: usize,
     limit: usize,
+    gauge: bool,
 }
 
 const VERDICT_WORDS: usize = 13;
+/// Cells of the evidence gauge (and the space before it).
+const GAUGE: usize = 5;
+
+/// How close a guard is to a breach, 0..=1: the evidence so far against
+/// what a breach needs, or a count against its limit.
+pub fn closeness(g: &GuardVerdict) -> f64 {
+    match (&g.evidence, g.value) {
+        (Some(e), _) => e.progress(),
+        (None, Some(v)) if g.threshold > 0.0 => (v / g.threshold).clamp(0.0, 1.0),
+        _ => 0.0,
+    }
+}
+
+/// `■■□□□`: [`closeness`] in [`GAUGE`] cells (a breach fills it).
+fn gauge(g: &GuardVerdict) -> String {
+    let full = if g.status == GuardStatus::Breach {
+        GAUGE
+    } else {
+        ((closeness(g) * GAUGE as f64).floor() as usize).min(GAUGE - 1)
+    };
+    format!("{}{}", "■".repeat(full), "□".repeat(GAUGE - full))
+}
 
 fn value_text(g: &GuardVerdict) -> String {
     g.value.map_or("—".into(), |x| fmt::guard_value(g.name, x))
@@ -64,9 +87,14 @@ pub fn columns(guards: &[GuardVerdict], width: usize) -> Columns {
         name: max(&|g| fit::width(fmt::guard_label(g.name))),
         value: max(&|g| fit::width(&value_text(g))),
         limit: max(&|g| fit::width(&limit_text(g))),
+        gauge: true,
     };
+    // The words go first, then the gauge; the figures stay.
     if c.width() > width {
         c.words = false;
+    }
+    if c.width() > width {
+        c.gauge = false;
     }
     c
 }
@@ -75,7 +103,8 @@ impl Columns {
     /// Columns used by the figures (without the detail).
     pub fn width(&self) -> usize {
         let verdict = if self.words { VERDICT_WORDS } else { 2 };
-        verdict + self.name + 1 + self.value + 2 + self.limit
+        let gauge = if self.gauge { GAUGE + 2 } else { 0 };
+        verdict + self.name + 1 + self.value + 2 + self.limit + gauge
     }
 }
 
@@ -118,6 +147,16 @@ pub fn line(
             theme.fg(theme.dim),
         ),
     ];
+    if cols.gauge {
+        let near = closeness(g);
+        let colour = match g.status {
+            GuardStatus::Breach => theme.bad,
+            GuardStatus::Muted => theme.muted,
+            _ if near >= 0.5 => theme.warn,
+            _ => theme.dim,
+        };
+        spans.push(Span::styled(format!("  {}", gauge(g)), theme.fg(colour)));
+    }
     let used = fit::spans_width(&spans);
     let room = width.saturating_sub(used + 3);
     if detail && !g.detail.is_empty() && (fit::width(&g.detail) <= room || room >= DETAIL_MIN) {

@@ -130,6 +130,18 @@ fn summary(s: &StateView, v: &VersionView, theme: &Theme, width: usize) -> Vec<L
     } else {
         theme.fg(theme.text)
     };
+    // The rate's uncertainty at the guards' confidence: `[0.1–1.3]`.
+    let confidence = s
+        .thresholds
+        .as_ref()
+        .map_or(crate::plan::GuardPlan::default().confidence, |t| t.confidence);
+    let interval = crate::model::Proportion {
+        failures: st.errors,
+        requests: st.requests,
+    }
+    .interval(confidence)
+    .map(|(lo, hi)| format!(" [{}–{}]", fmt_interval(lo), fmt_interval(hi)))
+    .unwrap_or_default();
     // Figures first; their counts and side notes give way on a narrow panel.
     let l2 = fit::squeeze(
         vec![
@@ -149,8 +161,9 @@ fn summary(s: &StateView, v: &VersionView, theme: &Theme, width: usize) -> Vec<L
                 format!(" ({}/{})", st.errors, st.requests),
                 theme.fg(theme.dim),
             )]),
+            Piece::optional(vec![Span::styled(interval, theme.fg(theme.dim))]),
         ],
-        &[1],
+        &[2, 1],
         width,
     );
     let l3 = fit::squeeze(
@@ -318,5 +331,17 @@ fn status_style(status: ReplicaStatus, theme: &Theme) -> ratatui::style::Style {
         ReplicaStatus::Starting => theme.fg(theme.warn),
         s if replica_bad(s) => theme.strong(theme.bad).add_modifier(Modifier::BOLD),
         _ => theme.fg(theme.dim),
+    }
+}
+
+/// An interval end as a bare percent figure (`0.1`, `1.3`, `12`).
+fn fmt_interval(r: f64) -> String {
+    let p = r * 100.0;
+    if p == 0.0 {
+        "0".into()
+    } else if p < 10.0 {
+        format!("{p:.1}")
+    } else {
+        format!("{p:.0}")
     }
 }
