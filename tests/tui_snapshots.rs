@@ -115,7 +115,7 @@ fn guard_panel_and_mute_confirmation() {
     snap("confirm_mute", &app);
 }
 
-/// `g`, ↓ to the error rate, Enter, a value the rules refuse (said inline,
+/// `g`, ↓ to the error ceiling, Enter, a value the rules refuse (said inline,
 /// the panel stays), then one they take and its confirmation.
 #[test]
 fn guard_edit_with_an_error_then_its_confirmation() {
@@ -136,7 +136,7 @@ fn guard_edit_with_an_error_then_its_confirmation() {
     };
     assert_eq!(
         c.summary,
-        "max_error_rate 5.00 % → 2.00 %, from the next evaluation; errors count from now; error trip re-armed at 20"
+        "max_error_rate off → 2.00 %, from the next evaluation; evidence starts over; trip re-armed at 10 in a row"
     );
     assert!(matches!(
         key(&mut app, KeyCode::Char('y')),
@@ -280,8 +280,8 @@ fn every_size_keeps_what_an_operator_needs() {
                 "guards ✓3 ?1",
                 "step 2/3 → 25 %",
                 "bake 0:42",
-                "≤ 20",
-                "≤ 5.00 %",
+                "≤ ×1.25",
+                "≤ 10",
                 "≤ 300 ms",
                 "≤ ×1.50",
                 "37.5 req/s  errors 0.27 %",
@@ -316,10 +316,12 @@ fn every_size_keeps_what_an_operator_needs() {
             for want in [
                 "▼ ROLLING BACK",
                 "docker",
-                "✗ GUARD BREACH  error rate 7.50 % > 5.00 %",
+                "✗ GUARD BREACH  errors vs stable ×8.30 > ×1.25",
                 "— rolling back",
                 "a acknowledge",
-                "7.50 %  ≤ 5.00 %",
+                // The evidence, as the banner says it.
+                "canary 7.5 % [3.4–16] vs stable 0.90 % [0.36–2.2]",
+                "×8.30  ≤ ×1.25",
             ] {
                 assert!(s.contains(want), "{w}×{h}: `{want}` is not whole:\n{s}");
             }

@@ -103,6 +103,11 @@ fn judged(
     stable: Option<(u64, u64)>,
     log_e: f64,
 ) -> GuardVerdict {
+    let slow_ms = match name {
+        Guard::MaxP99 => Some(threshold),
+        Guard::MaxP99Ratio => Some(69.0),
+        _ => None,
+    };
     let p = |(failures, requests)| Proportion { failures, requests };
     let evidence = Evidence {
         canary: p(canary),
@@ -110,14 +115,15 @@ fn judged(
         confidence: 0.995,
         log_e,
         log_threshold: -(0.005f64.ln()),
-        slow_ms: None,
+        slow_ms,
     };
-    let detail = match status {
-        GuardStatus::NotJudged => format!(
+    let detail = match (status, slow_ms) {
+        (GuardStatus::NotJudged, _) => format!(
             "not enough evidence yet: {} of 50 canary requests",
             canary.1
         ),
-        _ => evidence.summary(),
+        (_, Some(ms)) => format!("slower than {}: {}", latency_text(ms), evidence.summary()),
+        (_, None) => evidence.summary(),
     };
     GuardVerdict {
         name,
