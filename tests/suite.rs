@@ -17,6 +17,7 @@ mod demo_pty;
 mod faults_engine;
 mod faults_proxy;
 mod faults_release;
+mod guards_e2e;
 mod journal_asciicast;
 mod journal_player;
 mod journal_reader;

@@ -74,6 +74,13 @@ async fn runtime_for(kind: Kind) -> Option<Arc<dyn Runtime>> {
 pub struct Options<'a> {
     /// `KEY=VALUE` pairs separated by spaces.
     pub canary_env: &'a str,
+    /// The same for stable (both v1 replicas).
+    pub stable_env: &'a str,
+    /// The whole `[guard]` table instead of the harness's (`Some("")`: the
+    /// defaults, as a plan without the table gets them).
+    pub guard: Option<&'a str>,
+    /// The whole `[health]` table instead of the harness's quick one.
+    pub health: Option<&'a str>,
     /// Extra `[canary]` keys, e.g. `memory = "32MiB"`.
     pub canary_extra: &'a str,
     pub steps: Option<&'a Steps>,
@@ -162,13 +169,26 @@ impl Harness {
                 "image = \"cutover-demo:v2\"".to_string(),
             ),
         };
-        let env = opts
-            .canary_env
-            .split_whitespace()
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(k, v)| format!("{k} = \"{v}\""))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let env_of = |pairs: &str| {
+            pairs
+                .split_whitespace()
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| format!("{k} = \"{v}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let env = env_of(opts.canary_env);
+        let stable_env = env_of(opts.stable_env);
+        let health = opts.health.unwrap_or(
+            "interval = \"200ms\"\ntimeout = \"200ms\"\nhealthy_after = 2\nunhealthy_after = 3\nstart_timeout = \"8s\"",
+        );
+        let guard = match opts.guard {
+            Some(table) => table.to_string(),
+            None => format!(
+                "max_failed_requests = {}\nmin_requests = 20\nwindow = \"10s\"",
+                opts.max_failed_requests
+            ),
+        };
         let text = format!(
             r#"service = "{service}"
 runtime = "{rt}"
@@ -179,6 +199,7 @@ admin = "127.0.0.1:0"
 {stable}
 version = "v1"
 replicas = 2
+env = {{ {stable_env} }}
 [canary]
 {canary}
 version = "v2"
@@ -186,15 +207,9 @@ replicas = 1
 env = {{ {env} }}
 {canary_extra}
 [health]
-interval = "200ms"
-timeout = "200ms"
-healthy_after = 2
-unhealthy_after = 3
-start_timeout = "8s"
+{health}
 [guard]
-max_failed_requests = {max_failed_requests}
-min_requests = 20
-window = "10s"
+{guard}
 [drain]
 timeout = "3s"
 stop_grace = "2s"
@@ -209,7 +224,6 @@ access_log = "access.log"
                 "process"
             },
             canary_extra = opts.canary_extra,
-            max_failed_requests = opts.max_failed_requests,
             proxy_extra = opts.proxy_extra,
             steps = opts.steps.map_or("", |s| s.0.as_str())
         );
