@@ -332,11 +332,13 @@ pub(super) fn guard_plan(g: &GuardPlan) -> Check {
         );
     }
     if let Some(r) = g.max_error_rate
-        && !(r.is_finite() && r > 0.0 && r < 1.0)
+        && !(r.is_finite() && (0.0..1.0).contains(&r))
     {
         return bad(
             "guard.max_error_rate",
-            format!("expected a rate between 0 and 1 (0.05 = 5 %), or \"off\", found {r}"),
+            format!(
+                "expected a rate from 0 up to (not including) 1 (0.05 = 5 %), or \"off\", found {r}"
+            ),
         );
     }
     if g.window.get() < MIN_WINDOW || g.window.get() > MAX_WINDOW {
