@@ -6,8 +6,8 @@
 //! (live or replaying) renders nothing but these. Keeping them in one place is
 //! what lets a recording be played back in the very same cockpit.
 
-use crate::plan::{GuardPlan, HumanDuration, OnBreach};
 use crate::metrics::compact::LatencyHist;
+use crate::plan::{GuardPlan, HumanDuration, OnBreach};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;

@@ -412,15 +412,8 @@ async fn canary_never_healthy_fails_without_traffic() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_restores_phase_and_weight_and_adopts_replicas() {
-    let plan = driver_plan(
-        "drv-restart",
-        "[guard]\nmax_failed_requests = 3\n",
-    );
-    let r = rig(
-        "drv-restart",
-        "[guard]\nmax_failed_requests = 3\n",
-    )
-    .await;
+    let plan = driver_plan("drv-restart", "[guard]\nmax_failed_requests = 3\n");
+    let r = rig("drv-restart", "[guard]\nmax_failed_requests = 3\n").await;
     act(
         &r.handle,
         Action::Deploy {

@@ -723,7 +723,10 @@ fn breach_sets_weight_zero_first_and_removes_canary() {
             ..
         } | Effect::Remove { role: Role::Stable }
     )));
-    assert_eq!(m.state().last_breach.as_ref().unwrap().guard, Guard::TripAfter);
+    assert_eq!(
+        m.state().last_breach.as_ref().unwrap().guard,
+        Guard::TripAfter
+    );
 
     ok(
         &mut m,
@@ -760,11 +763,15 @@ fn pause_policy_keeps_weight_and_holds_steps() {
     let text = PLAN.replace("trip_after = 20", "trip_after = 20\non_breach = \"pause\"");
     let mut m = machine_in(plan_text(&text), Phase::Canary);
     // The proxy's trip is a rollback by nature: not armed with on_breach = pause.
-    assert!(
-        !m.resume_effects()
-            .iter()
-            .any(|e| matches!(e, Effect::ArmTrips { trips: Trips { in_a_row: Some(_), .. } }))
-    );
+    assert!(!m.resume_effects().iter().any(|e| matches!(
+        e,
+        Effect::ArmTrips {
+            trips: Trips {
+                in_a_row: Some(_),
+                ..
+            }
+        }
+    )));
     let fx = ok(&mut m, breach(), t0() + secs(10));
     assert_eq!(m.state().phase, Phase::Paused);
     assert_eq!(
@@ -1352,7 +1359,10 @@ fn set_guards_is_checked_journaled_and_rearms_the_trip() {
     assert_eq!(g.trip_after, Some(5));
     assert_eq!(g.on_breach, cutover::plan::OnBreach::Pause);
     // on_breach = pause: the proxy's trip (a rollback by nature) is disarmed.
-    assert!(fx.contains(&Effect::ArmTrips { trips: Trips::OFF }), "{fx:?}");
+    assert!(
+        fx.contains(&Effect::ArmTrips { trips: Trips::OFF }),
+        "{fx:?}"
+    );
     assert_eq!(fx.last(), Some(&Effect::Persist));
     // Applied from the next input: a breach now pauses.
     ok(&mut m, breach(), t0() + secs(1));
@@ -1370,10 +1380,7 @@ fn set_guards_is_checked_journaled_and_rearms_the_trip() {
         ),
         t0() + secs(2),
     );
-    assert!(
-        fx.contains(&Effect::ArmTrips { trips: trip(7) }),
-        "{fx:?}"
-    );
+    assert!(fx.contains(&Effect::ArmTrips { trips: trip(7) }), "{fx:?}");
     // The edit survives a restore (it lives in the persisted state)...
     let restored = Machine::restore(plan(), m.state().clone());
     assert!(

@@ -14,7 +14,8 @@ use cutover::model::{EventKind, Guard, Phase};
 use std::time::Duration;
 use support::release::*;
 
-const STEPS: &str = "[[steps]]\nweight = 10\nbake = \"30s\"\n[[steps]]\nweight = 50\nbake = \"60s\"\n";
+const STEPS: &str =
+    "[[steps]]\nweight = 10\nbake = \"30s\"\n[[steps]]\nweight = 50\nbake = \"60s\"\n";
 const LOAD: f64 = 400.0;
 
 async fn release(stable_env: &str, canary_env: &str) -> Option<(Harness, Seen)> {
@@ -25,7 +26,9 @@ async fn release(stable_env: &str, canary_env: &str) -> Option<(Harness, Seen)> 
         guard: Some(""),
         // Checks a busy machine does not fail: this test is about the
         // guards, and a starved health check is another story.
-        health: Some("interval = \"1s\"\ntimeout = \"1s\"\nunhealthy_after = 5\nstart_timeout = \"20s\""),
+        health: Some(
+            "interval = \"1s\"\ntimeout = \"1s\"\nunhealthy_after = 5\nstart_timeout = \"20s\"",
+        ),
         steps: Some(&steps),
         ..Options::default()
     };
@@ -96,7 +99,9 @@ async fn a_canary_at_five_times_stables_error_rate_is_rolled_back() {
     assert_eq!(*guard, Guard::MaxErrorRatio, "{detail}");
     // The breach says its evidence: both rates with intervals, n, confidence.
     assert!(
-        detail.starts_with("canary ") && detail.contains(" vs stable ") && detail.ends_with(", 99.5 %"),
+        detail.starts_with("canary ")
+            && detail.contains(" vs stable ")
+            && detail.ends_with(", 99.5 %"),
         "{detail}"
     );
     let b = done.last_breach.expect("the breach is kept for clients");

@@ -235,7 +235,10 @@ pub fn render_status(s: &StateView) -> String {
             GuardStatus::Breach => "BREACH",
             GuardStatus::Muted => "muted",
         };
-        out += &format!("  guard {:<15} {:<10} {}\n", g.name, word, g.detail);
+        out += &format!("  guard {:<19} {:<10} {}\n", g.name, word, g.detail);
+    }
+    if let Some(n) = s.failed_requests {
+        out += &format!("  failed requests this release (canary): {n}\n");
     }
     if let Some(f) = &s.freeze {
         out += &format!("  freeze in force: {f}\n");

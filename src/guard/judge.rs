@@ -16,9 +16,7 @@
 //! slow requests is just its share of requests — the same conditional test
 //! as for errors, with the tolerance [`SLOW_TOLERANCE`].
 
-use super::sequential::{
-    CeilingTest, ESTIMATE_MS, RatioTest, Tally, log_threshold,
-};
+use super::sequential::{CeilingTest, ESTIMATE_MS, RatioTest, Tally, log_threshold};
 use crate::metrics::compact::LatencyHist;
 use crate::model::{Evidence, Guard, GuardStatus, GuardVerdict, Proportion};
 use crate::plan::GuardPlan;
@@ -121,11 +119,17 @@ impl Judge {
                 self.slow_since.1.add(s);
             }
         }
-        for (window, h) in [(&mut self.reference, stable), (&mut self.recent_canary, canary)] {
+        for (window, h) in [
+            (&mut self.reference, stable),
+            (&mut self.recent_canary, canary),
+        ] {
             if !h.is_empty() {
                 window.push_back((at_ms, h.clone()));
             }
-            while window.front().is_some_and(|&(t, _)| t + ESTIMATE_MS <= at_ms) {
+            while window
+                .front()
+                .is_some_and(|&(t, _)| t + ESTIMATE_MS <= at_ms)
+            {
                 window.pop_front();
             }
         }
@@ -192,10 +196,7 @@ impl Judge {
                     GuardStatus::NotJudged => not_enough(c, s, min),
                     _ => {
                         let what = match slow_ms {
-                            Some(ms) => format!(
-                                "slower than {}: ",
-                                crate::model::latency_text(ms)
-                            ),
+                            Some(ms) => format!("slower than {}: ", crate::model::latency_text(ms)),
                             None => String::new(),
                         };
                         format!("{what}{}", evidence.summary())
@@ -211,7 +212,14 @@ impl Judge {
                 });
             };
         if let (Some(r), Some(t)) = (g.max_error_ratio, &self.errors) {
-            statistical(Guard::MaxErrorRatio, t.log_e(), r, self.since.0, Some(self.since.1), None);
+            statistical(
+                Guard::MaxErrorRatio,
+                t.log_e(),
+                r,
+                self.since.0,
+                Some(self.since.1),
+                None,
+            );
         }
         if let (Some(p), Some(t)) = (g.max_error_rate, &self.ceiling) {
             statistical(Guard::MaxErrorRate, t.log_e(), p, self.since.0, None, None);
@@ -228,7 +236,14 @@ impl Judge {
         }
         if let (Some(limit), Some(t)) = (g.max_p99, &self.slow_ceiling) {
             let ms = limit.get().as_secs_f64() * 1000.0;
-            statistical(Guard::MaxP99, t.log_e(), ms, self.over_p99_since, None, Some(ms));
+            statistical(
+                Guard::MaxP99,
+                t.log_e(),
+                ms,
+                self.over_p99_since,
+                None,
+                Some(ms),
+            );
         }
         let count = |name: Guard, value: u64, limit: u64, detail: String| GuardVerdict {
             name,

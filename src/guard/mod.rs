@@ -13,7 +13,6 @@
 //! rate is never blamed on the canary; and no input (zeros, empty windows)
 //! can make a verdict NaN or divide by zero.
 
-
 pub mod judge;
 pub mod sequential;
 pub mod settings;
@@ -41,7 +40,5 @@ pub fn first_breach(verdicts: &[GuardVerdict]) -> Option<&GuardVerdict> {
     verdicts.iter().find(|v| v.status == GuardStatus::Breach)
 }
 
-#[cfg(test)]
-mod sim_scratch;
 #[cfg(test)]
 mod tests;

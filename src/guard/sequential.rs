@@ -310,7 +310,10 @@ mod tests {
     #[test]
     fn wilson_matches_the_formula_and_stays_in_bounds() {
         let (lo, hi) = wilson(25, 412, 0.99).unwrap();
-        assert!((lo - 0.0371).abs() < 5e-4 && (hi - 0.0985).abs() < 5e-4, "{lo} {hi}");
+        assert!(
+            (lo - 0.0371).abs() < 5e-4 && (hi - 0.0985).abs() < 5e-4,
+            "{lo} {hi}"
+        );
         let (lo, hi) = wilson(0, 30, 0.99).unwrap();
         assert_eq!(lo, 0.0);
         assert!(hi > 0.1 && hi < 0.25, "{hi}");
@@ -339,9 +342,16 @@ mod tests {
             at += 250;
             steps += 1;
             t.observe(at, Tally::new(3, 3), Tally::new(25, 0));
-            assert!(steps < 20, "no decision after {steps} increments: {}", t.log_e());
+            assert!(
+                steps < 20,
+                "no decision after {steps} increments: {}",
+                t.log_e()
+            );
         }
-        assert!(steps >= 2, "one increment of 3 failures is not yet evidence");
+        assert!(
+            steps >= 2,
+            "one increment of 3 failures is not yet evidence"
+        );
     }
 
     #[test]

@@ -104,5 +104,4 @@ impl GuardKey {
             GuardKey::OnBreach => p.on_breach.map(|_| ()),
         }
     }
-
 }

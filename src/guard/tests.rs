@@ -68,7 +68,11 @@ fn a_canary_like_stable_passes_once_there_is_enough_of_it() {
     feed(&mut j, 0, 1, (40, 0), (360, 4));
     let v = j.verdicts(PathCounts::default(), false);
     assert_eq!(v[0].status, NotJudged, "{}", v[0].detail);
-    assert!(v[0].detail.contains("40 of 50 canary requests"), "{}", v[0].detail);
+    assert!(
+        v[0].detail.contains("40 of 50 canary requests"),
+        "{}",
+        v[0].detail
+    );
     feed(&mut j, 1000, 60, (40, 0), (360, 4));
     let v = j.verdicts(PathCounts::default(), false);
     assert_eq!(v[0].status, Pass, "{}", v[0].detail);
@@ -156,7 +160,12 @@ fn a_canary_twice_as_slow_is_found_by_its_slow_requests() {
     let _ = same;
     let va = &a.verdicts(PathCounts::default(), false)[0];
     let vb = &b.verdicts(PathCounts::default(), false)[0];
-    assert_eq!((va.name, va.status), (Guard::MaxP99Ratio, Pass), "{}", va.detail);
+    assert_eq!(
+        (va.name, va.status),
+        (Guard::MaxP99Ratio, Pass),
+        "{}",
+        va.detail
+    );
     assert_eq!(vb.status, Breach, "{}", vb.detail);
     assert!(vb.detail.starts_with("slower than "), "{}", vb.detail);
 }

@@ -56,7 +56,7 @@ impl LatencyHist {
     pub fn from_hdr(h: &hdrhistogram::Histogram<u32>) -> LatencyHist {
         let mut out = LatencyHist::default();
         for v in h.iter_recorded() {
-            let n = u32::try_from(v.count_at_value()).unwrap_or(u32::MAX);
+            let n = v.count_at_value();
             out.record_n(h.highest_equivalent(v.value_iterated_to()) as f64, n);
         }
         out

@@ -53,10 +53,9 @@ where
             "expected {} or \"off\", found {w:?}",
             T::WHAT
         ))),
-        Ok(Raw::Flag(true)) | Err(_) => Err(D::Error::custom(format!(
-            "expected {} or \"off\"",
-            T::WHAT
-        ))),
+        Ok(Raw::Flag(true)) | Err(_) => {
+            Err(D::Error::custom(format!("expected {} or \"off\"", T::WHAT)))
+        }
     }
 }
 
@@ -91,7 +90,9 @@ mod tests {
 
     #[test]
     fn anything_else_says_what_was_expected() {
-        let e = toml::from_str::<T>("d = \"300xs\"").unwrap_err().to_string();
+        let e = toml::from_str::<T>("d = \"300xs\"")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("a duration such as \"300ms\" or \"off\""), "{e}");
         let e = toml::from_str::<T>("r = true").unwrap_err().to_string();
         assert!(e.contains("a number or \"off\""), "{e}");

@@ -26,4 +26,4 @@ mod upstream;
 
 pub use router::{DrainReport, ProxyOptions, Router, Table};
 pub use server::{serve, spawn_workers};
-pub use trips::{Trips, Tripped};
+pub use trips::{Tripped, Trips};

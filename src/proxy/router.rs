@@ -13,7 +13,7 @@
 //! of a drained version answered 504 after the drain timeout).
 
 use super::pool::{Member, MemberGuard, Pool};
-use super::trips::{Trips, Tripped};
+use super::trips::{Tripped, Trips};
 use crate::metrics::{InFlight, Metrics};
 use crate::model::Role;
 use crate::plan::{Balance, ProxyPlan, Sticky};

@@ -39,7 +39,6 @@ impl Trips {
     };
 }
 
-
 /// Which trip fired.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tripped {
@@ -153,7 +152,9 @@ impl TripWire {
             Role::Canary => {
                 let run = self.run.fetch_add(1, Ordering::Relaxed) + 1;
                 let in_a_row = self.in_a_row.load(Ordering::SeqCst);
-                if in_a_row != OFF && run >= in_a_row && !self.stable_failing.load(Ordering::Relaxed)
+                if in_a_row != OFF
+                    && run >= in_a_row
+                    && !self.stable_failing.load(Ordering::Relaxed)
                 {
                     return self.fire(IN_A_ROW, run);
                 }
@@ -225,7 +226,10 @@ mod tests {
         assert!(!fail(&m, &w, Role::Canary));
         assert!(!fail(&m, &w, Role::Canary));
         ok(&m, &w, Role::Stable);
-        assert!(fail(&m, &w, Role::Canary), "stable answers again: the run is the canary's");
+        assert!(
+            fail(&m, &w, Role::Canary),
+            "stable answers again: the run is the canary's"
+        );
     }
 
     #[test]

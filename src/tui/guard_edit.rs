@@ -23,7 +23,9 @@ impl GuardKey {
             GuardKey::Guard(Guard::MaxP99Ratio) => {
                 "canary p99 up to this × stable's is tolerated: 1.5 or more, or off"
             }
-            GuardKey::Guard(Guard::MaxP99) => "an absolute ceiling on the canary's p99: 300ms, or off",
+            GuardKey::Guard(Guard::MaxP99) => {
+                "an absolute ceiling on the canary's p99: 300ms, or off"
+            }
             GuardKey::Guard(Guard::TripAfter) => {
                 "canary failures in a row (stable answering) that zero the weight: 10, or off"
             }
@@ -73,7 +75,9 @@ impl GuardKey {
             }
             GuardKey::MinRequests => p.min_requests = Some(count(t)?),
             GuardKey::EvidenceTimeout if off => {
-                return Err("the evidence wait cannot be off: a step never promotes on no data".into());
+                return Err(
+                    "the evidence wait cannot be off: a step never promotes on no data".into(),
+                );
             }
             GuardKey::EvidenceTimeout => p.evidence_timeout = Some(duration(t)?),
             GuardKey::OnBreach => {
@@ -182,7 +186,9 @@ pub fn confirm(
     let trip = match (s.guards_muted, after.on_breach, after.trip_after) {
         (true, _, _) => "no request-path trip while the guards are muted".to_string(),
         (false, OnBreach::Pause, _) => "no request-path trip (on_breach pause)".to_string(),
-        (false, OnBreach::Rollback, None) => "no failures-in-a-row trip (trip_after off)".to_string(),
+        (false, OnBreach::Rollback, None) => {
+            "no failures-in-a-row trip (trip_after off)".to_string()
+        }
         (false, OnBreach::Rollback, Some(n)) if judged.starts_with("from the next") => {
             format!("evidence starts over; trip re-armed at {n} in a row")
         }
@@ -220,12 +226,30 @@ mod tests {
         assert_eq!(after(rate, "2 %"), Ok("2.00 %".into()));
         assert_eq!(after(rate, "2%"), Ok("2.00 %".into()));
         assert_eq!(after(rate, "0.02"), Ok("2.00 %".into()));
-        assert_eq!(after(GuardKey::Guard(Guard::MaxErrorRatio), "off"), Ok("off".into()));
-        assert_eq!(after(GuardKey::Guard(Guard::MaxP99), "300ms"), Ok("300ms".into()));
-        assert_eq!(after(GuardKey::Guard(Guard::MaxP99), "1.5 s"), Ok("1500ms".into()));
-        assert_eq!(after(GuardKey::Guard(Guard::MaxP99Ratio), "×2"), Ok("×2.00".into()));
-        assert_eq!(after(GuardKey::Guard(Guard::TripAfter), "40"), Ok("40".into()));
-        assert_eq!(after(GuardKey::Guard(Guard::MaxFailedRequests), "500"), Ok("500".into()));
+        assert_eq!(
+            after(GuardKey::Guard(Guard::MaxErrorRatio), "off"),
+            Ok("off".into())
+        );
+        assert_eq!(
+            after(GuardKey::Guard(Guard::MaxP99), "300ms"),
+            Ok("300ms".into())
+        );
+        assert_eq!(
+            after(GuardKey::Guard(Guard::MaxP99), "1.5 s"),
+            Ok("1500ms".into())
+        );
+        assert_eq!(
+            after(GuardKey::Guard(Guard::MaxP99Ratio), "×2"),
+            Ok("×2.00".into())
+        );
+        assert_eq!(
+            after(GuardKey::Guard(Guard::TripAfter), "40"),
+            Ok("40".into())
+        );
+        assert_eq!(
+            after(GuardKey::Guard(Guard::MaxFailedRequests), "500"),
+            Ok("500".into())
+        );
         assert_eq!(after(GuardKey::Confidence, "99 %"), Ok("99 %".into()));
         assert_eq!(after(GuardKey::EvidenceTimeout, "5m"), Ok("5m".into()));
         assert_eq!(after(GuardKey::Window, "30s"), Ok("30s".into()));
@@ -266,7 +290,8 @@ mod tests {
         let (patch, after) = check(GuardKey::OnBreach, "pause", &before).unwrap();
         let c = confirm(&s, GuardKey::OnBreach, patch, &before, &after);
         assert!(
-            c.summary.ends_with("no request-path trip (on_breach pause)"),
+            c.summary
+                .ends_with("no request-path trip (on_breach pause)"),
             "{}",
             c.summary
         );

@@ -45,9 +45,7 @@ impl Driver {
 
         // Restore the weight and the trip at once, then adopt.
         let resume = self.machine.resume_effects();
-        let (quick, slow): (Vec<_>, Vec<_>) = resume
-            .into_iter()
-            .partition(|e| quick_resume(e));
+        let (quick, slow): (Vec<_>, Vec<_>) = resume.into_iter().partition(quick_resume);
         self.execute(quick);
         let owned: BTreeMap<String, OwnedReplica> = restored
             .replicas
@@ -168,7 +166,7 @@ impl Driver {
                 .machine
                 .resume_effects()
                 .into_iter()
-                .filter(|e| quick_resume(e))
+                .filter(quick_resume)
                 .collect();
             self.execute(quick);
         }

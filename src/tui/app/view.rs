@@ -77,6 +77,9 @@ impl ReplayView {
 
 /// The popup on top of the screen, owning whatever it is about.
 #[derive(Clone, Debug, PartialEq)]
+// One popup at a time, never hot: a confirmation owning its whole action
+// (a guard patch included) is worth more than a small enum.
+#[allow(clippy::large_enum_variant)]
 pub enum Popup {
     Confirm(Confirm),
     Help {

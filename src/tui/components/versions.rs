@@ -134,7 +134,9 @@ fn summary(s: &StateView, v: &VersionView, theme: &Theme, width: usize) -> Vec<L
     let confidence = s
         .thresholds
         .as_ref()
-        .map_or(crate::plan::GuardPlan::default().confidence, |t| t.confidence);
+        .map_or(crate::plan::GuardPlan::default().confidence, |t| {
+            t.confidence
+        });
     let interval = crate::model::Proportion {
         failures: st.errors,
         requests: st.requests,
