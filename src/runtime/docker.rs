@@ -286,7 +286,7 @@ impl DockerRuntime {
             image: Some(image.to_string()),
             env: Some(env.to_vec()),
             labels: Some(labels.clone()),
-            exposed_ports: Some(HashMap::from([(port_key.clone(), HashMap::new())])),
+            exposed_ports: Some(vec![port_key.clone()]),
             host_config: Some(HostConfig {
                 port_bindings: Some(HashMap::from([(
                     port_key,
