@@ -49,6 +49,8 @@ fn spec(service: &str, image: &str, memory: Option<u64>, env: &[(&str, &str)]) -
         cpus: Some(0.5),
         memory,
         labels: BTreeMap::from([("cutover.test".to_string(), service.to_string())]),
+        pull: Default::default(),
+        pinned: None,
     }
 }
 

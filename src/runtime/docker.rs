@@ -15,10 +15,13 @@
 
 use super::docker_endpoint::{Endpoint, Publish, publish_for};
 use super::docker_events::{self, SharedTracker};
+use super::pull;
+use super::registry_auth::{self, DockerConfig};
 use super::{
     Inventory, Replica, ReplicaStats, Runtime, RuntimeError, RuntimeEvent, VersionSpec, exit_detail,
 };
 use crate::model::Role;
+use crate::plan::PullPolicy;
 use bollard::Docker;
 use bollard::models::{
     ContainerCreateBody, ContainerSummary, ContainerUpdateBody, HostConfig, PortBinding,
@@ -29,6 +32,7 @@ use bollard::query_parameters::{
 };
 use futures::StreamExt;
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::broadcast;
 
@@ -49,6 +53,11 @@ pub struct DockerRuntime {
     events: broadcast::Sender<RuntimeEvent>,
     tracker: SharedTracker,
     watcher: tokio::task::JoinHandle<()>,
+    /// Where Docker's `config.json` is read from for pulls; `None`:
+    /// `$DOCKER_CONFIG`, else `~/.docker`, looked up at each pull.
+    docker_config: Option<PathBuf>,
+    /// A pull during which the engine says nothing this long times out.
+    pull_stall: Duration,
 }
 
 impl Drop for DockerRuntime {
@@ -174,6 +183,8 @@ impl DockerRuntime {
             events,
             tracker,
             watcher,
+            docker_config: None,
+            pull_stall: pull::STALL,
         })
     }
 
@@ -183,6 +194,40 @@ impl DockerRuntime {
     pub fn with_host_ports(mut self, lo: u16, hi: u16) -> DockerRuntime {
         self.host_ports = Some((lo.min(hi), lo.max(hi)));
         self
+    }
+
+    /// Read registry credentials from `DIR/config.json` instead of
+    /// `$DOCKER_CONFIG` / `~/.docker`.
+    pub fn with_docker_config(mut self, dir: impl Into<PathBuf>) -> DockerRuntime {
+        self.docker_config = Some(dir.into());
+        self
+    }
+
+    /// Give up on a pull after the engine said nothing for `stall`.
+    pub fn with_pull_stall(mut self, stall: Duration) -> DockerRuntime {
+        self.pull_stall = stall;
+        self
+    }
+
+    /// The repo digests of `image` on the engine; `None` when it is not there.
+    async fn image_digests(&self, image: &str) -> Result<Option<Vec<String>>, RuntimeError> {
+        match self.docker.inspect_image(image).await {
+            Ok(info) => Ok(Some(info.repo_digests.unwrap_or_default())),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(self.err("inspect image", e)),
+        }
+    }
+
+    /// Docker's config file, as the CLI would read it now.
+    fn registry_config(&self) -> Result<DockerConfig, RuntimeError> {
+        let dir = self
+            .docker_config
+            .clone()
+            .or_else(registry_auth::config_dir);
+        match dir {
+            Some(d) => DockerConfig::load(&d).map_err(|e| RuntimeError::Other(e.to_string())),
+            None => Ok(DockerConfig::default()),
+        }
     }
 
     pub fn client(&self) -> &Docker {
@@ -505,8 +550,69 @@ impl Runtime for DockerRuntime {
         "docker"
     }
 
-    async fn start(&self, spec: &VersionSpec) -> Result<Vec<Replica>, RuntimeError> {
+    async fn prepare(
+        &self,
+        spec: &VersionSpec,
+        progress: pull::Progress<'_>,
+    ) -> Result<Option<String>, RuntimeError> {
         let Some(image) = spec.image.as_deref() else {
+            return Ok(None);
+        };
+        // A pinned version runs its digest: pulled only if the engine lost it.
+        let (target, policy) = match spec.pinned.as_deref() {
+            Some(p) => (p, PullPolicy::Missing),
+            None => (image, spec.pull),
+        };
+        let present = self.image_digests(target).await?;
+        let must_pull = match policy {
+            PullPolicy::Always => true,
+            PullPolicy::Missing => present.is_none(),
+            PullPolicy::Never => false,
+        };
+        let pin = |digests: &[String]| spec.pinned.clone().or_else(|| pull::pin_of(image, digests));
+        if !must_pull {
+            return match present {
+                Some(digests) => Ok(pin(&digests)),
+                None => Err(RuntimeError::ImageMissing {
+                    image: target.to_string(),
+                }),
+            };
+        }
+        let registry = registry_auth::registry_of(target);
+        let failed = |failure, detail: String| RuntimeError::Pull {
+            image: target.to_string(),
+            registry: registry.clone(),
+            failure,
+            detail,
+        };
+        let credentials = self
+            .registry_config()?
+            .credentials(target)
+            .await
+            .map_err(|e| failed(pull::PullFailure::Unauthorized, e.to_string()))?;
+        tracing::info!(image = target, %registry, authenticated = credentials.is_some(), "pulling");
+        let layers = pull::pull(&self.docker, target, credentials, self.pull_stall, progress)
+            .await
+            .map_err(|e| failed(e.failure, e.detail))?;
+        let digests = self.image_digests(target).await?.ok_or_else(|| {
+            failed(
+                pull::PullFailure::Other,
+                "the pull ended but the engine does not have the image".into(),
+            )
+        })?;
+        let digest = pin(&digests);
+        progress(pull::PullReport {
+            image: target.to_string(),
+            layers,
+            done: true,
+            digest: digest.clone(),
+        });
+        Ok(digest)
+    }
+
+    async fn start(&self, spec: &VersionSpec) -> Result<Vec<Replica>, RuntimeError> {
+        // The pinned digest, when a pull resolved one: exactly those bytes.
+        let Some(image) = spec.pinned.as_deref().or(spec.image.as_deref()) else {
             return Err(RuntimeError::CreateRefused(format!(
                 "the docker runtime needs an image for {}",
                 spec.role

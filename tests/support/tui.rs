@@ -59,6 +59,7 @@ fn stable() -> VersionView {
         stats: stats(37.5, 1, 11.0, 46.0),
         cpus: Some(0.5),
         memory: Some(256 * 1024 * 1024),
+        pinned: None,
     }
 }
 
@@ -71,6 +72,7 @@ fn canary() -> VersionView {
         stats: stats(12.5, 1, 13.0, 58.0),
         cpus: Some(0.5),
         memory: Some(256 * 1024 * 1024),
+        pinned: None,
     }
 }
 
