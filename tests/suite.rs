@@ -26,6 +26,7 @@ mod load_generator;
 mod plan_errors;
 mod proxy_http;
 mod proxy_split;
+mod registry_pull;
 mod release_e2e;
 mod replay_recordings;
 mod runtime_docker_faults;

@@ -5,6 +5,7 @@ pub mod daemon;
 pub mod images;
 pub mod journal;
 pub mod proxy;
+pub mod registry;
 pub mod release;
 pub mod tmux;
 pub mod tui;
