@@ -221,20 +221,19 @@ async fn bad_references_missing_tags_and_wrong_passwords_fail_before_anything_ch
 
     // The right password, a tag the registry does not have: not found.
     registry::write_auths(creds.path(), &reg.addr, USER, PASSWORD);
+    // `cutover deploy` follows the deploy and exits 1 with the reason.
     let missing = format!("{}/{repo}:v9", reg.addr);
-    deploy(&h, &missing).await.expect("the deploy is accepted");
-    h.wait_until("the missing tag fails", Duration::from_secs(60), |s| {
-        s.phase == Phase::Failed && s.release == failed.release + 1
-    })
-    .await;
-    let why = failed_reason(&h.journal().await);
+    let ran = cli(&h, &["deploy", "--canary", &missing]).await;
+    assert_eq!(ran.status.code(), Some(1), "{ran:?}");
+    let said = String::from_utf8_lossy(&ran.stderr);
     assert!(
-        why.contains(&format!(
-            "cannot pull {missing}: not found in registry {}",
+        said.contains(&format!(
+            "the deploy failed: the canary could not start: cannot pull {missing}: not found in registry {}",
             reg.addr
         )),
-        "{why}"
+        "{said}"
     );
+    assert_eq!(h.state().await.release, failed.release + 1);
 
     // A registry nobody serves: unreachable.
     let nowhere = format!("127.0.0.1:{}/{repo}:v2", registry::free_port());
@@ -271,8 +270,32 @@ async fn bad_references_missing_tags_and_wrong_passwords_fail_before_anything_ch
     was.sort();
     assert_eq!(now_ids, was, "stable's replicas are the very same");
     h.assert_only(Role::Stable).await;
+
+    // Now with everything right, from the CLI: plain progress lines (no
+    // terminal), the digest it is pinned to, exit 0 once started.
+    let cli = cli(&h, &["deploy", "--canary", &reference]).await;
+    let said = String::from_utf8_lossy(&cli.stderr);
+    assert_eq!(cli.status.code(), Some(0), "{cli:?}");
+    assert!(said.contains(&format!("pulled {reference} (")), "{said}");
+    assert!(said.contains("layers) → pinned sha256:"), "{said}");
+    assert!(
+        String::from_utf8_lossy(&cli.stdout).contains("canary replicas started"),
+        "{cli:?}"
+    );
     h.finish().await;
     registry::remove_image(&reference);
+}
+
+/// `cutover --state-dir ROOT args…` against the harness' daemon, no terminal.
+async fn cli(h: &Harness, args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .arg("--state-dir")
+        .arg(h.dir.path())
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap()
 }
 
 /// A registry that takes the connection and never answers: the pull gives
