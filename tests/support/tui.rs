@@ -372,6 +372,37 @@ pub fn idle() -> App {
     app_with(idle_state(), false)
 }
 
+/// A canary deploying from a registry: the pull half done (one layer
+/// already on the engine, one fetched, one under way).
+pub fn pulling() -> App {
+    let mut state = idle_state();
+    state.phase = Phase::Deploying;
+    state.release = 3;
+    let mut app = app_with(state, false);
+    let layer = |id: &str, current: u64, total: u64, done: bool| LayerProgress {
+        id: id.into(),
+        current,
+        total: Some(total),
+        done,
+    };
+    app.apply_event(&ev(
+        900,
+        now() + Duration::milliseconds(500),
+        EventKind::Pull {
+            role: Role::Canary,
+            image: "registry.example:5000/team/shop:1.5.0".into(),
+            layers: vec![
+                layer("9a1f3c2b", 0, 0, true),
+                layer("4d5e6f70", 12 << 20, 12 << 20, true),
+                layer("b7c8d9e0", 3 << 20, 17 << 20, false),
+            ],
+            done: false,
+            digest: None,
+        },
+    ));
+    app
+}
+
 pub fn canary25() -> App {
     app_with(canary_state(), false)
 }
