@@ -28,6 +28,7 @@ mod proxy_http;
 mod proxy_split;
 mod registry_pull;
 mod release_e2e;
+mod remote_engines;
 mod replay_recordings;
 mod runtime_docker_faults;
 mod tui_pty;

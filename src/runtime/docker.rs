@@ -13,7 +13,7 @@
 //! costs the engine dearly). The engine here may speak an older API than
 //! bollard's default, so the version is negotiated on connect.
 
-use super::docker_endpoint::{Endpoint, Publish, publish_for};
+use super::docker_endpoint::{Connection, Endpoint, Publish, publish_for};
 use super::docker_events::{self, SharedTracker};
 use super::pull;
 use super::registry_auth::{self, DockerConfig};
@@ -115,21 +115,24 @@ async fn probe_socket(path: &str) -> Result<(), String> {
 }
 
 impl DockerRuntime {
-    /// Connect to the engine (`DOCKER_HOST`, else the local socket) and
-    /// negotiate the API version.
+    /// Connect to the engine the Docker CLI would use (`DOCKER_HOST`, else
+    /// the local socket; `DOCKER_TLS_VERIFY` / `DOCKER_CERT_PATH` for TLS)
+    /// and negotiate the API version.
     pub async fn connect() -> Result<DockerRuntime, RuntimeError> {
-        Self::connect_endpoint(Endpoint::from_docker_host(
-            std::env::var("DOCKER_HOST").ok(),
-        ))
-        .await
+        Self::connect_with(Connection::from_env()).await
     }
 
-    /// Connect to a given endpoint (`unix:///path` or `tcp://host:port`).
+    /// Connect to a given endpoint (`unix:///path`, `tcp://host:port`,
+    /// `ssh://user@host[:port]`), without TLS.
     pub async fn connect_to(endpoint: &str) -> Result<DockerRuntime, RuntimeError> {
-        Self::connect_endpoint(Endpoint::given(endpoint)).await
+        Self::connect_with(Connection::given(endpoint)).await
     }
 
-    async fn connect_endpoint(endpoint: Endpoint) -> Result<DockerRuntime, RuntimeError> {
+    /// Connect as `conn` says: a local socket, plain or TLS `tcp://`, or
+    /// `ssh://` (the `ssh` client runs `docker system dial-stdio` on the
+    /// host, so that host needs the docker CLI, as for the CLI itself).
+    pub async fn connect_with(conn: Connection) -> Result<DockerRuntime, RuntimeError> {
+        let endpoint = conn.endpoint.clone();
         let unreachable = |detail: String| RuntimeError::Unreachable {
             endpoint: endpoint.describe(),
             detail,
@@ -138,25 +141,48 @@ impl DockerRuntime {
         let docker = if let Some(path) = endpoint.unix_path() {
             probe_socket(path).await.map_err(unreachable)?;
             Docker::connect_with_unix(path, 120, bollard::API_DEFAULT_VERSION)
+        } else if let Some(tls) = &conn.tls {
+            if let Some(missing) = tls.missing() {
+                return Err(unreachable(format!(
+                    "TLS is on (DOCKER_TLS_VERIFY) but {} is missing (DOCKER_CERT_PATH names the directory holding ca.pem, cert.pem and key.pem)",
+                    missing.display()
+                )));
+            }
+            Docker::connect_with_ssl(
+                url,
+                &tls.key,
+                &tls.cert,
+                &tls.ca,
+                120,
+                bollard::API_DEFAULT_VERSION,
+            )
         } else if url.starts_with("tcp://") || url.starts_with("http://") {
             Docker::connect_with_http(url, 120, bollard::API_DEFAULT_VERSION)
         } else if url.starts_with("ssh://") {
-            return Err(unreachable(
-                "ssh:// endpoints are not built into cutover; forward the engine's socket \
-                 (`ssh -nNT -L /tmp/docker.sock:/var/run/docker.sock HOST`) and set \
-                 DOCKER_HOST=unix:///tmp/docker.sock CUTOVER_PUBLISH_HOST=HOST"
-                    .into(),
-            ));
+            Docker::connect_with_ssh(
+                url,
+                120,
+                bollard::API_DEFAULT_VERSION,
+                conn.ssh_key
+                    .as_ref()
+                    .map(|k| k.to_string_lossy().into_owned()),
+            )
         } else {
             return Err(unreachable(
-                "unsupported endpoint (use unix:///path or tcp://host:port)".into(),
+                "unsupported endpoint (use unix:///path, tcp://host:port or ssh://user@host)"
+                    .into(),
             ));
         }
         .map_err(|e| unreachable(e.to_string()))?;
-        let docker = tokio::time::timeout(Duration::from_secs(5), docker.negotiate_version())
-            .await
-            .map_err(|_| unreachable("no answer within 5 s".into()))?
-            .map_err(|e| unreachable(e.to_string()))?;
+        // An ssh:// engine first logs in (a new ssh session): more time.
+        let answer_within = if url.starts_with("ssh://") { 20 } else { 5 };
+        let docker = tokio::time::timeout(
+            Duration::from_secs(answer_within),
+            docker.negotiate_version(),
+        )
+        .await
+        .map_err(|_| unreachable(format!("no answer within {answer_within} s")))?
+        .map_err(|e| unreachable(e.to_string()))?;
         docker
             .ping()
             .await
