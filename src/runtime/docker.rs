@@ -159,14 +159,7 @@ impl DockerRuntime {
         } else if url.starts_with("tcp://") || url.starts_with("http://") {
             Docker::connect_with_http(url, 120, bollard::API_DEFAULT_VERSION)
         } else if url.starts_with("ssh://") {
-            Docker::connect_with_ssh(
-                url,
-                120,
-                bollard::API_DEFAULT_VERSION,
-                conn.ssh_key
-                    .as_ref()
-                    .map(|k| k.to_string_lossy().into_owned()),
-            )
+            Ok(super::docker_ssh::connect(url, conn.ssh_key.as_deref(), 120).map_err(unreachable)?)
         } else {
             return Err(unreachable(
                 "unsupported endpoint (use unix:///path, tcp://host:port or ssh://user@host)"

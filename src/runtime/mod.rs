@@ -13,6 +13,7 @@
 pub mod docker;
 pub mod docker_endpoint;
 mod docker_events;
+mod docker_ssh;
 pub mod image;
 pub mod process;
 pub mod pull;

@@ -77,6 +77,23 @@ impl Sshd {
             .stderr(log)
             .spawn()
             .expect("sshd starts");
+        // As an operator would have it: the host's key in known_hosts (the
+        // client runs in batch mode and never accepts an unknown host).
+        let host_pub = std::fs::read_to_string(d.join("host_key.pub")).unwrap();
+        let home = std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or("/root".into()));
+        let _ = std::fs::create_dir_all(home.join(".ssh"));
+        let mut known = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(home.join(".ssh/known_hosts"))
+            .unwrap();
+        use std::io::Write;
+        let key = host_pub
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        writeln!(known, "[127.0.0.1]:{port} {key}").unwrap();
         let s = Sshd {
             child,
             port,
