@@ -95,6 +95,20 @@ fn remove_options() -> Option<RemoveContainerOptions> {
     })
 }
 
+/// An ssh:// engine that did not answer: ssh's own words are not seen
+/// (its stderr would interleave with the daemon's), so say how to see them.
+fn with_ssh_hint(url: &str, detail: String) -> String {
+    match super::docker_ssh::parse(url) {
+        Some(t) => format!(
+            "{detail} (ssh could not log in or run `docker` there; try `ssh -o BatchMode=yes{} {}{} docker version`)",
+            t.port.map_or(String::new(), |p| format!(" -p {p}")),
+            t.user.map_or(String::new(), |u| format!("{u}@")),
+            t.host
+        ),
+        None => detail,
+    }
+}
+
 /// Why a local socket cannot be used, in words an operator can act on.
 async fn probe_socket(path: &str) -> Result<(), String> {
     match tokio::net::UnixStream::connect(path).await {
@@ -175,7 +189,7 @@ impl DockerRuntime {
         )
         .await
         .map_err(|_| unreachable(format!("no answer within {answer_within} s")))?
-        .map_err(|e| unreachable(e.to_string()))?;
+        .map_err(|e| unreachable(with_ssh_hint(url, e.to_string())))?;
         docker
             .ping()
             .await
