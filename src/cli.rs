@@ -64,7 +64,8 @@ pub enum Command {
     },
     /// Set the canary's share of traffic, in percent (0-100, fractions allowed).
     Weight { percent: f64 },
-    /// Start a canary.
+    /// Start a canary; waits until its replicas started (pulling its image
+    /// first, with progress), exits 1 when that failed.
     Deploy {
         #[arg(long)]
         canary: String,

@@ -270,6 +270,9 @@ pub struct VersionView {
     pub cpus: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<u64>,
+    /// The exact image a pull resolved `image` to (`repo@sha256:…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned: Option<String>,
 }
 
 impl VersionView {
@@ -637,6 +640,74 @@ pub enum EventKind {
     },
     /// Something an operator should see that is not an action.
     Warning { message: String },
+    /// An image is being pulled for a version (at most two a second per
+    /// pull, and one last with `done`); the last one names the digest the
+    /// version is pinned to.
+    Pull {
+        role: Role,
+        image: String,
+        layers: Vec<LayerProgress>,
+        done: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        digest: Option<String>,
+    },
+}
+
+/// Bytes of one image layer fetched so far (`total` once the registry said).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerProgress {
+    /// The layer's short id, as the engine names it.
+    pub id: String,
+    pub current: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    /// Fetched (or already on the engine).
+    pub done: bool,
+}
+
+/// A pull event in one line: `pulling IMAGE: 12.3 of 29.1 MiB, 3/5 layers`,
+/// or once done `pulled IMAGE (29.1 MiB, 5 layers) → pinned DIGEST`. One
+/// wording for the cockpit, the CLI's plain lines and the headless demo.
+pub fn pull_line(kind: &EventKind) -> String {
+    let EventKind::Pull {
+        image,
+        layers,
+        done,
+        digest,
+        ..
+    } = kind
+    else {
+        return String::new();
+    };
+    let (cur, tot, ldone, n) = pull_totals(layers);
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    if *done {
+        let pinned = digest.as_deref().map_or(String::new(), |d| {
+            let short = d.rsplit_once('@').map_or(d, |(_, h)| h);
+            format!(" → pinned {}", short.get(..19).unwrap_or(short))
+        });
+        format!("pulled {image} ({:.1} MiB, {n} layers){pinned}", mib(tot))
+    } else {
+        format!(
+            "pulling {image}: {:.1} of {:.1} MiB, {ldone}/{n} layers",
+            mib(cur),
+            mib(tot)
+        )
+    }
+}
+
+/// The overall gauge of a pull: bytes fetched and bytes known, over every
+/// layer whose size is known; layers done and layers.
+pub fn pull_totals(layers: &[LayerProgress]) -> (u64, u64, usize, usize) {
+    let (mut cur, mut tot) = (0u64, 0u64);
+    for l in layers {
+        if let Some(t) = l.total {
+            tot += t;
+            cur += if l.done { t } else { l.current.min(t) };
+        }
+    }
+    let done = layers.iter().filter(|l| l.done).count();
+    (cur, tot, done, layers.len())
 }
 
 /// What both versions served in the seconds a tick covers.

@@ -49,6 +49,8 @@ fn spec(service: &str, image: &str, memory: Option<u64>, env: &[(&str, &str)]) -
         cpus: Some(0.5),
         memory,
         labels: BTreeMap::from([("cutover.test".to_string(), service.to_string())]),
+        pull: Default::default(),
+        pinned: None,
     }
 }
 
@@ -656,7 +658,7 @@ fn an_unreachable_engine_is_named() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("ssh://deploy@shop-1.example (from DOCKER_HOST)")
-            && stderr.contains("CUTOVER_PUBLISH_HOST"),
+            && stderr.contains("try `ssh -o BatchMode=yes deploy@shop-1.example docker version`"),
         "{stderr}"
     );
 }

@@ -54,6 +54,11 @@ fn canary_at_25() {
 }
 
 #[test]
+fn pull_gauge_while_deploying() {
+    snap_main("pulling", &support::pulling());
+}
+
+#[test]
 fn guard_breach_banner() {
     snap_main("breach", &breach());
 }

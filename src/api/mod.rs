@@ -19,6 +19,7 @@
 //! `bad_request`), 401, 404, 405, 409 (refused in this phase), 413 or 503.
 
 pub mod client;
+mod deploy_follow;
 mod error;
 pub mod server;
 pub mod verbs;

@@ -36,16 +36,7 @@ pub async fn run(command: &Command, target: &Target) -> Option<u8> {
             let permille = (percent * 10.0).round() as u16;
             act(&client, Action::SetWeight { permille }, None).await
         }
-        Command::Deploy { canary } => {
-            act(
-                &client,
-                Action::Deploy {
-                    image: canary.clone(),
-                },
-                None,
-            )
-            .await
-        }
+        Command::Deploy { canary } => super::deploy_follow::deploy(&client, canary).await,
         Command::Pause => act(&client, Action::Pause, None).await,
         Command::Resume => act(&client, Action::Resume, None).await,
         Command::Promote(c) => confirmed(&client, Action::Promote { force: c.force }, c).await,

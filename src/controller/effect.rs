@@ -19,6 +19,15 @@ pub enum Input {
     CanaryStarted { replicas: Vec<String> },
     /// The runtime could not start the canary.
     CanaryStartFailed { detail: String },
+    /// A pull resolved the version's image to this exact reference
+    /// (`repo@sha256:…`): it runs these bytes from now on, restarts and
+    /// rollbacks included. Applied only while the version still runs
+    /// `image` (a pin that arrives after another deploy is stale).
+    ImagePinned {
+        role: Role,
+        image: String,
+        reference: String,
+    },
     /// A replica passed `healthy_after` checks in a row.
     ReplicaHealthy { role: Role, id: String },
     /// A replica failed `unhealthy_after` checks in a row.
@@ -54,6 +63,7 @@ impl Input {
             Input::Action(r) => r.action.name(),
             Input::CanaryStarted { .. } => "canary_started",
             Input::CanaryStartFailed { .. } => "canary_start_failed",
+            Input::ImagePinned { .. } => "image_pinned",
             Input::ReplicaHealthy { .. } => "replica_healthy",
             Input::ReplicaUnhealthy { .. } => "replica_unhealthy",
             Input::ReplicaExited { .. } => "replica_exited",

@@ -10,6 +10,7 @@
 use super::effect::Input;
 use crate::model::{ReplicaStatus, Role};
 use crate::proxy::Router;
+use crate::runtime::pull::PullReport;
 use crate::runtime::{Replica, ReplicaStats, Runtime, VersionSpec};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -149,6 +150,8 @@ pub(super) enum Report {
     Fact(Input),
     /// Something an operator should read.
     Note(String),
+    /// How a pull for `role` is going (throttled by the runtime).
+    Pull { role: Role, report: PullReport },
 }
 
 pub(super) fn spawn_worker(
@@ -166,8 +169,35 @@ pub(super) fn spawn_worker(
                 let _ = reports.send(r);
             };
             match op {
-                Op::Start { spec } => {
+                Op::Start { mut spec } => {
                     let role = spec.role;
+                    // The image first (pulled, pinned), so a pull that
+                    // fails has created nothing and changed nothing.
+                    let pull_reports = reports.clone();
+                    let progress = move |report| {
+                        let _ = pull_reports.send(Report::Pull { role, report });
+                    };
+                    match runtime.prepare(&spec, &progress).await {
+                        Ok(pin) => {
+                            if let Some(reference) = pin.filter(|p| spec.pinned.as_ref() != Some(p))
+                            {
+                                spec.pinned = Some(reference.clone());
+                                let image = spec.image.clone().unwrap_or_default();
+                                report(Report::Fact(Input::ImagePinned {
+                                    role,
+                                    image,
+                                    reference,
+                                }));
+                            }
+                        }
+                        Err(e) => {
+                            report(Report::Started {
+                                role,
+                                result: Err(e.to_string()),
+                            });
+                            continue;
+                        }
+                    }
                     match runtime.start(&spec).await {
                         Ok(replicas) => {
                             let mut reg = lock(&registry);

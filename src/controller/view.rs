@@ -48,6 +48,7 @@ pub(super) fn build(p: &ViewParts<'_>) -> StateView {
         stats,
         cpus: v.cpus,
         memory: v.memory.map(|m| m.0),
+        pinned: v.pinned.clone(),
     };
     let step = st.step_index.and_then(|i| {
         let s = plan.steps.get(i)?;

@@ -99,6 +99,7 @@ pub(super) async fn headless(
                 );
             }
             EventKind::Warning { message } => println!("[{t:6.1}s] warning: {message}"),
+            EventKind::Pull { .. } => println!("[{t:6.1}s] {}", crate::model::pull_line(&ev.kind)),
             EventKind::Tick { stable, canary, .. } => {
                 if last_tick.elapsed() >= Duration::from_secs(5) {
                     last_tick = tokio::time::Instant::now();

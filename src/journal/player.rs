@@ -240,7 +240,10 @@ fn apply(state: &mut Option<StateView>, event: &Event) {
                 r.status = *status;
             }
         }
-        EventKind::Snapshot { .. } | EventKind::Action { .. } | EventKind::Warning { .. } => {}
+        EventKind::Snapshot { .. }
+        | EventKind::Action { .. }
+        | EventKind::Warning { .. }
+        | EventKind::Pull { .. } => {}
     }
     s.at = s.at.max(event.at);
 }

@@ -16,7 +16,7 @@ mod validate;
 pub use parse::{LoadOptions, Located, PlanError, load, load_with, parse, parse_with};
 pub use types::*;
 pub use units::{ByteSize, HumanDuration};
-pub use validate::MAX_ERRORS_REPLACED;
+pub use validate::{MAX_ERRORS_REPLACED, image_reference};
 
 /// Check guard thresholds with the plan's `[guard]` rules (for thresholds
 /// edited on a running release). `Err((key, message))` names the key, e.g.

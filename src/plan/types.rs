@@ -120,6 +120,38 @@ pub struct VersionPlan {
     pub cpus: Option<f64>,
     #[serde(default)]
     pub memory: Option<ByteSize>,
+    /// When to pull `image` from its registry (runtime = docker).
+    #[serde(default)]
+    pub pull: PullPolicy,
+    /// The exact image (`repo@sha256:…`) the last pull resolved `image` to.
+    /// Written by cutover into its state, never read from a plan (validation
+    /// refuses it there): a restart or rollback starts these very bytes even
+    /// if the tag moved since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned: Option<String>,
+}
+
+/// When a version's image is pulled, as the Docker CLI's `--pull` says it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PullPolicy {
+    /// Pull only when the engine does not have the image.
+    #[default]
+    Missing,
+    /// Pull on every deploy (the tag may have moved).
+    Always,
+    /// Never pull: the image must already be on the engine.
+    Never,
+}
+
+impl PullPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PullPolicy::Missing => "missing",
+            PullPolicy::Always => "always",
+            PullPolicy::Never => "never",
+        }
+    }
 }
 
 fn default_replicas() -> u32 {

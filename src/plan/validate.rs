@@ -6,7 +6,7 @@
 //! The first failure is reported: fixing one thing at a time with an exact
 //! pointer beats a wall of consequential errors.
 
-use super::types::{GuardPlan, Plan, RuntimeKind, Sticky, VersionPlan};
+use super::types::{GuardPlan, Plan, PullPolicy, RuntimeKind, Sticky, VersionPlan};
 use super::units::HumanDuration;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -149,8 +149,15 @@ fn listen(plan: &Plan, allow_remote_admin: bool) -> Check {
 fn version(runtime: RuntimeKind, key: &str, v: &VersionPlan) -> Check {
     let rt = runtime.as_str();
     // Keys that belong to another runtime are mistakes, not decoration.
-    let foreign: [(&str, bool, &str); 3] = [
+    if v.pinned.is_some() {
+        return bad(
+            format!("{key}.pinned"),
+            "`pinned` is what cutover writes into its state after a pull, not a plan key; to run an exact image, name its digest in `image` (\"repo@sha256:…\")",
+        );
+    }
+    let foreign: [(&str, bool, &str); 4] = [
         ("image", v.image.is_some(), "docker"),
+        ("pull", v.pull != PullPolicy::Missing, "docker"),
         ("command", v.command.is_some(), "process"),
         ("upstreams", !v.upstreams.is_empty(), "static"),
     ];
@@ -517,7 +524,9 @@ fn port_nonzero(port: &str) -> Result<(), String> {
 /// `[domain[:port]/]path[/path…][:tag][@algorithm:hex]`, lowercase path
 /// components separated by `.`, `_`, `__` or dashes, a tag of up to 128
 /// word characters, dots and dashes.
-pub(super) fn image_reference(s: &str) -> Result<(), String> {
+/// Whether `s` is a Docker image reference (`[registry/]name[:tag][@digest]`);
+/// why not, in words.
+pub fn image_reference(s: &str) -> Result<(), String> {
     if s.is_empty() {
         return Err("empty".into());
     }

@@ -13,12 +13,15 @@
 //! costs the engine dearly). The engine here may speak an older API than
 //! bollard's default, so the version is negotiated on connect.
 
-use super::docker_endpoint::{Endpoint, Publish, publish_for};
+use super::docker_endpoint::{Connection, Endpoint, Publish, publish_for};
 use super::docker_events::{self, SharedTracker};
+use super::pull;
+use super::registry_auth::{self, DockerConfig};
 use super::{
     Inventory, Replica, ReplicaStats, Runtime, RuntimeError, RuntimeEvent, VersionSpec, exit_detail,
 };
 use crate::model::Role;
+use crate::plan::PullPolicy;
 use bollard::Docker;
 use bollard::models::{
     ContainerCreateBody, ContainerSummary, ContainerUpdateBody, HostConfig, PortBinding,
@@ -29,6 +32,7 @@ use bollard::query_parameters::{
 };
 use futures::StreamExt;
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::broadcast;
 
@@ -49,6 +53,11 @@ pub struct DockerRuntime {
     events: broadcast::Sender<RuntimeEvent>,
     tracker: SharedTracker,
     watcher: tokio::task::JoinHandle<()>,
+    /// Where Docker's `config.json` is read from for pulls; `None`:
+    /// `$DOCKER_CONFIG`, else `~/.docker`, looked up at each pull.
+    docker_config: Option<PathBuf>,
+    /// A pull during which the engine says nothing this long times out.
+    pull_stall: Duration,
 }
 
 impl Drop for DockerRuntime {
@@ -86,6 +95,20 @@ fn remove_options() -> Option<RemoveContainerOptions> {
     })
 }
 
+/// An ssh:// engine that did not answer: ssh's own words are not seen
+/// (its stderr would interleave with the daemon's), so say how to see them.
+fn with_ssh_hint(url: &str, detail: String) -> String {
+    match super::docker_ssh::parse(url) {
+        Some(t) => format!(
+            "{detail} (ssh could not log in or run `docker` there; try `ssh -o BatchMode=yes{} {}{} docker version`)",
+            t.port.map_or(String::new(), |p| format!(" -p {p}")),
+            t.user.map_or(String::new(), |u| format!("{u}@")),
+            t.host
+        ),
+        None => detail,
+    }
+}
+
 /// Why a local socket cannot be used, in words an operator can act on.
 async fn probe_socket(path: &str) -> Result<(), String> {
     match tokio::net::UnixStream::connect(path).await {
@@ -106,21 +129,24 @@ async fn probe_socket(path: &str) -> Result<(), String> {
 }
 
 impl DockerRuntime {
-    /// Connect to the engine (`DOCKER_HOST`, else the local socket) and
-    /// negotiate the API version.
+    /// Connect to the engine the Docker CLI would use (`DOCKER_HOST`, else
+    /// the local socket; `DOCKER_TLS_VERIFY` / `DOCKER_CERT_PATH` for TLS)
+    /// and negotiate the API version.
     pub async fn connect() -> Result<DockerRuntime, RuntimeError> {
-        Self::connect_endpoint(Endpoint::from_docker_host(
-            std::env::var("DOCKER_HOST").ok(),
-        ))
-        .await
+        Self::connect_with(Connection::from_env()).await
     }
 
-    /// Connect to a given endpoint (`unix:///path` or `tcp://host:port`).
+    /// Connect to a given endpoint (`unix:///path`, `tcp://host:port`,
+    /// `ssh://user@host[:port]`), without TLS.
     pub async fn connect_to(endpoint: &str) -> Result<DockerRuntime, RuntimeError> {
-        Self::connect_endpoint(Endpoint::given(endpoint)).await
+        Self::connect_with(Connection::given(endpoint)).await
     }
 
-    async fn connect_endpoint(endpoint: Endpoint) -> Result<DockerRuntime, RuntimeError> {
+    /// Connect as `conn` says: a local socket, plain or TLS `tcp://`, or
+    /// `ssh://` (the `ssh` client runs `docker system dial-stdio` on the
+    /// host, so that host needs the docker CLI, as for the CLI itself).
+    pub async fn connect_with(conn: Connection) -> Result<DockerRuntime, RuntimeError> {
+        let endpoint = conn.endpoint.clone();
         let unreachable = |detail: String| RuntimeError::Unreachable {
             endpoint: endpoint.describe(),
             detail,
@@ -129,25 +155,41 @@ impl DockerRuntime {
         let docker = if let Some(path) = endpoint.unix_path() {
             probe_socket(path).await.map_err(unreachable)?;
             Docker::connect_with_unix(path, 120, bollard::API_DEFAULT_VERSION)
+        } else if let Some(tls) = &conn.tls {
+            if let Some(missing) = tls.missing() {
+                return Err(unreachable(format!(
+                    "TLS is on (DOCKER_TLS_VERIFY) but {} is missing (DOCKER_CERT_PATH names the directory holding ca.pem, cert.pem and key.pem)",
+                    missing.display()
+                )));
+            }
+            Docker::connect_with_ssl(
+                url,
+                &tls.key,
+                &tls.cert,
+                &tls.ca,
+                120,
+                bollard::API_DEFAULT_VERSION,
+            )
         } else if url.starts_with("tcp://") || url.starts_with("http://") {
             Docker::connect_with_http(url, 120, bollard::API_DEFAULT_VERSION)
         } else if url.starts_with("ssh://") {
-            return Err(unreachable(
-                "ssh:// endpoints are not built into cutover; forward the engine's socket \
-                 (`ssh -nNT -L /tmp/docker.sock:/var/run/docker.sock HOST`) and set \
-                 DOCKER_HOST=unix:///tmp/docker.sock CUTOVER_PUBLISH_HOST=HOST"
-                    .into(),
-            ));
+            Ok(super::docker_ssh::connect(url, conn.ssh_key.as_deref(), 120).map_err(unreachable)?)
         } else {
             return Err(unreachable(
-                "unsupported endpoint (use unix:///path or tcp://host:port)".into(),
+                "unsupported endpoint (use unix:///path, tcp://host:port or ssh://user@host)"
+                    .into(),
             ));
         }
         .map_err(|e| unreachable(e.to_string()))?;
-        let docker = tokio::time::timeout(Duration::from_secs(5), docker.negotiate_version())
-            .await
-            .map_err(|_| unreachable("no answer within 5 s".into()))?
-            .map_err(|e| unreachable(e.to_string()))?;
+        // An ssh:// engine first logs in (a new ssh session): more time.
+        let answer_within = if url.starts_with("ssh://") { 20 } else { 5 };
+        let docker = tokio::time::timeout(
+            Duration::from_secs(answer_within),
+            docker.negotiate_version(),
+        )
+        .await
+        .map_err(|_| unreachable(format!("no answer within {answer_within} s")))?
+        .map_err(|e| unreachable(with_ssh_hint(url, e.to_string())))?;
         docker
             .ping()
             .await
@@ -174,6 +216,8 @@ impl DockerRuntime {
             events,
             tracker,
             watcher,
+            docker_config: None,
+            pull_stall: pull::STALL,
         })
     }
 
@@ -183,6 +227,40 @@ impl DockerRuntime {
     pub fn with_host_ports(mut self, lo: u16, hi: u16) -> DockerRuntime {
         self.host_ports = Some((lo.min(hi), lo.max(hi)));
         self
+    }
+
+    /// Read registry credentials from `DIR/config.json` instead of
+    /// `$DOCKER_CONFIG` / `~/.docker`.
+    pub fn with_docker_config(mut self, dir: impl Into<PathBuf>) -> DockerRuntime {
+        self.docker_config = Some(dir.into());
+        self
+    }
+
+    /// Give up on a pull after the engine said nothing for `stall`.
+    pub fn with_pull_stall(mut self, stall: Duration) -> DockerRuntime {
+        self.pull_stall = stall;
+        self
+    }
+
+    /// The repo digests of `image` on the engine; `None` when it is not there.
+    async fn image_digests(&self, image: &str) -> Result<Option<Vec<String>>, RuntimeError> {
+        match self.docker.inspect_image(image).await {
+            Ok(info) => Ok(Some(info.repo_digests.unwrap_or_default())),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(self.err("inspect image", e)),
+        }
+    }
+
+    /// Docker's config file, as the CLI would read it now.
+    fn registry_config(&self) -> Result<DockerConfig, RuntimeError> {
+        let dir = self
+            .docker_config
+            .clone()
+            .or_else(registry_auth::config_dir);
+        match dir {
+            Some(d) => DockerConfig::load(&d).map_err(|e| RuntimeError::Other(e.to_string())),
+            None => Ok(DockerConfig::default()),
+        }
     }
 
     pub fn client(&self) -> &Docker {
@@ -286,7 +364,7 @@ impl DockerRuntime {
             image: Some(image.to_string()),
             env: Some(env.to_vec()),
             labels: Some(labels.clone()),
-            exposed_ports: Some(HashMap::from([(port_key.clone(), HashMap::new())])),
+            exposed_ports: Some(vec![port_key.clone()]),
             host_config: Some(HostConfig {
                 port_bindings: Some(HashMap::from([(
                     port_key,
@@ -505,8 +583,69 @@ impl Runtime for DockerRuntime {
         "docker"
     }
 
-    async fn start(&self, spec: &VersionSpec) -> Result<Vec<Replica>, RuntimeError> {
+    async fn prepare(
+        &self,
+        spec: &VersionSpec,
+        progress: pull::Progress<'_>,
+    ) -> Result<Option<String>, RuntimeError> {
         let Some(image) = spec.image.as_deref() else {
+            return Ok(None);
+        };
+        // A pinned version runs its digest: pulled only if the engine lost it.
+        let (target, policy) = match spec.pinned.as_deref() {
+            Some(p) => (p, PullPolicy::Missing),
+            None => (image, spec.pull),
+        };
+        let present = self.image_digests(target).await?;
+        let must_pull = match policy {
+            PullPolicy::Always => true,
+            PullPolicy::Missing => present.is_none(),
+            PullPolicy::Never => false,
+        };
+        let pin = |digests: &[String]| spec.pinned.clone().or_else(|| pull::pin_of(image, digests));
+        if !must_pull {
+            return match present {
+                Some(digests) => Ok(pin(&digests)),
+                None => Err(RuntimeError::ImageMissing {
+                    image: target.to_string(),
+                }),
+            };
+        }
+        let registry = registry_auth::registry_of(target);
+        let failed = |failure, detail: String| RuntimeError::Pull {
+            image: target.to_string(),
+            registry: registry.clone(),
+            failure,
+            detail,
+        };
+        let credentials = self
+            .registry_config()?
+            .credentials(target)
+            .await
+            .map_err(|e| failed(pull::PullFailure::Unauthorized, e.to_string()))?;
+        tracing::info!(image = target, %registry, authenticated = credentials.is_some(), "pulling");
+        let layers = pull::pull(&self.docker, target, credentials, self.pull_stall, progress)
+            .await
+            .map_err(|e| failed(e.failure, e.detail))?;
+        let digests = self.image_digests(target).await?.ok_or_else(|| {
+            failed(
+                pull::PullFailure::Other,
+                "the pull ended but the engine does not have the image".into(),
+            )
+        })?;
+        let digest = pin(&digests);
+        progress(pull::PullReport {
+            image: target.to_string(),
+            layers,
+            done: true,
+            digest: digest.clone(),
+        });
+        Ok(digest)
+    }
+
+    async fn start(&self, spec: &VersionSpec) -> Result<Vec<Replica>, RuntimeError> {
+        // The pinned digest, when a pull resolved one: exactly those bytes.
+        let Some(image) = spec.pinned.as_deref().or(spec.image.as_deref()) else {
             return Err(RuntimeError::CreateRefused(format!(
                 "the docker runtime needs an image for {}",
                 spec.role

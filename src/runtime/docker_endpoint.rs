@@ -8,7 +8,13 @@
 //! `CUTOVER_PUBLISH_HOST` overrides the host, for an engine reached through a
 //! forwarded socket (`ssh -L /tmp/docker.sock:/var/run/docker.sock H`).
 //!
-//! Pure functions only; connecting lives in `docker.rs`.
+//! TLS follows the Docker CLI's variables too (`DOCKER_TLS_VERIFY`,
+//! `DOCKER_CERT_PATH` holding `ca.pem`, `cert.pem`, `key.pem`).
+//!
+//! Pure functions only (and reading the environment); connecting lives in
+//! `docker.rs`.
+
+use std::path::{Path, PathBuf};
 
 /// The socket every Docker engine listens on by default.
 pub const DEFAULT_SOCKET: &str = "unix:///var/run/docker.sock";
@@ -68,6 +74,94 @@ impl Endpoint {
     /// The socket path of a `unix://` endpoint.
     pub fn unix_path(&self) -> Option<&str> {
         self.url.strip_prefix("unix://")
+    }
+}
+
+/// The client certificate, key and CA of an engine reached over TLS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl TlsFiles {
+    /// `ca.pem`, `cert.pem` and `key.pem` in `dir`, the names the Docker
+    /// CLI uses.
+    pub fn in_dir(dir: &Path) -> TlsFiles {
+        TlsFiles {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+        }
+    }
+
+    /// As the Docker CLI decides: TLS with verification when
+    /// `DOCKER_TLS_VERIFY` is set to anything but empty (or the endpoint is
+    /// `https://`), with the files from `DOCKER_CERT_PATH`, else `~/.docker`.
+    pub fn from_env(
+        url: &str,
+        tls_verify: Option<&str>,
+        cert_path: Option<&str>,
+        home: Option<&Path>,
+    ) -> Option<TlsFiles> {
+        let wanted = tls_verify.is_some_and(|v| !v.is_empty()) || url.starts_with("https://");
+        if !wanted || url.starts_with("unix://") || url.starts_with("ssh://") {
+            return None;
+        }
+        let dir = match cert_path.filter(|p| !p.is_empty()) {
+            Some(p) => PathBuf::from(p),
+            None => home.map_or_else(|| PathBuf::from(".docker"), |h| h.join(".docker")),
+        };
+        Some(TlsFiles::in_dir(&dir))
+    }
+
+    /// The first file that is missing, for an error that names it.
+    pub fn missing(&self) -> Option<&Path> {
+        [&self.ca, &self.cert, &self.key]
+            .into_iter()
+            .find(|p| !p.exists())
+            .map(PathBuf::as_path)
+    }
+}
+
+/// Everything needed to reach one engine: where, and with which TLS files
+/// (`tcp://` with TLS) or SSH identity (`ssh://`; `None`: what ssh itself
+/// uses, the agent or `~/.ssh/config`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Connection {
+    pub endpoint: Endpoint,
+    pub tls: Option<TlsFiles>,
+    pub ssh_key: Option<PathBuf>,
+}
+
+impl Connection {
+    /// As the Docker CLI reads its environment: `DOCKER_HOST`,
+    /// `DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`.
+    pub fn from_env() -> Connection {
+        let env = |k: &str| std::env::var(k).ok();
+        let endpoint = Endpoint::from_docker_host(env("DOCKER_HOST"));
+        let home = env("HOME").map(PathBuf::from);
+        let tls = TlsFiles::from_env(
+            &endpoint.url,
+            env("DOCKER_TLS_VERIFY").as_deref(),
+            env("DOCKER_CERT_PATH").as_deref(),
+            home.as_deref(),
+        );
+        Connection {
+            endpoint,
+            tls,
+            ssh_key: None,
+        }
+    }
+
+    /// A given endpoint, plain (no TLS, ssh's own identity).
+    pub fn given(url: &str) -> Connection {
+        Connection {
+            endpoint: Endpoint::given(url),
+            tls: None,
+            ssh_key: None,
+        }
     }
 }
 
@@ -200,6 +294,31 @@ mod tests {
             publish_for("tcp://10.1.2.3:2375", Some(" ")).host,
             "10.1.2.3"
         );
+    }
+
+    #[test]
+    fn tls_is_used_as_the_docker_cli_decides() {
+        let home = Path::new("/home/op");
+        let t = TlsFiles::from_env("tcp://h:2376", Some("1"), None, Some(home)).unwrap();
+        assert_eq!(t.ca, Path::new("/home/op/.docker/ca.pem"));
+        let t = TlsFiles::from_env("tcp://h:2376", Some("1"), Some("/certs"), Some(home)).unwrap();
+        assert_eq!(
+            (t.cert.as_path(), t.key.as_path()),
+            (Path::new("/certs/cert.pem"), Path::new("/certs/key.pem"))
+        );
+        assert!(TlsFiles::from_env("https://h:2376", None, Some("/c"), None).is_some());
+        for (url, verify) in [
+            ("tcp://h:2375", None),
+            ("tcp://h:2375", Some("")),
+            ("unix:///var/run/docker.sock", Some("1")),
+            ("ssh://u@h", Some("1")),
+        ] {
+            assert_eq!(
+                TlsFiles::from_env(url, verify, None, Some(home)),
+                None,
+                "{url}"
+            );
+        }
     }
 
     #[test]

@@ -170,8 +170,9 @@ async fn build_once(
     let mut stream = docker.build_image(options, None, Some(bollard::body_full(body)));
     while let Some(msg) = stream.next().await {
         let info = msg.map_err(|e| format!("building {tag}: {e}"))?;
-        if let Some(err) = info.error {
-            return Err(format!("building {tag}: {err}"));
+        if let Some(err) = info.error_detail {
+            let message = err.message.clone().unwrap_or_else(|| format!("{err:?}"));
+            return Err(format!("building {tag}: {message}"));
         }
     }
     Ok(())

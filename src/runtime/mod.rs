@@ -13,11 +13,15 @@
 pub mod docker;
 pub mod docker_endpoint;
 mod docker_events;
+mod docker_ssh;
 pub mod image;
 pub mod process;
+pub mod pull;
+pub mod registry_auth;
 pub mod static_;
 
 use crate::model::Role;
+use crate::plan::PullPolicy;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::broadcast;
@@ -47,6 +51,11 @@ pub struct VersionSpec {
     pub memory: Option<u64>,
     /// Extra labels, e.g. a per-test label so tests clean up only their own.
     pub labels: BTreeMap<String, String>,
+    /// When to pull `image` from its registry.
+    pub pull: PullPolicy,
+    /// The exact image an earlier pull resolved `image` to (`repo@sha256:…`):
+    /// when set, these bytes run, whatever the tag names now.
+    pub pinned: Option<String>,
 }
 
 /// A started replica.
@@ -123,9 +132,17 @@ pub enum RuntimeError {
     #[error("docker engine unreachable at {endpoint}: {detail}")]
     Unreachable { endpoint: String, detail: String },
     #[error(
-        "image {image:?} is not present locally and no registry is used; build or load it first (e.g. `cutover image build`, or `docker load`)"
+        "image {image:?} is not on the engine and pull = \"never\" (or it was just removed); pull it, build or load it first (e.g. `docker pull`, `cutover image build`, or `docker load`), or let cutover pull it (pull = \"missing\")"
     )]
     ImageMissing { image: String },
+    /// A pull failed before anything was created.
+    #[error("cannot pull {image}: {}: {detail}", failure.advice(registry))]
+    Pull {
+        image: String,
+        registry: String,
+        failure: pull::PullFailure,
+        detail: String,
+    },
     #[error("port clash: {0}")]
     PortClash(String),
     #[error("create refused: {0}")]
@@ -141,6 +158,19 @@ pub enum RuntimeError {
 pub trait Runtime: Send + Sync + 'static {
     /// `docker`, `process` or `static`.
     fn kind(&self) -> &'static str;
+
+    /// Make the version's image ready before anything starts: pull it as
+    /// `spec.pull` says (the pinned digest instead, when there is one),
+    /// sending progress to `progress`. Returns the reference the version is
+    /// pinned to (`repo@sha256:…`), if its image came from a registry.
+    /// Runtimes without images have nothing to do.
+    async fn prepare(
+        &self,
+        _spec: &VersionSpec,
+        _progress: pull::Progress<'_>,
+    ) -> Result<Option<String>, RuntimeError> {
+        Ok(None)
+    }
 
     /// Start `spec.replicas` replicas side by side with whatever already runs.
     /// Returns as soon as they are started (not healthy).

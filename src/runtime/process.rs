@@ -594,6 +594,8 @@ mod tests {
             cpus: None,
             memory: None,
             labels: BTreeMap::new(),
+            pull: Default::default(),
+            pinned: None,
         }
     }
 

@@ -75,6 +75,8 @@ pub struct App {
     pub now: Option<DateTime<Utc>>,
     /// Where the screen was last drawn (for mouse hits).
     pub size: Rect,
+    /// The image pull in progress, as its last report said (`EventKind::Pull`).
+    pub pull: Option<crate::model::EventKind>,
     /// Mouse drag on the slider in progress.
     dragging: bool,
 }
@@ -107,6 +109,7 @@ impl App {
             acked_breach: None,
             now: None,
             size: Rect::new(0, 0, 80, 24),
+            pull: None,
             dragging: false,
         }
     }

@@ -40,6 +40,7 @@ fn version(role: Role, label: &str, requests: u64) -> VersionView {
         },
         cpus: None,
         memory: None,
+        pinned: None,
     }
 }
 

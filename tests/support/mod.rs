@@ -2,10 +2,13 @@
 
 pub mod controller;
 pub mod daemon;
+pub mod dockerd;
 pub mod images;
 pub mod journal;
 pub mod proxy;
+pub mod registry;
 pub mod release;
+pub mod sshd;
 pub mod tmux;
 pub mod tui;
 

@@ -90,6 +90,8 @@ pub struct Options<'a> {
     pub max_failed_requests: u64,
     /// Extra `[proxy]` keys, e.g. `upstream_timeout = "500ms"`.
     pub proxy_extra: &'a str,
+    /// The canary's image instead of `cutover-demo:v2` (docker).
+    pub canary_image: Option<&'a str>,
 }
 
 impl Harness {
@@ -147,6 +149,14 @@ impl Harness {
         Self::start_on(kind, runtime, opts).await
     }
 
+    /// On a runtime the test made (its own engine endpoint, credentials).
+    pub async fn start_on_runtime(
+        runtime: Arc<dyn Runtime>,
+        opts: &Options<'_>,
+    ) -> Option<Harness> {
+        Self::start_on(Kind::Docker, runtime, opts).await
+    }
+
     async fn start_on(
         kind: Kind,
         runtime: Arc<dyn Runtime>,
@@ -166,7 +176,10 @@ impl Harness {
             }
             Kind::Docker => (
                 "image = \"cutover-demo:v1\"".to_string(),
-                "image = \"cutover-demo:v2\"".to_string(),
+                format!(
+                    "image = {:?}",
+                    opts.canary_image.unwrap_or("cutover-demo:v2")
+                ),
             ),
         };
         let env_of = |pairs: &str| {

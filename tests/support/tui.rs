@@ -60,6 +60,7 @@ fn stable() -> VersionView {
         stats: stats(37.5, 1, 11.0, 46.0),
         cpus: Some(0.5),
         memory: Some(256 * 1024 * 1024),
+        pinned: None,
     }
 }
 
@@ -72,6 +73,7 @@ fn canary() -> VersionView {
         stats: stats(12.5, 1, 13.0, 58.0),
         cpus: Some(0.5),
         memory: Some(256 * 1024 * 1024),
+        pinned: None,
     }
 }
 
@@ -420,6 +422,37 @@ pub fn early_release(secs: i64) -> App {
 
 pub fn idle() -> App {
     app_with(idle_state(), false)
+}
+
+/// A canary deploying from a registry: the pull half done (one layer
+/// already on the engine, one fetched, one under way).
+pub fn pulling() -> App {
+    let mut state = idle_state();
+    state.phase = Phase::Deploying;
+    state.release = 3;
+    let mut app = app_with(state, false);
+    let layer = |id: &str, current: u64, total: u64, done: bool| LayerProgress {
+        id: id.into(),
+        current,
+        total: Some(total),
+        done,
+    };
+    app.apply_event(&ev(
+        900,
+        now() + Duration::milliseconds(500),
+        EventKind::Pull {
+            role: Role::Canary,
+            image: "registry.example:5000/team/shop:1.5.0".into(),
+            layers: vec![
+                layer("9a1f3c2b", 0, 0, true),
+                layer("4d5e6f70", 12 << 20, 12 << 20, true),
+                layer("b7c8d9e0", 3 << 20, 17 << 20, false),
+            ],
+            done: false,
+            digest: None,
+        },
+    ));
+    app
 }
 
 pub fn canary25() -> App {

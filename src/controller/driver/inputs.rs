@@ -118,6 +118,13 @@ impl Driver {
                 }
             }
             Report::Note(message) => self.emit(EventKind::Warning { message }),
+            Report::Pull { role, report } => self.emit(EventKind::Pull {
+                role,
+                image: report.image,
+                layers: report.layers,
+                done: report.done,
+                digest: report.digest,
+            }),
         }
     }
 

@@ -254,8 +254,20 @@ impl Transition<'_> {
             },
         };
         v.version = None;
+        // A new image is resolved by its own pull, never by stable's pin.
+        v.pinned = None;
         match self.plan.runtime {
             RuntimeKind::Docker => {
+                // Refused here, before anything starts: the engine would
+                // only say "invalid reference format" after the fact.
+                if let Err(why) = crate::plan::image_reference(image) {
+                    return Err(refuse(
+                        codes::INVALID_VALUE,
+                        format!(
+                            "cannot deploy: {image:?} is not a Docker image reference ({why}); expected e.g. \"registry:5000/team/shop:1.5.0\""
+                        ),
+                    ));
+                }
                 v.image = Some(image.to_string());
                 v.command = None;
                 v.upstreams.clear();

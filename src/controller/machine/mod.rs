@@ -243,6 +243,8 @@ pub fn spec_for(plan: &Plan, v: &VersionPlan, role: Role, release: u64) -> Versi
         cpus: v.cpus,
         memory: v.memory.map(|m| m.0),
         labels: BTreeMap::new(),
+        pull: v.pull,
+        pinned: v.pinned.clone(),
     }
 }
 
@@ -304,6 +306,21 @@ impl Transition<'_> {
             Input::CanaryStartFailed { detail } => {
                 if self.st.phase == Phase::Deploying {
                     self.fail(format!("the canary could not start: {detail}"));
+                }
+                Ok(())
+            }
+            Input::ImagePinned {
+                role,
+                image,
+                reference,
+            } => {
+                let version = match role {
+                    Role::Stable => Some(&mut self.st.stable),
+                    Role::Canary => self.st.canary.as_mut(),
+                };
+                if let Some(v) = version.filter(|v| v.image.as_deref() == Some(image.as_str())) {
+                    v.pinned = Some(reference);
+                    self.persist();
                 }
                 Ok(())
             }

@@ -22,7 +22,10 @@ impl App {
         let journal = !matches!(ev.kind, EventKind::Snapshot { .. } | EventKind::Tick { .. });
         let past = self.state.as_ref().is_some_and(|s| ev.at < s.at);
         if journal && past {
-            self.push_history(ev);
+            // An old pull's progress is no news; its last report is.
+            if !matches!(ev.kind, EventKind::Pull { done: false, .. }) {
+                self.push_history(ev);
+            }
             return;
         }
         if let (EventKind::Tick { stable, canary, .. }, true) = (&ev.kind, past) {
@@ -71,6 +74,16 @@ impl App {
                 if let Some(s) = self.state.as_mut() {
                     s.phase = *to;
                 }
+                if *to != crate::model::Phase::Deploying {
+                    // A pull ends before the canary leaves Deploying.
+                    self.pull = None;
+                }
+                self.push_event(ev);
+            }
+            // Progress moves the gauge; only the finished pull is an event line.
+            EventKind::Pull { done: false, .. } => self.pull = Some(ev.kind.clone()),
+            EventKind::Pull { done: true, .. } => {
+                self.pull = None;
                 self.push_event(ev);
             }
             _ => self.push_event(ev),

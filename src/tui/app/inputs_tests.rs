@@ -181,3 +181,50 @@ fn logs_are_of_the_selected_replica_and_tab_moves_to_the_next() {
         other => panic!("{other:?}"),
     }
 }
+
+fn pull(seq: u64, secs: i64, done: bool) -> Event {
+    Event {
+        seq,
+        at: t0() + Duration::seconds(secs),
+        kind: EventKind::Pull {
+            role: Role::Canary,
+            image: "r.example/shop:2".into(),
+            layers: vec![LayerProgress {
+                id: "a1".into(),
+                current: if done { 10 } else { 4 },
+                total: Some(10),
+                done,
+            }],
+            done,
+            digest: done.then(|| "r.example/shop@sha256:abcd".into()),
+        },
+    }
+}
+
+#[test]
+fn a_pull_moves_the_gauge_and_only_its_end_is_an_event_line() {
+    let mut a = app(Phase::Deploying, 0);
+    a.apply_event(&pull(1, 1, false));
+    a.apply_event(&pull(2, 2, false));
+    assert!(a.pull.is_some(), "the gauge shows");
+    assert!(a.events.is_empty(), "progress is not an event line");
+    a.apply_event(&pull(3, 3, true));
+    assert!(a.pull.is_none(), "the gauge goes when the pull ends");
+    assert_eq!(seqs(&a), vec![3]);
+    // A pull that never reported its end (it failed) goes with the phase.
+    a.apply_event(&pull(4, 4, false));
+    a.apply_event(&Event {
+        seq: 5,
+        at: t0() + Duration::seconds(5),
+        kind: EventKind::Phase {
+            from: Phase::Deploying,
+            to: Phase::Failed,
+            by: Actor::System,
+            reason: None,
+        },
+    });
+    assert!(a.pull.is_none());
+    // Old progress in the backlog stays out of the panel.
+    a.apply_event(&pull(6, -30, false));
+    assert_eq!(seqs(&a), vec![3, 5]);
+}

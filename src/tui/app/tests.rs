@@ -19,6 +19,7 @@ pub(crate) fn state(phase: Phase, weight: u16) -> StateView {
         stats: VersionStats::default(),
         cpus: None,
         memory: None,
+        pinned: None,
     };
     StateView {
         service: "shop".into(),

@@ -193,6 +193,13 @@ fn parts(e: &Event, theme: &Theme, width: usize) -> (Vec<Span<'static>>, String,
             spans.push(Span::styled(format!("{:<7}", "warn"), theme.fg(theme.warn)));
             (format!("⚠ {message}"), theme.fg(theme.warn))
         }
+        EventKind::Pull { role, .. } => {
+            spans.push(Span::styled(
+                format!("{:<7}", role.as_str()),
+                theme.fg(theme.role(*role)),
+            ));
+            (crate::model::pull_line(&e.kind), theme.fg(theme.text))
+        }
         EventKind::Snapshot { .. } | EventKind::Tick { .. } => (String::new(), theme.fg(theme.dim)),
     };
     (spans, body, style)

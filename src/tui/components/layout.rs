@@ -38,6 +38,8 @@ pub struct Areas {
     pub breach: Rect,
     pub link: Rect,
     pub replay: Rect,
+    /// The gauge of an image pull in progress (one line, only then).
+    pub pull: Rect,
     pub stable: Rect,
     pub canary: Rect,
     pub slider: Rect,
@@ -62,13 +64,25 @@ pub fn areas(app: &App, area: Rect) -> Areas {
         0
     };
     let replay_h = if app.read_only() { 2 } else { 0 };
+    let pull_h = u16::from(app.pull.is_some());
     let versions_h = if roomy { 8 } else { 6 };
     let slider_h = if roomy { 4 } else { 3 };
-    let [header, breach, link, replay, versions, slider, body, footer] = Layout::vertical([
+    let [
+        header,
+        breach,
+        link,
+        replay,
+        pull,
+        versions,
+        slider,
+        body,
+        footer,
+    ] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(breach_h),
         Constraint::Length(link_h),
         Constraint::Length(replay_h),
+        Constraint::Length(pull_h),
         Constraint::Length(versions_h),
         Constraint::Length(slider_h),
         Constraint::Min(0),
@@ -103,6 +117,7 @@ pub fn areas(app: &App, area: Rect) -> Areas {
         breach,
         link,
         replay,
+        pull,
         stable,
         canary,
         slider,

@@ -14,6 +14,7 @@ pub mod guards;
 pub mod header;
 pub mod layout;
 pub mod popups;
+pub mod pull_gauge;
 pub mod slider;
 pub mod versions;
 
@@ -61,6 +62,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
     banners::breach(frame, a.breach, app, theme);
     banners::link(frame, a.link, app, theme);
     banners::replay(frame, a.replay, app, theme);
+    pull_gauge::render(frame, a.pull, app, theme);
     footer::render(frame, a.footer, app, theme);
     popups::render(frame, area, app, theme);
 }
