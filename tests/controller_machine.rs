@@ -1319,7 +1319,7 @@ fn set_guards_is_checked_journaled_and_rearms_the_trip() {
         .unwrap_err();
     assert_eq!(r.code, codes::INVALID_VALUE);
     assert!(
-        r.message.contains("guard.max_error_rate") && r.message.contains("between 0 and 1"),
+        r.message.contains("guard.max_error_rate") && r.message.contains("from 0 up to (not including) 1"),
         "{}",
         r.message
     );

@@ -264,7 +264,7 @@ mod tests {
         let rate = GuardKey::Guard(Guard::MaxErrorRate);
         let trip = GuardKey::Guard(Guard::TripAfter);
         assert!(err(rate, "5").contains("type 5 % or 0.05"));
-        assert!(err(rate, "150 %").contains("between 0 and 1"));
+        assert!(err(rate, "150 %").contains("from 0 up to (not including) 1"));
         assert!(err(trip, "0").contains("2..=10000"));
         assert!(err(trip, "many").contains("not a count"));
         assert!(err(GuardKey::Guard(Guard::MaxP99), "300").contains("no unit"));
