@@ -328,17 +328,17 @@ async fn guard_edits_are_validated_like_the_plan() {
         (
             serde_json::json!({"max_error_rate": 1.5}),
             "invalid_value",
-            "guard.max_error_rate: expected a rate between 0 and 1",
+            "guard.max_error_rate: expected a rate from 0 to 1",
         ),
         (
             serde_json::json!({"max_errors": 0}),
             "invalid_value",
-            "guard.max_errors: expected at least 1",
+            "guard.max_errors: expected a whole number of at least 1",
         ),
         (
             serde_json::json!({"window": "10m"}),
             "invalid_value",
-            "guard.window: expected 1s..=5m",
+            "guard.window: expected a duration from 1s to 5m",
         ),
         (
             serde_json::json!({"min_requests": 0}),

@@ -280,12 +280,12 @@ mod tests {
         let g = GuardPlan::default();
         let err = |k: GuardKey, t: &str| check(k, t, &g).unwrap_err();
         assert!(err(GuardKey::MaxErrorRate, "5").contains("type 5 % or 0.05"));
-        assert!(err(GuardKey::MaxErrorRate, "150 %").contains("between 0 and 1"));
+        assert!(err(GuardKey::MaxErrorRate, "150 %").contains("from 0 to 1"));
         assert!(err(GuardKey::MaxErrors, "0").contains("at least 1"));
         assert!(err(GuardKey::MaxErrors, "many").contains("not a count"));
         assert!(err(GuardKey::MaxP99, "300").contains("no unit"));
-        assert!(err(GuardKey::MaxP99Ratio, "0.5").contains("at least 1.0"));
-        assert!(err(GuardKey::Window, "10m").contains("1s..=5m"));
+        assert!(err(GuardKey::MaxP99Ratio, "0.5").contains("from 1.0 to 1000"));
+        assert!(err(GuardKey::Window, "10m").contains("from 1s to 5m"));
         assert!(err(GuardKey::Window, "off").contains("cannot be off"));
         assert!(err(GuardKey::MaxErrors, "20").contains("max_errors is 20 already"));
     }
