@@ -256,9 +256,10 @@ async fn act(s: &ApiState, req: ActionRequest) -> Response {
             let status = match refusal.code.as_str() {
                 "stopped" => StatusCode::SERVICE_UNAVAILABLE,
                 // The values asked for are wrong, whatever the phase.
-                codes::INVALID_VALUE | codes::OUT_OF_RANGE | codes::BAD_REQUEST => {
-                    StatusCode::BAD_REQUEST
-                }
+                codes::INVALID_VALUE
+                | codes::OUT_OF_RANGE
+                | codes::BAD_REQUEST
+                | codes::NOT_SUPPORTED => StatusCode::BAD_REQUEST,
                 _ => StatusCode::CONFLICT,
             };
             ApiError::new(status, &refusal.code, refusal.message).into_response()
