@@ -14,7 +14,7 @@
 use super::fit::{self, Piece};
 use super::fmt;
 use crate::tui::app::{App, Link, MarkKind};
-use crate::tui::keymap::{Command, Mode};
+use crate::tui::keymap::Command;
 use crate::tui::theme::Theme;
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -55,16 +55,17 @@ pub fn breach(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         &[1],
         area.width as usize,
     );
-    let mode = if app.read_only() {
-        Mode::Replay
+    // Live, `a` acknowledges the breach in the daemon; in a read-only view
+    // it only hides the banner here, and says so.
+    let mode = app.mode();
+    let word = if app.read_only() {
+        "hide"
     } else {
-        Mode::Live
+        "acknowledge"
     };
-    let key = app
-        .keymap
-        .key_for(mode, Command::Ack)
-        .unwrap_or_else(|| "a".into());
-    let hint = format!("{key} acknowledge ");
+    let hint = app
+        .offered_key(mode, Command::Ack)
+        .map_or_else(String::new, |key| format!("{key} {word} "));
     let w = area.width as usize;
     let detail = format!(
         "   {}",
