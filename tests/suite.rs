@@ -15,6 +15,7 @@ mod controller_persist;
 mod daemon_restart;
 mod demo_e2e;
 mod demo_pty;
+mod doc_blocks;
 mod faults_engine;
 mod faults_proxy;
 mod faults_release;
