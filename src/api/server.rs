@@ -209,7 +209,7 @@ async fn post_weight(
             return ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "out_of_range",
-                format!("percent {p} is out of range (0..=100)"),
+                format!("expected a percentage 0–100, found {p}"),
             )
             .into_response();
         }
@@ -217,7 +217,7 @@ async fn post_weight(
             return ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "out_of_range",
-                format!("permille {pm} is out of range (0..=1000)"),
+                format!("expected per mille 0–1000, found {pm}"),
             )
             .into_response();
         }

@@ -234,8 +234,10 @@ fn ranged_message(key: &str, message: &str) -> Option<String> {
 /// Make serde's type vocabulary (`u32`, `f64`, "a sequence") operator words.
 fn humane_serde_message(message: &str) -> String {
     let words = [
-        ("expected u16", "expected a whole number 0..=65535"),
-        ("expected u32", "expected a whole number 0..=4294967295"),
+        // Keys with a range say it instead (`ranged_message`); these are
+        // for any other number a future key might hold.
+        ("expected u16", "expected a whole number 0–65535"),
+        ("expected u32", "expected a whole number 0–4294967295"),
         ("expected u64", "expected a whole number ≥ 0"),
         ("expected f64", "expected a number"),
         ("expected a sequence", "expected a list [ ... ]"),

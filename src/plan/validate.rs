@@ -463,7 +463,7 @@ pub(super) fn host_port(s: &str) -> Result<(), String> {
 fn port_nonzero(port: &str) -> Result<(), String> {
     match port.parse::<u32>() {
         Ok(p) if (1..=65535).contains(&p) => Ok(()),
-        Ok(p) => Err(format!("port {p} is outside 1..=65535")),
+        Ok(p) => Err(format!("port {p} is outside 1–65535")),
         Err(_) => Err(format!("{port:?} is not a port number")),
     }
 }

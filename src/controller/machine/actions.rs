@@ -15,7 +15,7 @@ impl Transition<'_> {
                     return Err(refuse(
                         codes::OUT_OF_RANGE,
                         format!(
-                            "cannot set weight {}: the canary share is 0..=100%",
+                            "cannot set weight {}: the canary share is 0–100 %",
                             pct(permille)
                         ),
                     ));
