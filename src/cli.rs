@@ -4,7 +4,7 @@
 //! Each verb has exactly the flags it honours, each with a help line about
 //! that verb. Arguments are checked here, before anything looks for a daemon:
 //! clap's value parsers ([`values`]) check ranges and spellings,
-//! `requires` checks combinations, and [`usage`] what clap cannot say
+//! `requires` checks combinations, and `usage` what clap cannot say
 //! (`drain canary --force`, daemon flags given to a verb that has no daemon).
 //! A usage mistake exits 2 with its message, daemon or not.
 //!
@@ -247,7 +247,7 @@ pub struct UpArgs {
     /// Allow the admin API on a non-loopback address
     #[arg(long)]
     pub allow_remote_admin: bool,
-    /// Do not deploy the plan's [canary] on a fresh start (`cutover deploy` does, later)
+    /// Do not deploy the plan's `[canary]` on a fresh start (`cutover deploy` does, later)
     #[arg(long)]
     pub no_deploy: bool,
 }
@@ -291,7 +291,7 @@ pub struct WeightArgs {
 #[derive(Debug, Clone, Args)]
 pub struct DeployArgs {
     /// What the canary runs: an image (runtime docker), a command line
-    /// (process) or host:port,… (static) [default: the plan's [canary]]
+    /// (process) or host:port,… (static); default: the plan's `[canary]`
     #[arg(long, value_name = "IMAGE", value_parser = values::not_blank)]
     pub canary: Option<String>,
     #[command(flatten, next_help_heading = FINDING)]
@@ -303,7 +303,7 @@ pub struct PromoteArgs {
     /// Do not ask for confirmation
     #[arg(long)]
     pub yes: bool,
-    /// Promote even inside a [[freeze]] window (needs --reason)
+    /// Promote even inside a `[[freeze]]` window (needs --reason)
     #[arg(long, requires = "reason")]
     pub force: bool,
     /// Why: recorded in the journal with the promotion
@@ -334,7 +334,7 @@ pub struct DrainArgs {
     /// Do not ask for confirmation
     #[arg(long)]
     pub yes: bool,
-    /// `drain stable` only: drain it even inside a [[freeze]] window (it is a
+    /// `drain stable` only: drain it even inside a `[[freeze]]` window (it is a
     /// promotion; needs --reason)
     #[arg(long, requires = "reason")]
     pub force: bool,
