@@ -14,7 +14,7 @@
 use super::fit::{self, Piece};
 use super::fmt;
 use crate::tui::app::{App, Link, MarkKind};
-use crate::tui::keymap::Command;
+use crate::tui::keymap::{Command, Mode};
 use crate::tui::theme::Theme;
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -57,7 +57,11 @@ pub fn breach(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     );
     // Live, `a` acknowledges the breach in the daemon; in a read-only view
     // it only hides the banner here, and says so.
-    let mode = app.mode();
+    let mode = if app.replay.is_some() {
+        Mode::Replay
+    } else {
+        Mode::Live
+    };
     let word = if app.read_only() {
         "hide"
     } else {
