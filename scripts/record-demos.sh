@@ -9,10 +9,17 @@
 # Each demo exits non-zero unless its scenario ended as expected, which
 # stops this script. Afterwards review the replay snapshots deliberately:
 #   cargo insta test --review  (tests/replay_recordings.rs)
+# and redraw the README's cockpit frame from the new recording:
+#   scripts/doc-blocks.sh
+# CUTOVER_BIN=path/to/cutover uses that binary instead of building one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
-BIN="${CARGO_TARGET_DIR:-target}/release/cutover"
+if [ -n "${CUTOVER_BIN:-}" ]; then
+  BIN="$CUTOVER_BIN"
+else
+  cargo build --release --quiet
+  BIN="${CARGO_TARGET_DIR:-target}/release/cutover"
+fi
 "$BIN" demo --no-tui --runtime process --scenario bad --duration 35s --record recordings/rollback.jsonl
 "$BIN" demo --no-tui --runtime process --scenario good --duration 30s --record recordings/promote.jsonl
 "$BIN" export recordings/rollback.jsonl --asciicast recordings/rollback.cast --size 120x36
@@ -27,4 +34,4 @@ events, breaches = o["events"], o["breaches"]
 print(f"{sys.argv[1]}: {secs:.1f} s, {events} events, {breaches} breach(es), phases: {path}")
 ' "$r"
 done
-echo "recordings regenerated; review the replay snapshots: cargo insta test --review (tests/replay_recordings.rs)"
+echo "recordings regenerated; review the replay snapshots: cargo insta test --review (tests/replay_recordings.rs), then run scripts/doc-blocks.sh"

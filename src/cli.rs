@@ -1,37 +1,85 @@
 //! The command line: every verb and flag (see DESIGN.md, "The command line").
 //! Scripts and tests rely on these spellings; change them only with care.
+//!
+//! Each verb has exactly the flags it honours, each with a help line about
+//! that verb. Arguments are checked here, before anything looks for a daemon:
+//! clap's value parsers ([`values`]) check ranges and spellings,
+//! `requires` checks combinations, and `usage` what clap cannot say
+//! (`drain canary --force`, daemon flags given to a verb that has no daemon).
+//! A usage mistake exits 2 with its message, daemon or not.
+//!
+//! The flags that find the daemon ([`Target`]) go before the verb
+//! (`cutover --state-dir D status`) or after it (`cutover status --state-dir D`).
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+mod usage;
+pub mod values;
+
+use crate::plan::{ByteSize, HumanDuration};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+pub use usage::UsageError;
+pub use values::TermSize;
 
 #[derive(Debug, Parser)]
-#[command(name = "cutover", version, about = "A terminal release cockpit", long_about = None)]
+#[command(
+    name = "cutover",
+    version,
+    about = "A terminal release cockpit",
+    long_about = "A terminal release cockpit. Without a verb: the cockpit of the running daemon (as `cutover tui`).",
+    after_help = "Exit codes: 0 success, 1 refused or failed, 2 usage, 3 daemon unreachable."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
-    #[command(flatten)]
+    #[command(
+        flatten,
+        next_help_heading = "Finding the daemon (for the cockpit and the verbs that talk to it)"
+    )]
     pub target: Target,
 }
 
 /// How a client verb finds its daemon. `Debug` never shows the token.
 #[derive(Clone, Default, Args)]
 pub struct Target {
-    /// State directory (default: $XDG_STATE_HOME/cutover, else ~/.local/state/cutover).
-    #[arg(long, global = true, env = "CUTOVER_STATE_DIR")]
+    /// State directory the daemon keeps its address and token in (default:
+    /// $XDG_STATE_HOME/cutover, else ~/.local/state/cutover)
+    #[arg(long, value_name = "DIR", env = "CUTOVER_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
-    /// Service subdirectory to use when the state directory holds several.
-    #[arg(long, global = true)]
+    /// Which service, when the state directory holds several
+    #[arg(long, value_name = "NAME")]
     pub service: Option<String>,
-    /// Read the admin address (and service name) from this plan.
-    #[arg(long, global = true)]
+    /// Find the daemon from this plan: its service name and `listen.admin`
+    #[arg(long, value_name = "FILE")]
     pub plan: Option<PathBuf>,
-    /// Admin API address, overriding the state directory.
-    #[arg(long, global = true)]
+    /// Admin API address (ip:port), instead of the state directory's
+    #[arg(long, value_name = "ADDR")]
     pub admin: Option<SocketAddr>,
-    /// Admin token, overriding the token file.
-    #[arg(long, global = true, env = "CUTOVER_TOKEN", hide_env_values = true)]
+    /// Admin token, instead of the state directory's token file
+    #[arg(long, env = "CUTOVER_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+}
+
+impl Target {
+    /// Each flag's argument id and spelling.
+    pub const FLAGS: [(&'static str, &'static str); 5] = [
+        ("state_dir", "--state-dir"),
+        ("service", "--service"),
+        ("plan", "--plan"),
+        ("admin", "--admin"),
+        ("token", "--token"),
+    ];
+
+    /// These flags where given, else `outer`'s (flags before the verb).
+    pub fn or(&self, outer: &Target) -> Target {
+        Target {
+            state_dir: self.state_dir.clone().or_else(|| outer.state_dir.clone()),
+            service: self.service.clone().or_else(|| outer.service.clone()),
+            plan: self.plan.clone().or_else(|| outer.plan.clone()),
+            admin: self.admin.or(outer.admin),
+            token: self.token.clone().or_else(|| outer.token.clone()),
+        }
+    }
 }
 
 impl std::fmt::Debug for Target {
@@ -49,6 +97,9 @@ impl std::fmt::Debug for Target {
 /// What `Debug` shows in place of a token.
 pub const REDACTED: &str = "<redacted>";
 
+/// The heading of the daemon flags in a verb's help.
+const FINDING: &str = "Finding the daemon";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run old and new side by side with live traffic and open the cockpit.
@@ -58,42 +109,28 @@ pub enum Command {
     /// Attach the cockpit to a running daemon.
     Tui(TuiArgs),
     /// Print the release state.
-    Status {
-        #[arg(long)]
-        json: bool,
-    },
-    /// Set the canary's share of traffic, in percent (0-100, fractions allowed).
-    Weight { percent: f64 },
-    /// Start a canary; waits until its replicas started (pulling its image
-    /// first, with progress), exits 1 when that failed.
-    Deploy {
-        #[arg(long)]
-        canary: String,
-    },
-    /// Hold steps and bake timers (guards stay on).
-    Pause,
-    /// Continue steps and bake timers.
-    Resume,
+    Status(StatusArgs),
+    /// Set the canary's share of live traffic.
+    Weight(WeightArgs),
+    /// Start a canary next to stable; waits until its replicas started
+    /// (pulling its image first, with progress), exits 1 when that failed.
+    Deploy(DeployArgs),
+    /// Hold the steps and bake timers (guards stay on).
+    Pause(ClientArgs),
+    /// Continue the steps and bake timers.
+    Resume(ClientArgs),
     /// Move all traffic to the canary and retire stable.
-    Promote(ConfirmArgs),
+    Promote(PromoteArgs),
     /// Move all traffic to stable and remove the canary.
-    Rollback(ConfirmArgs),
-    /// Drain and remove one version (draining stable is a promotion:
-    /// `--force --reason` overrides a freeze window, as for promote).
-    Drain {
-        #[arg(value_enum)]
-        version: DrainTarget,
-        #[command(flatten)]
-        confirm: ConfirmArgs,
-    },
+    Rollback(RollbackArgs),
+    /// Drain and remove one version: draining stable promotes the canary,
+    /// draining the canary rolls it back.
+    Drain(DrainArgs),
+    /// Change the CPU and memory limits of a running version (runtime docker).
+    Resize(ResizeArgs),
     /// Wait until the release reaches an outcome.
-    Wait {
-        #[arg(long, value_enum)]
-        until: WaitUntil,
-        #[arg(long, default_value = "5m")]
-        timeout: String,
-    },
-    /// Play a recording in the cockpit.
+    Wait(WaitArgs),
+    /// Play a recording in the cockpit, read-only.
     Replay(ReplayArgs),
     /// Render a recording to an asciicast file.
     Export(ExportArgs),
@@ -108,6 +145,56 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// The verb as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Demo(_) => "demo",
+            Command::Up(_) => "up",
+            Command::Tui(_) => "tui",
+            Command::Status(_) => "status",
+            Command::Weight(_) => "weight",
+            Command::Deploy(_) => "deploy",
+            Command::Pause(_) => "pause",
+            Command::Resume(_) => "resume",
+            Command::Promote(_) => "promote",
+            Command::Rollback(_) => "rollback",
+            Command::Drain(_) => "drain",
+            Command::Resize(_) => "resize",
+            Command::Wait(_) => "wait",
+            Command::Replay(_) => "replay",
+            Command::Export(_) => "export",
+            Command::Load(_) => "load",
+            Command::DemoApp(_) => "demo-app",
+            Command::Image { .. } => "image",
+        }
+    }
+
+    /// The daemon flags given after the verb, for the verbs that talk to a daemon.
+    pub fn target(&self) -> Option<&Target> {
+        match self {
+            Command::Tui(a) => Some(&a.target),
+            Command::Status(a) => Some(&a.target),
+            Command::Weight(a) => Some(&a.target),
+            Command::Deploy(a) => Some(&a.target),
+            Command::Pause(a) | Command::Resume(a) => Some(&a.target),
+            Command::Promote(a) => Some(&a.target),
+            Command::Rollback(a) => Some(&a.target),
+            Command::Drain(a) => Some(&a.target),
+            Command::Resize(a) => Some(&a.target),
+            Command::Wait(a) => Some(&a.target),
+            _ => None,
+        }
+    }
+}
+
+/// Flags shared by every client verb: only how to find the daemon.
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    #[command(flatten, next_help_heading = FINDING)]
+    pub target: Target,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RuntimeChoice {
     Docker,
@@ -116,63 +203,190 @@ pub enum RuntimeChoice {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Scenario {
+    /// A healthy canary, promoted through every step
     Good,
+    /// 30 % errors once it has served 80 requests: the guard rolls it back
     Bad,
+    /// 400 ms per request: a p99 breach
     Slow,
+    /// Exits after 150 requests
     Crashy,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
+    /// Where the versions run (default: docker when its engine is reachable, else process)
     #[arg(long, value_enum)]
     pub runtime: Option<RuntimeChoice>,
+    /// What the canary does
     #[arg(long, value_enum, default_value = "bad")]
     pub scenario: Scenario,
+    /// No cockpit: print what happens; exit 0 when the scenario ended as expected
     #[arg(long)]
     pub no_tui: bool,
-    /// Stop after this long (headless default: 30s).
-    #[arg(long)]
-    pub duration: Option<String>,
-    #[arg(long)]
+    /// Stop after this long, e.g. 30s (default without the cockpit: 30s)
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<HumanDuration>,
+    /// Keep the journal in this file (the demo then runs the whole --duration)
+    #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
-    #[arg(long)]
+    /// Cockpit colours: dark, light, high-contrast, mono-safe, or your own
+    #[arg(long, value_name = "NAME", conflicts_with = "no_tui")]
     pub theme: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct UpArgs {
-    #[arg(long, default_value = "cutover.toml")]
-    pub plan: PathBuf,
-    /// Allow the admin API on a non-loopback address.
+    /// The plan to run [default: cutover.toml]
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// Where to keep the address, token, state, journal and logs (default:
+    /// $XDG_STATE_HOME/cutover, else ~/.local/state/cutover)
+    #[arg(long, value_name = "DIR", env = "CUTOVER_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Allow the admin API on a non-loopback address
     #[arg(long)]
     pub allow_remote_admin: bool,
-    /// Do not deploy the plan's `[canary]` on a fresh start (deploy it later).
+    /// Do not deploy the plan's `[canary]` on a fresh start (`cutover deploy` does, later)
     #[arg(long)]
     pub no_deploy: bool,
 }
 
+impl UpArgs {
+    /// The plan file: `--plan`, else `cutover.toml`.
+    pub fn plan_path(&self) -> PathBuf {
+        self.plan
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("cutover.toml"))
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct TuiArgs {
-    #[arg(long)]
+    /// Cockpit colours: dark, light, high-contrast, mono-safe, or your own
+    #[arg(long, value_name = "NAME")]
     pub theme: Option<String>,
+    #[command(flatten, next_help_heading = FINDING)]
+    pub target: Target,
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct ConfirmArgs {
-    /// Do not ask.
+pub struct StatusArgs {
+    /// Print the state as JSON (what GET /v1/state answers)
     #[arg(long)]
-    pub yes: bool,
-    /// Promote (or drain stable) inside a freeze window (needs --reason).
-    #[arg(long)]
-    pub force: bool,
-    #[arg(long)]
-    pub reason: Option<String>,
+    pub json: bool,
+    #[command(flatten, next_help_heading = FINDING)]
+    pub target: Target,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct WeightArgs {
+    /// The canary's share in percent, 0–100 (fractions allowed: 2.5)
+    #[arg(value_parser = values::percent, allow_negative_numbers = true)]
+    pub percent: f64,
+    #[command(flatten, next_help_heading = FINDING)]
+    pub target: Target,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DeployArgs {
+    /// What the canary runs: an image (runtime docker), a command line
+    /// (process) or host:port,… (static); default: the plan's `[canary]`
+    #[arg(long, value_name = "IMAGE", value_parser = values::not_blank)]
+    pub canary: Option<String>,
+    #[command(flatten, next_help_heading = FINDING)]
+    pub target: Target,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PromoteArgs {
+    /// Do not ask for confirmation
+    #[arg(long)]
+    pub yes: bool,
+    /// Promote even inside a `[[freeze]]` window (needs --reason)
+    #[arg(long, requires = "reason")]
+    pub force: bool,
+    /// Why: recorded in the journal with the promotion
+    #[arg(long, value_name = "TEXT", value_parser = values::not_blank)]
+    pub reason: Option<String>,
+    #[command(flatten, next_help_heading = FINDING)]
+    pub target: Target,
+}
+
+/// A rollback is never frozen, so there is nothing to force.
+#[derive(Debug, Clone, Args)]
+pub struct RollbackArgs {
+    /// Do not ask for confirmation
+    #[arg(long)]
+    pub yes: bool,
+    /// Why: recorded in the journal with the rollback
+    #[arg(long, value_name = "TEXT", value_parser = values::not_blank)]
+    pub reason: Option<String>,
+    #[command(flatten, next_help_heading = FINDING)]
+    pub target: Target,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DrainArgs {
+    /// Which version to drain and remove
+    #[arg(value_enum)]
+    pub version: RoleArg,
+    /// Do not ask for confirmation
+    #[arg(long)]
+    pub yes: bool,
+    /// `drain stable` only: drain it even inside a `[[freeze]]` window (it is a
+    /// promotion; needs --reason)
+    #[arg(long, requires = "reason")]
+    pub force: bool,
+    /// Why: recorded in the journal with the drain
+    #[arg(long, value_name = "TEXT", value_parser = values::not_blank)]
+    pub reason: Option<String>,
+    #[command(flatten, next_help_heading = FINDING)]
+    pub target: Target,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(group(ArgGroup::new("limits").required(true).multiple(true).args(["cpus", "memory"])))]
+pub struct ResizeArgs {
+    /// Which version's replicas to change
+    #[arg(value_enum)]
+    pub version: RoleArg,
+    /// CPU limit: a number above 0 and at most 1024
+    #[arg(long, value_name = "N", value_parser = values::cpus)]
+    pub cpus: Option<f64>,
+    /// Memory limit: a size of at least 6MiB, e.g. 256MiB
+    #[arg(long, value_name = "SIZE", value_parser = values::memory)]
+    pub memory: Option<ByteSize>,
+    #[command(flatten, next_help_heading = FINDING)]
+    pub target: Target,
+}
+
+/// One of the two versions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum DrainTarget {
+pub enum RoleArg {
     Stable,
     Canary,
+}
+
+impl From<RoleArg> for crate::model::Role {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Stable => crate::model::Role::Stable,
+            RoleArg::Canary => crate::model::Role::Canary,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WaitArgs {
+    /// The outcome to wait for (exit 0 when it happens, 1 when the release ends otherwise)
+    #[arg(long, value_enum)]
+    pub until: WaitUntil,
+    /// Give up after this long (exit 1), e.g. 30s or 5m
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    pub timeout: HumanDuration,
+    #[command(flatten, next_help_heading = FINDING)]
+    pub target: Target,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -184,37 +398,48 @@ pub enum WaitUntil {
 
 #[derive(Debug, Clone, Args)]
 pub struct ReplayArgs {
+    /// A journal: a state directory's journal.jsonl, or one of recordings/
     pub file: PathBuf,
-    #[arg(long, default_value_t = 1.0)]
+    /// Playback speed, 0.25–10000 (0: start at the end)
+    #[arg(long, default_value_t = 1.0, value_parser = values::speed, conflicts_with = "no_tui")]
     pub speed: f64,
-    /// Print the final state as JSON instead of opening the cockpit.
+    /// Print the final state as JSON instead of opening the cockpit
     #[arg(long)]
     pub no_tui: bool,
-    #[arg(long)]
+    /// Cockpit colours: dark, light, high-contrast, mono-safe, or your own
+    #[arg(long, value_name = "NAME", conflicts_with = "no_tui")]
     pub theme: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct ExportArgs {
+    /// A journal: a state directory's journal.jsonl, or one of recordings/
     pub file: PathBuf,
-    #[arg(long)]
+    /// Write the asciicast (v2, for `asciinema play`) to this file
+    #[arg(long, value_name = "OUT.cast")]
     pub asciicast: PathBuf,
-    #[arg(long, default_value = "120x36")]
-    pub size: String,
-    #[arg(long)]
+    /// Terminal size WIDTHxHEIGHT, from 80x24 to 500x200
+    #[arg(long, value_name = "WxH", default_value = "120x36")]
+    pub size: TermSize,
+    /// Cockpit colours: dark, light, high-contrast, mono-safe, or your own
+    #[arg(long, value_name = "NAME")]
     pub theme: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct LoadArgs {
+    /// Where to send GET requests, e.g. http://127.0.0.1:8080/
     pub url: String,
-    #[arg(long, default_value_t = 50.0)]
+    /// Requests per second, above 0 and at most 1000000
+    #[arg(long, default_value_t = 50.0, value_parser = values::rps)]
     pub rps: f64,
-    #[arg(long, default_value = "10s")]
-    pub duration: String,
-    #[arg(long, default_value_t = 8)]
+    /// How long, e.g. 10s
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub duration: HumanDuration,
+    /// Workers sending at once, 1–1024
+    #[arg(long, default_value_t = 8, value_parser = values::concurrency)]
     pub concurrency: usize,
-    /// Print the summary as JSON.
+    /// Print the summary as JSON
     #[arg(long)]
     pub json: bool,
 }
@@ -223,32 +448,35 @@ pub struct LoadArgs {
 /// (so a container can be configured with env alone).
 #[derive(Debug, Clone, Args)]
 pub struct DemoAppArgs {
+    /// Port to listen on
     #[arg(long, env = "DEMO_PORT", default_value_t = 8080)]
     pub port: u16,
+    /// Address to listen on
     #[arg(long, env = "DEMO_BIND", default_value = "0.0.0.0")]
     pub bind: String,
+    /// The version it says it is (X-Version header and body)
     #[arg(long, env = "DEMO_VERSION", default_value = "v1")]
     pub version: String,
-    /// Share of requests answered 500 (0.0-1.0).
-    #[arg(long, env = "DEMO_ERROR_RATE", default_value_t = 0.0)]
+    /// Share of requests answered 500, from 0 to 1
+    #[arg(long, env = "DEMO_ERROR_RATE", default_value_t = 0.0, value_parser = values::share)]
     pub error_rate: f64,
-    /// Added latency per request, e.g. "50ms".
+    /// Added latency per request, e.g. 50ms
     #[arg(long, env = "DEMO_LATENCY", default_value = "0ms")]
-    pub latency: String,
-    /// Delay before the listener opens, e.g. "3s".
+    pub latency: HumanDuration,
+    /// Delay before the listener opens, e.g. 3s
     #[arg(long, env = "DEMO_STARTUP_DELAY", default_value = "0ms")]
-    pub startup_delay: String,
-    /// Serve this many requests well before `--error-rate` applies (a
-    /// fault that shows only under more traffic).
+    pub startup_delay: HumanDuration,
+    /// Serve this many requests well before --error-rate applies (a
+    /// fault that shows only under more traffic)
     #[arg(long, env = "DEMO_ERROR_AFTER")]
     pub error_after: Option<u64>,
-    /// Exit (code 3) after serving this many requests.
+    /// Exit (code 3) after serving this many requests
     #[arg(long, env = "DEMO_CRASH_AFTER")]
     pub crash_after: Option<u64>,
-    /// Allocate and touch this many MiB per request (memory hog), e.g. 16.
+    /// Allocate and touch this many MiB per request (memory hog), e.g. 16
     #[arg(long, env = "DEMO_HOG_MIB")]
     pub hog_mib: Option<u64>,
-    /// Answer /healthz with 503 forever (a version that never turns healthy).
+    /// Answer /healthz with 503 forever (a version that never turns healthy)
     #[arg(long, env = "DEMO_NEVER_HEALTHY")]
     pub never_healthy: bool,
 }
@@ -257,6 +485,7 @@ pub struct DemoAppArgs {
 pub enum ImageCommand {
     /// Build `cutover-demo:v1` and `:v2` from this binary (no registry, no network).
     Build {
+        /// Repository name of the images (tags :v1 and :v2)
         #[arg(long, default_value = "cutover-demo")]
         repo: String,
     },
@@ -265,6 +494,7 @@ pub enum ImageCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
 
     #[test]
     fn debug_never_shows_the_token() {
@@ -276,8 +506,111 @@ mod tests {
         let shown = format!("{t:?} {t:#?}");
         assert!(!shown.contains(secret), "{shown}");
         assert!(shown.contains(REDACTED), "{shown}");
-        let cli = Cli::parse_from(["cutover", "--token", secret, "status"]);
-        let shown = format!("{cli:?}");
-        assert!(!shown.contains(secret), "{shown}");
+        for args in [
+            ["cutover", "--token", secret, "status"],
+            ["cutover", "status", "--token", secret],
+        ] {
+            let cli = Cli::parse_from(args);
+            let shown = format!("{cli:?}");
+            assert!(!shown.contains(secret), "{shown}");
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// Every verb has exactly the flags it honours (a rollback is never
+    /// frozen: no --force), and every flag and argument says what it does.
+    #[test]
+    fn each_verb_has_only_the_flags_it_honours() {
+        const DAEMON: &[&str] = &["state-dir", "service", "plan", "admin", "token"];
+        let want: &[(&str, &[&str], bool)] = &[
+            (
+                "demo",
+                &[
+                    "runtime", "scenario", "no-tui", "duration", "record", "theme",
+                ],
+                false,
+            ),
+            (
+                "up",
+                &["plan", "state-dir", "allow-remote-admin", "no-deploy"],
+                false,
+            ),
+            ("tui", &["theme"], true),
+            ("status", &["json"], true),
+            ("weight", &[], true),
+            ("deploy", &["canary"], true),
+            ("pause", &[], true),
+            ("resume", &[], true),
+            ("promote", &["yes", "force", "reason"], true),
+            ("rollback", &["yes", "reason"], true),
+            ("drain", &["yes", "force", "reason"], true),
+            ("resize", &["cpus", "memory"], true),
+            ("wait", &["until", "timeout"], true),
+            ("replay", &["speed", "no-tui", "theme"], false),
+            ("export", &["asciicast", "size", "theme"], false),
+            ("load", &["rps", "duration", "concurrency", "json"], false),
+            (
+                "demo-app",
+                &[
+                    "port",
+                    "bind",
+                    "version",
+                    "error-rate",
+                    "latency",
+                    "startup-delay",
+                    "error-after",
+                    "crash-after",
+                    "hog-mib",
+                    "never-healthy",
+                ],
+                false,
+            ),
+            ("image", &[], false),
+        ];
+        let cli = Cli::command();
+        let verbs: Vec<&str> = cli
+            .get_subcommands()
+            .map(|c| c.get_name())
+            .filter(|n| *n != "help")
+            .collect();
+        assert_eq!(verbs, want.iter().map(|w| w.0).collect::<Vec<_>>());
+        for (verb, flags, daemon) in want {
+            let sub = cli.find_subcommand(verb).unwrap();
+            let mut have: Vec<&str> = sub
+                .get_arguments()
+                .filter_map(|a| a.get_long())
+                .filter(|l| *l != "help")
+                .collect();
+            let mut expect: Vec<&str> = flags.to_vec();
+            if *daemon {
+                expect.extend_from_slice(DAEMON);
+            }
+            have.sort_unstable();
+            expect.sort_unstable();
+            assert_eq!(have, expect, "cutover {verb}");
+            for a in sub.get_arguments().filter(|a| a.get_id() != "help") {
+                assert!(
+                    a.get_help()
+                        .is_some_and(|h| !h.to_string().trim().is_empty()),
+                    "cutover {verb}: {} has no help line",
+                    a.get_id()
+                );
+            }
+            assert!(sub.get_about().is_some(), "cutover {verb} has no about");
+        }
+    }
+
+    #[test]
+    fn daemon_flags_go_before_or_after_the_verb() {
+        let before = Cli::parse_from(["cutover", "--state-dir", "/a", "--service", "s", "status"]);
+        let after = Cli::parse_from(["cutover", "status", "--state-dir", "/b"]);
+        let t = |c: &Cli| c.command.as_ref().unwrap().target().unwrap().or(&c.target);
+        assert_eq!(t(&before).state_dir, Some(PathBuf::from("/a")));
+        assert_eq!(t(&before).service.as_deref(), Some("s"));
+        assert_eq!(t(&after).state_dir, Some(PathBuf::from("/b")));
     }
 }

@@ -1,12 +1,13 @@
 //! `cutover`: command-line dispatch only. Each verb lives in its module.
 
-use clap::Parser;
-use cutover::cli::{Cli, Command};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
+use cutover::cli::{Cli, Command, Target, UsageError};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let _ = color_eyre::install();
-    let cli = Cli::parse();
+    let cli = parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -23,25 +24,52 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
+/// The command line, with every usage mistake reported (exit 2) before
+/// anything else happens.
+fn parse() -> Cli {
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let before: Vec<&str> = Target::FLAGS
+        .iter()
+        .filter(|(id, _)| matches.value_source(id) == Some(ValueSource::CommandLine))
+        .map(|(_, flag)| *flag)
+        .collect();
+    if let Some(UsageError { verb, message }) = cli.usage_error(&before) {
+        // The verb's usage line under the message, as clap's own errors have.
+        let mut root = Cli::command();
+        root.build();
+        let sub = verb.and_then(|v| root.find_subcommand(v)).cloned();
+        let mut cmd = sub.unwrap_or(root);
+        cmd.error(clap::error::ErrorKind::ArgumentConflict, message)
+            .exit();
+    }
+    cli
+}
+
 async fn dispatch(cli: Cli) -> u8 {
-    let target = cli.target;
-    let Some(command) = cli.command else {
+    let Some(command) = &cli.command else {
         // Bare `cutover`: the cockpit when a daemon is running, else a hint.
-        if cutover::state_dir::discover(&target).is_ok() {
-            let args = cutover::cli::TuiArgs { theme: None };
-            return exit(cutover::tui::run(&args, &target).await.map(|()| 0));
+        let target = &cli.target;
+        if cutover::state_dir::discover(target).is_ok() {
+            let args = cutover::cli::TuiArgs {
+                theme: None,
+                target: target.clone(),
+            };
+            return tui(&args, target).await;
         }
         eprintln!(
             "cutover: no daemon found; start one with `cutover up --plan cutover.toml`, try `cutover demo`, or see `cutover --help`"
         );
         return 2;
     };
-    if let Some(code) = cutover::api::verbs::run(&command, &target).await {
-        return code;
+    if let Some(target) = cli.verb_target() {
+        if let Command::Tui(args) = command {
+            return tui(args, &target).await;
+        }
+        return cutover::api::verbs::run(command, &target).await;
     }
-    let result = match &command {
-        Command::Up(args) => cutover::daemon::run_up(args, &target).await,
-        Command::Tui(args) => cutover::tui::run(args, &target).await,
+    let result = match command {
+        Command::Up(args) => cutover::daemon::run_up(args, &cli.target).await,
         Command::Load(args) => return exit(cutover::demo::load::run(args).await),
         Command::Demo(args) => return exit(cutover::demo::run::run(args).await),
         Command::DemoApp(args) => cutover::demo::app::run(args.clone()).await,
@@ -51,9 +79,23 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Replay(args) if args.no_tui => cutover::journal::replay::run_headless(args).await,
         Command::Replay(args) => cutover::tui::run_replay(args).await,
         Command::Export(args) => cutover::journal::export::run(args),
-        _ => Err(color_eyre::eyre::eyre!("this verb is not built yet")),
+        other => Err(color_eyre::eyre::eyre!(
+            "`cutover {}` is not built yet",
+            other.name()
+        )),
     };
     exit(result.map(|()| 0))
+}
+
+/// The cockpit: 3 when no daemon can be found, like the other client verbs.
+async fn tui(args: &cutover::cli::TuiArgs, target: &Target) -> u8 {
+    match cutover::api::client::Client::from_target(target) {
+        Ok(client) => exit(cutover::tui::run(args, client).await.map(|()| 0)),
+        Err(e) => {
+            eprintln!("cutover: cannot find the daemon to attach to: {e}");
+            e.exit_code()
+        }
+    }
 }
 
 /// Print an error the way operators read it; 1 on failure.

@@ -1,8 +1,10 @@
 //! The admin API through real sockets against an in-process daemon (static
 //! runtime, in-test upstreams): tokens, errors, weight changes, the event
-//! stream, and `cutover status --json` from the real binary.
+//! stream, and `cutover status --json` from the real binary; and a resize
+//! refused on the process runtime, which cannot apply limits.
 
 use crate::support::daemon::CanaryDaemon;
+use crate::support::release::{Harness, Kind, Steps};
 
 use cutover::model::{Action, ActionRequest, Actor, EventKind};
 use futures::StreamExt;
@@ -201,6 +203,68 @@ async fn cli_status_json_and_weight_against_the_daemon() {
     );
 }
 
+/// A resize on the process runtime is refused up front, over the admin API
+/// and from `cutover resize`, in the words of the plan check (which runtimes
+/// honour limits), and nothing is saved to state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resize_on_the_process_runtime_is_refused_and_saves_nothing() {
+    let h = Harness::start(Kind::Process, "", &Steps::manual(), 50)
+        .await
+        .expect("the process runtime is always there");
+    let serving = h
+        .wait_until(
+            "both versions healthy",
+            std::time::Duration::from_secs(60),
+            |s| {
+                s.phase == cutover::model::Phase::Canary
+                    && s.stable.healthy() == 2
+                    && s.canary.as_ref().is_some_and(|c| c.healthy() == 1)
+            },
+        )
+        .await;
+    let state_file = h.dir.path().join(&h.service).join("state.json");
+    let saved = std::fs::read(&state_file).unwrap();
+    let says = "cannot resize canary: runtime \"process\" cannot apply CPU or memory limits: only runtime \"docker\" honours `cpus` and `memory`";
+
+    let daemon = h.daemon();
+    let r = crate::support::http()
+        .post(format!("http://{}/v1/actions", daemon.admin_addr))
+        .bearer_auth(&daemon.token)
+        .json(&serde_json::json!({
+            "action": "resize", "role": "canary", "cpus": 0.5, "memory": 134217728, "by": "api"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "not_supported", "{body}");
+    assert_eq!(body["error"], says, "{body}");
+
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args(["resize", "canary", "--cpus", "0.5", "--admin"])
+        .arg(daemon.admin_addr.to_string())
+        .args(["--token", &daemon.token])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.trim(), format!("cutover: refused: {says}"));
+
+    assert_eq!(
+        std::fs::read(&state_file).unwrap(),
+        saved,
+        "a refused resize saved nothing"
+    );
+    let now = h.state().await;
+    assert_eq!(
+        (now.phase, now.release, now.weight_permille),
+        (serving.phase, serving.release, serving.weight_permille)
+    );
+    h.finish().await;
+}
+
 /// Every daemon keeps a flight recorder; a headless replay of it ends in the
 /// state the live daemon had.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -328,12 +392,12 @@ async fn guard_edits_are_validated_like_the_plan() {
         (
             serde_json::json!({"max_error_rate": 1.5}),
             "invalid_value",
-            "guard.max_error_rate: expected a rate between 0 and 1",
+            "guard.max_error_rate: expected a rate from 0 up to (not including) 1",
         ),
         (
             serde_json::json!({"trip_after": 1}),
             "invalid_value",
-            "guard.trip_after: expected 2..=10000",
+            "guard.trip_after: expected a whole number 2–10000",
         ),
         (
             serde_json::json!({"max_errors": 20}),
@@ -348,7 +412,7 @@ async fn guard_edits_are_validated_like_the_plan() {
         (
             serde_json::json!({"window": "10m"}),
             "invalid_value",
-            "guard.window: expected 1s..=5m",
+            "guard.window: expected a duration from 1s to 5m",
         ),
         (
             serde_json::json!({"min_requests": 0}),

@@ -301,10 +301,11 @@ fn table() -> Vec<[Want; 8]> {
             ILL,
             ILL,
         ],
-        // resize stable
-        [Same, Same, Same, Same, Same, ILL, Same, Same],
+        // resize stable: the process runtime cannot apply limits, in any
+        // phase (the Docker phases: `resize_follows_the_phase_on_docker`)
+        [No(codes::NOT_SUPPORTED); 8],
         // resize canary
-        [ILL, ILL, Same, Same, Same, ILL, ILL, ILL],
+        [No(codes::NOT_SUPPORTED); 8],
         // abort
         [
             ILL,
@@ -485,6 +486,125 @@ fn every_phase_times_every_input() {
         }
     }
     assert_eq!(checked, 33 * 8);
+}
+
+/// The test plan on Docker, which honours limits.
+fn docker_plan() -> cutover::plan::Plan {
+    plan_text(
+        &PLAN
+            .replace("runtime = \"process\"", "runtime = \"docker\"")
+            .replace(
+                "command = [\"demo-app\", \"--port\", \"{port}\", \"--version\", \"v1\"]",
+                "image = \"shop:1\"",
+            )
+            .replace(
+                "command = [\"demo-app\", \"--port\", \"{port}\", \"--version\", \"v2\"]",
+                "image = \"shop:2\"",
+            ),
+    )
+}
+
+/// On Docker a resize is a matter of phase: stable while it is not being
+/// retired, the canary while it runs. Columns follow `ALL_PHASES`.
+#[test]
+fn resize_follows_the_phase_on_docker() {
+    let rows: [(Role, [bool; 8]); 2] = [
+        (
+            Role::Stable,
+            [true, true, true, true, true, false, true, true],
+        ),
+        (
+            Role::Canary,
+            [false, false, true, true, true, false, false, false],
+        ),
+    ];
+    for (role, row) in rows {
+        for (phase, accepted) in ALL_PHASES.into_iter().zip(row) {
+            let mut m = machine_in(docker_plan(), phase);
+            let before = m.state().clone();
+            let got = m.apply(
+                act(Action::Resize {
+                    role,
+                    cpus: Some(1.0),
+                    memory: Some(128 << 20),
+                }),
+                t0() + secs(1),
+            );
+            let ctx = format!("resize {role} in phase {phase}");
+            if accepted {
+                let fx = got.unwrap_or_else(|r| panic!("{ctx}: refused {r:?}"));
+                assert!(
+                    fx.contains(&Effect::Resize {
+                        role,
+                        cpus: Some(1.0),
+                        memory: Some(128 << 20)
+                    }),
+                    "{ctx}: {fx:?}"
+                );
+                assert_eq!(fx.last(), Some(&Effect::Persist), "{ctx}");
+            } else {
+                let r = got.expect_err(&ctx);
+                assert_eq!(r.code, codes::ILLEGAL_IN_PHASE, "{ctx}: {r:?}");
+                assert_eq!(m.state(), &before, "{ctx}: refusal changed the state");
+            }
+        }
+    }
+}
+
+/// A resize on a runtime without limits is refused up front with the
+/// plan's wording; on Docker, values outside the plan's ranges are refused
+/// in the plan's words. Nothing changes either way.
+#[test]
+fn resize_refusals_say_which_runtimes_honour_limits() {
+    let mut m = machine_in(plan(), Phase::Canary);
+    let before = m.state().clone();
+    let r = m
+        .apply(
+            act(Action::Resize {
+                role: Role::Canary,
+                cpus: Some(1.0),
+                memory: None,
+            }),
+            t0(),
+        )
+        .unwrap_err();
+    assert_eq!(r.code, codes::NOT_SUPPORTED);
+    assert_eq!(
+        r.message,
+        "cannot resize canary: runtime \"process\" cannot apply CPU or memory limits: only runtime \"docker\" honours `cpus` and `memory`"
+    );
+    assert_eq!(m.state(), &before);
+
+    let mut m = machine_in(docker_plan(), Phase::Canary);
+    let before = m.state().clone();
+    for (cpus, memory, says) in [
+        (
+            Some(0.0),
+            None,
+            "cannot resize stable: cpus: expected a number above 0 and at most 1024, found 0",
+        ),
+        (
+            None,
+            Some(1 << 20),
+            "cannot resize stable: memory: expected a size of at least 6MiB (Docker's minimum), found 1MiB",
+        ),
+    ] {
+        let r = m
+            .apply(
+                act(Action::Resize {
+                    role: Role::Stable,
+                    cpus,
+                    memory,
+                }),
+                t0(),
+            )
+            .unwrap_err();
+        assert_eq!(
+            (r.code.as_str(), r.message.as_str()),
+            (codes::OUT_OF_RANGE, says)
+        );
+        assert_eq!(m.state(), &before);
+    }
 }
 
 #[test]

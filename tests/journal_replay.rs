@@ -52,7 +52,7 @@ fn the_cli_prints_the_outcome_as_json() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(&dir, &support::recording(10));
     let out = Command::new(env!("CARGO_BIN_EXE_cutover"))
-        .args(["replay", "--no-tui", "--speed", "3"])
+        .args(["replay", "--no-tui"])
         .arg(&path)
         .output()
         .unwrap();

@@ -1,8 +1,9 @@
 //! Plan file errors, as the operator reads them: every file in
 //! `tests/fixtures/plans/bad/` fails with a message snapshotted exactly (file,
 //! line, column, key path, what was expected, the line and a caret), every
-//! file in `good/` parses, and `parse` never panics on arbitrary or mutated
-//! input.
+//! file in `good/` parses, every ranged key's range reads the same in
+//! docs/PLAN.md as in its messages, and `parse` never panics on arbitrary or
+//! mutated input.
 
 use cutover::plan::{PlanError, parse};
 use proptest::prelude::*;
@@ -41,6 +42,48 @@ fn every_bad_plan_fails_with_its_exact_message() {
         assert!(located.key.is_some(), "{shown}: no key path in {err}");
         insta::assert_snapshot!(format!("plan_error__{}", name(&path)), err.to_string());
     }
+}
+
+/// docs/PLAN.md states each key's range in the words its error message uses
+/// (`plan::ranges::RANGES`), in the key's row of its table's section.
+#[test]
+fn the_docs_state_every_range_as_the_messages_do() {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/PLAN.md"))
+        .unwrap();
+    // "### `[health]`" → its text up to the next heading.
+    let section = |table: &str| -> &str {
+        let heading = if table.is_empty() {
+            "### Top level".to_string()
+        } else {
+            format!("[{table}]")
+        };
+        let start = doc
+            .match_indices("\n### ")
+            .map(|(i, _)| i + 1)
+            .find(|&i| doc[i..].lines().next().unwrap().contains(&heading))
+            .unwrap_or_else(|| panic!("docs/PLAN.md has no section for [{table}]"));
+        let end = doc[start + 4..]
+            .find("\n#")
+            .map_or(doc.len(), |e| start + 4 + e);
+        &doc[start..end]
+    };
+    let mut checked = 0;
+    for r in cutover::plan::ranges::RANGES {
+        for table in r.tables {
+            let row = section(table)
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", r.key)))
+                .unwrap_or_else(|| panic!("docs/PLAN.md: no row for {table}.{}", r.key));
+            assert!(
+                row.contains(r.expected),
+                "docs/PLAN.md's row for {table}.{} should say {:?} as its error does:\n{row}",
+                r.key,
+                r.expected
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 25, "{checked}");
 }
 
 #[test]

@@ -6,6 +6,7 @@
 mod support;
 
 mod admin_api;
+mod cli_usage;
 mod controller_cli;
 mod controller_driver;
 mod controller_machine;
@@ -14,6 +15,7 @@ mod controller_persist;
 mod daemon_restart;
 mod demo_e2e;
 mod demo_pty;
+mod doc_blocks;
 mod faults_engine;
 mod faults_proxy;
 mod faults_release;

@@ -217,6 +217,62 @@ fn replay_banner_with_timeline() {
     snap("replay", &support::replay(breach()));
 }
 
+/// A replay is read-only and says nothing an operator could act on: no
+/// "deploy --canary" in the empty canary panel, no action key in the
+/// footer, the banner or the help (which lists the replay keys only). The
+/// same model live offers them all.
+#[test]
+fn replay_shows_no_action_hints() {
+    let idle_after_breach = || {
+        let mut app = support::idle();
+        let breach_state = breach().state.unwrap();
+        if let Some(s) = app.state.as_mut() {
+            s.last_breach = breach_state.last_breach;
+        }
+        app
+    };
+    let live = idle_after_breach();
+    let replay = support::replay(idle_after_breach());
+    let mut replay_help = support::replay(idle_after_breach());
+    key(&mut replay_help, KeyCode::Char('?'));
+    assert!(matches!(replay_help.popup, Some(Popup::Help { .. })));
+    // What acting looks like on screen: the deploy hint, the acknowledge
+    // hint and every acting key's hint in the live footer and help.
+    let mut acting: Vec<&str> = vec!["deploy --canary", "acknowledge"];
+    for (_, rows) in live.help_sections() {
+        for (_, hint) in rows {
+            if [
+                "promote",
+                "rollback",
+                "drain…",
+                "pause/resume",
+                "canary +1 %",
+            ]
+            .contains(&hint)
+            {
+                acting.push(hint);
+            }
+        }
+    }
+    assert!(acting.len() >= 7, "{acting:?}");
+    let live_screen = screen(&live, &Theme::dark(), 120, 36);
+    for hint in ["deploy --canary", "acknowledge", "promote", "rollback"] {
+        assert!(
+            live_screen.contains(hint),
+            "live shows {hint:?}:\n{live_screen}"
+        );
+    }
+    for (w, h) in [(80, 24), (120, 36)] {
+        for (name, app) in [("replay_idle", &replay), ("replay_help", &replay_help)] {
+            let s = screen(app, &Theme::dark(), w, h);
+            for hint in &acting {
+                assert!(!s.contains(hint), "{name} {w}x{h} shows {hint:?}:\n{s}");
+            }
+            insta::assert_snapshot!(format!("{name}_{w}x{h}"), s);
+        }
+    }
+}
+
 #[test]
 fn too_small() {
     for (w, h) in [(79, 24), (60, 20)] {

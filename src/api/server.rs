@@ -209,7 +209,7 @@ async fn post_weight(
             return ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "out_of_range",
-                format!("percent {p} is out of range (0..=100)"),
+                format!("expected a percentage 0–100, found {p}"),
             )
             .into_response();
         }
@@ -217,7 +217,7 @@ async fn post_weight(
             return ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "out_of_range",
-                format!("permille {pm} is out of range (0..=1000)"),
+                format!("expected per mille 0–1000, found {pm}"),
             )
             .into_response();
         }
@@ -256,9 +256,10 @@ async fn act(s: &ApiState, req: ActionRequest) -> Response {
             let status = match refusal.code.as_str() {
                 "stopped" => StatusCode::SERVICE_UNAVAILABLE,
                 // The values asked for are wrong, whatever the phase.
-                codes::INVALID_VALUE | codes::OUT_OF_RANGE | codes::BAD_REQUEST => {
-                    StatusCode::BAD_REQUEST
-                }
+                codes::INVALID_VALUE
+                | codes::OUT_OF_RANGE
+                | codes::BAD_REQUEST
+                | codes::NOT_SUPPORTED => StatusCode::BAD_REQUEST,
                 _ => StatusCode::CONFLICT,
             };
             ApiError::new(status, &refusal.code, refusal.message).into_response()

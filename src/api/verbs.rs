@@ -1,9 +1,11 @@
 //! The CLI verbs that talk to a running daemon: status, weight, deploy,
-//! pause, resume, promote, rollback, drain, wait. Each returns the process
-//! exit code: 0 success, 1 refused or failed, 2 usage, 3 daemon unreachable.
+//! pause, resume, promote, rollback, drain, resize, wait. Each returns the
+//! process exit code: 0 success, 1 refused or failed, 3 daemon unreachable.
+//! Their arguments were checked by the command line already (usage
+//! mistakes exit 2 before any daemon is looked for).
 
 use super::client::{Client, ClientError};
-use crate::cli::{Command, ConfirmArgs, DrainTarget, Target, WaitUntil};
+use crate::cli::{Command, Target, WaitUntil};
 use crate::model::{
     Action, ActionRequest, Actor, EventKind, GuardStatus, Outcome, Phase, Role, StateView,
     VersionView,
@@ -14,69 +16,64 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Run one client verb; `None` when `command` is not a client verb.
-pub async fn run(command: &Command, target: &Target) -> Option<u8> {
+/// Run one client verb (a `command` whose [`Command::target`] is `Some`).
+pub async fn run(command: &Command, target: &Target) -> u8 {
     let client = match Client::from_target(target) {
         Ok(c) => c,
         Err(e) => {
-            if is_client_verb(command) {
-                eprintln!("cutover: {e}");
-                return Some(e.exit_code());
-            }
-            return None;
+            eprintln!("cutover: {e}");
+            return e.exit_code();
         }
     };
     let result = match command {
-        Command::Status { json } => status(&client, *json).await,
-        Command::Weight { percent } => {
-            if !percent.is_finite() || !(0.0..=100.0).contains(percent) {
-                eprintln!("cutover: weight {percent} is out of range (0..=100 percent)");
-                return Some(2);
-            }
-            let permille = (percent * 10.0).round() as u16;
+        Command::Status(a) => status(&client, a.json).await,
+        Command::Weight(a) => {
+            let permille = (a.percent * 10.0).round() as u16;
             act(&client, Action::SetWeight { permille }, None).await
         }
-        Command::Deploy { canary } => super::deploy_follow::deploy(&client, canary).await,
-        Command::Pause => act(&client, Action::Pause, None).await,
-        Command::Resume => act(&client, Action::Resume, None).await,
-        Command::Promote(c) => confirmed(&client, Action::Promote { force: c.force }, c).await,
-        Command::Rollback(c) => confirmed(&client, Action::Rollback, c).await,
-        Command::Drain { version, confirm } => {
-            let role = match version {
-                DrainTarget::Stable => Role::Stable,
-                DrainTarget::Canary => Role::Canary,
-            };
-            let action = Action::Drain {
-                role,
-                force: confirm.force,
-            };
-            confirmed(&client, action, confirm).await
+        Command::Deploy(a) => {
+            // No --canary: the plan's [canary].
+            let image = a.canary.clone().unwrap_or_default();
+            super::deploy_follow::deploy(&client, &image).await
         }
-        Command::Wait { until, timeout } => wait(&client, *until, timeout).await,
-        _ => return None,
+        Command::Pause(_) => act(&client, Action::Pause, None).await,
+        Command::Resume(_) => act(&client, Action::Resume, None).await,
+        Command::Promote(a) => {
+            let action = Action::Promote { force: a.force };
+            confirmed(&client, action, a.yes, a.reason.clone()).await
+        }
+        Command::Rollback(a) => confirmed(&client, Action::Rollback, a.yes, a.reason.clone()).await,
+        Command::Drain(a) => {
+            let action = Action::Drain {
+                role: a.version.into(),
+                force: a.force,
+            };
+            confirmed(&client, action, a.yes, a.reason.clone()).await
+        }
+        Command::Resize(a) => {
+            let action = Action::Resize {
+                role: a.version.into(),
+                cpus: a.cpus,
+                memory: a.memory.map(|m| m.0),
+            };
+            act(&client, action, None).await
+        }
+        Command::Wait(a) => wait(&client, a.until, a.timeout).await,
+        other => {
+            eprintln!(
+                "cutover: `cutover {}` does not talk to a daemon",
+                other.name()
+            );
+            return 2;
+        }
     };
-    Some(match result {
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("cutover: {e}");
             e.exit_code()
         }
-    })
-}
-
-fn is_client_verb(c: &Command) -> bool {
-    matches!(
-        c,
-        Command::Status { .. }
-            | Command::Weight { .. }
-            | Command::Deploy { .. }
-            | Command::Pause
-            | Command::Resume
-            | Command::Promote(_)
-            | Command::Rollback(_)
-            | Command::Drain { .. }
-            | Command::Wait { .. }
-    )
+    }
 }
 
 async fn act(client: &Client, action: Action, reason: Option<String>) -> Result<u8, ClientError> {
@@ -98,13 +95,14 @@ async fn act(client: &Client, action: Action, reason: Option<String>) -> Result<
     }
 }
 
-/// Ask before a destructive action: `--yes` skips; no terminal refuses.
-async fn confirmed(client: &Client, action: Action, c: &ConfirmArgs) -> Result<u8, ClientError> {
-    if c.force && c.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
-        eprintln!("cutover: --force needs --reason TEXT (it is recorded in the journal)");
-        return Ok(2);
-    }
-    if !c.yes {
+/// Ask before a destructive action: `yes` skips; no terminal refuses.
+async fn confirmed(
+    client: &Client,
+    action: Action,
+    yes: bool,
+    reason: Option<String>,
+) -> Result<u8, ClientError> {
+    if !yes {
         let state = client.state().await?;
         let what = describe(&action, &state);
         if !std::io::stdin().is_terminal() {
@@ -122,7 +120,7 @@ async fn confirmed(client: &Client, action: Action, c: &ConfirmArgs) -> Result<u
             return Ok(1);
         }
     }
-    act(client, action, c.reason.clone()).await
+    act(client, action, reason).await
 }
 
 /// One sentence saying exactly what an action will do, for prompts.
@@ -251,14 +249,11 @@ pub fn render_status(s: &StateView) -> String {
 /// 3 when the daemon cannot be reached. A stream that lags or drops is
 /// judged again from the next snapshot, and a dropped stream is reconnected
 /// until the timeout (the daemon may be restarting).
-async fn wait(client: &Client, until: WaitUntil, timeout: &str) -> Result<u8, ClientError> {
-    let timeout: HumanDuration = match timeout.parse() {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("cutover: --timeout: {e}");
-            return Ok(2);
-        }
-    };
+async fn wait(
+    client: &Client,
+    until: WaitUntil,
+    timeout: HumanDuration,
+) -> Result<u8, ClientError> {
     let deadline = Instant::now() + timeout.get();
     let mut connected = false;
     let mut last_err: Option<ClientError> = None;

@@ -264,8 +264,11 @@ pub async fn run_up(args: &UpArgs, target: &crate::cli::Target) -> Result<()> {
     let opts = crate::plan::LoadOptions {
         allow_remote_admin: args.allow_remote_admin,
     };
-    let plan = crate::plan::load_with(&args.plan, opts)?;
-    let root = state_dir::root(target.state_dir.as_deref());
+    // `cutover --plan P --state-dir D up` means the same as `cutover up --plan P --state-dir D`.
+    let plan_path = args.plan.clone().or_else(|| target.plan.clone());
+    let plan_path = plan_path.unwrap_or_else(|| args.plan_path());
+    let plan = crate::plan::load_with(&plan_path, opts)?;
+    let root = state_dir::root(args.state_dir.as_deref().or(target.state_dir.as_deref()));
     let dir = ServiceDir::create(&root, &plan.service)?;
     let _log_guard = init_logging(&dir);
     let mut cfg = DaemonConfig::new(plan, root);

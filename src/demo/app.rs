@@ -33,8 +33,7 @@ pub struct AppConfig {
 
 impl AppConfig {
     pub fn from_args(a: &crate::cli::DemoAppArgs) -> Result<AppConfig> {
-        let latency: crate::plan::HumanDuration =
-            a.latency.parse().map_err(|e| eyre!("--latency: {e}"))?;
+        let latency = a.latency;
         if !(0.0..=1.0).contains(&a.error_rate) {
             return Err(eyre!(
                 "--error-rate {} is not between 0 and 1",
@@ -65,11 +64,7 @@ struct State {
 /// `cutover demo-app`: bind after the startup delay, serve until SIGTERM.
 pub async fn run(args: crate::cli::DemoAppArgs) -> Result<()> {
     let cfg = AppConfig::from_args(&args)?;
-    let delay: crate::plan::HumanDuration = args
-        .startup_delay
-        .parse()
-        .map_err(|e| eyre!("--startup-delay: {e}"))?;
-    tokio::time::sleep(delay.get()).await;
+    tokio::time::sleep(args.startup_delay.get()).await;
     let addr = format!("{}:{}", args.bind, args.port);
     let listener = TcpListener::bind(&addr)
         .await

@@ -5,7 +5,6 @@
 //! always bounded. Every answer is counted by status class and by the
 //! `X-Version` header the demo app sets, with latencies in a histogram.
 
-use crate::plan::HumanDuration;
 use color_eyre::eyre::{Result, eyre};
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -234,16 +233,8 @@ pub async fn generate_with(
 
 /// `cutover load URL --rps N --duration D [--concurrency C] [--json]`.
 pub async fn run(args: &crate::cli::LoadArgs) -> Result<u8> {
-    let duration: HumanDuration = args
-        .duration
-        .parse()
-        .map_err(|e| eyre!("--duration: {e}"))?;
-    if !(args.rps.is_finite() && args.rps > 0.0 && args.rps <= 1_000_000.0) {
-        return Err(eyre!(
-            "--rps {} is out of range (0 < rps ≤ 1000000)",
-            args.rps
-        ));
-    }
+    // --rps and --concurrency were range-checked by the command line.
+    let duration = args.duration;
     let url = reqwest::Url::parse(&args.url).map_err(|e| eyre!("{}: not a URL: {e}", args.url))?;
     let summary = generate_with(
         url.as_str(),

@@ -66,12 +66,8 @@ pub async fn run(args: &DemoArgs) -> Result<u8> {
 /// down), run the release, and say how it ended.
 async fn demo(args: &DemoArgs, signals: &Signals, started: &mut Started) -> Result<u8> {
     let panic_after = test_panic_after()?;
-    let duration: Option<Duration> = match &args.duration {
-        Some(d) => Some(
-            d.parse::<HumanDuration>()
-                .map_err(|e| eyre!("--duration: {e}"))?
-                .get(),
-        ),
+    let duration: Option<Duration> = match args.duration {
+        Some(d) => Some(d.get()),
         None if args.no_tui => Some(Duration::from_secs(30)),
         None => None,
     };
@@ -252,15 +248,11 @@ async fn interactive(
     args: &DemoArgs,
     duration: Option<Duration>,
 ) -> Result<u8> {
-    let target = crate::cli::Target {
-        admin: Some(daemon.admin_addr),
-        token: Some(daemon.token.clone()),
-        ..Default::default()
-    };
     let tui_args = crate::cli::TuiArgs {
         theme: args.theme.clone(),
+        target: crate::cli::Target::default(),
     };
-    let tui = crate::tui::run(&tui_args, &target);
+    let tui = crate::tui::run(&tui_args, daemon.client());
     match duration {
         Some(d) => {
             tokio::select! {

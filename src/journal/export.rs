@@ -21,24 +21,23 @@ pub struct ExportReport {
     pub bytes: u64,
 }
 
-/// `WIDTHxHEIGHT`, at least 80×24 (what the cockpit needs).
-pub fn parse_size(s: &str) -> Result<(u16, u16)> {
+/// `WIDTHxHEIGHT`, from 80×24 (what the cockpit needs) to 500×200.
+pub fn parse_size(s: &str) -> Result<(u16, u16), String> {
     let (w, h) = s
         .split_once(['x', 'X'])
-        .ok_or_else(|| eyre!("--size {s:?}: expected WIDTHxHEIGHT, e.g. 120x36"))?;
+        .ok_or_else(|| format!("expected WIDTHxHEIGHT, e.g. 120x36, found {s:?}"))?;
     let (w, h): (u16, u16) = (
         w.trim()
             .parse()
-            .map_err(|_| eyre!("--size {s:?}: {w:?} is not a width"))?,
+            .map_err(|_| format!("{w:?} is not a width (expected WIDTHxHEIGHT, e.g. 120x36)"))?,
         h.trim()
             .parse()
-            .map_err(|_| eyre!("--size {s:?}: {h:?} is not a height"))?,
+            .map_err(|_| format!("{h:?} is not a height (expected WIDTHxHEIGHT, e.g. 120x36)"))?,
     );
-    if w < 80 || h < 24 {
-        return Err(eyre!("--size {s}: the cockpit needs at least 80x24"));
-    }
-    if w > 500 || h > 200 {
-        return Err(eyre!("--size {s}: at most 500x200"));
+    if w < 80 || h < 24 || w > 500 || h > 200 {
+        return Err(format!(
+            "expected a size from 80x24 (what the cockpit needs) to 500x200, found {s}"
+        ));
     }
     Ok((w, h))
 }
@@ -120,7 +119,7 @@ pub fn export(
 
 /// The `export` verb.
 pub fn run(args: &crate::cli::ExportArgs) -> Result<()> {
-    let (w, h) = parse_size(&args.size)?;
+    let (w, h) = (args.size.width, args.size.height);
     let report = export(&args.file, &args.asciicast, w, h, args.theme.as_deref())?;
     eprintln!(
         "cutover: wrote {} ({} frames, {:.1} s of recording, {} KiB); play it with `asciinema play {}`",

@@ -3,9 +3,10 @@
 //!
 //! It plays the journal to its end with the same [`Player`] the cockpit
 //! uses (so "the final state" means the same thing in both), and counts what
-//! happened on the way. `--speed` is ignored here: there is nothing to watch,
-//! so headless replay always runs as fast as it can (milliseconds for a
-//! minute of recording).
+//! happened on the way. There is nothing to watch, so headless replay always
+//! runs as fast as it can (milliseconds for a minute of recording), and the
+//! command line refuses `--speed` (and `--theme`) with `--no-tui` rather
+//! than ignore them.
 
 use super::player::Player;
 use super::reader::{JournalError, read_journal};

@@ -2,7 +2,7 @@
 //! what was expected, and show the offending line with a caret, rustc-style:
 //!
 //! ```text
-//! cutover.toml:23:18: guard.max_error_rate: expected a rate between 0 and 1, found 1.5
+//! cutover.toml:23:18: guard.max_error_rate: expected a rate from 0 to 1 (0.05 = 5 %), found 1.5
 //!    |
 //! 23 | max_error_rate = 1.5
 //!    |                  ^^^
@@ -130,13 +130,11 @@ pub fn parse_with(text: &str, file: &str, opts: LoadOptions) -> Result<Plan, Pla
             // Not even TOML: guess the path from the table header and key on the line.
             (None, _) => key_from_lines(text, span.start),
         };
-        PlanError::Syntax(Box::new(locate(
-            text,
-            file,
-            span,
-            key,
-            humane_serde_message(e.message()),
-        )))
+        let message = key
+            .as_deref()
+            .and_then(|k| ranged_message(k, e.message()))
+            .unwrap_or_else(|| humane_serde_message(e.message()));
+        PlanError::Syntax(Box::new(locate(text, file, span, key, message)))
     })?;
     let present = |path: &str| doc.as_ref().is_some_and(|d| lookup(d, path).1);
     super::validate::validate(&plan, &present, opts.allow_remote_admin).map_err(|bad| {
@@ -191,11 +189,55 @@ fn floor_char_boundary(text: &str, mut i: usize) -> usize {
     i
 }
 
+/// A value of the wrong type or size for a key with a range (`replicas =
+/// -2`, `port = 70000`, `weight = "5"`): say the key's real range (see
+/// [`super::ranges`]), not the Rust type's.
+fn ranged_message(key: &str, message: &str) -> Option<String> {
+    let range = super::ranges::range_of(key)?;
+    let message = message.trim();
+    let mut hint = String::new();
+    let found = if message == "number too large to fit in target type" {
+        "a number too large for 64 bits".to_string()
+    } else {
+        let rest = ["invalid value: ", "invalid type: "]
+            .iter()
+            .find_map(|p| message.strip_prefix(p))?;
+        let (found, _) = rest.split_once(", expected ")?;
+        let unquote = |kind: &str| {
+            found
+                .strip_prefix(kind)
+                .and_then(|n| n.strip_prefix('`'))
+                .and_then(|n| n.strip_suffix('`'))
+                .map(str::to_string)
+        };
+        let number = unquote("integer ").or_else(|| unquote("floating point "));
+        // A bare number where a duration or size belongs: show the spelling.
+        if let Some(n) = &number {
+            if range.expected.starts_with("a duration") {
+                hint = format!(" (durations are strings with a unit, e.g. \"{n}s\")");
+            } else if range.expected.starts_with("a size") {
+                hint = " (sizes are strings with a unit, e.g. \"256MiB\")".to_string();
+            }
+        }
+        number
+            .or_else(|| unquote("boolean "))
+            .or_else(|| {
+                found
+                    .strip_prefix("string ")
+                    .map(|s| format!("the string {s}"))
+            })
+            .unwrap_or_else(|| found.to_string())
+    };
+    Some(format!("expected {}, found {found}{hint}", range.expected))
+}
+
 /// Make serde's type vocabulary (`u32`, `f64`, "a sequence") operator words.
 fn humane_serde_message(message: &str) -> String {
     let words = [
-        ("expected u16", "expected a whole number 0..=65535"),
-        ("expected u32", "expected a whole number 0..=4294967295"),
+        // Keys with a range say it instead (`ranged_message`); these are
+        // for any other number a future key might hold.
+        ("expected u16", "expected a whole number 0–65535"),
+        ("expected u32", "expected a whole number 0–4294967295"),
         ("expected u64", "expected a whole number ≥ 0"),
         ("expected f64", "expected a number"),
         ("expected a sequence", "expected a list [ ... ]"),

@@ -6,10 +6,14 @@
 //! The first failure is reported: fixing one thing at a time with an exact
 //! pointer beats a wall of consequential errors.
 
+use super::ranges::{
+    MAX_CPUS, MAX_DRAIN, MAX_ERROR_RATIO, MAX_EVIDENCE_TIMEOUT, MAX_HEALTH_COUNT,
+    MAX_MIN_REQUESTS, MAX_P99_RATIO, MAX_REPLICAS, MAX_STEPS, MAX_TRIP_AFTER, MAX_WARMUP_REQUESTS,
+    MAX_WINDOW, MIN_EVIDENCE_TIMEOUT, MIN_MEMORY, MIN_WINDOW, limits_ignored,
+};
 use super::types::{GuardPlan, Plan, PullPolicy, RuntimeKind, Sticky, VersionPlan};
 use super::units::HumanDuration;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 /// One validation failure, before it is located in the text.
 #[derive(Debug)]
@@ -27,16 +31,17 @@ fn bad(key: impl Into<String>, message: impl Into<String>) -> Check {
     })
 }
 
-/// Limits, in one place so the docs and the messages agree.
-pub const MAX_REPLICAS: u32 = 64;
-pub const MAX_STEPS: usize = 100;
-pub const MAX_WARMUP_REQUESTS: u32 = 10_000;
-pub const MAX_CPUS: f64 = 1024.0;
-/// Docker refuses memory limits below 6 MiB.
-pub const MIN_MEMORY: u64 = 6 << 20;
-const MAX_DRAIN: Duration = Duration::from_secs(3600);
-const MIN_WINDOW: Duration = Duration::from_secs(1);
-const MAX_WINDOW: Duration = Duration::from_secs(300);
+/// `key` is outside its range: the message states the range as
+/// [`super::ranges::RANGES`] (and docs/PLAN.md) say it, then `why`.
+fn out_of_range(key: impl Into<String>, found: impl std::fmt::Display, why: &str) -> Check {
+    let key = key.into();
+    debug_assert!(
+        super::ranges::range_of(&key).is_some(),
+        "{key} has no entry in plan::ranges::RANGES"
+    );
+    let message = super::ranges::expected(&key, &found).unwrap_or_else(|| format!("found {found}"));
+    bad(key, format!("{message}{why}"))
+}
 
 /// Validate a parsed plan. `present(path)` says whether a key is written in
 /// the file (to tell `hooks.post_promote = []` from an absent key);
@@ -57,13 +62,7 @@ pub(super) fn validate(
     if let Some(w) = &plan.warmup {
         http_path("warmup.path", &w.path)?;
         if w.requests > MAX_WARMUP_REQUESTS {
-            return bad(
-                "warmup.requests",
-                format!(
-                    "expected at most {MAX_WARMUP_REQUESTS} warm-up requests, found {}",
-                    w.requests
-                ),
-            );
+            return out_of_range("warmup.requests", w.requests, "");
         }
     }
     guard(plan)?;
@@ -73,7 +72,7 @@ pub(super) fn validate(
         ("drain.stop_grace", plan.drain.stop_grace),
     ] {
         if d.get() > MAX_DRAIN {
-            return bad(key, format!("expected at most 1h, found {d}"));
+            return out_of_range(key, d, "");
         }
     }
     for (i, f) in plan.freeze.iter().enumerate() {
@@ -226,29 +225,31 @@ fn version(runtime: RuntimeKind, key: &str, v: &VersionPlan) -> Check {
         }
     }
     if v.replicas == 0 || v.replicas > MAX_REPLICAS {
-        return bad(
-            format!("{key}.replicas"),
-            format!("expected 1..={MAX_REPLICAS} replicas, found {}", v.replicas),
-        );
+        return out_of_range(format!("{key}.replicas"), v.replicas, "");
     }
     if v.port == 0 {
-        return bad(format!("{key}.port"), "expected a port 1..=65535, found 0");
+        return out_of_range(format!("{key}.port"), 0, "");
+    }
+    // Limits a runtime would silently drop are refused, not decoration.
+    if !runtime.honours_limits() {
+        for (name, set) in [("cpus", v.cpus.is_some()), ("memory", v.memory.is_some())] {
+            if set {
+                return bad(
+                    format!("{key}.{name}"),
+                    format!("{} (remove the key)", limits_ignored(runtime)),
+                );
+            }
+        }
     }
     if let Some(cpus) = v.cpus
-        && !(cpus.is_finite() && cpus > 0.0 && cpus <= MAX_CPUS)
+        && !cpu_count_ok(cpus)
     {
-        return bad(
-            format!("{key}.cpus"),
-            format!("expected a number of CPUs above 0 and at most {MAX_CPUS}, found {cpus}"),
-        );
+        return out_of_range(format!("{key}.cpus"), cpus, "");
     }
     if let Some(m) = v.memory
         && m.0 < MIN_MEMORY
     {
-        return bad(
-            format!("{key}.memory"),
-            format!("expected at least 6MiB (Docker's minimum), found {m}"),
-        );
+        return out_of_range(format!("{key}.memory"), m, "");
     }
     for name in v.env.keys() {
         if name.is_empty() || name.contains('=') || name.contains('\0') {
@@ -259,6 +260,11 @@ fn version(runtime: RuntimeKind, key: &str, v: &VersionPlan) -> Check {
         }
     }
     Ok(())
+}
+
+/// A CPU limit cutover accepts (in a plan and in a resize).
+pub fn cpu_count_ok(cpus: f64) -> bool {
+    cpus.is_finite() && cpus > 0.0 && cpus <= MAX_CPUS
 }
 
 fn own_key(runtime: RuntimeKind) -> &'static str {
@@ -272,35 +278,41 @@ fn own_key(runtime: RuntimeKind) -> &'static str {
 fn health(plan: &Plan) -> Check {
     let h = &plan.health;
     http_path("health.path", &h.path)?;
-    for (key, n) in [
-        ("health.healthy_after", h.healthy_after),
-        ("health.unhealthy_after", h.unhealthy_after),
-        ("health.min_healthy", h.min_healthy),
+    for (key, n, max) in [
+        ("health.healthy_after", h.healthy_after, MAX_HEALTH_COUNT),
+        (
+            "health.unhealthy_after",
+            h.unhealthy_after,
+            MAX_HEALTH_COUNT,
+        ),
+        ("health.min_healthy", h.min_healthy, MAX_REPLICAS),
     ] {
-        if n == 0 {
-            return bad(key, "expected at least 1, found 0");
+        if n == 0 || n > max {
+            return out_of_range(key, n, "");
         }
     }
     positive("health.interval", h.interval)?;
     positive("health.timeout", h.timeout)?;
     positive("health.start_timeout", h.start_timeout)?;
     if h.timeout > h.interval {
-        return bad(
+        return out_of_range(
             "health.timeout",
-            format!(
-                "expected at most health.interval ({}), found {} (a check may not outlast the interval between checks)",
-                h.interval, h.timeout
+            h.timeout,
+            &format!(
+                " while health.interval is {} (a check may not outlast the interval between checks)",
+                h.interval
             ),
         );
     }
     if let Some(c) = &plan.canary
         && h.min_healthy > c.replicas
     {
-        return bad(
+        return out_of_range(
             "health.min_healthy",
-            format!(
-                "expected at most canary.replicas ({}), found {} (the canary could never get traffic)",
-                c.replicas, h.min_healthy
+            h.min_healthy,
+            &format!(
+                " while canary.replicas is {} (the canary could never get traffic)",
+                c.replicas
             ),
         );
     }
@@ -320,89 +332,53 @@ pub(super) fn guard_plan(g: &GuardPlan) -> Check {
         return bad("guard.max_errors", MAX_ERRORS_REPLACED);
     }
     if !(g.confidence.is_finite() && (0.5..=0.999_999).contains(&g.confidence)) {
-        return bad(
-            "guard.confidence",
-            format!(
-                "expected a probability from 0.5 to 0.999999 (0.995 = a canary within tolerance is rolled back by chance at most once in 200 releases), found {}",
-                g.confidence
-            ),
-        );
+        return out_of_range("guard.confidence", g.confidence, "");
     }
     if let Some(r) = g.max_error_ratio
-        && !(r.is_finite() && (1.0..=100.0).contains(&r))
+        && !(r.is_finite() && (1.0..=MAX_ERROR_RATIO).contains(&r))
     {
-        return bad(
-            "guard.max_error_ratio",
-            format!(
-                "expected a ratio from 1.0 to 100 (1.25 = canary error rate up to 1.25 × stable's), or \"off\", found {r}"
-            ),
-        );
+        return out_of_range("guard.max_error_ratio", r, "");
     }
     if let Some(r) = g.max_error_rate
         && !(r.is_finite() && (0.0..1.0).contains(&r))
     {
-        return bad(
-            "guard.max_error_rate",
-            format!(
-                "expected a rate from 0 up to (not including) 1 (0.05 = 5 %), or \"off\", found {r}"
-            ),
-        );
+        return out_of_range("guard.max_error_rate", r, "");
     }
     if g.window.get() < MIN_WINDOW || g.window.get() > MAX_WINDOW {
-        return bad(
-            "guard.window",
-            format!(
-                "expected 1s..=5m (metrics are kept for 5 minutes), found {}",
-                g.window
-            ),
-        );
+        return out_of_range("guard.window", g.window, "");
     }
-    if !(1..=1_000_000).contains(&g.min_requests) {
-        return bad(
+    if !(1..=MAX_MIN_REQUESTS).contains(&g.min_requests) {
+        return out_of_range(
             "guard.min_requests",
-            format!(
-                "expected 1..=1000000, found {} (with no traffic a guard must not judge)",
-                g.min_requests
-            ),
+            g.min_requests,
+            " (with no traffic a guard must not judge)",
         );
     }
     if let Some(p) = g.max_p99
         && p.get().is_zero()
     {
-        return bad("guard.max_p99", "expected a duration above 0, found 0s");
+        return out_of_range("guard.max_p99", p, "");
     }
     if let Some(r) = g.max_p99_ratio
-        && !(r.is_finite() && (1.0..=100.0).contains(&r))
+        && !(r.is_finite() && (1.0..=MAX_P99_RATIO).contains(&r))
     {
-        return bad(
-            "guard.max_p99_ratio",
-            format!(
-                "expected a ratio from 1.0 to 100 (1.5 = canary p99 up to 1.5 × stable's), or \"off\", found {r}"
-            ),
-        );
+        return out_of_range("guard.max_p99_ratio", r, "");
     }
     if let Some(n) = g.trip_after
-        && !(2..=10_000).contains(&n)
+        && !(2..=MAX_TRIP_AFTER).contains(&n)
     {
-        return bad(
-            "guard.trip_after",
-            format!(
-                "expected 2..=10000 canary failures in a row, or \"off\", found {n} (one failure is no pattern)"
-            ),
-        );
+        return out_of_range("guard.trip_after", n, " (one failure is no pattern)");
     }
     if g.max_failed_requests == Some(0) {
-        return bad(
+        return out_of_range(
             "guard.max_failed_requests",
-            "expected at least 1, or \"off\", found 0 (0 would breach before any failure)",
+            0,
+            " (0 would breach before any failure)",
         );
     }
     let wait = g.evidence_timeout.get();
-    if wait < Duration::from_secs(1) || wait > Duration::from_secs(24 * 3600) {
-        return bad(
-            "guard.evidence_timeout",
-            format!("expected 1s..=24h, found {}", g.evidence_timeout),
-        );
+    if !(MIN_EVIDENCE_TIMEOUT..=MAX_EVIDENCE_TIMEOUT).contains(&wait) {
+        return out_of_range("guard.evidence_timeout", g.evidence_timeout, "");
     }
     Ok(())
 }
@@ -421,17 +397,13 @@ fn steps(plan: &Plan) -> Check {
     for (i, step) in plan.steps.iter().enumerate() {
         let w = step.weight;
         if !(w.is_finite() && (0.0..=100.0).contains(&w)) {
-            return bad(
-                format!("steps[{i}].weight"),
-                format!("expected a percentage 0..=100, found {w}"),
-            );
+            return out_of_range(format!("steps[{i}].weight"), w, "");
         }
         if w < last {
-            return bad(
+            return out_of_range(
                 format!("steps[{i}].weight"),
-                format!(
-                    "expected at least the previous step's weight ({last}), found {w}; steps only go up"
-                ),
+                w,
+                &format!(" after a step at {last}"),
             );
         }
         last = w;
@@ -463,7 +435,7 @@ fn proxy(plan: &Plan) -> Check {
 
 fn positive(key: &str, d: HumanDuration) -> Check {
     if d.get().is_zero() {
-        return bad(key, "expected a duration above 0, found 0s");
+        return out_of_range(key, d, "");
     }
     Ok(())
 }
@@ -515,7 +487,7 @@ pub(super) fn host_port(s: &str) -> Result<(), String> {
 fn port_nonzero(port: &str) -> Result<(), String> {
     match port.parse::<u32>() {
         Ok(p) if (1..=65535).contains(&p) => Ok(()),
-        Ok(p) => Err(format!("port {p} is outside 1..=65535")),
+        Ok(p) => Err(format!("port {p} is outside 1–65535")),
         Err(_) => Err(format!("{port:?} is not a port number")),
     }
 }

@@ -9,12 +9,14 @@
 //! The model is split along its seams: this file holds the struct and its
 //! queries; `view` the view-state types, `effect` what goes out,
 //! `inputs` what comes in from the daemon or player, `keys` and `mouse`
-//! the operator's hands, `scroll` the limits both scroll within.
+//! the operator's hands, `hints` what the footer and help offer them,
+//! `scroll` the limits both scroll within.
 
 mod effect;
 mod guard_keys;
 #[cfg(test)]
 mod guard_keys_tests;
+mod hints;
 mod inputs;
 #[cfg(test)]
 mod inputs_tests;
@@ -27,8 +29,8 @@ mod view;
 
 pub use effect::{Effect, ReplayControl};
 pub use view::{
-    GuardEdit, GuardsView, Link, LogsView, MarkKind, Popup, ReasonFor, ReplayMark, ReplayView,
-    Selection, Toast,
+    Access, GuardEdit, GuardsView, Link, LogsView, MarkKind, Popup, ReasonFor, ReplayMark,
+    ReplayView, Selection, Toast,
 };
 
 use super::config::Config;
@@ -66,7 +68,9 @@ pub struct App {
     pub keymap: Keymap,
     /// Weight jumps larger than this (per mille) ask first.
     pub confirm_jump_permille: u16,
-    /// Set in replay: read-only.
+    /// Whether this view may act on the release (a replay may not).
+    pub access: Access,
+    /// Set in replay (which is read-only).
     pub replay: Option<ReplayView>,
     pub toast: Option<Toast>,
     /// The breach (by its time) whose banner the operator dismissed.
@@ -104,6 +108,7 @@ impl App {
             },
             keymap,
             confirm_jump_permille: config.confirm_jump_permille(),
+            access: Access::Operate,
             replay: None,
             toast: None,
             acked_breach: None,
@@ -118,12 +123,14 @@ impl App {
     pub fn for_replay(keymap: Keymap, config: &Config, replay: ReplayView) -> App {
         let mut app = App::new(keymap, config);
         app.replay = Some(replay);
+        app.access = Access::ReadOnly;
         app.link = Link::Live;
         app
     }
 
+    /// Whether every action (and every hint of one) is withheld.
     pub fn read_only(&self) -> bool {
-        self.replay.is_some()
+        self.access == Access::ReadOnly
     }
 
     /// The keys in force now.
@@ -137,7 +144,7 @@ impl App {
             Some(Popup::Logs(_)) => Mode::Logs,
             Some(Popup::Reason { .. }) => Mode::Reason,
             None if self.weight_input.is_some() => Mode::WeightEntry,
-            None if self.read_only() => Mode::Replay,
+            None if self.replay.is_some() => Mode::Replay,
             None => Mode::Live,
         }
     }

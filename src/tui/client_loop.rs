@@ -11,7 +11,7 @@ use super::pacer::FramePacer;
 use super::terminal::Tui;
 use super::{components, load_settings};
 use crate::api::client::{Client, ClientError};
-use crate::cli::{Target, TuiArgs};
+use crate::cli::TuiArgs;
 use crate::model::{ActionReply, ActionRequest, Event, Role};
 use color_eyre::eyre::WrapErr;
 use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind, MouseEventKind};
@@ -51,9 +51,8 @@ fn test_panic_after() -> Option<Duration> {
 }
 
 /// `cutover tui`: attach the cockpit to a running daemon.
-pub async fn run(args: &TuiArgs, target: &Target) -> color_eyre::Result<()> {
+pub async fn run(args: &TuiArgs, client: Client) -> color_eyre::Result<()> {
     let (cfg, keymap, theme) = load_settings(args.theme.as_deref())?;
-    let client = Client::from_target(target).wrap_err("cannot find the daemon to attach to")?;
     let mut app = App::new(keymap, &cfg);
     let (tx, mut rx) = mpsc::channel::<Msg>(1024);
     let mut stream_task = tokio::spawn(stream_events(client.clone(), tx.clone()));

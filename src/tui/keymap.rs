@@ -158,6 +158,32 @@ impl Command {
     pub fn from_name(name: &str) -> Option<Command> {
         Command::ALL.into_iter().find(|c| c.name() == name)
     }
+
+    /// Whether this command, in `mode`, acts on the release (or goes on
+    /// towards an action: typing a weight, confirming, picking what to
+    /// drain). A read-only view offers none of these, nor hints at them.
+    pub fn acts(self, mode: Mode) -> bool {
+        match self {
+            Command::WeightDown
+            | Command::WeightUp
+            | Command::WeightDownBig
+            | Command::WeightUpBig
+            | Command::WeightDigit
+            | Command::Promote
+            | Command::Rollback
+            | Command::Drain
+            | Command::PauseResume
+            | Command::Confirm
+            | Command::Apply
+            | Command::ToggleMute => true,
+            // In the cockpit `a` acknowledges the breach in the daemon (a
+            // journaled action); in a replay it only hides the banner.
+            Command::Ack => mode == Mode::Live,
+            // Picking what to drain, or which threshold to edit.
+            Command::Select => matches!(mode, Mode::DrainPicker | Mode::Guards),
+            _ => false,
+        }
+    }
 }
 
 /// A key as the table knows it.
@@ -499,8 +525,17 @@ impl Keymap {
     /// first; two neighbours with the same short hint share one entry
     /// (`←/→ ±1 %`).
     pub fn footer(&self, mode: Mode) -> Vec<(String, &'static str)> {
+        self.footer_where(mode, |_| true)
+    }
+
+    /// [`Keymap::footer`] of the bindings whose command `keep` keeps.
+    pub fn footer_where(
+        &self,
+        mode: Mode,
+        keep: impl Fn(Command) -> bool,
+    ) -> Vec<(String, &'static str)> {
         let mut out: Vec<(String, &'static str)> = Vec::new();
-        for b in self.mode(mode) {
+        for b in self.mode(mode).filter(|b| keep(b.command)) {
             let Some(short) = b.footer else { continue };
             match out.last_mut() {
                 Some((keys, last)) if *last == short => {
@@ -515,14 +550,27 @@ impl Keymap {
 
     /// Every mode's bindings, for the help screen.
     pub fn help(&self, modes: &[Mode]) -> Vec<(Mode, Vec<(String, &'static str)>)> {
+        self.help_where(modes, |_, _| true)
+    }
+
+    /// [`Keymap::help`] of the bindings `keep` keeps; a mode left with
+    /// none is left out.
+    pub fn help_where(
+        &self,
+        modes: &[Mode],
+        keep: impl Fn(Mode, Command) -> bool,
+    ) -> Vec<(Mode, Vec<(String, &'static str)>)> {
         modes
             .iter()
             .map(|m| {
-                (
-                    *m,
-                    self.mode(*m).map(|b| (display_keys(b), b.hint)).collect(),
-                )
+                let rows = self
+                    .mode(*m)
+                    .filter(|b| keep(*m, b.command))
+                    .map(|b| (display_keys(b), b.hint))
+                    .collect::<Vec<_>>();
+                (*m, rows)
             })
+            .filter(|(_, rows)| !rows.is_empty())
             .collect()
     }
 }

@@ -26,6 +26,6 @@ pub mod theme;
 pub use app::{App, Effect, Link, ReplayControl, ReplayView};
 pub use client_loop::run;
 pub use components::render_frame;
-pub use replay::{ReplaySession, run_replay};
+pub use replay::{ReplaySession, check_speed, run_replay};
 pub use settings::{SettingsError, load_settings, load_settings_from};
 pub use theme::Theme;

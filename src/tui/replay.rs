@@ -245,14 +245,14 @@ pub fn check_speed(speed: f64) -> color_eyre::Result<()> {
         Ok(())
     } else {
         Err(eyre!(
-            "--speed {speed}: give 0 (jump to the end) or a factor from {MIN_SPEED} to {MAX_SPEED}"
+            "expected 0 (start at the end) or a factor from {MIN_SPEED} to {MAX_SPEED}, found {speed}"
         ))
     }
 }
 
 /// `cutover replay FILE [--speed N]`: the recording in the cockpit, read-only.
 pub async fn run_replay(args: &crate::cli::ReplayArgs) -> color_eyre::Result<()> {
-    check_speed(args.speed)?;
+    check_speed(args.speed).wrap_err("--speed")?;
     let journal = crate::journal::read_journal(&args.file)?;
     if journal.events.is_empty() {
         return Err(eyre!(

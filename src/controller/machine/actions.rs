@@ -15,7 +15,7 @@ impl Transition<'_> {
                     return Err(refuse(
                         codes::OUT_OF_RANGE,
                         format!(
-                            "cannot set weight {}: the canary share is 0..=100%",
+                            "cannot set weight {}: the canary share is 0–100 %",
                             pct(permille)
                         ),
                     ));
@@ -346,24 +346,45 @@ impl Transition<'_> {
         cpus: Option<f64>,
         memory: Option<u64>,
     ) -> Result<(), Refusal> {
+        // Up front: no phase makes limits work where the runtime drops them,
+        // and nothing may be saved to state that the runtime then refuses.
+        if !self.plan.runtime.honours_limits() {
+            return Err(refuse(
+                codes::NOT_SUPPORTED,
+                format!(
+                    "cannot resize {role}: {}",
+                    crate::plan::limits_ignored(self.plan.runtime)
+                ),
+            ));
+        }
         if cpus.is_none() && memory.is_none() {
             return Err(refuse(
                 codes::BAD_REQUEST,
                 format!("cannot resize {role}: give cpus, memory or both"),
             ));
         }
+        // The plan's ranges, in the plan's words.
         if let Some(c) = cpus
-            && !(c.is_finite() && c > 0.0 && c <= 1024.0)
+            && !crate::plan::cpu_count_ok(c)
         {
             return Err(refuse(
                 codes::OUT_OF_RANGE,
-                format!("cannot resize {role}: {c} cpus is out of range (0 < cpus ≤ 1024)"),
+                format!(
+                    "cannot resize {role}: cpus: {}",
+                    crate::plan::ranges::expected("stable.cpus", c).unwrap_or_default()
+                ),
             ));
         }
-        if memory == Some(0) {
+        if let Some(m) = memory
+            && m < crate::plan::ranges::MIN_MEMORY
+        {
             return Err(refuse(
                 codes::OUT_OF_RANGE,
-                format!("cannot resize {role}: a memory limit of 0 bytes"),
+                format!(
+                    "cannot resize {role}: memory: {}",
+                    crate::plan::ranges::expected("stable.memory", crate::plan::ByteSize(m))
+                        .unwrap_or_default()
+                ),
             ));
         }
         let phase = self.st.phase;

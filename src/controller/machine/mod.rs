@@ -69,6 +69,9 @@ pub mod codes {
     pub const BUSY: &str = "busy";
     /// The request itself is empty or contradictory.
     pub const BAD_REQUEST: &str = "bad_request";
+    /// The plan's runtime cannot do this at all (resize on `process` or
+    /// `static`): refused whatever the phase and the values.
+    pub const NOT_SUPPORTED: &str = "not_supported";
     /// A value the plan's rules refuse (e.g. guard thresholds): the message
     /// names the key and what was expected.
     pub const INVALID_VALUE: &str = "invalid_value";

@@ -197,8 +197,10 @@ impl App {
         }
     }
 
+    /// Show a replay: a replay is read-only.
     pub fn set_replay(&mut self, replay: ReplayView) {
         self.replay = Some(replay);
+        self.access = super::Access::ReadOnly;
     }
 
     pub fn set_size(&mut self, width: u16, height: u16) {

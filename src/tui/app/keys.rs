@@ -36,6 +36,10 @@ impl App {
             return None;
         }
         let command = command?;
+        // A read-only view obeys no key that acts, whatever the keymap says.
+        if !self.offers(mode, command) {
+            return None;
+        }
         match mode {
             Mode::Live => self.live(command, key),
             Mode::Replay => self.replay_key(command),

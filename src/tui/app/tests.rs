@@ -282,6 +282,53 @@ fn disconnected_actions_wait() {
     assert!(matches!(a.popup, Some(Popup::Help { .. })));
 }
 
+/// A read-only view that is not a replay (what `tui --read-only` will be):
+/// the live keymap minus everything that acts — no key sends or opens an
+/// action, and neither the footer nor the help offers one.
+#[test]
+fn a_read_only_cockpit_offers_no_action() {
+    let mut a = app(Phase::Canary, 250);
+    a.access = Access::ReadOnly;
+    assert_eq!(a.mode(), Mode::Live);
+    for c in [
+        KeyCode::Char('p'),
+        KeyCode::Char('r'),
+        KeyCode::Char('d'),
+        KeyCode::Char(' '),
+        KeyCode::Char('5'),
+        KeyCode::Char('a'),
+        KeyCode::Left,
+        KeyCode::Right,
+    ] {
+        assert_eq!(key(&mut a, c), None, "{c:?}");
+        assert_eq!((&a.popup, &a.weight_input), (&None, &None), "{c:?}");
+    }
+    let footer: Vec<&str> = a.footer_hints(Mode::Live).iter().map(|h| h.1).collect();
+    assert_eq!(footer, ["quit", "guards", "logs", "help"]);
+    // The guard panel opens to look at, not to edit or mute.
+    key(&mut a, KeyCode::Char('g'));
+    assert!(matches!(a.popup, Some(Popup::Guards(_))));
+    let footer: Vec<&str> = a.footer_hints(Mode::Guards).iter().map(|h| h.1).collect();
+    assert_eq!(footer, ["choose", "close"]);
+    assert_eq!(key(&mut a, KeyCode::Enter), None);
+    assert!(matches!(&a.popup, Some(Popup::Guards(g)) if g.edit.is_none()));
+    assert_eq!(key(&mut a, KeyCode::Char('m')), None);
+    assert!(matches!(a.popup, Some(Popup::Guards(_))));
+    // Help lists what can be done here, and no popup that only acts.
+    let sections: Vec<Mode> = a.help_sections().iter().map(|s| s.0).collect();
+    assert_eq!(sections, [Mode::Live, Mode::Guards, Mode::Logs]);
+    for (mode, rows) in a.help_sections() {
+        for (keys, hint) in rows {
+            let b = a.keymap.mode(mode).find(|b| b.hint == hint).unwrap();
+            assert!(!b.command.acts(mode), "{mode:?} offers {keys} {hint}");
+        }
+    }
+    // The same model, operated, offers them all.
+    a.access = Access::Operate;
+    assert_eq!(a.help_sections().len(), 8);
+    assert!(a.footer_hints(Mode::Live).iter().any(|h| h.1 == "promote"));
+}
+
 #[test]
 fn replay_is_read_only_and_steers_the_player() {
     let replay = ReplayView {

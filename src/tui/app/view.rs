@@ -23,6 +23,19 @@ pub enum Link {
     },
 }
 
+/// What the cockpit may do to the release it shows. A read-only view (a
+/// replay; later `cutover tui --read-only` with the watcher token) offers
+/// no action: no key acts, and no hint — footer, help, panel or banner —
+/// suggests one ([`crate::tui::keymap::Command::acts`] says which act).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Access {
+    /// The operator's cockpit: every action, each confirmed where it is dangerous.
+    #[default]
+    Operate,
+    /// Looking only.
+    ReadOnly,
+}
+
 /// Replay progress, set by the player (positions in milliseconds from the start).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ReplayView {

@@ -55,16 +55,21 @@ pub fn breach(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         &[1],
         area.width as usize,
     );
-    let mode = if app.read_only() {
+    // Live, `a` acknowledges the breach in the daemon; in a read-only view
+    // it only hides the banner here, and says so.
+    let mode = if app.replay.is_some() {
         Mode::Replay
     } else {
         Mode::Live
     };
-    let key = app
-        .keymap
-        .key_for(mode, Command::Ack)
-        .unwrap_or_else(|| "a".into());
-    let hint = format!("{key} acknowledge ");
+    let word = if app.read_only() {
+        "hide"
+    } else {
+        "acknowledge"
+    };
+    let hint = app
+        .offered_key(mode, Command::Ack)
+        .map_or_else(String::new, |key| format!("{key} {word} "));
     let w = area.width as usize;
     let detail = format!(
         "   {}",

@@ -36,7 +36,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         _ => None,
     };
     let help_w = help_key.as_ref().map_or(0, |k| k.chars().count() + 6);
-    for (keys, hint) in app.keymap.footer(mode) {
+    for (keys, hint) in app.footer_hints(mode) {
         if Some(&keys) == help_key.as_ref() {
             continue;
         }

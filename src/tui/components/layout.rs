@@ -58,12 +58,13 @@ pub fn too_small(area: Rect) -> bool {
 pub fn areas(app: &App, area: Rect) -> Areas {
     let roomy = area.width >= 120 && area.height >= 36;
     let breach_h = if app.breach_banner().is_some() { 2 } else { 0 };
-    let link_h = if matches!(app.link, Link::Lost { .. } | Link::Connecting) && !app.read_only() {
+    let link_h = if matches!(app.link, Link::Lost { .. } | Link::Connecting) && app.replay.is_none()
+    {
         1
     } else {
         0
     };
-    let replay_h = if app.read_only() { 2 } else { 0 };
+    let replay_h = if app.replay.is_some() { 2 } else { 0 };
     let pull_h = u16::from(app.pull.is_some());
     let versions_h = if roomy { 8 } else { 6 };
     let slider_h = if roomy { 4 } else { 3 };

@@ -45,7 +45,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
     graphs::render(frame, a.graphs, app, theme, a.roomy);
     guards::render(frame, a.guards, app, theme, a.roomy);
     events::render(frame, a.events, app, theme);
-    if matches!(app.link, Link::Lost { .. }) && !app.read_only() {
+    if matches!(app.link, Link::Lost { .. }) && app.replay.is_none() {
         // The last known state, greyed: still readable, clearly stale.
         let body = Rect {
             y: a.stable.y,

@@ -105,7 +105,7 @@ pub fn help_max_scroll(app: &App, area: Rect) -> u16 {
 
 pub(super) fn hints(app: &App, theme: &Theme, mode: Mode) -> Line<'static> {
     let mut spans = Vec::new();
-    for (keys, hint) in app.keymap.footer(mode) {
+    for (keys, hint) in app.footer_hints(mode) {
         spans.push(Span::styled(format!("  {keys}"), theme.strong(theme.key)));
         spans.push(Span::styled(format!(" {hint}"), theme.fg(theme.dim)));
     }
@@ -155,35 +155,8 @@ fn confirm(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, c: &Confirm)
 
 /// The help text, from the keymap of every mode the operator can be in.
 fn help_lines(app: &App, theme: &Theme) -> Vec<Line<'static>> {
-    let first = if app.read_only() {
-        Mode::Replay
-    } else {
-        Mode::Live
-    };
-    let modes = [
-        first,
-        Mode::WeightEntry,
-        Mode::Confirm,
-        Mode::DrainPicker,
-        Mode::Guards,
-        Mode::GuardEdit,
-        Mode::Logs,
-        Mode::Reason,
-    ];
     let mut lines = Vec::new();
-    for (mode, rows) in app.keymap.help(&modes) {
-        if first == Mode::Replay
-            && matches!(
-                mode,
-                Mode::WeightEntry
-                    | Mode::Confirm
-                    | Mode::DrainPicker
-                    | Mode::GuardEdit
-                    | Mode::Reason
-            )
-        {
-            continue;
-        }
+    for (mode, rows) in app.help_sections() {
         lines.push(Line::from(Span::styled(
             mode.title().to_string(),
             theme.strong(theme.title),
@@ -196,7 +169,12 @@ fn help_lines(app: &App, theme: &Theme) -> Vec<Line<'static>> {
         }
         lines.push(Line::default());
     }
-    let note = "keys can be rebound in ~/.config/cutover/config.toml: [keys] promote = \"P\"";
+    // The example names a key this view offers.
+    let note = if app.read_only() {
+        "keys can be rebound in ~/.config/cutover/config.toml: [keys] quit = \"x\""
+    } else {
+        "keys can be rebound in ~/.config/cutover/config.toml: [keys] promote = \"P\""
+    };
     for row in fit::wrap(note, HELP_TEXT_WIDTH, usize::MAX) {
         lines.push(Line::from(Span::styled(row, theme.fg(theme.dim))));
     }

@@ -72,10 +72,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, role: Rol
             "no canary running",
             theme.fg(theme.dim),
         ))];
-        let hint = "cutover deploy --canary IMAGE starts one";
-        let rows = (inner.height as usize).saturating_sub(1);
-        for row in fit::wrap(hint, inner.width as usize, rows) {
-            lines.push(Line::from(Span::styled(row, theme.fg(theme.dim))));
+        // How to start one is an action hint: not in a read-only view.
+        if !app.read_only() {
+            let hint = "cutover deploy --canary IMAGE starts one";
+            let rows = (inner.height as usize).saturating_sub(1);
+            for row in fit::wrap(hint, inner.width as usize, rows) {
+                lines.push(Line::from(Span::styled(row, theme.fg(theme.dim))));
+            }
         }
         frame.render_widget(Paragraph::new(lines), inner);
         return;
