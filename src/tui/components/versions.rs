@@ -120,12 +120,13 @@ fn summary(s: &StateView, v: &VersionView, theme: &Theme, width: usize) -> Vec<L
         theme.fg(health_colour),
     ));
 
-    let limit = s
-        .guards
-        .iter()
-        .find(|g| g.name == Guard::MaxErrorRate)
-        .map(|g| g.threshold);
-    let over = matches!((st.error_rate, limit), (Some(r), Some(l)) if r > l);
+    // The canary's errors are marked when an error guard judged them too
+    // many (against stable, or the absolute ceiling).
+    let over = v.role == Role::Canary
+        && s.guards.iter().any(|g| {
+            matches!(g.name, Guard::MaxErrorRatio | Guard::MaxErrorRate)
+                && g.status == crate::model::GuardStatus::Breach
+        });
     let err_style = if over {
         theme.strong(theme.bad)
     } else if st.errors > 0 {
