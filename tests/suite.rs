@@ -26,6 +26,7 @@ mod journal_replay;
 mod journal_writer;
 mod load_generator;
 mod plan_errors;
+mod proxy_edges;
 mod proxy_http;
 mod proxy_split;
 mod registry_pull;
