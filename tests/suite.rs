@@ -29,6 +29,7 @@ mod plan_errors;
 mod proxy_edges;
 mod proxy_http;
 mod proxy_split;
+mod public_listener;
 mod registry_pull;
 mod release_e2e;
 mod remote_engines;
