@@ -344,6 +344,33 @@ impl Sniffer {
     }
 }
 
+/// The verdicts of every head the watchdog judges when `chunks` arrive one
+/// read each, in order (for the tests and the fuzz target: the property
+/// that matters is that they do not depend on how the reads were split).
+pub fn judge(chunks: &[&[u8]], max_head: usize) -> Vec<Verdict> {
+    let v = Verdicts::default();
+    let mut s = Sniffer::new(v.clone(), max_head);
+    for c in chunks {
+        s.feed(c);
+    }
+    (0..v.judged()).map(|_| v.next()).collect()
+}
+
+/// What the requests of a connection get, given the verdicts: the clean and
+/// ambiguous ones in order, then one `Unwatched` standing for the first
+/// refusal that ends the watch and everything after it. A malformed stream
+/// can end in `TooLarge` or in no verdict depending on where its reads were
+/// split; both refuse that request and all later ones, so they compare equal.
+pub fn canonical(verdicts: &[Verdict]) -> Vec<Verdict> {
+    let mut out: Vec<Verdict> = verdicts
+        .iter()
+        .copied()
+        .take_while(|v| matches!(v, Verdict::Clean | Verdict::Ambiguous))
+        .collect();
+    out.push(Verdict::Unwatched);
+    out
+}
+
 /// Whether `tail` holds the end of a head: an empty line, with CRLF or bare
 /// LF line ends (httparse, and so hyper, accept both).
 fn ends_head(tail: &[u8]) -> bool {
@@ -507,6 +534,60 @@ mod tests {
         assert_eq!(verdicts_capped(&[&exact], cap), vec![Clean, Unwatched]);
         let (a, b) = exact.split_at(100);
         assert_eq!(verdicts_capped(&[a, b], cap), vec![Clean, Unwatched]);
+    }
+
+    /// Requests built from pieces a smuggler would use; any order, any
+    /// splits, any (small) head cap.
+    fn piece() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let pieces: Vec<&'static [u8]> = vec![
+            b"GET / HTTP/1.1\r\n",
+            b"POST /x HTTP/1.1\r\n",
+            b"CONNECT h:1 HTTP/1.1\r\n",
+            b"Host: x\r\n",
+            b"Content-Length: 3\r\n",
+            b"Content-Length: 0\r\n",
+            b"Transfer-Encoding: chunked\r\n",
+            b"Transfer-Encoding: gzip\r\n",
+            b"Upgrade: websocket\r\n",
+            b"Connection: upgrade\r\n",
+            b"X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n",
+            b"\r\n",
+            b"\n",
+            b"abc",
+            b"3\r\nabc\r\n",
+            b"3;ext=1\r\nabc\r\n",
+            b"0\r\n\r\n",
+            b"0\r\nX-T: 1\r\n\r\n",
+            b"\x00",
+        ];
+        prop_oneof![
+            proptest::sample::select(pieces).prop_map(|p| p.to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..4),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn verdicts_do_not_depend_on_how_reads_split_the_bytes(
+            pieces in proptest::collection::vec(piece(), 1..40),
+            cuts in proptest::collection::vec(0usize..2048, 0..12),
+            cap in 32usize..512,
+        ) {
+            let bytes: Vec<u8> = pieces.concat();
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (bytes.len() + 1)).collect();
+            cuts.sort_unstable();
+            cuts.dedup();
+            let mut chunks: Vec<&[u8]> = Vec::new();
+            let mut from = 0;
+            for c in cuts.into_iter().chain([bytes.len()]) {
+                chunks.push(&bytes[from..c]);
+                from = c;
+            }
+            let whole = canonical(&judge(&[&bytes], cap));
+            let split = canonical(&judge(&chunks, cap));
+            proptest::prop_assert_eq!(whole, split);
+        }
     }
 
     #[test]
