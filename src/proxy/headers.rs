@@ -98,7 +98,7 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
 const NEVER_HOP_BY_HOP: [HeaderName; 2] = [header::HOST, header::CONTENT_LENGTH];
 
 /// Remove hop-by-hop headers, including those the `Connection` header names
-/// (but never [`NEVER_HOP_BY_HOP`]). With `keep_upgrade`, `Connection:
+/// (but never `Host` or `Content-Length`). With `keep_upgrade`, `Connection:
 /// upgrade` and `Upgrade` survive so the upstream can accept the switch.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     // One pass over the names (no hashing) tells whether there is anything

@@ -130,7 +130,14 @@ mod tests {
         const HTTP_11: Version = Version::HTTP_11;
         let ok = |v: &[&str]| Ok(v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         // (method, version, target, Host fields, outcome)
-        let table: [(&str, Version, &str, &[&str], Result<Vec<String>, Refusal>); 14] = [
+        type Row<'a> = (
+            &'a str,
+            Version,
+            &'a str,
+            &'a [&'a str],
+            Result<Vec<String>, Refusal>,
+        );
+        let table: [Row; 14] = [
             ("GET", HTTP_11, "/", &["shop"], ok(&["shop"])),
             ("GET", HTTP_11, "/", &["shop:8080"], ok(&["shop:8080"])),
             ("GET", HTTP_11, "/", &["[::1]:80"], ok(&["[::1]:80"])),
