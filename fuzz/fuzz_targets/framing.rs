@@ -63,21 +63,25 @@ fn head_checks(bytes: &[u8]) {
     } else {
         http::Version::HTTP_10
     };
-    let mut map = http::HeaderMap::new();
+    let mut request = http::Request::new(());
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    *request.version_mut() = version;
     for h in req.headers.iter() {
         if let (Ok(name), Ok(value)) = (
             http::header::HeaderName::from_bytes(h.name.as_bytes()),
             http::HeaderValue::from_bytes(h.value),
         ) {
-            map.append(name, value);
+            request.headers_mut().append(name, value);
         }
     }
-    let _ = headers::check_framing(&map);
-    let _ = headers::is_upgrade(&map);
-    if request_rules::apply(&method, version, &uri, &mut map).is_ok() {
+    let _ = headers::check_framing(request.headers());
+    let _ = headers::is_upgrade(request.headers());
+    if request_rules::apply(&mut request).is_ok() {
+        let map = request.headers_mut();
         let had_host = map.contains_key(http::header::HOST);
-        let upgrade = headers::is_upgrade(&map);
-        headers::strip_hop_by_hop(&mut map, upgrade);
+        let upgrade = headers::is_upgrade(map);
+        headers::strip_hop_by_hop(map, upgrade);
         assert_eq!(
             map.contains_key(http::header::HOST),
             had_host,

@@ -112,11 +112,8 @@ pub async fn handle(
     if let Err(why) = headers::check_framing(req.headers()) {
         return Ok(PublicError::Refused(StatusCode::BAD_REQUEST, why.reason()).response());
     }
-    {
-        let (method, version, uri) = (req.method().clone(), req.version(), req.uri().clone());
-        if let Err(r) = request_rules::apply(&method, version, &uri, req.headers_mut()) {
-            return Ok(PublicError::Refused(r.status(), r.reason()).response());
-        }
+    if let Err(r) = request_rules::apply(&mut req) {
+        return Ok(PublicError::Refused(r.status(), r.reason()).response());
     }
     let router = &worker.router;
     let upstreams = &worker.upstreams;

@@ -15,8 +15,8 @@
 //!
 //! Pure: a table test covers each rule; `forward` calls [`apply`].
 
-use http::header::{self, HeaderMap, HeaderValue};
-use http::{Method, StatusCode, Uri, Version};
+use http::header::{self, HeaderValue};
+use http::{Method, Request, StatusCode, Version};
 
 /// Why a request is refused before routing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,23 +50,19 @@ impl Refusal {
 
 /// Check the request's method, target and `Host`, and leave exactly one
 /// `Host` that matches its target (none for an HTTP/1.0 request that sent
-/// none: the upstream connection adds the member's).
-pub fn apply(
-    method: &Method,
-    version: Version,
-    uri: &Uri,
-    headers: &mut HeaderMap,
-) -> Result<(), Refusal> {
-    if method == Method::CONNECT {
+/// none: the upstream connection adds the member's). Copies nothing for
+/// the common origin-form request.
+pub fn apply<B>(req: &mut Request<B>) -> Result<(), Refusal> {
+    if req.method() == Method::CONNECT {
         return Err(Refusal::Connect);
     }
-    let mut hosts = headers.get_all(header::HOST).iter();
-    let first = hosts.next().cloned();
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    let first_is_valid = hosts.next().map(|v| valid_host(v.as_bytes()));
     if hosts.next().is_some() {
         return Err(Refusal::SeveralHosts);
     }
-    if let Some(authority) = uri.authority() {
-        match uri.scheme_str() {
+    if let Some(authority) = req.uri().authority() {
+        match req.uri().scheme_str() {
             Some(s) if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https") => {}
             _ => return Err(Refusal::BadScheme),
         }
@@ -78,14 +74,13 @@ pub fn apply(
             .next()
             .unwrap_or(authority.as_str());
         let value = HeaderValue::from_str(host_port).map_err(|_| Refusal::BadHost)?;
-        headers.insert(header::HOST, value);
+        req.headers_mut().insert(header::HOST, value);
         return Ok(());
     }
-    match first {
-        None if version == Version::HTTP_11 => Err(Refusal::MissingHost),
-        None => Ok(()),
-        Some(v) if valid_host(v.as_bytes()) => Ok(()),
-        Some(_) => Err(Refusal::BadHost),
+    match first_is_valid {
+        None if req.version() == Version::HTTP_11 => Err(Refusal::MissingHost),
+        None | Some(true) => Ok(()),
+        Some(false) => Err(Refusal::BadHost),
     }
 }
 
@@ -111,13 +106,20 @@ mod tests {
         target: &str,
         hosts: &[&str],
     ) -> Result<Vec<String>, Refusal> {
-        let mut h = HeaderMap::new();
+        let mut req = Request::builder()
+            .method(method)
+            .version(version)
+            .uri(target)
+            .body(())
+            .unwrap();
         for v in hosts {
-            h.append(header::HOST, HeaderValue::from_str(v).unwrap());
+            req.headers_mut()
+                .append(header::HOST, HeaderValue::from_str(v).unwrap());
         }
-        let uri: Uri = target.parse().unwrap();
-        apply(&method.parse().unwrap(), version, &uri, &mut h)?;
-        Ok(h.get_all(header::HOST)
+        apply(&mut req)?;
+        Ok(req
+            .headers()
+            .get_all(header::HOST)
             .iter()
             .map(|v| v.to_str().unwrap().to_string())
             .collect())
