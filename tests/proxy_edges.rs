@@ -460,3 +460,40 @@ async fn a_hung_upstream_after_a_complete_body_is_a_504_charged() {
         "{l:?}"
     );
 }
+
+/// A slow but steady upload — each piece within `client_body_timeout`, the
+/// whole far longer than `upstream_timeout` — is neither cut as a stalled
+/// client nor charged as a hung upstream: the upstream's clock runs from the
+/// last piece, and the client's resets with each.
+#[tokio::test]
+async fn a_slow_steady_upload_goes_through() {
+    let up = Upstream::start("stable").await;
+    let plan = ProxyPlan {
+        upstream_timeout: HumanDuration::from_millis(150),
+        client_body_timeout: HumanDuration::from_millis(400),
+        ..ProxyPlan::default()
+    };
+    let proxy = proxy_to(up.addr, plan).await;
+    // Ten pieces, 100 ms apart (the pacing is the client's behaviour).
+    let pieces = futures::stream::unfold(0u8, |i| async move {
+        if i == 10 {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Some((Ok::<_, std::io::Error>(vec![b'a' + i; 100]), i + 1))
+    });
+    let r = client()
+        .post(proxy.url("/echo"))
+        .body(reqwest::Body::wrap_stream(pieces))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap().len(), 1000);
+    let l = proxy.router.metrics().lifetime(Role::Stable);
+    assert_eq!(
+        (l.requests, l.errors, l.client_timeouts),
+        (1, 0, 0),
+        "{l:?}"
+    );
+}
