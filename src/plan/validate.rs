@@ -11,7 +11,7 @@ use super::ranges::{
     MAX_WARMUP_REQUESTS, MAX_WINDOW, MIN_MEMORY, MIN_WINDOW, limits_ignored,
 };
 use super::types::{GuardPlan, Plan, PullPolicy, RuntimeKind, Sticky, VersionPlan};
-use super::units::{ByteSize, HumanDuration};
+use super::units::HumanDuration;
 use std::net::SocketAddr;
 
 /// One validation failure, before it is located in the text.
@@ -395,20 +395,13 @@ fn proxy(plan: &Plan) -> Check {
     positive("proxy.client_body_timeout", p.client_body_timeout)?;
     let head = p.max_head_size.0;
     if !(MIN_HEAD..=MAX_HEAD).contains(&head) {
-        return bad(
-            "proxy.max_head_size",
-            format!(
-                "expected a size from {} to {}, found {}",
-                ByteSize(MIN_HEAD),
-                ByteSize(MAX_HEAD),
-                p.max_head_size
-            ),
-        );
+        return out_of_range("proxy.max_head_size", p.max_head_size, "");
     }
     if p.max_connections == Some(0) {
-        return bad(
+        return out_of_range(
             "proxy.max_connections",
-            "expected at least 1 connection, found 0 (leave the key out for a limit derived from the open-file limit)",
+            0,
+            " (leave the key out for a limit derived from the open-file limit)",
         );
     }
     let (key, name) = match &p.sticky {
