@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Short fuzz runs of the plan parser, the journal reader and the admin
-# request decoding (cargo-fuzz, libFuzzer). cargo-fuzz wants a nightly
+# Short fuzz runs of the plan parser, the journal reader, the admin
+# request decoding and the public listener's head parsing and framing
+# watchdog (cargo-fuzz, libFuzzer). cargo-fuzz wants a nightly
 # toolchain for its -Z sanitizer flags; where only stable is installed,
 # RUSTC_BOOTSTRAP=1 lets the stable compiler accept them. The same
 # properties run on stable in `cargo test` as proptests:
 #   tests/plan_errors.rs (parse never panics), tests/journal_reader.rs
-#   (arbitrary bytes), tests/admin_api.rs (arbitrary request bodies).
+#   (arbitrary bytes), tests/admin_api.rs (arbitrary request bodies),
+#   src/proxy/framing.rs (verdicts independent of read boundaries).
 #
 # Usage: scripts/fuzz.sh [SECONDS_PER_TARGET]
 # cargo-fuzz is installed from crates.io when missing. If it cannot be had,
@@ -37,10 +39,14 @@ if ! "${fuzz[@]}" --version >/dev/null 2>&1; then
   echo "fuzz: installing cargo-fuzz" >&2
   cargo install cargo-fuzz --locked >/dev/null 2>&1 || not_run "cargo-fuzz is not installed and could not be (cargo install cargo-fuzz)"
 fi
-for target in plan journal admin_request; do
+for target in plan journal admin_request framing; do
   echo "== fuzz $target for ${SECS}s"
   log=$(mktemp)
-  if ! "${fuzz[@]}" run "$target" -- -max_total_time="$SECS" >"$log" 2>&1; then
+  # A target's dictionary (fuzz/dicts/TARGET.dict) seeds it with tokens it
+  # would take long to find (HTTP header names for the framing target).
+  dict=()
+  [ -f "dicts/$target.dict" ] && dict=(-dict="dicts/$target.dict")
+  if ! "${fuzz[@]}" run "$target" -- -max_total_time="$SECS" "${dict[@]}" >"$log" 2>&1; then
     tail -40 "$log"
     echo "fuzz: $target failed (a crash is saved in fuzz/artifacts/$target)"
     exit 1

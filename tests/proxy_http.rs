@@ -119,7 +119,10 @@ async fn empty_pool_is_503_with_a_reason_counted_on_the_version() {
     let proxy = Proxy::start(Default::default()).await;
     let r = client().get(proxy.url("/")).send().await.unwrap();
     assert_eq!(r.status(), 503);
-    assert!(r.text().await.unwrap().contains("no healthy upstream"));
+    assert_eq!(
+        r.text().await.unwrap(),
+        "503 Service Unavailable: no instance of the service is ready to answer\n"
+    );
     assert_eq!(proxy.router.metrics().stats(Role::Stable, WINDOW).errors, 1);
 }
 
@@ -401,9 +404,9 @@ async fn when_both_versions_are_dead_every_attempt_is_charged_to_its_version() {
     let r = client().get(proxy.url("/")).send().await.unwrap();
     assert_eq!(r.status(), 502);
     let text = r.text().await.unwrap();
-    assert!(
-        text.contains("(stable) failed"),
-        "the last attempt was stable's: {text}"
+    assert_eq!(
+        text, "502 Bad Gateway: the service did not answer\n",
+        "a plain status line: which versions were tried stays inside"
     );
     let m = proxy.router.metrics();
     let (c, s) = (m.stats(Role::Canary, WINDOW), m.stats(Role::Stable, WINDOW));

@@ -118,6 +118,14 @@ async fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener> {
 /// Start a daemon for `cfg.plan` in the current runtime.
 pub async fn start(cfg: DaemonConfig) -> Result<RunningDaemon> {
     let plan = cfg.plan;
+    // Descriptors first: the public connection cap is derived from them.
+    match crate::proxy::conn_limit::raise_open_file_limit() {
+        Ok(l) if l.now > l.was => {
+            tracing::info!("raised the open-file limit from {} to {}", l.was, l.now);
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!("could not raise the open-file limit: {e}"),
+    }
     let admin = plan.listen.admin;
     if !(admin.ip().is_loopback() || cfg.allow_remote_admin || plan.listen.allow_remote_admin) {
         bail!(
@@ -242,7 +250,13 @@ pub async fn start(cfg: DaemonConfig) -> Result<RunningDaemon> {
     // Clients find the daemon through these files.
     dir.write_addr("public.addr", public_addr)?;
     dir.write_addr("admin.addr", admin_addr)?;
-    tracing::info!(%public_addr, %admin_addr, service = %plan.service, "cutover daemon up");
+    tracing::info!(
+        %public_addr,
+        %admin_addr,
+        service = %plan.service,
+        max_connections = router.max_connections(),
+        "cutover daemon up"
+    );
     Ok(RunningDaemon {
         public_addr,
         admin_addr,

@@ -28,6 +28,8 @@ struct Side {
     total_requests: AtomicU64,
     total_errors: AtomicU64,
     total_aborted: AtomicU64,
+    /// Uploads the client did not finish in time (408, not the version's).
+    total_client_timeouts: AtomicU64,
     /// Lifetime answers by class: 1xx, 2xx, 3xx, 4xx, 5xx.
     total_by_class: [AtomicU64; 5],
     /// Lifetime 502, 503, 504 answers.
@@ -41,6 +43,9 @@ pub struct Lifetime {
     pub requests: u64,
     pub errors: u64,
     pub aborted: u64,
+    /// Requests answered 408 because the client did not finish sending its
+    /// body: like `aborted`, the client's doing, never in `requests`.
+    pub client_timeouts: u64,
     /// 1xx, 2xx, 3xx, 4xx, 5xx.
     pub by_class: [u64; 5],
     /// 502, 503, 504.
@@ -51,6 +56,9 @@ pub struct Lifetime {
 pub struct Metrics {
     sides: [Arc<Side>; 2],
     clock: Clock,
+    /// Public client connections open now, and the cap on them.
+    public_connections: AtomicU64,
+    public_connection_limit: AtomicU64,
 }
 
 /// The seconds the windows are indexed by.
@@ -91,6 +99,8 @@ impl Metrics {
         Metrics {
             sides: [Arc::new(Side::default()), Arc::new(Side::default())],
             clock: Clock::Since(Instant::now()),
+            public_connections: AtomicU64::new(0),
+            public_connection_limit: AtomicU64::new(0),
         }
     }
 
@@ -99,8 +109,8 @@ impl Metrics {
     fn manual() -> (Metrics, &'static AtomicU64) {
         let secs: &'static AtomicU64 = Box::leak(Box::new(AtomicU64::new(1_000)));
         let m = Metrics {
-            sides: [Arc::new(Side::default()), Arc::new(Side::default())],
             clock: Clock::Manual(secs),
+            ..Metrics::new()
         };
         (m, secs)
     }
@@ -150,6 +160,7 @@ impl Metrics {
             requests: load(&s.total_requests),
             errors: load(&s.total_errors),
             aborted: load(&s.total_aborted),
+            client_timeouts: load(&s.total_client_timeouts),
             by_class: std::array::from_fn(|i| load(&s.total_by_class[i])),
             gateway: std::array::from_fn(|i| load(&s.total_gateway[i])),
         }
@@ -205,6 +216,30 @@ impl Metrics {
         }
     }
 
+    /// A public client connection was accepted.
+    pub fn public_connection_opened(&self) {
+        self.public_connections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A public client connection closed.
+    pub fn public_connection_closed(&self) {
+        self.public_connections.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Public client connections open now.
+    pub fn public_connections(&self) -> u64 {
+        self.public_connections.load(Ordering::Relaxed)
+    }
+
+    /// The cap on public connections (`proxy.max_connections`, resolved).
+    pub fn set_public_connection_limit(&self, max: u64) {
+        self.public_connection_limit.store(max, Ordering::Relaxed);
+    }
+
+    pub fn public_connection_limit(&self) -> u64 {
+        self.public_connection_limit.load(Ordering::Relaxed)
+    }
+
     /// The Prometheus text exposition of everything above.
     pub fn prometheus(&self, service: &str, weight_permille: u16) -> String {
         prometheus::render(self, service, weight_permille)
@@ -245,6 +280,17 @@ impl InFlight {
         self.abort_inner();
     }
 
+    /// The client did not finish sending its request body in time (408):
+    /// like an abort, the client's doing — not a request the version
+    /// answered, not its error — but counted apart, so a flood of stalled
+    /// uploads is visible.
+    pub fn client_timeout(mut self) {
+        if let Some(side) = self.side.take() {
+            side.total_client_timeouts.fetch_add(1, Ordering::SeqCst);
+            side.in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
     fn abort_inner(&mut self) {
         if let Some(side) = self.side.take() {
             side.total_aborted.fetch_add(1, Ordering::SeqCst);
@@ -269,15 +315,19 @@ mod tests {
         let a = m.start(Role::Canary);
         let b = m.start(Role::Canary);
         let c = m.start(Role::Canary);
-        assert_eq!(m.in_flight(Role::Canary), 3);
+        let d = m.start(Role::Canary);
+        assert_eq!(m.in_flight(Role::Canary), 4);
         a.finish(503, Duration::from_millis(2));
         b.abort();
         drop(c);
+        d.client_timeout();
         let s = m.stats(Role::Canary, Duration::from_secs(10));
         assert_eq!(s.in_flight, 0);
         assert_eq!((s.requests, s.errors, s.status_503), (1, 1, 1));
         assert_eq!(s.total_aborted, 2);
         assert_eq!(m.errors_total(Role::Canary), 1);
+        let l = m.lifetime(Role::Canary);
+        assert_eq!((l.requests, l.aborted, l.client_timeouts), (1, 2, 1));
         assert_eq!(m.stats(Role::Stable, Duration::from_secs(10)).requests, 0);
     }
 

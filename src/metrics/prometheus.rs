@@ -95,6 +95,41 @@ pub(super) fn render(m: &Metrics, service: &str, weight_permille: u16) -> String
     }
     family(
         &mut out,
+        "cutover_client_timeouts_total",
+        "counter",
+        "Requests answered 408 because the client did not finish sending its body in time (not the version's errors), since the daemon started.",
+    );
+    for (role, l) in &life {
+        let _ = writeln!(
+            out,
+            "cutover_client_timeouts_total{{service=\"{svc}\",version=\"{role}\"}} {}",
+            l.client_timeouts
+        );
+    }
+    family(
+        &mut out,
+        "cutover_public_connections",
+        "gauge",
+        "Public client connections open now.",
+    );
+    let _ = writeln!(
+        out,
+        "cutover_public_connections{{service=\"{svc}\"}} {}",
+        m.public_connections()
+    );
+    family(
+        &mut out,
+        "cutover_public_connections_limit",
+        "gauge",
+        "The cap on open public connections (proxy.max_connections); past it new ones wait in the listen backlog.",
+    );
+    let _ = writeln!(
+        out,
+        "cutover_public_connections_limit{{service=\"{svc}\"}} {}",
+        m.public_connection_limit()
+    );
+    family(
+        &mut out,
         "cutover_in_flight",
         "gauge",
         "Requests in flight.",

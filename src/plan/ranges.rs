@@ -196,6 +196,21 @@ pub const RANGES: &[KeyRange] = &[
         key: "header_timeout",
         expected: "a duration above 0",
     },
+    KeyRange {
+        tables: &["proxy"],
+        key: "client_body_timeout",
+        expected: "a duration above 0",
+    },
+    KeyRange {
+        tables: &["proxy"],
+        key: "max_head_size",
+        expected: "a size from 1KiB to 256KiB",
+    },
+    KeyRange {
+        tables: &["proxy"],
+        key: "max_connections",
+        expected: "a whole number of at least 1",
+    },
 ];
 
 /// The range of the key at `path` (`stable.replicas`, `steps[2].weight`).

@@ -499,6 +499,17 @@ pub struct ProxyPlan {
     /// A client must send its whole request head within this (slowloris defence).
     #[serde(default = "default_header_timeout")]
     pub header_timeout: HumanDuration,
+    /// Longest quiet spell allowed while a client sends a request body;
+    /// past it the client gets 408, not charged to the version.
+    #[serde(default = "default_client_body_timeout")]
+    pub client_body_timeout: HumanDuration,
+    /// Longest request head (request line and header fields); larger is 431.
+    #[serde(default = "default_max_head_size")]
+    pub max_head_size: ByteSize,
+    /// Public connections open at once; more wait in the kernel's backlog.
+    /// None: derived from the open-file limit (see `proxy::limits`).
+    #[serde(default)]
+    pub max_connections: Option<u32>,
     /// One line per request (version, status, latency); relative to the state dir.
     #[serde(default)]
     pub access_log: Option<PathBuf>,
@@ -517,6 +528,12 @@ fn default_connect_timeout() -> HumanDuration {
 fn default_header_timeout() -> HumanDuration {
     HumanDuration::from_secs(10)
 }
+fn default_client_body_timeout() -> HumanDuration {
+    HumanDuration::from_secs(30)
+}
+fn default_max_head_size() -> ByteSize {
+    ByteSize(64 * 1024)
+}
 
 impl Default for ProxyPlan {
     fn default() -> Self {
@@ -526,6 +543,9 @@ impl Default for ProxyPlan {
             upstream_timeout: default_upstream_timeout(),
             connect_timeout: default_connect_timeout(),
             header_timeout: default_header_timeout(),
+            client_body_timeout: default_client_body_timeout(),
+            max_head_size: default_max_head_size(),
+            max_connections: None,
             access_log: None,
             route_header: false,
         }

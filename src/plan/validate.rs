@@ -416,6 +416,18 @@ fn proxy(plan: &Plan) -> Check {
     positive("proxy.upstream_timeout", p.upstream_timeout)?;
     positive("proxy.connect_timeout", p.connect_timeout)?;
     positive("proxy.header_timeout", p.header_timeout)?;
+    positive("proxy.client_body_timeout", p.client_body_timeout)?;
+    let head = p.max_head_size.0;
+    if !(MIN_HEAD..=MAX_HEAD).contains(&head) {
+        return out_of_range("proxy.max_head_size", p.max_head_size, "");
+    }
+    if p.max_connections == Some(0) {
+        return out_of_range(
+            "proxy.max_connections",
+            0,
+            " (leave the key out for a limit derived from the open-file limit)",
+        );
+    }
     let (key, name) = match &p.sticky {
         Some(Sticky::Cookie(n)) => ("proxy.sticky.cookie", n),
         Some(Sticky::Header(n)) => ("proxy.sticky.header", n),
@@ -432,6 +444,12 @@ fn proxy(plan: &Plan) -> Check {
     }
     Ok(())
 }
+
+/// Bounds of `proxy.max_head_size`: below 1 KiB ordinary browsers' cookies
+/// do not fit; above 256 KiB hyper's own read buffer (about 400 KB) would
+/// refuse first, and nothing legitimate sends such heads.
+const MIN_HEAD: u64 = 1024;
+const MAX_HEAD: u64 = 256 * 1024;
 
 fn positive(key: &str, d: HumanDuration) -> Check {
     if d.get().is_zero() {

@@ -5,7 +5,11 @@
 //!
 //! ```text
 //! 2026-11-24T18:00:00.123Z 127.0.0.1 "GET /cart" 200 canary 127.0.0.1:9002 1.234ms rid=4f…
+//! 2026-11-24T18:00:01.456Z 127.0.0.1 "GET /cart" 502 canary 127.0.0.1:9002 0.310ms rid=9a… error="cannot connect to 127.0.0.1:9002: Connection refused (os error 111)"
 //! ```
+//!
+//! The `error` field holds what cutover knows about a failure it answered
+//! itself; the client got only a plain status line (`public_error`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -67,9 +71,16 @@ impl AccessLog {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    pub fn record(&self, e: &Entry, role: crate::model::Role, status: u16, latency: Duration) {
-        let line = format!(
-            "{} {} \"{} {}\" {} {} {} {:.3}ms rid={}\n",
+    pub fn record(
+        &self,
+        e: &Entry,
+        role: crate::model::Role,
+        status: u16,
+        latency: Duration,
+        error: Option<&str>,
+    ) {
+        let mut line = format!(
+            "{} {} \"{} {}\" {} {} {} {:.3}ms rid={}",
             chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ"),
             e.client,
             e.method,
@@ -80,6 +91,11 @@ impl AccessLog {
             latency.as_secs_f64() * 1000.0,
             e.request_id
         );
+        if let Some(error) = error {
+            use std::fmt::Write;
+            let _ = write!(line, " error={error:?}");
+        }
+        line.push('\n');
         if self.tx.try_send(line).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }

@@ -1,8 +1,14 @@
 //! Body wrappers on both sides of the proxy.
 //!
-//! [`RequestBody`] streams the client's body to the upstream and remembers
-//! whether the *client* broke it off, so an abandoned upload is never counted
-//! as the version's error. [`ProxyBody`] streams the upstream's answer back
+//! [`RequestBody`] streams the client's body to the upstream and keeps an
+//! [`Upload`] record: whether the *client* broke it off or went quiet for
+//! longer than `client_body_timeout` (then it is cut, and the client gets
+//! 408), whose turn it is (waiting on the client, or on the upstream to take
+//! more), and when it last moved. The time the proxy spends waiting on the
+//! client is never the upstream's: `forward` charges a version a 504 only
+//! for `upstream_timeout` of *its* turn (see `forward::upstream_turn`). An
+//! abandoned or stalled upload is never counted as the version's error.
+//! [`ProxyBody`] streams the upstream's answer back
 //! and owns the request's accounting: the in-flight count lasts until the
 //! last byte, the outcome is recorded exactly once, and a drain that runs out
 //! of time cuts the stream.
@@ -20,43 +26,165 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::router::Completion;
 use super::upstream::Lease;
+
+/// How the client's side of an upload ended, when it did not end well.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientFault {
+    /// The client closed or broke the connection mid-body.
+    BrokeOff,
+    /// The client sent nothing for `client_body_timeout` mid-body (408).
+    TimedOut,
+}
+
+/// What is known about one streamed upload, shared by the body (which
+/// writes it) and the request's handler (which reads it).
+#[derive(Debug)]
+pub struct Upload {
+    base: Instant,
+    /// When a piece of body last moved, in µs since `base`.
+    moved_at_us: AtomicU64,
+    /// The proxy asked the client for more and has not had it yet.
+    waiting_on_client: AtomicBool,
+    /// 0: fine; else a [`ClientFault`].
+    fault: AtomicU8,
+}
+
+impl Default for Upload {
+    fn default() -> Self {
+        Upload {
+            base: Instant::now(),
+            moved_at_us: AtomicU64::new(0),
+            waiting_on_client: AtomicBool::new(false),
+            fault: AtomicU8::new(0),
+        }
+    }
+}
+
+impl Upload {
+    /// The client's fault, if the upload failed because of the client.
+    pub fn client_fault(&self) -> Option<ClientFault> {
+        match self.fault.load(Ordering::Acquire) {
+            1 => Some(ClientFault::BrokeOff),
+            2 => Some(ClientFault::TimedOut),
+            _ => None,
+        }
+    }
+
+    /// Whether the proxy is waiting on the client (its turn, not the upstream's).
+    pub fn waiting_on_client(&self) -> bool {
+        self.waiting_on_client.load(Ordering::Acquire)
+    }
+
+    /// When a piece of the body last moved (or the upload began).
+    pub fn last_moved(&self) -> Instant {
+        self.base + Duration::from_micros(self.moved_at_us.load(Ordering::Acquire))
+    }
+
+    fn moved(&self) {
+        let us = self.base.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
+        self.moved_at_us.store(us, Ordering::Release);
+        self.waiting_on_client.store(false, Ordering::Release);
+    }
+
+    fn fail(&self, fault: ClientFault) {
+        let code = match fault {
+            ClientFault::BrokeOff => 1,
+            ClientFault::TimedOut => 2,
+        };
+        let _ = self
+            .fault
+            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
+        self.waiting_on_client.store(false, Ordering::Release);
+    }
+}
+
+/// Why a request body did not reach the upstream whole.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("the client's request body broke off: {0}")]
+    Client(#[from] hyper::Error),
+    #[error("the client sent no request body for {0:?}")]
+    ClientTimedOut(Duration),
+}
 
 /// What the proxy sends upstream.
 pub enum RequestBody {
     Empty,
     Stream {
         inner: Incoming,
-        client_failed: Arc<AtomicBool>,
+        upload: Arc<Upload>,
+        /// `client_body_timeout`: longest wait for the client's next piece.
+        idle: Duration,
+        /// Armed when a wait on the client begins.
+        timer: Option<Pin<Box<tokio::time::Sleep>>>,
     },
+}
+
+impl RequestBody {
+    /// Stream `inner`, cut after `idle` without a piece from the client.
+    pub fn stream(inner: Incoming, upload: Arc<Upload>, idle: Duration) -> RequestBody {
+        RequestBody::Stream {
+            inner,
+            upload,
+            idle,
+            timer: None,
+        }
+    }
 }
 
 impl Body for RequestBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = UploadError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, UploadError>>> {
         match self.get_mut() {
             RequestBody::Empty => Poll::Ready(None),
             RequestBody::Stream {
                 inner,
-                client_failed,
-            } => {
-                let polled = Pin::new(inner).poll_frame(cx);
-                if let Poll::Ready(Some(Err(_))) = &polled {
-                    client_failed.store(true, Ordering::Relaxed);
+                upload,
+                idle,
+                timer,
+            } => match Pin::new(inner).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    upload.moved();
+                    Poll::Ready(Some(Ok(frame)))
                 }
-                polled
-            }
+                Poll::Ready(None) => {
+                    upload.moved();
+                    Poll::Ready(None)
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    upload.fail(ClientFault::BrokeOff);
+                    Poll::Ready(Some(Err(e.into())))
+                }
+                Poll::Pending => {
+                    if !upload.waiting_on_client.swap(true, Ordering::AcqRel) {
+                        let deadline = Instant::now() + *idle;
+                        match timer {
+                            Some(t) => t.as_mut().reset(deadline),
+                            None => *timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
+                        }
+                    }
+                    if let Some(t) = timer
+                        && t.as_mut().poll(cx).is_ready()
+                    {
+                        upload.fail(ClientFault::TimedOut);
+                        return Poll::Ready(Some(Err(UploadError::ClientTimedOut(*idle))));
+                    }
+                    Poll::Pending
+                }
+            },
         }
     }
 
@@ -114,6 +242,9 @@ struct Streaming {
     cut_wait: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
     /// Longest quiet spell allowed between two frames.
     idle: Duration,
+    /// The request's upload, when it had a body: an answer that breaks
+    /// because the client broke (or stalled) its upload is not the version's.
+    upload: Option<Arc<Upload>>,
     /// Armed when a wait for the next frame begins, disarmed by a frame.
     idle_timer: Option<Pin<Box<tokio::time::Sleep>>>,
     waiting: bool,
@@ -142,6 +273,7 @@ impl ProxyBody {
         lease: Lease,
         cut: Arc<CancellationToken>,
         idle: Duration,
+        upload: Option<Arc<Upload>>,
     ) -> ProxyBody {
         let mut s = Streaming {
             first,
@@ -151,6 +283,7 @@ impl ProxyBody {
             cut,
             cut_wait: None,
             idle,
+            upload,
             idle_timer: None,
             waiting: false,
         };
@@ -204,8 +337,18 @@ impl Streaming {
                 Poll::Ready(None)
             }
             Poll::Ready(Some(Err(e))) => {
-                // The upstream broke off mid-body: the version's fault.
-                self.finish(Some(502));
+                match self.upload.as_ref().and_then(|u| u.client_fault()) {
+                    // The exchange broke because the client's upload did
+                    // (it answered early, then the client stalled or left).
+                    Some(fault) => {
+                        if let Some(d) = self.done.take() {
+                            d.client_fault(fault);
+                        }
+                        self.lease.take();
+                    }
+                    // The upstream broke off mid-body: the version's fault.
+                    None => self.finish(Some(502)),
+                }
                 Poll::Ready(Some(Err(e.into())))
             }
             Poll::Ready(Some(Ok(frame))) => {

@@ -18,10 +18,22 @@
 //! answered by stable instead when the request may be sent twice: clients
 //! see at most the errors that came back while the canary still had its
 //! share, i.e. no more than the trip's limit (`guard.trip_after`, `max_failed_requests`).
+//!
+//! **Who is charged.** Against the version it went to: an upstream 5xx, a
+//! refused connection or a broken exchange (502), no answer within
+//! `upstream_timeout` of the upstream's own turn (504), a drain cut (504),
+//! no serving member (503). Never against a version: a client that aborts,
+//! a client that stalls its upload past `client_body_timeout` (408, counted
+//! apart as a client timeout), and requests refused before routing (400,
+//! 431, 501). Clients see plain status lines (`public_error`); the detail
+//! goes to the access log.
 
-use super::body::{ProxyBody, RequestBody};
+use super::body::{ClientFault, ProxyBody, RequestBody, Upload};
+use super::framing::Verdict;
 use super::headers;
 use super::pool::Member;
+use super::public_error::PublicError;
+use super::request_rules;
 use super::router::{Completion, Router, idx};
 use super::split;
 use super::upstream::Upstreams;
@@ -32,7 +44,6 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -93,17 +104,16 @@ pub async fn handle(
     worker: Arc<Worker>,
     mut req: Request<Incoming>,
     peer: Peer,
-    ambiguous_framing: bool,
+    verdict: Verdict,
 ) -> Result<Response<ProxyBody>, std::convert::Infallible> {
-    if ambiguous_framing {
-        let why = headers::Smuggling::ContentLengthAndTransferEncoding;
-        let mut r = plain(StatusCode::BAD_REQUEST, why.reason());
-        r.headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        return Ok(r);
+    if let Some(refused) = refusal(verdict) {
+        return Ok(refused.response());
     }
     if let Err(why) = headers::check_framing(req.headers()) {
-        return Ok(plain(StatusCode::BAD_REQUEST, why.reason()));
+        return Ok(PublicError::Refused(StatusCode::BAD_REQUEST, why.reason()).response());
+    }
+    if let Err(r) = request_rules::apply(&mut req) {
+        return Ok(PublicError::Refused(r.status(), r.reason()).response());
     }
     let router = &worker.router;
     let upstreams = &worker.upstreams;
@@ -130,7 +140,7 @@ pub async fn handle(
     let client = peer.addr.ip();
     let request_id = headers::add_forwarding_for(&mut parts.headers, &peer.forwarded_for);
     // Upstreams get HTTP/1.1 with an origin-form target, as nginx's
-    // `proxy_http_version 1.1` does.
+    // `proxy_http_version 1.1` does (the authority is in Host by now).
     parts.version = Version::HTTP_11;
     if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
         parts.uri = origin_form(&parts.uri);
@@ -145,8 +155,8 @@ pub async fn handle(
             request_id: request_id.to_str().unwrap_or("-").to_string(),
         })
     };
-    // Only a streamed upload can be broken off by the client.
-    let client_failed = (!bodyless).then(|| Arc::new(AtomicBool::new(false)));
+    // Only a streamed upload can be broken off, or stalled, by the client.
+    let upload = (!bodyless).then(|| Arc::new(Upload::default()));
     let mut body = Some(body);
 
     // A request that may go out twice (on a fresh connection, after a
@@ -156,7 +166,7 @@ pub async fn handle(
     // Attempts made on each version, by `router::idx`.
     let mut attempts = [0usize; 2];
     // The last failed attempt's answer, already counted on its version.
-    let mut last_failure: Option<(StatusCode, String)> = None;
+    let mut last_failure: Option<PublicError> = None;
     loop {
         let spent = attempts[0] + attempts[1];
         if spent >= MAX_ATTEMPTS {
@@ -176,21 +186,18 @@ pub async fn handle(
                 role = alt;
                 continue;
             }
-            if let Some((status, msg)) = last_failure {
-                return Ok(with_id(plain(status, &msg), &request_id));
+            if let Some(failure) = last_failure {
+                return Ok(with_id(failure.response(), &request_id));
             }
             let in_flight = router.metrics().start(role);
-            router.local_answer(role, in_flight, 503, Duration::ZERO, entry("-"));
-            let msg = format!(
-                "no healthy upstream for {} ({} has {} serving members)\n",
+            let why = format!(
+                "no healthy upstream for {} ({} has {} serving members)",
                 opts.service,
                 role,
                 table.pool(role).len()
             );
-            return Ok(with_id(
-                plain(StatusCode::SERVICE_UNAVAILABLE, &msg),
-                &request_id,
-            ));
+            router.local_answer(role, in_flight, 503, Duration::ZERO, entry("-"), &why);
+            return Ok(with_id(PublicError::NoUpstream.response(), &request_id));
         };
         attempts[idx(role)] += 1;
 
@@ -204,28 +211,23 @@ pub async fn handle(
             Request::from_parts(parts.clone(), RequestBody::Empty)
         } else {
             let b = body.take().expect("a request with a body is sent once");
-            let failed = client_failed
-                .clone()
-                .expect("made for requests with a body");
+            let upload = upload.clone().expect("made for requests with a body");
             Request::from_parts(
                 parts.clone(),
-                RequestBody::Stream {
-                    inner: b,
-                    client_failed: failed,
-                },
+                RequestBody::stream(b, upload, opts.client_body_timeout),
             )
         };
 
         let sent = tokio::select! {
             biased;
-            r = tokio::time::timeout(opts.upstream_timeout, upstreams.send(member, up, resend)) => r,
+            r = upstream_turn(upstreams.send(member, up, resend), opts.upstream_timeout, upload.as_deref()) => r,
             _ = cut.cancelled() => {
-                router.local_answer(role, in_flight, 504, started.elapsed(), entry(&member.addr));
-                return Ok(with_id(plain(StatusCode::GATEWAY_TIMEOUT, "version drained before it answered\n"), &request_id));
+                router.local_answer(role, in_flight, 504, started.elapsed(), entry(&member.addr), &"its version was drained before it answered");
+                return Ok(with_id(PublicError::Drained.response(), &request_id));
             }
         };
         match sent {
-            Ok(Ok((mut resp, lease))) => {
+            Some(Ok((mut resp, lease))) => {
                 let status = resp.status();
                 let latency = started.elapsed();
                 if role == Role::Canary
@@ -248,6 +250,7 @@ pub async fn handle(
                         status.as_u16(),
                         latency,
                         entry(&member.addr),
+                        &"a condemned canary failed it; answered by stable",
                     );
                     role = Role::Stable;
                     continue;
@@ -256,6 +259,16 @@ pub async fn handle(
                     .then(|| hyper::upgrade::on(&mut resp));
                 let (mut rparts, rbody) = resp.into_parts();
                 headers::strip_hop_by_hop(&mut rparts.headers, upstream_upgrade.is_some());
+                if upgrade && upstream_upgrade.is_none() {
+                    // The upstream declined the switch. The framing watchdog
+                    // stopped at the upgrade request, so this connection's
+                    // later bytes are not followed: close it after this
+                    // answer (a request hyper found there would be refused
+                    // as unwatched anyway).
+                    rparts
+                        .headers
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                }
                 rparts
                     .headers
                     .insert(headers::X_REQUEST_ID.clone(), request_id.clone());
@@ -293,92 +306,163 @@ pub async fn handle(
                         Ok(Some(Err(_))) => {
                             done.complete(Some(502));
                             return Ok(with_id(
-                                plain(StatusCode::BAD_GATEWAY, "upstream broke off its answer\n"),
+                                PublicError::UpstreamBrokeOff.response(),
                                 &request_id,
                             ));
                         }
                         Err(_elapsed) => {
                             done.complete(Some(504));
                             return Ok(with_id(
-                                plain(
-                                    StatusCode::GATEWAY_TIMEOUT,
-                                    "upstream did not send its answer in time\n",
-                                ),
+                                PublicError::UpstreamTimedOut.response(),
                                 &request_id,
                             ));
                         }
                     }
                 }
-                let body =
-                    ProxyBody::upstream(first, rbody, done, lease, cut, opts.upstream_timeout);
+                let body = ProxyBody::upstream(
+                    first,
+                    rbody,
+                    done,
+                    lease,
+                    cut,
+                    opts.upstream_timeout,
+                    upload.clone(),
+                );
                 return Ok(Response::from_parts(rparts, body));
             }
-            Ok(Err(e)) => {
-                if client_failed
-                    .as_ref()
-                    .is_some_and(|f| f.load(Ordering::Relaxed))
-                {
-                    // The client broke off its own upload: not the version's error.
-                    in_flight.abort();
-                    return Ok(plain(
-                        StatusCode::BAD_REQUEST,
-                        "client request body broke off\n",
-                    ));
+            Some(Err(e)) => {
+                match upload.as_ref().and_then(|u| u.client_fault()) {
+                    Some(ClientFault::TimedOut) => {
+                        // The client stalled its own upload: 408, and not
+                        // the version's (counted apart as a client timeout).
+                        in_flight.client_timeout();
+                        router.log_line(
+                            entry(&member.addr),
+                            role,
+                            408,
+                            started.elapsed(),
+                            &error_chain(&e),
+                        );
+                        return Ok(with_id(PublicError::ClientTimedOut.response(), &request_id));
+                    }
+                    Some(ClientFault::BrokeOff) => {
+                        // The client broke off its own upload: not the version's error.
+                        in_flight.abort();
+                        return Ok(PublicError::ClientBrokeOff.response());
+                    }
+                    None => {}
                 }
-                router.local_answer(role, in_flight, 502, started.elapsed(), entry(&member.addr));
-                tracing::debug!(upstream = %member.addr, %role, error = %e, "upstream request failed");
+                let detail = error_chain(&e);
+                router.local_answer(
+                    role,
+                    in_flight,
+                    502,
+                    started.elapsed(),
+                    entry(&member.addr),
+                    &detail,
+                );
+                tracing::debug!(upstream = %member.addr, %role, error = %detail, "upstream request failed");
                 // Safe to send again: nothing reached the upstream (connect
                 // failure), or the method is idempotent and had no body
                 // (what nginx's `proxy_next_upstream error` does).
                 if bodyless && (e.is_connect() || parts.method.is_idempotent()) {
-                    last_failure = Some((
-                        StatusCode::BAD_GATEWAY,
-                        format!(
-                            "upstream {} ({role}) failed: {}\n",
-                            member.addr,
-                            error_chain(&e)
-                        ),
-                    ));
+                    last_failure = Some(PublicError::UpstreamFailed);
                     tried.push(member.clone());
                     continue;
                 }
-                return Ok(with_id(
-                    plain(
-                        StatusCode::BAD_GATEWAY,
-                        &format!("upstream {} failed: {}\n", member.addr, error_chain(&e)),
-                    ),
-                    &request_id,
-                ));
+                return Ok(with_id(PublicError::UpstreamFailed.response(), &request_id));
             }
-            Err(_elapsed) => {
-                router.local_answer(role, in_flight, 504, started.elapsed(), entry(&member.addr));
+            None => {
+                let why = format!(
+                    "no answer within upstream_timeout ({:?}) of the upstream's turn",
+                    opts.upstream_timeout
+                );
+                router.local_answer(
+                    role,
+                    in_flight,
+                    504,
+                    started.elapsed(),
+                    entry(&member.addr),
+                    &why,
+                );
+                tracing::debug!(upstream = %member.addr, %role, "upstream did not answer in time");
                 // A hung member: an idempotent request without a body is
                 // tried elsewhere (nginx's `proxy_next_upstream timeout`);
                 // the member's version is still charged the 504.
                 if bodyless && parts.method.is_idempotent() {
-                    last_failure = Some((
-                        StatusCode::GATEWAY_TIMEOUT,
-                        format!("upstream {} ({role}) did not answer in time\n", member.addr),
-                    ));
+                    last_failure = Some(PublicError::UpstreamTimedOut);
                     tried.push(member.clone());
                     continue;
                 }
                 return Ok(with_id(
-                    plain(
-                        StatusCode::GATEWAY_TIMEOUT,
-                        &format!("upstream {} did not answer in time\n", member.addr),
-                    ),
+                    PublicError::UpstreamTimedOut.response(),
                     &request_id,
                 ));
             }
         }
     }
     // Every attempt failed; the last one's answer was counted on its version.
-    let (status, msg) = last_failure.unwrap_or((
-        StatusCode::BAD_GATEWAY,
-        "no upstream accepted the request\n".to_string(),
-    ));
-    Ok(with_id(plain(status, &msg), &request_id))
+    let failure = last_failure.unwrap_or(PublicError::UpstreamFailed);
+    Ok(with_id(failure.response(), &request_id))
+}
+
+/// The answer to a head the framing watchdog flagged, if any.
+fn refusal(verdict: Verdict) -> Option<PublicError> {
+    let refused = |status, why| Some(PublicError::Refused(status, why));
+    match verdict {
+        Verdict::Clean => None,
+        Verdict::Ambiguous => refused(
+            StatusCode::BAD_REQUEST,
+            headers::Smuggling::ContentLengthAndTransferEncoding.reason(),
+        ),
+        Verdict::TooLarge => refused(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request head is larger than the limit",
+        ),
+        Verdict::Unwatched => refused(
+            StatusCode::BAD_REQUEST,
+            "request framing on this connection could not be followed",
+        ),
+    }
+}
+
+/// Wait for the upstream's answer, charging it only for its own turn: a
+/// 504 (`None`) after `limit` without an answer *while the upstream had
+/// the turn*. With a streamed upload, the upstream's clock runs from the
+/// last piece of body that moved and stops while the proxy waits on the
+/// client (whose own `client_body_timeout` then applies, and ends in 408):
+/// an upstream that got the whole request and does not answer is charged;
+/// one that waits for a client who stalled is not.
+async fn upstream_turn<F: std::future::Future>(
+    send: F,
+    limit: Duration,
+    upload: Option<&Upload>,
+) -> Option<F::Output> {
+    let Some(upload) = upload else {
+        return tokio::time::timeout(limit, send).await.ok();
+    };
+    tokio::pin!(send);
+    let start = Instant::now();
+    let mut deadline = start + limit;
+    loop {
+        tokio::select! {
+            biased;
+            r = &mut send => return Some(r),
+            () = tokio::time::sleep_until(deadline) => {
+                let now = Instant::now();
+                if upload.waiting_on_client() {
+                    deadline = now + limit;
+                    continue;
+                }
+                let next = upload.last_moved().max(start) + limit;
+                if next > now {
+                    deadline = next;
+                    continue;
+                }
+                return None;
+            }
+        }
+    }
 }
 
 /// Splice an upgraded connection (WebSocket) until either side closes or the
@@ -455,16 +539,6 @@ fn origin_form(original: &Uri) -> Uri {
         .cloned()
         .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
     Uri::from(pq)
-}
-
-fn plain(status: StatusCode, text: &str) -> Response<ProxyBody> {
-    let mut r = Response::new(ProxyBody::full(text.to_string()));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    r
 }
 
 fn with_id(mut r: Response<ProxyBody>, id: &HeaderValue) -> Response<ProxyBody> {

@@ -7,11 +7,24 @@
 //! refused outright (400), as nginx does, because it is almost always a
 //! smuggling probe. [`SniffIo`] watches the raw bytes the client sends,
 //! follows HTTP/1.1 framing (heads, fixed-length and chunked bodies) and
-//! records, per request in order, whether its head was ambiguous. The
-//! handler of the k-th request on a connection takes the k-th verdict.
+//! records, per request in order, a [`Verdict`] on its head. The handler of
+//! the k-th request on a connection takes the k-th verdict.
 //!
-//! After an `Upgrade` or `CONNECT`, or a head it cannot parse, it stops
-//! watching (the bytes are no longer HTTP, or hyper will refuse them).
+//! The watchdog and hyper must agree on where each request starts, or a
+//! request could slip past unjudged. Three rules keep them together:
+//!
+//! - **Only a real upgrade ends the watch.** A request is an upgrade only
+//!   with `Connection: upgrade` *and* `Upgrade:` (what the handler tunnels),
+//!   or a `CONNECT`; a bare `Upgrade:` header is an ordinary request and the
+//!   watch goes on (hyper goes on parsing it as HTTP too).
+//! - **One head-size cap for both.** A head over `max_head` bytes is
+//!   [`Verdict::TooLarge`] here and refused by hyper with 431 (it is given
+//!   the same cap), whether it came in one write or in many.
+//! - **Unjudged means refused.** A request whose head the watchdog did not
+//!   judge (it stopped watching: an upgrade that did not happen, a chunk
+//!   line it could not follow, bytes it could not parse) is
+//!   [`Verdict::Unwatched`], and the handler refuses it. Whatever the two
+//!   parsers disagree on fails closed.
 
 use std::collections::VecDeque;
 use std::io;
@@ -21,13 +34,34 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// Heads larger than this are hyper's to refuse; the watchdog gives up.
-const MAX_HEAD: usize = 64 * 1024;
+/// The default cap on a request head (request line and header fields):
+/// 64 KiB, as the plan's `proxy.max_head_size` default.
+pub const DEFAULT_MAX_HEAD: usize = 64 * 1024;
+
+/// The longest chunk-size line followed (size, extensions and CRLF). hyper
+/// allows up to 16 KiB of extensions per body; past this the watchdog stops
+/// and later requests on the connection are refused as unwatched.
+const MAX_CHUNK_LINE: usize = 16 * 1024 + 64;
+
+/// What the watchdog saw of one request head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Plain framing: forward it.
+    Clean,
+    /// Both `Content-Length` and `Transfer-Encoding`: a smuggling probe (400).
+    Ambiguous,
+    /// Longer than the head-size cap (431).
+    TooLarge,
+    /// The watchdog did not judge this head (it had stopped watching the
+    /// connection): never forwarded (400).
+    Unwatched,
+}
 
 /// Per-connection verdicts in request order: the sniffer numbers the heads
 /// it sees, the handler numbers the requests it gets, and only the numbers
-/// of *ambiguous* heads are stored. The common case (nothing ambiguous, ever)
-/// costs two uncontended atomic operations per request and no lock.
+/// of heads that are not [`Verdict::Clean`] are stored. The common case
+/// (every head clean) costs three uncontended atomic operations per request
+/// and no lock.
 #[derive(Clone, Debug, Default)]
 pub struct Verdicts(Arc<VerdictsInner>);
 
@@ -37,38 +71,57 @@ struct VerdictsInner {
     heads: AtomicU64,
     /// Requests the handler has asked about.
     asked: AtomicU64,
-    /// Set once any head was ambiguous; guards the lock below.
+    /// Set once any head was not clean; guards the lock below.
     any: AtomicBool,
-    /// Numbers of the ambiguous heads not yet asked about, ascending.
-    ambiguous: Mutex<VecDeque<u64>>,
+    /// Numbers and verdicts of the heads that were not clean and not yet
+    /// asked about, ascending.
+    flagged: Mutex<VecDeque<(u64, Verdict)>>,
 }
 
 impl Verdicts {
-    /// The verdict of the next request in order (`false` when unknown).
-    pub fn next_is_ambiguous(&self) -> bool {
+    /// The verdict of the next request in order: [`Verdict::Unwatched`]
+    /// when the sniffer has not judged that many heads.
+    pub fn next(&self) -> Verdict {
         let n = self.0.asked.fetch_add(1, Ordering::AcqRel);
+        if n >= self.0.heads.load(Ordering::Acquire) {
+            return Verdict::Unwatched;
+        }
         if !self.0.any.load(Ordering::Acquire) {
-            return false;
+            return Verdict::Clean;
         }
-        let Ok(mut q) = self.0.ambiguous.lock() else {
-            return false;
+        let Ok(mut q) = self.0.flagged.lock() else {
+            return Verdict::Unwatched;
         };
-        while q.front().is_some_and(|k| *k < n) {
+        while q.front().is_some_and(|(k, _)| *k < n) {
             q.pop_front();
         }
-        if q.front() == Some(&n) {
-            q.pop_front();
-            return true;
+        match q.front() {
+            Some((k, v)) if *k == n => {
+                let v = *v;
+                q.pop_front();
+                v
+            }
+            _ => Verdict::Clean,
         }
-        false
     }
 
-    fn push(&self, ambiguous: bool) {
-        let n = self.0.heads.fetch_add(1, Ordering::AcqRel);
-        if ambiguous && let Ok(mut q) = self.0.ambiguous.lock() {
-            q.push_back(n);
+    /// How many heads the sniffer has judged so far.
+    pub fn judged(&self) -> u64 {
+        self.0.heads.load(Ordering::Acquire)
+    }
+
+    fn push(&self, verdict: Verdict) {
+        let n = self.0.heads.load(Ordering::Acquire);
+        if verdict != Verdict::Clean {
+            match self.0.flagged.lock() {
+                Ok(mut q) => q.push_back((n, verdict)),
+                // A poisoned queue cannot hold the verdict: stop counting
+                // heads, so this one and every later one is unwatched.
+                Err(_) => return,
+            }
             self.0.any.store(true, Ordering::Release);
         }
+        self.0.heads.store(n + 1, Ordering::Release);
     }
 }
 
@@ -87,13 +140,16 @@ enum Scan {
 pub struct Sniffer {
     state: Scan,
     verdicts: Verdicts,
+    /// Longest head (and trailer section) accepted, in bytes.
+    max_head: usize,
 }
 
 impl Sniffer {
-    pub fn new(verdicts: Verdicts) -> Sniffer {
+    pub fn new(verdicts: Verdicts, max_head: usize) -> Sniffer {
         Sniffer {
             state: Scan::Head(Vec::new()),
             verdicts,
+            max_head,
         }
     }
 
@@ -145,7 +201,10 @@ impl Sniffer {
                     let from = buf.len().saturating_sub(2);
                     buf.extend_from_slice(bytes);
                     if !ends_head(&buf[from..]) {
-                        if buf.len() > MAX_HEAD {
+                        if buf.len() > self.max_head {
+                            // Too long already, however it ends: hyper
+                            // refuses it (431) with the same cap.
+                            self.verdicts.push(Verdict::TooLarge);
                             self.state = Scan::Opaque;
                         }
                         return;
@@ -169,7 +228,7 @@ impl Sniffer {
                     line.extend_from_slice(bytes);
                     match find(&line[from..], b"\r\n") {
                         None => {
-                            if line.len() > 1024 {
+                            if line.len() > MAX_CHUNK_LINE {
                                 self.state = Scan::Opaque;
                             }
                             return;
@@ -197,7 +256,7 @@ impl Sniffer {
                     };
                     match end {
                         None => {
-                            if buf.len() > MAX_HEAD {
+                            if buf.len() > self.max_head {
                                 self.state = Scan::Opaque;
                             }
                             return;
@@ -215,22 +274,29 @@ impl Sniffer {
 
     /// Judge the head at the start of `bytes`: `None` while it is
     /// incomplete, else its length and the state after it. A head httparse
-    /// refuses is hyper's to refuse too; the watchdog stops there.
+    /// refuses is hyper's to refuse too: the watchdog stops there without a
+    /// verdict, so any request hyper might still find after it is unwatched.
     fn on_head(&self, bytes: &[u8]) -> Option<(usize, Scan)> {
         let mut headers = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; 128];
         let mut req = httparse::Request::new(&mut []);
         let len = match req.parse_with_uninit_headers(bytes, &mut headers) {
-            Ok(httparse::Status::Complete(len)) => len,
-            Ok(httparse::Status::Partial) if bytes.len() <= MAX_HEAD => return None,
-            _ => {
-                self.verdicts.push(false);
+            Ok(httparse::Status::Complete(len)) if len > self.max_head => {
+                self.verdicts.push(Verdict::TooLarge);
                 return Some((bytes.len(), Scan::Opaque));
             }
+            Ok(httparse::Status::Complete(len)) => len,
+            Ok(httparse::Status::Partial) if bytes.len() <= self.max_head => return None,
+            Ok(httparse::Status::Partial) => {
+                self.verdicts.push(Verdict::TooLarge);
+                return Some((bytes.len(), Scan::Opaque));
+            }
+            Err(_) => return Some((bytes.len(), Scan::Opaque)),
         };
         let mut te = false;
         let mut chunked = false;
         let mut cl: Option<u64> = None;
-        let mut upgrade = req.method == Some("CONNECT");
+        let mut upgrade_header = false;
+        let mut connection_upgrade = false;
         for h in req.headers.iter() {
             if h.name.eq_ignore_ascii_case("transfer-encoding") {
                 te = true;
@@ -244,10 +310,22 @@ impl Sniffer {
                     .and_then(|v| v.trim().parse().ok())
                     .or(Some(0));
             } else if h.name.eq_ignore_ascii_case("upgrade") {
-                upgrade = true;
+                upgrade_header = true;
+            } else if h.name.eq_ignore_ascii_case("connection") {
+                connection_upgrade |= h
+                    .value
+                    .split(|b| *b == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"upgrade"));
             }
         }
-        self.verdicts.push(te && cl.is_some());
+        // What the handler tunnels (`headers::is_upgrade`), or a CONNECT
+        // (refused, and the connection closed, by the handler).
+        let upgrade = (upgrade_header && connection_upgrade) || req.method == Some("CONNECT");
+        self.verdicts.push(if te && cl.is_some() {
+            Verdict::Ambiguous
+        } else {
+            Verdict::Clean
+        });
         let next = if upgrade {
             Scan::Opaque
         } else if te {
@@ -264,6 +342,33 @@ impl Sniffer {
         };
         Some((len, next))
     }
+}
+
+/// The verdicts of every head the watchdog judges when `chunks` arrive one
+/// read each, in order (for the tests and the fuzz target: the property
+/// that matters is that they do not depend on how the reads were split).
+pub fn judge(chunks: &[&[u8]], max_head: usize) -> Vec<Verdict> {
+    let v = Verdicts::default();
+    let mut s = Sniffer::new(v.clone(), max_head);
+    for c in chunks {
+        s.feed(c);
+    }
+    (0..v.judged()).map(|_| v.next()).collect()
+}
+
+/// What the requests of a connection get, given the verdicts: the clean and
+/// ambiguous ones in order, then one `Unwatched` standing for the first
+/// refusal that ends the watch and everything after it. A malformed stream
+/// can end in `TooLarge` or in no verdict depending on where its reads were
+/// split; both refuse that request and all later ones, so they compare equal.
+pub fn canonical(verdicts: &[Verdict]) -> Vec<Verdict> {
+    let mut out: Vec<Verdict> = verdicts
+        .iter()
+        .copied()
+        .take_while(|v| matches!(v, Verdict::Clean | Verdict::Ambiguous))
+        .collect();
+    out.push(Verdict::Unwatched);
+    out
 }
 
 /// Whether `tail` holds the end of a head: an empty line, with CRLF or bare
@@ -283,12 +388,13 @@ pub struct SniffIo<T> {
 }
 
 impl<T> SniffIo<T> {
-    pub fn new(inner: T) -> (SniffIo<T>, Verdicts) {
+    /// Watch `inner`, refusing heads longer than `max_head` bytes.
+    pub fn new(inner: T, max_head: usize) -> (SniffIo<T>, Verdicts) {
         let verdicts = Verdicts::default();
         (
             SniffIo {
                 inner,
-                sniffer: Sniffer::new(verdicts.clone()),
+                sniffer: Sniffer::new(verdicts.clone(), max_head),
             },
             verdicts,
         )
@@ -349,32 +455,38 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for SniffIo<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use Verdict::*;
 
-    fn verdicts_of(chunks: &[&[u8]]) -> Vec<bool> {
+    /// The verdicts of every judged head, then one more ask: what a request
+    /// hyper found past them would get (`Unwatched`).
+    fn verdicts_of(chunks: &[&[u8]]) -> Vec<Verdict> {
+        verdicts_capped(chunks, DEFAULT_MAX_HEAD)
+    }
+
+    fn verdicts_capped(chunks: &[&[u8]], cap: usize) -> Vec<Verdict> {
         let v = Verdicts::default();
-        let mut s = Sniffer::new(v.clone());
+        let mut s = Sniffer::new(v.clone(), cap);
         for c in chunks {
             s.feed(c);
         }
-        let heads = v.0.heads.load(Ordering::SeqCst);
-        (0..heads).map(|_| v.next_is_ambiguous()).collect()
+        (0..=v.judged()).map(|_| v.next()).collect()
     }
 
     #[test]
     fn plain_keep_alive_requests() {
         let raw = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nPOST /x HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /y HTTP/1.1\r\n\r\n";
-        assert_eq!(verdicts_of(&[raw]), vec![false, false, false]);
+        assert_eq!(verdicts_of(&[raw]), vec![Clean, Clean, Clean, Unwatched]);
         // Byte by byte gives the same answer.
         let bytes: Vec<&[u8]> = raw.chunks(1).collect();
-        assert_eq!(verdicts_of(&bytes), vec![false, false, false]);
+        assert_eq!(verdicts_of(&bytes), vec![Clean, Clean, Clean, Unwatched]);
     }
 
     #[test]
     fn chunked_bodies_with_trailers_are_followed() {
         let raw = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n0\r\nX-T: 1\r\n\r\nGET / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
-        assert_eq!(verdicts_of(&[raw]), vec![false, true]);
+        assert_eq!(verdicts_of(&[raw]), vec![Clean, Ambiguous, Unwatched]);
         let bytes: Vec<&[u8]> = raw.chunks(3).collect();
-        assert_eq!(verdicts_of(&bytes), vec![false, true]);
+        assert_eq!(verdicts_of(&bytes), vec![Clean, Ambiguous, Unwatched]);
     }
 
     #[test]
@@ -383,12 +495,106 @@ mod tests {
         let mut raw =
             format!("POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
         raw.extend_from_slice(body);
-        assert_eq!(verdicts_of(&[&raw]), vec![false]);
+        assert_eq!(verdicts_of(&[&raw]), vec![Clean, Unwatched]);
     }
 
     #[test]
-    fn upgrade_stops_watching() {
-        let raw = b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
-        assert_eq!(verdicts_of(&[raw]), vec![false]);
+    fn a_real_upgrade_stops_watching_and_what_follows_is_unwatched() {
+        let raw = b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n\r\nGET / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+        // The upgrade head is judged; a request hyper parses after it (the
+        // upstream said no to the switch) was never watched.
+        assert_eq!(verdicts_of(&[raw]), vec![Clean, Unwatched]);
+        let connect = b"CONNECT db:5432 HTTP/1.1\r\nHost: db:5432\r\n\r\nGET / HTTP/1.1\r\n\r\n";
+        assert_eq!(verdicts_of(&[connect]), vec![Clean, Unwatched]);
+    }
+
+    #[test]
+    fn an_upgrade_header_without_connection_upgrade_is_an_ordinary_request() {
+        let raw = b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\nPOST / HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+        assert_eq!(verdicts_of(&[raw]), vec![Clean, Ambiguous, Unwatched]);
+    }
+
+    #[test]
+    fn a_head_over_the_cap_is_too_large_in_one_write_or_many() {
+        let cap = 1024;
+        let mut raw = b"GET / HTTP/1.1\r\nX-Big: ".to_vec();
+        raw.extend(std::iter::repeat_n(b'a', 2000));
+        raw.extend_from_slice(b"\r\n\r\nPOST / HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+        let want = vec![TooLarge, Unwatched];
+        assert_eq!(verdicts_capped(&[&raw], cap), want);
+        let (a, b) = raw.split_at(600);
+        assert_eq!(verdicts_capped(&[a, b], cap), want);
+        let bytes: Vec<&[u8]> = raw.chunks(7).collect();
+        assert_eq!(verdicts_capped(&bytes, cap), want);
+        // A head exactly at the cap is fine.
+        let mut exact = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        exact.extend(std::iter::repeat_n(b'a', cap - exact.len() - 4));
+        exact.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(exact.len(), cap);
+        assert_eq!(verdicts_capped(&[&exact], cap), vec![Clean, Unwatched]);
+        let (a, b) = exact.split_at(100);
+        assert_eq!(verdicts_capped(&[a, b], cap), vec![Clean, Unwatched]);
+    }
+
+    /// Requests built from pieces a smuggler would use; any order, any
+    /// splits, any (small) head cap.
+    fn piece() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let pieces: Vec<&'static [u8]> = vec![
+            b"GET / HTTP/1.1\r\n",
+            b"POST /x HTTP/1.1\r\n",
+            b"CONNECT h:1 HTTP/1.1\r\n",
+            b"Host: x\r\n",
+            b"Content-Length: 3\r\n",
+            b"Content-Length: 0\r\n",
+            b"Transfer-Encoding: chunked\r\n",
+            b"Transfer-Encoding: gzip\r\n",
+            b"Upgrade: websocket\r\n",
+            b"Connection: upgrade\r\n",
+            b"X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n",
+            b"\r\n",
+            b"\n",
+            b"abc",
+            b"3\r\nabc\r\n",
+            b"3;ext=1\r\nabc\r\n",
+            b"0\r\n\r\n",
+            b"0\r\nX-T: 1\r\n\r\n",
+            b"\x00",
+        ];
+        prop_oneof![
+            proptest::sample::select(pieces).prop_map(|p| p.to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..4),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn verdicts_do_not_depend_on_how_reads_split_the_bytes(
+            pieces in proptest::collection::vec(piece(), 1..40),
+            cuts in proptest::collection::vec(0usize..2048, 0..12),
+            cap in 32usize..512,
+        ) {
+            let bytes: Vec<u8> = pieces.concat();
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (bytes.len() + 1)).collect();
+            cuts.sort_unstable();
+            cuts.dedup();
+            let mut chunks: Vec<&[u8]> = Vec::new();
+            let mut from = 0;
+            for c in cuts.into_iter().chain([bytes.len()]) {
+                chunks.push(&bytes[from..c]);
+                from = c;
+            }
+            let whole = canonical(&judge(&[&bytes], cap));
+            let split = canonical(&judge(&chunks, cap));
+            proptest::prop_assert_eq!(whole, split);
+        }
+    }
+
+    #[test]
+    fn unparseable_bytes_get_no_verdict() {
+        assert_eq!(
+            verdicts_of(&[b"\x00\x01 nonsense\r\n\r\n"]),
+            vec![Unwatched]
+        );
     }
 }

@@ -90,9 +90,16 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
             })
 }
 
-/// Remove hop-by-hop headers, including those the `Connection` header names.
-/// With `keep_upgrade`, `Connection: upgrade` and `Upgrade` survive so the
-/// upstream can accept the switch.
+/// Fields a `Connection` header may name without effect: `Host` is never
+/// hop-by-hop (RFC 9112 §3.2: every HTTP/1.1 request carries it, and a
+/// `Connection: host` that removed it would leave the upstream to guess the
+/// target) and `Content-Length` is the message's framing, not a connection
+/// option.
+const NEVER_HOP_BY_HOP: [HeaderName; 2] = [header::HOST, header::CONTENT_LENGTH];
+
+/// Remove hop-by-hop headers, including those the `Connection` header names
+/// (but never `Host` or `Content-Length`). With `keep_upgrade`, `Connection:
+/// upgrade` and `Upgrade` survive so the upstream can accept the switch.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     // One pass over the names (no hashing) tells whether there is anything
     // to strip; most requests carry none of these.
@@ -116,6 +123,7 @@ fn strip_present(headers: &mut HeaderMap, keep_upgrade: bool) {
             .flat_map(|v| v.split(','))
             .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
             .filter(|n| !(keep_upgrade && *n == header::UPGRADE))
+            .filter(|n| !NEVER_HOP_BY_HOP.contains(n))
             .collect();
         for name in named {
             headers.remove(name);
@@ -264,6 +272,20 @@ mod tests {
         ]);
         strip_hop_by_hop(&mut h, false);
         assert!(h.is_empty(), "{h:?}");
+    }
+
+    #[test]
+    fn connection_cannot_name_host_or_content_length_away() {
+        let mut h = map(&[
+            ("connection", "host, Content-Length, x-gone"),
+            ("host", "shop.example"),
+            ("content-length", "5"),
+            ("x-gone", "1"),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort();
+        assert_eq!(left, ["content-length", "host"]);
     }
 
     #[test]

@@ -8,19 +8,29 @@
 //! - `upstream`: keep-alive upstream connections, pooled per worker
 //! - `body`: streaming bodies with exact accounting
 //! - `headers`: hop-by-hop hygiene, forwarding headers, smuggling defences
-//! - `framing`: a watchdog on raw client bytes that spots CL+TE requests
+//! - `framing`: a watchdog on raw client bytes: CL+TE requests, oversized
+//!   heads, anything it could not follow is refused
+//! - `request_rules`: RFC 9112 rules on a request before it is routed (Host,
+//!   absolute-form targets, CONNECT)
+//! - `public_error`: the plain answers clients get when cutover answers itself
 //! - `server`: the listener and graceful stop
+//! - `conn_limit`: the cap on open public connections, the open-file limit
+//! - `throttle`: one warning line per interval, with a count
 //! - `access_log`: one line per request, off the request path
 
 pub mod access_log;
 mod body;
+pub mod conn_limit;
 mod forward;
 pub mod framing;
 pub mod headers;
 pub mod pool;
+mod public_error;
+pub mod request_rules;
 mod router;
 mod server;
 pub mod split;
+pub mod throttle;
 mod trips;
 mod upstream;
 

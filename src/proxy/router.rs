@@ -66,6 +66,13 @@ pub struct ProxyOptions {
     pub connect_timeout: Duration,
     /// Time a client has to send its request head.
     pub header_timeout: Duration,
+    /// Longest quiet spell while a client sends its body; past it, 408.
+    pub client_body_timeout: Duration,
+    /// Longest request head, in bytes; past it, 431.
+    pub max_head_size: usize,
+    /// Public connections open at once (resolved: never more than the
+    /// open-file limit allows).
+    pub max_connections: usize,
     /// Add `x-cutover-route: <version> <generation>` to responses (debugging, tests).
     pub route_header: bool,
     /// Service name, for messages.
@@ -73,13 +80,27 @@ pub struct ProxyOptions {
 }
 
 impl ProxyOptions {
+    /// The plan's settings; the connection cap is resolved against this
+    /// process's open-file limit now (raise it first: see
+    /// [`super::conn_limit::raise_open_file_limit`]).
     pub fn from_plan(service: &str, p: &ProxyPlan) -> ProxyOptions {
+        let (max_connections, lowered) = super::conn_limit::effective_max_connections(
+            p.max_connections,
+            super::conn_limit::open_file_limit(),
+        );
+        if let Some(why) = lowered {
+            tracing::warn!("{why}");
+        }
         ProxyOptions {
             balance: p.balance,
             sticky: p.sticky.clone(),
             upstream_timeout: p.upstream_timeout.get(),
             connect_timeout: p.connect_timeout.get(),
             header_timeout: p.header_timeout.get(),
+            client_body_timeout: p.client_body_timeout.get(),
+            max_head_size: usize::try_from(p.max_head_size.0)
+                .unwrap_or(super::framing::DEFAULT_MAX_HEAD),
+            max_connections,
             route_header: p.route_header,
             service: service.to_string(),
         }
@@ -93,6 +114,8 @@ pub(super) struct Inner {
     pub(super) opts: ProxyOptions,
     cuts: [ArcSwap<CancellationToken>; 2],
     pub(super) access_log: arc_swap::ArcSwapOption<super::access_log::AccessLog>,
+    /// The cap on public connections, shared by the listener workers.
+    pub(super) conn_limit: super::conn_limit::ConnLimit,
     /// Unkeyed requests routed so far: the split's sequence number.
     sequence: AtomicU64,
     pub(super) trips: super::trips::TripWire,
@@ -117,6 +140,7 @@ impl std::fmt::Debug for Router {
 impl Router {
     pub fn new(metrics: Arc<Metrics>, opts: ProxyOptions) -> Router {
         let empty = || Arc::new(Pool::default());
+        let conn_limit = super::conn_limit::ConnLimit::new(opts.max_connections, metrics.clone());
         Router {
             inner: Arc::new(Inner {
                 table: ArcSwap::from_pointee(Table {
@@ -132,6 +156,7 @@ impl Router {
                     ArcSwap::from_pointee(CancellationToken::new()),
                 ],
                 access_log: arc_swap::ArcSwapOption::empty(),
+                conn_limit,
                 sequence: AtomicU64::new(super::split::FIRST_SEQUENCE),
                 trips: Default::default(),
             }),
@@ -145,6 +170,11 @@ impl Router {
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.inner.metrics
+    }
+
+    /// The cap on open public connections, as resolved at start.
+    pub fn max_connections(&self) -> usize {
+        self.inner.conn_limit.max()
     }
 
     /// The table requests are routed by right now.
@@ -306,7 +336,8 @@ impl Router {
 
 impl Router {
     /// Account for an answer cutover gave itself (502/503/504): the version
-    /// is charged, the trip is checked, and the access log gets its line.
+    /// is charged, the trip is checked, and the access log gets its line
+    /// with the `error` detail the client is not shown.
     pub(super) fn local_answer(
         &self,
         role: Role,
@@ -314,11 +345,24 @@ impl Router {
         status: u16,
         latency: Duration,
         entry: Option<super::access_log::Entry>,
+        error: &dyn std::fmt::Display,
     ) {
         in_flight.finish(status, latency);
         self.check_trips(role, status);
+        self.log_line(entry, role, status, latency, error);
+    }
+
+    /// Write a request's access log line (when the log is on).
+    pub(super) fn log_line(
+        &self,
+        entry: Option<super::access_log::Entry>,
+        role: Role,
+        status: u16,
+        latency: Duration,
+        error: &dyn std::fmt::Display,
+    ) {
         if let (Some(e), Some(log)) = (entry, &*self.inner.access_log.load()) {
-            log.record(&e, role, status, latency);
+            log.record(&e, role, status, latency, Some(&error.to_string()));
         }
     }
 }
@@ -350,12 +394,25 @@ impl Completion {
         self.in_flight.finish(status, self.latency);
         let router = &self.worker.router;
         if let (Some(entry), Some(log)) = (&self.log, &*router.inner.access_log.load()) {
-            log.record(entry, self.role, status, self.latency);
+            let error = override_status.map(|s| match s {
+                504 => "the answer was cut: the upstream went quiet or its version was drained",
+                _ => "the upstream broke off its answer",
+            });
+            log.record(entry, self.role, status, self.latency, error);
         }
         router.check_trips(self.role, status);
     }
 
     pub(super) fn abort(self) {
         self.in_flight.abort();
+    }
+
+    /// The client's upload failed after the answer began: not the
+    /// version's. A stalled upload is counted as a client timeout.
+    pub(super) fn client_fault(self, fault: super::body::ClientFault) {
+        match fault {
+            super::body::ClientFault::BrokeOff => self.in_flight.abort(),
+            super::body::ClientFault::TimedOut => self.in_flight.client_timeout(),
+        }
     }
 }

@@ -26,14 +26,22 @@ pub async fn serve(
         router.clone(),
         super::upstream::Upstreams::new(router.inner.opts.connect_timeout),
     );
+    let limit = &router.inner.conn_limit;
     tokio::pin!(shutdown);
     loop {
+        // A slot first: at the cap, the worker stops accepting and new
+        // connections wait in the kernel's backlog (see `conn_limit`).
+        let slot = tokio::select! {
+            slot = limit.slot() => slot,
+            () = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
                     // Out of descriptors and the like: back off, keep serving.
-                    tracing::warn!(error = %e, "accept failed");
+                    limit.warn_accept_failed(&e);
+                    drop(slot);
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -41,19 +49,25 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let header_timeout = router.inner.opts.header_timeout;
+        let opts = &router.inner.opts;
+        let header_timeout = opts.header_timeout;
+        let max_head = opts.max_head_size;
         let worker = worker.clone();
         let mut stop = stop_rx.clone();
         tracker.spawn(async move {
-            let (io, verdicts) = super::framing::SniffIo::new(stream);
+            let stream = super::conn_limit::Counted::new(stream, slot);
+            let (io, verdicts) = super::framing::SniffIo::new(stream, max_head);
             let peer = super::forward::Peer::new(peer);
             let svc = service_fn(move |req| {
-                let ambiguous = verdicts.next_is_ambiguous();
-                super::forward::handle(worker.clone(), req, peer.clone(), ambiguous)
+                let verdict = verdicts.next();
+                super::forward::handle(worker.clone(), req, peer.clone(), verdict)
             });
+            // hyper and the watchdog share the head cap: a larger head is
+            // refused with 431 in one write or many.
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(header_timeout)
+                .max_header_size(max_head)
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(io), svc)
                 .with_upgrades();

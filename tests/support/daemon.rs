@@ -19,12 +19,18 @@ pub struct CanaryDaemon {
 impl CanaryDaemon {
     /// Start service `shop` and wait until its canary serves (at 0 %).
     pub async fn start() -> CanaryDaemon {
+        Self::start_with("").await
+    }
+
+    /// [`CanaryDaemon::start`] with `tables` (TOML tables such as `[proxy]`
+    /// or `[guard]`) added to the plan.
+    pub async fn start_with(tables: &str) -> CanaryDaemon {
         let stable = Upstream::start("stable").await;
         let canary = Upstream::start("canary").await;
         let text = format!(
             "service = \"shop\"\nruntime = \"static\"\n[listen]\npublic = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n\
              [stable]\nupstreams = [\"{}\"]\n[canary]\nupstreams = [\"{}\"]\n\
-             [health]\ninterval = \"100ms\"\ntimeout = \"100ms\"\nhealthy_after = 1\n",
+             [health]\ninterval = \"100ms\"\ntimeout = \"100ms\"\nhealthy_after = 1\n{tables}",
             stable.addr, canary.addr
         );
         let plan = cutover::plan::parse(&text, "test.toml").unwrap();
