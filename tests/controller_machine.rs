@@ -1439,7 +1439,8 @@ fn set_guards_is_checked_journaled_and_rearms_the_trip() {
         .unwrap_err();
     assert_eq!(r.code, codes::INVALID_VALUE);
     assert!(
-        r.message.contains("guard.max_error_rate") && r.message.contains("from 0 up to (not including) 1"),
+        r.message.contains("guard.max_error_rate")
+            && r.message.contains("from 0 up to (not including) 1"),
         "{}",
         r.message
     );
