@@ -574,6 +574,7 @@ mod tests {
             ("wait", &["until", "timeout"], true),
             ("replay", &["speed", "no-tui", "theme"], false),
             ("export", &["asciicast", "size", "theme"], false),
+            ("backtest", &["plan", "set", "json"], false),
             ("load", &["rps", "duration", "concurrency", "json"], false),
             (
                 "demo-app",

@@ -290,18 +290,8 @@ pub struct Backtest {
 
 /// Judge `journal` again with the thresholds `given` (nothing given: its own).
 pub fn backtest(journal: &Journal, given: &Given) -> Result<Backtest, BacktestError> {
+    check_samples(journal)?;
     let version = journal.header.version.clone();
-    if !has_samples(&version) {
-        let window = journal
-            .events
-            .iter()
-            .find_map(|e| match &e.kind {
-                EventKind::Tick { stable, .. } => Some(format!("{} s", stable.window_secs)),
-                _ => None,
-            })
-            .unwrap_or_else(|| "window".into());
-        return Err(BacktestError::NoSamples { version, window });
-    }
     let events = &journal.events;
     let offsets = offsets(events);
     let mut notes = vec![
@@ -440,6 +430,26 @@ pub fn backtest(journal: &Journal, given: &Given) -> Result<Backtest, BacktestEr
         thresholds_from,
         notes,
         releases,
+    })
+}
+
+/// Whether `journal` can be backtested: its ticks carry per-second samples.
+pub fn check_samples(journal: &Journal) -> Result<(), BacktestError> {
+    let version = &journal.header.version;
+    if has_samples(version) {
+        return Ok(());
+    }
+    let window = journal
+        .events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::Tick { stable, .. } => Some(format!("{} s", stable.window_secs)),
+            _ => None,
+        })
+        .unwrap_or_else(|| "window".into());
+    Err(BacktestError::NoSamples {
+        version: version.clone(),
+        window,
     })
 }
 

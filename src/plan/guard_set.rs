@@ -50,13 +50,13 @@ pub fn parse_guard_set(arg: &str) -> Result<GuardPatch, GuardSetError> {
         )));
     };
     if name == "max_errors" {
-        return Err(bad(format!("guard.max_errors: {}", super::MAX_ERRORS_REPLACED)));
+        return Err(bad(format!(
+            "guard.max_errors: {}",
+            super::MAX_ERRORS_REPLACED
+        )));
     }
     let Some(key) = GuardKey::from_name(name) else {
-        return Err(bad(format!(
-            "guard.{name}: no such key; keys: {}",
-            keys()
-        )));
+        return Err(bad(format!("guard.{name}: no such key; keys: {}", keys())));
     };
     if value.is_empty() {
         return Err(bad(format!("guard.{name}: expected a value after `=`")));
@@ -109,13 +109,27 @@ mod tests {
         let err = |a: &str| parse_guard_set(a).unwrap_err().to_string();
         assert_eq!(
             err("guard.max_error_rate=1.5"),
-            "--set guard.max_error_rate=1.5: guard.max_error_rate: expected a rate between 0 and 1 (0.05 = 5 %), or \"off\", found 1.5"
+            format!(
+                "--set guard.max_error_rate=1.5: guard.max_error_rate: {}",
+                crate::plan::ranges::expected("guard.max_error_rate", 1.5).unwrap()
+            )
         );
-        assert!(err("guard.max_p99=300").contains("guard.max_p99: expected a duration"), "{}", err("guard.max_p99=300"));
-        assert!(err("guard.nope=1").contains("guard.nope: no such key; keys: guard.max_error_ratio"));
+        assert!(
+            err("guard.max_p99=300").contains("guard.max_p99: expected a duration"),
+            "{}",
+            err("guard.max_p99=300")
+        );
+        assert!(
+            err("guard.nope=1").contains("guard.nope: no such key; keys: guard.max_error_ratio")
+        );
         assert!(err("max_p99=1s").contains("only [guard] keys"));
         assert!(err("guard.max_p99").contains("expected guard.KEY=VALUE"));
-        assert!(err("guard.trip_after=1").contains("2..=10000"));
+        let e = err("guard.trip_after=1");
+        assert!(
+            e.starts_with("--set guard.trip_after=1: guard.trip_after: expected")
+                && e.ends_with("found 1 (one failure is no pattern)"),
+            "{e}"
+        );
         assert!(err("guard.min_requests=many").contains("guard.min_requests: expected"));
         let e = err("guard.max_errors=20");
         assert!(e.contains(crate::plan::MAX_ERRORS_REPLACED), "{e}");

@@ -1,14 +1,17 @@
 //! Banners across the top: a guard breach (which guard, the figures, until
 //! acknowledged), the daemon going away ("disconnected — retrying in 2.0 s"),
 //! and replay ("REPLAY — read-only") with a timeline bar marking actions
-//! (◆) and breaches (✗) and the position (●).
+//! (◆) and breaches (✗) and the position (●); with a "what if" (thresholds
+//! edited in the replay) also where they would have tripped (◇), and a line
+//! saying so next to what was recorded.
 //!
 //! ```text
 //!  ✗ GUARD BREACH  error rate 7.50 % > limit 5.00 % at 12:03:10 — canary rolled back
 //!    12 errors of 160 requests in 10 s                              a acknowledge
 //!  ⚡ disconnected — retrying in 2.0 s (attempt 3): connection refused; last state greyed
 //!  ▶ REPLAY — read-only  demo-bad.jsonl  2× ▶  0:42 / 1:30
-//!  ━━━━━━━━━━◆━━━━━━━━✗━━━━●──────────────────────────────────────────────────
+//!  ━━━━━━━━━━◆━━━━━━━━✗━━━━●────◇─────────────────────────────────────────────
+//!  ◇ with max_error_ratio ×2.00: errors vs stable trips at 0:31 (recorded: breach at 0:24)
 //! ```
 
 use super::fit::{self, Piece};
@@ -180,6 +183,11 @@ pub fn replay(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             MarkKind::Breach => Span::styled("✗", theme.strong(theme.bad)),
         };
     }
+    if let Some(w) = &r.what_if {
+        for &ms in &w.trips {
+            cells[at(ms)] = Span::styled("◇", theme.strong(theme.warn));
+        }
+    }
     cells[pos] = Span::styled("●", theme.strong(theme.text));
     let mut line = vec![Span::raw(" ")];
     line.extend(cells);
@@ -187,6 +195,21 @@ pub fn replay(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Paragraph::new(Line::from(line)),
         Rect {
             y: area.y + 1,
+            height: 1,
+            ..area
+        },
+    );
+    let Some(text) = r.what_if.as_ref().and_then(|w| w.line_at(r.position_ms)) else {
+        return;
+    };
+    if area.height < 3 {
+        return;
+    }
+    let text = fit::words(&format!(" ◇ {text}"), area.width as usize);
+    frame.render_widget(
+        Paragraph::new(Line::from(Span::styled(text, theme.strong(theme.warn)))),
+        Rect {
+            y: area.y + 2,
             height: 1,
             ..area
         },
