@@ -6,6 +6,7 @@
 mod support;
 
 mod admin_api;
+mod backtest_cli;
 mod cli_usage;
 mod controller_cli;
 mod controller_driver;
