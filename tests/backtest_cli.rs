@@ -81,10 +81,11 @@ fn the_rollback_recording_trips_again_as_it_did() {
         first["after_ms"].as_u64().unwrap(),
         breach["after_ms"].as_u64().unwrap(),
     );
-    // Ticks report whole seconds once complete: up to 2 s late, never
-    // after the rollback (the canary served nothing after it).
+    // Ticks report whole seconds once complete: up to 2 s late, and never
+    // placed after the rollback (the canary served nothing after it), which
+    // follows the breach within the same millisecond or so.
     assert!(
-        trip <= recorded && recorded - trip <= 2_000,
+        trip + 2_000 >= recorded && trip <= recorded + 100,
         "trips at +{trip} ms, recorded +{recorded} ms"
     );
     assert_eq!(r["agrees"], true);

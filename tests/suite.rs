@@ -36,6 +36,7 @@ mod registry_pull;
 mod release_e2e;
 mod remote_engines;
 mod replay_recordings;
+mod replay_what_if;
 mod runtime_docker_faults;
 mod tui_pty;
 mod tui_snapshots;

@@ -33,7 +33,7 @@ mod what_if_keys_tests;
 pub use effect::{Effect, ReplayControl};
 pub use view::{
     Access, GuardEdit, GuardsView, Link, LogsView, MarkKind, Popup, ReasonFor, ReplayMark,
-    ReplayView, Selection, Toast, WhatIf,
+    ReplayView, Selection, Toast, WhatIf, WhatIfLine,
 };
 
 use super::config::Config;

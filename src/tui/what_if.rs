@@ -1,10 +1,11 @@
 //! The replay's "what if" in words and marks: a [`Backtest`] of the
 //! recording under edited thresholds becomes the timeline's ◇ marks and one
-//! line per release ("with max_error_ratio ×2.00: errors vs stable trips at
-//! 0:31 (recorded: breach at 0:24)"), times on the replay's own timeline.
+//! line per release ("with max_error_ratio ×2.00: trips at 0:31 by errors
+//! vs stable (recorded: breach at 0:24)"), times on the replay's own
+//! timeline.
 //! Pure; the replay session runs the backtest and hands the result here.
 
-use super::app::WhatIf;
+use super::app::{WhatIf, WhatIfLine};
 use super::components::fmt;
 use crate::guard::backtest::{Backtest, Moment, ReleaseReplay, patch_words};
 use crate::model::GuardPatch;
@@ -43,19 +44,24 @@ fn at(m: &Moment) -> String {
 }
 
 /// What the edit would have done to one release, next to what did happen.
-fn line(label: &str, r: &ReleaseReplay) -> String {
+fn line(label: &str, r: &ReleaseReplay) -> WhatIfLine {
     let rec = &r.recorded;
     let recorded = match (rec.breaches.first(), &rec.ended) {
         (Some(b), _) => format!("breach at {}", at(&b.when)),
         (None, Some(e)) => format!("{} at {}", rec.outcome.words(), at(e)),
         (None, None) => "no breach".to_string(),
     };
+    let recorded = format!("(recorded: {recorded})");
     match &r.first_trip {
-        Some(t) => format!(
-            "with {label}: {} trips at {} (recorded: {recorded})",
-            t.guard.label(),
-            at(&t.when)
-        ),
-        None => format!("with {label}: no trip (recorded: {recorded})"),
+        Some(t) => WhatIfLine {
+            head: format!("with {label}: trips at {}", at(&t.when)),
+            by: format!("by {}", t.guard.label()),
+            recorded,
+        },
+        None => WhatIfLine {
+            head: format!("with {label}: no trip"),
+            by: String::new(),
+            recorded,
+        },
     }
 }

@@ -66,20 +66,42 @@ pub struct WhatIf {
     /// Where the edited thresholds first trip, per release (timeline ms).
     pub trips: Vec<u64>,
     /// Per release: where its canary phase begins (timeline ms) and what
-    /// the edit would have done ("with max_error_ratio ×2.00: errors vs
-    /// stable trips at 0:31 (recorded: breach at 0:24)").
-    pub lines: Vec<(u64, String)>,
+    /// the edit would have done.
+    pub lines: Vec<(u64, WhatIfLine)>,
+}
+
+/// What an edit would have done to one release, in three parts so a
+/// narrow screen can drop the middle one: "with max_error_ratio ×2.00:
+/// trips at 0:31" "by errors vs stable" "(recorded: breach at 0:24)".
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WhatIfLine {
+    pub head: String,
+    /// Which guard trips (empty when none would).
+    pub by: String,
+    pub recorded: String,
+}
+
+impl WhatIfLine {
+    /// The whole line.
+    pub fn text(&self) -> String {
+        [&self.head, &self.by, &self.recorded]
+            .into_iter()
+            .filter(|p| !p.is_empty())
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 impl WhatIf {
     /// The line of the release under way at `position_ms` (else the first).
-    pub fn line_at(&self, position_ms: u64) -> Option<&str> {
+    pub fn line_at(&self, position_ms: u64) -> Option<&WhatIfLine> {
         self.lines
             .iter()
             .rev()
             .find(|(from, _)| *from <= position_ms)
             .or(self.lines.first())
-            .map(|(_, l)| l.as_str())
+            .map(|(_, l)| l)
     }
 }
 

@@ -171,7 +171,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, view: &Gu
         Line::from(vec![
             Span::styled(
                 if replay {
-                    " what if — recorded guards were "
+                    " recorded guards: "
                 } else {
                     " guards are "
                 },
