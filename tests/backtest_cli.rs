@@ -90,8 +90,17 @@ fn the_rollback_recording_trips_again_as_it_did() {
     );
     assert_eq!(r["agrees"], true);
     let name = breach["guard"].as_str().unwrap();
-    assert_eq!(guard(r, name)["recorded_breach"]["after_ms"], breach["after_ms"]);
-    for key in ["armed", "judged_ms", "thresholds", "recorded_thresholds", "traffic"] {
+    assert_eq!(
+        guard(r, name)["recorded_breach"]["after_ms"],
+        breach["after_ms"]
+    );
+    for key in [
+        "armed",
+        "judged_ms",
+        "thresholds",
+        "recorded_thresholds",
+        "traffic",
+    ] {
         assert!(!r[key].is_null(), "{key} in {r:#}");
     }
     assert_eq!(guard(r, "trip_after")["approximate"], true);
@@ -132,10 +141,12 @@ fn edited_thresholds_change_the_outcome() {
     assert_eq!(r["first_trip"]["guard"], "max_p99", "{r:#}");
     assert_eq!(r["first_trip"]["on_breach"], "rollback");
     assert_eq!(r["agrees"], false);
-    assert!(guard(r, "max_p99")["trip"]["detail"]
-        .as_str()
-        .unwrap()
-        .starts_with("slower than 1.0 ms"));
+    assert!(
+        guard(r, "max_p99")["trip"]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("slower than 1.0 ms")
+    );
 }
 
 /// The table says the same in words.
@@ -202,7 +213,12 @@ max_p99 = "1ms"
     // --set wins over the plan.
     let doc = json(
         &recording("promote.jsonl"),
-        &["--plan", plan.to_str().unwrap(), "--set", "guard.max_p99=off"],
+        &[
+            "--plan",
+            plan.to_str().unwrap(),
+            "--set",
+            "guard.max_p99=off",
+        ],
     );
     assert_eq!(doc["thresholds_from"], "plan+set");
     assert!(only_release(&doc)["first_trip"].is_null());
@@ -219,7 +235,10 @@ fn bad_settings_are_usage_errors() {
             "guard.max_error_rate=1.5",
             "guard.max_error_rate: expected a rate",
         ),
-        ("guard.nope=1", "guard.nope: no such key; keys: guard.max_error_ratio"),
+        (
+            "guard.nope=1",
+            "guard.nope: no such key; keys: guard.max_error_ratio",
+        ),
         ("guard.max_p99=300", "guard.max_p99: expected a duration"),
         ("window=10s", "only [guard] keys can be set"),
         ("guard.max_errors=20", cutover::plan::MAX_ERRORS_REPLACED),
@@ -301,7 +320,10 @@ fn the_module_judges_the_rollback_recording_guard_by_guard() {
         },
     };
     let b = backtest(&j, &only_budget).unwrap();
-    let first = b.releases[0].first_trip.clone().expect("the budget is spent");
+    let first = b.releases[0]
+        .first_trip
+        .clone()
+        .expect("the budget is spent");
     assert_eq!(first.guard, Guard::MaxFailedRequests);
     let over = Given {
         set: GuardPatch {

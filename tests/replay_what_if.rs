@@ -5,10 +5,10 @@
 //! 80×24 and 160×48 (insta), and the same keys in a real terminal.
 
 use crate::support::tmux::Tmux;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use cutover::journal::read_journal;
 use cutover::tui::keymap::{Keymap, Mode};
 use cutover::tui::{Effect, ReplaySession, Theme, render_frame};
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -77,10 +77,7 @@ fn a_tolerant_error_guard_still_catches_the_bad_canary() {
     assert_eq!(s.app().mode(), Mode::Replay, "the panel closed");
     for (w, h) in [(80, 24), (160, 48)] {
         let f = frame(&mut s, w, h);
-        assert!(
-            f.contains("◇ with max_error_ratio ×2.00: trips at"),
-            "{f}"
-        );
+        assert!(f.contains("◇ with max_error_ratio ×2.00: trips at"), "{f}");
         assert!(f.contains("(recorded: breach at"), "{f}");
         assert!(f.contains('◈'), "{f}");
         insta::assert_snapshot!(format!("what_if_rollback_ratio2_{w}x{h}"), f);
@@ -101,10 +98,7 @@ fn a_tight_p99_ceiling_would_have_rolled_the_good_canary_back() {
     edit(&mut s, 3, "1ms");
     for (w, h) in [(80, 24), (160, 48)] {
         let f = frame(&mut s, w, h);
-        assert!(
-            f.contains("◇ with max_p99 1ms: trips at"),
-            "{f}"
-        );
+        assert!(f.contains("◇ with max_p99 1ms: trips at"), "{f}");
         assert!(f.contains("(recorded: promoted at"), "{f}");
         assert!(f.contains('◇') && !f.contains('✗'), "{f}");
         insta::assert_snapshot!(format!("what_if_promote_p99_{w}x{h}"), f);

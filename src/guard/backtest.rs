@@ -369,9 +369,7 @@ pub fn backtest(journal: &Journal, given: &Given) -> Result<Backtest, BacktestEr
                     r.run = 0;
                 }
             }
-            EventKind::Breach {
-                guard, detail, ..
-            } => {
+            EventKind::Breach { guard, detail, .. } => {
                 if let Some(r) = run.as_mut().filter(|r| r.ended.is_none()) {
                     let when = r.moment(at);
                     r.breaches.push(RecordedBreach {
@@ -692,15 +690,9 @@ impl Run {
                         .map(|(_, t)| t.clone()),
                     approximate: g == Guard::TripAfter,
                     end: verdict.map_or(EndStatus::Off, |v| v.status.into()),
-                    end_detail: verdict.map_or_else(
-                        || format!("{} off", g.key()),
-                        |v| v.detail.clone(),
-                    ),
-                    recorded_breach: self
-                        .breaches
-                        .iter()
-                        .find(|b| b.guard == g)
-                        .map(|b| b.when),
+                    end_detail: verdict
+                        .map_or_else(|| format!("{} off", g.key()), |v| v.detail.clone()),
+                    recorded_breach: self.breaches.iter().find(|b| b.guard == g).map(|b| b.when),
                 }
             })
             .collect();
@@ -715,16 +707,14 @@ impl Run {
             });
         let ended = self.ended.map(|(p, _)| self.moment(p));
         let armed = self.moment(self.armed);
-        let outcome = self
-            .ended
-            .map_or(RecordedOutcome::Running, |(_, o)| o);
+        let outcome = self.ended.map_or(RecordedOutcome::Running, |(_, o)| o);
         ReleaseReplay {
             release: self.release,
             canary: self.canary,
             armed,
             judged_ms: self.judged_to.ms.saturating_sub(self.armed.ms),
             samples: self.samples,
-            agrees: first_trip.is_some() == !self.breaches.is_empty(),
+            agrees: first_trip.is_some() != self.breaches.is_empty(),
             thresholds: self.thresholds,
             recorded_thresholds: self.recorded_first,
             rearmed: self.rearmed,

@@ -13,9 +13,7 @@
 //!   → would roll back at +3.0 s by p99 ceiling; recorded: rolled back at +7.8 s — same outcome, 4.8 s sooner
 //! ```
 
-use super::backtest::{
-    Backtest, EndStatus, GuardReplay, Moment, RecordedOutcome, ReleaseReplay,
-};
+use super::backtest::{Backtest, EndStatus, GuardReplay, Moment, RecordedOutcome, ReleaseReplay};
 use crate::plan::OnBreach;
 use std::fmt::Write as _;
 

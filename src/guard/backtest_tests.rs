@@ -48,12 +48,7 @@ impl Rec {
         let mut s = state(phase, 100);
         s.canary.as_mut().unwrap().version = "v2".into();
         f(&mut s);
-        self.push(
-            ms,
-            EventKind::Snapshot {
-                state: Box::new(s),
-            },
-        );
+        self.push(ms, EventKind::Snapshot { state: Box::new(s) });
     }
 
     fn phase(&mut self, ms: u64, from: Phase, to: Phase) {
@@ -218,7 +213,13 @@ fn the_recorded_thresholds_reproduce_the_recorded_breach() {
     // Four ticks before the rollback, and the three of the 2.5 s after it
     // (the canary's last second, then stable alone).
     assert_eq!(r.samples, 7);
-    assert_eq!(r.traffic.canary, Counted { requests: 90, failures: 27 });
+    assert_eq!(
+        r.traffic.canary,
+        Counted {
+            requests: 90,
+            failures: 27
+        }
+    );
 }
 
 #[test]
@@ -300,7 +301,11 @@ fn the_budget_is_exact_and_counts_over_re_arms() {
     assert_eq!(r.rearmed[0].thresholds.trip_after, Some(40));
     let budget = guard(r, Guard::MaxFailedRequests);
     assert!(!budget.approximate);
-    assert_eq!(budget.trip.as_ref().unwrap().when.after_ms, 3000, "3 + 3 + 1 = 7");
+    assert_eq!(
+        budget.trip.as_ref().unwrap().when.after_ms,
+        3000,
+        "3 + 3 + 1 = 7"
+    );
     assert_eq!(budget.trip.as_ref().unwrap().value, Some(7.0));
 }
 
@@ -372,7 +377,10 @@ fn a_plan_replaces_the_recorded_thresholds_and_recorded_edits_still_apply() {
     let r = only(&b);
     assert_eq!(r.thresholds.max_error_ratio, Some(3.0));
     assert_eq!(r.thresholds.confidence, 0.99);
-    assert_eq!(r.recorded_thresholds.as_ref().unwrap().max_error_ratio, Some(1.25));
+    assert_eq!(
+        r.recorded_thresholds.as_ref().unwrap().max_error_ratio,
+        Some(1.25)
+    );
     let now = &r.rearmed[0].thresholds;
     assert_eq!(
         (now.max_error_ratio, now.max_p99, now.confidence),
@@ -417,7 +425,10 @@ fn two_releases_are_judged_apart() {
     let second = &b.releases[1];
     assert_eq!(second.release, 2);
     assert_eq!(second.recorded.outcome, RecordedOutcome::Running);
-    assert_eq!(second.first_trip, None, "fresh evidence: the first's failures are not held");
+    assert_eq!(
+        second.first_trip, None,
+        "fresh evidence: the first's failures are not held"
+    );
     assert_eq!(second.traffic.canary.failures, 0);
 }
 
@@ -435,7 +446,13 @@ fn patches_merge_and_read_as_typed() {
     let m = merge_patches(&a, &b);
     assert_eq!((m.max_error_ratio, m.max_p99), (Some(None), Some(None)));
     let after = a.apply(&GuardPlan::default());
-    assert_eq!(patch_words(&a, &after), "max_error_ratio ×2.00, max_p99 off");
-    assert_eq!(patch_between(&GuardPlan::default(), &after).max_error_ratio, Some(Some(2.0)));
+    assert_eq!(
+        patch_words(&a, &after),
+        "max_error_ratio ×2.00, max_p99 off"
+    );
+    assert_eq!(
+        patch_between(&GuardPlan::default(), &after).max_error_ratio,
+        Some(Some(2.0))
+    );
     assert!(patch_between(&after, &after).is_empty());
 }

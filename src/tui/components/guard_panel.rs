@@ -90,7 +90,10 @@ fn row(
         Span::styled(format!("{words:<VERDICT$}"), style),
         Span::styled(format!("{:<LABEL$}", key.label()), theme.fg(theme.text)),
         Span::styled(format!("{value:>VALUE$}"), theme.strong(theme.text)),
-        Span::styled(format!("   {}", limit(s, shown, key)), theme.strong(theme.text)),
+        Span::styled(
+            format!("   {}", limit(s, shown, key)),
+            theme.strong(theme.text),
+        ),
     ]);
     if selected {
         line.style(theme.selected())
@@ -213,7 +216,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, view: &Gu
     };
     // Borders, the lines, the hints.
     let h = lines.len() as u16 + 3;
-    let title = if replay { "what if — nothing is sent" } else { "guards" };
+    let title = if replay {
+        "what if — nothing is sent"
+    } else {
+        "guards"
+    };
     let inner = popups::frame_box(frame, area, theme, w, h, title);
     frame.render_widget(Paragraph::new(lines), inner);
     frame.render_widget(
