@@ -116,7 +116,7 @@ fn release(out: &mut String, r: &ReleaseReplay) {
 
 /// `m:ss` on the recording's timeline, as the replay shows it.
 fn clock(ms: u64) -> String {
-    let s = ms / 1000;
+    let s = ms.div_ceil(1000);
     format!("{}:{:02}", s / 60, s % 60)
 }
 
