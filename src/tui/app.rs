@@ -143,9 +143,7 @@ impl App {
             Some(Popup::Help { .. }) => Mode::Help,
             Some(Popup::DrainPicker { .. }) => Mode::DrainPicker,
             // In replay the guard panel is the "what if": nothing is sent.
-            Some(Popup::Guards(v)) if self.replay.is_some() && v.edit.is_some() => {
-                Mode::WhatIfEdit
-            }
+            Some(Popup::Guards(v)) if self.replay.is_some() && v.edit.is_some() => Mode::WhatIfEdit,
             Some(Popup::Guards(_)) if self.replay.is_some() => Mode::WhatIf,
             Some(Popup::Guards(v)) if v.edit.is_some() => Mode::GuardEdit,
             Some(Popup::Guards(_)) => Mode::Guards,
