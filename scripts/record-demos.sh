@@ -6,6 +6,7 @@
 #                              traffic, guard breach, rollback, stable alone
 #                              again (35 s)
 #   recordings/promote.jsonl   good canary promoted through every step (30 s)
+# Both carry the per-second samples `cutover backtest` judges (journal 1.1).
 # Each demo exits non-zero unless its scenario ended as expected, which
 # stops this script. Afterwards review the replay snapshots deliberately:
 #   cargo insta test --review  (tests/replay_recordings.rs)
@@ -33,5 +34,10 @@ secs = o["duration_ms"] / 1000
 events, breaches = o["events"], o["breaches"]
 print(f"{sys.argv[1]}: {secs:.1f} s, {events} events, {breaches} breach(es), phases: {path}")
 ' "$r"
+done
+# They carry per-second samples (journal 1.1): the backtest judges them again
+# with their own thresholds (it refuses a recording without samples).
+for r in rollback promote; do
+  echo "$r: $("$BIN" backtest "recordings/$r.jsonl" | grep '  → ')"
 done
 echo "recordings regenerated; review the replay snapshots: cargo insta test --review (tests/replay_recordings.rs), then run scripts/doc-blocks.sh"

@@ -134,6 +134,9 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Render a recording to an asciicast file.
     Export(ExportArgs),
+    /// Judge a recording again, with its own guard thresholds or others:
+    /// when each guard would have tripped, next to what happened.
+    Backtest(BacktestArgs),
     /// Send load to a URL and summarise what came back.
     Load(LoadArgs),
     /// The demo service (version string, /healthz and fault knobs).
@@ -164,6 +167,7 @@ impl Command {
             Command::Wait(_) => "wait",
             Command::Replay(_) => "replay",
             Command::Export(_) => "export",
+            Command::Backtest(_) => "backtest",
             Command::Load(_) => "load",
             Command::DemoApp(_) => "demo-app",
             Command::Image { .. } => "image",
@@ -427,6 +431,24 @@ pub struct ExportArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct BacktestArgs {
+    /// A journal with per-second samples (format 1.1 on): a state
+    /// directory's journal.jsonl, or one of recordings/
+    pub recording: PathBuf,
+    /// Judge with this plan's `[guard]` instead of the recorded thresholds
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// One threshold as a plan writes it, winning over the plan's and the
+    /// recording's (repeatable): guard.max_error_ratio=2,
+    /// guard.max_p99=300ms, guard.max_error_ratio=off
+    #[arg(long = "set", value_name = "guard.KEY=VALUE", value_parser = values::guard_set)]
+    pub set: Vec<crate::model::GuardPatch>,
+    /// Print the report as JSON (schema: docs/BACKTEST.md)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct LoadArgs {
     /// Where to send GET requests, e.g. http://127.0.0.1:8080/
     pub url: String,
@@ -552,6 +574,7 @@ mod tests {
             ("wait", &["until", "timeout"], true),
             ("replay", &["speed", "no-tui", "theme"], false),
             ("export", &["asciicast", "size", "theme"], false),
+            ("backtest", &["plan", "set", "json"], false),
             ("load", &["rps", "duration", "concurrency", "json"], false),
             (
                 "demo-app",

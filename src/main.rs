@@ -79,6 +79,9 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Replay(args) if args.no_tui => cutover::journal::replay::run_headless(args).await,
         Command::Replay(args) => cutover::tui::run_replay(args).await,
         Command::Export(args) => cutover::journal::export::run(args),
+        Command::Backtest(args) => {
+            return cutover::guard::backtest_verb::run(args);
+        }
         other => Err(color_eyre::eyre::eyre!(
             "`cutover {}` is not built yet",
             other.name()

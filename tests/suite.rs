@@ -6,6 +6,7 @@
 mod support;
 
 mod admin_api;
+mod backtest_cli;
 mod cli_usage;
 mod controller_cli;
 mod controller_driver;
@@ -35,6 +36,7 @@ mod registry_pull;
 mod release_e2e;
 mod remote_engines;
 mod replay_recordings;
+mod replay_what_if;
 mod runtime_docker_faults;
 mod tui_pty;
 mod tui_snapshots;

@@ -53,6 +53,12 @@ pub fn memory(s: &str) -> Result<ByteSize, String> {
     Ok(m)
 }
 
+/// `backtest --set guard.KEY=VALUE`: one `[guard]` key, read and checked by
+/// the plan's own rules.
+pub fn guard_set(s: &str) -> Result<crate::model::GuardPatch, String> {
+    crate::plan::parse_guard_set(s).map_err(|e| e.message)
+}
+
 /// `replay --speed`: 0 (start at the end) or a factor the player supports.
 pub fn speed(s: &str) -> Result<f64, String> {
     let v = number(s)?;

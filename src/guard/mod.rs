@@ -13,6 +13,9 @@
 //! rate is never blamed on the canary; and no input (zeros, empty windows)
 //! can make a verdict NaN or divide by zero.
 
+pub mod backtest;
+pub mod backtest_report;
+pub mod backtest_verb;
 pub mod judge;
 pub mod sequential;
 pub mod settings;

@@ -88,6 +88,56 @@ impl GuardKey {
         GuardKey::ALL.into_iter().find(|k| k.patch(patch).is_some())
     }
 
+    /// The setting with this plan key (`max_errors` is not one any more).
+    pub fn from_name(name: &str) -> Option<GuardKey> {
+        GuardKey::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Whether `patch` sets this key.
+    pub fn is_set(self, patch: &GuardPatch) -> bool {
+        self.patch(patch).is_some()
+    }
+
+    /// Set this key in `to` to its value in `g`.
+    pub fn set_from(self, g: &GuardPlan, to: &mut GuardPatch) {
+        match self {
+            GuardKey::Guard(Guard::MaxErrorRatio) => to.max_error_ratio = Some(g.max_error_ratio),
+            GuardKey::Guard(Guard::MaxErrorRate) => to.max_error_rate = Some(g.max_error_rate),
+            GuardKey::Guard(Guard::MaxP99) => to.max_p99 = Some(g.max_p99),
+            GuardKey::Guard(Guard::MaxP99Ratio) => to.max_p99_ratio = Some(g.max_p99_ratio),
+            GuardKey::Guard(Guard::TripAfter) => to.trip_after = Some(g.trip_after),
+            GuardKey::Guard(Guard::MaxFailedRequests) => {
+                to.max_failed_requests = Some(g.max_failed_requests)
+            }
+            GuardKey::Guard(Guard::MaxErrors) => to.max_errors = Some(g.max_errors),
+            GuardKey::Confidence => to.confidence = Some(g.confidence),
+            GuardKey::Window => to.window = Some(g.window),
+            GuardKey::MinRequests => to.min_requests = Some(g.min_requests),
+            GuardKey::EvidenceTimeout => to.evidence_timeout = Some(g.evidence_timeout),
+            GuardKey::OnBreach => to.on_breach = Some(g.on_breach),
+        }
+    }
+
+    /// Copy this key of `from` (set or not) into `to`.
+    pub fn copy(self, from: &GuardPatch, to: &mut GuardPatch) {
+        match self {
+            GuardKey::Guard(Guard::MaxErrorRatio) => to.max_error_ratio = from.max_error_ratio,
+            GuardKey::Guard(Guard::MaxErrorRate) => to.max_error_rate = from.max_error_rate,
+            GuardKey::Guard(Guard::MaxP99) => to.max_p99 = from.max_p99,
+            GuardKey::Guard(Guard::MaxP99Ratio) => to.max_p99_ratio = from.max_p99_ratio,
+            GuardKey::Guard(Guard::TripAfter) => to.trip_after = from.trip_after,
+            GuardKey::Guard(Guard::MaxFailedRequests) => {
+                to.max_failed_requests = from.max_failed_requests
+            }
+            GuardKey::Guard(Guard::MaxErrors) => to.max_errors = from.max_errors,
+            GuardKey::Confidence => to.confidence = from.confidence,
+            GuardKey::Window => to.window = from.window,
+            GuardKey::MinRequests => to.min_requests = from.min_requests,
+            GuardKey::EvidenceTimeout => to.evidence_timeout = from.evidence_timeout,
+            GuardKey::OnBreach => to.on_breach = from.on_breach,
+        }
+    }
+
     fn patch(self, p: &GuardPatch) -> Option<()> {
         match self {
             GuardKey::Guard(Guard::MaxErrorRatio) => p.max_error_ratio.map(|_| ()),

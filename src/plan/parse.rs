@@ -232,7 +232,7 @@ fn ranged_message(key: &str, message: &str) -> Option<String> {
 }
 
 /// Make serde's type vocabulary (`u32`, `f64`, "a sequence") operator words.
-fn humane_serde_message(message: &str) -> String {
+pub(super) fn humane_serde_message(message: &str) -> String {
     let words = [
         // Keys with a range say it instead (`ranged_message`); these are
         // for any other number a future key might hold.

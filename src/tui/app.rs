@@ -26,11 +26,14 @@ mod mouse;
 mod mouse_tests;
 mod scroll;
 mod view;
+mod what_if_keys;
+#[cfg(test)]
+mod what_if_keys_tests;
 
 pub use effect::{Effect, ReplayControl};
 pub use view::{
     Access, GuardEdit, GuardsView, Link, LogsView, MarkKind, Popup, ReasonFor, ReplayMark,
-    ReplayView, Selection, Toast,
+    ReplayView, Selection, Toast, WhatIf, WhatIfLine,
 };
 
 use super::config::Config;
@@ -139,6 +142,9 @@ impl App {
             Some(Popup::Confirm(_)) => Mode::Confirm,
             Some(Popup::Help { .. }) => Mode::Help,
             Some(Popup::DrainPicker { .. }) => Mode::DrainPicker,
+            // In replay the guard panel is the "what if": nothing is sent.
+            Some(Popup::Guards(v)) if self.replay.is_some() && v.edit.is_some() => Mode::WhatIfEdit,
+            Some(Popup::Guards(_)) if self.replay.is_some() => Mode::WhatIf,
             Some(Popup::Guards(v)) if v.edit.is_some() => Mode::GuardEdit,
             Some(Popup::Guards(_)) => Mode::Guards,
             Some(Popup::Logs(_)) => Mode::Logs,

@@ -92,7 +92,7 @@ pub async fn run(args: &TuiArgs, client: Client) -> color_eyre::Result<()> {
                 };
                 match effect {
                     Some(Effect::Quit) => break Ok(()),
-                    Some(Effect::Replay(_)) | None => {}
+                    Some(Effect::Replay(_) | Effect::WhatIf(_)) | None => {}
                     Some(e) => { let _ = work_tx.send(e); }
                 }
             }
@@ -235,7 +235,7 @@ async fn work(client: Client, mut rx: mpsc::UnboundedReceiver<Effect>, tx: mpsc:
                     let _ = tx.send(Msg::Logs(role, replica, lines)).await;
                 });
             }
-            Effect::Replay(_) | Effect::Quit => {}
+            Effect::Replay(_) | Effect::WhatIf(_) | Effect::Quit => {}
         }
     }
 }

@@ -26,6 +26,11 @@ pub enum Mode {
     Logs,
     /// Typing the reason of a forced promote or drain.
     Reason,
+    /// Replay: the guard panel in its "what if" form (edits stay in the
+    /// replay and mark the timeline; nothing is sent).
+    WhatIf,
+    /// Replay: typing a "what if" threshold.
+    WhatIfEdit,
 }
 
 impl Mode {
@@ -41,6 +46,8 @@ impl Mode {
             Mode::GuardEdit => "editing a guard",
             Mode::Logs => "logs",
             Mode::Reason => "reason",
+            Mode::WhatIf => "what if (replay)",
+            Mode::WhatIfEdit => "what if: typing a threshold",
         }
     }
 }
@@ -81,10 +88,12 @@ pub enum Command {
     SpeedDown,
     SeekBack,
     SeekForward,
+    /// Replay: back to the recorded thresholds.
+    ClearWhatIf,
 }
 
 impl Command {
-    pub const ALL: [Command; 31] = [
+    pub const ALL: [Command; 32] = [
         Command::WeightDown,
         Command::WeightUp,
         Command::WeightDownBig,
@@ -116,6 +125,7 @@ impl Command {
         Command::SpeedDown,
         Command::SeekBack,
         Command::SeekForward,
+        Command::ClearWhatIf,
     ];
 
     /// The name used in `[keys]` of the config file.
@@ -152,6 +162,7 @@ impl Command {
             Command::SpeedDown => "speed_down",
             Command::SeekBack => "seek_back",
             Command::SeekForward => "seek_forward",
+            Command::ClearWhatIf => "clear_what_if",
         }
     }
 
@@ -174,8 +185,9 @@ impl Command {
             | Command::Drain
             | Command::PauseResume
             | Command::Confirm
-            | Command::Apply
             | Command::ToggleMute => true,
+            // The replay's "what if" applies to the replay alone.
+            Command::Apply => mode != Mode::WhatIfEdit,
             // In the cockpit `a` acknowledges the breach in the daemon (a
             // journaled action); in a replay it only hides the banner.
             Command::Ack => mode == Mode::Live,
@@ -375,6 +387,7 @@ const DEFAULTS: &[DefaultRow] = &[
     (Mode::Replay, Command::SeekBack, &["left"], "back 10 s", Some("seek ±10 s")),
     (Mode::Replay, Command::SeekForward, &["right"], "ahead 10 s", Some("seek ±10 s")),
     (Mode::Replay, Command::Quit, &["q", "ctrl+c"], "quit", Some("quit")),
+    (Mode::Replay, Command::Guards, &["g"], "what if: edit a guard threshold, see where it would trip (nothing is sent)", Some("what if…")),
     (Mode::Replay, Command::Focus, &["tab"], "select version/replica", None),
     (Mode::Replay, Command::ScrollUp, &["up", "k"], "scroll events up", None),
     (Mode::Replay, Command::ScrollDown, &["down", "j"], "scroll events down", None),
@@ -408,6 +421,14 @@ const DEFAULTS: &[DefaultRow] = &[
     (Mode::Reason, Command::Apply, &["enter"], "continue", Some("continue")),
     (Mode::Reason, Command::Backspace, &["backspace"], "erase", None),
     (Mode::Reason, Command::Cancel, &["esc"], "cancel", Some("cancel")),
+    (Mode::WhatIf, Command::Up, &["up", "k"], "previous threshold", Some("choose")),
+    (Mode::WhatIf, Command::Down, &["down", "j", "tab"], "next threshold", Some("choose")),
+    (Mode::WhatIf, Command::Select, &["enter"], "edit the threshold (on breach: switch)", Some("edit…")),
+    (Mode::WhatIf, Command::ClearWhatIf, &["x"], "back to the recorded thresholds", Some("clear")),
+    (Mode::WhatIf, Command::Close, &["esc", "g", "q"], "close (the timeline keeps the marks)", Some("close")),
+    (Mode::WhatIfEdit, Command::Apply, &["enter"], "check, then mark the timeline", Some("mark the timeline")),
+    (Mode::WhatIfEdit, Command::Backspace, &["backspace"], "erase", None),
+    (Mode::WhatIfEdit, Command::Cancel, &["esc"], "back to the list", Some("back")),
 ];
 
 #[derive(Debug, thiserror::Error, PartialEq)]

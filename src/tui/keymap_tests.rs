@@ -58,6 +58,7 @@ fn every_default_key_maps_to_its_command() {
         (M::Replay, K::Char('?'), none, C::Help),
         (M::Replay, K::Char('q'), none, C::Quit),
         (M::Replay, K::Char('c'), ctrl, C::Quit),
+        (M::Replay, K::Char('g'), none, C::Guards),
         (M::WeightEntry, K::Char('5'), none, C::WeightDigit),
         (M::WeightEntry, K::Char('.'), none, C::WeightDigit),
         (M::WeightEntry, K::Backspace, none, C::Backspace),
@@ -97,6 +98,16 @@ fn every_default_key_maps_to_its_command() {
         (M::Reason, K::Enter, none, C::Apply),
         (M::Reason, K::Backspace, none, C::Backspace),
         (M::Reason, K::Esc, none, C::Cancel),
+        (M::WhatIf, K::Up, none, C::Up),
+        (M::WhatIf, K::Down, none, C::Down),
+        (M::WhatIf, K::Tab, none, C::Down),
+        (M::WhatIf, K::Enter, none, C::Select),
+        (M::WhatIf, K::Char('x'), none, C::ClearWhatIf),
+        (M::WhatIf, K::Esc, none, C::Close),
+        (M::WhatIf, K::Char('g'), none, C::Close),
+        (M::WhatIfEdit, K::Enter, none, C::Apply),
+        (M::WhatIfEdit, K::Backspace, none, C::Backspace),
+        (M::WhatIfEdit, K::Esc, none, C::Cancel),
     ];
     let map = Keymap::default();
     for (mode, code, mods, want) in cases {
@@ -123,8 +134,9 @@ fn every_default_key_maps_to_its_command() {
 fn keys_outside_the_table_and_releases_mean_nothing() {
     let map = Keymap::default();
     assert_eq!(map.lookup(Mode::Live, &k(KeyCode::Char('z'))), None);
-    // Action keys do nothing in replay: it is read-only.
-    for c in ['p', 'r', 'd', 'g', 'L', '5'] {
+    // Action keys do nothing in replay: it is read-only (`g` opens the
+    // replay's own "what if", which sends nothing).
+    for c in ['p', 'r', 'd', 'L', '5', 'm'] {
         assert_eq!(map.lookup(Mode::Replay, &k(KeyCode::Char(c))), None, "{c}");
     }
     // Only y/Enter confirm: a stray key is not a yes.

@@ -2,7 +2,8 @@
 //! recording, read-only). `app` is the pure model, `keymap` the one key
 //! table, `components` the pure render functions, `theme` the colours,
 //! `client_loop` the terminal and the I/O around them; `prompts` and
-//! `guard_edit` what confirmations say.
+//! `guard_edit` what confirmations say; `replay` plays a recording and
+//! `what_if` words the backtest of its edited thresholds.
 //!
 //! The TUI renders only the wire types of [`crate::model`] and holds no
 //! state the daemon does not hold, apart from view state (graph history,
@@ -22,6 +23,7 @@ pub mod replay;
 pub mod settings;
 mod terminal;
 pub mod theme;
+pub mod what_if;
 
 pub use app::{App, Effect, Link, ReplayControl, ReplayView};
 pub use client_loop::run;

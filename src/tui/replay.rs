@@ -11,8 +11,9 @@ use super::config::Config;
 use super::history;
 use super::keymap::Keymap;
 use super::terminal::Tui;
+use crate::guard::backtest::{Given, backtest, check_samples};
 use crate::journal::{Journal, MarkerKind, Player};
-use crate::model::EventKind;
+use crate::model::{EventKind, GuardPatch};
 use color_eyre::eyre::{WrapErr, eyre};
 use crossterm::event::{Event as TermEvent, EventStream};
 use futures::StreamExt;
@@ -68,6 +69,8 @@ impl ReplaySession {
             marks: Vec::new(),
             skipped_lines: journal.corrupt_lines as u64,
             truncated_tail: journal.truncated_tail,
+            what_if: None,
+            what_if_unavailable: check_samples(&journal).err().map(|e| e.to_string()),
         };
         let player = Player::new(journal);
         // The marks never change: computed once, from the player's offsets
@@ -216,6 +219,26 @@ impl ReplaySession {
         true
     }
 
+    /// The "what if": judge the recording again with `patch` over its
+    /// recorded thresholds and mark where that would have tripped (an
+    /// empty patch clears it). Nothing is sent anywhere.
+    pub fn what_if(&mut self, patch: GuardPatch) {
+        let what_if = if patch.is_empty() {
+            None
+        } else {
+            let given = Given {
+                plan: None,
+                set: patch.clone(),
+            };
+            backtest(self.player.journal(), &given)
+                .ok()
+                .map(|b| super::what_if::view(&b, &patch))
+        };
+        if let Some(r) = self.app.replay.as_mut() {
+            r.what_if = what_if;
+        }
+    }
+
     pub fn control(&mut self, c: ReplayControl) {
         match c {
             ReplayControl::TogglePause => self.paused = !self.paused,
@@ -289,6 +312,7 @@ pub async fn run_replay(args: &crate::cli::ReplayArgs) -> color_eyre::Result<()>
                 match effect {
                     Some(Effect::Quit) => break,
                     Some(Effect::Replay(c)) => session.control(c),
+                    Some(Effect::WhatIf(p)) => session.what_if(p),
                     _ => {}
                 }
             }

@@ -522,6 +522,8 @@ pub fn replay(mut app: App) -> App {
         marks,
         skipped_lines: 0,
         truncated_tail: false,
+        what_if: None,
+        what_if_unavailable: None,
     });
     app
 }

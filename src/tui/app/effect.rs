@@ -3,7 +3,7 @@
 //! player) carries it out, answering through `App::apply_reply`,
 //! `App::set_logs`… so every path stays testable without a socket.
 
-use crate::model::{ActionRequest, Role};
+use crate::model::{ActionRequest, GuardPatch, Role};
 
 /// Something the outside world must do for the app.
 #[derive(Clone, Debug, PartialEq)]
@@ -18,6 +18,9 @@ pub enum Effect {
     },
     /// Steer the replay player.
     Replay(ReplayControl),
+    /// Judge the recording again with these thresholds edited (the
+    /// replay's "what if"; an empty patch clears it). Nothing is sent.
+    WhatIf(GuardPatch),
     Quit,
 }
 

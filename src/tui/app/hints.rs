@@ -36,13 +36,19 @@ impl App {
         } else {
             Mode::Live
         };
+        // In a replay the guard panel is the "what if".
+        let (guards, guard_edit) = if self.replay.is_some() {
+            (Mode::WhatIf, Mode::WhatIfEdit)
+        } else {
+            (Mode::Guards, Mode::GuardEdit)
+        };
         // Which popup opens from which mode, by which command, in help order.
         let opens = [
             (main, Command::WeightDigit, Mode::WeightEntry),
             (main, Command::Promote, Mode::Confirm),
             (main, Command::Drain, Mode::DrainPicker),
-            (main, Command::Guards, Mode::Guards),
-            (Mode::Guards, Command::Select, Mode::GuardEdit),
+            (main, Command::Guards, guards),
+            (guards, Command::Select, guard_edit),
             (main, Command::Logs, Mode::Logs),
             (Mode::DrainPicker, Command::Select, Mode::Reason),
         ];

@@ -86,6 +86,26 @@ impl App {
                 self.pull = None;
                 self.push_event(ev);
             }
+            EventKind::Breach {
+                guard,
+                value,
+                threshold,
+                detail,
+                ..
+            } => {
+                // The banner at the breach, not at the next snapshot (as the
+                // journal player folds it too).
+                if let Some(s) = self.state.as_mut() {
+                    s.last_breach = Some(crate::model::BreachView {
+                        guard: *guard,
+                        value: *value,
+                        threshold: *threshold,
+                        detail: detail.clone(),
+                        at: ev.at,
+                    });
+                }
+                self.push_event(ev);
+            }
             _ => self.push_event(ev),
         }
     }

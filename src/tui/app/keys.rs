@@ -59,6 +59,8 @@ impl App {
             Mode::GuardEdit => self.guard_edit_key(command),
             Mode::Logs => self.logs_key(command),
             Mode::Reason => self.reason_key(command),
+            Mode::WhatIf => self.what_if_key(command),
+            Mode::WhatIfEdit => self.what_if_edit_key(command),
         }
     }
 
@@ -364,6 +366,10 @@ impl App {
             }
             Command::Help => {
                 self.popup = Some(Popup::Help { scroll: 0 });
+                None
+            }
+            Command::Guards => {
+                self.popup = Some(Popup::Guards(GuardsView::default()));
                 None
             }
             Command::Quit => Some(Effect::Quit),

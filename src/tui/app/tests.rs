@@ -340,6 +340,8 @@ fn replay_is_read_only_and_steers_the_player() {
         marks: vec![],
         skipped_lines: 0,
         truncated_tail: false,
+        what_if: None,
+        what_if_unavailable: None,
     };
     let mut a = App::for_replay(Keymap::default(), &Config::default(), replay);
     a.apply_event(&Event {

@@ -5,7 +5,7 @@
 //! "what can the popup be" should find it by file name.
 
 use super::super::prompts::Confirm;
-use crate::model::{Event, EventKind, Role};
+use crate::model::{Event, EventKind, GuardPatch, Role};
 use chrono::{DateTime, Utc};
 
 /// The connection to the daemon as the cockpit sees it.
@@ -50,6 +50,59 @@ pub struct ReplayView {
     pub skipped_lines: u64,
     /// The last line was cut off mid-write (a daemon killed) and dropped.
     pub truncated_tail: bool,
+    /// Thresholds edited in this replay, and where they would have tripped.
+    pub what_if: Option<WhatIf>,
+    /// Why this recording cannot be backtested (a 1.0 recording), said
+    /// when a "what if" is asked for.
+    pub what_if_unavailable: Option<String>,
+}
+
+/// The replay's "what if": guard thresholds edited in the replay alone
+/// (nothing is sent anywhere), judged again over the recording.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WhatIf {
+    /// The edit, applied over each release's recorded thresholds.
+    pub patch: GuardPatch,
+    /// Where the edited thresholds first trip, per release (timeline ms).
+    pub trips: Vec<u64>,
+    /// Per release: where its canary phase begins (timeline ms) and what
+    /// the edit would have done.
+    pub lines: Vec<(u64, WhatIfLine)>,
+}
+
+/// What an edit would have done to one release, in three parts so a
+/// narrow screen can drop the middle one: "with max_error_ratio ×2.00:
+/// trips at 0:31" "by errors vs stable" "(recorded: breach at 0:24)".
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WhatIfLine {
+    pub head: String,
+    /// Which guard trips (empty when none would).
+    pub by: String,
+    pub recorded: String,
+}
+
+impl WhatIfLine {
+    /// The whole line.
+    pub fn text(&self) -> String {
+        [&self.head, &self.by, &self.recorded]
+            .into_iter()
+            .filter(|p| !p.is_empty())
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+impl WhatIf {
+    /// The line of the release under way at `position_ms` (else the first).
+    pub fn line_at(&self, position_ms: u64) -> Option<&WhatIfLine> {
+        self.lines
+            .iter()
+            .rev()
+            .find(|(from, _)| *from <= position_ms)
+            .or(self.lines.first())
+            .map(|(_, l)| l)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -1,14 +1,17 @@
 //! Banners across the top: a guard breach (which guard, the figures, until
 //! acknowledged), the daemon going away ("disconnected — retrying in 2.0 s"),
 //! and replay ("REPLAY — read-only") with a timeline bar marking actions
-//! (◆) and breaches (✗) and the position (●).
+//! (◆) and breaches (✗) and the position (●); with a "what if" (thresholds
+//! edited in the replay) also where they would have tripped (◇, or ◈ on a
+//! recorded breach's cell), and a line saying so next to what was recorded.
 //!
 //! ```text
 //!  ✗ GUARD BREACH  error rate 7.50 % > limit 5.00 % at 12:03:10 — canary rolled back
 //!    12 errors of 160 requests in 10 s                              a acknowledge
 //!  ⚡ disconnected — retrying in 2.0 s (attempt 3): connection refused; last state greyed
 //!  ▶ REPLAY — read-only  demo-bad.jsonl  2× ▶  0:42 / 1:30
-//!  ━━━━━━━━━━◆━━━━━━━━✗━━━━●──────────────────────────────────────────────────
+//!  ━━━━━━━━━━◆━━━━━━━━✗━━━━●────◇─────────────────────────────────────────────
+//!  ◇ with max_error_ratio ×2.00: trips at 0:31 by errors vs stable (recorded: breach at 0:24)
 //! ```
 
 use super::fit::{self, Piece};
@@ -180,6 +183,20 @@ pub fn replay(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             MarkKind::Breach => Span::styled("✗", theme.strong(theme.bad)),
         };
     }
+    if let Some(w) = &r.what_if {
+        let breaches: Vec<usize> = r
+            .marks
+            .iter()
+            .filter(|m| m.kind == MarkKind::Breach)
+            .map(|m| at(m.at_ms))
+            .collect();
+        for &ms in &w.trips {
+            let i = at(ms);
+            // Where it would trip just as the recorded breach did: both.
+            let mark = if breaches.contains(&i) { "◈" } else { "◇" };
+            cells[i] = Span::styled(mark, theme.strong(theme.warn));
+        }
+    }
     cells[pos] = Span::styled("●", theme.strong(theme.text));
     let mut line = vec![Span::raw(" ")];
     line.extend(cells);
@@ -187,6 +204,37 @@ pub fn replay(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Paragraph::new(Line::from(line)),
         Rect {
             y: area.y + 1,
+            height: 1,
+            ..area
+        },
+    );
+    let Some(l) = r.what_if.as_ref().and_then(|w| w.line_at(r.position_ms)) else {
+        return;
+    };
+    if area.height < 3 {
+        return;
+    }
+    // Which guard trips gives way first; what was recorded stays.
+    let style = theme.strong(theme.warn);
+    let piece = |t: String| vec![Span::styled(t, style)];
+    let by = if l.by.is_empty() {
+        Piece::fixed(Vec::new())
+    } else {
+        Piece::optional(piece(format!(" {}", l.by)))
+    };
+    let spans = fit::squeeze(
+        vec![
+            Piece::fixed(piece(format!(" ◇ {}", l.head))),
+            by,
+            Piece::fixed(piece(format!(" {}", l.recorded))),
+        ],
+        &[1],
+        area.width as usize,
+    );
+    frame.render_widget(
+        Paragraph::new(Line::from(spans)),
+        Rect {
+            y: area.y + 2,
             height: 1,
             ..area
         },

@@ -3,6 +3,10 @@
 //! selected guard's detail, or, while a new threshold is typed, the input
 //! with what may be typed and what was wrong with the last try.
 //!
+//! In a replay the same panel is the "what if": the limits are the recorded
+//! ones with the replay's edits (marked ◇), and an edit marks the timeline
+//! instead of being sent (`app/what_if_keys.rs`).
+//!
 //! ```text
 //! ┌ guards ───────────────────────────────────────────────────────┐
 //! │ guards are ON — a breach rolls the canary back                │
@@ -22,6 +26,7 @@
 
 use super::{fit, fmt, guards, popups};
 use crate::model::{GuardVerdict, StateView};
+use crate::plan::GuardPlan;
 use crate::tui::app::{App, GuardsView};
 use crate::tui::guard_edit::{self, GuardKey};
 use crate::tui::keymap::Mode;
@@ -42,17 +47,27 @@ fn verdict_of(s: &StateView, key: GuardKey) -> Option<&GuardVerdict> {
     }
 }
 
-/// The limit in force: from the thresholds the daemon sends, else (an
-/// older daemon) from the verdict.
-fn limit(s: &StateView, key: GuardKey) -> String {
-    match (&s.thresholds, verdict_of(s, key)) {
-        (Some(t), _) => key.value(t),
+/// The limit in force: from the thresholds shown (the daemon's, or a
+/// replay's "what if"), else (an older daemon) from the verdict.
+fn limit(s: &StateView, shown: Option<&GuardPlan>, key: GuardKey) -> String {
+    let edited = match (shown, &s.thresholds) {
+        (Some(a), Some(b)) if key.value(a) != key.value(b) => " ◇",
+        _ => "",
+    };
+    match (shown, verdict_of(s, key)) {
+        (Some(t), _) => format!("{}{edited}", key.value(t)),
         (None, Some(v)) => fmt::guard_value(v.name, v.threshold),
         (None, None) => "?".into(),
     }
 }
 
-fn row(s: &StateView, key: GuardKey, selected: bool, theme: &Theme) -> Line<'static> {
+fn row(
+    s: &StateView,
+    shown: Option<&GuardPlan>,
+    key: GuardKey,
+    selected: bool,
+    theme: &Theme,
+) -> Line<'static> {
     let v = verdict_of(s, key);
     let (words, style) = v.map_or(("", theme.fg(theme.dim)), |v| {
         let (_, words, style) = guards::verdict(v.status, theme);
@@ -75,7 +90,10 @@ fn row(s: &StateView, key: GuardKey, selected: bool, theme: &Theme) -> Line<'sta
         Span::styled(format!("{words:<VERDICT$}"), style),
         Span::styled(format!("{:<LABEL$}", key.label()), theme.fg(theme.text)),
         Span::styled(format!("{value:>VALUE$}"), theme.strong(theme.text)),
-        Span::styled(format!("   {}", limit(s, key)), theme.strong(theme.text)),
+        Span::styled(
+            format!("   {}", limit(s, shown, key)),
+            theme.strong(theme.text),
+        ),
     ]);
     if selected {
         line.style(theme.selected())
@@ -87,6 +105,7 @@ fn row(s: &StateView, key: GuardKey, selected: bool, theme: &Theme) -> Line<'sta
 /// The lines under the list: the selected guard's detail, or the input.
 fn below(
     s: &StateView,
+    replay: bool,
     view: &GuardsView,
     key: GuardKey,
     theme: &Theme,
@@ -99,7 +118,12 @@ fn below(
             .filter(|d| !d.is_empty())
             .unwrap_or_else(|| key.hint().to_string());
         let mut out = vec![dim(fit::words(&about, width.saturating_sub(1)))];
-        if !guard_edit::editable(s.phase) {
+        if replay {
+            out.push(dim(fit::words(
+                "edits stay in this replay: the timeline marks where they would trip (◇)",
+                width.saturating_sub(1),
+            )));
+        } else if !guard_edit::editable(s.phase) {
             out.push(dim(format!(
                 "thresholds can be edited while a release is under way (phase {})",
                 s.phase
@@ -140,9 +164,22 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, view: &Gu
     let w = 84.min(area.width.saturating_sub(4));
     let width = w.saturating_sub(2) as usize;
     let key = GuardKey::ALL[view.selected.min(GuardKey::ALL.len() - 1)];
+    let replay = app.replay.is_some();
+    let shown = if replay {
+        app.what_if_thresholds()
+    } else {
+        s.thresholds.clone()
+    };
     let mut lines = vec![
         Line::from(vec![
-            Span::styled(" guards are ", theme.fg(theme.text)),
+            Span::styled(
+                if replay {
+                    " recorded guards: "
+                } else {
+                    " guards are "
+                },
+                theme.fg(theme.text),
+            ),
             if s.guards_muted {
                 Span::styled(
                     "⊘ MUTED — breaches are not acted on",
@@ -166,19 +203,25 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, view: &Gu
         )),
     ];
     for (i, k) in GuardKey::ALL.into_iter().enumerate() {
-        lines.push(row(s, k, i == view.selected, theme));
+        lines.push(row(s, shown.as_ref(), k, i == view.selected, theme));
     }
     lines.push(Line::default());
-    lines.extend(below(s, view, key, theme, width));
+    lines.extend(below(s, replay, view, key, theme, width));
     lines.push(Line::default());
-    let mode = if view.edit.is_some() {
-        Mode::GuardEdit
-    } else {
-        Mode::Guards
+    let mode = match (replay, view.edit.is_some()) {
+        (true, true) => Mode::WhatIfEdit,
+        (true, false) => Mode::WhatIf,
+        (false, true) => Mode::GuardEdit,
+        (false, false) => Mode::Guards,
     };
     // Borders, the lines, the hints.
     let h = lines.len() as u16 + 3;
-    let inner = popups::frame_box(frame, area, theme, w, h, "guards");
+    let title = if replay {
+        "what if — nothing is sent"
+    } else {
+        "guards"
+    };
+    let inner = popups::frame_box(frame, area, theme, w, h, title);
     frame.render_widget(Paragraph::new(lines), inner);
     frame.render_widget(
         Paragraph::new(popups::hints(app, theme, mode)),

@@ -5,7 +5,7 @@
 //! Compact (80×24):
 //! ```text
 //! ┌ header ─────────────────────────────────────────────────────────────┐ 1
-//! │ banners (breach 2 · disconnected 1 · replay 2)                       │ 0-5
+//! │ banners (breach 2 · disconnected 1 · replay 2, 3 with a "what if")   │ 0-6
 //! ├ stable ─────────────────────────┬ canary ───────────────────────────┤ 6
 //! ├ split slider ───────────────────────────────────────────────────────┤ 3
 //! ├ graphs (3 stacked mini charts) ─┬ guards ───────────────────────────┤
@@ -15,7 +15,7 @@
 //! Roomy (160×48):
 //! ```text
 //! ┌ header ─────────────────────────────────────────────────────────────┐ 1
-//! │ banners                                                              │ 0-5
+//! │ banners                                                              │ 0-6
 //! ├ stable (with replicas) ─────────┬ canary (with replicas) ───────────┤ 8
 //! ├ split slider with scale and steps ──────────────────────────────────┤ 4
 //! ├ error rate ──────────┬ p99 latency ──────────┬ request rate ─────────┤ ~45 %
@@ -64,7 +64,11 @@ pub fn areas(app: &App, area: Rect) -> Areas {
     } else {
         0
     };
-    let replay_h = if app.replay.is_some() { 2 } else { 0 };
+    let replay_h = match &app.replay {
+        Some(r) if r.what_if.is_some() => 3,
+        Some(_) => 2,
+        None => 0,
+    };
     let pull_h = u16::from(app.pull.is_some());
     let versions_h = if roomy { 8 } else { 6 };
     let slider_h = if roomy { 4 } else { 3 };
