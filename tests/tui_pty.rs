@@ -453,7 +453,7 @@ async fn late_cockpit_shows_history_and_edits_a_guard_on_the_daemon() {
         })
         .await
         .unwrap();
-    assert_eq!(client.guards().await.unwrap().max_error_rate, Some(0.05));
+    assert_eq!(client.guards().await.unwrap().max_error_rate, None);
 
     let tmux = Tmux::new("cutover-tui-guards", "cut");
     let cmd = format!(
@@ -474,17 +474,17 @@ async fn late_cockpit_shows_history_and_edits_a_guard_on_the_daemon() {
     .await;
     tmux.keys(&["Down", "Enter"]);
     until(10, "the input", || {
-        tmux.screen().contains("new error rate ›")
+        tmux.screen().contains("new error ceiling ›")
     })
     .await;
     tmux.keys(&["2", "Space", "%", "Enter"]);
     until(10, "the confirmation", || {
-        tmux.screen().contains("max_error_rate 5.00 % → 2.00 %")
+        tmux.screen().contains("max_error_rate off → 2.00 %")
     })
     .await;
     assert_eq!(
         client.guards().await.unwrap().max_error_rate,
-        Some(0.05),
+        None,
         "changed before y"
     );
     tmux.keys(&["y"]);

@@ -37,7 +37,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 const VERDICT: usize = 13;
-const LABEL: usize = 13;
+const LABEL: usize = 18;
 const VALUE: usize = 9;
 
 fn verdict_of(s: &StateView, key: GuardKey) -> Option<&GuardVerdict> {
