@@ -5,7 +5,8 @@
 //! `controller` (the release model), `runtime` (where replicas run), `api`
 //! (the admin API and its client), `journal` (recordings), `tui` (the
 //! cockpit) and `demo` (the demo app and load generator). `daemon` wires the
-//! server side together; `cli` is the command line.
+//! server side together; `cli` is the command line. `text` makes outside
+//! text safe to draw; `private_file` opens what only its owner may read.
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -22,4 +23,5 @@ pub mod plan;
 pub mod proxy;
 pub mod runtime;
 pub mod state_dir;
+pub mod text;
 pub mod tui;

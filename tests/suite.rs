@@ -35,5 +35,6 @@ mod release_e2e;
 mod remote_engines;
 mod replay_recordings;
 mod runtime_docker_faults;
+mod text_sanitize;
 mod tui_pty;
 mod tui_snapshots;

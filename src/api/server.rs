@@ -3,10 +3,18 @@
 //! Every `/v1/*` route needs `Authorization: Bearer <token>`; the token is
 //! compared in constant time. Handlers only translate HTTP to controller
 //! actions and back: they hold no release logic.
+//!
+//! What a caller sends is outside text: [`admit`] is where it enters the
+//! model. It refuses a `by` that names the daemon's own actors (`guard`,
+//! `system`: a caller must not make the journal say the guard acted), and
+//! cleans the free text (`reason`) with [`crate::text::clean`] so no
+//! control character reaches a terminal that shows it; a deploy target
+//! with control characters is refused outright (it names what would run).
 
 use super::{ApiError, BODY_LIMIT};
 use crate::controller::ControllerHandle;
 use crate::controller::bus::{BACKLOG, TICKS};
+use crate::controller::machine::codes;
 use crate::metrics::Metrics;
 use crate::model::{Action, ActionRequest, Actor, EventKind, Role};
 use crate::plan::HumanDuration;
@@ -175,10 +183,11 @@ fn decode<T: serde::de::DeserializeOwned>(
         }
     })?;
     serde_json::from_slice(&bytes).map_err(|e| {
+        // The parser quotes what it could not take, control characters too.
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad_json",
-            format!("invalid JSON body: {e}"),
+            crate::text::clean_owned(format!("invalid JSON body: {e}")),
         )
     })
 }
@@ -248,18 +257,54 @@ async fn post_action(State(s): State<ApiState>, body: Result<Bytes, BytesRejecti
     }
 }
 
+/// A caller's request as it may enter the model: `by` one of the callers'
+/// own (`cli`, `tui`, `api`), the reason cleaned, a deploy target free of
+/// control characters. Anything else is a 400 that says what to send.
+pub fn admit(mut req: ActionRequest) -> Result<ActionRequest, ApiError> {
+    if matches!(req.by, Actor::Guard | Actor::System) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            codes::BAD_ACTOR,
+            format!(
+                "\"by\": \"{}\" is the daemon's own; a caller is \"cli\", \"tui\" or \"api\"",
+                req.by
+            ),
+        ));
+    }
+    if let Action::Deploy { image } = &req.action
+        && crate::text::has_control(image)
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            codes::BAD_REQUEST,
+            format!(
+                "cannot deploy {}: control characters in what to run",
+                crate::text::clean(image)
+            ),
+        ));
+    }
+    if let Some(reason) = &mut req.reason {
+        crate::text::clean_in_place(reason);
+    }
+    Ok(req)
+}
+
 async fn act(s: &ApiState, req: ActionRequest) -> Response {
+    let req = match admit(req) {
+        Ok(req) => req,
+        Err(e) => return e.into_response(),
+    };
     match s.controller.act(req).await {
         Ok(reply) => Json(reply).into_response(),
         Err(refusal) => {
-            use crate::controller::machine::codes;
             let status = match refusal.code.as_str() {
                 "stopped" => StatusCode::SERVICE_UNAVAILABLE,
                 // The values asked for are wrong, whatever the phase.
                 codes::INVALID_VALUE
                 | codes::OUT_OF_RANGE
                 | codes::BAD_REQUEST
-                | codes::NOT_SUPPORTED => StatusCode::BAD_REQUEST,
+                | codes::NOT_SUPPORTED
+                | codes::NOT_ALLOWED => StatusCode::BAD_REQUEST,
                 _ => StatusCode::CONFLICT,
             };
             ApiError::new(status, &refusal.code, refusal.message).into_response()

@@ -272,12 +272,16 @@ impl DockerRuntime {
         &self.publish
     }
 
+    /// An engine error in words an operator can act on. The engine's
+    /// message is outside text (it quotes image references, container names
+    /// and output): it enters the model here, cleaned (`crate::text`).
     fn err(&self, what: &str, e: bollard::errors::Error) -> RuntimeError {
         match &e {
             bollard::errors::Error::DockerResponseServerError {
                 status_code,
                 message,
             } => {
+                let message = crate::text::clean(message);
                 if message.contains("port is already allocated")
                     || message.contains("address already in use")
                     || message.contains("all ports are allocated")
@@ -300,7 +304,7 @@ impl DockerRuntime {
             }
             other => RuntimeError::Unreachable {
                 endpoint: self.endpoint.describe(),
-                detail: format!("{what}: {other}"),
+                detail: crate::text::clean_owned(format!("{what}: {other}")),
             },
         }
     }
@@ -468,11 +472,10 @@ impl DockerRuntime {
         let mut lines = Vec::new();
         while let Some(chunk) = stream.next().await {
             match chunk {
-                Ok(out) => lines.extend(
-                    String::from_utf8_lossy(&out.into_bytes())
-                        .lines()
-                        .map(str::to_string),
-                ),
+                // A replica's output is outside text: cleaned as it enters.
+                Ok(out) => lines.extend(crate::text::lines(&String::from_utf8_lossy(
+                    &out.into_bytes(),
+                ))),
                 Err(e) => return Err(self.err("logs", e)),
             }
         }
@@ -510,7 +513,9 @@ impl DockerRuntime {
                     .names
                     .as_ref()
                     .and_then(|n| n.first())
-                    .map_or(String::new(), |n| n.trim_start_matches('/').to_string());
+                    .map_or(String::new(), |n| {
+                        crate::text::clean(n.trim_start_matches('/')).into_owned()
+                    });
                 let warning = format!(
                     "container {name} ({}) carries {LABEL_SERVICE}={service} but not cutover's {LABEL_ROLE} and {LABEL_RELEASE} labels: it is not cutover's, left alone",
                     &id[..id.len().min(12)]
@@ -572,7 +577,8 @@ fn replica_from_labels(
         id,
         role,
         release,
-        version: labels.get(LABEL_VERSION).cloned().unwrap_or_default(),
+        // Labels are the engine's to report and anyone's to set: outside text.
+        version: crate::text::clean_owned(labels.get(LABEL_VERSION).cloned().unwrap_or_default()),
         addr,
     })
 }

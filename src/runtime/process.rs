@@ -182,7 +182,9 @@ fn scan_proc(service: &str) -> Vec<(Replica, i32)> {
                     .get("CUTOVER_RELEASE")
                     .and_then(|r| r.parse().ok())
                     .unwrap_or(0),
-                version: vars.get("CUTOVER_VERSION").cloned().unwrap_or_default(),
+                version: crate::text::clean_owned(
+                    vars.get("CUTOVER_VERSION").cloned().unwrap_or_default(),
+                ),
                 addr: addr.clone(),
             },
             pid,
@@ -295,8 +297,17 @@ impl ProcessRuntime {
             {
                 let logs = logs.clone();
                 readers.push(tokio::spawn(async move {
-                    let mut lines = BufReader::new(stream).lines();
-                    while let Ok(Some(line)) = lines.next_line().await {
+                    // Bytes, not `lines()`: one line that is not UTF-8 must
+                    // not end the reading (the child would block on a full
+                    // pipe). Each line is cleaned as it enters the ring: a
+                    // replica's output is outside text (see `crate::text`).
+                    let mut reader = BufReader::new(stream);
+                    let mut raw = Vec::new();
+                    while matches!(reader.read_until(b'\n', &mut raw).await, Ok(n) if n > 0) {
+                        let text = String::from_utf8_lossy(&raw);
+                        let line =
+                            crate::text::clean(text.trim_end_matches(['\n', '\r'])).into_owned();
+                        raw.clear();
                         let mut l = logs.lock().unwrap_or_else(|e| e.into_inner());
                         if l.len() == LOG_LINES {
                             l.pop_front();

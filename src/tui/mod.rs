@@ -1,7 +1,8 @@
 //! The cockpit: a ratatui client of the daemon's admin API (or of a
 //! recording, read-only). `app` is the pure model, `keymap` the one key
 //! table, `components` the pure render functions, `theme` the colours,
-//! `client_loop` the terminal and the I/O around them; `prompts` and
+//! `client_loop` the terminal and the I/O around them (drawn through
+//! `safe_backend`, which never writes a control character a cell holds); `prompts` and
 //! `guard_edit` what confirmations say.
 //!
 //! The TUI renders only the wire types of [`crate::model`] and holds no
@@ -19,6 +20,7 @@ pub mod keymap;
 pub mod pacer;
 pub mod prompts;
 pub mod replay;
+mod safe_backend;
 pub mod settings;
 mod terminal;
 pub mod theme;

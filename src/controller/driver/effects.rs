@@ -121,9 +121,12 @@ impl Driver {
             let note = match tokio::time::timeout(HOOK_TIMEOUT, cmd.output()).await {
                 Ok(Ok(out)) => {
                     let text = String::from_utf8_lossy(&out.stdout).into_owned()
+                        + "\n"
                         + &String::from_utf8_lossy(&out.stderr);
+                    // A hook's output is outside text: its lines, cleaned
+                    // (`crate::text`), on one line as the note is.
+                    let text = crate::text::one_line(&text);
                     let tail: String = text
-                        .trim()
                         .chars()
                         .rev()
                         .take(2000)

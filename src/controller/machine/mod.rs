@@ -75,6 +75,12 @@ pub mod codes {
     /// A value the plan's rules refuse (e.g. guard thresholds): the message
     /// names the key and what was expected.
     pub const INVALID_VALUE: &str = "invalid_value";
+    /// A caller named one of the daemon's own actors (`guard`, `system`)
+    /// as `by` (answered by the admin API, never by the machine).
+    pub const BAD_ACTOR: &str = "bad_actor";
+    /// A deploy target the plan does not allow (process runtime: not a
+    /// plain version token for `[deploy] command`, or no template at all).
+    pub const NOT_ALLOWED: &str = "not_allowed";
 }
 
 /// The release machine: the plan it follows and the state it owns.
