@@ -20,6 +20,7 @@ pub mod lock;
 pub mod metrics;
 pub mod model;
 pub mod plan;
+pub mod private_file;
 pub mod proxy;
 pub mod runtime;
 pub mod state_dir;

@@ -42,6 +42,9 @@ pub struct ApiState {
     pub metrics: Arc<Metrics>,
     pub runtime: Option<Arc<dyn Runtime>>,
     pub token: Arc<str>,
+    /// This daemon's instance id, sent with `/healthz` so another daemon
+    /// can tell it is alive (`crate::runtime::instance::alive`).
+    pub instance: Arc<str>,
 }
 
 /// Serve the admin API on `listener` until `shutdown` resolves.
@@ -86,7 +89,7 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .merge(v1)
         .route("/metrics", get(prometheus))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -103,6 +106,19 @@ pub fn router(state: ApiState) -> Router {
         })
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
+}
+
+/// `ok`, with this daemon's instance id in a header (not a secret: it only
+/// tells this daemon from another that answers at the same address).
+async fn healthz(State(s): State<ApiState>) -> Response {
+    (
+        [(
+            crate::runtime::instance::HEALTHZ_HEADER,
+            s.instance.to_string(),
+        )],
+        "ok\n",
+    )
+        .into_response()
 }
 
 async fn require_token(State(s): State<ApiState>, req: Request, next: Next) -> Response {

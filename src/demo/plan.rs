@@ -41,10 +41,13 @@ pub fn demo_plan(runtime: &str, scenario: Scenario, exe: &Path) -> Result<Plan> 
         .map(|(k, v)| format!("{k} = \"{v}\""))
         .collect::<Vec<_>>()
         .join(", ");
-    let (stable, canary) = match runtime {
+    // `[deploy]`: what `cutover deploy --canary VERSION` may start during
+    // the demo (the demo's own images, or its own binary), nothing else.
+    let (stable, canary, deploy) = match runtime {
         "docker" => (
             "image = \"cutover-demo:v1\"\nmemory = \"64MiB\"\ncpus = 0.5".to_string(),
             "image = \"cutover-demo:v2\"\nmemory = \"64MiB\"\ncpus = 0.5".to_string(),
+            "image = \"cutover-demo:{version}\"".to_string(),
         ),
         _ => {
             let cmd = |v: &str| {
@@ -53,7 +56,7 @@ pub fn demo_plan(runtime: &str, scenario: Scenario, exe: &Path) -> Result<Plan> 
                     exe.display().to_string()
                 )
             };
-            (cmd("v1"), cmd("v2"))
+            (cmd("v1"), cmd("v2"), cmd("{version}"))
         }
     };
     let text = format!(
@@ -109,6 +112,9 @@ bake = "5s"
 [drain]
 timeout = "5s"
 stop_grace = "3s"
+
+[deploy]
+{deploy}
 "#
     );
     Ok(crate::plan::parse(&text, "demo plan")?)

@@ -7,6 +7,7 @@
 use ratatui::backend::{Backend, ClearType, WindowSize};
 use ratatui::buffer::Cell;
 use ratatui::layout::{Position, Size};
+use std::borrow::Cow;
 use std::io;
 
 /// Wraps the real backend; every other call passes straight through.
@@ -20,48 +21,31 @@ impl<B: Backend> SafeBackend<B> {
     }
 }
 
-/// The cells of one draw with any control character replaced (the common
-/// case, no control anywhere, copies nothing but the references).
-pub fn safe_cells<'a>(
-    content: impl Iterator<Item = (u16, u16, &'a Cell)>,
-) -> (Vec<(u16, u16, &'a Cell)>, Vec<(usize, Cell)>) {
-    let cells: Vec<(u16, u16, &Cell)> = content.collect();
-    let fixed = cells
-        .iter()
-        .enumerate()
-        .filter_map(
-            |(i, (_, _, cell))| match crate::text::cell_symbol(cell.symbol()) {
-                std::borrow::Cow::Borrowed(_) => None,
-                std::borrow::Cow::Owned(symbol) => {
-                    let mut c = (*cell).clone();
-                    c.set_symbol(&symbol);
-                    Some((i, c))
-                }
-            },
-        )
-        .collect();
-    (cells, fixed)
-}
-
 impl<B: Backend> Backend for SafeBackend<B> {
     fn draw<'a, I>(&mut self, content: I) -> io::Result<()>
     where
         I: Iterator<Item = (u16, u16, &'a Cell)>,
     {
-        let (cells, fixed) = safe_cells(content);
-        if fixed.is_empty() {
-            return self.inner.draw(cells.into_iter());
-        }
-        let mut fixed = fixed.iter().peekable();
-        let merged = cells.iter().enumerate().map(|(i, &(x, y, cell))| {
-            match fixed.next_if(|(j, _)| *j == i) {
-                Some((_, c)) => (x, y, c),
-                None => (x, y, cell),
-            }
-        });
-        // The fixed cells outlive the draw call: collect the references first.
-        let merged: Vec<(u16, u16, &Cell)> = merged.collect();
-        self.inner.draw(merged.into_iter())
+        // The common case, no control anywhere, copies only the references.
+        let cells: Vec<(u16, u16, &Cell)> = content.collect();
+        let fixed: Vec<Option<Cell>> = cells
+            .iter()
+            .map(
+                |(_, _, cell)| match crate::text::cell_symbol(cell.symbol()) {
+                    Cow::Borrowed(_) => None,
+                    Cow::Owned(symbol) => {
+                        let mut c = (*cell).clone();
+                        c.set_symbol(&symbol);
+                        Some(c)
+                    }
+                },
+            )
+            .collect();
+        let merged = cells
+            .iter()
+            .zip(&fixed)
+            .map(|(&(x, y, cell), fix)| (x, y, fix.as_ref().unwrap_or(cell)));
+        self.inner.draw(merged)
     }
 
     fn append_lines(&mut self, n: u16) -> io::Result<()> {

@@ -32,6 +32,8 @@ timeout = "5s"
 stop_grace = "2s"
 [hooks]
 post_promote = ["notify", "promoted"]
+[deploy]
+command = ["demo-app", "--port", "{port}", "--version", "{version}"]
 "#;
 
 pub fn plan() -> Plan {
@@ -204,7 +206,9 @@ struct Running {
 
 /// A [`Runtime`] whose replicas are in-test HTTP servers on 127.0.0.1:0.
 /// The command line picks the behaviour: `--version V`, `--error-rate F`,
-/// `--latency MS`, `--unhealthy`. Knobs are shared per version label.
+/// `--latency MS`, `--unhealthy`. Knobs are shared per version label, so a
+/// test sets a deployed version's behaviour through [`TestRuntime::knobs`]
+/// before it deploys it by name (deploys name versions, not command lines).
 #[derive(Clone)]
 pub struct TestRuntime {
     running: Arc<Mutex<BTreeMap<String, Running>>>,
@@ -579,6 +583,8 @@ replicas = 2
 [canary]
 command = ["app", "--version", "v2"]
 replicas = 1
+[deploy]
+command = ["app", "--version", "{{version}}"]
 [health]
 interval = "50ms"
 timeout = "50ms"

@@ -43,7 +43,7 @@ use super::release::{Outcome, ReleaseState, ReplicaMark, version_label};
 use crate::model::{
     Action, ActionRequest, Actor, BreachView, EventKind, GuardVerdict, Phase, Refusal, Role,
 };
-use crate::plan::{Freeze, OnBreach, Plan, RuntimeKind, VersionPlan};
+use crate::plan::{DeployPlan, Freeze, OnBreach, Plan, RuntimeKind, VersionPlan};
 use crate::runtime::VersionSpec;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -248,6 +248,8 @@ pub fn spec_for(plan: &Plan, v: &VersionPlan, role: Role, release: u64) -> Versi
         labels: BTreeMap::new(),
         pull: v.pull,
         pinned: v.pinned.clone(),
+        pass_env: plan.pass_env.clone(),
+        hardening: crate::runtime::Hardening::of(v),
     }
 }
 
