@@ -16,6 +16,7 @@ mod daemon_restart;
 mod demo_e2e;
 mod demo_pty;
 mod doc_blocks;
+mod docker_confinement;
 mod faults_engine;
 mod faults_proxy;
 mod faults_release;
