@@ -20,6 +20,7 @@ mod docker_confinement;
 mod faults_engine;
 mod faults_proxy;
 mod faults_release;
+mod hostile_text;
 mod journal_asciicast;
 mod journal_player;
 mod journal_reader;

@@ -578,7 +578,9 @@ impl DockerRuntime {
                             let s = info.state.unwrap_or_default();
                             exit_detail(s.exit_code.unwrap_or(-1), s.oom_killed.unwrap_or(false))
                         }
-                        Err(_) => c.status.clone().unwrap_or_else(|| "dead".into()),
+                        Err(_) => crate::text::clean_owned(
+                            c.status.clone().unwrap_or_else(|| "dead".into()),
+                        ),
                     };
                     inv.exited.push((replica, detail));
                 }

@@ -217,6 +217,8 @@ pub struct TestRuntime {
     pub starts: Arc<AtomicU64>,
     /// Stops begun (whether finished or not).
     pub stops: Arc<AtomicU64>,
+    /// The next start fails with this error text (what an engine says).
+    pub fail_next_start: Arc<Mutex<Option<String>>>,
 }
 
 impl Default for TestRuntime {
@@ -227,6 +229,7 @@ impl Default for TestRuntime {
             events: broadcast::channel(256).0,
             starts: Default::default(),
             stops: Default::default(),
+            fail_next_start: Default::default(),
         }
     }
 }
@@ -324,6 +327,11 @@ impl TestRuntime {
     }
 
     /// Kill a replica as a crash would (exit 137).
+    /// Report a runtime event as the runtime would (e.g. the engine gone).
+    pub fn say(&self, event: RuntimeEvent) {
+        let _ = self.events.send(event);
+    }
+
     pub fn kill(&self, id: &str) {
         if let Some(r) = self.running.lock().unwrap().get_mut(id) {
             r.task.abort();
@@ -344,6 +352,9 @@ impl Runtime for TestRuntime {
 
     async fn start(&self, spec: &VersionSpec) -> Result<Vec<Replica>, RuntimeError> {
         self.starts.fetch_add(1, Ordering::SeqCst);
+        if let Some(error) = self.fail_next_start.lock().unwrap().take() {
+            return Err(RuntimeError::CreateRefused(error));
+        }
         let cmd = spec.command.clone().unwrap_or_default();
         let knobs = self.knobs(&spec.version);
         if let Some(rate) = arg(&cmd, "--error-rate") {
