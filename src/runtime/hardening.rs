@@ -47,10 +47,17 @@ impl Hardening {
         Hardening {
             no_new_privileges: v.no_new_privileges.unwrap_or(d.no_new_privileges),
             pids_limit: v.pids_limit.unwrap_or(d.pids_limit),
-            cap_drop: v.cap_drop.clone(),
-            cap_add: v.cap_add.clone(),
+            cap_drop: v.cap_drop.iter().map(|c| capability(c)).collect(),
+            cap_add: v.cap_add.iter().map(|c| capability(c)).collect(),
             read_only: v.read_only,
             tmpfs: v.tmpfs.clone(),
         }
     }
+}
+
+/// A capability as the plan may write it (`cap_chown`, `CAP_CHOWN`) as the
+/// engine lists it back: `CHOWN`.
+fn capability(name: &str) -> String {
+    let upper = name.trim().to_ascii_uppercase();
+    upper.strip_prefix("CAP_").unwrap_or(&upper).to_string()
 }

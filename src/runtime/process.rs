@@ -829,6 +829,64 @@ mod tests {
         );
     }
 
+    /// What /proc holds is anyone's to write: a process of another user, or
+    /// of another instance, that claims to be a replica of this service is
+    /// never adopted (the other instance's is reported as its claim).
+    #[tokio::test]
+    async fn only_our_users_and_instances_processes_are_adopted() {
+        use std::os::unix::process::CommandExt;
+        let svc = service("claims");
+        let claim = |cmd: &mut std::process::Command, instance: Option<&str>| {
+            cmd.arg("60")
+                .env("CUTOVER_SERVICE", &svc)
+                .env("CUTOVER_ROLE", "stable")
+                .env("CUTOVER_RELEASE", "0")
+                .env("CUTOVER_ADDR", "127.0.0.1:1")
+                .process_group(0);
+            if let Some(id) = instance {
+                cmd.env("CUTOVER_INSTANCE", id)
+                    .env("CUTOVER_STATE", "/elsewhere/shop");
+            }
+        };
+        let mut started = Vec::new();
+        if nix::unistd::geteuid().is_root() {
+            let mut nobody = std::process::Command::new("sleep");
+            claim(&mut nobody, None);
+            started.push(nobody.uid(65534).gid(65534).spawn().unwrap());
+        } else {
+            eprintln!("(not root: another user's process is not tried)");
+        }
+        let mut other = std::process::Command::new("sleep");
+        claim(&mut other, Some("0ther"));
+        started.push(other.spawn().unwrap());
+        let mut mine = std::process::Command::new("sleep");
+        claim(&mut mine, Some("mine"));
+        started.push(mine.spawn().unwrap());
+        let mine_id = format!("pid:{}", started.last().unwrap().id());
+        let other_id = format!("pid:{}", started[started.len() - 2].id());
+
+        let rt = ProcessRuntime::new();
+        rt.bind_instance(&Instance {
+            id: "mine".into(),
+            ..Instance::default()
+        });
+        let inv = rt.inventory(&svc).await.unwrap();
+        for c in &mut started {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let running: Vec<&str> = inv.running.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(running, vec![mine_id.as_str()], "only ours is adopted");
+        assert_eq!(inv.others.len(), 1, "{:?}", inv.others);
+        assert_eq!(inv.others[0].instance.id, "0ther");
+        assert_eq!(inv.others[0].replicas, vec![other_id]);
+        assert!(
+            inv.foreign[0].contains("belong to another cutover"),
+            "{:?}",
+            inv.foreign
+        );
+    }
+
     #[tokio::test]
     async fn a_child_that_exits_at_once_is_tried_twice_then_refused() {
         let svc = service("quick");
