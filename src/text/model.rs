@@ -6,8 +6,8 @@
 
 use super::clean_in_place;
 use crate::model::{
-    BreachView, Event, EventKind, GuardVerdict, JournalHeader, ReplicaView, StateView, StepView,
-    VersionView,
+    BreachView, Event, EventKind, GuardVerdict, JournalHeader, LayerProgress, ReplicaView,
+    StateView, StepView, VersionView,
 };
 
 /// Clean every string inside, in place (see [`super::clean`]).
@@ -113,6 +113,17 @@ impl CleanText for EventKind {
                 canary: _,
             } => {}
             EventKind::Warning { message } => message.clean_text(),
+            EventKind::Pull {
+                role: _,
+                image,
+                layers,
+                done: _,
+                digest,
+            } => {
+                image.clean_text();
+                layers.clean_text();
+                digest.clean_text();
+            }
         }
     }
 }
@@ -171,10 +182,24 @@ impl CleanText for VersionView {
             stats: _,
             cpus: _,
             memory: _,
+            pinned,
         } = self;
         version.clean_text();
         image.clean_text();
         replicas.clean_text();
+        pinned.clean_text();
+    }
+}
+
+impl CleanText for LayerProgress {
+    fn clean_text(&mut self) {
+        let LayerProgress {
+            id,
+            current: _,
+            total: _,
+            done: _,
+        } = self;
+        id.clean_text();
     }
 }
 

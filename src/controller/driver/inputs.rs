@@ -128,13 +128,18 @@ impl Driver {
                 }
             }
             Report::Note(message) => self.emit(EventKind::Warning { message }),
-            Report::Pull { role, report } => self.emit(EventKind::Pull {
-                role,
-                image: report.image,
-                layers: report.layers,
-                done: report.done,
-                digest: report.digest,
-            }),
+            Report::Pull { role, report } => {
+                // Layer ids and digests are the engine's (the registry's) words.
+                let mut kind = EventKind::Pull {
+                    role,
+                    image: report.image,
+                    layers: report.layers,
+                    done: report.done,
+                    digest: report.digest,
+                };
+                crate::text::CleanText::clean_text(&mut kind);
+                self.emit(kind);
+            }
         }
     }
 
