@@ -23,6 +23,27 @@ pub fn scenario_env(s: Scenario) -> Vec<(&'static str, &'static str)> {
     }
 }
 
+/// What the demo's process replicas see of the environment `cutover demo`
+/// runs in (replicas get a clean environment: `pass_env` in docs/PLAN.md):
+/// the defaults, the demo app's own knobs, so `DEMO_LATENCY=200ms cutover
+/// demo` still slows every version down, and `CUTOVER_DEMO_MARKER`, with
+/// which the tests tag everything a demo starts to find what is left.
+pub const PASS_ENV: [&str; 13] = [
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+    "DEMO_ERROR_RATE",
+    "DEMO_LATENCY",
+    "DEMO_STARTUP_DELAY",
+    "DEMO_ERROR_AFTER",
+    "DEMO_CRASH_AFTER",
+    "DEMO_HOG_MIB",
+    "DEMO_NEVER_HEALTHY",
+    "CUTOVER_DEMO_MARKER",
+];
+
 /// How long stable serves alone before the canary is deployed.
 pub const STABLE_ALONE: Duration = Duration::from_secs(5);
 /// The demo plan for a runtime: stable v1 ×2, canary v2 ×1 with the
@@ -59,9 +80,15 @@ pub fn demo_plan(runtime: &str, scenario: Scenario, exe: &Path) -> Result<Plan> 
             (cmd("v1"), cmd("v2"), cmd("{version}"))
         }
     };
+    let pass_env = PASS_ENV
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let text = format!(
         r#"service = "{SERVICE}"
 runtime = "{runtime}"
+pass_env = [{pass_env}]
 
 [listen]
 public = "127.0.0.1:0"

@@ -2,7 +2,10 @@
 //! edges: its own environment (what a replica or a hook inherits), its
 //! stderr (what a refusal says), its log file. The plan is written into a
 //! temporary directory that also holds the state root (`state/`); the child
-//! gets SIGTERM on [`Up::stop`] and SIGKILL if dropped still running.
+//! gets SIGTERM on [`Up::stop`] and SIGKILL if dropped still running. A
+//! daemon that stops leaves its process replicas running on purpose (the
+//! next daemon adopts them); dropping an [`Up`] removes them, found by the
+//! state directory their environment names (`CUTOVER_STATE`).
 
 #![allow(dead_code)]
 
@@ -127,6 +130,32 @@ impl Drop for Up {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        self.reap_replicas();
+    }
+}
+
+impl Up {
+    /// Kill the process groups of the replicas this daemon started (they
+    /// outlive it by design).
+    pub fn reap_replicas(&self) {
+        let want = format!("CUTOVER_STATE={}", self.state().display());
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for e in dir.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+                continue;
+            };
+            let Ok(env) = std::fs::read(e.path().join("environ")) else {
+                continue;
+            };
+            if env.split(|b| *b == 0).any(|kv| kv == want.as_bytes()) {
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
         }
     }
 }
