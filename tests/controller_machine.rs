@@ -494,6 +494,10 @@ fn docker_plan() -> cutover::plan::Plan {
             .replace(
                 "command = [\"demo-app\", \"--port\", \"{port}\", \"--version\", \"v2\"]",
                 "image = \"shop:2\"",
+            )
+            .replace(
+                "command = [\"demo-app\", \"--port\", \"{port}\", \"--version\", \"{version}\"]",
+                "image = \"shop:{version}\"",
             ),
     )
 }

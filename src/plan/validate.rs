@@ -7,8 +7,8 @@
 //! pointer beats a wall of consequential errors.
 
 use super::ranges::{
-    MAX_CPUS, MAX_DRAIN, MAX_HEALTH_COUNT, MAX_P99_RATIO, MAX_REPLICAS, MAX_STEPS,
-    MAX_WARMUP_REQUESTS, MAX_WINDOW, MIN_MEMORY, MIN_WINDOW, limits_ignored,
+    MAX_CPUS, MAX_DRAIN, MAX_HEALTH_COUNT, MAX_P99_RATIO, MAX_PIDS_LIMIT, MAX_REPLICAS, MAX_STEPS,
+    MAX_WARMUP_REQUESTS, MAX_WINDOW, MIN_MEMORY, MIN_PIDS_LIMIT, MIN_WINDOW, limits_ignored,
 };
 use super::types::{GuardPlan, Plan, PullPolicy, RuntimeKind, Sticky, VersionPlan};
 use super::units::HumanDuration;
@@ -247,11 +247,6 @@ const CAPABILITIES: [&str; 41] = [
     "CHECKPOINT_RESTORE",
 ];
 
-/// The most processes a pids limit may allow (the kernel's `pid_max` ceiling).
-pub const MAX_PIDS_LIMIT: u32 = 4_194_304;
-/// Fewer than this and the container cannot even start its process tree.
-pub const MIN_PIDS_LIMIT: u32 = 8;
-
 /// The docker-only hardening keys of one version.
 fn hardening(runtime: RuntimeKind, key: &str, v: &VersionPlan) -> Check {
     if runtime != RuntimeKind::Docker {
@@ -307,10 +302,7 @@ fn hardening(runtime: RuntimeKind, key: &str, v: &VersionPlan) -> Check {
     if let Some(n) = v.pids_limit
         && !(MIN_PIDS_LIMIT..=MAX_PIDS_LIMIT).contains(&n)
     {
-        return bad(
-            format!("{key}.pids_limit"),
-            format!("expected {MIN_PIDS_LIMIT}..={MAX_PIDS_LIMIT} processes, found {n}"),
-        );
+        return out_of_range(format!("{key}.pids_limit"), n, "");
     }
     Ok(())
 }
