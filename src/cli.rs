@@ -294,9 +294,10 @@ pub struct WeightArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct DeployArgs {
-    /// What the canary runs: an image (runtime docker), a command line
+    /// What the canary runs: an image (runtime docker; a tag when the plan
+    /// has `[deploy] image`), a version for the plan's `[deploy] command`
     /// (process) or host:port,… (static); default: the plan's `[canary]`
-    #[arg(long, value_name = "IMAGE", value_parser = values::not_blank)]
+    #[arg(long, value_name = "IMAGE|VERSION", value_parser = values::not_blank)]
     pub canary: Option<String>,
     #[command(flatten, next_help_heading = FINDING)]
     pub target: Target,

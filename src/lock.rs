@@ -5,6 +5,12 @@
 //! would remove each other's containers as "leftovers". The lock prevents
 //! both. The kernel releases a `flock` when its process dies, even by
 //! SIGKILL, so a crashed holder never blocks the next start.
+//!
+//! The lock file is opened like every file of a state directory
+//! (`crate::private_file`): a symbolic link is refused and its target left
+//! untouched (the daemon writes its pid into the file), a lock that belongs
+//! to someone else or that group or others can write is refused, a new one
+//! is made 0600.
 
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::File;
@@ -28,6 +34,9 @@ pub enum LockError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The lock file is not only ours (a link, someone else's, writable).
+    #[error(transparent)]
+    Trust(#[from] crate::private_file::TrustError),
 }
 
 fn holder_text(holder: Option<u32>) -> String {
@@ -39,7 +48,7 @@ impl LockError {
     pub fn holder(&self) -> Option<u32> {
         match self {
             LockError::Held { holder, .. } => *holder,
-            LockError::Io { .. } => None,
+            LockError::Io { .. } | LockError::Trust(_) => None,
         }
     }
 }
@@ -51,13 +60,8 @@ pub fn try_lock(path: &Path) -> Result<HeldLock, LockError> {
         path: path.to_path_buf(),
         source,
     };
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(io)?;
+    use crate::private_file::{Access, Mode, open};
+    let mut file = open(path, Access::ReadWrite, Mode::Lock)?;
     match Flock::lock(
         file.try_clone().map_err(io)?,
         FlockArg::LockExclusiveNonblock,

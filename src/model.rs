@@ -772,7 +772,10 @@ pub enum Action {
     SetWeight {
         permille: u16,
     },
-    /// Start a canary from this image (docker), command line (process) or upstream list (static).
+    /// Start a canary: empty for the plan's `[canary]`; else an image
+    /// (docker; a version when the plan has `[deploy] image`), a version for
+    /// the plan's `[deploy] command` (process), or `host:port` upstreams
+    /// separated by commas (static).
     Deploy {
         image: String,
     },

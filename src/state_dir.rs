@@ -8,23 +8,35 @@
 //!     admin.addr      127.0.0.1:7900
 //!     public.addr     127.0.0.1:8080
 //!     token           bearer token (0600), created on first start
+//!     instance        instance id (0600), created on first start
+//!     daemon.lock     held by the running daemon (its pid)
 //!     state.json      release state (atomic writes, state.json.prev kept)
 //!     journal.jsonl   flight recorder (JSON lines)
 //!     cutover.log     daemon logs (tracing)
 //! ```
 //!
-//! Permissions: cutover makes the directories it creates 0700, and always
-//! its own service directory; it never changes the mode of a root it did not
-//! create (`--state-dir /tmp` must not turn /tmp private). A token file that
-//! group or others can read is refused, not silently reused or repaired: the
-//! token may already have leaked, so the operator decides (chmod 600 keeps
-//! it; deleting it makes a new one).
+//! Trust: a daemon uses only a state directory it owns. The root must be
+//! ours or root's (and sticky if others may write it); the service
+//! directory ours and not writable by group or others; every file in it is
+//! opened without following links, created 0600 and refused when it is
+//! someone else's (`crate::private_file` holds the rules and the messages,
+//! each with the command that fixes it). cutover makes the directories it
+//! creates 0700, and always its own service directory; it never changes the
+//! mode of a root it did not create (`--state-dir /tmp` must not turn /tmp
+//! private). A token file that group or others can read is refused, not
+//! silently reused or repaired: the token may already have leaked, so the
+//! operator decides (chmod 600 keeps it; deleting it makes a new one).
+//!
+//! `instance` holds this state directory's instance id (random, made on
+//! first start and kept): replicas carry it, so two state directories that
+//! run the same service on one engine never take each other's (see
+//! `crate::runtime::Instance`).
 
 use crate::cli::Target;
+use crate::private_file::{self, Access, Mode, TrustError};
 use std::fs;
-use std::io::Write;
 use std::net::SocketAddr;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -44,10 +56,9 @@ pub enum StateDirError {
     NoSuchService { root: PathBuf, service: String },
     #[error("{path}: {message}")]
     Bad { path: PathBuf, message: String },
-    #[error(
-        "the admin token file {path} can be read by group or others (mode {mode:04o}): anyone who read it controls releases. Fix: `chmod 600 {path}` to keep it, or delete it to get a new token"
-    )]
-    TokenExposed { path: PathBuf, mode: u32 },
+    /// The directory or a file in it is not only ours (see `private_file`).
+    #[error(transparent)]
+    Trust(#[from] TrustError),
     #[error(transparent)]
     Plan(#[from] crate::plan::PlanError),
 }
@@ -79,15 +90,23 @@ pub struct ServiceDir {
 }
 
 impl ServiceDir {
-    /// Create or open the directory of `service` under `root`. The service
+    /// Create or open the directory of `service` under `root`, refusing
+    /// either when it is not only ours (see the module doc). The service
     /// directory is made 0700; `root` only if this call creates it.
     pub fn create(root: &Path, service: &str) -> Result<ServiceDir, StateDirError> {
         if !root.exists() {
             fs::create_dir_all(root).map_err(io_err(root))?;
             fs::set_permissions(root, fs::Permissions::from_mode(0o700)).map_err(io_err(root))?;
         }
+        private_file::check_root(root)?;
         let dir = root.join(service);
-        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        match fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io_err(&dir)(e)),
+        }
+        private_file::check_dir(&dir)?;
+        // Ours and not writable by others (checked): readable ones close.
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(io_err(&dir))?;
         Ok(ServiceDir { path: dir })
     }
@@ -97,42 +116,44 @@ impl ServiceDir {
     }
 
     /// The admin token, created (32 random bytes as hex, mode 0600) if
-    /// absent. An existing one readable by group or others is refused
-    /// ([`StateDirError::TokenExposed`]).
+    /// absent. An existing one that is a link, someone else's, or readable
+    /// by group or others is refused ([`TrustError`]).
     pub fn ensure_token(&self) -> Result<String, StateDirError> {
-        let path = self.file("token");
-        if let Ok(meta) = fs::metadata(&path) {
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(StateDirError::TokenExposed { path, mode });
+        // 32 characters at least: an operator's own token is kept too.
+        self.ensure_random("token", 32, 32, Mode::Secret)
+    }
+
+    /// This state directory's instance id (16 random bytes as hex), created
+    /// on first start and kept: see `crate::runtime::Instance`.
+    pub fn ensure_instance(&self) -> Result<String, StateDirError> {
+        self.ensure_random("instance", 16, 16, Mode::Private)
+    }
+
+    /// The string kept in `name` (at least `min_len` characters), else a
+    /// new one: `n` random bytes as hex.
+    fn ensure_random(
+        &self,
+        name: &str,
+        n: usize,
+        min_len: usize,
+        mode: Mode,
+    ) -> Result<String, StateDirError> {
+        let path = self.file(name);
+        match private_file::read_to_string(&path, mode) {
+            Ok(t) if t.trim().len() >= min_len => return Ok(t.trim().to_string()),
+            Ok(_) => {}
+            Err(TrustError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             }
+            Err(e) => return Err(e.into()),
         }
-        match fs::read_to_string(&path) {
-            Ok(t) if t.trim().len() >= 32 => return Ok(t.trim().to_string()),
-            Ok(_) | Err(_) => {}
-        }
-        let mut bytes = [0u8; 32];
+        let mut bytes = vec![0u8; n];
         getrandom::fill(&mut bytes).map_err(|e| StateDirError::Io {
             path: path.clone(),
-            source: std::io::Error::other(format!("no OS randomness for the admin token: {e}")),
+            source: std::io::Error::other(format!("no OS randomness for {name}: {e}")),
         })?;
-        let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let tmp = self.file("token.tmp");
-        let _ = fs::remove_file(&tmp);
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io_err(&tmp))?;
-        f.write_all(token.as_bytes()).map_err(io_err(&tmp))?;
-        f.sync_all().map_err(io_err(&tmp))?;
-        fs::rename(&tmp, &path).map_err(io_err(&path))?;
-        // The rename is durable only once the directory is.
-        fs::File::open(&self.path)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err(&self.path))?;
-        Ok(token)
+        let value: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        private_file::write_atomic(&path, value.as_bytes(), mode)?;
+        Ok(value)
     }
 
     pub fn read_token(&self) -> Result<String, StateDirError> {
@@ -144,9 +165,14 @@ impl ServiceDir {
     /// Record an address file (`admin.addr`, `public.addr`).
     pub fn write_addr(&self, name: &str, addr: SocketAddr) -> Result<(), StateDirError> {
         let path = self.file(name);
-        let tmp = self.file(&format!("{name}.tmp"));
-        fs::write(&tmp, addr.to_string()).map_err(io_err(&tmp))?;
-        fs::rename(&tmp, &path).map_err(io_err(&path))
+        private_file::write_atomic(&path, addr.to_string().as_bytes(), Mode::Private)?;
+        Ok(())
+    }
+
+    /// Open a data file of this directory (state, journal, log): no link
+    /// followed, ours, 0600. See [`private_file::open`].
+    pub fn open_private(&self, name: &str, access: Access) -> Result<fs::File, StateDirError> {
+        Ok(private_file::open(&self.file(name), access, Mode::Private)?)
     }
 
     pub fn read_addr(&self, name: &str) -> Result<SocketAddr, StateDirError> {
@@ -285,7 +311,7 @@ mod tests {
         let text = err.to_string();
         assert!(matches!(
             err,
-            StateDirError::TokenExposed { mode: 0o644, .. }
+            StateDirError::Trust(TrustError::TokenExposed { mode: 0o644, .. })
         ));
         assert!(text.contains(&path.display().to_string()), "{text}");
         assert!(text.contains("chmod 600"), "{text}");

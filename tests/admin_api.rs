@@ -115,6 +115,89 @@ async fn bad_requests_get_json_reasons() {
     f.daemon.stop().await;
 }
 
+/// `guard` and `system` are the daemon's own actors: a caller naming one
+/// gets a 400 that says who a caller may be, nothing changes, and the
+/// journal never says the guard acted when it did not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_cannot_act_as_the_guard_or_the_daemon() {
+    let f = fixture().await;
+    let http = crate::support::http();
+    for (path, body) in [
+        (
+            "/v1/weight",
+            serde_json::json!({"percent": 0, "by": "guard", "reason": "breach"}),
+        ),
+        (
+            "/v1/weight",
+            serde_json::json!({"percent": 50, "by": "system"}),
+        ),
+        (
+            "/v1/actions",
+            serde_json::json!({"action": "rollback", "by": "guard", "reason": "breach"}),
+        ),
+        (
+            "/v1/actions",
+            serde_json::json!({"action": "mute_guards", "muted": true, "by": "system"}),
+        ),
+    ] {
+        let r = http
+            .post(url(&f, path))
+            .bearer_auth(&f.daemon.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{path} {body}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["code"], "bad_actor", "{v}");
+        let by = body["by"].as_str().unwrap();
+        assert_eq!(
+            v["error"],
+            format!(
+                "\"by\": \"{by}\" is the daemon's own; a caller is \"cli\", \"tui\" or \"api\""
+            ),
+        );
+    }
+    let state = f.daemon.client().state().await.unwrap();
+    assert_eq!(state.weight_permille, 0);
+    assert_eq!(state.phase, cutover::model::Phase::Canary, "no rollback");
+    assert!(!state.guards_muted);
+    // A caller's own name is fine.
+    let r = http
+        .post(url(&f, "/v1/weight"))
+        .bearer_auth(&f.daemon.token)
+        .json(&serde_json::json!({"percent": 5, "by": "tui"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let journal = f.daemon.journal_path();
+    f.daemon.stop().await;
+    let events = cutover::journal::read_journal(&journal).unwrap().events;
+    // (The daemon itself deployed the plan's canary at start, as `system`.)
+    let by_guard = events.iter().filter(|e| {
+        matches!(
+            &e.kind,
+            EventKind::Weight {
+                by: Actor::Guard,
+                ..
+            } | EventKind::Action {
+                by: Actor::Guard,
+                ..
+            }
+        )
+    });
+    assert_eq!(by_guard.count(), 0, "nothing journaled as the guard's");
+    assert!(events.iter().any(|e| matches!(
+        &e.kind,
+        EventKind::Weight {
+            to: 50,
+            by: Actor::Tui,
+            ..
+        }
+    )));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn weight_change_is_applied_streamed_and_reported() {
     let f = fixture().await;

@@ -79,7 +79,7 @@ const TABLE: &[(&[&str], i32, &str)] = &[
     (
         &["deploy", "--canary", ""],
         2,
-        "invalid value '' for '--canary <IMAGE>': expected some text, found an empty value",
+        "invalid value '' for '--canary <IMAGE|VERSION>': expected some text, found an empty value",
     ),
     (
         &["resize", "canary"],

@@ -133,14 +133,14 @@ async fn bad_canary_is_rolled_back_by_the_guard() {
     let stop = Arc::new(AtomicBool::new(false));
     let load = load(url(&r.proxy), 200, 4, "v2", stop.clone());
 
-    act(
-        &r.handle,
-        Action::Deploy {
-            image: "app --version v2 --error-rate 0.3".into(),
-        },
-    )
-    .await
-    .unwrap();
+    // v2 fails 30 % of its requests (the plan's template only names it).
+    r.runtime
+        .knobs("v2")
+        .error_permille
+        .store(300, Ordering::SeqCst);
+    act(&r.handle, Action::Deploy { image: "v2".into() })
+        .await
+        .unwrap();
     // Record when the proxy's weight first returns to 0 after the canary got traffic.
     let router = r.proxy.router.clone();
     let zeroed = tokio::spawn(async move {
@@ -312,14 +312,9 @@ async fn manual_rollback_and_drain_stable_lose_no_request() {
     until(&r.handle, 10, "rolled back", |s| s.phase == Phase::Idle).await;
 
     // Deploy again and drain stable (the promote path).
-    act(
-        &r.handle,
-        Action::Deploy {
-            image: "app --version v3".into(),
-        },
-    )
-    .await
-    .unwrap();
+    act(&r.handle, Action::Deploy { image: "v3".into() })
+        .await
+        .unwrap();
     until(&r.handle, 10, "canary again", |s| s.phase == Phase::Canary).await;
     act(&r.handle, Action::SetWeight { permille: 300 })
         .await
@@ -369,14 +364,13 @@ async fn canary_never_healthy_fails_without_traffic() {
     let stop = Arc::new(AtomicBool::new(false));
     let load = load(url(&r.proxy), 100, 2, "v2", stop.clone());
     let mut events = r.handle.subscribe();
-    act(
-        &r.handle,
-        Action::Deploy {
-            image: "app --version v2 --unhealthy".into(),
-        },
-    )
-    .await
-    .unwrap();
+    r.runtime
+        .knobs("v2")
+        .unhealthy
+        .store(true, Ordering::SeqCst);
+    act(&r.handle, Action::Deploy { image: "v2".into() })
+        .await
+        .unwrap();
     until(&r.handle, 10, "failed", |s| {
         s.phase == Phase::Failed && s.canary.is_none()
     })
@@ -398,14 +392,9 @@ async fn canary_never_healthy_fails_without_traffic() {
     assert_eq!(running.len(), 2);
     assert!(running.iter().all(|x| x.version == "v1"));
     // A new deploy is allowed from Failed.
-    act(
-        &r.handle,
-        Action::Deploy {
-            image: "app --version v4".into(),
-        },
-    )
-    .await
-    .unwrap();
+    act(&r.handle, Action::Deploy { image: "v4".into() })
+        .await
+        .unwrap();
     until(&r.handle, 10, "v4 canary", |s| s.phase == Phase::Canary).await;
     r.task.abort();
 }
@@ -707,7 +696,7 @@ async fn drains_cut_at_the_timeout_with_counted_504s() {
     assert_eq!(r.proxy.metrics.in_flight(Role::Canary), 0);
 
     // Promote: stable holds a 5 s request.
-    deploy(&r.handle, "app --version v3").await;
+    deploy(&r.handle, "v3").await;
     r.runtime.knobs("v1").slow_ms.store(5000, Ordering::SeqCst);
     let stable_errors = r.proxy.metrics.errors_total(Role::Stable);
     let slow = tokio::spawn(get(http.clone(), slow_url));
@@ -750,7 +739,11 @@ async fn p99_ratio_to_stable_breach_rolls_back() {
     )
     .await;
     let mut events = r.handle.subscribe();
-    deploy(&r.handle, "app --version v2 --latency 200").await;
+    r.runtime
+        .knobs("v2")
+        .latency_ms
+        .store(200, Ordering::SeqCst);
+    deploy(&r.handle, "v2").await;
     let stop = Arc::new(AtomicBool::new(false));
     let load = load(url(&r.proxy), 200, 8, "v2", stop.clone());
     act(&r.handle, Action::SetWeight { permille: 500 })

@@ -33,12 +33,7 @@ fn inputs() -> Vec<(&'static str, Input)> {
             "set_weight 100.1%",
             act(Action::SetWeight { permille: 1001 }),
         ),
-        (
-            "deploy",
-            act(Action::Deploy {
-                image: "demo-app --port {port} --version v3".into(),
-            }),
-        ),
+        ("deploy", act(Action::Deploy { image: "v3".into() })),
         ("step", act(Action::Step)),
         ("pause", act(Action::Pause)),
         ("resume", act(Action::Resume)),
@@ -500,6 +495,10 @@ fn docker_plan() -> cutover::plan::Plan {
             .replace(
                 "command = [\"demo-app\", \"--port\", \"{port}\", \"--version\", \"v2\"]",
                 "image = \"shop:2\"",
+            )
+            .replace(
+                "command = [\"demo-app\", \"--port\", \"{port}\", \"--version\", \"{version}\"]",
+                "image = \"shop:{version}\"",
             ),
     )
 }
@@ -1172,17 +1171,15 @@ fn step_action_and_last_step() {
 #[test]
 fn deploy_image_per_runtime() {
     let mut m = Machine::new(plan());
-    ok(
-        &mut m,
-        act(Action::Deploy {
-            image: "demo-app --port {port} --version v9".into(),
-        }),
-        t0(),
-    );
+    ok(&mut m, act(Action::Deploy { image: "v9".into() }), t0());
     let fx_spec = m.spec(Role::Canary).unwrap();
     assert_eq!(fx_spec.version, "v9");
     assert_eq!(fx_spec.release, 1);
-    assert_eq!(fx_spec.command.unwrap()[0], "demo-app");
+    assert_eq!(
+        fx_spec.command.unwrap(),
+        ["demo-app", "--port", "{port}", "--version", "v9"],
+        "the plan's [deploy] command with the version filled in"
+    );
 
     let docker = plan_text("service = \"s\"\n[stable]\nimage = \"shop:1.4\"\n");
     let mut m = Machine::new(docker.clone());
@@ -1210,6 +1207,131 @@ fn deploy_image_per_runtime() {
     assert_eq!(spec.image.as_deref(), Some("shop:1.5"));
     assert_eq!(spec.version, "1.5");
     assert_eq!(spec.role, Role::Canary);
+}
+
+/// The process runtime runs what a deploy names as the daemon's user, so
+/// a deploy through the API may only fill the plan's `[deploy] command`
+/// with a plain version; without a template, only the plan's `[canary]`.
+/// A refusal changes nothing and says what the plan allows.
+#[test]
+fn process_deploys_only_fill_the_plans_template() {
+    let bare = plan_text(
+        "service = \"s\"\nruntime = \"process\"\n[stable]\ncommand = [\"app\", \"--version\", \"v1\"]\n[canary]\ncommand = [\"app\", \"--version\", \"v2\"]\n",
+    );
+    let mut m = Machine::new(bare);
+    let r = m
+        .apply(
+            act(Action::Deploy {
+                image: "sh -c 'touch /tmp/pwned'".into(),
+            }),
+            t0(),
+        )
+        .unwrap_err();
+    assert_eq!(r.code, codes::NOT_ALLOWED);
+    assert!(
+        r.message.contains("deploys only its own [canary]")
+            && r.message.contains("[deploy] command = "),
+        "{}",
+        r.message
+    );
+    assert_eq!((m.state().phase, m.state().release), (Phase::Idle, 0));
+    // The plan's own canary still deploys.
+    ok(
+        &mut m,
+        act(Action::Deploy {
+            image: String::new(),
+        }),
+        t0(),
+    );
+    assert_eq!(
+        m.spec(Role::Canary).unwrap().command.unwrap(),
+        ["app", "--version", "v2"]
+    );
+
+    for hostile in [
+        "v2 --evil",
+        "v2;id",
+        "$(id)",
+        "../../bin/sh",
+        "-rf",
+        ".hidden",
+        "a/b",
+        "v2\u{1b}[2J",
+        "",
+    ] {
+        let mut m = Machine::new(plan());
+        let input = act(Action::Deploy {
+            image: hostile.into(),
+        });
+        if hostile.is_empty() {
+            // Empty is the plan's own canary, not a version.
+            ok(&mut m, input, t0());
+            continue;
+        }
+        let r = m.apply(input, t0()).unwrap_err();
+        assert_eq!(r.code, codes::NOT_ALLOWED, "{hostile:?}: {r:?}");
+        assert!(
+            r.message
+                .contains("deploy.command `demo-app --port {port} --version {version}`"),
+            "{hostile:?}: {}",
+            r.message
+        );
+        assert_eq!(
+            (m.state().phase, m.state().release),
+            (Phase::Idle, 0),
+            "{hostile:?}"
+        );
+    }
+    let mut m = Machine::new(plan());
+    ok(
+        &mut m,
+        act(Action::Deploy {
+            image: "1.5.0+build.7".into(),
+        }),
+        t0(),
+    );
+    let spec = m.spec(Role::Canary).unwrap();
+    assert_eq!(spec.version, "1.5.0+build.7");
+    assert_eq!(
+        spec.command.unwrap(),
+        ["demo-app", "--port", "{port}", "--version", "1.5.0+build.7"]
+    );
+}
+
+/// With `[deploy] image`, a docker deploy names a tag of that repository,
+/// never another image.
+#[test]
+fn docker_deploys_with_a_template_name_a_tag() {
+    let docker = plan_text(
+        "service = \"s\"\n[stable]\nimage = \"reg.example.com/shop:1.4\"\n[deploy]\nimage = \"reg.example.com/shop:{version}\"\n",
+    );
+    let mut m = Machine::new(docker.clone());
+    for hostile in ["evil/miner:latest", "1.5+build", "privileged"] {
+        let mut m = Machine::new(docker.clone());
+        let r = m
+            .apply(
+                act(Action::Deploy {
+                    image: hostile.into(),
+                }),
+                t0(),
+            )
+            .map(|_| ());
+        match hostile {
+            // A plain name is a tag of the template's repository.
+            "privileged" => assert!(r.is_ok()),
+            _ => assert_eq!(r.unwrap_err().code, codes::NOT_ALLOWED, "{hostile}"),
+        }
+    }
+    ok(
+        &mut m,
+        act(Action::Deploy {
+            image: "1.5.0".into(),
+        }),
+        t0(),
+    );
+    let spec = m.spec(Role::Canary).unwrap();
+    assert_eq!(spec.image.as_deref(), Some("reg.example.com/shop:1.5.0"));
+    assert_eq!(spec.version, "1.5.0");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Frame export: `buffer_to_ansi` round-trips through an ANSI parser back to
 //! the same buffer (colours, modifiers, wide characters), `write_asciicast`
-//! writes valid asciicast v2, and `asciinema cat` accepts it where installed.
+//! writes valid asciicast v2, and `asciinema cat` accepts it where installed;
+//! a control character in a cell is written as its picture.
 
 use cutover::journal::{CastMeta, buffer_to_ansi, write_asciicast, write_asciicast_with};
 use ratatui::buffer::Buffer;
@@ -193,6 +194,23 @@ fn ansi_of_a_tiny_buffer_is_exactly_this() {
         buffer_to_ansi(&buf),
         "\x1b[0m \x1b[0;1;31mab\x1b[0m \r\n\x1b[0;48;2;1;2;3mx\x1b[0m   "
     );
+}
+
+/// Defence in depth: a control character that reached a cell (outside
+/// text is cleaned before it gets that far) is written as its picture, one
+/// column each, never passed on; the cast holds only the renderer's SGR.
+#[test]
+fn a_control_character_in_a_cell_is_written_as_its_picture() {
+    let mut buf = Buffer::empty(Rect::new(0, 0, 6, 1));
+    for (x, symbol) in ["a", "\u{1b}", "]", "\u{7}", "\u{9b}", "b"]
+        .iter()
+        .enumerate()
+    {
+        buf[(x as u16, 0)].set_symbol(symbol);
+    }
+    let text = buffer_to_ansi(&buf);
+    assert_eq!(text, "\u{1b}[0ma␛]␇\u{fffd}b");
+    assert_eq!(ansi_to_buffer(&text, 6, 1)[(1, 0)].symbol(), "␛");
 }
 
 #[test]

@@ -331,6 +331,8 @@ async fn a_registry_that_never_answers_times_out() {
         labels: Default::default(),
         pull: Default::default(),
         pinned: None,
+        pass_env: Vec::new(),
+        hardening: Default::default(),
     };
     let err = rt.prepare(&spec, &|_| {}).await.unwrap_err();
     held.abort();

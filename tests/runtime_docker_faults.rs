@@ -51,6 +51,8 @@ fn spec(service: &str, image: &str, memory: Option<u64>, env: &[(&str, &str)]) -
         labels: BTreeMap::from([("cutover.test".to_string(), service.to_string())]),
         pull: Default::default(),
         pinned: None,
+        pass_env: Vec::new(),
+        hardening: Default::default(),
     }
 }
 

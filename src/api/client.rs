@@ -1,4 +1,8 @@
 //! The admin API client used by the CLI verbs and the TUI.
+//!
+//! What a daemon answers is outside text for the process that shows it (it
+//! may be an older daemon, or not cutover at all): states, events, logs and
+//! error messages are cleaned here ([`crate::text`]) as they enter.
 
 use super::ApiError;
 use crate::cli::Target;
@@ -6,6 +10,7 @@ use crate::model::{
     Action, ActionReply, ActionRequest, Actor, Event, GuardPatch, Refusal, Role, StateView,
 };
 use crate::plan::GuardPlan;
+use crate::text::CleanText;
 use futures::stream::{BoxStream, StreamExt};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -118,7 +123,14 @@ impl Client {
             return Err(ClientError::Unauthorized { addr: self.addr });
         }
         let text = resp.text().await.unwrap_or_default();
-        match serde_json::from_str::<ApiError>(&text) {
+        // What the daemon says is shown to the operator: cleaned here.
+        let text_shown = crate::text::clean_owned(text.clone());
+        let parsed = serde_json::from_str::<ApiError>(&text).map(|mut e| {
+            crate::text::clean_in_place(&mut e.code);
+            crate::text::clean_in_place(&mut e.error);
+            e
+        });
+        match parsed {
             // 409: refused in this phase; 400: values the controller refused.
             // Either way nothing changed.
             Ok(e) if matches!(status.as_u16(), 400 | 409) => {
@@ -130,7 +142,7 @@ impl Client {
             }),
             Err(_) => Err(ClientError::Api {
                 status: status.as_u16(),
-                message: text,
+                message: text_shown,
             }),
         }
     }
@@ -156,7 +168,9 @@ impl Client {
     }
 
     pub async fn state(&self) -> Result<StateView, ClientError> {
-        self.get_json("/v1/state").await
+        let mut state: StateView = self.get_json("/v1/state").await?;
+        state.clean_text();
+        Ok(state)
     }
 
     pub async fn metrics(&self) -> Result<serde_json::Value, ClientError> {
@@ -165,8 +179,12 @@ impl Client {
 
     /// Ask for an action. `Err(ClientError::Refused)` when the controller said no.
     pub async fn act(&self, req: &ActionRequest) -> Result<ActionReply, ClientError> {
-        self.call(self.http.post(self.url("/v1/actions")).json(req))
-            .await
+        let mut reply: ActionReply = self
+            .call(self.http.post(self.url("/v1/actions")).json(req))
+            .await?;
+        crate::text::clean_in_place(&mut reply.detail);
+        reply.state.clean_text();
+        Ok(reply)
     }
 
     /// The guard thresholds in force (`GET /v1/guards`).
@@ -235,7 +253,15 @@ impl Client {
                     if let Some(pos) = buf.iter().position(|b| *b == b'\n') {
                         let line: Vec<u8> = buf.drain(..=pos).collect();
                         let parsed = serde_json::from_slice::<Event>(&line[..line.len() - 1])
-                            .map_err(|e| ClientError::Protocol(format!("bad event line: {e}")));
+                            .map(|mut e| {
+                                e.clean_text();
+                                e
+                            })
+                            .map_err(|e| {
+                                ClientError::Protocol(crate::text::clean_owned(format!(
+                                    "bad event line: {e}"
+                                )))
+                            });
                         return Some((parsed, (bytes, buf)));
                     }
                     match bytes.next().await {
@@ -281,7 +307,8 @@ impl Client {
         struct Logs {
             lines: Vec<String>,
         }
-        let logs: Logs = self.get_json(path_and_query).await?;
+        let mut logs: Logs = self.get_json(path_and_query).await?;
+        logs.lines.clean_text();
         Ok(logs.lines)
     }
 }

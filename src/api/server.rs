@@ -3,10 +3,18 @@
 //! Every `/v1/*` route needs `Authorization: Bearer <token>`; the token is
 //! compared in constant time. Handlers only translate HTTP to controller
 //! actions and back: they hold no release logic.
+//!
+//! What a caller sends is outside text: [`admit`] is where it enters the
+//! model. It refuses a `by` that names the daemon's own actors (`guard`,
+//! `system`: a caller must not make the journal say the guard acted), and
+//! cleans the free text (`reason`) with [`crate::text::clean`] so no
+//! control character reaches a terminal that shows it; a deploy target
+//! with control characters is refused outright (it names what would run).
 
 use super::{ApiError, BODY_LIMIT};
 use crate::controller::ControllerHandle;
 use crate::controller::bus::{BACKLOG, TICKS};
+use crate::controller::machine::codes;
 use crate::metrics::Metrics;
 use crate::model::{Action, ActionRequest, Actor, EventKind, Role};
 use crate::plan::HumanDuration;
@@ -34,6 +42,9 @@ pub struct ApiState {
     pub metrics: Arc<Metrics>,
     pub runtime: Option<Arc<dyn Runtime>>,
     pub token: Arc<str>,
+    /// This daemon's instance id, sent with `/healthz` so another daemon
+    /// can tell it is alive (`crate::runtime::instance::alive`).
+    pub instance: Arc<str>,
 }
 
 /// Serve the admin API on `listener` until `shutdown` resolves.
@@ -78,7 +89,7 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .merge(v1)
         .route("/metrics", get(prometheus))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -95,6 +106,19 @@ pub fn router(state: ApiState) -> Router {
         })
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
+}
+
+/// `ok`, with this daemon's instance id in a header (not a secret: it only
+/// tells this daemon from another that answers at the same address).
+async fn healthz(State(s): State<ApiState>) -> Response {
+    (
+        [(
+            crate::runtime::instance::HEALTHZ_HEADER,
+            s.instance.to_string(),
+        )],
+        "ok\n",
+    )
+        .into_response()
 }
 
 async fn require_token(State(s): State<ApiState>, req: Request, next: Next) -> Response {
@@ -175,10 +199,11 @@ fn decode<T: serde::de::DeserializeOwned>(
         }
     })?;
     serde_json::from_slice(&bytes).map_err(|e| {
+        // The parser quotes what it could not take, control characters too.
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad_json",
-            format!("invalid JSON body: {e}"),
+            crate::text::clean_owned(format!("invalid JSON body: {e}")),
         )
     })
 }
@@ -248,18 +273,54 @@ async fn post_action(State(s): State<ApiState>, body: Result<Bytes, BytesRejecti
     }
 }
 
+/// A caller's request as it may enter the model: `by` one of the callers'
+/// own (`cli`, `tui`, `api`), the reason cleaned, a deploy target free of
+/// control characters. Anything else is a 400 that says what to send.
+pub fn admit(mut req: ActionRequest) -> Result<ActionRequest, ApiError> {
+    if matches!(req.by, Actor::Guard | Actor::System) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            codes::BAD_ACTOR,
+            format!(
+                "\"by\": \"{}\" is the daemon's own; a caller is \"cli\", \"tui\" or \"api\"",
+                req.by
+            ),
+        ));
+    }
+    if let Action::Deploy { image } = &req.action
+        && crate::text::has_control(image)
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            codes::BAD_REQUEST,
+            format!(
+                "cannot deploy {}: control characters in what to run",
+                crate::text::clean(image)
+            ),
+        ));
+    }
+    if let Some(reason) = &mut req.reason {
+        crate::text::clean_in_place(reason);
+    }
+    Ok(req)
+}
+
 async fn act(s: &ApiState, req: ActionRequest) -> Response {
+    let req = match admit(req) {
+        Ok(req) => req,
+        Err(e) => return e.into_response(),
+    };
     match s.controller.act(req).await {
         Ok(reply) => Json(reply).into_response(),
         Err(refusal) => {
-            use crate::controller::machine::codes;
             let status = match refusal.code.as_str() {
                 "stopped" => StatusCode::SERVICE_UNAVAILABLE,
                 // The values asked for are wrong, whatever the phase.
                 codes::INVALID_VALUE
                 | codes::OUT_OF_RANGE
                 | codes::BAD_REQUEST
-                | codes::NOT_SUPPORTED => StatusCode::BAD_REQUEST,
+                | codes::NOT_SUPPORTED
+                | codes::NOT_ALLOWED => StatusCode::BAD_REQUEST,
                 _ => StatusCode::CONFLICT,
             };
             ApiError::new(status, &refusal.code, refusal.message).into_response()

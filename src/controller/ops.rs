@@ -104,7 +104,7 @@ pub(super) fn of_role(r: &Registry, role: Role) -> Vec<Replica> {
 #[derive(Debug)]
 pub(super) enum Op {
     Start {
-        spec: VersionSpec,
+        spec: Box<VersionSpec>,
     },
     Warmup {
         role: Role,

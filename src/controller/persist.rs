@@ -14,8 +14,9 @@ use crate::model::Role;
 use crate::runtime::Replica;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// The file name inside the service's state directory.
@@ -130,17 +131,24 @@ pub fn save(dir: &Path, state: &PersistedState) -> Result<(), PersistError> {
         if fs::hard_link(&path, &prev_tmp).is_err() {
             fs::copy(&path, &prev_tmp).map_err(io_err(&prev_tmp))?;
         }
+        // 0600 like the state itself (a copy an older cutover made may not be).
+        fs::set_permissions(&prev_tmp, fs::Permissions::from_mode(0o600))
+            .map_err(io_err(&prev_tmp))?;
         fs::rename(&prev_tmp, dir.join(PREV_FILE)).map_err(io_err(&prev_tmp))?;
     }
 
     let tmp = dir.join(TMP_FILE);
     {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(io_err(&tmp))?;
+        // 0600, no link followed: the state holds the plan's env values.
+        let mut f = crate::private_file::open(
+            &tmp,
+            crate::private_file::Access::Truncate,
+            crate::private_file::Mode::Private,
+        )
+        .map_err(|e| PersistError::Io {
+            path: tmp.clone(),
+            source: io::Error::other(e.to_string()),
+        })?;
         f.write_all(&bytes).map_err(io_err(&tmp))?;
         f.write_all(b"\n").map_err(io_err(&tmp))?;
         f.sync_all().map_err(io_err(&tmp))?;
@@ -217,10 +225,17 @@ impl std::fmt::Display for ReadError {
 }
 
 fn read_state(path: &Path, service: &str) -> Result<PersistedState, ReadError> {
-    let bytes = match fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(ReadError::Missing),
-        Err(e) => return Err(ReadError::Unreadable(e)),
+    use crate::private_file::{Access, Mode, TrustError, open};
+    use std::io::Read;
+    // No link followed, ours only, 0600 (state.json holds env values).
+    let mut bytes = Vec::new();
+    match open(path, Access::Read, Mode::Private) {
+        Ok(mut f) => f.read_to_end(&mut bytes).map_err(ReadError::Unreadable)?,
+        Err(TrustError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            return Err(ReadError::Missing);
+        }
+        Err(TrustError::Io { source, .. }) => return Err(ReadError::Unreadable(source)),
+        Err(e) => return Err(ReadError::Unreadable(io::Error::other(e.to_string()))),
     };
     let state: PersistedState =
         serde_json::from_slice(&bytes).map_err(|e| ReadError::Torn(e.to_string()))?;

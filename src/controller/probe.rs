@@ -57,7 +57,12 @@ impl HealthChecker for HttpProbe {
                         false,
                         format!("GET {} → {}", health.path, r.status().as_u16()),
                     ),
-                    Err(e) => (false, format!("GET {} failed: {e}", health.path)),
+                    // The client's error quotes what the replica sent
+                    // back: outside text, cleaned as it enters the model.
+                    Err(e) => (
+                        false,
+                        crate::text::clean_owned(format!("GET {} failed: {e}", health.path)),
+                    ),
                 };
                 if ok {
                     ok_run += 1;

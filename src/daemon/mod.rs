@@ -144,9 +144,25 @@ pub async fn start(cfg: DaemonConfig) -> Result<RunningDaemon> {
         other => eyre!(other),
     })?;
     let token = dir.ensure_token()?;
+    let instance_id = dir.ensure_instance()?;
 
     let admin_listener = bind(admin, "admin").await?;
     let admin_addr = admin_listener.local_addr()?;
+
+    // This state directory's instance: what the runtime starts carries it,
+    // and a live daemon of another instance that runs this service on the
+    // same engine is refused here, before anything starts.
+    let runtime = match cfg.runtime {
+        Some(r) => r,
+        None => connect_runtime(&plan).await?,
+    };
+    let instance = crate::runtime::Instance {
+        id: instance_id.clone(),
+        admin: admin_addr.to_string(),
+        state: dir.path.display().to_string(),
+    };
+    runtime.bind_instance(&instance);
+    refuse_live_owners(runtime.as_ref(), &plan.service).await?;
 
     let metrics = Arc::new(Metrics::new());
     let router = Router::new(
@@ -181,10 +197,6 @@ pub async fn start(cfg: DaemonConfig) -> Result<RunningDaemon> {
             let _ = t.join();
         }
     });
-    let runtime = match cfg.runtime {
-        Some(r) => r,
-        None => connect_runtime(&plan).await?,
-    };
     let loaded = persist::load(&dir.path, &plan.service);
     for w in &loaded.warnings {
         tracing::warn!("{w}");
@@ -231,6 +243,7 @@ pub async fn start(cfg: DaemonConfig) -> Result<RunningDaemon> {
         metrics,
         runtime: Some(runtime),
         token: token.clone().into(),
+        instance: instance_id.into(),
     };
     let api_task = tokio::spawn({
         let stop = stopped(stop_rx.clone());
@@ -269,6 +282,37 @@ pub async fn start(cfg: DaemonConfig) -> Result<RunningDaemon> {
         tasks: vec![proxy_task, api_task, controller_stop],
         _lock: lock,
     })
+}
+
+/// Refuse to start while a live daemon of another instance owns replicas
+/// of `service` on this runtime: the two would fight over them (see
+/// `crate::runtime::instance`). Another instance whose daemon is gone is
+/// only reported (its replicas are left alone either way).
+async fn refuse_live_owners(runtime: &dyn Runtime, service: &str) -> Result<()> {
+    let inventory = match runtime.inventory(service).await {
+        Ok(inv) => inv,
+        // The controller's own reconcile says so again, in the journal.
+        Err(e) => {
+            tracing::warn!("cannot list the replicas of {service} to check their owners: {e}");
+            return Ok(());
+        }
+    };
+    for claim in &inventory.others {
+        if crate::runtime::instance::alive(&claim.instance).await {
+            bail!(
+                "service {service:?} on this {} runtime is run by another cutover daemon, {}, which owns its replicas {}; two daemons would fight over them. Stop that daemon (or talk to it: `cutover status --state-dir` its state root), or give this plan another service name",
+                runtime.kind(),
+                claim.instance.describe(),
+                claim.replicas.join(", ")
+            );
+        }
+        tracing::warn!(
+            "replicas {} of {service} belong to {}, whose daemon does not answer: left alone (remove them, or start that state directory's daemon to take them back)",
+            claim.replicas.join(", "),
+            claim.instance.describe()
+        );
+    }
+    Ok(())
 }
 
 /// `cutover up`: run the daemon in the foreground until SIGINT / SIGTERM.
@@ -326,26 +370,36 @@ pub async fn wait_for_signal() {
     }
 }
 
-/// Logs to `cutover.log` in the service directory and to stderr.
+/// Logs to `cutover.log` in the service directory (0600, no link followed:
+/// `crate::private_file`) and to stderr. Without the file (it is refused,
+/// say), logs go to stderr alone, after saying why.
 fn init_logging(dir: &ServiceDir) -> Option<tracing_appender::non_blocking::WorkerGuard> {
     use tracing_subscriber::EnvFilter;
     use tracing_subscriber::prelude::*;
     let filter =
         || EnvFilter::try_from_env("CUTOVER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let appender = tracing_appender::rolling::never(&dir.path, "cutover.log");
-    let (file, guard) = tracing_appender::non_blocking(appender);
+    let (file, guard) = match dir.open_private("cutover.log", crate::private_file::Access::Append) {
+        Ok(f) => {
+            let (w, g) = tracing_appender::non_blocking(f);
+            (Some(w), Some(g))
+        }
+        Err(e) => {
+            eprintln!("cutover: logging to stderr only: {e}");
+            (None, None)
+        }
+    };
     let _ = tracing_subscriber::registry()
-        .with(
+        .with(file.map(|file| {
             tracing_subscriber::fmt::layer()
                 .with_writer(file)
                 .with_ansi(false)
-                .with_filter(filter()),
-        )
+                .with_filter(filter())
+        }))
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
                 .with_filter(filter()),
         )
         .try_init();
-    Some(guard)
+    guard
 }

@@ -23,6 +23,27 @@ pub fn scenario_env(s: Scenario) -> Vec<(&'static str, &'static str)> {
     }
 }
 
+/// What the demo's process replicas see of the environment `cutover demo`
+/// runs in (replicas get a clean environment: `pass_env` in docs/PLAN.md):
+/// the defaults, the demo app's own knobs, so `DEMO_LATENCY=200ms cutover
+/// demo` still slows every version down, and `CUTOVER_DEMO_MARKER`, with
+/// which the tests tag everything a demo starts to find what is left.
+pub const PASS_ENV: [&str; 13] = [
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+    "DEMO_ERROR_RATE",
+    "DEMO_LATENCY",
+    "DEMO_STARTUP_DELAY",
+    "DEMO_ERROR_AFTER",
+    "DEMO_CRASH_AFTER",
+    "DEMO_HOG_MIB",
+    "DEMO_NEVER_HEALTHY",
+    "CUTOVER_DEMO_MARKER",
+];
+
 /// How long stable serves alone before the canary is deployed.
 pub const STABLE_ALONE: Duration = Duration::from_secs(5);
 /// The demo plan for a runtime: stable v1 ×2, canary v2 ×1 with the
@@ -42,10 +63,13 @@ pub fn demo_plan(runtime: &str, scenario: Scenario, exe: &Path) -> Result<Plan> 
         .map(|(k, v)| format!("{k} = \"{v}\""))
         .collect::<Vec<_>>()
         .join(", ");
-    let (stable, canary) = match runtime {
+    // `[deploy]`: what `cutover deploy --canary VERSION` may start during
+    // the demo (the demo's own images, or its own binary), nothing else.
+    let (stable, canary, deploy) = match runtime {
         "docker" => (
             "image = \"cutover-demo:v1\"\nmemory = \"64MiB\"\ncpus = 0.5".to_string(),
             "image = \"cutover-demo:v2\"\nmemory = \"64MiB\"\ncpus = 0.5".to_string(),
+            "image = \"cutover-demo:{version}\"".to_string(),
         ),
         _ => {
             let cmd = |v: &str| {
@@ -54,12 +78,18 @@ pub fn demo_plan(runtime: &str, scenario: Scenario, exe: &Path) -> Result<Plan> 
                     exe.display().to_string()
                 )
             };
-            (cmd("v1"), cmd("v2"))
+            (cmd("v1"), cmd("v2"), cmd("{version}"))
         }
     };
+    let pass_env = PASS_ENV
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let text = format!(
         r#"service = "{SERVICE}"
 runtime = "{runtime}"
+pass_env = [{pass_env}]
 
 [listen]
 public = "127.0.0.1:0"
@@ -108,6 +138,9 @@ bake = "5s"
 [drain]
 timeout = "5s"
 stop_grace = "3s"
+
+[deploy]
+{deploy}
 "#
     );
     Ok(crate::plan::parse(&text, "demo plan")?)

@@ -7,6 +7,13 @@
 //! frame drawn from a cleared screen so any frame can be shown on its own.
 //! Consecutive identical frames are written once: a still cockpit costs
 //! nothing.
+//!
+//! A cast must hold nothing but what the renderer drew: the only escape
+//! sequences in it are the SGR and clear-screen ones written here. Text is
+//! cleaned where it enters the model (`crate::text`); should a control
+//! character still reach a cell, [`buffer_to_ansi`] writes its picture
+//! instead ([`crate::text::cell_symbol`]), and the header's title is cleaned
+//! too.
 
 use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
@@ -75,7 +82,7 @@ pub fn write_asciicast_with(
         width: meta.width,
         height: meta.height,
         timestamp: meta.timestamp,
-        title: &meta.title,
+        title: &crate::text::clean(&meta.title),
         env: Env {
             term: "xterm-256color",
         },
@@ -131,7 +138,8 @@ pub fn buffer_to_ansi(buf: &Buffer) -> String {
                 out.push(' ');
                 continue;
             }
-            out.push_str(symbol);
+            let symbol = crate::text::cell_symbol(symbol);
+            out.push_str(&symbol);
             skip = symbol.width().saturating_sub(1);
         }
         if current.is_some_and(|s| s != (Color::Reset, Color::Reset, Modifier::empty())) {

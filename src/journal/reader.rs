@@ -14,9 +14,15 @@
 //!   neither an event nor corruption;
 //! - a last line without its newline that does not parse (the writer died
 //!   mid-line) is dropped and flagged with `truncated_tail`;
-//! - no input, however hostile, panics (proptest in `tests/journal_reader.rs`).
+//! - no input, however hostile, panics (proptest in `tests/journal_reader.rs`);
+//! - a journal is outside text (whoever wrote it, someone may hand it to
+//!   you to replay): every string of the header and of every event is
+//!   cleaned here, as it enters the model ([`crate::text::CleanText`]), so
+//!   `replay`, `replay --no-tui` and `export` never pass on a control
+//!   character it holds.
 
 use crate::model::{Event, JournalHeader};
+use crate::text::CleanText;
 use std::path::Path;
 
 /// How many corrupt lines are kept with their reasons.
@@ -147,11 +153,15 @@ fn parse_named(bytes: &[u8], file: &str) -> Result<Journal, JournalError> {
             continue;
         }
         match classify(raw) {
-            Line::Event(e) => journal.events.push(*e),
+            Line::Event(mut e) => {
+                e.clean_text();
+                journal.events.push(*e);
+            }
             Line::Header => {}
             Line::Unknown => journal.unknown_events += 1,
             Line::Corrupt(_) if is_last && !ends_with_newline => journal.truncated_tail = true,
             Line::Corrupt(reason) => {
+                let reason = crate::text::clean_owned(reason);
                 journal.corrupt_lines += 1;
                 if journal.first_corrupt.len() < KEEP_CORRUPT {
                     journal.first_corrupt.push((i + 1, reason));
@@ -163,10 +173,11 @@ fn parse_named(bytes: &[u8], file: &str) -> Result<Journal, JournalError> {
 }
 
 fn parse_header(raw: &[u8], file: &str, line: usize) -> Result<JournalHeader, JournalError> {
+    // The parser's and our own details quote the file: cleaned, as outside text.
     let bad = |detail: String| JournalError::BadHeader {
         file: file.to_string(),
         line,
-        detail,
+        detail: crate::text::clean_owned(detail),
     };
     let value: serde_json::Value =
         serde_json::from_slice(raw).map_err(|e| bad(format!("not JSON: {e}")))?;
@@ -186,16 +197,19 @@ fn parse_header(raw: &[u8], file: &str, line: usize) -> Result<JournalHeader, Jo
         Some(m) if m > supported_major() => {
             return Err(JournalError::NewerVersion {
                 file: file.to_string(),
-                version: version.to_string(),
+                version: crate::text::clean(version).into_owned(),
                 supported: supported_major(),
             });
         }
         Some(m) if m < supported_major() => {
-            return Err(bad(format!("version {version} is older than 1.0")));
+            return Err(bad(format!("version {version:?} is older than 1.0")));
         }
         Some(_) => {}
     }
-    serde_json::from_value(value).map_err(|e| bad(e.to_string()))
+    let mut header: JournalHeader =
+        serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
+    header.clean_text();
+    Ok(header)
 }
 
 fn classify(raw: &[u8]) -> Line {

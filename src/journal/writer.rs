@@ -39,7 +39,7 @@
 
 use crate::controller::seams::EventSink;
 use crate::model::{Event, EventKind, JournalHeader, StateView};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
@@ -123,6 +123,17 @@ pub fn rotated_path(path: &Path, n: usize) -> PathBuf {
     path.with_file_name(rotated)
 }
 
+/// A journal file opened for appending: created 0600, no link followed,
+/// refused when someone else owns it (it holds operators' reasons and lives
+/// in the state directory: `crate::private_file`).
+fn open_private(path: &Path) -> io::Result<File> {
+    use crate::private_file::{Access, Mode, TrustError, open};
+    open(path, Access::Append, Mode::Private).map_err(|e| match e {
+        TrustError::Io { source, .. } => source,
+        other => io::Error::new(io::ErrorKind::PermissionDenied, other.to_string()),
+    })
+}
+
 /// The journal at `path` and its rotated files that exist, oldest first
 /// (the order in which they concatenate into one journal).
 pub fn journal_files(path: &Path) -> Vec<PathBuf> {
@@ -171,7 +182,13 @@ impl JournalWriter {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
         }
-        let existing = match std::fs::metadata(path) {
+        let existing = match std::fs::symlink_metadata(path) {
+            // Never followed: see `open_private`.
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(open_private(path).err().unwrap_or_else(|| {
+                    io::Error::new(io::ErrorKind::PermissionDenied, "a symbolic link")
+                }));
+            }
             Ok(m) => m.len(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
             Err(e) => return Err(e),
@@ -196,7 +213,7 @@ impl JournalWriter {
                 needs_header = true;
             }
         }
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = open_private(path)?;
         let size = file.metadata()?.len();
         let mut w = JournalWriter {
             out: BufWriter::with_capacity(64 * 1024, file),
@@ -254,10 +271,7 @@ impl JournalWriter {
             }
             std::fs::rename(&self.path, rotated_path(&self.path, 1))?;
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)?;
+        let file = open_private(&self.path)?;
         let old = std::mem::replace(&mut self.out, BufWriter::with_capacity(64 * 1024, file));
         // The rotated file is complete: make it durable.
         if let Ok(f) = old.into_inner() {

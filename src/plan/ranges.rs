@@ -23,6 +23,10 @@ pub const MAX_HEALTH_COUNT: u32 = 100;
 pub const MAX_CPUS: f64 = 1024.0;
 /// Docker refuses memory limits below 6 MiB.
 pub const MIN_MEMORY: u64 = 6 << 20;
+/// A container's `pids_limit`: the kernel's `pid_max` ceiling at most,
+/// and below 8 the container cannot even start its process tree.
+pub const MIN_PIDS_LIMIT: u32 = 8;
+pub const MAX_PIDS_LIMIT: u32 = 4_194_304;
 /// `guard.max_p99_ratio`.
 pub const MAX_P99_RATIO: f64 = 1000.0;
 /// `guard.max_error_ratio`.
@@ -75,6 +79,11 @@ pub const RANGES: &[KeyRange] = &[
         tables: VERSION,
         key: "memory",
         expected: "a size of at least 6MiB (Docker's minimum)",
+    },
+    KeyRange {
+        tables: VERSION,
+        key: "pids_limit",
+        expected: "a whole number 8–4194304",
     },
     KeyRange {
         tables: &["health"],

@@ -39,6 +39,74 @@ pub struct Plan {
     pub hooks: Hooks,
     #[serde(default)]
     pub proxy: ProxyPlan,
+    /// What `deploy --canary X` may start (see [`DeployPlan`]).
+    #[serde(default)]
+    pub deploy: DeployPlan,
+    /// The daemon's environment variables that replicas (process runtime)
+    /// and hooks see, besides the version's `env`: nothing else of the
+    /// daemon's environment reaches them.
+    #[serde(default = "default_pass_env")]
+    pub pass_env: Vec<String>,
+}
+
+/// The environment variables passed through by default (`pass_env`).
+pub const DEFAULT_PASS_ENV: [&str; 5] = ["PATH", "HOME", "LANG", "LC_ALL", "TZ"];
+
+fn default_pass_env() -> Vec<String> {
+    DEFAULT_PASS_ENV.iter().map(|s| s.to_string()).collect()
+}
+
+/// What a deploy through the admin API may start, beyond the plan's own
+/// `[canary]`. `{version}` in a template is replaced by the version the
+/// caller names, which must be a plain token (see
+/// [`DeployPlan::check_version`]); nothing else of the caller's reaches
+/// what runs.
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployPlan {
+    /// process: the command line a deployed version runs, e.g.
+    /// `["./releases/{version}/shop", "--port", "{port}"]`. Without it, the
+    /// process runtime deploys only the plan's `[canary]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// docker: the image a deployed version runs, e.g.
+    /// `"registry.example.com/shop:{version}"`. Without it, any image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+}
+
+impl DeployPlan {
+    /// The placeholder a template's caller fills.
+    pub const VERSION: &'static str = "{version}";
+    /// The characters a version may hold besides ASCII letters and digits.
+    pub const VERSION_PUNCT: &'static str = "._+-";
+    pub const VERSION_MAX: usize = 128;
+
+    /// A version a caller may name: 1 to 128 ASCII letters, digits, `.`,
+    /// `_`, `+` or `-`, starting with a letter or digit (so never an option
+    /// like `-x`, a path like `..` or anything a shell or a path would read
+    /// as more than a name). `Err` says what was wrong.
+    pub fn check_version(v: &str) -> Result<(), String> {
+        if v.is_empty() || v.len() > Self::VERSION_MAX {
+            return Err(format!(
+                "a version is 1 to {} characters",
+                Self::VERSION_MAX
+            ));
+        }
+        if !v.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            return Err("a version starts with a letter or a digit".into());
+        }
+        if let Some(c) = v
+            .chars()
+            .find(|c| !c.is_ascii_alphanumeric() && !Self::VERSION_PUNCT.contains(*c))
+        {
+            return Err(format!(
+                "{c:?} is not allowed in a version (letters, digits and {:?} only)",
+                Self::VERSION_PUNCT
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Where replicas run.
@@ -129,6 +197,26 @@ pub struct VersionPlan {
     /// if the tag moved since.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pinned: Option<String>,
+    /// docker: Linux capabilities to drop (`["ALL"]`, `["NET_RAW"]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cap_drop: Vec<String>,
+    /// docker: Linux capabilities to add back (`["NET_BIND_SERVICE"]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cap_add: Vec<String>,
+    /// docker: a read-only root filesystem (give writable paths as `tmpfs`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
+    /// docker: in-memory writable mounts, absolute paths (`["/tmp"]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tmpfs: Vec<String>,
+    /// docker: most processes (threads) a container may run; default
+    /// [`DEFAULT_PIDS_LIMIT`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids_limit: Option<u32>,
+    /// docker: `no-new-privileges` (setuid binaries gain nothing); default
+    /// on, `false` only for an image that needs setuid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_new_privileges: Option<bool>,
 }
 
 /// When a version's image is pulled, as the Docker CLI's `--pull` says it.
@@ -153,6 +241,9 @@ impl PullPolicy {
         }
     }
 }
+
+/// The pids limit a container gets unless the plan says otherwise.
+pub const DEFAULT_PIDS_LIMIT: u32 = 1024;
 
 fn default_replicas() -> u32 {
     1

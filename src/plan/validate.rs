@@ -8,8 +8,8 @@
 
 use super::ranges::{
     MAX_CPUS, MAX_DRAIN, MAX_ERROR_RATIO, MAX_EVIDENCE_TIMEOUT, MAX_HEALTH_COUNT, MAX_MIN_REQUESTS,
-    MAX_P99_RATIO, MAX_REPLICAS, MAX_STEPS, MAX_TRIP_AFTER, MAX_WARMUP_REQUESTS, MAX_WINDOW,
-    MIN_EVIDENCE_TIMEOUT, MIN_MEMORY, MIN_WINDOW, limits_ignored,
+    MAX_P99_RATIO, MAX_PIDS_LIMIT, MAX_REPLICAS, MAX_STEPS, MAX_TRIP_AFTER, MAX_WARMUP_REQUESTS,
+    MAX_WINDOW, MIN_EVIDENCE_TIMEOUT, MIN_MEMORY, MIN_PIDS_LIMIT, MIN_WINDOW, limits_ignored,
 };
 use super::types::{GuardPlan, Plan, PullPolicy, RuntimeKind, Sticky, VersionPlan};
 use super::units::HumanDuration;
@@ -87,10 +87,18 @@ pub(super) fn validate(
             );
         }
     }
+    for (i, f) in plan.freeze.iter().enumerate() {
+        if let Some(r) = &f.reason {
+            printable(&format!("freeze[{i}].reason"), r)?;
+        }
+    }
     for (key, hook) in [
         ("hooks.post_promote", &plan.hooks.post_promote),
         ("hooks.post_rollback", &plan.hooks.post_rollback),
     ] {
+        for (i, arg) in hook.iter().enumerate() {
+            printable(&format!("{key}[{i}]"), arg)?;
+        }
         if hook.is_empty() && present(key) {
             return bad(
                 key,
@@ -104,7 +112,200 @@ pub(super) fn validate(
             );
         }
     }
-    proxy(plan)
+    proxy(plan)?;
+    deploy(plan)?;
+    pass_env(plan)
+}
+
+/// Text the cockpit shows (labels, commands, reasons) holds no control
+/// characters: a plan is not a way to put escape sequences on a terminal.
+fn printable(key: &str, s: &str) -> Check {
+    if crate::text::has_control(s) {
+        return bad(
+            key,
+            format!(
+                "expected text without control characters, found {:?}",
+                crate::text::clean(s)
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn deploy(plan: &Plan) -> Check {
+    let d = &plan.deploy;
+    let rt = plan.runtime.as_str();
+    let version = super::types::DeployPlan::VERSION;
+    if let Some(cmd) = &d.command {
+        if plan.runtime != RuntimeKind::Process {
+            return bad(
+                "deploy.command",
+                format!(
+                    "`deploy.command` is for runtime \"process\" but this plan's runtime is \"{rt}\""
+                ),
+            );
+        }
+        if cmd.first().is_none_or(|p| p.trim().is_empty()) {
+            return bad(
+                "deploy.command",
+                "expected a program and its arguments, found an empty command",
+            );
+        }
+        for (i, arg) in cmd.iter().enumerate() {
+            printable(&format!("deploy.command[{i}]"), arg)?;
+        }
+        if !cmd.iter().any(|a| a.contains(version)) {
+            return bad(
+                "deploy.command",
+                format!(
+                    "expected `{version}` in the command (what `cutover deploy --canary VERSION` fills in), e.g. [\"./releases/{version}/shop\", \"--port\", \"{{port}}\"]"
+                ),
+            );
+        }
+    }
+    if let Some(image) = &d.image {
+        if plan.runtime != RuntimeKind::Docker {
+            return bad(
+                "deploy.image",
+                format!(
+                    "`deploy.image` is for runtime \"docker\" but this plan's runtime is \"{rt}\""
+                ),
+            );
+        }
+        let ok = image
+            .strip_suffix(&format!(":{version}"))
+            .is_some_and(|repo| !repo.contains(version) && image_reference(repo).is_ok());
+        if !ok {
+            return bad(
+                "deploy.image",
+                format!(
+                    "expected an image reference whose tag is `{version}`, e.g. \"registry.example.com/shop:{version}\", found {image:?}"
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn pass_env(plan: &Plan) -> Check {
+    for (i, name) in plan.pass_env.iter().enumerate() {
+        let ok = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
+            return bad(
+                format!("pass_env[{i}]"),
+                format!(
+                    "expected an environment variable name (letters, digits and '_', not starting with a digit), found {name:?}"
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The Linux capabilities Docker knows (`capabilities(7)`), without `CAP_`.
+const CAPABILITIES: [&str; 41] = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+];
+
+/// The docker-only hardening keys of one version.
+fn hardening(runtime: RuntimeKind, key: &str, v: &VersionPlan) -> Check {
+    if runtime != RuntimeKind::Docker {
+        let set = [
+            ("cap_drop", !v.cap_drop.is_empty()),
+            ("cap_add", !v.cap_add.is_empty()),
+            ("read_only", v.read_only),
+            ("tmpfs", !v.tmpfs.is_empty()),
+            ("pids_limit", v.pids_limit.is_some()),
+            ("no_new_privileges", v.no_new_privileges.is_some()),
+        ];
+        if let Some((name, _)) = set.iter().find(|(_, on)| *on) {
+            return bad(
+                format!("{key}.{name}"),
+                format!(
+                    "`{name}` is for runtime \"docker\" (it hardens containers) but this plan's runtime is \"{}\"",
+                    runtime.as_str()
+                ),
+            );
+        }
+        return Ok(());
+    }
+    for (list, caps) in [("cap_drop", &v.cap_drop), ("cap_add", &v.cap_add)] {
+        for (i, cap) in caps.iter().enumerate() {
+            let name = cap.to_ascii_uppercase();
+            let name = name.strip_prefix("CAP_").unwrap_or(&name);
+            if name != "ALL" && !CAPABILITIES.contains(&name) {
+                return bad(
+                    format!("{key}.{list}[{i}]"),
+                    format!(
+                        "expected a Linux capability such as \"NET_BIND_SERVICE\" or \"ALL\" (see capabilities(7)), found {cap:?}"
+                    ),
+                );
+            }
+        }
+    }
+    for (i, path) in v.tmpfs.iter().enumerate() {
+        let ok = path.starts_with('/')
+            && path != "/"
+            && !path
+                .chars()
+                .any(|c| c == ':' || c == ',' || c.is_whitespace() || c.is_control())
+            && !path.split('/').any(|part| part == "..");
+        if !ok {
+            return bad(
+                format!("{key}.tmpfs[{i}]"),
+                format!(
+                    "expected an absolute path inside the container such as \"/tmp\" (no ':', ',', spaces or '..'), found {path:?}"
+                ),
+            );
+        }
+    }
+    if let Some(n) = v.pids_limit
+        && !(MIN_PIDS_LIMIT..=MAX_PIDS_LIMIT).contains(&n)
+    {
+        return out_of_range(format!("{key}.pids_limit"), n, "");
+    }
+    Ok(())
 }
 
 fn service(name: &str) -> Check {
@@ -251,6 +452,15 @@ fn version(runtime: RuntimeKind, key: &str, v: &VersionPlan) -> Check {
     {
         return out_of_range(format!("{key}.memory"), m, "");
     }
+    if let Some(label) = &v.version {
+        printable(&format!("{key}.version"), label)?;
+    }
+    if let Some(cmd) = &v.command {
+        for (i, arg) in cmd.iter().enumerate() {
+            printable(&format!("{key}.command[{i}]"), arg)?;
+        }
+    }
+    hardening(runtime, key, v)?;
     for name in v.env.keys() {
         if name.is_empty() || name.contains('=') || name.contains('\0') {
             return bad(

@@ -12,13 +12,19 @@
 //! sampled one-shot (never a stream: streaming stats for many containers
 //! costs the engine dearly). The engine here may speak an older API than
 //! bollard's default, so the version is negotiated on connect.
+//!
+//! Containers are confined as the plan asks, with safe defaults
+//! (`no-new-privileges`, a pids limit: `hardening.rs`, applied in
+//! `harden`), and carry their instance (`instance.rs`): one of another
+//! instance's is not ours.
 
 use super::docker_endpoint::{Connection, Endpoint, Publish, publish_for};
 use super::docker_events::{self, SharedTracker};
 use super::pull;
 use super::registry_auth::{self, DockerConfig};
 use super::{
-    Inventory, Replica, ReplicaStats, Runtime, RuntimeError, RuntimeEvent, VersionSpec, exit_detail,
+    Claim, Hardening, Instance, Inventory, Replica, ReplicaStats, Runtime, RuntimeError,
+    RuntimeEvent, VersionSpec, exit_detail,
 };
 use crate::model::Role;
 use crate::plan::PullPolicy;
@@ -58,6 +64,8 @@ pub struct DockerRuntime {
     docker_config: Option<PathBuf>,
     /// A pull during which the engine says nothing this long times out.
     pull_stall: Duration,
+    /// The instance this runtime works for (see `instance.rs`).
+    instance: std::sync::Mutex<Option<Instance>>,
 }
 
 impl Drop for DockerRuntime {
@@ -218,6 +226,7 @@ impl DockerRuntime {
             watcher,
             docker_config: None,
             pull_stall: pull::STALL,
+            instance: std::sync::Mutex::new(None),
         })
     }
 
@@ -272,12 +281,23 @@ impl DockerRuntime {
         &self.publish
     }
 
+    fn instance(&self) -> Option<Instance> {
+        self.instance
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// An engine error in words an operator can act on. The engine's
+    /// message is outside text (it quotes image references, container names
+    /// and output): it enters the model here, cleaned (`crate::text`).
     fn err(&self, what: &str, e: bollard::errors::Error) -> RuntimeError {
         match &e {
             bollard::errors::Error::DockerResponseServerError {
                 status_code,
                 message,
             } => {
+                let message = crate::text::clean(message);
                 if message.contains("port is already allocated")
                     || message.contains("address already in use")
                     || message.contains("all ports are allocated")
@@ -300,7 +320,7 @@ impl DockerRuntime {
             }
             other => RuntimeError::Unreachable {
                 endpoint: self.endpoint.describe(),
-                detail: format!("{what}: {other}"),
+                detail: crate::text::clean_owned(format!("{what}: {other}")),
             },
         }
     }
@@ -376,7 +396,7 @@ impl DockerRuntime {
                 nano_cpus: spec.cpus.map(|c| (c * 1e9) as i64),
                 memory: spec.memory.map(|m| m as i64),
                 memory_swap: spec.memory.map(|m| m as i64),
-                ..Default::default()
+                ..harden(&spec.hardening)
             }),
             ..Default::default()
         };
@@ -468,11 +488,10 @@ impl DockerRuntime {
         let mut lines = Vec::new();
         while let Some(chunk) = stream.next().await {
             match chunk {
-                Ok(out) => lines.extend(
-                    String::from_utf8_lossy(&out.into_bytes())
-                        .lines()
-                        .map(str::to_string),
-                ),
+                // A replica's output is outside text: cleaned as it enters.
+                Ok(out) => lines.extend(crate::text::lines(&String::from_utf8_lossy(
+                    &out.into_bytes(),
+                ))),
                 Err(e) => return Err(self.err("logs", e)),
             }
         }
@@ -498,6 +517,7 @@ impl DockerRuntime {
             .await
             .map_err(|e| self.err("list containers", e))?;
         let mut inv = Inventory::default();
+        let me = self.instance();
         for c in found {
             let Some(id) = c.id.clone() else { continue };
             let labels = c.labels.clone().unwrap_or_default();
@@ -505,12 +525,34 @@ impl DockerRuntime {
             if labels.get(LABEL_SERVICE).map(String::as_str) != Some(service) {
                 continue;
             }
+            // Another instance's (another state directory's daemon): not
+            // ours, whatever else it carries.
+            if let Some(other) = Instance::from_labels(|k| labels.get(k).map(String::as_str))
+                && let Some(me) = &me
+                && other.id != me.id
+            {
+                let short = crate::text::clean(&id[..id.len().min(12)]).into_owned();
+                inv.foreign.push(format!(
+                    "container {short} of {service} belongs to another cutover, {}: not ours, left alone",
+                    other.describe()
+                ));
+                match inv.others.iter_mut().find(|c| c.instance == other) {
+                    Some(claim) => claim.replicas.push(short),
+                    None => inv.others.push(Claim {
+                        instance: other,
+                        replicas: vec![short],
+                    }),
+                }
+                continue;
+            }
             let Some(replica) = replica_from_labels(id.clone(), &labels, self.addr_of(&c)) else {
                 let name = c
                     .names
                     .as_ref()
                     .and_then(|n| n.first())
-                    .map_or(String::new(), |n| n.trim_start_matches('/').to_string());
+                    .map_or(String::new(), |n| {
+                        crate::text::clean(n.trim_start_matches('/')).into_owned()
+                    });
                 let warning = format!(
                     "container {name} ({}) carries {LABEL_SERVICE}={service} but not cutover's {LABEL_ROLE} and {LABEL_RELEASE} labels: it is not cutover's, left alone",
                     &id[..id.len().min(12)]
@@ -536,7 +578,9 @@ impl DockerRuntime {
                             let s = info.state.unwrap_or_default();
                             exit_detail(s.exit_code.unwrap_or(-1), s.oom_killed.unwrap_or(false))
                         }
-                        Err(_) => c.status.clone().unwrap_or_else(|| "dead".into()),
+                        Err(_) => crate::text::clean_owned(
+                            c.status.clone().unwrap_or_else(|| "dead".into()),
+                        ),
                     };
                     inv.exited.push((replica, detail));
                 }
@@ -572,7 +616,8 @@ fn replica_from_labels(
         id,
         role,
         release,
-        version: labels.get(LABEL_VERSION).cloned().unwrap_or_default(),
+        // Labels are the engine's to report and anyone's to set: outside text.
+        version: crate::text::clean_owned(labels.get(LABEL_VERSION).cloned().unwrap_or_default()),
         addr,
     })
 }
@@ -665,6 +710,9 @@ impl Runtime for DockerRuntime {
         labels.insert(LABEL_ROLE.into(), spec.role.as_str().into());
         labels.insert(LABEL_VERSION.into(), spec.version.clone());
         labels.insert(LABEL_RELEASE.into(), spec.release.to_string());
+        if let Some(me) = self.instance() {
+            labels.extend(me.labels());
+        }
         let mut env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         env.push(format!("PORT={}", spec.port));
         env.push(format!("DEMO_PORT={}", spec.port));
@@ -797,5 +845,31 @@ impl Runtime for DockerRuntime {
 
     fn subscribe(&self) -> broadcast::Receiver<RuntimeEvent> {
         self.events.subscribe()
+    }
+
+    fn bind_instance(&self, instance: &Instance) {
+        *self.instance.lock().unwrap_or_else(|e| e.into_inner()) = Some(instance.clone());
+    }
+}
+
+/// The confinement a version asks for (`hardening.rs`), as the engine takes
+/// it: every container-create option of it is set here and nowhere else.
+fn harden(h: &Hardening) -> HostConfig {
+    let list = |v: &[String]| (!v.is_empty()).then(|| v.to_vec());
+    HostConfig {
+        security_opt: h
+            .no_new_privileges
+            .then(|| vec!["no-new-privileges:true".to_string()]),
+        pids_limit: Some(i64::from(h.pids_limit)),
+        cap_drop: list(&h.cap_drop),
+        cap_add: list(&h.cap_add),
+        readonly_rootfs: h.read_only.then_some(true),
+        tmpfs: (!h.tmpfs.is_empty()).then(|| {
+            h.tmpfs
+                .iter()
+                .map(|p| (p.clone(), super::hardening::TMPFS_OPTIONS.to_string()))
+                .collect()
+        }),
+        ..Default::default()
     }
 }

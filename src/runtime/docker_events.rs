@@ -177,6 +177,8 @@ pub(super) async fn watch(
                             ),
                             None => format!("the Docker engine does not answer: {e}"),
                         };
+                        // The engine's error text is outside text.
+                        let detail = crate::text::clean_owned(detail);
                         let _ = tx.send(RuntimeEvent::Reachable { ok: false, detail });
                     }
                     tokio::time::sleep(backoff).await;

@@ -14,11 +14,16 @@ pub mod docker;
 pub mod docker_endpoint;
 mod docker_events;
 mod docker_ssh;
+pub mod hardening;
 pub mod image;
+pub mod instance;
 pub mod process;
 pub mod pull;
 pub mod registry_auth;
 pub mod static_;
+
+pub use hardening::Hardening;
+pub use instance::{Claim, Instance};
 
 use crate::model::Role;
 use crate::plan::PullPolicy;
@@ -56,6 +61,11 @@ pub struct VersionSpec {
     /// The exact image an earlier pull resolved `image` to (`repo@sha256:…`):
     /// when set, these bytes run, whatever the tag names now.
     pub pinned: Option<String>,
+    /// The daemon's environment variables a process replica sees besides
+    /// `env` (the plan's `pass_env`); nothing else of it is passed on.
+    pub pass_env: Vec<String>,
+    /// How a container is confined (docker).
+    pub hardening: Hardening,
 }
 
 /// A started replica.
@@ -113,9 +123,13 @@ pub struct Inventory {
     /// be removed; each with how it ended (see [`exit_detail`]).
     pub exited: Vec<(Replica, String)>,
     /// Things that carry the service's name but not cutover's whole
-    /// identity (service, role and release): not ours, never touched, only
-    /// reported.
+    /// identity (service, role and release), or another instance's: not
+    /// ours, never touched, only reported.
     pub foreign: Vec<String>,
+    /// Replicas of this service that another instance (another state
+    /// directory) started, by instance: never listed, adopted or removed
+    /// here; the daemon refuses to start while that instance's daemon runs.
+    pub others: Vec<Claim>,
 }
 
 /// Live resource usage of one replica.
@@ -213,4 +227,10 @@ pub trait Runtime: Send + Sync + 'static {
 
     /// Exits, OOM kills and reachability changes, as they happen.
     fn subscribe(&self) -> broadcast::Receiver<RuntimeEvent>;
+
+    /// The instance this runtime works for: replicas it starts from now on
+    /// carry it, and ones that carry another instance's are not ours (never
+    /// listed, adopted or removed; reported in [`Inventory::others`]).
+    /// Runtimes with nothing shared to tell apart (static) ignore it.
+    fn bind_instance(&self, _instance: &Instance) {}
 }

@@ -4,8 +4,17 @@
 //! everything it spawned), and a bounded ring of its output for `logs`.
 //!
 //! Children carry their identity in their environment (`CUTOVER_SERVICE`,
-//! `CUTOVER_ROLE`, `CUTOVER_RELEASE`, `CUTOVER_VERSION`, `CUTOVER_ADDR`), so a
-//! restarted daemon can find and adopt them from `/proc` after it was killed.
+//! `CUTOVER_ROLE`, `CUTOVER_RELEASE`, `CUTOVER_VERSION`, `CUTOVER_ADDR`, and
+//! the daemon's instance as `CUTOVER_INSTANCE`, `CUTOVER_ADMIN`,
+//! `CUTOVER_STATE`), so a restarted daemon can find and adopt them from
+//! `/proc` after it was killed. Only processes of the daemon's own user
+//! and of no other instance are ever adopted: another local user cannot
+//! plant a "replica" by setting those variables.
+//!
+//! A child's environment is clean: the version's `env`, the variables
+//! above, `PORT`, and of the daemon's own environment only what the plan's
+//! `pass_env` names (PATH, HOME, LANG, LC_ALL, TZ by default). A secret in
+//! the daemon's environment does not reach a replica.
 //! An adopted process is not our child: nobody here can wait for it, so its
 //! liveness is polled (every [`ADOPTED_POLL`]) and its exit reported with
 //! [`EXIT_CODE_UNKNOWN`].
@@ -20,8 +29,8 @@
 //! checks then see whatever it answers).
 
 use super::{
-    EXIT_CODE_UNKNOWN, Replica, ReplicaStats, Runtime, RuntimeError, RuntimeEvent, VersionSpec,
-    exit_detail,
+    Claim, EXIT_CODE_UNKNOWN, Instance, Inventory, Replica, ReplicaStats, Runtime, RuntimeError,
+    RuntimeEvent, VersionSpec, exit_detail,
 };
 use crate::model::Role;
 use nix::sys::signal::{Signal, killpg};
@@ -58,6 +67,8 @@ struct Child {
 pub struct ProcessRuntime {
     children: Mutex<BTreeMap<String, Arc<Child>>>,
     events: broadcast::Sender<RuntimeEvent>,
+    /// The instance this runtime works for (see `instance.rs`).
+    instance: Mutex<Option<Instance>>,
 }
 
 impl Default for ProcessRuntime {
@@ -71,7 +82,15 @@ impl ProcessRuntime {
         ProcessRuntime {
             children: Mutex::new(BTreeMap::new()),
             events: broadcast::channel(256).0,
+            instance: Mutex::new(None),
         }
+    }
+
+    fn instance(&self) -> Option<Instance> {
+        self.instance
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<Child>>> {
@@ -136,17 +155,33 @@ fn alive_since(pid: i32, started: Option<u64>) -> bool {
     alive(pid) && (started.is_none() || start_time(pid) == started)
 }
 
-/// Adoptable children of `service` found in /proc (after a daemon restart).
-/// Reads every process's environment: blocking work, run off the async threads.
-fn scan_proc(service: &str) -> Vec<(Replica, i32)> {
+/// The environment variables that carry an instance, by label.
+const INSTANCE_ENV: [(&str, &str); 3] = [
+    (super::instance::LABEL_INSTANCE, "CUTOVER_INSTANCE"),
+    (super::instance::LABEL_ADMIN, "CUTOVER_ADMIN"),
+    (super::instance::LABEL_STATE, "CUTOVER_STATE"),
+];
+
+/// What /proc holds of `service`: our adoptable children (after a daemon
+/// restart), and other instances' children by instance. Only processes of
+/// our own user count. Reads every process's environment: blocking work,
+/// run off the async threads.
+fn scan_proc(service: &str, me: Option<&Instance>) -> (Vec<(Replica, i32)>, Vec<Claim>) {
+    use std::os::unix::fs::MetadataExt;
+    let mut others: Vec<Claim> = Vec::new();
     let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
+        return (Vec::new(), others);
     };
+    let uid = nix::unistd::geteuid().as_raw();
     let mut out = Vec::new();
     for e in dir.flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
             continue;
         };
+        // Another user's process is never ours, whatever it claims.
+        if e.metadata().map_or(true, |m| m.uid() != uid) {
+            continue;
+        }
         let Ok(env) = std::fs::read(e.path().join("environ")) else {
             continue;
         };
@@ -174,6 +209,26 @@ fn scan_proc(service: &str) -> Vec<(Replica, i32)> {
         let Some(addr) = vars.get("CUTOVER_ADDR") else {
             continue;
         };
+        let label = |k: &str| {
+            INSTANCE_ENV
+                .iter()
+                .find(|(l, _)| *l == k)
+                .and_then(|(_, var)| vars.get(*var))
+                .map(String::as_str)
+        };
+        if let (Some(other), Some(me)) = (Instance::from_labels(label), me)
+            && other.id != me.id
+        {
+            let id = format!("pid:{pid}");
+            match others.iter_mut().find(|c| c.instance == other) {
+                Some(c) => c.replicas.push(id),
+                None => others.push(Claim {
+                    instance: other,
+                    replicas: vec![id],
+                }),
+            }
+            continue;
+        }
         out.push((
             Replica {
                 id: format!("pid:{pid}"),
@@ -182,13 +237,15 @@ fn scan_proc(service: &str) -> Vec<(Replica, i32)> {
                     .get("CUTOVER_RELEASE")
                     .and_then(|r| r.parse().ok())
                     .unwrap_or(0),
-                version: vars.get("CUTOVER_VERSION").cloned().unwrap_or_default(),
+                version: crate::text::clean_owned(
+                    vars.get("CUTOVER_VERSION").cloned().unwrap_or_default(),
+                ),
                 addr: addr.clone(),
             },
             pid,
         ));
     }
-    out
+    (out, others)
 }
 
 fn exit_code(status: std::io::Result<std::process::ExitStatus>) -> i64 {
@@ -258,6 +315,21 @@ impl ProcessRuntime {
                 .map(|a| a.replace("{port}", &port.to_string()))
                 .collect();
             let mut cmd = tokio::process::Command::new(&args[0]);
+            // A clean environment: only what the plan passes on (see the
+            // module doc), then the version's own, then cutover's.
+            cmd.env_clear();
+            for name in &spec.pass_env {
+                if let Some(value) = std::env::var_os(name) {
+                    cmd.env(name, value);
+                }
+            }
+            if let Some(me) = self.instance() {
+                for (label, value) in me.labels() {
+                    if let Some((_, var)) = INSTANCE_ENV.iter().find(|(l, _)| *l == label) {
+                        cmd.env(var, value);
+                    }
+                }
+            }
             cmd.args(&args[1..])
                 .envs(&spec.env)
                 .env("PORT", port.to_string())
@@ -295,8 +367,17 @@ impl ProcessRuntime {
             {
                 let logs = logs.clone();
                 readers.push(tokio::spawn(async move {
-                    let mut lines = BufReader::new(stream).lines();
-                    while let Ok(Some(line)) = lines.next_line().await {
+                    // Bytes, not `lines()`: one line that is not UTF-8 must
+                    // not end the reading (the child would block on a full
+                    // pipe). Each line is cleaned as it enters the ring: a
+                    // replica's output is outside text (see `crate::text`).
+                    let mut reader = BufReader::new(stream);
+                    let mut raw = Vec::new();
+                    while matches!(reader.read_until(b'\n', &mut raw).await, Ok(n) if n > 0) {
+                        let text = String::from_utf8_lossy(&raw);
+                        let line =
+                            crate::text::clean(text.trim_end_matches(['\n', '\r'])).into_owned();
+                        raw.clear();
                         let mut l = logs.lock().unwrap_or_else(|e| e.into_inner());
                         if l.len() == LOG_LINES {
                             l.pop_front();
@@ -475,22 +556,43 @@ impl Runtime for ProcessRuntime {
     }
 
     async fn list(&self, service: &str) -> Result<Vec<Replica>, RuntimeError> {
+        Ok(self.inventory(service).await?.running)
+    }
+
+    async fn inventory(&self, service: &str) -> Result<Inventory, RuntimeError> {
         // Children of an earlier daemon of this service: adopted and watched.
         let wanted = service.to_string();
-        let found = tokio::task::spawn_blocking(move || scan_proc(&wanted))
+        let me = self.instance();
+        let (found, others) = tokio::task::spawn_blocking(move || scan_proc(&wanted, me.as_ref()))
             .await
             .unwrap_or_default();
         for (r, pid) in found {
             self.adopt(service, r, pid);
         }
-        Ok(self
+        let running = self
             .lock()
             .values()
             .filter(|c| {
                 c.service == service && c.exited.lock().map(|e| e.is_none()).unwrap_or(true)
             })
             .map(|c| c.replica.clone())
-            .collect())
+            .collect();
+        let foreign = others
+            .iter()
+            .map(|c| {
+                format!(
+                    "processes {} of {service} belong to another cutover, {}: not ours, left alone",
+                    c.replicas.join(", "),
+                    c.instance.describe()
+                )
+            })
+            .collect();
+        Ok(Inventory {
+            running,
+            exited: Vec::new(),
+            foreign,
+            others,
+        })
     }
 
     async fn stats(&self, replica: &Replica) -> Result<ReplicaStats, RuntimeError> {
@@ -561,6 +663,10 @@ impl Runtime for ProcessRuntime {
     fn subscribe(&self) -> broadcast::Receiver<RuntimeEvent> {
         self.events.subscribe()
     }
+
+    fn bind_instance(&self, instance: &Instance) {
+        *self.instance.lock().unwrap_or_else(|e| e.into_inner()) = Some(instance.clone());
+    }
 }
 
 impl Drop for ProcessRuntime {
@@ -596,6 +702,8 @@ mod tests {
             labels: BTreeMap::new(),
             pull: Default::default(),
             pinned: None,
+            pass_env: vec!["PATH".into()],
+            hardening: Default::default(),
         }
     }
 
@@ -721,6 +829,64 @@ mod tests {
         );
     }
 
+    /// What /proc holds is anyone's to write: a process of another user, or
+    /// of another instance, that claims to be a replica of this service is
+    /// never adopted (the other instance's is reported as its claim).
+    #[tokio::test]
+    async fn only_our_users_and_instances_processes_are_adopted() {
+        use std::os::unix::process::CommandExt;
+        let svc = service("claims");
+        let claim = |cmd: &mut std::process::Command, instance: Option<&str>| {
+            cmd.arg("60")
+                .env("CUTOVER_SERVICE", &svc)
+                .env("CUTOVER_ROLE", "stable")
+                .env("CUTOVER_RELEASE", "0")
+                .env("CUTOVER_ADDR", "127.0.0.1:1")
+                .process_group(0);
+            if let Some(id) = instance {
+                cmd.env("CUTOVER_INSTANCE", id)
+                    .env("CUTOVER_STATE", "/elsewhere/shop");
+            }
+        };
+        let mut started = Vec::new();
+        if nix::unistd::geteuid().is_root() {
+            let mut nobody = std::process::Command::new("sleep");
+            claim(&mut nobody, None);
+            started.push(nobody.uid(65534).gid(65534).spawn().unwrap());
+        } else {
+            eprintln!("(not root: another user's process is not tried)");
+        }
+        let mut other = std::process::Command::new("sleep");
+        claim(&mut other, Some("0ther"));
+        started.push(other.spawn().unwrap());
+        let mut mine = std::process::Command::new("sleep");
+        claim(&mut mine, Some("mine"));
+        started.push(mine.spawn().unwrap());
+        let mine_id = format!("pid:{}", started.last().unwrap().id());
+        let other_id = format!("pid:{}", started[started.len() - 2].id());
+
+        let rt = ProcessRuntime::new();
+        rt.bind_instance(&Instance {
+            id: "mine".into(),
+            ..Instance::default()
+        });
+        let inv = rt.inventory(&svc).await.unwrap();
+        for c in &mut started {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let running: Vec<&str> = inv.running.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(running, vec![mine_id.as_str()], "only ours is adopted");
+        assert_eq!(inv.others.len(), 1, "{:?}", inv.others);
+        assert_eq!(inv.others[0].instance.id, "0ther");
+        assert_eq!(inv.others[0].replicas, vec![other_id]);
+        assert!(
+            inv.foreign[0].contains("belong to another cutover"),
+            "{:?}",
+            inv.foreign
+        );
+    }
+
     #[tokio::test]
     async fn a_child_that_exits_at_once_is_tried_twice_then_refused() {
         let svc = service("quick");
@@ -761,6 +927,9 @@ mod tests {
             rt.list(&svc).await.unwrap().is_empty(),
             "the started replica was stopped with the failed start"
         );
-        assert!(scan_proc(&svc).is_empty(), "no process of it is left");
+        assert!(
+            scan_proc(&svc, None).0.is_empty(),
+            "no process of it is left"
+        );
     }
 }

@@ -1,9 +1,10 @@
 //! The cockpit: a ratatui client of the daemon's admin API (or of a
 //! recording, read-only). `app` is the pure model, `keymap` the one key
 //! table, `components` the pure render functions, `theme` the colours,
-//! `client_loop` the terminal and the I/O around them; `prompts` and
-//! `guard_edit` what confirmations say; `replay` plays a recording and
-//! `what_if` words the backtest of its edited thresholds.
+//! `client_loop` the terminal and the I/O around them (drawn through
+//! `safe_backend`, which never writes a control character a cell holds);
+//! `prompts` and `guard_edit` what confirmations say; `replay` plays a
+//! recording and `what_if` words the backtest of its edited thresholds.
 //!
 //! The TUI renders only the wire types of [`crate::model`] and holds no
 //! state the daemon does not hold, apart from view state (graph history,
@@ -20,6 +21,7 @@ pub mod keymap;
 pub mod pacer;
 pub mod prompts;
 pub mod replay;
+mod safe_backend;
 pub mod settings;
 mod terminal;
 pub mod theme;

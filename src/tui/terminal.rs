@@ -3,6 +3,7 @@
 //! the cockpit quits, panics (a hook restores first, then reports) or gets
 //! SIGTERM (the loop ends and [`Tui`]'s `Drop` restores).
 
+use super::safe_backend::SafeBackend;
 use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
 use crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
@@ -22,7 +23,7 @@ static ACTIVE: AtomicBool = AtomicBool::new(false);
 
 /// The terminal while the cockpit owns it.
 pub struct Tui {
-    pub terminal: Terminal<CrosstermBackend<Stdout>>,
+    pub terminal: Terminal<SafeBackend<CrosstermBackend<Stdout>>>,
 }
 
 impl Tui {
@@ -35,7 +36,7 @@ impl Tui {
             restore();
             return Err(e);
         }
-        let terminal = match Terminal::new(CrosstermBackend::new(out)) {
+        let terminal = match Terminal::new(SafeBackend::new(CrosstermBackend::new(out))) {
             Ok(t) => t,
             Err(e) => {
                 restore();

@@ -32,6 +32,8 @@ timeout = "5s"
 stop_grace = "2s"
 [hooks]
 post_promote = ["notify", "promoted"]
+[deploy]
+command = ["demo-app", "--port", "{port}", "--version", "{version}"]
 "#;
 
 pub fn plan() -> Plan {
@@ -228,7 +230,9 @@ struct Running {
 
 /// A [`Runtime`] whose replicas are in-test HTTP servers on 127.0.0.1:0.
 /// The command line picks the behaviour: `--version V`, `--error-rate F`,
-/// `--latency MS`, `--unhealthy`. Knobs are shared per version label.
+/// `--latency MS`, `--unhealthy`. Knobs are shared per version label, so a
+/// test sets a deployed version's behaviour through [`TestRuntime::knobs`]
+/// before it deploys it by name (deploys name versions, not command lines).
 #[derive(Clone)]
 pub struct TestRuntime {
     running: Arc<Mutex<BTreeMap<String, Running>>>,
@@ -237,6 +241,8 @@ pub struct TestRuntime {
     pub starts: Arc<AtomicU64>,
     /// Stops begun (whether finished or not).
     pub stops: Arc<AtomicU64>,
+    /// The next start fails with this error text (what an engine says).
+    pub fail_next_start: Arc<Mutex<Option<String>>>,
 }
 
 impl Default for TestRuntime {
@@ -247,6 +253,7 @@ impl Default for TestRuntime {
             events: broadcast::channel(256).0,
             starts: Default::default(),
             stops: Default::default(),
+            fail_next_start: Default::default(),
         }
     }
 }
@@ -344,6 +351,11 @@ impl TestRuntime {
     }
 
     /// Kill a replica as a crash would (exit 137).
+    /// Report a runtime event as the runtime would (e.g. the engine gone).
+    pub fn say(&self, event: RuntimeEvent) {
+        let _ = self.events.send(event);
+    }
+
     pub fn kill(&self, id: &str) {
         if let Some(r) = self.running.lock().unwrap().get_mut(id) {
             r.task.abort();
@@ -364,6 +376,9 @@ impl Runtime for TestRuntime {
 
     async fn start(&self, spec: &VersionSpec) -> Result<Vec<Replica>, RuntimeError> {
         self.starts.fetch_add(1, Ordering::SeqCst);
+        if let Some(error) = self.fail_next_start.lock().unwrap().take() {
+            return Err(RuntimeError::CreateRefused(error));
+        }
         let cmd = spec.command.clone().unwrap_or_default();
         let knobs = self.knobs(&spec.version);
         if let Some(rate) = arg(&cmd, "--error-rate") {
@@ -603,6 +618,8 @@ replicas = 2
 [canary]
 command = ["app", "--version", "v2"]
 replicas = 1
+[deploy]
+command = ["app", "--version", "{{version}}"]
 [health]
 interval = "50ms"
 timeout = "50ms"

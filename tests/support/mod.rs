@@ -11,6 +11,7 @@ pub mod release;
 pub mod sshd;
 pub mod tmux;
 pub mod tui;
+pub mod up;
 
 /// An HTTP client for the tests' own requests: no system proxy, and a
 /// bound on every request, so an upstream that stalls (a container

@@ -53,6 +53,18 @@ impl Tmux {
         self.run(&["capture-pane", "-p", "-t", &self.session])
     }
 
+    /// The screen of another session on this server.
+    pub fn screen_of(&self, session: &str) -> String {
+        self.run(&["capture-pane", "-p", "-t", session])
+    }
+
+    /// Keys to another session on this server.
+    pub fn keys_to(&self, session: &str, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", session];
+        args.extend_from_slice(keys);
+        self.run(&args);
+    }
+
     pub fn keys(&self, keys: &[&str]) {
         let mut args = vec!["send-keys", "-t", self.session.as_str()];
         args.extend_from_slice(keys);

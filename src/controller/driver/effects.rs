@@ -61,7 +61,9 @@ impl Driver {
             self.stable_starting = true;
         }
         spec.labels.extend(self.deps.labels.clone());
-        self.op(Op::Start { spec });
+        self.op(Op::Start {
+            spec: Box::new(spec),
+        });
     }
 
     pub(super) fn op(&self, op: Op) {
@@ -108,19 +110,41 @@ impl Driver {
         self.deps.router.set_members(Role::Canary, Vec::new());
     }
 
+    /// Run a hook in the state directory with a clean environment: of the
+    /// daemon's own only what the plan's `pass_env` names, plus
+    /// `CUTOVER_SERVICE` and `CUTOVER_HOOK` (its name). A secret in the
+    /// daemon's environment does not reach a hook.
     pub(super) fn run_hook(&self, name: String, command: Vec<String>) {
         let tx = self.reports_tx.clone();
         let dir = self.deps.state_dir.clone();
+        let pass: Vec<(String, std::ffi::OsString)> = self
+            .deps
+            .plan
+            .pass_env
+            .iter()
+            .filter_map(|k| std::env::var_os(k).map(|v| (k.clone(), v)))
+            .collect();
+        let service = self.deps.plan.service.clone();
         tokio::spawn(async move {
             let shown = command.join(" ");
             let mut cmd = tokio::process::Command::new(&command[0]);
-            cmd.args(&command[1..]).current_dir(&dir).kill_on_drop(true);
+            cmd.args(&command[1..])
+                .current_dir(&dir)
+                .env_clear()
+                .envs(pass)
+                .env("CUTOVER_SERVICE", service)
+                .env("CUTOVER_HOOK", &name)
+                .stdin(std::process::Stdio::null())
+                .kill_on_drop(true);
             let note = match tokio::time::timeout(HOOK_TIMEOUT, cmd.output()).await {
                 Ok(Ok(out)) => {
                     let text = String::from_utf8_lossy(&out.stdout).into_owned()
+                        + "\n"
                         + &String::from_utf8_lossy(&out.stderr);
+                    // A hook's output is outside text: its lines, cleaned
+                    // (`crate::text`), on one line as the note is.
+                    let text = crate::text::one_line(&text);
                     let tail: String = text
-                        .trim()
                         .chars()
                         .rev()
                         .take(2000)

@@ -54,7 +54,18 @@ impl Driver {
         }
     }
 
-    pub(super) fn report(&mut self, r: Report) {
+    /// What the worker reports. Its texts quote the runtime (a start that
+    /// failed, a stop or removal that did not work, a hook's output): they
+    /// enter the model here, cleaned, whichever runtime wrote them.
+    pub(super) fn report(&mut self, mut r: Report) {
+        match &mut r {
+            Report::Started {
+                result: Err(detail),
+                ..
+            }
+            | Report::Note(detail) => crate::text::clean_in_place(detail),
+            _ => {}
+        }
         if let Report::Started {
             role: Role::Stable, ..
         } = r
@@ -118,17 +129,26 @@ impl Driver {
                 }
             }
             Report::Note(message) => self.emit(EventKind::Warning { message }),
-            Report::Pull { role, report } => self.emit(EventKind::Pull {
-                role,
-                image: report.image,
-                layers: report.layers,
-                done: report.done,
-                digest: report.digest,
-            }),
+            Report::Pull { role, report } => {
+                // Layer ids and digests are the engine's (the registry's) words.
+                let mut kind = EventKind::Pull {
+                    role,
+                    image: report.image,
+                    layers: report.layers,
+                    done: report.done,
+                    digest: report.digest,
+                };
+                crate::text::CleanText::clean_text(&mut kind);
+                self.emit(kind);
+            }
         }
     }
 
-    pub(super) fn health(&mut self, h: HealthEvent) {
+    /// A health transition. Its detail is what the checker saw (for the
+    /// HTTP checker: what the replica answered): outside text, cleaned here
+    /// as it enters the model, whichever checker sent it.
+    pub(super) fn health(&mut self, mut h: HealthEvent) {
+        crate::text::clean_in_place(&mut h.detail);
         let role = {
             let mut reg = ops::lock(&self.registry);
             let Some(t) = reg.get_mut(&h.replica_id) else {
@@ -213,12 +233,13 @@ impl Driver {
                     }
                 }
             }
+            // The engine's words: outside text (cleaned whichever runtime said it).
             RuntimeEvent::Reachable { ok, detail } => self.emit(EventKind::Warning {
-                message: if ok {
+                message: crate::text::clean_owned(if ok {
                     format!("runtime reachable again: {detail}")
                 } else {
                     format!("runtime unreachable: {detail}")
-                },
+                }),
             }),
         }
     }

@@ -16,9 +16,13 @@ impl Driver {
         // Only running replicas are adopted; dead ones of ours are removed
         // (and said so); look-alikes without cutover's labels are left alone.
         let listed = match self.deps.runtime.inventory(&service).await {
+            // What the runtime found quotes the engine (names, labels,
+            // states, errors): cleaned as it enters the model.
             Ok(inv) => {
                 for message in inv.foreign {
-                    self.emit(EventKind::Warning { message });
+                    self.emit(EventKind::Warning {
+                        message: crate::text::clean_owned(message),
+                    });
                 }
                 for (r, how) in inv.exited {
                     let outcome = match self.deps.runtime.remove(&r).await {
@@ -26,14 +30,16 @@ impl Driver {
                         Err(e) => format!("could not be removed: {e}"),
                     };
                     self.emit(EventKind::Warning {
-                        message: format!("reconcile: {} replica {} ({}, release {}) {how} while nobody watched; {outcome}", r.role, r.id, r.version, r.release),
+                        message: crate::text::clean_owned(format!("reconcile: {} replica {} ({}, release {}) {how} while nobody watched; {outcome}", r.role, r.id, r.version, r.release)),
                     });
                 }
                 Some(inv.running)
             }
             Err(e) => {
                 self.emit(EventKind::Warning {
-                    message: format!("reconcile: cannot list the replicas of {service}: {e}"),
+                    message: crate::text::clean_owned(format!(
+                        "reconcile: cannot list the replicas of {service}: {e}"
+                    )),
                 });
                 None
             }

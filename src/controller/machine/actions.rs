@@ -258,22 +258,56 @@ impl Transition<'_> {
         v.pinned = None;
         match self.plan.runtime {
             RuntimeKind::Docker => {
-                // Refused here, before anything starts: the engine would
-                // only say "invalid reference format" after the fact.
-                if let Err(why) = crate::plan::image_reference(image) {
-                    return Err(refuse(
-                        codes::INVALID_VALUE,
-                        format!(
-                            "cannot deploy: {image:?} is not a Docker image reference ({why}); expected e.g. \"registry:5000/team/shop:1.5.0\""
-                        ),
-                    ));
-                }
-                v.image = Some(image.to_string());
+                v.image = Some(match &self.plan.deploy.image {
+                    None => {
+                        // Refused here, before anything starts: the engine would
+                        // only say "invalid reference format" after the fact.
+                        if let Err(why) = crate::plan::image_reference(image) {
+                            return Err(refuse(
+                                codes::INVALID_VALUE,
+                                format!(
+                                    "cannot deploy: {image:?} is not a Docker image reference ({why}); expected e.g. \"registry:5000/team/shop:1.5.0\""
+                                ),
+                            ));
+                        }
+                        image.to_string()
+                    }
+                    Some(template) => {
+                        let version = deploy_version(image, "deploy.image", template)?;
+                        let filled = template.replace(DeployPlan::VERSION, version);
+                        crate::plan::image_reference(&filled).map_err(|why| {
+                            refuse(
+                                codes::NOT_ALLOWED,
+                                format!("cannot deploy {image:?}: {filled:?} is not an image reference ({why})"),
+                            )
+                        })?;
+                        v.version = Some(version.to_string());
+                        filled
+                    }
+                });
                 v.command = None;
                 v.upstreams.clear();
             }
+            // A command line from the API would run anything as the daemon's
+            // user: only the plan's template, filled with a plain version.
             RuntimeKind::Process => {
-                v.command = Some(image.split_whitespace().map(str::to_string).collect());
+                let Some(template) = &self.plan.deploy.command else {
+                    return Err(refuse(
+                        codes::NOT_ALLOWED,
+                        format!(
+                            "cannot deploy {image:?}: this plan's process runtime deploys only its own [canary] (`cutover deploy` without --canary); to deploy versions by name, give the plan a template: [deploy] command = [\"./releases/{{version}}/shop\", \"--port\", \"{{port}}\"]"
+                        ),
+                    ));
+                };
+                let shown = template.join(" ");
+                let version = deploy_version(image, "deploy.command", &shown)?;
+                v.command = Some(
+                    template
+                        .iter()
+                        .map(|a| a.replace(DeployPlan::VERSION, version))
+                        .collect(),
+                );
+                v.version = Some(version.to_string());
                 v.image = None;
                 v.upstreams.clear();
             }
@@ -294,7 +328,9 @@ impl Transition<'_> {
                 v.command = None;
             }
         }
-        v.version = Some(version_label(&v, "canary"));
+        if v.version.is_none() {
+            v.version = Some(version_label(&v, "canary"));
+        }
         Ok(v)
     }
 
@@ -432,4 +468,19 @@ impl Transition<'_> {
     }
 
     // ---- facts ---------------------------------------------------------
+}
+
+/// The version a caller named for a deploy template (`key` names it in the
+/// plan, `template` is what it fills): a plain token, or a refusal that
+/// says what the plan allows.
+fn deploy_version<'a>(given: &'a str, key: &str, template: &str) -> Result<&'a str, Refusal> {
+    DeployPlan::check_version(given).map_err(|why| {
+        refuse(
+            codes::NOT_ALLOWED,
+            format!(
+                "cannot deploy {given:?}: the plan deploys versions by name through its {key} `{template}`, and {why}; name a version such as 1.5.0 or v2-rc.1"
+            ),
+        )
+    })?;
+    Ok(given)
 }

@@ -43,7 +43,7 @@ use super::release::{Outcome, ReleaseState, ReplicaMark, version_label};
 use crate::model::{
     Action, ActionRequest, Actor, BreachView, EventKind, GuardVerdict, Phase, Refusal, Role,
 };
-use crate::plan::{Freeze, OnBreach, Plan, RuntimeKind, VersionPlan};
+use crate::plan::{DeployPlan, Freeze, OnBreach, Plan, RuntimeKind, VersionPlan};
 use crate::runtime::VersionSpec;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -75,6 +75,12 @@ pub mod codes {
     /// A value the plan's rules refuse (e.g. guard thresholds): the message
     /// names the key and what was expected.
     pub const INVALID_VALUE: &str = "invalid_value";
+    /// A caller named one of the daemon's own actors (`guard`, `system`)
+    /// as `by` (answered by the admin API, never by the machine).
+    pub const BAD_ACTOR: &str = "bad_actor";
+    /// A deploy target the plan does not allow (process runtime: not a
+    /// plain version token for `[deploy] command`, or no template at all).
+    pub const NOT_ALLOWED: &str = "not_allowed";
 }
 
 /// What the machine takes the guards to wait for until they first report.
@@ -248,6 +254,8 @@ pub fn spec_for(plan: &Plan, v: &VersionPlan, role: Role, release: u64) -> Versi
         labels: BTreeMap::new(),
         pull: v.pull,
         pinned: v.pinned.clone(),
+        pass_env: plan.pass_env.clone(),
+        hardening: crate::runtime::Hardening::of(v),
     }
 }
 

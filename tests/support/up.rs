@@ -1,0 +1,171 @@
+//! `cutover up` as a child process, for tests that need the real binary's
+//! edges: its own environment (what a replica or a hook inherits), its
+//! stderr (what a refusal says), its log file. The plan is written into a
+//! temporary directory that also holds the state root (`state/`); the child
+//! gets SIGTERM on [`Up::stop`] and SIGKILL if dropped still running. A
+//! daemon that stops leaves its process replicas running on purpose (the
+//! next daemon adopts them); dropping an [`Up`] removes them, found by the
+//! state directory their environment names (`CUTOVER_STATE`).
+
+#![allow(dead_code)]
+
+use cutover::api::client::Client;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Up {
+    child: Option<Child>,
+    pub dir: tempfile::TempDir,
+    pub service: String,
+}
+
+impl Up {
+    /// Write `plan` (service `service`) and start `cutover up` on it with
+    /// `env` added to this process's environment.
+    pub fn start(service: &str, plan: &str, env: &[(&str, &str)]) -> Up {
+        let mut up = Up::new(service, plan);
+        up.spawn(env);
+        up
+    }
+
+    /// Write `plan`, start nothing yet (the test prepares the state first).
+    pub fn new(service: &str, plan: &str) -> Up {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("cutover.toml"), plan).unwrap();
+        Up {
+            child: None,
+            dir,
+            service: service.to_string(),
+        }
+    }
+
+    /// Start (again) on the same plan and state.
+    pub fn spawn(&mut self, env: &[(&str, &str)]) {
+        let stderr = std::fs::File::create(self.dir.path().join("stderr.txt")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_cutover"))
+            .arg("--state-dir")
+            .arg(self.root())
+            .args(["up", "--plan"])
+            .arg(self.dir.path().join("cutover.toml"))
+            .envs(env.iter().copied())
+            .env("CUTOVER_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+    }
+
+    /// The state root (`--state-dir`).
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// The service's state directory.
+    pub fn state(&self) -> PathBuf {
+        self.root().join(&self.service)
+    }
+
+    /// What the daemon said on stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.txt")).unwrap_or_default()
+    }
+
+    /// A client once the daemon has written its address (or a panic with
+    /// its stderr, when it exited or took longer than `secs`).
+    pub async fn client(&mut self, secs: u64) -> Client {
+        let addr_file = self.state().join("admin.addr");
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&addr_file)
+                && let Ok(addr) = text.trim().parse()
+            {
+                let token = std::fs::read_to_string(self.state().join("token")).unwrap();
+                return Client::new(addr, token.trim().to_string());
+            }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
+                panic!("cutover up exited ({status}):\n{}", self.stderr());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "cutover up wrote no admin.addr within {secs} s:\n{}",
+                self.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Wait (at most `secs`) for the daemon to exit on its own.
+    pub async fn exited(&mut self, secs: u64) -> ExitStatus {
+        let child = self.child.as_mut().expect("started");
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "cutover up still runs after {secs} s"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// SIGTERM, then wait for it to finish (it stops cleanly).
+    pub async fn stop(&mut self) -> ExitStatus {
+        let pid = self.child.as_ref().expect("started").id();
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        self.exited(30).await
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.reap_replicas();
+    }
+}
+
+impl Up {
+    /// Kill the process groups of the replicas this daemon started (they
+    /// outlive it by design).
+    pub fn reap_replicas(&self) {
+        let want = format!("CUTOVER_STATE={}", self.state().display());
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for e in dir.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+                continue;
+            };
+            let Ok(env) = std::fs::read(e.path().join("environ")) else {
+                continue;
+            };
+            if env.split(|b| *b == 0).any(|kv| kv == want.as_bytes()) {
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+}
+
+/// The permission bits of `path`.
+pub fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o7777
+}
