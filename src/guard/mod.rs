@@ -5,7 +5,9 @@
 //! valid however often they are read, and the Wilson interval shown beside
 //! them); `judge` holds one release's evidence, fed with what both versions
 //! served and read as one verdict per guard; `backtest` replays a recording's
-//! per-second samples through a judge with other thresholds.
+//! per-second samples through a judge with other thresholds; `simulate`
+//! runs synthetic releases through them to measure false rollbacks and
+//! time to detect (the guards benchmark and its test).
 //!
 //! Three rules from peers' bugs are built in: too little traffic is "not
 //! enough evidence yet" — never a pass; a canary is judged against stable
@@ -19,6 +21,7 @@ pub mod backtest_verb;
 pub mod judge;
 pub mod sequential;
 pub mod settings;
+pub mod simulate;
 
 pub use judge::{Judge, P99_SHARE, PathCounts, SLOW_TOLERANCE, evidence_ready};
 

@@ -31,7 +31,7 @@ mod router;
 mod server;
 pub mod split;
 pub mod throttle;
-mod trips;
+pub(crate) mod trips;
 mod upstream;
 
 pub use router::{DrainReport, ProxyOptions, Router, Table};

@@ -1,0 +1,826 @@
+//! Simulated releases, to measure the guards rather than trust them:
+//! synthetic per-request traffic to stable and canary, fed through the real
+//! guard code exactly as the controller and the proxy feed it, for as many
+//! releases as a benchmark (`benches/guards_sim.rs`) or a test wants.
+//!
+//! The traffic model, in full:
+//! - Requests arrive as a Poisson process at `load` req/s; each goes to the
+//!   canary with the step's weight, so the two versions' arrivals are
+//!   independent Poisson processes.
+//! - Each request fails independently with its version's error rate.
+//! - Each request's latency is drawn from its version's fixed distribution
+//!   ([`LatencyModel`]), into the compact histogram's buckets.
+//! - The release runs its steps back to back (weight, seconds), judged from
+//!   the first second.
+//!
+//! What the guards are told, in the controller's and the proxy's order:
+//! a step begins (the proxy re-arms its trips, so the failure run restarts);
+//! every canary failure on the request path, in arrival order, with the run
+//! of canary failures it makes and whether stable's latest answer was a
+//! failure; and every 250 ms tick with the tick's counts and latencies,
+//! plus, when a whole second ends with the tick, that second's compact
+//! histograms. [`Current`] turns these into calls of the real [`Judge`],
+//! [`evidence_ready`] and `first_breach`, and applies the request-path trip's
+//! rule (`proxy/trips.rs`: `trip_after` failures in a row while stable's
+//! latest answer was good; the budget `max_failed_requests`); a unit test
+//! below keeps that rule equal to the proxy's own `TripWire`.
+//!
+//! Only the order of failures and of the answers that end a failure state
+//! can move a request-path trip, so events are simulated in continuous time
+//! for failures always and for successes only while they would change the
+//! trip's state (a canary run in progress, stable's latest answer a
+//! failure); successes in the rest of the tick are one Poisson draw over the
+//! time nobody watched them. That is the same law as drawing every request,
+//! at the cost of the failures only.
+//!
+//! Pure: time is a count of simulated milliseconds, never a clock; the
+//! random numbers come from one seeded generator, so a seed gives the same
+//! releases on every machine.
+
+use super::judge::{Judge, PathCounts, evidence_ready};
+use super::sequential::Tally;
+use crate::metrics::compact::{BUCKETS, LatencyHist, upper_us};
+use crate::plan::GuardPlan;
+
+/// The guard tick: the controller judges four times a second.
+pub const TICK_MS: u64 = 250;
+/// Latency buckets (the compact histogram's).
+const B: usize = BUCKETS as usize;
+
+/// Counts per compact-histogram bucket, dense.
+pub type Buckets = [u32; B];
+
+/// The random numbers of one simulated release: exact samplers on a seeded
+/// generator.
+#[derive(Clone, Debug)]
+pub struct Sampler(fastrand::Rng);
+
+impl Sampler {
+    pub fn new(seed: u64) -> Sampler {
+        Sampler(fastrand::Rng::with_seed(seed))
+    }
+
+    /// Uniform in [0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        self.0.f64()
+    }
+
+    /// Exponential with mean 1.
+    pub fn exp1(&mut self) -> f64 {
+        -(1.0 - self.0.f64()).ln()
+    }
+
+    /// A Poisson count with mean `lambda`: Knuth's product of uniforms
+    /// below 10, Hörmann's transformed rejection (PTRS) above; both exact.
+    pub fn poisson(&mut self, lambda: f64) -> u64 {
+        if lambda.is_nan() || lambda <= 0.0 {
+            return 0;
+        }
+        if lambda < 10.0 {
+            let limit = (-lambda).exp();
+            let mut p = 1.0;
+            let mut k = 0;
+            loop {
+                p *= self.0.f64();
+                if p <= limit {
+                    return k;
+                }
+                k += 1;
+            }
+        }
+        let slam = lambda.sqrt();
+        let loglam = lambda.ln();
+        let b = 0.931 + 2.53 * slam;
+        let a = -0.059 + 0.02483 * b;
+        let inv_alpha = 1.1239 + 1.1328 / (b - 3.4);
+        let vr = 0.9277 - 3.6224 / (b - 2.0);
+        loop {
+            let u = self.0.f64() - 0.5;
+            let v = self.0.f64();
+            let us = 0.5 - u.abs();
+            let k = ((2.0 * a / us + b) * u + lambda + 0.43).floor();
+            if us >= 0.07 && v <= vr {
+                return k as u64;
+            }
+            if k < 0.0 || (us < 0.013 && v > us) {
+                continue;
+            }
+            let lhs = v.ln() + inv_alpha.ln() - (a / (us * us) + b).ln();
+            if lhs <= -lambda + k * loglam - ln_factorial(k as u64) {
+                return k as u64;
+            }
+        }
+    }
+}
+
+/// `ln k!`: summed below 20, Stirling's series above (error below 1e-15).
+fn ln_factorial(k: u64) -> f64 {
+    if k < 20 {
+        return (2..=k).map(|i| (i as f64).ln()).sum();
+    }
+    let x = k as f64 + 1.0;
+    let x2 = x * x;
+    (x - 0.5) * x.ln() - x + 0.5 * (2.0 * std::f64::consts::PI).ln() + 1.0 / (12.0 * x)
+        - 1.0 / (360.0 * x * x2)
+        + 1.0 / (1260.0 * x * x2 * x2)
+}
+
+/// One component of a latency mixture: a lognormal.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Lognormal {
+    /// Its share of requests (the shares are normalised).
+    pub share: f64,
+    pub median_ms: f64,
+    /// Standard deviation of `ln(latency)`.
+    pub sigma: f64,
+}
+
+/// A version's latency distribution, as the compact histogram sees it: the
+/// chance of each bucket, and an alias table to draw one in constant time.
+#[derive(Clone, Debug)]
+pub struct LatencyModel {
+    parts: Vec<Lognormal>,
+    probs: Vec<f64>,
+    /// Vose's alias table: bucket `i` is kept with chance `keep[i]`, else
+    /// it is `alias[i]`.
+    keep: Vec<f64>,
+    alias: Vec<u8>,
+}
+
+impl LatencyModel {
+    /// A mixture of lognormals.
+    pub fn mixture(parts: &[Lognormal]) -> LatencyModel {
+        let total: f64 = parts.iter().map(|p| p.share.max(0.0)).sum();
+        let cdf = |us: f64| -> f64 {
+            parts
+                .iter()
+                .map(|p| {
+                    let z = (us / (p.median_ms * 1000.0)).ln() / p.sigma;
+                    p.share.max(0.0) / total * normal_cdf(z)
+                })
+                .sum()
+        };
+        let mut probs = Vec::with_capacity(B);
+        let mut below = 0.0;
+        for i in 0..B {
+            let upto = if i + 1 == B {
+                1.0
+            } else {
+                cdf(upper_us(i as u8))
+            };
+            probs.push((upto - below).max(0.0));
+            below = upto;
+        }
+        let sum: f64 = probs.iter().sum();
+        probs.iter_mut().for_each(|p| *p /= sum);
+        let (keep, alias) = alias_table(&probs);
+        LatencyModel {
+            parts: parts.to_vec(),
+            probs,
+            keep,
+            alias,
+        }
+    }
+
+    /// The service the benchmark models: most requests around 20 ms, and a
+    /// tail (3 % around 90 ms, wider) that sets its p99.
+    pub fn typical() -> LatencyModel {
+        LatencyModel::mixture(&[
+            Lognormal {
+                share: 0.97,
+                median_ms: 20.0,
+                sigma: 0.4,
+            },
+            Lognormal {
+                share: 0.03,
+                median_ms: 90.0,
+                sigma: 0.6,
+            },
+        ])
+    }
+
+    /// The same distribution with every latency `factor` times longer.
+    pub fn slower(&self, factor: f64) -> LatencyModel {
+        let parts: Vec<Lognormal> = self
+            .parts
+            .iter()
+            .map(|p| Lognormal {
+                median_ms: p.median_ms * factor,
+                ..*p
+            })
+            .collect();
+        LatencyModel::mixture(&parts)
+    }
+
+    /// The chance of each bucket.
+    pub fn probabilities(&self) -> &[f64] {
+        &self.probs
+    }
+
+    /// The bucket of one request's latency.
+    pub fn draw(&self, rng: &mut Sampler) -> usize {
+        let x = rng.uniform() * B as f64;
+        let i = (x as usize).min(B - 1);
+        if x - (i as f64) < self.keep[i] {
+            i
+        } else {
+            usize::from(self.alias[i])
+        }
+    }
+}
+
+/// Vose's alias method for drawing from `probs` in constant time.
+fn alias_table(probs: &[f64]) -> (Vec<f64>, Vec<u8>) {
+    let n = probs.len();
+    let mut keep: Vec<f64> = probs.iter().map(|p| p * n as f64).collect();
+    let mut alias: Vec<u8> = (0..n).map(|i| i as u8).collect();
+    let (mut small, mut large): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| keep[i] < 1.0);
+    while let (Some(s), Some(&l)) = (small.pop(), large.last()) {
+        alias[s] = l as u8;
+        keep[l] -= 1.0 - keep[s];
+        if keep[l] < 1.0 {
+            large.pop();
+            small.push(l);
+        }
+    }
+    // What is left is 1 up to rounding.
+    for i in small.into_iter().chain(large) {
+        keep[i] = 1.0;
+    }
+    (keep, alias)
+}
+
+/// The standard normal CDF through `erfc` (fractional error below 1.2e-7,
+/// Numerical Recipes' Chebyshev fit).
+fn normal_cdf(z: f64) -> f64 {
+    let x = -z / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.5 * x.abs());
+    let poly = -x * x - 1.265_512_23
+        + t * (1.000_023_68
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_203_98
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    let erfc = t * poly.exp();
+    let erfc = if x >= 0.0 { erfc } else { 2.0 - erfc };
+    0.5 * erfc
+}
+
+/// One version's behaviour.
+#[derive(Clone, Debug)]
+pub struct Version {
+    pub error_rate: f64,
+    pub latency: LatencyModel,
+}
+
+/// One step of the release: a canary weight (0–1) held for whole seconds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Step {
+    pub weight: f64,
+    pub secs: u64,
+}
+
+/// One simulated release.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// Total requests per second, both versions.
+    pub load: f64,
+    pub stable: Version,
+    pub canary: Version,
+    pub steps: Vec<Step>,
+}
+
+impl Scenario {
+    /// A ten-minute release like a real plan's: 10 % for 5 minutes, then 50 %
+    /// for 5 minutes.
+    pub fn ten_minutes(load: f64, stable: Version, canary: Version) -> Scenario {
+        Scenario {
+            load,
+            stable,
+            canary,
+            steps: vec![
+                Step {
+                    weight: 0.10,
+                    secs: 300,
+                },
+                Step {
+                    weight: 0.50,
+                    secs: 300,
+                },
+            ],
+        }
+    }
+}
+
+/// A canary failure on the request path, as the proxy's trip sees it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Failure {
+    /// When, in milliseconds since the release began.
+    pub at_ms: f64,
+    /// Canary failures in a row, this one included, since the trips were
+    /// last armed (the step's start).
+    pub run: u64,
+    /// Whether stable's latest answer was a failure.
+    pub stable_failing: bool,
+    /// Canary failures since the release began, this one included.
+    pub failed_in_release: u64,
+}
+
+/// One guard tick: what both versions served in the 250 ms ending `at_ms`.
+#[derive(Clone, Copy, Debug)]
+pub struct Tick<'a> {
+    pub at_ms: u64,
+    /// The step the tick belongs to, and whether it is the step's last.
+    pub step: usize,
+    pub step_ends: bool,
+    pub canary: Tally,
+    pub stable: Tally,
+    /// The tick's latencies, per bucket.
+    pub canary_latency: &'a Buckets,
+    pub stable_latency: &'a Buckets,
+    /// The whole second that ends with this tick (canary, stable).
+    pub second: Option<(&'a LatencyHist, &'a LatencyHist)>,
+    /// The request-path figures at the tick.
+    pub path: PathCounts,
+}
+
+/// A set of guards under test: told what happens, says when it would roll
+/// the canary back (the name of the guard that breached).
+pub trait Guards {
+    /// A step begins (the first step included).
+    fn step_begins(&mut self, _step: usize) {}
+    /// A canary failure on the request path.
+    fn canary_failure(&mut self, f: &Failure) -> Option<&'static str>;
+    /// A guard tick.
+    fn tick(&mut self, t: &Tick<'_>) -> Option<&'static str>;
+}
+
+/// When and how a set of guards would have rolled the canary back.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Detection {
+    /// Milliseconds since the release began.
+    pub at_ms: f64,
+    /// The guard that breached (its plan key).
+    pub by: &'static str,
+    /// Client requests that got a canary failure before it: the blast radius.
+    pub canary_failures: u64,
+}
+
+/// The guards as this build runs them: the [`Judge`] each tick, the
+/// evidence check at each step's end, and the proxy's request-path trips.
+#[derive(Clone, Debug)]
+pub struct Current {
+    judge: Judge,
+    trip_after: Option<u64>,
+    budget: Option<u64>,
+    /// The first step that ended without enough evidence, and what was
+    /// missing: the controller would have waited (then paused), not moved on.
+    pub evidence_short: Option<(usize, String)>,
+}
+
+impl Current {
+    pub fn new(g: &GuardPlan) -> Current {
+        Current {
+            judge: Judge::new(g),
+            trip_after: g.trip_after,
+            budget: g.max_failed_requests,
+            evidence_short: None,
+        }
+    }
+}
+
+/// The proxy's in-a-row trip (`proxy/trips.rs`), as a rule.
+pub fn in_a_row_trips(trip_after: Option<u64>, f: &Failure) -> bool {
+    trip_after.is_some_and(|n| f.run >= n && !f.stable_failing)
+}
+
+impl Guards for Current {
+    fn canary_failure(&mut self, f: &Failure) -> Option<&'static str> {
+        if in_a_row_trips(self.trip_after, f) {
+            return Some(crate::model::Guard::TripAfter.key());
+        }
+        if self.budget.is_some_and(|n| f.failed_in_release >= n) {
+            return Some(crate::model::Guard::MaxFailedRequests.key());
+        }
+        None
+    }
+
+    fn tick(&mut self, t: &Tick<'_>) -> Option<&'static str> {
+        // The controller's order: the seconds completed, then the counts.
+        if let Some((c, s)) = t.second {
+            self.judge.observe_second(t.at_ms, c, s);
+        }
+        self.judge.observe_counts(t.at_ms, t.canary, t.stable);
+        let verdicts = self.judge.verdicts(t.path, false);
+        if t.step_ends
+            && self.evidence_short.is_none()
+            && let Err(why) = evidence_ready(&verdicts)
+        {
+            self.evidence_short = Some((t.step, why));
+        }
+        super::first_breach(&verdicts).map(|v| v.name.key())
+    }
+}
+
+/// Request rates (per second) of the four kinds of answer in one step.
+#[derive(Clone, Copy, Debug)]
+struct Rates {
+    canary_fail: f64,
+    canary_ok: f64,
+    stable_fail: f64,
+    stable_ok: f64,
+}
+
+/// A latency at the middle (geometrically) of bucket `b`, in microseconds.
+fn bucket_us(b: usize) -> f64 {
+    if b == 0 {
+        upper_us(0) / 2.0
+    } else {
+        (upper_us(b as u8 - 1) * upper_us(b as u8)).sqrt()
+    }
+}
+
+fn hist(counts: &Buckets) -> LatencyHist {
+    let mut h = LatencyHist::default();
+    for (b, &n) in counts.iter().enumerate() {
+        h.record_n(bucket_us(b), n);
+    }
+    h
+}
+
+/// Run one release with seed `seed` past every guard set in `guards`; the
+/// result says, per set, when it would have rolled back (`None`: it would
+/// have let the release run its course). Stops early once every set has.
+pub fn run(sc: &Scenario, seed: u64, guards: &mut [&mut dyn Guards]) -> Vec<Option<Detection>> {
+    let mut rng = Sampler::new(seed);
+    let mut out: Vec<Option<Detection>> = vec![None; guards.len()];
+    let mut failed_in_release = 0u64;
+    let mut stable_failing = false;
+    let mut at_ms = 0u64;
+    let (mut c_tick, mut s_tick): (Buckets, Buckets) = ([0; B], [0; B]);
+    let (mut c_sec, mut s_sec): (Buckets, Buckets) = ([0; B], [0; B]);
+    let tick_s = TICK_MS as f64 / 1000.0;
+    for (step, st) in sc.steps.iter().enumerate() {
+        // The proxy re-arms its trips at each step: the run starts over.
+        let mut run = 0u64;
+        for (g, done) in guards.iter_mut().zip(&out) {
+            if done.is_none() {
+                g.step_begins(step);
+            }
+        }
+        let w = st.weight.clamp(0.0, 1.0);
+        let (pc, ps) = (
+            sc.canary.error_rate.clamp(0.0, 1.0),
+            sc.stable.error_rate.clamp(0.0, 1.0),
+        );
+        let load = sc.load.max(0.0);
+        let r = Rates {
+            canary_fail: load * w * pc,
+            canary_ok: load * w * (1.0 - pc),
+            stable_fail: load * (1.0 - w) * ps,
+            stable_ok: load * (1.0 - w) * (1.0 - ps),
+        };
+        let ticks = st.secs * 1000 / TICK_MS;
+        for k in 0..ticks {
+            let (mut c, mut s) = (Tally::default(), Tally::default());
+            // Time (s) into the tick, and the time nobody watched the
+            // successes of each version.
+            let (mut tau, mut free_c, mut free_s) = (0.0f64, 0.0f64, 0.0f64);
+            loop {
+                let (watch_c, watch_s) = (run > 0, stable_failing);
+                let total = r.canary_fail
+                    + r.stable_fail
+                    + if watch_c { r.canary_ok } else { 0.0 }
+                    + if watch_s { r.stable_ok } else { 0.0 };
+                let dt = if total > 0.0 {
+                    rng.exp1() / total
+                } else {
+                    f64::INFINITY
+                };
+                let until = (tau + dt).min(tick_s);
+                if !watch_c {
+                    free_c += until - tau;
+                }
+                if !watch_s {
+                    free_s += until - tau;
+                }
+                if tau + dt >= tick_s {
+                    break;
+                }
+                tau += dt;
+                let mut x = rng.uniform() * total;
+                if x < r.canary_fail {
+                    c.add(Tally::new(1, 1));
+                    run += 1;
+                    failed_in_release += 1;
+                    let f = Failure {
+                        at_ms: at_ms as f64 + tau * 1000.0,
+                        run,
+                        stable_failing,
+                        failed_in_release,
+                    };
+                    for (g, done) in guards.iter_mut().zip(out.iter_mut()) {
+                        if done.is_none()
+                            && let Some(by) = g.canary_failure(&f)
+                        {
+                            *done = Some(Detection {
+                                at_ms: f.at_ms,
+                                by,
+                                canary_failures: failed_in_release,
+                            });
+                        }
+                    }
+                    continue;
+                }
+                x -= r.canary_fail;
+                if x < r.stable_fail {
+                    s.add(Tally::new(1, 1));
+                    stable_failing = true;
+                    continue;
+                }
+                x -= r.stable_fail;
+                if watch_c && x < r.canary_ok {
+                    c.add(Tally::new(1, 0));
+                    run = 0;
+                } else {
+                    s.add(Tally::new(1, 0));
+                    stable_failing = false;
+                }
+            }
+            c.add(Tally::new(rng.poisson(r.canary_ok * free_c), 0));
+            s.add(Tally::new(rng.poisson(r.stable_ok * free_s), 0));
+            c_tick.fill(0);
+            s_tick.fill(0);
+            for _ in 0..c.requests {
+                c_tick[sc.canary.latency.draw(&mut rng)] += 1;
+            }
+            for _ in 0..s.requests {
+                s_tick[sc.stable.latency.draw(&mut rng)] += 1;
+            }
+            for b in 0..B {
+                c_sec[b] += c_tick[b];
+                s_sec[b] += s_tick[b];
+            }
+            at_ms += TICK_MS;
+            let second = (at_ms % 1000 == 0).then(|| {
+                let pair = (hist(&c_sec), hist(&s_sec));
+                c_sec.fill(0);
+                s_sec.fill(0);
+                pair
+            });
+            let t = Tick {
+                at_ms,
+                step,
+                step_ends: k + 1 == ticks,
+                canary: c,
+                stable: s,
+                canary_latency: &c_tick,
+                stable_latency: &s_tick,
+                second: second.as_ref().map(|(c, s)| (c, s)),
+                path: PathCounts {
+                    failed_in_release,
+                    run,
+                },
+            };
+            for (g, done) in guards.iter_mut().zip(out.iter_mut()) {
+                if done.is_none()
+                    && let Some(by) = g.tick(&t)
+                {
+                    *done = Some(Detection {
+                        at_ms: at_ms as f64,
+                        by,
+                        canary_failures: failed_in_release,
+                    });
+                }
+            }
+            if out.iter().all(Option::is_some) {
+                return out;
+            }
+        }
+    }
+    out
+}
+
+/// The seed of release `i` of batch `batch` under base seed `seed`
+/// (splitmix64, so neighbouring releases are unrelated).
+pub fn release_seed(seed: u64, batch: u64, i: u64) -> u64 {
+    let mut z = seed
+        .wrapping_add(batch.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .wrapping_add(i.wrapping_mul(0xD1B5_4A32_D192_ED03));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Metrics;
+    use crate::model::Role;
+    use crate::proxy::Trips;
+    use crate::proxy::trips::TripWire;
+    use std::time::Duration;
+
+    fn version(error_rate: f64) -> Version {
+        Version {
+            error_rate,
+            latency: LatencyModel::typical(),
+        }
+    }
+
+    fn mean_var(xs: &[f64]) -> (f64, f64) {
+        let n = xs.len() as f64;
+        let m = xs.iter().sum::<f64>() / n;
+        (
+            m,
+            xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0),
+        )
+    }
+
+    #[test]
+    fn poisson_draws_have_the_mean_and_variance_of_their_law() {
+        let mut rng = Sampler::new(7);
+        for lambda in [0.3, 4.0, 9.99, 10.0, 57.5, 250.0] {
+            let xs: Vec<f64> = (0..40_000).map(|_| rng.poisson(lambda) as f64).collect();
+            let (m, v) = mean_var(&xs);
+            // Five standard errors of the mean; the variance within 5 %.
+            let se = (lambda / xs.len() as f64).sqrt();
+            assert!((m - lambda).abs() < 5.0 * se, "λ {lambda}: mean {m}");
+            assert!((v / lambda - 1.0).abs() < 0.05, "λ {lambda}: variance {v}");
+        }
+        assert_eq!(rng.poisson(0.0), 0);
+    }
+
+    #[test]
+    fn ln_factorial_is_continuous_across_its_two_methods() {
+        let direct: f64 = (2..=25u64).map(|i| (i as f64).ln()).sum();
+        assert!((ln_factorial(25) - direct).abs() < 1e-12);
+        assert!((ln_factorial(20) - ln_factorial(19) - 20f64.ln()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn latency_draws_follow_the_bucket_probabilities() {
+        let m = LatencyModel::typical();
+        let p = m.probabilities();
+        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        let mut rng = Sampler::new(3);
+        let n = 200_000;
+        let mut counts = [0u32; B];
+        for _ in 0..n {
+            counts[m.draw(&mut rng)] += 1;
+        }
+        for b in 0..B {
+            let want = p[b] * n as f64;
+            let sd = (want * (1.0 - p[b])).sqrt().max(1.0);
+            assert!(
+                (f64::from(counts[b]) - want).abs() < 5.0 * sd,
+                "bucket {b}: {} vs {want}",
+                counts[b]
+            );
+        }
+        // The median is near 20 ms, and twice as slow is twice as slow.
+        let median = |m: &LatencyModel| {
+            let mut acc = 0.0;
+            (0..B)
+                .find(|&b| {
+                    acc += m.probabilities()[b];
+                    acc >= 0.5
+                })
+                .map(|b| upper_us(b as u8) / 1000.0)
+                .unwrap()
+        };
+        let (a, b) = (median(&m), median(&m.slower(2.0)));
+        assert!((20.0..=26.0).contains(&a), "{a}");
+        assert!((b / a - 2.0).abs() < 0.6, "{a} → {b}");
+    }
+
+    /// Counts every tick and failure, and never breaches.
+    #[derive(Default)]
+    struct Tap {
+        canary: Tally,
+        stable: Tally,
+        latency_total: u64,
+        ticks: u64,
+        seconds: u64,
+        failures: Vec<Failure>,
+        steps: Vec<usize>,
+    }
+
+    impl Guards for Tap {
+        fn step_begins(&mut self, step: usize) {
+            self.steps.push(step);
+        }
+        fn canary_failure(&mut self, f: &Failure) -> Option<&'static str> {
+            self.failures.push(*f);
+            None
+        }
+        fn tick(&mut self, t: &Tick<'_>) -> Option<&'static str> {
+            self.canary.add(t.canary);
+            self.stable.add(t.stable);
+            let sum = |b: &Buckets| b.iter().map(|&n| u64::from(n)).sum::<u64>();
+            assert_eq!(sum(t.canary_latency), t.canary.requests);
+            assert_eq!(sum(t.stable_latency), t.stable.requests);
+            if let Some((c, s)) = t.second {
+                self.latency_total += c.total() + s.total();
+                self.seconds += 1;
+            }
+            self.ticks += 1;
+            assert_eq!(t.at_ms, self.ticks * TICK_MS);
+            None
+        }
+    }
+
+    #[test]
+    fn a_release_serves_its_load_split_by_weight_and_failing_at_its_rates() {
+        let sc = Scenario::ten_minutes(100.0, version(0.01), version(0.05));
+        let mut tap = Tap::default();
+        let got = run(&sc, 11, &mut [&mut tap]);
+        assert_eq!(got, vec![None]);
+        assert_eq!((tap.ticks, tap.seconds), (2400, 600));
+        assert_eq!(tap.steps, vec![0, 1]);
+        // Expected: canary 0.1·100·300 + 0.5·100·300 = 18,000; stable 42,000.
+        let near = |got: u64, want: f64| (got as f64 - want).abs() < 5.0 * want.sqrt();
+        assert!(near(tap.canary.requests, 18_000.0), "{:?}", tap.canary);
+        assert!(near(tap.stable.requests, 42_000.0), "{:?}", tap.stable);
+        assert!(near(tap.canary.failures, 900.0), "{:?}", tap.canary);
+        assert!(near(tap.stable.failures, 420.0), "{:?}", tap.stable);
+        assert_eq!(tap.latency_total, tap.canary.requests + tap.stable.requests);
+        // Failures come in time order, numbered, each seen once.
+        assert_eq!(tap.failures.len() as u64, tap.canary.failures);
+        for (i, f) in tap.failures.iter().enumerate() {
+            assert_eq!(f.failed_in_release, i as u64 + 1);
+        }
+        assert!(tap.failures.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
+        // Runs: at 5 % a run of two happens, ten never.
+        let longest = tap.failures.iter().map(|f| f.run).max().unwrap();
+        assert!((2..10).contains(&longest), "{longest}");
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_release() {
+        let sc = Scenario::ten_minutes(1000.0, version(0.01), version(0.30));
+        let once = |seed| {
+            let mut g = Current::new(&GuardPlan::default());
+            run(&sc, seed, &mut [&mut g])
+        };
+        assert_eq!(once(5), once(5));
+        assert!(once(5)[0].is_some());
+    }
+
+    /// The in-a-row rule here is the proxy's: the same random sequence of
+    /// answers through the real `TripWire` fires on the same request.
+    #[test]
+    fn the_trip_rule_is_the_proxys() {
+        let mut rng = Sampler::new(1);
+        for case in 0..300u64 {
+            let n = 1 + case % 5;
+            let (m, w) = (Metrics::new(), TripWire::default());
+            w.arm(Trips {
+                in_a_row: Some(n),
+                budget: None,
+            });
+            let (mut run, mut stable_failing) = (0u64, false);
+            let (p_canary, p_fail_c, p_fail_s) = (0.6, 0.8, 0.3);
+            for i in 0..200 {
+                let canary = rng.uniform() < p_canary;
+                let (role, p) = if canary {
+                    (Role::Canary, p_fail_c)
+                } else {
+                    (Role::Stable, p_fail_s)
+                };
+                let failed = rng.uniform() < p;
+                m.start(role)
+                    .finish(if failed { 503 } else { 200 }, Duration::from_millis(1));
+                let real = w.record(role, failed, &m);
+                let ours = match (canary, failed) {
+                    (true, true) => {
+                        run += 1;
+                        in_a_row_trips(
+                            Some(n),
+                            &Failure {
+                                at_ms: 0.0,
+                                run,
+                                stable_failing,
+                                failed_in_release: 0,
+                            },
+                        )
+                    }
+                    (true, false) => {
+                        run = 0;
+                        false
+                    }
+                    (false, f) => {
+                        stable_failing = f;
+                        false
+                    }
+                };
+                assert_eq!(real, ours, "case {case}, request {i}");
+                if real {
+                    break;
+                }
+            }
+        }
+    }
+}
