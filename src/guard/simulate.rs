@@ -40,6 +40,7 @@
 use super::judge::{Judge, PathCounts, evidence_ready};
 use super::sequential::Tally;
 use crate::metrics::compact::{BUCKETS, LatencyHist, upper_us};
+use crate::model::Guard;
 use crate::plan::GuardPlan;
 
 /// The guard tick: the controller judges four times a second.
@@ -399,10 +400,10 @@ pub fn in_a_row_trips(trip_after: Option<u64>, f: &Failure) -> bool {
 impl Guards for Current {
     fn canary_failure(&mut self, f: &Failure) -> Option<&'static str> {
         if in_a_row_trips(self.trip_after, f) {
-            return Some(crate::model::Guard::TripAfter.key());
+            return Some(Guard::TripAfter.key());
         }
         if self.budget.is_some_and(|n| f.failed_in_release >= n) {
-            return Some(crate::model::Guard::MaxFailedRequests.key());
+            return Some(Guard::MaxFailedRequests.key());
         }
         None
     }
@@ -420,7 +421,13 @@ impl Guards for Current {
         {
             self.evidence_short = Some((t.step, why));
         }
-        super::first_breach(&verdicts).map(|v| v.name.key())
+        super::first_breach(&verdicts).map(|v| match v.name {
+            // The count guards also read as verdicts at the tick; say so,
+            // so a breach there is told apart from the proxy's own trip.
+            Guard::TripAfter => "trip_after (guard tick)",
+            Guard::MaxFailedRequests => "max_failed_requests (guard tick)",
+            g => g.key(),
+        })
     }
 }
 
