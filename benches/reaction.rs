@@ -1,10 +1,17 @@
 //! Guard reaction time: from the first canary error a client sees to the
 //! canary weight reaching 0, at 50 and 500 req/s, through a real daemon
-//! (static runtime, in-process upstreams; the canary answers 500 to all).
+//! (static runtime, in-process upstreams; the canary answers 500 to all,
+//! stable 200, so stable's latest answer is always good).
 //!
-//! Two paths are measured: the proxy's error trip (`max_errors`, acts on the
-//! crossing request) and the windowed error-rate guard (judged every 250 ms
-//! once `min_requests` canary requests are in the window).
+//! Three paths are measured:
+//! - the request-path trip (`trip_after`: N canary failures in a row while
+//!   stable answers), which sets the weight to 0 on the request that makes
+//!   it N — `trip_after = 1` is the reaction itself, the default 10 adds the
+//!   time the canary takes to fail ten requests at its share of the load;
+//! - the budget (`max_failed_requests`), also on the request path;
+//! - the statistical guard alone (`max_error_ratio`, the sequential
+//!   comparison with stable at the default confidence, judged every 250 ms;
+//!   the trips off).
 //!
 //! Run: `cargo bench --bench reaction` (prints a markdown table).
 
@@ -150,17 +157,18 @@ fn main() {
     println!("| guard path | load | first canary error → weight 0 | canary errors clients saw |");
     println!("|---|---:|---:|---:|");
     for (name, guard) in [
+        ("request-path trip (trip_after = 1)", "trip_after = 1"),
         (
-            "error trip (max_errors = 1)",
-            "max_errors = 1\nmax_error_rate = 0.5\nmin_requests = 1000",
+            "request-path trip (trip_after = 10, the default)",
+            "trip_after = 10",
         ),
         (
-            "error trip (max_errors = 5)",
-            "max_errors = 5\nmax_error_rate = 0.5\nmin_requests = 1000",
+            "budget (max_failed_requests = 5, trip off)",
+            "trip_after = \"off\"\nmax_failed_requests = 5",
         ),
         (
-            "error rate (min_requests = 5)",
-            "max_error_rate = 0.05\nmin_requests = 5",
+            "statistical (max_error_ratio = 1.25 at 99.5 %, trips off)",
+            "trip_after = \"off\"\nmax_error_ratio = 1.25",
         ),
     ] {
         for rps in [50.0, 500.0] {

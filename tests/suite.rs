@@ -22,6 +22,7 @@ mod faults_engine;
 mod faults_proxy;
 mod faults_release;
 mod guards_e2e;
+mod guards_sim;
 mod hostile_text;
 mod journal_asciicast;
 mod journal_player;

@@ -440,19 +440,21 @@ struct Rates {
     stable_ok: f64,
 }
 
-/// A latency at the middle (geometrically) of bucket `b`, in microseconds.
-fn bucket_us(b: usize) -> f64 {
-    if b == 0 {
-        upper_us(0) / 2.0
-    } else {
-        (upper_us(b as u8 - 1) * upper_us(b as u8)).sqrt()
-    }
+/// A latency at the middle (geometrically) of each bucket, in microseconds.
+fn bucket_us() -> [f64; B] {
+    std::array::from_fn(|b| {
+        if b == 0 {
+            upper_us(0) / 2.0
+        } else {
+            (upper_us(b as u8 - 1) * upper_us(b as u8)).sqrt()
+        }
+    })
 }
 
-fn hist(counts: &Buckets) -> LatencyHist {
+fn hist(counts: &Buckets, us: &[f64; B]) -> LatencyHist {
     let mut h = LatencyHist::default();
-    for (b, &n) in counts.iter().enumerate() {
-        h.record_n(bucket_us(b), n);
+    for (&n, &us) in counts.iter().zip(us) {
+        h.record_n(us, n);
     }
     h
 }
@@ -469,6 +471,7 @@ pub fn run(sc: &Scenario, seed: u64, guards: &mut [&mut dyn Guards]) -> Vec<Opti
     let (mut c_tick, mut s_tick): (Buckets, Buckets) = ([0; B], [0; B]);
     let (mut c_sec, mut s_sec): (Buckets, Buckets) = ([0; B], [0; B]);
     let tick_s = TICK_MS as f64 / 1000.0;
+    let us = bucket_us();
     for (step, st) in sc.steps.iter().enumerate() {
         // The proxy re-arms its trips at each step: the run starts over.
         let mut run = 0u64;
@@ -572,7 +575,7 @@ pub fn run(sc: &Scenario, seed: u64, guards: &mut [&mut dyn Guards]) -> Vec<Opti
             }
             at_ms += TICK_MS;
             let second = (at_ms % 1000 == 0).then(|| {
-                let pair = (hist(&c_sec), hist(&s_sec));
+                let pair = (hist(&c_sec, &us), hist(&s_sec, &us));
                 c_sec.fill(0);
                 s_sec.fill(0);
                 pair
