@@ -4,11 +4,13 @@
 //! stable 200, so stable's latest answer is always good).
 //!
 //! Three paths are measured:
+//! - the budget (`max_failed_requests`) on the request path: at 1 it fires
+//!   on the first canary failure, so its row is the reaction itself (the
+//!   proxy sets the weight to 0 within the request that spends it);
 //! - the request-path trip (`trip_after`: N canary failures in a row while
-//!   stable answers), which sets the weight to 0 on the request that makes
-//!   it N — `trip_after = 1` is the reaction itself, the default 10 adds the
-//!   time the canary takes to fail ten requests at its share of the load;
-//! - the budget (`max_failed_requests`), also on the request path;
+//!   stable answers), through the same code: its time adds how long the
+//!   canary takes to fail N requests at its share of the load (N ≥ 2: one
+//!   failure is no pattern);
 //! - the statistical guard alone (`max_error_ratio`, the sequential
 //!   comparison with stable at the default confidence, judged every 250 ms;
 //!   the trips off).
@@ -16,7 +18,8 @@
 //! Run: `cargo bench --bench reaction` (prints a markdown table).
 
 use cutover::daemon::DaemonConfig;
-use cutover::model::{Phase, Role};
+use cutover::model::Phase;
+use cutover::proxy::Tripped;
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::service::service_fn;
@@ -56,8 +59,22 @@ async fn upstream(status: u16) -> SocketAddr {
     addr
 }
 
-/// One run: returns (ms from first canary error to weight 0, canary errors clients saw).
-async fn run(rps: f64, guard: &str) -> (f64, u64) {
+/// What one run measured.
+struct Reaction {
+    /// From the client's first failing answer to the weight seen at 0 (the
+    /// watcher's wake-up granularity, about 1 ms, when it already was).
+    ms: f64,
+    /// Canary failures clients got.
+    seen: u64,
+    /// The weight was already 0 when the client got the last failing
+    /// answer (the one that crossed the line, for the request-path guards):
+    /// zeroed within that request.
+    within_request: bool,
+    /// Which path set the weight to 0.
+    by: String,
+}
+
+async fn run(rps: f64, guard: &str) -> Reaction {
     let stable = upstream(200).await;
     let canary = upstream(500).await;
     let text = format!(
@@ -101,6 +118,7 @@ window = "10s"
     let http = reqwest::Client::new();
     let first_error: Arc<std::sync::Mutex<Option<Instant>>> = Default::default();
     let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let within_request = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicBool::new(false));
     // A watcher samples the weight every 100 µs once the first error is seen.
     let watcher = {
@@ -120,17 +138,20 @@ window = "10s"
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(30) && !done.load(Ordering::SeqCst) {
         tick.tick().await;
-        let (http, url, fe, errors) = (
+        let (http, url, fe, errors, within, router) = (
             http.clone(),
             url.clone(),
             first_error.clone(),
             errors.clone(),
+            within_request.clone(),
+            router.clone(),
         );
         tokio::spawn(async move {
             if let Ok(r) = http.get(&url).send().await
                 && r.status() == 500
             {
                 errors.fetch_add(1, Ordering::SeqCst);
+                within.store(router.weight() == 0, Ordering::SeqCst);
                 let mut f = fe.lock().unwrap();
                 if f.is_none() {
                     *f = Some(Instant::now());
@@ -144,9 +165,18 @@ window = "10s"
         .unwrap()
         .expect("the canary answered with errors");
     let ms = zero.saturating_duration_since(fe).as_secs_f64() * 1000.0;
-    let _ = Role::Canary;
+    let by = match router.last_trip() {
+        Some(Tripped::InARow(n)) => format!("trip ({n} in a row)"),
+        Some(Tripped::Budget(n)) => format!("budget ({n} failed)"),
+        None => "guard tick".to_string(),
+    };
     daemon.stop().await;
-    (ms, errors.load(Ordering::SeqCst))
+    Reaction {
+        ms,
+        seen: errors.load(Ordering::SeqCst),
+        within_request: within_request.load(Ordering::SeqCst),
+        by,
+    }
 }
 
 fn main() {
@@ -154,17 +184,22 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    println!("| guard path | load | first canary error → weight 0 | canary errors clients saw |");
-    println!("|---|---:|---:|---:|");
+    println!(
+        "| guards | load | first canary error → weight 0 | weight 0 before the client got the crossing failure | set to 0 by | canary errors clients saw |"
+    );
+    println!("|---|---:|---:|---|---|---:|");
     for (name, guard) in [
-        ("request-path trip (trip_after = 1)", "trip_after = 1"),
         (
-            "request-path trip (trip_after = 10, the default)",
-            "trip_after = 10",
+            "request path: budget (max_failed_requests = 1, trip off)",
+            "trip_after = \"off\"\nmax_failed_requests = 1",
         ),
         (
-            "budget (max_failed_requests = 5, trip off)",
-            "trip_after = \"off\"\nmax_failed_requests = 5",
+            "request path: trip (trip_after = 2, the least)",
+            "trip_after = 2",
+        ),
+        (
+            "request path: trip (trip_after = 10, the default)",
+            "trip_after = 10",
         ),
         (
             "statistical (max_error_ratio = 1.25 at 99.5 %, trips off)",
@@ -172,8 +207,14 @@ fn main() {
         ),
     ] {
         for rps in [50.0, 500.0] {
-            let (ms, seen) = rt.block_on(run(rps, guard));
-            println!("| {name} | {rps:.0} req/s (10 % canary) | {ms:.1} ms | {seen} |");
+            let r = rt.block_on(run(rps, guard));
+            println!(
+                "| {name} | {rps:.0} req/s (10 % canary) | {:.1} ms | {} | {} | {} |",
+                r.ms,
+                if r.within_request { "yes" } else { "no" },
+                r.by,
+                r.seen
+            );
         }
     }
 }

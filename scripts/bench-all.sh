@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every benchmark in one run, written into docs/BENCHMARKS.md:
 #   1. proxy vs direct vs nginx (scripts/bench-proxy.sh)
-#   2. guard reaction time at 50 and 500 req/s (cargo bench --bench reaction)
+#   2. guard reaction time at 50 and 500 req/s (cargo bench --bench reaction),
+#      then the guards under simulation (cargo bench --bench guards_sim)
 #   3. daemon memory under 5,000 req/s (cutover load against a static daemon)
 #   4. TUI frame render time (cargo bench --bench render) and idle CPU (tmux)
 #   5. replay speed of a 60 s recording
@@ -40,6 +41,10 @@ echo "== 2. guard reaction"
 cargo bench --quiet --bench reaction 2>/dev/null | grep '^|' > "$WORK/reaction.md"
 cat "$WORK/reaction.md"
 section reaction "$WORK/reaction.md"
+# Thousands of simulated releases: a few minutes of CPU, deterministic output.
+cargo bench --quiet --bench guards_sim 2>/dev/null > "$WORK/guards-sim.md"
+cat "$WORK/guards-sim.md"
+section guards-sim "$WORK/guards-sim.md"
 
 BIN=$PWD/target/release/cutover
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }

@@ -574,7 +574,7 @@ pub fn run(sc: &Scenario, seed: u64, guards: &mut [&mut dyn Guards]) -> Vec<Opti
                 s_sec[b] += s_tick[b];
             }
             at_ms += TICK_MS;
-            let second = (at_ms % 1000 == 0).then(|| {
+            let second = at_ms.is_multiple_of(1000).then(|| {
                 let pair = (hist(&c_sec, &us), hist(&s_sec, &us));
                 c_sec.fill(0);
                 s_sec.fill(0);
