@@ -38,7 +38,10 @@ fn a_canary_as_good_as_stable_is_never_rolled_back_and_has_its_evidence() {
     let (got, short) = batch(&sc, 24, 1);
     let rolled_back: Vec<_> = got.iter().flatten().collect();
     assert!(rolled_back.is_empty(), "{rolled_back:?}");
-    assert_eq!(short, 0, "every step ends with enough evidence at 100 req/s");
+    assert_eq!(
+        short, 0,
+        "every step ends with enough evidence at 100 req/s"
+    );
 }
 
 #[test]
