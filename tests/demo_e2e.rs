@@ -242,18 +242,21 @@ fn rollback_reason(journal: &cutover::journal::Journal) -> Option<(Actor, String
     rolled_back.then_some(why).flatten()
 }
 
+/// The demo ended rolled back by one breach of one of `guards` (which one
+/// may depend on timing when two guards judge the same fault).
 fn assert_guard_rolled_back(
     demo: &Demo,
     status: ExitStatus,
     record: &std::path::Path,
-    guard: &str,
+    guards: &[&str],
 ) {
     assert!(status.success(), "demo failed\n{}", demo.output());
     let stdout = demo.stdout();
-    assert!(
-        stdout.contains(&format!("GUARD BREACH {guard}")),
-        "{stdout}"
-    );
+    let guard = guards
+        .iter()
+        .copied()
+        .find(|g| stdout.contains(&format!("GUARD BREACH {g}:")))
+        .unwrap_or_else(|| panic!("no breach of {guards:?}:\n{stdout}"));
     assert!(stdout.contains("outcome rolled back"), "{stdout}");
     let journal = read_journal(record).expect("the recording reads back");
     let breaches: Vec<&str> = journal
@@ -276,7 +279,7 @@ fn demo_bad_canary_is_rolled_back_with_processes() {
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("demo.jsonl");
     let (demo, status) = run_scenario("process", "bad", &record);
-    assert_guard_rolled_back(&demo, status, &record, "max_error_ratio");
+    assert_guard_rolled_back(&demo, status, &record, &["max_error_ratio"]);
 }
 
 #[test]
@@ -285,9 +288,10 @@ fn demo_slow_canary_breaches_p99_and_is_rolled_back() {
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("demo.jsonl");
     let (demo, status) = run_scenario("process", "slow", &record);
-    // Both latency guards see it in the same second; the comparison with
-    // stable is judged first.
-    assert_guard_rolled_back(&demo, status, &record, "max_p99_ratio");
+    // Both latency guards see a 400 ms canary within its first second of
+    // traffic; which has its evidence first depends on how many of its
+    // slow requests completed in that second (the ceiling needs fewer).
+    assert_guard_rolled_back(&demo, status, &record, &["max_p99", "max_p99_ratio"]);
 }
 
 #[test]
@@ -537,7 +541,7 @@ fn demo_bad_canary_is_rolled_back_in_docker() {
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("demo.jsonl");
     let (demo, status) = run_scenario("docker", "bad", &record);
-    assert_guard_rolled_back(&demo, status, &record, "max_error_ratio");
+    assert_guard_rolled_back(&demo, status, &record, &["max_error_ratio"]);
     demo.assert_said("runtime docker");
     assert_eq!(
         docker_containers_of_demo(),

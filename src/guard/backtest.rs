@@ -646,9 +646,12 @@ impl Run {
             t.requests += x.requests;
             t.failures += x.failures;
         }
+        // Per-second counts cannot say which answer came last: the run is
+        // extended only by seconds where stable did not fail everything.
         let path = PathCounts {
             failed_in_release: self.failed,
             run: self.run,
+            stable_failing: false,
         };
         self.last = self.judge.verdicts(path, self.muted);
         // After a rollback the canary served nothing: what a later tick

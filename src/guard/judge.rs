@@ -10,13 +10,18 @@
 //! passes, so the same code judges a live release and a recording.
 //!
 //! Latency is judged through *slow* requests: a request slower than
-//! `max_p99_ratio` × stable's p99 over the preceding [`ESTIMATE_MS`] is slow.
-//! That threshold is fixed before the second it applies to is seen and is the
-//! same for both versions, so under "no difference" the canary's share of
-//! slow requests is just its share of requests — the same conditional test
-//! as for errors, with the tolerance [`SLOW_TOLERANCE`].
+//! `max_p99_ratio` × a quantile of stable's latencies over the preceding
+//! [`ESTIMATE_MS`] is slow. That threshold is fixed before the second it
+//! applies to is seen and is the same for both versions, so under "no
+//! difference" the canary's share of slow requests is just its share of
+//! requests — the same conditional test as for errors, with the tolerance
+//! [`SLOW_TOLERANCE`]. Two cuts run side by side and their evidence is
+//! averaged (an average of e-processes is one): at stable's p99, which sees
+//! a slowdown of the slowest few percent, and at its p90, which has ten
+//! times the data and so finds a canary that is slower across the board in
+//! seconds rather than minutes (the simulation in docs/BENCHMARKS.md).
 
-use super::sequential::{CeilingTest, ESTIMATE_MS, RatioTest, Tally, log_threshold};
+use super::sequential::{CeilingTest, ESTIMATE_MS, RatioTest, Tally, log_mean_exp, log_threshold};
 use crate::metrics::compact::LatencyHist;
 use crate::model::{Evidence, Guard, GuardStatus, GuardVerdict, Proportion};
 use crate::plan::GuardPlan;
@@ -29,6 +34,9 @@ pub const SLOW_TOLERANCE: f64 = 2.0;
 /// is slower than the limit (that is what a p99 above the limit means).
 pub const P99_SHARE: f64 = 0.01;
 
+/// The quantiles of stable's latency the slow cuts are taken at.
+pub const SLOW_CUTS: [f64; 2] = [0.90, 0.99];
+
 /// The request-path figures the count guards are judged on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PathCounts {
@@ -36,6 +44,22 @@ pub struct PathCounts {
     pub failed_in_release: u64,
     /// Canary failures in a row right now.
     pub run: u64,
+    /// Stable's latest answer was a failure: a run of canary failures is
+    /// then shared trouble, and the in-a-row guard holds back as the
+    /// proxy's trip does.
+    pub stable_failing: bool,
+}
+
+/// One slow cut: requests slower than `max_p99_ratio` × stable's latency
+/// at `quantile` (over the preceding [`ESTIMATE_MS`]).
+#[derive(Clone, Debug)]
+struct SlowCut {
+    quantile: f64,
+    test: RatioTest,
+    /// Canary and stable requests and slow ones since armed.
+    since: (Tally, Tally),
+    /// The cut in force (ms), once there is a reference.
+    ms: Option<f64>,
 }
 
 /// One release's guard evidence.
@@ -44,20 +68,19 @@ pub struct Judge {
     g: GuardPlan,
     errors: Option<RatioTest>,
     ceiling: Option<CeilingTest>,
-    slow: Option<RatioTest>,
+    /// The slow cuts of `max_p99_ratio` (none when it is off).
+    slow: Vec<SlowCut>,
     slow_ceiling: Option<CeilingTest>,
     /// Canary and stable requests and errors since armed.
     since: (Tally, Tally),
-    /// Canary and stable requests and slow ones (ratio threshold) since armed.
-    slow_since: (Tally, Tally),
     /// Canary requests and those slower than `max_p99` since armed.
     over_p99_since: Tally,
     /// Stable's latencies of the last [`ESTIMATE_MS`], for the slow threshold.
     reference: VecDeque<(u64, LatencyHist)>,
     /// The canary's, for the p99 shown beside the latency guards.
     recent_canary: VecDeque<(u64, LatencyHist)>,
-    /// The slow threshold in force (ms), once there is a reference.
-    slow_ms: Option<f64>,
+    /// Canary and stable p99 (ms) over those windows, as of the last second.
+    p99_ms: (Option<f64>, Option<f64>),
 }
 
 impl Judge {
@@ -66,15 +89,25 @@ impl Judge {
         Judge {
             errors: g.max_error_ratio.map(RatioTest::new),
             ceiling: g.max_error_rate.map(CeilingTest::new),
-            slow: g.max_p99_ratio.map(|_| RatioTest::new(SLOW_TOLERANCE)),
+            slow: match g.max_p99_ratio {
+                Some(_) => SLOW_CUTS
+                    .iter()
+                    .map(|&quantile| SlowCut {
+                        quantile,
+                        test: RatioTest::new(SLOW_TOLERANCE),
+                        since: Default::default(),
+                        ms: None,
+                    })
+                    .collect(),
+                None => Vec::new(),
+            },
             slow_ceiling: g.max_p99.map(|_| CeilingTest::new(P99_SHARE)),
             g: g.clone(),
             since: Default::default(),
-            slow_since: Default::default(),
             over_p99_since: Tally::default(),
             reference: VecDeque::new(),
             recent_canary: VecDeque::new(),
-            slow_ms: None,
+            p99_ms: (None, None),
         }
     }
 
@@ -103,20 +136,20 @@ impl Judge {
             t.observe(at_ms, c);
             self.over_p99_since.add(c);
         }
-        if let (Some(ratio), Some(t)) = (self.g.max_p99_ratio, &mut self.slow) {
-            let mut merged = LatencyHist::default();
-            for (_, h) in &self.reference {
-                merged.merge(h);
-            }
+        if let Some(ratio) = self.g.max_p99_ratio {
             // Fixed from the past only: the same split for both versions.
-            if let Some(p99) = merged.quantile_us(0.99) {
-                let us = p99 * ratio;
-                self.slow_ms = Some(us / 1000.0);
+            let reference = merged(&self.reference);
+            for cut in &mut self.slow {
+                let Some(q) = reference.quantile_us(cut.quantile) else {
+                    continue;
+                };
+                let us = q * ratio;
+                cut.ms = Some(us / 1000.0);
                 let c = Tally::new(canary.total(), canary.count_above(us));
                 let s = Tally::new(stable.total(), stable.count_above(us));
-                t.observe(at_ms, c, s);
-                self.slow_since.0.add(c);
-                self.slow_since.1.add(s);
+                cut.test.observe(at_ms, c, s);
+                cut.since.0.add(c);
+                cut.since.1.add(s);
             }
         }
         for (window, h) in [
@@ -133,15 +166,10 @@ impl Judge {
                 window.pop_front();
             }
         }
-    }
-
-    /// A version's p99 (ms) over the last [`ESTIMATE_MS`] of whole seconds.
-    fn recent_p99_ms(window: &VecDeque<(u64, LatencyHist)>) -> Option<f64> {
-        let mut merged = LatencyHist::default();
-        for (_, h) in window {
-            merged.merge(h);
-        }
-        merged.quantile_us(0.99).map(|us| us / 1000.0)
+        // Read by every verdict (four times a second), changed only here.
+        let p99 =
+            |w: &VecDeque<(u64, LatencyHist)>| merged(w).quantile_us(0.99).map(|us| us / 1000.0);
+        self.p99_ms = (p99(&self.recent_canary), p99(&self.reference));
     }
 
     /// One verdict per configured guard, in a fixed order: the statistical
@@ -155,8 +183,7 @@ impl Judge {
             failures: t.failures,
             requests: t.requests,
         };
-        let canary_p99 = Self::recent_p99_ms(&self.recent_canary);
-        let stable_p99 = Self::recent_p99_ms(&self.reference);
+        let (canary_p99, stable_p99) = self.p99_ms;
         let mut statistical =
             |name: Guard, log_e: f64, threshold: f64, c: Tally, s: Option<Tally>, slow_ms| {
                 let evidence = Evidence {
@@ -224,15 +251,24 @@ impl Judge {
         if let (Some(p), Some(t)) = (g.max_error_rate, &self.ceiling) {
             statistical(Guard::MaxErrorRate, t.log_e(), p, self.since.0, None, None);
         }
-        if let (Some(r), Some(t)) = (g.max_p99_ratio, &self.slow) {
-            statistical(
-                Guard::MaxP99Ratio,
-                t.log_e(),
-                r,
-                self.slow_since.0,
-                Some(self.slow_since.1),
-                self.slow_ms,
-            );
+        if let Some(r) = g.max_p99_ratio {
+            // The evidence of both cuts together; the figures shown are the
+            // cut's that carries the most of it.
+            let logs: Vec<f64> = self.slow.iter().map(|c| c.test.log_e()).collect();
+            let shown = self
+                .slow
+                .iter()
+                .max_by(|a, b| a.test.log_e().total_cmp(&b.test.log_e()));
+            if let Some(cut) = shown {
+                statistical(
+                    Guard::MaxP99Ratio,
+                    log_mean_exp(&logs),
+                    r,
+                    cut.since.0,
+                    Some(cut.since.1),
+                    cut.ms,
+                );
+            }
         }
         if let (Some(limit), Some(t)) = (g.max_p99, &self.slow_ceiling) {
             let ms = limit.get().as_secs_f64() * 1000.0;
@@ -260,9 +296,11 @@ impl Judge {
             evidence: None,
         };
         if let Some(n) = g.trip_after {
+            // As the proxy's trip: a run while stable fails too is shared.
+            let run = if path.stable_failing { 0 } else { path.run };
             out.push(count(
                 Guard::TripAfter,
-                path.run,
+                run,
                 n,
                 format!(
                     "{} canary failures in a row now; {n} in a row while stable answers set the weight to 0 at once",
@@ -283,6 +321,15 @@ impl Judge {
         }
         out
     }
+}
+
+/// The histograms of a window, merged.
+fn merged(window: &VecDeque<(u64, LatencyHist)>) -> LatencyHist {
+    let mut out = LatencyHist::default();
+    for (_, h) in window {
+        out.merge(h);
+    }
+    out
 }
 
 /// Canary rate ÷ stable rate, with stable's rate floored at half a failure

@@ -208,7 +208,7 @@ impl CeilingTest {
 }
 
 /// `ln` of the mean of `exp(x)` over `xs`, without overflow.
-fn log_mean_exp(xs: &[f64]) -> f64 {
+pub fn log_mean_exp(xs: &[f64]) -> f64 {
     let m = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     if !m.is_finite() {
         return m;

@@ -592,6 +592,7 @@ pub fn run(sc: &Scenario, seed: u64, guards: &mut [&mut dyn Guards]) -> Vec<Opti
                 path: PathCounts {
                     failed_in_release,
                     run,
+                    stable_failing,
                 },
             };
             for (g, done) in guards.iter_mut().zip(out.iter_mut()) {

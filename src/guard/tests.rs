@@ -106,6 +106,7 @@ fn muted_guards_say_so_and_never_breach() {
         PathCounts {
             failed_in_release: 1000,
             run: 50,
+            stable_failing: false,
         },
         true,
     );
@@ -115,11 +116,12 @@ fn muted_guards_say_so_and_never_breach() {
 #[test]
 fn request_path_counts_breach_at_their_limits() {
     let j = Judge::new(&all_guards());
-    let at = |failed, run| {
+    let at = |failed, run, stable_failing| {
         j.verdicts(
             PathCounts {
                 failed_in_release: failed,
                 run,
+                stable_failing,
             },
             false,
         )
@@ -128,8 +130,10 @@ fn request_path_counts_breach_at_their_limits() {
         .map(|v| v.status)
         .collect::<Vec<_>>()
     };
-    assert_eq!(at(99, 9), vec![Pass, Pass]);
-    assert_eq!(at(100, 10), vec![Breach, Breach]);
+    assert_eq!(at(99, 9, false), vec![Pass, Pass]);
+    assert_eq!(at(100, 10, false), vec![Breach, Breach]);
+    // A run while stable fails too is shared trouble, as in the proxy.
+    assert_eq!(at(99, 10, true), vec![Pass, Pass]);
 }
 
 fn hist(ms: &[(f64, u32)]) -> LatencyHist {

@@ -308,6 +308,11 @@ impl Router {
         self.inner.trips.run()
     }
 
+    /// Stable's latest answer was a failure.
+    pub fn stable_failing(&self) -> bool {
+        self.inner.trips.stable_failing()
+    }
+
     /// Changes each time a trip fires (it has set the weight to 0 already).
     pub fn trips(&self) -> watch::Receiver<u64> {
         self.inner.trips.fired_count()

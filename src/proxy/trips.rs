@@ -118,6 +118,11 @@ impl TripWire {
         self.run.load(Ordering::Relaxed)
     }
 
+    /// Stable's latest answer was a failure.
+    pub fn stable_failing(&self) -> bool {
+        self.stable_failing.load(Ordering::Relaxed)
+    }
+
     /// Changes each time a trip fires.
     pub fn fired_count(&self) -> watch::Receiver<u64> {
         self.count.subscribe()

@@ -143,6 +143,7 @@ impl Driver {
         PathCounts {
             failed_in_release: self.deps.router.failed_in_release(),
             run: self.deps.router.failure_run(),
+            stable_failing: self.deps.router.stable_failing(),
         }
     }
 
