@@ -111,6 +111,14 @@ impl Judge {
         }
     }
 
+    /// How many statistical guards share the release's `α`.
+    fn statistical_tests(&self) -> usize {
+        usize::from(self.errors.is_some())
+            + usize::from(self.ceiling.is_some())
+            + usize::from(!self.slow.is_empty())
+            + usize::from(self.slow_ceiling.is_some())
+    }
+
     /// The thresholds this evidence is judged under.
     pub fn thresholds(&self) -> &GuardPlan {
         &self.g
@@ -176,7 +184,7 @@ impl Judge {
     /// ones, then the request-path counts.
     pub fn verdicts(&self, path: PathCounts, muted: bool) -> Vec<GuardVerdict> {
         let g = &self.g;
-        let thr = log_threshold(g.confidence);
+        let thr = log_threshold(g.confidence, self.statistical_tests());
         let mut out = Vec::new();
         let min = g.min_requests;
         let proportion = |t: Tally| Proportion {
