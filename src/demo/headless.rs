@@ -47,6 +47,10 @@ pub(super) async fn headless(
         }
         if let Some((who, body)) = event_words(&ev.kind) {
             println!("[{t:6.1}s] {:<7} {body}", who.as_str());
+            // A log has the room the events panel has not: the evidence.
+            if let EventKind::Breach { guard, detail, .. } = &ev.kind {
+                println!("[{t:6.1}s] {:<7} breach of {guard}: {detail}", "");
+            }
         } else if let EventKind::Tick { stable, canary, .. } = &ev.kind
             && last_tick.elapsed() >= Duration::from_secs(5)
         {
