@@ -76,18 +76,11 @@ pub(super) struct Tickets([AtomicU64; 2]);
 
 impl Tickets {
     pub fn current(&self, role: Role) -> u64 {
-        self.0[slot(role)].load(Ordering::SeqCst)
+        self.0[role.index()].load(Ordering::SeqCst)
     }
 
     pub fn call_off(&self, role: Role) {
-        self.0[slot(role)].fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn slot(role: Role) -> usize {
-    match role {
-        Role::Stable => 0,
-        Role::Canary => 1,
+        self.0[role.index()].fetch_add(1, Ordering::SeqCst);
     }
 }
 

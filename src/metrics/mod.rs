@@ -87,13 +87,6 @@ impl Default for Metrics {
     }
 }
 
-fn idx(role: Role) -> usize {
-    match role {
-        Role::Stable => 0,
-        Role::Canary => 1,
-    }
-}
-
 impl Metrics {
     pub fn new() -> Metrics {
         Metrics {
@@ -132,7 +125,7 @@ impl Metrics {
     }
 
     fn side(&self, role: Role) -> &Arc<Side> {
-        &self.sides[idx(role)]
+        &self.sides[role.index()]
     }
 
     /// A request was routed to `role`; it is in flight until the returned

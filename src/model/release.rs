@@ -21,6 +21,22 @@ impl Role {
             Role::Canary => "canary",
         }
     }
+
+    /// Stable 0, canary 1: the index of per-version arrays (`[T; 2]`).
+    pub const fn index(self) -> usize {
+        match self {
+            Role::Stable => 0,
+            Role::Canary => 1,
+        }
+    }
+
+    /// The other side of the split.
+    pub const fn other(self) -> Role {
+        match self {
+            Role::Stable => Role::Canary,
+            Role::Canary => Role::Stable,
+        }
+    }
 }
 
 impl fmt::Display for Role {

@@ -2,16 +2,12 @@
 //! pooled keep-alive connections, stream the answer back, and turn upstream
 //! failures into plain 502 / 503 / 504 answers counted on the version.
 //!
-//! A request with no body that could not be *connected* (nothing was sent),
-//! or an idempotent one whose upstream broke or hung before answering, is
-//! retried on another member, then on the other version: at most
-//! [`MAX_ATTEMPTS`] attempts, and the last one is kept for the other version
-//! when it has not been tried, so a pool whose members are all dead never
-//! keeps the client from the healthy one. Every failed attempt is counted
-//! once against the version it went to (guards see a broken canary); the
-//! client's answer, when every attempt failed, is the last attempt's, already
-//! counted on its version. Requests with a body are not retried (the body is
-//! streamed, never buffered).
+//! Which version and member each attempt goes to, and whether a failed one
+//! is tried again, is `attempts.rs`'s pure policy (read its rules there);
+//! this file does the sending. Every failed attempt is counted once against
+//! the version it went to (guards see a broken canary); the client's answer,
+//! when every attempt failed, is the last attempt's, already counted on its
+//! version.
 //!
 //! A canary 5xx that comes back after the canary's share went to 0 (the
 //! error trip fired, or a rollback began, while the request was on it) is
@@ -28,28 +24,24 @@
 //! 431, 501). Clients see plain status lines (`public_error`); the detail
 //! goes to the access log.
 
+use super::attempts::{Attempts, Failure};
 use super::body::{ClientFault, ProxyBody, RequestBody, Upload};
 use super::framing::Verdict;
-use super::headers;
+use super::headers::{self, body_is_empty, origin_form, small_body, sticky_key};
 use super::pool::Member;
 use super::public_error::PublicError;
+use super::relay::{tunnel, upstream_turn};
 use super::request_rules;
-use super::router::{Completion, Router, idx};
+use super::router::{Completion, Router};
 use super::split;
-use super::upstream::Upstreams;
+use super::upstream::{Lease, Upstreams};
 use crate::model::Role;
-use crate::plan::Sticky;
-use http::{HeaderValue, Request, Response, StatusCode, Uri, Version, header};
+use http::{HeaderValue, Request, Response, StatusCode, Version, header};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
-
-/// How many attempts a bodyless request gets when upstreams fail it; the
-/// last is kept for the other version while that one is untried.
-const MAX_ATTEMPTS: usize = 3;
 
 static ROUTE_HEADER: header::HeaderName = header::HeaderName::from_static("x-cutover-route");
 
@@ -115,167 +107,174 @@ pub async fn handle(
     if let Err(r) = request_rules::apply(&mut req) {
         return Ok(PublicError::Refused(r.status(), r.reason()).response());
     }
-    let router = &worker.router;
-    let upstreams = &worker.upstreams;
-    let opts = &router.inner.opts;
     let table = worker.table();
-    let bucket = match &opts.sticky {
-        Some(s) => {
-            sticky_key(&req, s).map_or_else(|| router.next_bucket(), |k| split::sticky_bucket(&k))
-        }
-        None => router.next_bucket(),
-    };
-    let mut role = split::role_for_bucket(bucket, table.weight);
-    if table.pool(role).is_empty() && !table.pool(other(role)).is_empty() {
-        // The chosen version has no serving member (crashed, draining):
-        // the other one serves rather than the client failing.
-        role = other(role);
-    }
+    Ok(Exchange::new(worker, table, req, &peer).run().await)
+}
 
-    let upgrade = headers::is_upgrade(req.headers());
-    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-    let (mut parts, body) = req.into_parts();
-    let bodyless = body_is_empty(&parts.headers, &body);
-    headers::strip_hop_by_hop(&mut parts.headers, upgrade);
-    let client = peer.addr.ip();
-    let request_id = headers::add_forwarding_for(&mut parts.headers, &peer.forwarded_for);
-    // Upstreams get HTTP/1.1 with an origin-form target, as nginx's
-    // `proxy_http_version 1.1` does (the authority is in Host by now).
-    parts.version = Version::HTTP_11;
-    if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
-        parts.uri = origin_form(&parts.uri);
-    }
-    let logging = router.inner.access_log.load().is_some();
-    let entry = |upstream: &str| {
-        logging.then(|| super::access_log::Entry {
-            client,
-            method: parts.method.clone(),
-            path: parts.uri.path().to_string(),
-            upstream: upstream.to_string(),
-            request_id: request_id.to_str().unwrap_or("-").to_string(),
-        })
-    };
-    // Only a streamed upload can be broken off, or stalled, by the client.
-    let upload = (!bodyless).then(|| Arc::new(Upload::default()));
-    let mut body = Some(body);
+/// One routed request on its way: what every attempt needs.
+struct Exchange {
+    worker: Arc<Worker>,
+    table: Arc<super::router::Table>,
+    attempts: Attempts,
+    parts: http::request::Parts,
+    /// The client's body, until the one attempt that streams it.
+    body: Option<Incoming>,
+    bodyless: bool,
+    /// Only a streamed upload can be broken off, or stalled, by the client.
+    upload: Option<Arc<Upload>>,
+    /// The client asked to switch protocols (WebSocket).
+    upgrade: bool,
+    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    request_id: HeaderValue,
+    client: std::net::IpAddr,
+    logging: bool,
+}
 
-    // A request that may go out twice (on a fresh connection, after a
-    // pooled one was closed under it).
-    let resend = (bodyless && parts.method.is_idempotent()).then_some(&parts);
-    let mut tried: Vec<Arc<Member>> = Vec::new();
-    // Attempts made on each version, by `router::idx`.
-    let mut attempts = [0usize; 2];
-    // The last failed attempt's answer, already counted on its version.
-    let mut last_failure: Option<PublicError> = None;
-    loop {
-        let spent = attempts[0] + attempts[1];
-        if spent >= MAX_ATTEMPTS {
-            break;
-        }
-        let alt = other(role);
-        let may_switch =
-            bodyless && attempts[idx(alt)] == 0 && !table.pool(alt).is_empty() && spent > 0;
-        if may_switch && spent + 1 >= MAX_ATTEMPTS {
-            // Keep the last attempt for the version not tried yet.
-            role = alt;
-        }
-        let picked = table.pool(role).pick(opts.balance, &tried);
-        let Some(member) = picked else {
-            if may_switch {
-                // Every member of this version failed the request.
-                role = alt;
-                continue;
-            }
-            if let Some(failure) = last_failure {
-                return Ok(with_id(failure.response(), &request_id));
-            }
-            let in_flight = router.metrics().start(role);
-            let why = format!(
-                "no healthy upstream for {} ({} has {} serving members)",
-                opts.service,
-                role,
-                table.pool(role).len()
-            );
-            router.local_answer(role, in_flight, 503, Duration::ZERO, entry("-"), &why);
-            return Ok(with_id(PublicError::NoUpstream.response(), &request_id));
+/// What one attempt came to. Returned once and matched at once, never
+/// stored: boxing the response would cost an allocation per request.
+#[allow(clippy::large_enum_variant)]
+enum Tried {
+    /// The client's answer (the upstream's, or a failure not tried again).
+    Answer(Response<ProxyBody>),
+    /// Failed, and charged to its version; tried again if the policy says so.
+    Failed(Failure, PublicError),
+    /// A condemned canary failed it: stable gets the next attempt.
+    HandedToStable,
+}
+
+impl Exchange {
+    fn new(
+        worker: Arc<Worker>,
+        table: Arc<super::router::Table>,
+        mut req: Request<Incoming>,
+        peer: &Peer,
+    ) -> Exchange {
+        let router = &worker.router;
+        let opts = &router.inner.opts;
+        let bucket = match &opts.sticky {
+            Some(s) => sticky_key(&req, s)
+                .map_or_else(|| router.next_bucket(), |k| split::sticky_bucket(&k)),
+            None => router.next_bucket(),
         };
-        attempts[idx(role)] += 1;
+        let chosen = split::role_for_bucket(bucket, table.weight);
+        let serving = Role::ALL.map(|r| !table.pool(r).is_empty());
+        let upgrade = headers::is_upgrade(req.headers());
+        let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+        let (mut parts, body) = req.into_parts();
+        let bodyless = body_is_empty(&parts.headers, &body);
+        headers::strip_hop_by_hop(&mut parts.headers, upgrade);
+        let request_id = headers::add_forwarding_for(&mut parts.headers, &peer.forwarded_for);
+        // Upstreams get HTTP/1.1 with an origin-form target, as nginx's
+        // `proxy_http_version 1.1` does (the authority is in Host by now).
+        parts.version = Version::HTTP_11;
+        if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
+            parts.uri = origin_form(&parts.uri);
+        }
+        let attempts = Attempts::new(chosen, serving, bodyless, parts.method.is_idempotent());
+        let logging = router.inner.access_log.load().is_some();
+        Exchange {
+            attempts,
+            body: Some(body),
+            bodyless,
+            upload: (!bodyless).then(|| Arc::new(Upload::default())),
+            upgrade,
+            client_upgrade,
+            request_id,
+            client: peer.addr.ip(),
+            logging,
+            parts,
+            table,
+            worker,
+        }
+    }
 
+    /// Attempt after attempt, as [`Attempts`] allows, until one answers.
+    async fn run(mut self) -> Response<ProxyBody> {
+        let mut tried: Vec<Arc<Member>> = Vec::new();
+        // The last failed attempt's answer, already counted on its version.
+        let mut last_failure: Option<PublicError> = None;
+        // This worker's own `Arc`s: no count shared with another core moves.
+        let table = self.table.clone();
+        let balance = self.worker.router.inner.opts.balance;
+        while let Some(role) = self.attempts.next_version() {
+            let Some(member) = table.pool(role).pick(balance, &tried) else {
+                if self.attempts.out_of_members() {
+                    continue;
+                }
+                return match last_failure {
+                    Some(failure) => self.public(failure),
+                    None => self.no_upstream(role),
+                };
+            };
+            self.attempts.started();
+            match self.attempt(role, member).await {
+                Tried::Answer(response) => return response,
+                Tried::HandedToStable => {}
+                Tried::Failed(failure, answer) => {
+                    if !self.attempts.retry_after(failure) {
+                        return self.public(answer);
+                    }
+                    last_failure = Some(answer);
+                    tried.push(member.clone());
+                }
+            }
+        }
+        // Every attempt failed; the last one's answer was counted on its version.
+        self.public(last_failure.unwrap_or(PublicError::UpstreamFailed))
+    }
+
+    /// One attempt on `member` of `role`, charged to `role`.
+    async fn attempt(&mut self, role: Role, member: &Arc<Member>) -> Tried {
+        let worker = self.worker.clone();
+        let router = &worker.router;
+        let opts = &router.inner.opts;
         let in_flight = router.metrics().start(role);
         let guard = member.enter();
         let cut = router.cut_token(role);
         let started = Instant::now();
-
-        let up = if bodyless {
+        let up = if self.bodyless {
             // Kept for another attempt.
-            Request::from_parts(parts.clone(), RequestBody::Empty)
+            Request::from_parts(self.parts.clone(), RequestBody::Empty)
         } else {
-            let b = body.take().expect("a request with a body is sent once");
-            let upload = upload.clone().expect("made for requests with a body");
+            let b = self
+                .body
+                .take()
+                .expect("a request with a body is sent once");
+            let upload = self.upload.clone().expect("made for requests with a body");
             Request::from_parts(
-                parts.clone(),
+                self.parts.clone(),
                 RequestBody::stream(b, upload, opts.client_body_timeout),
             )
         };
-
+        // A request that may go out twice (on a fresh connection, after a
+        // pooled one was closed under it).
+        let resend = self.attempts.resendable().then_some(&self.parts);
         let sent = tokio::select! {
             biased;
-            r = upstream_turn(upstreams.send(member, up, resend), opts.upstream_timeout, upload.as_deref()) => r,
+            r = upstream_turn(worker.upstreams.send(member, up, resend), opts.upstream_timeout, self.upload.as_deref()) => r,
             _ = cut.cancelled() => {
-                router.local_answer(role, in_flight, 504, started.elapsed(), entry(&member.addr), &"its version was drained before it answered");
-                return Ok(with_id(PublicError::Drained.response(), &request_id));
+                router.local_answer(role, in_flight, 504, started.elapsed(), self.entry(&member.addr), &"its version was drained before it answered");
+                return Tried::Answer(self.public(PublicError::Drained));
             }
         };
         match sent {
-            Some(Ok((mut resp, lease))) => {
+            Some(Ok((resp, lease))) => {
                 let status = resp.status();
                 let latency = started.elapsed();
-                if role == Role::Canary
-                    && status.is_server_error()
-                    && resend.is_some()
-                    && router.weight() == 0
-                    && !table.pool(Role::Stable).is_empty()
-                    && attempts[0] + attempts[1] < MAX_ATTEMPTS
+                if self
+                    .attempts
+                    .hand_to_stable(status.is_server_error(), router.weight() == 0)
                 {
-                    // The canary failed a request it took before its share
-                    // went to 0 (the error trip fired, or a rollback began,
-                    // while the request was on it). Stable can still serve
-                    // an idempotent request without a body, so it does: no
-                    // client sees an error from a canary already condemned.
-                    // The canary is charged its error as usual.
                     drop((resp, lease, guard));
                     router.local_answer(
                         role,
                         in_flight,
                         status.as_u16(),
                         latency,
-                        entry(&member.addr),
+                        self.entry(&member.addr),
                         &"a condemned canary failed it; answered by stable",
                     );
-                    role = Role::Stable;
-                    continue;
-                }
-                let upstream_upgrade = (status == StatusCode::SWITCHING_PROTOCOLS)
-                    .then(|| hyper::upgrade::on(&mut resp));
-                let (mut rparts, rbody) = resp.into_parts();
-                headers::strip_hop_by_hop(&mut rparts.headers, upstream_upgrade.is_some());
-                if upgrade && upstream_upgrade.is_none() {
-                    // The upstream declined the switch. The framing watchdog
-                    // stopped at the upgrade request, so this connection's
-                    // later bytes are not followed: close it after this
-                    // answer (a request hyper found there would be refused
-                    // as unwatched anyway).
-                    rparts
-                        .headers
-                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-                }
-                rparts
-                    .headers
-                    .insert(headers::X_REQUEST_ID.clone(), request_id.clone());
-                if opts.route_header
-                    && let Ok(v) = HeaderValue::from_str(&format!("{role} {}", table.generation))
-                {
-                    rparts.headers.insert(ROUTE_HEADER.clone(), v);
+                    return Tried::HandedToStable;
                 }
                 let done = Completion {
                     worker: worker.clone(),
@@ -284,71 +283,29 @@ pub async fn handle(
                     _member: guard,
                     status: status.as_u16(),
                     latency,
-                    log: entry(&member.addr).map(Box::new),
+                    log: self.entry(&member.addr).map(Box::new),
                 };
-                if let (Some(up_upgrade), Some(cl_upgrade)) = (upstream_upgrade, client_upgrade) {
-                    // The connection becomes the tunnel; it never returns to the pool.
-                    drop(lease);
-                    tokio::spawn(tunnel(cl_upgrade, up_upgrade, done, cut));
-                    return Ok(Response::from_parts(rparts, ProxyBody::empty()));
-                }
-                // Small bodies: read the first frame now so head and body
-                // leave in one write (half the syscalls and wakeups). Larger
-                // or unsized bodies (streams, SSE) start flowing at once.
-                let mut rbody = rbody;
-                let mut first = None;
-                if small_body(&rparts.headers) {
-                    use http_body_util::BodyExt;
-                    let left = opts.upstream_timeout.saturating_sub(started.elapsed());
-                    match tokio::time::timeout(left, rbody.frame()).await {
-                        Ok(Some(Ok(frame))) => first = Some(frame),
-                        Ok(None) => {}
-                        Ok(Some(Err(_))) => {
-                            done.complete(Some(502));
-                            return Ok(with_id(
-                                PublicError::UpstreamBrokeOff.response(),
-                                &request_id,
-                            ));
-                        }
-                        Err(_elapsed) => {
-                            done.complete(Some(504));
-                            return Ok(with_id(
-                                PublicError::UpstreamTimedOut.response(),
-                                &request_id,
-                            ));
-                        }
-                    }
-                }
-                let body = ProxyBody::upstream(
-                    first,
-                    rbody,
-                    done,
-                    lease,
-                    cut,
-                    opts.upstream_timeout,
-                    upload.clone(),
-                );
-                return Ok(Response::from_parts(rparts, body));
+                Tried::Answer(self.answer(resp, lease, done, cut, started).await)
             }
             Some(Err(e)) => {
-                match upload.as_ref().and_then(|u| u.client_fault()) {
+                match self.upload.as_ref().and_then(|u| u.client_fault()) {
                     Some(ClientFault::TimedOut) => {
                         // The client stalled its own upload: 408, and not
                         // the version's (counted apart as a client timeout).
                         in_flight.client_timeout();
                         router.log_line(
-                            entry(&member.addr),
+                            self.entry(&member.addr),
                             role,
                             408,
                             started.elapsed(),
                             &error_chain(&e),
                         );
-                        return Ok(with_id(PublicError::ClientTimedOut.response(), &request_id));
+                        return Tried::Answer(self.public(PublicError::ClientTimedOut));
                     }
                     Some(ClientFault::BrokeOff) => {
                         // The client broke off its own upload: not the version's error.
                         in_flight.abort();
-                        return Ok(PublicError::ClientBrokeOff.response());
+                        return Tried::Answer(PublicError::ClientBrokeOff.response());
                     }
                     None => {}
                 }
@@ -358,19 +315,16 @@ pub async fn handle(
                     in_flight,
                     502,
                     started.elapsed(),
-                    entry(&member.addr),
+                    self.entry(&member.addr),
                     &detail,
                 );
                 tracing::debug!(upstream = %member.addr, %role, error = %detail, "upstream request failed");
-                // Safe to send again: nothing reached the upstream (connect
-                // failure), or the method is idempotent and had no body
-                // (what nginx's `proxy_next_upstream error` does).
-                if bodyless && (e.is_connect() || parts.method.is_idempotent()) {
-                    last_failure = Some(PublicError::UpstreamFailed);
-                    tried.push(member.clone());
-                    continue;
-                }
-                return Ok(with_id(PublicError::UpstreamFailed.response(), &request_id));
+                let failure = if e.is_connect() {
+                    Failure::Connect
+                } else {
+                    Failure::Broken
+                };
+                Tried::Failed(failure, PublicError::UpstreamFailed)
             }
             None => {
                 let why = format!(
@@ -382,28 +336,118 @@ pub async fn handle(
                     in_flight,
                     504,
                     started.elapsed(),
-                    entry(&member.addr),
+                    self.entry(&member.addr),
                     &why,
                 );
                 tracing::debug!(upstream = %member.addr, %role, "upstream did not answer in time");
-                // A hung member: an idempotent request without a body is
-                // tried elsewhere (nginx's `proxy_next_upstream timeout`);
-                // the member's version is still charged the 504.
-                if bodyless && parts.method.is_idempotent() {
-                    last_failure = Some(PublicError::UpstreamTimedOut);
-                    tried.push(member.clone());
-                    continue;
-                }
-                return Ok(with_id(
-                    PublicError::UpstreamTimedOut.response(),
-                    &request_id,
-                ));
+                Tried::Failed(Failure::TimedOut, PublicError::UpstreamTimedOut)
             }
         }
     }
-    // Every attempt failed; the last one's answer was counted on its version.
-    let failure = last_failure.unwrap_or(PublicError::UpstreamFailed);
-    Ok(with_id(failure.response(), &request_id))
+
+    /// The upstream answered: its head to the client with ours added, and
+    /// its body (or the upgraded connection) streamed through.
+    async fn answer(
+        &mut self,
+        mut resp: Response<Incoming>,
+        lease: Lease,
+        done: Completion,
+        cut: Arc<tokio_util::sync::CancellationToken>,
+        started: Instant,
+    ) -> Response<ProxyBody> {
+        let opts = &self.worker.router.inner.opts;
+        let status = resp.status();
+        let upstream_upgrade =
+            (status == StatusCode::SWITCHING_PROTOCOLS).then(|| hyper::upgrade::on(&mut resp));
+        let (mut rparts, rbody) = resp.into_parts();
+        headers::strip_hop_by_hop(&mut rparts.headers, upstream_upgrade.is_some());
+        if self.upgrade && upstream_upgrade.is_none() {
+            // The upstream declined the switch. The framing watchdog
+            // stopped at the upgrade request, so this connection's later
+            // bytes are not followed: close it after this answer (a
+            // request hyper found there would be refused as unwatched).
+            rparts
+                .headers
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        rparts
+            .headers
+            .insert(headers::X_REQUEST_ID.clone(), self.request_id.clone());
+        if opts.route_header
+            && let Ok(v) =
+                HeaderValue::from_str(&format!("{} {}", done.role, self.table.generation))
+        {
+            rparts.headers.insert(ROUTE_HEADER.clone(), v);
+        }
+        if let (Some(up_upgrade), Some(cl_upgrade)) = (upstream_upgrade, self.client_upgrade.take())
+        {
+            // The connection becomes the tunnel; it never returns to the pool.
+            drop(lease);
+            tokio::spawn(tunnel(cl_upgrade, up_upgrade, done, cut));
+            return Response::from_parts(rparts, ProxyBody::empty());
+        }
+        // Small bodies: read the first frame now so head and body leave in
+        // one write (half the syscalls and wakeups). Larger or unsized
+        // bodies (streams, SSE) start flowing at once.
+        let mut rbody = rbody;
+        let mut first = None;
+        if small_body(&rparts.headers) {
+            use http_body_util::BodyExt;
+            let left = opts.upstream_timeout.saturating_sub(started.elapsed());
+            match tokio::time::timeout(left, rbody.frame()).await {
+                Ok(Some(Ok(frame))) => first = Some(frame),
+                Ok(None) => {}
+                Ok(Some(Err(_))) => {
+                    done.complete(Some(502));
+                    return self.public(PublicError::UpstreamBrokeOff);
+                }
+                Err(_elapsed) => {
+                    done.complete(Some(504));
+                    return self.public(PublicError::UpstreamTimedOut);
+                }
+            }
+        }
+        let body = ProxyBody::upstream(
+            first,
+            rbody,
+            done,
+            lease,
+            cut,
+            opts.upstream_timeout,
+            self.upload.clone(),
+        );
+        Response::from_parts(rparts, body)
+    }
+
+    /// No member of `role` serves: a 503, charged to it.
+    fn no_upstream(&self, role: Role) -> Response<ProxyBody> {
+        let router = &self.worker.router;
+        let in_flight = router.metrics().start(role);
+        let why = format!(
+            "no healthy upstream for {} ({} has {} serving members)",
+            router.inner.opts.service,
+            role,
+            self.table.pool(role).len()
+        );
+        router.local_answer(role, in_flight, 503, Duration::ZERO, self.entry("-"), &why);
+        self.public(PublicError::NoUpstream)
+    }
+
+    /// A plain public answer carrying the request's id.
+    fn public(&self, error: PublicError) -> Response<ProxyBody> {
+        with_id(error.response(), &self.request_id)
+    }
+
+    /// The access log's line for an attempt on `upstream`, when it is on.
+    fn entry(&self, upstream: &str) -> Option<super::access_log::Entry> {
+        self.logging.then(|| super::access_log::Entry {
+            client: self.client,
+            method: self.parts.method.clone(),
+            path: self.parts.uri.path().to_string(),
+            upstream: upstream.to_string(),
+            request_id: self.request_id.to_str().unwrap_or("-").to_string(),
+        })
+    }
 }
 
 /// The answer to a head the framing watchdog flagged, if any.
@@ -424,121 +468,6 @@ fn refusal(verdict: Verdict) -> Option<PublicError> {
             "request framing on this connection could not be followed",
         ),
     }
-}
-
-/// Wait for the upstream's answer, charging it only for its own turn: a
-/// 504 (`None`) after `limit` without an answer *while the upstream had
-/// the turn*. With a streamed upload, the upstream's clock runs from the
-/// last piece of body that moved and stops while the proxy waits on the
-/// client (whose own `client_body_timeout` then applies, and ends in 408):
-/// an upstream that got the whole request and does not answer is charged;
-/// one that waits for a client who stalled is not.
-async fn upstream_turn<F: std::future::Future>(
-    send: F,
-    limit: Duration,
-    upload: Option<&Upload>,
-) -> Option<F::Output> {
-    let Some(upload) = upload else {
-        return tokio::time::timeout(limit, send).await.ok();
-    };
-    tokio::pin!(send);
-    let start = Instant::now();
-    let mut deadline = start + limit;
-    loop {
-        tokio::select! {
-            biased;
-            r = &mut send => return Some(r),
-            () = tokio::time::sleep_until(deadline) => {
-                let now = Instant::now();
-                if upload.waiting_on_client() {
-                    deadline = now + limit;
-                    continue;
-                }
-                let next = upload.last_moved().max(start) + limit;
-                if next > now {
-                    deadline = next;
-                    continue;
-                }
-                return None;
-            }
-        }
-    }
-}
-
-/// Splice an upgraded connection (WebSocket) until either side closes or the
-/// version's drain cuts it. The request stays on the version it opened on.
-async fn tunnel(
-    client: hyper::upgrade::OnUpgrade,
-    upstream: hyper::upgrade::OnUpgrade,
-    done: Completion,
-    cut: Arc<tokio_util::sync::CancellationToken>,
-) {
-    let (c, u) = match tokio::join!(client, upstream) {
-        (Ok(c), Ok(u)) => (c, u),
-        _ => {
-            done.complete(Some(502));
-            return;
-        }
-    };
-    let mut c = TokioIo::new(c);
-    let mut u = TokioIo::new(u);
-    tokio::select! {
-        _ = tokio::io::copy_bidirectional(&mut c, &mut u) => done.complete(None),
-        _ = cut.cancelled() => done.complete(Some(504)),
-    }
-}
-
-/// A response body small enough to read its first frame before answering.
-fn small_body(h: &http::HeaderMap) -> bool {
-    h.get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .is_some_and(|n| n > 0 && n <= 64 * 1024)
-}
-
-fn other(role: Role) -> Role {
-    match role {
-        Role::Stable => Role::Canary,
-        Role::Canary => Role::Stable,
-    }
-}
-
-fn body_is_empty(h: &http::HeaderMap, body: &Incoming) -> bool {
-    use http_body::Body;
-    if body.is_end_stream() {
-        return true;
-    }
-    !h.contains_key(header::TRANSFER_ENCODING)
-        && h.get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .is_none_or(|v| v.trim() == "0")
-}
-
-fn sticky_key(req: &Request<Incoming>, sticky: &Sticky) -> Option<Vec<u8>> {
-    match sticky {
-        Sticky::Header(name) => req
-            .headers()
-            .get(name.as_str())
-            .map(|v| v.as_bytes().to_vec()),
-        Sticky::Cookie(name) => req
-            .headers()
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|kv| kv.trim().split_once('='))
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_bytes().to_vec()),
-    }
-}
-
-/// The path and query of an absolute-form target (`GET http://host/x`).
-fn origin_form(original: &Uri) -> Uri {
-    let pq = original
-        .path_and_query()
-        .cloned()
-        .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
-    Uri::from(pq)
 }
 
 fn with_id(mut r: Response<ProxyBody>, id: &HeaderValue) -> Response<ProxyBody> {

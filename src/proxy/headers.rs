@@ -195,6 +195,55 @@ pub fn new_request_id() -> HeaderValue {
     HeaderValue::from_bytes(&out).expect("hex is a valid header value")
 }
 
+/// A response body small enough to read its first frame before answering.
+pub(super) fn small_body(h: &http::HeaderMap) -> bool {
+    h.get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|n| n > 0 && n <= 64 * 1024)
+}
+
+pub(super) fn body_is_empty(h: &http::HeaderMap, body: &hyper::body::Incoming) -> bool {
+    use http_body::Body;
+    if body.is_end_stream() {
+        return true;
+    }
+    !h.contains_key(header::TRANSFER_ENCODING)
+        && h.get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|v| v.trim() == "0")
+}
+
+pub(super) fn sticky_key(
+    req: &http::Request<hyper::body::Incoming>,
+    sticky: &crate::plan::Sticky,
+) -> Option<Vec<u8>> {
+    match sticky {
+        crate::plan::Sticky::Header(name) => req
+            .headers()
+            .get(name.as_str())
+            .map(|v| v.as_bytes().to_vec()),
+        crate::plan::Sticky::Cookie(name) => req
+            .headers()
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|kv| kv.trim().split_once('='))
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_bytes().to_vec()),
+    }
+}
+
+/// The path and query of an absolute-form target (`GET http://host/x`).
+pub(super) fn origin_form(original: &http::Uri) -> http::Uri {
+    let pq = original
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+    http::Uri::from(pq)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,7 @@
 //! - `access_log`: one line per request, off the request path
 
 pub mod access_log;
+pub mod attempts;
 mod body;
 pub mod conn_limit;
 mod forward;
@@ -26,6 +27,7 @@ pub mod framing;
 pub mod headers;
 pub mod pool;
 mod public_error;
+mod relay;
 pub mod request_rules;
 mod router;
 mod server;

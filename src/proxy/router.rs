@@ -37,14 +37,7 @@ pub struct Table {
 
 impl Table {
     pub fn pool(&self, role: Role) -> &Arc<Pool> {
-        &self.pools[idx(role)]
-    }
-}
-
-pub(super) fn idx(role: Role) -> usize {
-    match role {
-        Role::Stable => 0,
-        Role::Canary => 1,
+        &self.pools[role.index()]
     }
 }
 
@@ -218,7 +211,7 @@ impl Router {
     /// keep their in-flight counts.
     pub fn set_members(&self, role: Role, addrs: Vec<String>) {
         self.update(|t| {
-            let old = t.pools[idx(role)].clone();
+            let old = t.pools[role.index()].clone();
             let members = addrs
                 .into_iter()
                 .map(|a| {
@@ -229,12 +222,12 @@ impl Router {
                         .unwrap_or_else(|| Member::new(a))
                 })
                 .collect();
-            t.pools[idx(role)] = Arc::new(Pool::new(members));
+            t.pools[role.index()] = Arc::new(Pool::new(members));
         });
     }
 
     pub fn members(&self, role: Role) -> Vec<String> {
-        self.inner.table.load().pools[idx(role)]
+        self.inner.table.load().pools[role.index()]
             .members()
             .iter()
             .map(|m| m.addr.clone())
@@ -275,7 +268,7 @@ impl Router {
                 cut: 0,
             };
         }
-        let old = self.inner.cuts[idx(role)].swap(Arc::new(CancellationToken::new()));
+        let old = self.inner.cuts[role.index()].swap(Arc::new(CancellationToken::new()));
         old.cancel();
         // Cut requests answer at once; give them a moment to be counted.
         let settle = Instant::now() + Duration::from_secs(1);
@@ -326,7 +319,7 @@ impl Router {
     /// The drain cut of `role` (shared: an `Arc` clone, not a token clone,
     /// which would take the token's lock on the request path).
     pub(super) fn cut_token(&self, role: Role) -> Arc<CancellationToken> {
-        self.inner.cuts[idx(role)].load_full()
+        self.inner.cuts[role.index()].load_full()
     }
 
     /// Account one finished request with the trips; the request that

@@ -25,7 +25,7 @@ impl Driver {
                 Effect::Drain { role, timeout } => {
                     self.leave_pool(role);
                     let cancel = CancellationToken::new();
-                    self.drains[slot(role)] = Some(cancel.clone());
+                    self.drains[role.index()] = Some(cancel.clone());
                     self.op(Op::Drain {
                         role,
                         timeout,

@@ -265,13 +265,6 @@ impl Driver {
     }
 }
 
-fn slot(role: Role) -> usize {
-    match role {
-        Role::Stable => 0,
-        Role::Canary => 1,
-    }
-}
-
 async fn recv_runtime(
     rx: &mut Option<broadcast::Receiver<RuntimeEvent>>,
 ) -> Result<RuntimeEvent, broadcast::error::RecvError> {

@@ -212,7 +212,7 @@ impl Driver {
     /// replicas rejoin their pool as they were, and if none is left
     /// (already stopped) stable is started again.
     pub(super) fn restore_stable(&mut self) {
-        if let Some(cancel) = self.drains[slot(Role::Stable)].take() {
+        if let Some(cancel) = self.drains[Role::Stable.index()].take() {
             cancel.cancel();
         }
         let kept = {
