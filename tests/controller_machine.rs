@@ -570,7 +570,7 @@ fn resize_refusals_say_which_runtimes_honour_limits() {
     assert_eq!(r.code, codes::NOT_SUPPORTED);
     assert_eq!(
         r.message,
-        "cannot resize canary: runtime \"process\" cannot apply CPU or memory limits: only runtime \"docker\" honours `cpus` and `memory`"
+        "cannot resize canary: runtime \"process\" cannot apply CPU or memory limits: only runtimes \"docker\" and \"swarm\" honour `cpus` and `memory`"
     );
     assert_eq!(m.state(), &before);
 

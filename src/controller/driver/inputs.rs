@@ -233,6 +233,7 @@ impl Driver {
                     }
                 }
             }
+            RuntimeEvent::Appeared { replica } => self.appeared(replica),
             // The engine's words: outside text (cleaned whichever runtime said it).
             RuntimeEvent::Reachable { ok, detail } => self.emit(EventKind::Warning {
                 message: crate::text::clean_owned(if ok {
@@ -242,6 +243,50 @@ impl Driver {
                 }),
             }),
         }
+    }
+
+    /// A replica the runtime started in place of a lost one (Swarm): it is
+    /// tracked and health-checked like one this daemon started, and joins
+    /// its pool when healthy, but only while its version still runs here
+    /// (a replica of the same role and release, not being stopped).
+    fn appeared(&mut self, mut replica: crate::runtime::Replica) {
+        crate::text::clean_in_place(&mut replica.version);
+        let role = replica.role;
+        {
+            let reg = ops::lock(&self.registry);
+            let ours = !reg.contains_key(&replica.id)
+                && reg.values().any(|t| {
+                    t.replica.role == role && t.replica.release == replica.release && !t.stopping
+                });
+            if !ours {
+                return;
+            }
+        }
+        let handle = self.deps.health.spawn(
+            replica.clone(),
+            self.deps.plan.health.clone(),
+            false,
+            self.health_tx.clone(),
+        );
+        let mut t = Tracked::new(replica.clone(), ReplicaStatus::Starting);
+        t.health = Some(handle);
+        ops::lock(&self.registry).insert(replica.id.clone(), t);
+        self.emit(EventKind::Replica {
+            role,
+            replica: replica.id.clone(),
+            status: ReplicaStatus::Starting,
+            detail: format!(
+                "started at {} by the runtime, replacing a lost replica",
+                replica.addr
+            ),
+        });
+        if role == Role::Canary {
+            self.feed(Input::ReplicaAppeared {
+                role,
+                id: replica.id,
+            });
+        }
+        self.persist();
     }
 
     pub(super) fn sample_stats(&mut self) {
