@@ -203,6 +203,8 @@ pub struct ClientArgs {
 pub enum RuntimeChoice {
     Docker,
     Process,
+    /// Docker Swarm services (the engine must be a swarm manager)
+    Swarm,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
