@@ -18,6 +18,9 @@ use tokio::net::{UnixListener, UnixStream};
 pub enum Kind {
     Process,
     Docker,
+    /// Swarm services on the engine, which must be a swarm manager already
+    /// (`support::swarm::SwarmGuard` makes it one).
+    Swarm,
 }
 
 pub struct Steps(pub String);
@@ -65,6 +68,16 @@ async fn runtime_for(kind: Kind) -> Option<Arc<dyn Runtime>> {
                 None
             }
         },
+        Kind::Swarm => {
+            let engine = cutover::runtime::docker::DockerRuntime::connect()
+                .await
+                .expect("the engine the swarm guard reached");
+            super::images::demo_images(engine.client()).await;
+            let rt = cutover::runtime::swarm::SwarmRuntime::on(engine, Default::default())
+                .await
+                .expect("the engine is a swarm manager (the test's guard made it one)");
+            Some(Arc::new(rt))
+        }
     }
 }
 
@@ -174,7 +187,7 @@ impl Harness {
                 };
                 (cmd("v1"), cmd("v2"))
             }
-            Kind::Docker => (
+            Kind::Docker | Kind::Swarm => (
                 "image = \"cutover-demo:v1\"".to_string(),
                 format!(
                     "image = {:?}",
@@ -231,10 +244,10 @@ access_log = "access.log"
 {proxy_extra}
 {steps}
 "#,
-            rt = if kind == Kind::Docker {
-                "docker"
-            } else {
-                "process"
+            rt = match kind {
+                Kind::Docker => "docker",
+                Kind::Swarm => "swarm",
+                Kind::Process => "process",
             },
             canary_extra = opts.canary_extra,
             proxy_extra = opts.proxy_extra,
