@@ -79,14 +79,33 @@ impl Driver {
             ops::lock(&self.registry).insert(r.id.clone(), t);
             adopted += 1;
         }
-        for role in Role::ALL {
-            self.sync_pool(role);
-        }
-        let orphans: Vec<Replica> = listed
+        // A runtime that replaces lost replicas itself (Swarm) may have
+        // started some while the daemon was down: one of a version still
+        // here (the role and release of a replica just adopted) belongs to
+        // that version and is adopted with it, not removed as an orphan.
+        let (replacements, orphans): (Vec<Replica>, Vec<Replica>) = listed
             .unwrap_or_default()
             .into_iter()
             .filter(|r| !owned.contains_key(&r.id))
-            .collect();
+            .partition(|r| {
+                self.kind == "swarm"
+                    && owned.values().any(|o| {
+                        o.role == r.role
+                            && o.release == r.release
+                            && present.as_ref().is_some_and(|p| p.contains(&o.id))
+                    })
+            });
+        for r in replacements {
+            let (role, id) = (r.role, r.id.clone());
+            self.adopt_replica(r);
+            adopted += 1;
+            if role == Role::Canary {
+                self.feed(Input::ReplicaAppeared { role, id });
+            }
+        }
+        for role in Role::ALL {
+            self.sync_pool(role);
+        }
         let st = self.machine.state().clone();
         self.emit(EventKind::Warning {
             message: format!(
