@@ -2,8 +2,11 @@
 //! the engine has none (and leaves again; `support/swarm.rs`):
 //! - a stable task's container killed (`docker kill`) leaves the pool, is
 //!   reported `exited 137`, and Swarm's replacement enters the pool once
-//!   healthy; the good canary is then promoted;
+//!   healthy; a live resize (a service update) replaces stable's tasks
+//!   and the pool follows; the good canary is then promoted;
 //! - a bad canary is rolled back by the guard;
+//! - a restarted daemon adopts stable's tasks (and Swarm's replacement of
+//!   one killed while it was down) and the canary's;
 //! - nothing with cutover's labels (service or container) is left;
 //! - the test's own client sees no failure except the few canary errors
 //!   the guard exists to catch.
@@ -44,6 +47,19 @@ async fn nothing_left(service: &str) {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+fn docker_out(args: &[&str]) -> String {
+    let out = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker runs");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 async fn killed_task_is_replaced_then_promoted() {
@@ -97,6 +113,71 @@ async fn killed_task_is_replaced_then_promoted() {
         h.story()
     );
 
+    // A live resize is a service update: Swarm replaces stable's tasks one
+    // at a time (the new one first) and the pool follows.
+    let before: Vec<String> = state.stable.replicas.iter().map(|r| r.id.clone()).collect();
+    h.daemon()
+        .client()
+        .act(&ActionRequest {
+            action: Action::Resize {
+                role: Role::Stable,
+                cpus: Some(0.75),
+                memory: Some(96 << 20),
+            },
+            by: Actor::Cli,
+            reason: None,
+        })
+        .await
+        .expect("resize accepted");
+    let resized = h
+        .wait_until(
+            "stable's tasks replaced by the resize",
+            Duration::from_secs(90),
+            |s| {
+                let live: Vec<_> = s
+                    .stable
+                    .replicas
+                    .iter()
+                    .filter(|r| r.status == cutover::model::ReplicaStatus::Healthy)
+                    .collect();
+                live.len() == 2 && live.iter().all(|r| !before.contains(&r.id))
+            },
+        )
+        .await;
+    wait_for(
+        "the resized tasks in the pool",
+        Duration::from_secs(10),
+        || {
+            let pool = h.pool(Role::Stable);
+            pool.len() == 2
+                && resized
+                    .stable
+                    .replicas
+                    .iter()
+                    .filter(|r| r.status == cutover::model::ReplicaStatus::Healthy)
+                    .all(|r| pool.contains(&r.addr))
+        },
+    )
+    .await;
+    let limits = docker_out(&[
+        "service",
+        "ls",
+        "--filter",
+        &format!("label=cutover.test={}", h.service),
+        "--filter",
+        "label=cutover.role=stable",
+        "--format",
+        "{{.ID}}",
+    ]);
+    let inspect = docker_out(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{.Spec.TaskTemplate.Resources.Limits.NanoCPUs}} {{.Spec.TaskTemplate.Resources.Limits.MemoryBytes}}",
+        limits.trim(),
+    ]);
+    assert_eq!(inspect.trim(), format!("750000000 {}", 96 << 20));
+
     h.daemon()
         .client()
         .act(&ActionRequest {
@@ -149,6 +230,105 @@ async fn bad_canary_is_rolled_back() {
     nothing_left(&service).await;
 }
 
+/// Running containers of the test's service with `role`, by short id.
+fn running(service: &str, role: &str) -> Vec<String> {
+    docker_out(&[
+        "ps",
+        "-q",
+        "--no-trunc",
+        "--filter",
+        &format!("label=cutover.test={service}"),
+        "--filter",
+        &format!("label=cutover.role={role}"),
+        "--filter",
+        "status=running",
+    ])
+    .lines()
+    .map(String::from)
+    .collect()
+}
+
+async fn restarted_daemon_adopts_the_tasks() {
+    let mut h = Harness::start(Kind::Swarm, "", &Steps::manual(), 20)
+        .await
+        .expect("the swarm harness");
+    h.wait_phase(Phase::Canary, Duration::from_secs(90)).await;
+    h.wait_stable().await;
+    let before = h.state().await;
+    let stable: Vec<String> = before
+        .stable
+        .replicas
+        .iter()
+        .map(|r| r.id.clone())
+        .collect();
+    let canary = before.canary.as_ref().expect("a canary").replicas[0]
+        .id
+        .clone();
+    let victim = stable[0].clone();
+    let service = h.service.clone();
+    // While the daemon is down, a stable task dies and Swarm replaces it.
+    h.restart_daemon(async || {
+        kill(&victim);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let now = running(&service, "stable");
+            if now.len() == 2 && !now.iter().any(|c| c.starts_with(&victim)) {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no replacement: {now:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    let after = h
+        .wait_until(
+            "stable adopted, two healthy",
+            Duration::from_secs(60),
+            |s| s.phase == Phase::Canary && s.stable.healthy() == 2,
+        )
+        .await;
+    let ids: Vec<&str> = after
+        .stable
+        .replicas
+        .iter()
+        .map(|r| r.id.as_str())
+        .collect();
+    assert!(
+        ids.contains(&stable[1].as_str()),
+        "the survivor adopted: {ids:?}"
+    );
+    assert!(
+        !ids.contains(&victim.as_str()),
+        "the dead one not adopted: {ids:?}"
+    );
+    assert_eq!(
+        after.canary.as_ref().expect("the canary").replicas[0].id,
+        canary,
+        "the canary adopted"
+    );
+    assert_eq!(h.pool(Role::Stable).len(), 2, "the replacement serves too");
+    let load = h.load(50.0);
+    h.daemon()
+        .client()
+        .act(&ActionRequest {
+            action: Action::Rollback,
+            by: Actor::Cli,
+            reason: None,
+        })
+        .await
+        .expect("rollback accepted");
+    h.wait_phase(Phase::Idle, Duration::from_secs(30)).await;
+    let seen = load.stop().await;
+    assert_eq!(seen.failed(), 0, "no client saw a failure: {seen:?}");
+    eprintln!("swarm: a restarted daemon adopted stable, its replacement and the canary");
+    h.assert_only(Role::Stable).await;
+    h.finish().await;
+    nothing_left(&service).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swarm_releases_end_to_end() {
     let Some(_swarm) = SwarmGuard::ensure() else {
@@ -156,4 +336,5 @@ async fn swarm_releases_end_to_end() {
     };
     killed_task_is_replaced_then_promoted().await;
     bad_canary_is_rolled_back().await;
+    restarted_daemon_adopts_the_tasks().await;
 }
