@@ -7,6 +7,9 @@
 //! - a bad canary is rolled back by the guard;
 //! - a restarted daemon adopts stable's tasks (and Swarm's replacement of
 //!   one killed while it was down) and the canary's;
+//! - `cutover demo --runtime swarm` promotes its good canary; without a
+//!   swarm (before the test makes one), the daemon's runtime and the demo
+//!   refuse with the reason;
 //! - nothing with cutover's labels (service or container) is left;
 //! - the test's own client sees no failure except the few canary errors
 //!   the guard exists to catch.
@@ -329,12 +332,94 @@ async fn restarted_daemon_adopts_the_tasks() {
     nothing_left(&service).await;
 }
 
+/// `cutover demo --runtime swarm`, headless, as an operator runs it.
+async fn demo_runs_on_swarm() {
+    let out = tokio::task::spawn_blocking(|| {
+        let _turn = crate::support::one_demo_at_a_time();
+        std::process::Command::new(env!("CARGO_BIN_EXE_cutover"))
+            .args([
+                "demo",
+                "--runtime",
+                "swarm",
+                "--scenario",
+                "good",
+                "--no-tui",
+            ])
+            .args(["--duration", "60s"])
+            .env(
+                "CUTOVER_DEMO_MARKER",
+                format!("swarm-demo-{}", std::process::id()),
+            )
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("cutover demo runs")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("outcome promoted"),
+        "demo --runtime swarm: {}\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert!(stderr.contains("runtime swarm"), "{stderr}");
+    eprintln!(
+        "swarm: demo {}",
+        stdout.lines().find(|l| l.contains("outcome")).unwrap_or("")
+    );
+}
+
+/// Before the test makes a swarm: an engine that is not a manager is
+/// refused with the reason and what to do.
+async fn refused_without_a_swarm() {
+    let plan = cutover::plan::parse(
+        "service = \"s\"\nruntime = \"swarm\"\n[stable]\nimage = \"cutover-demo:v1\"\n",
+        "swarm plan",
+    )
+    .unwrap();
+    let err = match cutover::daemon::connect_runtime(&plan).await {
+        Ok(_) => panic!("runtime swarm accepted an engine that is not a swarm manager"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains(cutover::runtime::swarm::NOT_MANAGER), "{err}");
+    let demo = {
+        let _turn = crate::support::one_demo_at_a_time();
+        std::process::Command::new(env!("CARGO_BIN_EXE_cutover"))
+            .args(["demo", "--runtime", "swarm", "--no-tui"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("cutover demo runs")
+    };
+    assert_eq!(demo.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&demo.stderr).contains(cutover::runtime::swarm::NOT_MANAGER),
+        "{}",
+        String::from_utf8_lossy(&demo.stderr)
+    );
+    eprintln!("swarm: refused without a swarm: {err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swarm_releases_end_to_end() {
+    if swarm_inactive() {
+        refused_without_a_swarm().await;
+    }
     let Some(_swarm) = SwarmGuard::ensure() else {
         return;
     };
     killed_task_is_replaced_then_promoted().await;
     bad_canary_is_rolled_back().await;
     restarted_daemon_adopts_the_tasks().await;
+    demo_runs_on_swarm().await;
+}
+
+/// The engine is reachable and its swarm inactive.
+fn swarm_inactive() -> bool {
+    std::process::Command::new("docker")
+        .args(["info", "--format", "{{.Swarm.LocalNodeState}}"])
+        .output()
+        .is_ok_and(|o| {
+            o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "inactive"
+        })
 }
