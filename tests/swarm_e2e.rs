@@ -3,7 +3,8 @@
 //! - a stable task's container killed (`docker kill`) leaves the pool, is
 //!   reported `exited 137`, and Swarm's replacement enters the pool once
 //!   healthy; a live resize (a service update) replaces stable's tasks
-//!   and the pool follows; the good canary is then promoted;
+//!   and the pool follows; the good canary is then promoted, and a
+//!   replacement of its task serves as stable;
 //! - a bad canary is rolled back by the guard;
 //! - a restarted daemon adopts stable's tasks (and Swarm's replacement of
 //!   one killed while it was down) and the canary's;
@@ -195,6 +196,19 @@ async fn killed_task_is_replaced_then_promoted() {
     assert_eq!(done.stable.version, "v2");
     assert_eq!(seen.failed(), 0, "no client saw a failure: {seen:?}");
     eprintln!("swarm: killed task replaced, canary promoted; client saw {seen:?}");
+    // The promoted version's tasks still carry the canary's labels: a
+    // replacement of one serves as stable.
+    let promoted = done.stable.replicas[0].clone();
+    kill(&promoted.id);
+    wait_for(
+        "the promoted version's replacement in stable's pool",
+        Duration::from_secs(60),
+        || {
+            let pool = h.pool(Role::Stable);
+            pool.len() == 1 && !pool.contains(&promoted.addr)
+        },
+    )
+    .await;
     h.assert_only(Role::Stable).await;
     let service = h.service.clone();
     h.finish().await;
