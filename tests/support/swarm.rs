@@ -1,7 +1,8 @@
 //! A single-node swarm for the Swarm tests, left as it was found: the
 //! engine's swarm is made (`docker swarm init --advertise-addr 127.0.0.1`)
 //! only when it is inactive, and then left again when the guard drops,
-//! also when the test fails. Without an engine, or when the swarm cannot
+//! also when the test fails (with the `docker_gwbridge` network that
+//! `swarm init` made, which leaving keeps). Without an engine, or when the swarm cannot
 //! be made, the test is skipped with the reason, or fails under
 //! `CUTOVER_REQUIRE_DOCKER=1`.
 
@@ -10,7 +11,12 @@ use std::process::Command;
 pub struct SwarmGuard {
     /// This guard made the swarm (and leaves it at the end).
     created: bool,
+    /// The bridge `swarm init` makes was not there before (and goes too:
+    /// leaving a swarm keeps it).
+    made_gwbridge: bool,
 }
+
+const GWBRIDGE: &str = "docker_gwbridge";
 
 fn docker(args: &[&str]) -> Result<String, String> {
     let out = Command::new("docker")
@@ -49,13 +55,20 @@ impl SwarmGuard {
             Err(e) => return skip_or_fail(format!("no Docker engine reachable ({e})")),
         };
         match state.as_str() {
-            "active true" => Some(SwarmGuard { created: false }),
+            "active true" => Some(SwarmGuard {
+                created: false,
+                made_gwbridge: false,
+            }),
             "inactive false" => {
+                let had_gwbridge = docker(&["network", "inspect", GWBRIDGE]).is_ok();
                 if let Err(e) = docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"]) {
                     return skip_or_fail(format!("cannot make a single-node swarm ({e})"));
                 }
                 eprintln!("made a single-node swarm for this test (left again at its end)");
-                Some(SwarmGuard { created: true })
+                Some(SwarmGuard {
+                    created: true,
+                    made_gwbridge: !had_gwbridge,
+                })
             }
             other => skip_or_fail(format!(
                 "the engine is in a swarm but not a manager of it ({other}); the test will not change that"
@@ -66,10 +79,16 @@ impl SwarmGuard {
 
 impl Drop for SwarmGuard {
     fn drop(&mut self) {
-        if self.created
-            && let Err(e) = docker(&["swarm", "leave", "--force"])
-        {
+        if !self.created {
+            return;
+        }
+        if let Err(e) = docker(&["swarm", "leave", "--force"]) {
             eprintln!("leaving the test's swarm: {e}");
+        }
+        if self.made_gwbridge
+            && let Err(e) = docker(&["network", "rm", GWBRIDGE])
+        {
+            eprintln!("removing the swarm's {GWBRIDGE}: {e}");
         }
     }
 }
