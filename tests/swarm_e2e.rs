@@ -112,7 +112,7 @@ async fn killed_task_is_replaced_then_promoted() {
         h.story()
     );
     assert!(
-        said(&|_, d| d.contains("replacing a lost replica")),
+        said(&|_, d| d.contains("by the runtime, in place of a lost or replaced replica")),
         "the replacement was announced:\n{}",
         h.story()
     );

@@ -296,7 +296,7 @@ impl Driver {
             replica: replica.id.clone(),
             status: ReplicaStatus::Starting,
             detail: format!(
-                "started at {} by the runtime, replacing a lost replica",
+                "started at {} by the runtime, in place of a lost or replaced replica",
                 replica.addr
             ),
         });
