@@ -8,6 +8,9 @@
 //! - a bad canary is rolled back by the guard;
 //! - a restarted daemon adopts stable's tasks (and Swarm's replacement of
 //!   one killed while it was down) and the canary's;
+//! - on two nodes (a second dockerd joined as a worker), one stable task
+//!   per node; the worker's task killed there is reported from the task
+//!   list, replaced, and the canary promoted;
 //! - `cutover demo --runtime swarm` promotes its good canary; without a
 //!   swarm (before the test makes one), the daemon's runtime and the demo
 //!   refuse with the reason;
@@ -19,7 +22,7 @@
 //! part is done.
 
 use crate::support::release::*;
-use crate::support::swarm::{SwarmGuard, kill, left_with_label};
+use crate::support::swarm::{SwarmGuard, WorkerNode, kill, left_with_label};
 
 use cutover::model::{Action, ActionRequest, Actor, EventKind, Phase, Role};
 use std::time::Duration;
@@ -346,6 +349,125 @@ async fn restarted_daemon_adopts_the_tasks() {
     nothing_left(&service).await;
 }
 
+/// Two nodes: the manager's engine and a second dockerd joined as a
+/// worker. One stable task per node (`max_replicas_per_node = 1`), each
+/// reached at its node's address; the worker's task killed there (no event
+/// of it reaches the manager's engine: the task list says so) leaves the
+/// pool and its replacement enters it; the canary is promoted.
+async fn two_nodes() {
+    let Some(worker) = WorkerNode::join(&["cutover-demo:v1", "cutover-demo:v2"]).await else {
+        return;
+    };
+    let engine = cutover::runtime::docker::DockerRuntime::connect()
+        .await
+        .expect("the manager's engine");
+    let placement = cutover::plan::SwarmPlan {
+        placement: Vec::new(),
+        max_replicas_per_node: Some(1),
+    };
+    let runtime = cutover::runtime::swarm::SwarmRuntime::on(engine, placement)
+        .await
+        .expect("a manager");
+    let steps = Steps::manual();
+    let opts = Options {
+        steps: Some(&steps),
+        max_failed_requests: 20,
+        swarm: "max_replicas_per_node = 1",
+        ..Options::default()
+    };
+    let h = Harness::start_on_swarm(std::sync::Arc::new(runtime), &opts).await;
+    h.wait_phase(Phase::Canary, Duration::from_secs(120)).await;
+    h.wait_stable().await;
+    let on_worker = |role: &str| -> Vec<String> {
+        worker
+            .docker(&[
+                "ps",
+                "-q",
+                "--no-trunc",
+                "--filter",
+                &format!("label=cutover.test={}", h.service),
+                "--filter",
+                &format!("label=cutover.role={role}"),
+                "--filter",
+                "status=running",
+            ])
+            .expect("the worker answers")
+            .lines()
+            .map(String::from)
+            .collect()
+    };
+    let there = on_worker("stable");
+    assert_eq!(there.len(), 1, "one stable task per node: {there:?}");
+    let here = running(&h.service, "stable");
+    assert_eq!(here.len(), 1, "one stable task per node: {here:?}");
+    let load = h.load(100.0);
+    h.set_weight(200).await;
+    let state = h.state().await;
+    let victim = state
+        .stable
+        .replicas
+        .iter()
+        .find(|r| there[0].starts_with(&r.id) || r.id.starts_with(&there[0]))
+        .expect("the worker's task is a stable replica")
+        .clone();
+    worker
+        .docker(&["kill", &there[0]])
+        .expect("docker kill on the worker");
+    wait_for(
+        "the worker's killed task to leave the pool",
+        Duration::from_secs(15),
+        || !h.pool(Role::Stable).contains(&victim.addr),
+    )
+    .await;
+    wait_for(
+        "its replacement in the pool",
+        Duration::from_secs(90),
+        || h.pool(Role::Stable).len() == 2,
+    )
+    .await;
+    let journal = h.journal().await;
+    assert!(
+        journal.iter().any(|e| matches!(&e.kind,
+            EventKind::Replica { replica, detail, .. }
+                if (victim.id.starts_with(replica.as_str()) || replica.starts_with(&victim.id))
+                    && detail.contains("exited 137"))),
+        "the kill on the worker was reported from the task list:\n{}",
+        h.story()
+    );
+    h.daemon()
+        .client()
+        .act(&ActionRequest {
+            action: Action::Promote { force: false },
+            by: Actor::Cli,
+            reason: None,
+        })
+        .await
+        .expect("promote accepted");
+    h.wait_promoted(Duration::from_secs(60)).await;
+    let seen = load.stop().await;
+    assert_eq!(seen.failed(), 0, "no client saw a failure: {seen:?}");
+    eprintln!("swarm: two nodes, the worker's task killed and replaced, promoted; {seen:?}");
+    h.assert_only(Role::Stable).await;
+    let service = h.service.clone();
+    h.finish().await;
+    nothing_left(&service).await;
+    let label = format!("label=cutover.test={service}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = worker
+            .docker(&["ps", "-aq", "--filter", &label])
+            .unwrap_or_default();
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "containers left on the worker: {left}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// A demo outside this test process holds the machine's demo lock
 /// (the suite's own demos take turns with this one).
 const DEMO_ELSEWHERE: &str = "another cutover demo";
@@ -445,6 +567,7 @@ async fn swarm_releases_end_to_end() {
     killed_task_is_replaced_then_promoted().await;
     bad_canary_is_rolled_back().await;
     restarted_daemon_adopts_the_tasks().await;
+    two_nodes().await;
     demo_runs_on_swarm().await;
 }
 

@@ -105,6 +105,8 @@ pub struct Options<'a> {
     pub proxy_extra: &'a str,
     /// The canary's image instead of `cutover-demo:v2` (docker).
     pub canary_image: Option<&'a str>,
+    /// `[swarm]` keys, e.g. `max_replicas_per_node = 1` (swarm).
+    pub swarm: &'a str,
 }
 
 impl Harness {
@@ -160,6 +162,13 @@ impl Harness {
     pub async fn start_options(kind: Kind, opts: &Options<'_>) -> Option<Harness> {
         let runtime = runtime_for(kind).await?;
         Self::start_on(kind, runtime, opts).await
+    }
+
+    /// Swarm on a runtime the test made (its own placement).
+    pub async fn start_on_swarm(runtime: Arc<dyn Runtime>, opts: &Options<'_>) -> Harness {
+        Self::start_on(Kind::Swarm, runtime, opts)
+            .await
+            .expect("the harness starts")
     }
 
     /// On a runtime the test made (its own engine endpoint, credentials).
@@ -242,6 +251,7 @@ stop_grace = "2s"
 [proxy]
 access_log = "access.log"
 {proxy_extra}
+{swarm}
 {steps}
 "#,
             rt = match kind {
@@ -251,6 +261,11 @@ access_log = "access.log"
             },
             canary_extra = opts.canary_extra,
             proxy_extra = opts.proxy_extra,
+            swarm = if opts.swarm.is_empty() {
+                String::new()
+            } else {
+                format!("[swarm]\n{}", opts.swarm)
+            },
             steps = opts.steps.map_or("", |s| s.0.as_str())
         );
         let plan = cutover::plan::parse(&text, "e2e plan").expect("the test plan is valid");
