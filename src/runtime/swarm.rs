@@ -540,7 +540,13 @@ async fn addr_of(
         .await
         .ok()
         .and_then(|n| n.status?.addr)
-        .filter(|a| !a.is_empty() && a != "0.0.0.0")
+        // The engine's words, used as an address: only an IP address is.
+        .and_then(|a| a.parse::<std::net::IpAddr>().ok())
+        .filter(|ip| !ip.is_unspecified())
+        .map(|ip| match ip {
+            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+            v4 => v4.to_string(),
+        })
         .unwrap_or_else(|| local_host.to_string());
     lock(known).nodes.insert(node.to_string(), addr.clone());
     format!("{addr}:{port}")
