@@ -13,7 +13,8 @@
 //!
 //! Run: `cargo bench --bench guards_sim` (1,000 releases per row, a few
 //! minutes in release mode); `-- --quick` for 50 per row (a smoke run);
-//! `--releases N` and `--seed S` to change either. The tables go to stdout
+//! `--releases N` and `--seed S` to change either; `--aa-only` for table 1
+//! alone (false rollbacks on many releases). The tables go to stdout
 //! as markdown and depend only on the seed and the release count; timings
 //! go to stderr.
 
@@ -306,12 +307,16 @@ impl Guards for Round1 {
 struct Args {
     releases: u64,
     seed: u64,
+    /// Table 1 only: to measure the false-rollback rate on many more
+    /// releases than the whole bench can afford.
+    aa_only: bool,
 }
 
 fn args() -> Args {
     let mut a = Args {
         releases: 1000,
         seed: 20_261_204,
+        aa_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -324,6 +329,7 @@ fn args() -> Args {
             "--quick" => a.releases = 50,
             "--releases" => a.releases = number("--releases"),
             "--seed" => a.seed = number("--seed"),
+            "--aa-only" => a.aa_only = true,
             // `cargo bench` passes `--bench`; a name filter is not supported.
             _ => {}
         }
@@ -491,6 +497,10 @@ fn main() {
         }
     }
 
+    if a.aa_only {
+        eprintln!("total {:.1} s", started.elapsed().as_secs_f64());
+        return;
+    }
     println!(
         "\n**Table 2: time to detect a worse canary** (stable 1 % errors; 100 req/s total, so 10 canary req/s in the first step and 50 in the second, unless stated; \
          times from the release's start; never = not caught in the 10 minutes; blast radius = client requests that got a canary failure before the rollback, \

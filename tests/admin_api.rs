@@ -585,7 +585,7 @@ async fn guard_edits_are_validated_like_the_plan() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, cutover::api::client::ClientError::Refused(r) if r.code == "invalid_value"),
+        matches!(&err, cutover::api::client::ClientError::Refused(r) if r.code == cutover::model::RefusalCode::InvalidValue),
         "{err}"
     );
     f.daemon.stop().await;

@@ -14,7 +14,7 @@ use support::*;
 #[derive(Clone, Copy, Debug)]
 enum Want {
     /// Refused with this code; state unchanged.
-    No(&'static str),
+    No(cutover::model::RefusalCode),
     /// Accepted (or a fact with effects); ends in this phase.
     To(Phase),
     /// Accepted, phase unchanged (state may change).
@@ -616,10 +616,7 @@ fn resize_refusals_say_which_runtimes_honour_limits() {
                 t0(),
             )
             .unwrap_err();
-        assert_eq!(
-            (r.code.as_str(), r.message.as_str()),
-            (codes::OUT_OF_RANGE, says)
-        );
+        assert_eq!((r.code, r.message.as_str()), (codes::OUT_OF_RANGE, says));
         assert_eq!(m.state(), &before);
     }
 }

@@ -255,7 +255,7 @@ fn assert_guard_rolled_back(
     let guard = guards
         .iter()
         .copied()
-        .find(|g| stdout.contains(&format!("GUARD BREACH {g}:")))
+        .find(|g| stdout.contains(&format!("breach of {g}:")))
         .unwrap_or_else(|| panic!("no breach of {guards:?}:\n{stdout}"));
     assert!(stdout.contains("outcome rolled back"), "{stdout}");
     let journal = read_journal(record).expect("the recording reads back");
@@ -391,7 +391,7 @@ fn sigint_mid_run_leaves_nothing() {
         &marker,
         &[],
     );
-    demo.wait_for("canary weight 0.0 % → 10.0 %", Duration::from_secs(60));
+    demo.wait_for("weight 0 % → 10 %", Duration::from_secs(60));
     assert_eq!(
         processes_with(&marker).len(),
         4,
@@ -570,7 +570,7 @@ fn sigint_in_docker_leaves_no_container() {
         &marker,
         &[],
     );
-    demo.wait_for("canary weight 0.0 % → 10.0 %", Duration::from_secs(120));
+    demo.wait_for("weight 0 % → 10 %", Duration::from_secs(120));
     assert_eq!(docker_containers_of_demo(), Some(3), "v1 ×2 and v2 ×1 run");
     demo.signal(Signal::SIGINT);
     let status = demo.finish(Duration::from_secs(60));

@@ -133,9 +133,9 @@ impl Client {
         match parsed {
             // 409: refused in this phase; 400: values the controller refused.
             // Either way nothing changed.
-            Ok(e) if matches!(status.as_u16(), 400 | 409) => {
-                Err(ClientError::Refused(Refusal::new(e.code, e.error)))
-            }
+            Ok(e) if matches!(status.as_u16(), 400 | 409) => Err(ClientError::Refused(
+                Refusal::new(e.code.as_str().into(), e.error),
+            )),
             Ok(e) => Err(ClientError::Api {
                 status: status.as_u16(),
                 message: e.error,

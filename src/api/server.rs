@@ -280,7 +280,7 @@ pub fn admit(mut req: ActionRequest) -> Result<ActionRequest, ApiError> {
     if matches!(req.by, Actor::Guard | Actor::System) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            codes::BAD_ACTOR,
+            codes::BAD_ACTOR.as_str(),
             format!(
                 "\"by\": \"{}\" is the daemon's own; a caller is \"cli\", \"tui\" or \"api\"",
                 req.by
@@ -292,7 +292,7 @@ pub fn admit(mut req: ActionRequest) -> Result<ActionRequest, ApiError> {
     {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            codes::BAD_REQUEST,
+            codes::BAD_REQUEST.as_str(),
             format!(
                 "cannot deploy {}: control characters in what to run",
                 crate::text::clean(image)
@@ -313,17 +313,26 @@ async fn act(s: &ApiState, req: ActionRequest) -> Response {
     match s.controller.act(req).await {
         Ok(reply) => Json(reply).into_response(),
         Err(refusal) => {
-            let status = match refusal.code.as_str() {
-                "stopped" => StatusCode::SERVICE_UNAVAILABLE,
+            use crate::model::RefusalCode as C;
+            let status = match refusal.code {
+                C::Stopped => StatusCode::SERVICE_UNAVAILABLE,
                 // The values asked for are wrong, whatever the phase.
-                codes::INVALID_VALUE
-                | codes::OUT_OF_RANGE
-                | codes::BAD_REQUEST
-                | codes::NOT_SUPPORTED
-                | codes::NOT_ALLOWED => StatusCode::BAD_REQUEST,
-                _ => StatusCode::CONFLICT,
+                C::InvalidValue
+                | C::OutOfRange
+                | C::BadRequest
+                | C::NotSupported
+                | C::NotAllowed
+                | C::BadActor => StatusCode::BAD_REQUEST,
+                C::IllegalInPhase
+                | C::Frozen
+                | C::ReasonRequired
+                | C::NoSteps
+                | C::NoNextStep
+                | C::NoCanarySpec
+                | C::Busy
+                | C::Unknown => StatusCode::CONFLICT,
             };
-            ApiError::new(status, &refusal.code, refusal.message).into_response()
+            ApiError::new(status, refusal.code.as_str(), refusal.message).into_response()
         }
     }
 }

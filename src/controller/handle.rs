@@ -49,9 +49,18 @@ impl ControllerHandle {
         self.commands
             .send(Command { request, reply })
             .await
-            .map_err(|_| Refusal::new("stopped", "the controller has stopped"))?;
-        rx.await
-            .map_err(|_| Refusal::new("stopped", "the controller stopped before answering"))?
+            .map_err(|_| {
+                Refusal::new(
+                    crate::model::RefusalCode::Stopped,
+                    "the controller has stopped",
+                )
+            })?;
+        rx.await.map_err(|_| {
+            Refusal::new(
+                crate::model::RefusalCode::Stopped,
+                "the controller stopped before answering",
+            )
+        })?
     }
 
     /// The latest state.

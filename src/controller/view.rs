@@ -19,7 +19,7 @@ pub(super) struct ViewParts<'a> {
     pub router: &'a Router,
     pub guards: &'a [GuardVerdict],
     pub public_addr: &'a str,
-    pub runtime: &'a str,
+    pub runtime: crate::plan::RuntimeKind,
     pub now: DateTime<Utc>,
 }
 

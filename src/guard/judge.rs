@@ -111,6 +111,33 @@ impl Judge {
         }
     }
 
+    /// The share of the release's `α` that `guard` holds: the statistical
+    /// guards switched on split it by weight, `max_error_ratio` 3 and the
+    /// others 1 each. Errors against stable are what most bad releases
+    /// show and must be caught in seconds; the latency guards, judged on
+    /// a few percent of the requests, are the slower ones anyway, and the
+    /// ceilings are off unless a plan asks for them. With the defaults:
+    /// ¾ of `α` to errors, ¼ to latency.
+    fn alpha_share(&self, guard: Guard) -> f64 {
+        let weight = |g: Guard| if g == Guard::MaxErrorRatio { 3.0 } else { 1.0 };
+        let on = [
+            (Guard::MaxErrorRatio, self.errors.is_some()),
+            (Guard::MaxErrorRate, self.ceiling.is_some()),
+            (Guard::MaxP99Ratio, !self.slow.is_empty()),
+            (Guard::MaxP99, self.slow_ceiling.is_some()),
+        ];
+        let total: f64 = on
+            .iter()
+            .filter(|(_, on)| *on)
+            .map(|&(g, _)| weight(g))
+            .sum();
+        if total > 0.0 {
+            weight(guard) / total
+        } else {
+            1.0
+        }
+    }
+
     /// The thresholds this evidence is judged under.
     pub fn thresholds(&self) -> &GuardPlan {
         &self.g
@@ -176,7 +203,6 @@ impl Judge {
     /// ones, then the request-path counts.
     pub fn verdicts(&self, path: PathCounts, muted: bool) -> Vec<GuardVerdict> {
         let g = &self.g;
-        let thr = log_threshold(g.confidence);
         let mut out = Vec::new();
         let min = g.min_requests;
         let proportion = |t: Tally| Proportion {
@@ -186,6 +212,7 @@ impl Judge {
         let (canary_p99, stable_p99) = self.p99_ms;
         let mut statistical =
             |name: Guard, log_e: f64, threshold: f64, c: Tally, s: Option<Tally>, slow_ms| {
+                let thr = log_threshold(g.confidence, self.alpha_share(name));
                 let evidence = Evidence {
                     canary: proportion(c),
                     stable: s.map(proportion),

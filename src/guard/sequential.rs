@@ -8,7 +8,9 @@
 //! ratios that, while the canary is within tolerance, is a nonnegative
 //! supermartingale starting at 1. By Ville's inequality the chance that it
 //! *ever* reaches `1/α` is at most `α`, whenever and however often it is
-//! read. A guard breaches when `ln E ≥ ln(1/α)`; `α = 1 − confidence`.
+//! read. A guard breaches when `ln E ≥ ln(k/α)`; `α = 1 − confidence` and
+//! `k` is the number of statistical guards the release has, so that all of
+//! them together wrongly roll back at most `α` of good canaries.
 //!
 //! The alternative in each likelihood ratio is a *predictable plug-in*: the
 //! effect estimated from the recent past only (never from the increment being
@@ -125,11 +127,19 @@ impl RatioTest {
         }
     }
 
-    /// `ln E`: the evidence against "within tolerance" so far. `E` is the
-    /// average of the three processes (an average of e-processes is one),
-    /// so having all three costs `ln 3` of evidence.
+    /// `ln E`: the evidence against "within tolerance" so far. `E` is a
+    /// weighted average of the three processes (an average of e-processes
+    /// is one): 0.4 each to the two plug-ins, which agree for the first
+    /// [`ESTIMATE_MS`] (so together they cost only `ln 1.25` of evidence
+    /// there), 0.2 to the large effect, which only a canary failing most of
+    /// its requests needs, and which then gathers evidence so fast that its
+    /// `ln 5` of cost is a fraction of a second.
     pub fn log_e(&self) -> f64 {
-        log_mean_exp(&[self.log_recent, self.log_all, self.log_large])
+        log_weighted_mean_exp(&[
+            (0.4, self.log_recent),
+            (0.4, self.log_all),
+            (0.2, self.log_large),
+        ])
     }
 
     /// The ratio of failure rates estimated from `canary` and `stable`
@@ -207,6 +217,16 @@ impl CeilingTest {
     }
 }
 
+/// `ln` of the weighted mean of `exp(x)` over `(weight, x)` pairs whose
+/// weights sum to 1, without overflow.
+pub fn log_weighted_mean_exp(xs: &[(f64, f64)]) -> f64 {
+    let m = xs.iter().map(|&(_, x)| x).fold(f64::NEG_INFINITY, f64::max);
+    if !m.is_finite() {
+        return m;
+    }
+    m + xs.iter().map(|&(w, x)| w * (x - m).exp()).sum::<f64>().ln()
+}
+
 /// `ln` of the mean of `exp(x)` over `xs`, without overflow.
 pub fn log_mean_exp(xs: &[f64]) -> f64 {
     let m = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -216,10 +236,14 @@ pub fn log_mean_exp(xs: &[f64]) -> f64 {
     m + (xs.iter().map(|x| (x - m).exp()).sum::<f64>() / xs.len() as f64).ln()
 }
 
-/// `ln(1/α)` for a confidence in (0, 1): the evidence a breach needs.
-pub fn log_threshold(confidence: f64) -> f64 {
+/// `ln(1/(share·α))` for a confidence in (0, 1): the evidence a guard
+/// holding `share` of the release's `α` needs to breach. The shares of the
+/// guards switched on sum to 1, so the chance that *any* of them ever
+/// breaches on a canary within tolerance stays at most `α` (a weighted
+/// Bonferroni): `confidence` is the release's, not each guard's.
+pub fn log_threshold(confidence: f64, share: f64) -> f64 {
     let alpha = (1.0 - confidence).clamp(1e-12, 0.5);
-    -alpha.ln()
+    -(alpha * share.clamp(1e-6, 1.0)).ln()
 }
 
 /// The Wilson score interval of `k` in `n` at two-sided `confidence`:
@@ -338,7 +362,7 @@ mod tests {
         let mut t = RatioTest::new(1.5);
         let mut at = 0;
         let mut steps = 0;
-        while t.log_e() < log_threshold(0.99) {
+        while t.log_e() < log_threshold(0.99, 1.0) {
             at += 250;
             steps += 1;
             t.observe(at, Tally::new(3, 3), Tally::new(25, 0));
@@ -362,7 +386,7 @@ mod tests {
             at += 1000;
             above.observe(at, Tally::new(100, 20));
         }
-        assert!(above.log_e() > log_threshold(0.999));
+        assert!(above.log_e() > log_threshold(0.999, 1.0));
         let mut at_line = CeilingTest::new(0.05);
         for i in 0..40 {
             at_line.observe(i * 1000, Tally::new(100, 5));

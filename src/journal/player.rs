@@ -13,7 +13,7 @@
 //! applied, and no other. [`Player::new`] therefore starts at position 0 with
 //! the events at offset 0 already applied ([`Player::applied`] lists them).
 
-use crate::model::{BreachView, Event, EventKind, Role, StateView};
+use crate::model::{Event, EventKind, StateView};
 use std::time::Duration;
 
 use super::reader::Journal;
@@ -190,60 +190,12 @@ fn snapshot_state(event: &Event) -> Option<StateView> {
     }
 }
 
-/// Fold one event into the state: a snapshot replaces it; every other
-/// event that carries state is applied in full, so the state between two
-/// snapshots (and after the last one) is what the daemon's was, not the
-/// last snapshot with a few fields patched. Events before the first
-/// snapshot have nothing to apply to and change nothing.
+/// Fold one event into the state (see [`StateView::apply`]). Events before
+/// the first snapshot have nothing to apply to and change nothing.
 fn apply(state: &mut Option<StateView>, event: &Event) {
-    if let EventKind::Snapshot { state: s } = &event.kind {
-        *state = Some((**s).clone());
-        return;
+    match (state, &event.kind) {
+        (state @ None, EventKind::Snapshot { state: s }) => *state = Some((**s).clone()),
+        (Some(s), _) => s.apply(event),
+        (None, _) => {}
     }
-    let Some(s) = state else { return };
-    match &event.kind {
-        EventKind::Weight { to, .. } => s.weight_permille = *to,
-        EventKind::Phase { to, .. } => s.phase = *to,
-        EventKind::Tick { stable, canary, .. } => {
-            s.stable.stats = stable.clone();
-            if let (Some(c), Some(stats)) = (s.canary.as_mut(), canary) {
-                c.stats = stats.clone();
-            }
-        }
-        EventKind::Breach {
-            guard,
-            value,
-            threshold,
-            detail,
-            ..
-        } => {
-            s.last_breach = Some(BreachView {
-                guard: *guard,
-                value: *value,
-                threshold: *threshold,
-                detail: detail.clone(),
-                at: event.at,
-            });
-        }
-        EventKind::Replica {
-            role,
-            replica,
-            status,
-            ..
-        } => {
-            let version = match role {
-                Role::Stable => Some(&mut s.stable),
-                Role::Canary => s.canary.as_mut(),
-            };
-            if let Some(r) = version.and_then(|v| v.replicas.iter_mut().find(|r| r.id == *replica))
-            {
-                r.status = *status;
-            }
-        }
-        EventKind::Snapshot { .. }
-        | EventKind::Action { .. }
-        | EventKind::Warning { .. }
-        | EventKind::Pull { .. } => {}
-    }
-    s.at = s.at.max(event.at);
 }

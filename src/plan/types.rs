@@ -139,6 +139,12 @@ pub enum RuntimeKind {
     Swarm,
 }
 
+impl std::fmt::Display for RuntimeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl RuntimeKind {
     pub fn as_str(self) -> &'static str {
         match self {

@@ -634,8 +634,8 @@ pub(super) fn replica_from_labels(
 
 #[async_trait::async_trait]
 impl Runtime for DockerRuntime {
-    fn kind(&self) -> &'static str {
-        "docker"
+    fn kind(&self) -> crate::plan::RuntimeKind {
+        crate::plan::RuntimeKind::Docker
     }
 
     async fn prepare(

@@ -178,7 +178,7 @@ pub enum RuntimeError {
 #[async_trait::async_trait]
 pub trait Runtime: Send + Sync + 'static {
     /// `docker`, `swarm`, `process` or `static`.
-    fn kind(&self) -> &'static str;
+    fn kind(&self) -> crate::plan::RuntimeKind;
 
     /// Make the version's image ready before anything starts: pull it as
     /// `spec.pull` says (the pinned digest instead, when there is one),

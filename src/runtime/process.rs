@@ -495,8 +495,8 @@ impl ProcessRuntime {
 
 #[async_trait::async_trait]
 impl Runtime for ProcessRuntime {
-    fn kind(&self) -> &'static str {
-        "process"
+    fn kind(&self) -> crate::plan::RuntimeKind {
+        crate::plan::RuntimeKind::Process
     }
 
     async fn start(&self, spec: &VersionSpec) -> Result<Vec<Replica>, RuntimeError> {

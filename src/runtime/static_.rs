@@ -54,8 +54,8 @@ impl StaticRuntime {
 
 #[async_trait::async_trait]
 impl Runtime for StaticRuntime {
-    fn kind(&self) -> &'static str {
-        "static"
+    fn kind(&self) -> crate::plan::RuntimeKind {
+        crate::plan::RuntimeKind::Static
     }
 
     async fn start(&self, spec: &VersionSpec) -> Result<Vec<Replica>, RuntimeError> {

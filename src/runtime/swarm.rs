@@ -639,8 +639,8 @@ async fn follow(
 
 #[async_trait::async_trait]
 impl Runtime for SwarmRuntime {
-    fn kind(&self) -> &'static str {
-        "swarm"
+    fn kind(&self) -> crate::plan::RuntimeKind {
+        crate::plan::RuntimeKind::Swarm
     }
 
     async fn prepare(

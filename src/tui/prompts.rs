@@ -18,14 +18,7 @@ pub struct Confirm {
     pub warning: Option<String>,
 }
 
-/// `25 %`, `2.5 %`: per mille shown as percent, trailing `.0` dropped.
-pub fn pct(permille: u16) -> String {
-    if permille.is_multiple_of(10) {
-        format!("{} %", permille / 10)
-    } else {
-        format!("{}.{} %", permille / 10, permille % 10)
-    }
-}
+pub use crate::model::permille_text as pct;
 
 fn request(action: Action, reason: Option<String>) -> ActionRequest {
     ActionRequest {

@@ -370,8 +370,8 @@ impl TestRuntime {
 
 #[async_trait::async_trait]
 impl Runtime for TestRuntime {
-    fn kind(&self) -> &'static str {
-        "process"
+    fn kind(&self) -> cutover::plan::RuntimeKind {
+        cutover::plan::RuntimeKind::Process
     }
 
     async fn start(&self, spec: &VersionSpec) -> Result<Vec<Replica>, RuntimeError> {

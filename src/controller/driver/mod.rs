@@ -179,7 +179,7 @@ impl Drop for AbortOnDrop {
 
 struct Driver {
     deps: ControllerDeps,
-    kind: &'static str,
+    kind: crate::plan::RuntimeKind,
     machine: Machine,
     registry: Registry,
     /// Call-offs of queued stops and removals (a promotion abandoned).

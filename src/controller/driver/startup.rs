@@ -100,7 +100,7 @@ impl Driver {
             .into_iter()
             .filter(|r| !owned.contains_key(&r.id))
         {
-            match sibling(&r).filter(|_| self.kind == "swarm") {
+            match sibling(&r).filter(|_| self.kind == crate::plan::RuntimeKind::Swarm) {
                 Some(role) => {
                     r.role = role;
                     replacements.push(r);
@@ -162,7 +162,7 @@ impl Driver {
     /// adopted from their labels (see `adopt.rs`) rather than removed: a
     /// lost state file must not take a serving stable down with it.
     pub(super) fn fresh_start(&mut self, listed: Option<Vec<Replica>>, grace: Duration) {
-        if self.kind == "static" {
+        if self.kind == crate::plan::RuntimeKind::Static {
             // Static upstreams run elsewhere and the runtime's list is only
             // the plan's addresses: nothing to adopt, nothing to take down.
             if let Some(listed) = listed.filter(|l| !l.is_empty()) {

@@ -49,38 +49,23 @@ use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Refusal codes (`Refusal::code`), stable for scripts and tests.
+/// Refusal codes (`Refusal::code`) by their old names, for the tests and
+/// scripts that spell them so; [`RefusalCode`] documents each.
 pub mod codes {
-    /// The action makes no sense in the current phase.
-    pub const ILLEGAL_IN_PHASE: &str = "illegal_in_phase";
-    /// Promotion inside a `[[freeze]]` window without `force` and a reason.
-    pub const FROZEN: &str = "frozen";
-    /// `force` without a reason.
-    pub const REASON_REQUIRED: &str = "reason_required";
-    /// A number outside its range (weight > 100 %, negative CPUs…).
-    pub const OUT_OF_RANGE: &str = "out_of_range";
-    /// `step` with a plan that has no steps.
-    pub const NO_STEPS: &str = "no_steps";
-    /// `step` on the last step.
-    pub const NO_NEXT_STEP: &str = "no_next_step";
-    /// `deploy` with no image and no `[canary]` in the plan.
-    pub const NO_CANARY_SPEC: &str = "no_canary_spec";
-    /// The previous canary is still being removed.
-    pub const BUSY: &str = "busy";
-    /// The request itself is empty or contradictory.
-    pub const BAD_REQUEST: &str = "bad_request";
-    /// The plan's runtime cannot do this at all (resize on `process` or
-    /// `static`): refused whatever the phase and the values.
-    pub const NOT_SUPPORTED: &str = "not_supported";
-    /// A value the plan's rules refuse (e.g. guard thresholds): the message
-    /// names the key and what was expected.
-    pub const INVALID_VALUE: &str = "invalid_value";
-    /// A caller named one of the daemon's own actors (`guard`, `system`)
-    /// as `by` (answered by the admin API, never by the machine).
-    pub const BAD_ACTOR: &str = "bad_actor";
-    /// A deploy target the plan does not allow (process runtime: not a
-    /// plain version token for `[deploy] command`, or no template at all).
-    pub const NOT_ALLOWED: &str = "not_allowed";
+    use crate::model::RefusalCode;
+    pub const ILLEGAL_IN_PHASE: RefusalCode = RefusalCode::IllegalInPhase;
+    pub const FROZEN: RefusalCode = RefusalCode::Frozen;
+    pub const REASON_REQUIRED: RefusalCode = RefusalCode::ReasonRequired;
+    pub const OUT_OF_RANGE: RefusalCode = RefusalCode::OutOfRange;
+    pub const NO_STEPS: RefusalCode = RefusalCode::NoSteps;
+    pub const NO_NEXT_STEP: RefusalCode = RefusalCode::NoNextStep;
+    pub const NO_CANARY_SPEC: RefusalCode = RefusalCode::NoCanarySpec;
+    pub const BUSY: RefusalCode = RefusalCode::Busy;
+    pub const BAD_REQUEST: RefusalCode = RefusalCode::BadRequest;
+    pub const NOT_SUPPORTED: RefusalCode = RefusalCode::NotSupported;
+    pub const INVALID_VALUE: RefusalCode = RefusalCode::InvalidValue;
+    pub const BAD_ACTOR: RefusalCode = RefusalCode::BadActor;
+    pub const NOT_ALLOWED: RefusalCode = RefusalCode::NotAllowed;
 }
 
 /// What the machine takes the guards to wait for until they first report.
@@ -294,7 +279,7 @@ fn trips(plan: &Plan, st: &ReleaseState) -> Trips {
     }
 }
 
-fn refuse(code: &str, message: String) -> Refusal {
+fn refuse(code: crate::model::RefusalCode, message: String) -> Refusal {
     Refusal::new(code, message)
 }
 

@@ -45,35 +45,29 @@ impl App {
         if self.now.is_none_or(|now| ev.at > now) {
             self.now = Some(ev.at);
         }
+        if let EventKind::Snapshot { state } = &ev.kind {
+            self.history.record(
+                ev.at,
+                &state.stable.stats,
+                state.canary.as_ref().map(|c| &c.stats),
+            );
+            self.set_state((**state).clone());
+            return;
+        }
+        // The state changes as the journal player changes it: one reducer.
+        if let Some(s) = self.state.as_mut() {
+            s.apply(ev);
+        }
         match &ev.kind {
-            EventKind::Snapshot { state } => {
-                self.history.record(
-                    ev.at,
-                    &state.stable.stats,
-                    state.canary.as_ref().map(|c| &c.stats),
-                );
-                self.set_state((**state).clone());
-            }
+            EventKind::Snapshot { .. } => {}
             EventKind::Tick { stable, canary, .. } => {
                 self.history.record(ev.at, stable, canary.as_ref());
-                if let Some(s) = self.state.as_mut() {
-                    s.stable.stats = stable.clone();
-                    if let (Some(c), Some(stats)) = (s.canary.as_mut(), canary) {
-                        c.stats = stats.clone();
-                    }
-                }
             }
-            EventKind::Weight { to, .. } => {
-                if let Some(s) = self.state.as_mut() {
-                    s.weight_permille = *to;
-                }
+            EventKind::Weight { .. } => {
                 self.settle_pending();
                 self.push_event(ev);
             }
             EventKind::Phase { to, .. } => {
-                if let Some(s) = self.state.as_mut() {
-                    s.phase = *to;
-                }
                 if *to != crate::model::Phase::Deploying {
                     // A pull ends before the canary leaves Deploying.
                     self.pull = None;
@@ -84,26 +78,6 @@ impl App {
             EventKind::Pull { done: false, .. } => self.pull = Some(ev.kind.clone()),
             EventKind::Pull { done: true, .. } => {
                 self.pull = None;
-                self.push_event(ev);
-            }
-            EventKind::Breach {
-                guard,
-                value,
-                threshold,
-                detail,
-                ..
-            } => {
-                // The banner at the breach, not at the next snapshot (as the
-                // journal player folds it too).
-                if let Some(s) = self.state.as_mut() {
-                    s.last_breach = Some(crate::model::BreachView {
-                        guard: *guard,
-                        value: *value,
-                        threshold: *threshold,
-                        detail: detail.clone(),
-                        at: ev.at,
-                    });
-                }
                 self.push_event(ev);
             }
             _ => self.push_event(ev),

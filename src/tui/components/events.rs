@@ -13,10 +13,9 @@
 //! └────────────────────────────────────────────────────────────┘
 //! ```
 
-use super::{fit, fmt};
-use crate::model::{Actor, Event, EventKind};
+use super::fit;
+use crate::model::{Actor, Event, EventKind, EventWho, event_words};
 use crate::tui::app::App;
-use crate::tui::prompts::pct;
 use crate::tui::theme::Theme;
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -71,27 +70,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
-fn who(by: Actor, theme: &Theme) -> Span<'static> {
-    let colour = match by {
-        Actor::Guard => theme.bad,
-        Actor::Tui | Actor::Cli | Actor::Api => theme.key,
-        Actor::System => theme.dim,
-    };
-    Span::styled(format!("{:<7}", by.as_str()), theme.fg(colour))
-}
-
-fn why(reason: &Option<String>) -> String {
-    reason
-        .as_deref()
-        .map(|r| format!(" ({r})"))
-        .unwrap_or_default()
-}
-
 /// Below this many columns the time loses its seconds: the order of the
 /// lines already tells what came first, and the body needs the room.
 const SECONDS_FROM: usize = 50;
 
-/// The time, who, and the body of an event, with the body's style.
+/// The time, who, and the body of an event, with the body's style. The
+/// words are [`event_words`]'s; only the colours are the cockpit's.
 fn parts(e: &Event, theme: &Theme, width: usize) -> (Vec<Span<'static>>, String, Style) {
     let time = if width >= SECONDS_FROM {
         e.at.format("%H:%M:%S")
@@ -99,108 +83,28 @@ fn parts(e: &Event, theme: &Theme, width: usize) -> (Vec<Span<'static>>, String,
         e.at.format("%H:%M")
     };
     let mut spans = vec![Span::styled(format!("{time} "), theme.fg(theme.dim))];
-    let (body, style) = match &e.kind {
-        EventKind::Weight {
-            from,
-            to,
-            by,
-            reason,
-        } => {
-            spans.push(who(*by, theme));
-            (
-                format!("weight {} → {}{}", pct(*from), pct(*to), why(reason)),
-                theme.fg(theme.text),
-            )
+    let Some((who, body)) = event_words(&e.kind) else {
+        return (spans, String::new(), theme.fg(theme.dim));
+    };
+    let who_colour = match who {
+        EventWho::Actor(Actor::Guard) => theme.bad,
+        EventWho::Actor(Actor::Tui | Actor::Cli | Actor::Api) => theme.key,
+        EventWho::Actor(Actor::System) => theme.dim,
+        EventWho::Role(role) => theme.role(role),
+        EventWho::Warning => theme.warn,
+    };
+    spans.push(Span::styled(
+        format!("{:<7}", who.as_str()),
+        theme.fg(who_colour),
+    ));
+    let style = match &e.kind {
+        EventKind::Phase { .. } => theme.strong(theme.text),
+        EventKind::Action { ok: false, .. } | EventKind::Warning { .. } => theme.fg(theme.warn),
+        EventKind::Breach { .. } => theme.strong(theme.bad),
+        EventKind::Replica { status, .. } if crate::tui::app::replica_bad(*status) => {
+            theme.fg(theme.bad)
         }
-        EventKind::Phase {
-            from,
-            to,
-            by,
-            reason,
-        } => {
-            spans.push(who(*by, theme));
-            (
-                format!("phase {from} → {to}{}", why(reason)),
-                theme.strong(theme.text),
-            )
-        }
-        EventKind::Action {
-            action,
-            by,
-            reason,
-            ok,
-            detail,
-        } => {
-            spans.push(who(*by, theme));
-            let mark = if *ok { "✓" } else { "✗ refused" };
-            let style = if *ok {
-                theme.fg(theme.text)
-            } else {
-                theme.fg(theme.warn)
-            };
-            (
-                format!(
-                    "{} {mark} {detail}{}",
-                    action.replace('_', " "),
-                    why(reason)
-                ),
-                style,
-            )
-        }
-        EventKind::Breach {
-            guard,
-            value,
-            threshold,
-            on_breach,
-            ..
-        } => {
-            spans.push(who(Actor::Guard, theme));
-            (
-                format!(
-                    "✗ BREACH {} {} > {} → {on_breach}",
-                    fmt::guard_label(*guard),
-                    fmt::guard_value(*guard, *value),
-                    fmt::guard_value(*guard, *threshold)
-                ),
-                theme.strong(theme.bad),
-            )
-        }
-        EventKind::Replica {
-            role,
-            replica,
-            status,
-            detail,
-        } => {
-            spans.push(Span::styled(
-                format!("{:<7}", role.as_str()),
-                theme.fg(theme.role(*role)),
-            ));
-            let bad = crate::tui::app::replica_bad(*status);
-            (
-                format!(
-                    "{} {}",
-                    fmt::clip(replica, 12),
-                    crate::model::replica_phrase(*status, detail)
-                ),
-                if bad {
-                    theme.fg(theme.bad)
-                } else {
-                    theme.fg(theme.text)
-                },
-            )
-        }
-        EventKind::Warning { message } => {
-            spans.push(Span::styled(format!("{:<7}", "warn"), theme.fg(theme.warn)));
-            (format!("⚠ {message}"), theme.fg(theme.warn))
-        }
-        EventKind::Pull { role, .. } => {
-            spans.push(Span::styled(
-                format!("{:<7}", role.as_str()),
-                theme.fg(theme.role(*role)),
-            ));
-            (crate::model::pull_line(&e.kind), theme.fg(theme.text))
-        }
-        EventKind::Snapshot { .. } | EventKind::Tick { .. } => (String::new(), theme.fg(theme.dim)),
+        _ => theme.fg(theme.text),
     };
     (spans, body, style)
 }

@@ -3,23 +3,13 @@
 
 use crate::model::Guard;
 
-/// An error ratio as a percent: `0.12 %`, `12 %`, `—` when unknown.
+/// An error ratio as a percent: `0.12 %`, `12 %`, `—` when unknown. The
+/// digits are [`crate::model::percent_text`]'s, as everywhere.
 pub fn rate(r: Option<f64>) -> String {
     match r {
         None => "—".into(),
         Some(r) if !r.is_finite() => "—".into(),
-        Some(r) => percent(r * 100.0),
-    }
-}
-
-/// A percent figure with sensible precision.
-pub fn percent(p: f64) -> String {
-    if p == 0.0 {
-        "0 %".into()
-    } else if p < 10.0 {
-        format!("{p:.2} %")
-    } else {
-        format!("{p:.1} %")
+        Some(r) => crate::model::percent_text(r),
     }
 }
 
@@ -62,12 +52,7 @@ pub fn countdown(ms: u64) -> String {
 
 /// A guard's value or threshold in the guard's own unit.
 pub fn guard_value(name: Guard, v: f64) -> String {
-    match name {
-        Guard::MaxErrors | Guard::TripAfter | Guard::MaxFailedRequests => format!("{v:.0}"),
-        Guard::MaxErrorRate => percent(v * 100.0),
-        Guard::MaxP99 => ms(Some(v)),
-        Guard::MaxErrorRatio | Guard::MaxP99Ratio => format!("×{v:.2}"),
-    }
+    name.value_text(v)
 }
 
 /// A guard's name for people.
@@ -95,7 +80,8 @@ mod tests {
     #[test]
     fn figures_read_well() {
         assert_eq!(rate(Some(0.0012)), "0.12 %");
-        assert_eq!(rate(Some(0.25)), "25.0 %");
+        assert_eq!(rate(Some(0.25)), "25 %");
+        assert_eq!(rate(Some(0.025)), "2.5 %");
         assert_eq!(rate(None), "—");
         assert_eq!(ms(Some(4.25)), "4.2 ms");
         assert_eq!(ms(Some(1250.0)), "1.25 s");

@@ -70,7 +70,7 @@ fn limit(app: &App, metric: Metric) -> Option<f64> {
 fn figure(metric: Metric, v: Option<f64>) -> String {
     match (metric, v) {
         (_, None) => "—".into(),
-        (Metric::ErrorPercent, Some(v)) => fmt::percent(v),
+        (Metric::ErrorPercent, Some(v)) => crate::model::percent_text(v / 100.0),
         (Metric::P99Ms, v) => fmt::ms(v),
         (Metric::Rps, Some(v)) => fmt::rps(v),
     }
