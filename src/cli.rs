@@ -126,7 +126,7 @@ pub enum Command {
     /// Drain and remove one version: draining stable promotes the canary,
     /// draining the canary rolls it back.
     Drain(DrainArgs),
-    /// Change the CPU and memory limits of a running version (runtime docker).
+    /// Change the CPU and memory limits of a running version (runtimes docker and swarm).
     Resize(ResizeArgs),
     /// Wait until the release reaches an outcome.
     Wait(WaitArgs),
@@ -203,6 +203,8 @@ pub struct ClientArgs {
 pub enum RuntimeChoice {
     Docker,
     Process,
+    /// Docker Swarm services (the engine must be a swarm manager)
+    Swarm,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -307,7 +307,7 @@ async fn resize_on_the_process_runtime_is_refused_and_saves_nothing() {
         .await;
     let state_file = h.dir.path().join(&h.service).join("state.json");
     let saved = std::fs::read(&state_file).unwrap();
-    let says = "cannot resize canary: runtime \"process\" cannot apply CPU or memory limits: only runtime \"docker\" honours `cpus` and `memory`";
+    let says = "cannot resize canary: runtime \"process\" cannot apply CPU or memory limits: only runtimes \"docker\" and \"swarm\" honour `cpus` and `memory`";
 
     let daemon = h.daemon();
     let r = crate::support::http()

@@ -150,6 +150,20 @@ fn inputs() -> Vec<(&'static str, Input)> {
             },
         ),
         (
+            "c9 appeared (a replacement)",
+            Input::ReplicaAppeared {
+                role: Role::Canary,
+                id: "c9".into(),
+            },
+        ),
+        (
+            "stable s9 appeared",
+            Input::ReplicaAppeared {
+                role: Role::Stable,
+                id: "s9".into(),
+            },
+        ),
+        (
             "warm-up done",
             Input::WarmupDone {
                 detail: "20 ok".into(),
@@ -375,6 +389,10 @@ fn table() -> Vec<[Want; 8]> {
         ],
         // stable s1 exited
         [Ignored; 8],
+        // c9 appeared: counted among the canary's replicas while it runs
+        [Ignored, Ignored, Same, Same, Same, Same, Ignored, Ignored],
+        // stable s9 appeared: stable's replicas are the driver's, not the machine's
+        [Ignored; 8],
         // warm-up done (none pending)
         [Ignored; 8],
         // bake 0 elapsed (held while paused)
@@ -480,7 +498,7 @@ fn every_phase_times_every_input() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 33 * 8);
+    assert_eq!(checked, 35 * 8);
 }
 
 /// The test plan on Docker, which honours limits.
@@ -570,7 +588,7 @@ fn resize_refusals_say_which_runtimes_honour_limits() {
     assert_eq!(r.code, codes::NOT_SUPPORTED);
     assert_eq!(
         r.message,
-        "cannot resize canary: runtime \"process\" cannot apply CPU or memory limits: only runtime \"docker\" honours `cpus` and `memory`"
+        "cannot resize canary: runtime \"process\" cannot apply CPU or memory limits: only runtimes \"docker\" and \"swarm\" honour `cpus` and `memory`"
     );
     assert_eq!(m.state(), &before);
 

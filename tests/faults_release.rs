@@ -68,7 +68,7 @@ fn freeze(kind: Kind, canary: &str) {
             )
             .unwrap();
         }
-        Kind::Docker => docker(&["pause", canary]),
+        Kind::Docker | Kind::Swarm => docker(&["pause", canary]),
     }
 }
 
@@ -82,7 +82,7 @@ fn kill(kind: Kind, canary: &str) {
             )
             .unwrap();
         }
-        Kind::Docker => docker(&["kill", canary]),
+        Kind::Docker | Kind::Swarm => docker(&["kill", canary]),
     }
 }
 

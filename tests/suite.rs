@@ -43,6 +43,7 @@ mod replay_recordings;
 mod replay_what_if;
 mod runtime_docker_faults;
 mod state_dir_trust;
+mod swarm_e2e;
 mod text_sanitize;
 mod tui_pty;
 mod tui_snapshots;

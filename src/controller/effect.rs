@@ -38,6 +38,9 @@ pub enum Input {
         id: String,
         detail: String,
     },
+    /// The runtime started a replica in place of a lost one (Swarm): the
+    /// version has one more live replica, not yet healthy.
+    ReplicaAppeared { role: Role, id: String },
     /// The warm-up requests were sent (`detail` says how they went).
     WarmupDone { detail: String },
     /// The bake timer of step `step` ran out (a stale one is ignored).
@@ -67,6 +70,7 @@ impl Input {
             Input::ReplicaHealthy { .. } => "replica_healthy",
             Input::ReplicaUnhealthy { .. } => "replica_unhealthy",
             Input::ReplicaExited { .. } => "replica_exited",
+            Input::ReplicaAppeared { .. } => "replica_appeared",
             Input::WarmupDone { .. } => "warmup_done",
             Input::BakeElapsed { .. } => "bake_elapsed",
             Input::Breach { .. } => "breach",

@@ -67,6 +67,10 @@ pub async fn connect_runtime(plan: &Plan) -> Result<Arc<dyn Runtime>> {
         RuntimeKind::Docker => Ok(Arc::new(
             crate::runtime::docker::DockerRuntime::connect().await?,
         )),
+        // Refused with `swarm::NOT_MANAGER` unless the engine is a manager.
+        RuntimeKind::Swarm => Ok(Arc::new(
+            crate::runtime::swarm::SwarmRuntime::connect(plan.swarm.clone()).await?,
+        )),
     }
 }
 

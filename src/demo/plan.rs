@@ -66,7 +66,7 @@ pub fn demo_plan(runtime: &str, scenario: Scenario, exe: &Path) -> Result<Plan> 
     // `[deploy]`: what `cutover deploy --canary VERSION` may start during
     // the demo (the demo's own images, or its own binary), nothing else.
     let (stable, canary, deploy) = match runtime {
-        "docker" => (
+        "docker" | "swarm" => (
             "image = \"cutover-demo:v1\"\nmemory = \"64MiB\"\ncpus = 0.5".to_string(),
             "image = \"cutover-demo:v2\"\nmemory = \"64MiB\"\ncpus = 0.5".to_string(),
             "image = \"cutover-demo:{version}\"".to_string(),

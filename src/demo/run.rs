@@ -201,7 +201,8 @@ async fn demo(args: &DemoArgs, signals: &Signals, started: &mut Started) -> Resu
     }
 }
 
-/// Docker when asked or reachable, else local processes (and say why).
+/// Docker when asked or reachable, else local processes (and say why);
+/// Swarm only when asked.
 async fn choose_runtime(
     choice: Option<RuntimeChoice>,
     exe: &Path,
@@ -221,6 +222,22 @@ async fn choose_runtime(
         Some(RuntimeChoice::Docker) => {
             let rt = docker().await?;
             Ok((Arc::new(rt), "docker", "as asked (--runtime docker)".into()))
+        }
+        // Only where a swarm is active: refused with the reason otherwise.
+        Some(RuntimeChoice::Swarm) => {
+            let engine = crate::runtime::docker::DockerRuntime::connect().await?;
+            let rt = crate::runtime::swarm::SwarmRuntime::on(engine, Default::default()).await?;
+            eprintln!(
+                "cutover demo: building images cutover-demo:v1 and :v2 from {} …",
+                exe.display()
+            );
+            crate::runtime::image::build_demo_images(rt.client(), exe, "cutover-demo").await?;
+            Ok((
+                Arc::new(rt),
+                "swarm",
+                "as asked (--runtime swarm; a single-node swarm runs the demo's local images)"
+                    .into(),
+            ))
         }
         Some(RuntimeChoice::Process) => Ok((
             Arc::new(crate::runtime::process::ProcessRuntime::new()),

@@ -66,6 +66,11 @@ pub const RANGES: &[KeyRange] = &[
         expected: "a whole number 1–64",
     },
     KeyRange {
+        tables: &["swarm"],
+        key: "max_replicas_per_node",
+        expected: "a whole number 1–64",
+    },
+    KeyRange {
         tables: VERSION,
         key: "port",
         expected: "a whole number 1–65535",
@@ -249,8 +254,8 @@ pub fn expected(path: &str, found: impl std::fmt::Display) -> Option<String> {
 }
 
 /// The runtimes that apply `cpus` and `memory` and can change them on a
-/// running version. (Swarm, when it comes, belongs here too.)
-pub const LIMIT_RUNTIMES: &[RuntimeKind] = &[RuntimeKind::Docker];
+/// running version (swarm through a service update).
+pub const LIMIT_RUNTIMES: &[RuntimeKind] = &[RuntimeKind::Docker, RuntimeKind::Swarm];
 
 impl RuntimeKind {
     /// Whether replicas on this runtime get (and can change) CPU and memory limits.
@@ -325,13 +330,14 @@ mod tests {
     }
 
     #[test]
-    fn only_docker_honours_limits() {
+    fn only_docker_and_swarm_honour_limits() {
         assert!(RuntimeKind::Docker.honours_limits());
+        assert!(RuntimeKind::Swarm.honours_limits());
         assert!(!RuntimeKind::Process.honours_limits());
         assert!(!RuntimeKind::Static.honours_limits());
         assert_eq!(
             limits_ignored(RuntimeKind::Static),
-            "runtime \"static\" cannot apply CPU or memory limits: only runtime \"docker\" honours `cpus` and `memory`"
+            "runtime \"static\" cannot apply CPU or memory limits: only runtimes \"docker\" and \"swarm\" honour `cpus` and `memory`"
         );
     }
 }

@@ -47,6 +47,22 @@ pub struct Plan {
     /// daemon's environment reaches them.
     #[serde(default = "default_pass_env")]
     pub pass_env: Vec<String>,
+    /// Where Swarm places replicas (runtime = swarm).
+    #[serde(default)]
+    pub swarm: SwarmPlan,
+}
+
+/// `[swarm]`: placement of replicas by Swarm (runtime = swarm only).
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwarmPlan {
+    /// Swarm placement constraints, e.g. `["node.role == worker",
+    /// "node.labels.zone == a"]`: every one must hold on a node.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub placement: Vec<String>,
+    /// At most this many replicas of one version on one node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_replicas_per_node: Option<u32>,
 }
 
 /// The environment variables passed through by default (`pass_env`).
@@ -118,6 +134,9 @@ pub enum RuntimeKind {
     Process,
     /// Upstreams run elsewhere; cutover only routes and measures.
     Static,
+    /// Docker Swarm services (stable and canary one service each), driven
+    /// through a manager node's engine.
+    Swarm,
 }
 
 impl std::fmt::Display for RuntimeKind {
@@ -132,7 +151,14 @@ impl RuntimeKind {
             RuntimeKind::Docker => "docker",
             RuntimeKind::Process => "process",
             RuntimeKind::Static => "static",
+            RuntimeKind::Swarm => "swarm",
         }
+    }
+
+    /// Whether versions on this runtime are images (`image`, `pull`, the
+    /// hardening keys): docker and swarm.
+    pub fn runs_images(self) -> bool {
+        matches!(self, RuntimeKind::Docker | RuntimeKind::Swarm)
     }
 }
 

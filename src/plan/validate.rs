@@ -67,6 +67,7 @@ pub(super) fn validate(
     }
     guard(plan)?;
     steps(plan)?;
+    swarm(plan)?;
     for (key, d) in [
         ("drain.timeout", plan.drain.timeout),
         ("drain.stop_grace", plan.drain.stop_grace),
@@ -164,11 +165,11 @@ fn deploy(plan: &Plan) -> Check {
         }
     }
     if let Some(image) = &d.image {
-        if plan.runtime != RuntimeKind::Docker {
+        if !plan.runtime.runs_images() {
             return bad(
                 "deploy.image",
                 format!(
-                    "`deploy.image` is for runtime \"docker\" but this plan's runtime is \"{rt}\""
+                    "`deploy.image` is for runtimes \"docker\" and \"swarm\" but this plan's runtime is \"{rt}\""
                 ),
             );
         }
@@ -250,7 +251,24 @@ const CAPABILITIES: [&str; 41] = [
 
 /// The docker-only hardening keys of one version.
 fn hardening(runtime: RuntimeKind, key: &str, v: &VersionPlan) -> Check {
-    if runtime != RuntimeKind::Docker {
+    if runtime == RuntimeKind::Swarm {
+        // What a Swarm service cannot carry is refused, not dropped.
+        let unsupported = [
+            (
+                "no_new_privileges",
+                v.no_new_privileges == Some(true),
+                "Swarm services cannot set no-new-privileges (the service API has no such option); remove the key",
+            ),
+            (
+                "tmpfs",
+                !v.tmpfs.is_empty(),
+                "Swarm's tmpfs mounts cannot be noexec,nosuid,nodev as cutover's are; remove the key",
+            ),
+        ];
+        if let Some((name, _, why)) = unsupported.iter().find(|(_, on, _)| *on) {
+            return bad(format!("{key}.{name}"), format!("runtime \"swarm\": {why}"));
+        }
+    } else if runtime != RuntimeKind::Docker {
         let set = [
             ("cap_drop", !v.cap_drop.is_empty()),
             ("cap_add", !v.cap_add.is_empty()),
@@ -362,7 +380,8 @@ fn version(runtime: RuntimeKind, key: &str, v: &VersionPlan) -> Check {
         ("upstreams", !v.upstreams.is_empty(), "static"),
     ];
     for (name, set, owner) in foreign {
-        if set && owner != rt {
+        let owned = owner == rt || (owner == "docker" && runtime.runs_images());
+        if set && !owned {
             return bad(
                 format!("{key}.{name}"),
                 format!(
@@ -373,11 +392,11 @@ fn version(runtime: RuntimeKind, key: &str, v: &VersionPlan) -> Check {
         }
     }
     match runtime {
-        RuntimeKind::Docker => match &v.image {
+        RuntimeKind::Docker | RuntimeKind::Swarm => match &v.image {
             None => {
                 return bad(
                     format!("{key}.image"),
-                    "runtime \"docker\" needs an image, e.g. image = \"shop:1.4.2\"",
+                    format!("runtime \"{rt}\" needs an image, e.g. image = \"shop:1.4.2\""),
                 );
             }
             Some(image) => {
@@ -479,9 +498,85 @@ pub fn cpu_count_ok(cpus: f64) -> bool {
 
 fn own_key(runtime: RuntimeKind) -> &'static str {
     match runtime {
-        RuntimeKind::Docker => "`image`",
+        RuntimeKind::Docker | RuntimeKind::Swarm => "`image`",
         RuntimeKind::Process => "`command`",
         RuntimeKind::Static => "`upstreams`",
+    }
+}
+
+/// `[swarm]`: only for runtime swarm; constraints in Swarm's own form.
+fn swarm(plan: &Plan) -> Check {
+    let s = &plan.swarm;
+    if plan.runtime != RuntimeKind::Swarm {
+        let set = [
+            ("placement", !s.placement.is_empty()),
+            ("max_replicas_per_node", s.max_replicas_per_node.is_some()),
+        ];
+        if let Some((name, _)) = set.iter().find(|(_, on)| *on) {
+            return bad(
+                format!("swarm.{name}"),
+                format!(
+                    "`[swarm]` is for runtime \"swarm\" but this plan's runtime is \"{}\"",
+                    plan.runtime.as_str()
+                ),
+            );
+        }
+        return Ok(());
+    }
+    for (i, c) in s.placement.iter().enumerate() {
+        if let Err(why) = placement_constraint(c) {
+            return bad(
+                format!("swarm.placement[{i}]"),
+                format!(
+                    "expected a Swarm placement constraint such as \"node.role == worker\" or \"node.labels.zone != b\", found {c:?}: {why}"
+                ),
+            );
+        }
+    }
+    if let Some(n) = s.max_replicas_per_node
+        && (n == 0 || n > MAX_REPLICAS)
+    {
+        return out_of_range("swarm.max_replicas_per_node", n, "");
+    }
+    Ok(())
+}
+
+/// The attributes a Swarm constraint may test (`docker service create
+/// --constraint`); labels take any name after their prefix.
+const CONSTRAINT_KEYS: [&str; 6] = [
+    "node.id",
+    "node.hostname",
+    "node.role",
+    "node.platform.os",
+    "node.platform.arch",
+    "engine.labels.",
+];
+
+/// `KEY == VALUE` or `KEY != VALUE`, as Swarm parses it.
+pub fn placement_constraint(c: &str) -> Result<(), String> {
+    let (key, value) = match (c.split_once("=="), c.split_once("!=")) {
+        (Some(kv), None) | (None, Some(kv)) => kv,
+        (Some(_), Some(_)) => return Err("one operator per constraint".into()),
+        (None, None) => return Err("no operator (== or !=)".into()),
+    };
+    let (key, value) = (key.trim(), value.trim());
+    if value.is_empty() || value.contains(['=', '!']) {
+        return Err("expected one value after the operator".into());
+    }
+    if value.chars().any(|ch| ch.is_control()) {
+        return Err("control characters in the value".into());
+    }
+    let label = |prefix: &str| {
+        key.strip_prefix(prefix)
+            .is_some_and(|name| !name.is_empty() && !name.contains(char::is_whitespace))
+    };
+    if CONSTRAINT_KEYS[..5].contains(&key) || label("node.labels.") || label("engine.labels.") {
+        Ok(())
+    } else {
+        Err(format!(
+            "{key:?} is not a node attribute Swarm knows ({}, node.labels.NAME or engine.labels.NAME)",
+            CONSTRAINT_KEYS[..5].join(", ")
+        ))
     }
 }
 

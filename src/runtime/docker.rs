@@ -74,7 +74,7 @@ impl Drop for DockerRuntime {
     }
 }
 
-fn is_not_found(e: &bollard::errors::Error) -> bool {
+pub(super) fn is_not_found(e: &bollard::errors::Error) -> bool {
     matches!(
         e,
         bollard::errors::Error::DockerResponseServerError {
@@ -281,7 +281,17 @@ impl DockerRuntime {
         &self.publish
     }
 
-    fn instance(&self) -> Option<Instance> {
+    /// Where this runtime's events go out (the swarm runtime adds its own).
+    pub(super) fn event_sender(&self) -> &broadcast::Sender<RuntimeEvent> {
+        &self.events
+    }
+
+    /// The containers whose exits are watched and reported once.
+    pub(super) fn tracker(&self) -> &SharedTracker {
+        &self.tracker
+    }
+
+    pub(super) fn instance(&self) -> Option<Instance> {
         self.instance
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -291,7 +301,7 @@ impl DockerRuntime {
     /// An engine error in words an operator can act on. The engine's
     /// message is outside text (it quotes image references, container names
     /// and output): it enters the model here, cleaned (`crate::text`).
-    fn err(&self, what: &str, e: bollard::errors::Error) -> RuntimeError {
+    pub(super) fn err(&self, what: &str, e: bollard::errors::Error) -> RuntimeError {
         match &e {
             bollard::errors::Error::DockerResponseServerError {
                 status_code,
@@ -475,7 +485,7 @@ impl DockerRuntime {
         }
     }
 
-    async fn logs_of(&self, id: &str, tail: usize) -> Result<Vec<String>, RuntimeError> {
+    pub(super) async fn logs_of(&self, id: &str, tail: usize) -> Result<Vec<String>, RuntimeError> {
         let mut stream = self.docker.logs(
             id,
             Some(LogsOptions {
@@ -601,7 +611,7 @@ impl DockerRuntime {
 
 /// A replica from its labels, only when it carries cutover's whole identity
 /// (role and release besides the service).
-fn replica_from_labels(
+pub(super) fn replica_from_labels(
     id: String,
     labels: &HashMap<String, String>,
     addr: String,

@@ -64,7 +64,7 @@ impl Tracker {
     /// The exit to send for `id`, or `None` when it was sent already;
     /// flagged as an OOM kill when the engine's state said so (`oom`) or
     /// an `oom` event for it was seen.
-    fn exit(&mut self, id: String, code: i64, oom: bool) -> Option<RuntimeEvent> {
+    pub(super) fn exit(&mut self, id: String, code: i64, oom: bool) -> Option<RuntimeEvent> {
         let oom_killed = oom || self.oomed.contains(&id);
         self.first_report(&id).then_some(RuntimeEvent::Exited {
             id,

@@ -1,7 +1,8 @@
 //! Where replicas run: the [`Runtime`] trait and its implementations.
 //!
 //! The controller talks only to this trait, so a release behaves the same on
-//! Docker (`docker.rs`, through bollard), on local child processes
+//! Docker (`docker.rs`, through bollard), on Docker Swarm (`swarm.rs`:
+//! one service per version), on local child processes
 //! (`process.rs`) and on fixed upstreams that run elsewhere (`static_.rs`).
 //! Health is not the runtime's business: cutover checks replicas itself over
 //! HTTP (`health.rs`), so images need no HEALTHCHECK and every runtime gets
@@ -21,6 +22,8 @@ pub mod process;
 pub mod pull;
 pub mod registry_auth;
 pub mod static_;
+pub mod swarm;
+pub mod swarm_spec;
 
 pub use hardening::Hardening;
 pub use instance::{Claim, Instance};
@@ -110,6 +113,10 @@ pub enum RuntimeEvent {
         code: i64,
         oom_killed: bool,
     },
+    /// A replica the runtime started on its own, in place of one that was
+    /// lost (Swarm replaces a dead task): it joins its role's pool once
+    /// healthy, if that role's release is still running.
+    Appeared { replica: Replica },
     /// The runtime itself became unreachable (Docker engine gone) or came back.
     Reachable { ok: bool, detail: String },
 }
@@ -170,7 +177,7 @@ pub enum RuntimeError {
 /// The operations the controller needs from wherever replicas run.
 #[async_trait::async_trait]
 pub trait Runtime: Send + Sync + 'static {
-    /// `docker`, `process` or `static`.
+    /// `docker`, `swarm`, `process` or `static`.
     fn kind(&self) -> crate::plan::RuntimeKind;
 
     /// Make the version's image ready before anything starts: pull it as

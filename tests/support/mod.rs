@@ -9,6 +9,7 @@ pub mod proxy;
 pub mod registry;
 pub mod release;
 pub mod sshd;
+pub mod swarm;
 pub mod tmux;
 pub mod tui;
 pub mod up;

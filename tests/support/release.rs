@@ -18,6 +18,9 @@ use tokio::net::{UnixListener, UnixStream};
 pub enum Kind {
     Process,
     Docker,
+    /// Swarm services on the engine, which must be a swarm manager already
+    /// (`support::swarm::SwarmGuard` makes it one).
+    Swarm,
 }
 
 pub struct Steps(pub String);
@@ -65,6 +68,16 @@ async fn runtime_for(kind: Kind) -> Option<Arc<dyn Runtime>> {
                 None
             }
         },
+        Kind::Swarm => {
+            let engine = cutover::runtime::docker::DockerRuntime::connect()
+                .await
+                .expect("the engine the swarm guard reached");
+            super::images::demo_images(engine.client()).await;
+            let rt = cutover::runtime::swarm::SwarmRuntime::on(engine, Default::default())
+                .await
+                .expect("the engine is a swarm manager (the test's guard made it one)");
+            Some(Arc::new(rt))
+        }
     }
 }
 
@@ -92,6 +105,8 @@ pub struct Options<'a> {
     pub proxy_extra: &'a str,
     /// The canary's image instead of `cutover-demo:v2` (docker).
     pub canary_image: Option<&'a str>,
+    /// `[swarm]` keys, e.g. `max_replicas_per_node = 1` (swarm).
+    pub swarm: &'a str,
 }
 
 impl Harness {
@@ -149,6 +164,13 @@ impl Harness {
         Self::start_on(kind, runtime, opts).await
     }
 
+    /// Swarm on a runtime the test made (its own placement).
+    pub async fn start_on_swarm(runtime: Arc<dyn Runtime>, opts: &Options<'_>) -> Harness {
+        Self::start_on(Kind::Swarm, runtime, opts)
+            .await
+            .expect("the harness starts")
+    }
+
     /// On a runtime the test made (its own engine endpoint, credentials).
     pub async fn start_on_runtime(
         runtime: Arc<dyn Runtime>,
@@ -174,7 +196,7 @@ impl Harness {
                 };
                 (cmd("v1"), cmd("v2"))
             }
-            Kind::Docker => (
+            Kind::Docker | Kind::Swarm => (
                 "image = \"cutover-demo:v1\"".to_string(),
                 format!(
                     "image = {:?}",
@@ -229,15 +251,21 @@ stop_grace = "2s"
 [proxy]
 access_log = "access.log"
 {proxy_extra}
+{swarm}
 {steps}
 "#,
-            rt = if kind == Kind::Docker {
-                "docker"
-            } else {
-                "process"
+            rt = match kind {
+                Kind::Docker => "docker",
+                Kind::Swarm => "swarm",
+                Kind::Process => "process",
             },
             canary_extra = opts.canary_extra,
             proxy_extra = opts.proxy_extra,
+            swarm = if opts.swarm.is_empty() {
+                String::new()
+            } else {
+                format!("[swarm]\n{}", opts.swarm)
+            },
             steps = opts.steps.map_or("", |s| s.0.as_str())
         );
         let plan = cutover::plan::parse(&text, "e2e plan").expect("the test plan is valid");

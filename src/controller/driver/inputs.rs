@@ -233,6 +233,7 @@ impl Driver {
                     }
                 }
             }
+            RuntimeEvent::Appeared { replica } => self.appeared(replica),
             // The engine's words: outside text (cleaned whichever runtime said it).
             RuntimeEvent::Reachable { ok, detail } => self.emit(EventKind::Warning {
                 message: crate::text::clean_owned(if ok {
@@ -242,6 +243,70 @@ impl Driver {
                 }),
             }),
         }
+    }
+
+    /// A replica the runtime started in place of a lost one (Swarm): it is
+    /// tracked and health-checked like one this daemon started, and joins
+    /// its pool when healthy, but only while its version still runs here
+    /// (a replica of the same release, not being stopped).
+    fn appeared(&mut self, mut replica: crate::runtime::Replica) {
+        crate::text::clean_in_place(&mut replica.version);
+        // Its version by release (the runtime's labels keep the role given
+        // at start: a promoted canary's replacement serves as stable).
+        let role = {
+            let reg = ops::lock(&self.registry);
+            if reg.contains_key(&replica.id) {
+                return;
+            }
+            let sibling = reg
+                .values()
+                .find(|t| t.replica.release == replica.release && !t.stopping);
+            match sibling {
+                Some(t) => t.replica.role,
+                None => return,
+            }
+        };
+        replica.role = role;
+        let handle = self.deps.health.spawn(
+            replica.clone(),
+            self.deps.plan.health.clone(),
+            false,
+            self.health_tx.clone(),
+        );
+        let mut t = Tracked::new(replica.clone(), ReplicaStatus::Starting);
+        t.health = Some(handle);
+        {
+            // It takes the place of one of its version's dead replicas,
+            // which leaves the list (its exit is in the journal; the
+            // runtime removes what is left of it with its version).
+            let mut reg = ops::lock(&self.registry);
+            let dead = reg
+                .iter()
+                .find(|(_, d)| {
+                    d.replica.release == replica.release && !d.status.is_alive() && !d.stopping
+                })
+                .map(|(id, _)| id.clone());
+            if let Some(dead) = dead {
+                reg.remove(&dead);
+            }
+            reg.insert(replica.id.clone(), t);
+        }
+        self.emit(EventKind::Replica {
+            role,
+            replica: replica.id.clone(),
+            status: ReplicaStatus::Starting,
+            detail: format!(
+                "started at {} by the runtime, in place of a lost or replaced replica",
+                replica.addr
+            ),
+        });
+        if role == Role::Canary {
+            self.feed(Input::ReplicaAppeared {
+                role,
+                id: replica.id,
+            });
+        }
+        self.persist();
     }
 
     pub(super) fn sample_stats(&mut self) {

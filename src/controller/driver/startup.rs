@@ -79,14 +79,46 @@ impl Driver {
             ops::lock(&self.registry).insert(r.id.clone(), t);
             adopted += 1;
         }
-        for role in Role::ALL {
-            self.sync_pool(role);
-        }
-        let orphans: Vec<Replica> = listed
+        // A runtime that replaces lost replicas itself (Swarm) may have
+        // started some while the daemon was down: one of a version still
+        // here (the release of a replica just adopted, whose role it takes:
+        // labels keep the role given at start, and a promoted canary's
+        // replicas are stable now) belongs to that version and is adopted
+        // with it, not removed as an orphan.
+        let sibling = |r: &Replica| {
+            owned
+                .values()
+                .find(|o| {
+                    o.release == r.release && present.as_ref().is_some_and(|p| p.contains(&o.id))
+                })
+                .map(|o| o.role)
+        };
+        let mut replacements = Vec::new();
+        let mut orphans = Vec::new();
+        for mut r in listed
             .unwrap_or_default()
             .into_iter()
             .filter(|r| !owned.contains_key(&r.id))
-            .collect();
+        {
+            match sibling(&r).filter(|_| self.kind == crate::plan::RuntimeKind::Swarm) {
+                Some(role) => {
+                    r.role = role;
+                    replacements.push(r);
+                }
+                None => orphans.push(r),
+            }
+        }
+        for r in replacements {
+            let (role, id) = (r.role, r.id.clone());
+            self.adopt_replica(r);
+            adopted += 1;
+            if role == Role::Canary {
+                self.feed(Input::ReplicaAppeared { role, id });
+            }
+        }
+        for role in Role::ALL {
+            self.sync_pool(role);
+        }
         let st = self.machine.state().clone();
         self.emit(EventKind::Warning {
             message: format!(

@@ -257,7 +257,7 @@ impl Transition<'_> {
         // A new image is resolved by its own pull, never by stable's pin.
         v.pinned = None;
         match self.plan.runtime {
-            RuntimeKind::Docker => {
+            RuntimeKind::Docker | RuntimeKind::Swarm => {
                 v.image = Some(match &self.plan.deploy.image {
                     None => {
                         // Refused here, before anything starts: the engine would

@@ -75,6 +75,24 @@ impl Transition<'_> {
         }
     }
 
+    /// A replacement for a lost canary replica (the runtime started it):
+    /// counted among the canary's replicas while its version still runs.
+    pub(super) fn canary_appeared(&mut self, role: Role, id: String) {
+        let running = matches!(
+            self.st.phase,
+            Phase::Warming | Phase::Canary | Phase::Paused | Phase::Promoting
+        );
+        if role != Role::Canary || !running || self.st.canary_replicas.iter().any(|m| m.id == id) {
+            return;
+        }
+        self.st.canary_replicas.push(ReplicaMark {
+            id,
+            healthy: false,
+            alive: true,
+        });
+        self.persist();
+    }
+
     pub(super) fn canary_exited(&mut self, id: &str, detail: &str) {
         match self.st.phase {
             Phase::Deploying | Phase::Warming => {

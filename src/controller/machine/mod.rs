@@ -358,6 +358,10 @@ impl Transition<'_> {
                 }
                 Ok(())
             }
+            Input::ReplicaAppeared { role, id } => {
+                self.canary_appeared(role, id);
+                Ok(())
+            }
             Input::WarmupDone { detail } => {
                 if self.st.phase == Phase::Warming && self.st.warmup_pending {
                     self.st.warmup_pending = false;
