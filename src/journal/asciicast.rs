@@ -15,7 +15,7 @@
 //! instead ([`crate::text::cell_symbol`]), and the header's title is cleaned
 //! too.
 
-use ratatui::buffer::Buffer;
+use ratatui::buffer::{Buffer, Cell, CellDiffOption};
 use ratatui::style::{Color, Modifier};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -134,7 +134,7 @@ pub fn buffer_to_ansi(buf: &Buffer) -> String {
                 current = Some(style);
             }
             let symbol = cell.symbol();
-            if cell.skip || symbol.is_empty() {
+            if skipped(cell) || symbol.is_empty() {
                 out.push(' ');
                 continue;
             }
@@ -147,6 +147,15 @@ pub fn buffer_to_ansi(buf: &Buffer) -> String {
         }
     }
     out
+}
+
+/// Whether ratatui's own diff leaves `cell` off the screen: it says so with
+/// `CellDiffOption::Skip`, or with the deprecated `skip` flag when no other
+/// diff option is set (ratatui 0.30's rule, as it reads both).
+#[allow(deprecated)]
+fn skipped(cell: &Cell) -> bool {
+    matches!(cell.diff_option, CellDiffOption::Skip)
+        || (cell.skip && matches!(cell.diff_option, CellDiffOption::None))
 }
 
 /// One SGR sequence setting exactly this style from scratch.

@@ -61,8 +61,9 @@ pub fn parse_guard_set(arg: &str) -> Result<GuardPatch, GuardSetError> {
     if value.is_empty() {
         return Err(bad(format!("guard.{name}: expected a value after `=`")));
     }
-    // TOML as the plan would have it; a bare word or duration as a string.
-    let toml_value = if toml::from_str::<toml::Table>(&format!("v = {value}")).is_ok() {
+    // TOML as the plan would have it (judged by the plan's TOML 1.0 parser,
+    // `super::parse`); a bare word or duration as a string.
+    let toml_value = if toml_edit::ImDocument::parse(format!("v = {value}")).is_ok() {
         value.to_string()
     } else {
         toml::Value::String(value.to_string()).to_string()

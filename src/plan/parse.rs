@@ -8,8 +8,9 @@
 //!    |                  ^^^
 //! ```
 //!
-//! Syntax and type errors come from `toml` with a byte span; the key path is
-//! recovered by walking a span-preserving `toml_edit` parse of the same text.
+//! Syntax errors come from a span-preserving `toml_edit` parse, type errors
+//! from `toml`, each with a byte span; the key path is recovered by walking
+//! the `toml_edit` parse.
 //! Validation errors come with a key path (`steps[2].weight`) and are located
 //! the other way round: the path is looked up in that parse to find its line
 //! (the value when the key is present, else the nearest enclosing table).
@@ -112,33 +113,38 @@ pub fn parse(text: &str, file: &str) -> Result<Plan, PlanError> {
 
 /// [`parse`] with what the command line permits.
 pub fn parse_with(text: &str, file: &str, opts: LoadOptions) -> Result<Plan, PlanError> {
-    let doc = ImDocument::parse(text).ok();
-    let plan: Plan = toml::from_str(text).map_err(|e| {
+    // Syntax is judged by the span-preserving `toml_edit` parse, the TOML 1.0
+    // parser `toml` 0.8 was built on: the same texts are refused, with the
+    // same messages and spans (`toml` 0.9 has a parser of its own).
+    let doc = ImDocument::parse(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
+        // Not even TOML: guess the path from the table header and key on the line.
+        let key = key_from_lines(text, span.start);
+        schema_error(text, file, span, key, e.message())
+    })?;
+    let plan: Plan = toml::from_str(text).map_err(|e| {
+        let mut span = e.span().unwrap_or(0..0);
         let missing = e
             .message()
             .strip_prefix("missing field `")
             .and_then(|r| r.split_once('`'))
             .map(|r| r.0.to_string());
-        let key = match (&doc, missing) {
+        let key = match missing {
             // serde points a missing field at the table that lacks it.
-            (Some(d), Some(field)) => Some(match table_with_span(d, &span) {
-                Some(parent) if !parent.is_empty() => format!("{parent}.{field}"),
-                _ => field,
-            }),
-            (Some(d), None) => key_at(d, span.start),
-            // Not even TOML: guess the path from the table header and key on the line.
-            (None, _) => key_from_lines(text, span.start),
+            Some(field) => {
+                span = table_span(&doc, &span);
+                Some(match table_with_span(&doc, &span) {
+                    Some(parent) if !parent.is_empty() => format!("{parent}.{field}"),
+                    _ => field,
+                })
+            }
+            None => key_at(&doc, span.start),
         };
-        let message = key
-            .as_deref()
-            .and_then(|k| ranged_message(k, e.message()))
-            .unwrap_or_else(|| humane_serde_message(e.message()));
-        PlanError::Syntax(Box::new(locate(text, file, span, key, message)))
+        schema_error(text, file, span, key, e.message())
     })?;
-    let present = |path: &str| doc.as_ref().is_some_and(|d| lookup(d, path).1);
+    let present = |path: &str| lookup(&doc, path).1;
     super::validate::validate(&plan, &present, opts.allow_remote_admin).map_err(|bad| {
-        let span = doc.as_ref().map(|d| lookup(d, &bad.key).0).unwrap_or(0..0);
+        let span = lookup(&doc, &bad.key).0;
         PlanError::Invalid(Box::new(locate(
             text,
             file,
@@ -148,6 +154,21 @@ pub fn parse_with(text: &str, file: &str, opts: LoadOptions) -> Result<Plan, Pla
         )))
     })?;
     Ok(plan)
+}
+
+/// A text that is not TOML or does not fit the schema, as the operator reads it.
+fn schema_error(
+    text: &str,
+    file: &str,
+    span: Range<usize>,
+    key: Option<String>,
+    raw: &str,
+) -> PlanError {
+    let message = key
+        .as_deref()
+        .and_then(|k| ranged_message(k, raw))
+        .unwrap_or_else(|| humane_serde_message(raw));
+    PlanError::Syntax(Box::new(locate(text, file, span, key, message)))
 }
 
 /// Build a [`Located`] for the byte span `span` of `text`.
@@ -452,6 +473,30 @@ fn key_from_lines(text: &str, offset: usize) -> Option<String> {
         (Some(t), None) => Some(t),
         (None, None) => None,
     }
+}
+
+/// `toml` spans a table by its header (the root by `0..0`); `toml_edit`
+/// from there to its last value, the span [`table_with_span`] matches and the
+/// caret shows.
+fn table_span(doc: &ImDocument<&str>, span: &Range<usize>) -> Range<usize> {
+    fn walk(node: Node<'_>, start: usize) -> Option<Range<usize>> {
+        if let Node::Item(Item::ArrayOfTables(a)) = node {
+            return a.iter().find_map(|t| walk(Node::Table(t), start));
+        }
+        let span = node.span().filter(|s| s.start == start);
+        span.or_else(|| children(node, start))
+    }
+    fn children(node: Node<'_>, start: usize) -> Option<Range<usize>> {
+        let t = node.table_like()?;
+        t.iter().find_map(|(_, item)| walk(Node::Item(item), start))
+    }
+    let root = Node::Item(doc.as_item());
+    let found = if span.is_empty() {
+        root.span()
+    } else {
+        children(root, span.start)
+    };
+    found.unwrap_or_else(|| span.clone())
 }
 
 /// The key path of the table (or array-of-tables entry) whose span is exactly

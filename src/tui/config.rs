@@ -41,9 +41,9 @@ pub enum ConfigError {
 
 impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse {
+        from_toml(text).map_err(|detail| ConfigError::Parse {
             path: path.display().to_string(),
-            detail: e.to_string(),
+            detail,
         })
     }
 
@@ -80,9 +80,30 @@ pub fn config_dir() -> Option<PathBuf> {
         .map(|h| PathBuf::from(h).join(".config").join("cutover"))
 }
 
+/// `toml::from_str` for the cockpit's own files, a malformed one reported
+/// in the words it always was: `toml` 0.9 has a parser of its own, so the
+/// syntax is judged first by the TOML 1.0 parser of `toml_edit` that `toml`
+/// 0.8 was built on (as plan files are, `crate::plan::parse`).
+pub fn from_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    toml_edit::ImDocument::parse(text).map_err(|e| e.to_string())?;
+    toml::from_str(text).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_malformed_file_reads_as_it_did_under_toml_0_8() {
+        let p = Path::new("config.toml");
+        let e = Config::parse("theme = \"a\"\ntheme = \"b\"\n", p).unwrap_err();
+        let e = e.to_string();
+        assert!(e.contains("duplicate key `theme` in document root"), "{e}");
+        assert!(
+            e.starts_with("config.toml: TOML parse error at line 2, column 1"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn parses_all_fields_and_refuses_unknown_ones() {

@@ -151,10 +151,11 @@ impl Theme {
                     path: path.display().to_string(),
                     detail: e.to_string(),
                 })?;
-                let file: ThemeFile = toml::from_str(&text).map_err(|e| ThemeError::Parse {
-                    path: path.display().to_string(),
-                    detail: e.to_string(),
-                })?;
+                let file: ThemeFile =
+                    super::config::from_toml(&text).map_err(|detail| ThemeError::Parse {
+                        path: path.display().to_string(),
+                        detail,
+                    })?;
                 let mut t = Theme::from_file(
                     Some(base.unwrap_or_else(Theme::dark)),
                     file,

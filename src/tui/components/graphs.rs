@@ -25,16 +25,16 @@
 
 use super::fit::{self, Piece};
 use super::fmt;
+use super::plot;
 use crate::model::{Guard, Role};
 use crate::tui::app::App;
 use crate::tui::history::{Metric, SECONDS};
 use crate::tui::theme::Theme;
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::Style;
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph};
+use ratatui::widgets::{Axis, Block, Chart, Paragraph};
 
 pub fn render(frame: &mut Frame, areas: [Rect; 3], app: &App, theme: &Theme, roomy: bool) {
     for (area, metric) in areas
@@ -182,24 +182,20 @@ fn render_one(
     let span = x_span(app.history.span_secs());
     let x_min = -(span.min(SECONDS as u64 - 1) as f64);
     let threshold = lim.map(|l| vec![(x_min, l), (0.0, l)]).unwrap_or_default();
-    let mut datasets: Vec<Dataset> = Vec::new();
+    let mut lines: Vec<plot::Series> = Vec::new();
     if !threshold.is_empty() {
-        datasets.push(
-            Dataset::default()
-                .marker(Marker::Braille)
-                .graph_type(GraphType::Line)
-                .style(theme.fg(theme.threshold))
-                .data(&threshold),
-        );
+        lines.push(plot::Series {
+            points: &threshold,
+            marker: Marker::Braille,
+            color: theme.threshold,
+        });
     }
     for (role, points) in &series {
-        datasets.push(
-            Dataset::default()
-                .marker(marker(theme, *role))
-                .graph_type(GraphType::Line)
-                .style(Style::default().fg(theme.role(*role)))
-                .data(points),
-        );
+        lines.push(plot::Series {
+            points,
+            marker: marker(theme, *role),
+            color: theme.role(*role),
+        });
     }
     let (chart_area, block) = if roomy {
         let block = Block::bordered()
@@ -243,15 +239,18 @@ fn render_one(
     let axis_style = theme.fg(theme.dim);
     let mut x_axis = Axis::default().bounds([x_min, 0.0]).style(axis_style);
     let mut y_axis = Axis::default().bounds([0.0, y_max]).style(axis_style);
+    let x_labels = [
+        format!("-{}", ago(span)),
+        format!("-{}", ago(span / 2)),
+        "now".to_string(),
+    ];
+    let y_labels = [y_label(0.0), y_label(y_max)];
     if roomy {
-        x_axis = x_axis.labels(vec![
-            Span::raw(format!("-{}", ago(span))),
-            Span::raw(format!("-{}", ago(span / 2))),
-            Span::raw("now"),
-        ]);
-        y_axis = y_axis.labels(vec![Span::raw(y_label(0.0)), Span::raw(y_label(y_max))]);
+        x_axis = x_axis.labels(x_labels.iter().map(|l| Span::raw(l.as_str())));
+        y_axis = y_axis.labels(y_labels.iter().map(|l| Span::raw(l.as_str())));
     }
-    let mut chart = Chart::new(datasets)
+    let inner = block.as_ref().map_or(chart_area, |b| b.inner(chart_area));
+    let mut chart = Chart::new(Vec::new())
         .x_axis(x_axis)
         .y_axis(y_axis)
         .legend_position(None);
@@ -259,6 +258,14 @@ fn render_one(
         chart = chart.block(b);
     }
     frame.render_widget(chart, chart_area);
+    // The series the 0.29 way (see `plot`), where the chart leaves room.
+    let widest = |labels: &[String]| labels.iter().map(|l| fit::width(l) as u16).max();
+    let graph = plot::graph_area(
+        inner,
+        roomy.then(|| fit::width(&x_labels[0]) as u16),
+        roomy.then(|| widest(&y_labels)).flatten(),
+    );
+    plot::draw(frame, graph, [x_min, 0.0], [0.0, y_max], &lines);
     if series.is_empty() && chart_area.height > 2 {
         let msg = Rect {
             x: chart_area.x + 2,

@@ -13,6 +13,7 @@ pub mod guard_panel;
 pub mod guards;
 pub mod header;
 pub mod layout;
+pub mod plot;
 pub mod popups;
 pub mod pull_gauge;
 pub mod slider;
