@@ -76,7 +76,9 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Image {
             command: cutover::cli::ImageCommand::Build { repo },
         } => cutover::runtime::image::image_build_cmd(repo).await,
-        Command::Replay(args) if args.no_tui => cutover::journal::replay::run_headless(args).await,
+        Command::Replay(args) if args.no_tui => {
+            cutover::journal::headless::run_headless(args).await
+        }
         Command::Replay(args) => cutover::tui::run_replay(args).await,
         Command::Export(args) => cutover::journal::export::run(args),
         Command::Backtest(args) => {

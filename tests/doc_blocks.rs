@@ -18,7 +18,7 @@
 use cutover::journal::read_journal;
 use cutover::model::EventKind;
 use cutover::tui::app::{App, Link};
-use cutover::tui::config::Config;
+use cutover::tui::config_file::Config;
 use cutover::tui::keymap::Keymap;
 use cutover::tui::{Theme, render_frame};
 use std::path::{Path, PathBuf};

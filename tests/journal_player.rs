@@ -300,11 +300,14 @@ mod session {
         // `+` doubles up to the cap, never past it.
         let mut s = session(&events, 8000.0);
         s.control(ReplayControl::Speed(2.0));
-        assert_eq!(s.speed, cutover::tui::replay::MAX_SPEED);
-        assert!(cutover::tui::replay::check_speed(100.0).is_ok());
-        assert!(cutover::tui::replay::check_speed(0.0).is_ok());
+        assert_eq!(s.speed, cutover::tui::replay_session::MAX_SPEED);
+        assert!(cutover::tui::replay_session::check_speed(100.0).is_ok());
+        assert!(cutover::tui::replay_session::check_speed(0.0).is_ok());
         for bad in [-1.0, f64::NAN, f64::INFINITY, 20_000.0, 0.1] {
-            assert!(cutover::tui::replay::check_speed(bad).is_err(), "{bad}");
+            assert!(
+                cutover::tui::replay_session::check_speed(bad).is_err(),
+                "{bad}"
+            );
         }
     }
 

@@ -5,7 +5,7 @@
 
 use crate::support::journal as support;
 
-use cutover::controller::seams::EventSink;
+use cutover::controller::interfaces::EventSink;
 use cutover::journal::{JournalWriter, SharedJournal, read_journal};
 
 #[test]

@@ -5,7 +5,7 @@
 //! never through the proxy. The runtime's own checker can take its place
 //! through [`HealthChecker`].
 
-use super::seams::{HealthChecker, HealthEvent};
+use super::interfaces::{HealthChecker, HealthEvent};
 use crate::model::ReplicaStatus;
 use crate::plan::Health;
 use crate::runtime::Replica;

@@ -3,7 +3,7 @@
 //! so the whole struct can be written to `state.json` and restored as is).
 //!
 //! Plain data with serde, no behaviour beyond small queries: the transitions
-//! live in `machine.rs`, the file format in `persist.rs`.
+//! live in `machine/`, the file format in `persist.rs`.
 
 use crate::model::{BreachView, Phase, Role};
 use crate::plan::{GuardPlan, Plan, VersionPlan};

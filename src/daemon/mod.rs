@@ -14,7 +14,7 @@ use crate::plan::Plan;
 use crate::plan::RuntimeKind;
 use crate::proxy::{ProxyOptions, Router, spawn_workers};
 use crate::runtime::Runtime;
-use crate::runtime::static_::StaticRuntime;
+use crate::runtime::static_upstreams::StaticRuntime;
 use crate::state_dir::{self, ServiceDir};
 use color_eyre::eyre::{Result, WrapErr, bail, eyre};
 use std::net::SocketAddr;

@@ -69,7 +69,7 @@ pub fn export(
     };
     let theme = crate::tui::Theme::load(theme.unwrap_or("dark"), None, false)?;
     let keymap = crate::tui::keymap::Keymap::default();
-    let config = crate::tui::config::Config::default();
+    let config = crate::tui::config_file::Config::default();
     let name = journal.file_name().map_or_else(
         || journal.display().to_string(),
         |n| n.to_string_lossy().into_owned(),

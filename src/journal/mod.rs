@@ -10,17 +10,17 @@
 //! `replay` is the headless `cutover replay --no-tui`, and `asciicast` turns
 //! rendered frames into an asciicast v2 file.
 //!
-//! [`EventSink`]: crate::controller::seams::EventSink
+//! [`EventSink`]: crate::controller::interfaces::EventSink
 
 pub mod asciicast;
 pub mod export;
+pub mod headless;
 pub mod player;
 pub mod reader;
-pub mod replay;
 pub mod writer;
 
 pub use asciicast::{CastMeta, buffer_to_ansi, write_asciicast, write_asciicast_with};
+pub use headless::{ReplayOutcome, final_state};
 pub use player::{Marker, MarkerKind, Player};
 pub use reader::{Journal, JournalError, parse_journal, parse_journal_bytes, read_journal};
-pub use replay::{ReplayOutcome, final_state};
 pub use writer::{JournalWriter, Rotation, SharedJournal, journal_files, rotated_path};

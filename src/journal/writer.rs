@@ -37,7 +37,7 @@
 //! snapshot, the daemon's final state, so a replay ends exactly where the
 //! daemon did instead of up to a second earlier.
 
-use crate::controller::seams::EventSink;
+use crate::controller::interfaces::EventSink;
 use crate::model::{Event, EventKind, JournalHeader, StateView};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};

@@ -3,13 +3,13 @@
 //! The controller talks only to this trait, so a release behaves the same on
 //! Docker (`docker.rs`, through bollard), on Docker Swarm (`swarm.rs`:
 //! one service per version), on local child processes
-//! (`process.rs`) and on fixed upstreams that run elsewhere (`static_.rs`).
+//! (`process.rs`) and on fixed upstreams that run elsewhere (`static_upstreams.rs`).
 //! Health is not the runtime's business: cutover checks replicas itself over
-//! HTTP (`health.rs`), so images need no HEALTHCHECK and every runtime gets
+//! HTTP (`controller/probe.rs`), so images need no HEALTHCHECK and every runtime gets
 //! the same `healthy_after` / `unhealthy_after` semantics.
 //!
 //! Replica addresses are `host:port` strings on purpose: nothing here may
-//! assume replicas live on loopback (remote `DOCKER_HOST`, Swarm later).
+//! assume replicas live on loopback (remote `DOCKER_HOST`, Swarm nodes).
 
 pub mod docker;
 pub mod docker_endpoint;
@@ -21,7 +21,7 @@ pub mod instance;
 pub mod process;
 pub mod pull;
 pub mod registry_auth;
-pub mod static_;
+pub mod static_upstreams;
 pub mod swarm;
 pub mod swarm_spec;
 

@@ -36,7 +36,7 @@ pub use view::{
     ReplayView, Selection, Toast, WhatIf, WhatIfLine,
 };
 
-use super::config::Config;
+use super::config_file::Config;
 use super::history::History;
 use super::keymap::{Keymap, Mode};
 use crate::model::{Event, ReplicaStatus, Role, StateView};

@@ -4,7 +4,7 @@
 //! value, so tests drive the real loader with their own files; a setting
 //! that cannot be used is an error naming its file.
 
-use super::{Theme, config, keymap, theme};
+use super::{Theme, config_file as config, keymap, theme};
 use std::path::Path;
 
 /// A setting the cockpit could not use; each names the file it came from.

@@ -152,7 +152,7 @@ impl Theme {
                     detail: e.to_string(),
                 })?;
                 let file: ThemeFile =
-                    super::config::from_toml(&text).map_err(|detail| ThemeError::Parse {
+                    super::config_file::from_toml(&text).map_err(|detail| ThemeError::Parse {
                         path: path.display().to_string(),
                         detail,
                     })?;
@@ -347,7 +347,7 @@ impl Theme {
 
 /// Where user themes live: `$XDG_CONFIG_HOME/cutover/themes`, else `~/.config/cutover/themes`.
 pub fn user_dir() -> Option<PathBuf> {
-    super::config::config_dir().map(|d| d.join("themes"))
+    super::config_file::config_dir().map(|d| d.join("themes"))
 }
 
 /// Whether `NO_COLOR` is set to anything non-empty (<https://no-color.org>).

@@ -25,13 +25,13 @@ mod startup;
 
 use crate::controller::bus::EventBus;
 use crate::controller::effect::{Effect, Input};
+use crate::controller::interfaces::{
+    EventSink, GuardFacts, GuardFn, HealthChecker, HealthEvent, basic_guards,
+};
 use crate::controller::machine::{Machine, refused_event};
 use crate::controller::ops::{self, Op, Registry, Report, Tickets, Tracked};
 use crate::controller::persist::{OwnedReplica, PersistedState};
 use crate::controller::probe::HttpProbe;
-use crate::controller::seams::{
-    EventSink, GuardFacts, GuardFn, HealthChecker, HealthEvent, basic_guards,
-};
 use crate::controller::view::{self, ViewParts};
 use crate::controller::writer::StateWriter;
 use crate::controller::{Command, ControllerHandle};

@@ -5,7 +5,7 @@
 use super::tests::{key, state, t0};
 use super::*;
 use crate::model::{Event, EventKind, GuardPatch, Phase};
-use crate::tui::config::Config;
+use crate::tui::config_file::Config;
 use crate::tui::guard_edit::GuardKey;
 use crossterm::event::KeyCode;
 

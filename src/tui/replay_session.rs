@@ -7,7 +7,7 @@
 //! clock and the keyboard.
 
 use super::app::{App, EVENTS_KEPT, Effect, MarkKind, ReplayControl, ReplayMark, ReplayView};
-use super::config::Config;
+use super::config_file::Config;
 use super::history;
 use super::keymap::Keymap;
 use super::terminal::Tui;
