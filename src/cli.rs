@@ -187,7 +187,16 @@ impl Command {
             Command::Drain(a) => Some(&a.target),
             Command::Resize(a) => Some(&a.target),
             Command::Wait(a) => Some(&a.target),
-            _ => None,
+            // Every verb is named: a new one must say whether it talks to
+            // a daemon (here, in `main.rs` and in `api::verbs::run`).
+            Command::Demo(_)
+            | Command::Up(_)
+            | Command::Replay(_)
+            | Command::Export(_)
+            | Command::Backtest(_)
+            | Command::Load(_)
+            | Command::DemoApp(_)
+            | Command::Image { .. } => None,
         }
     }
 }

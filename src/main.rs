@@ -62,13 +62,24 @@ async fn dispatch(cli: Cli) -> u8 {
         );
         return 2;
     };
-    if let Some(target) = cli.verb_target() {
-        if let Command::Tui(args) = command {
-            return tui(args, &target).await;
-        }
-        return cutover::api::verbs::run(command, &target).await;
-    }
     let result = match command {
+        Command::Tui(_)
+        | Command::Status(_)
+        | Command::Weight(_)
+        | Command::Deploy(_)
+        | Command::Pause(_)
+        | Command::Resume(_)
+        | Command::Promote(_)
+        | Command::Rollback(_)
+        | Command::Drain(_)
+        | Command::Resize(_)
+        | Command::Wait(_) => {
+            let target = cli.verb_target().unwrap_or_else(|| cli.target.clone());
+            if let Command::Tui(args) = command {
+                return tui(args, &target).await;
+            }
+            return cutover::api::verbs::run(command, &target).await;
+        }
         Command::Up(args) => cutover::daemon::run_up(args, &cli.target).await,
         Command::Load(args) => return exit(cutover::demo::load::run(args).await),
         Command::Demo(args) => return exit(cutover::demo::run::run(args).await),
@@ -84,10 +95,6 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Backtest(args) => {
             return cutover::guard::backtest_verb::run(args);
         }
-        other => Err(color_eyre::eyre::eyre!(
-            "`cutover {}` is not built yet",
-            other.name()
-        )),
     };
     exit(result.map(|()| 0))
 }

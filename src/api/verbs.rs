@@ -59,7 +59,15 @@ pub async fn run(command: &Command, target: &Target) -> u8 {
             act(&client, action, None).await
         }
         Command::Wait(a) => wait(&client, a.until, a.timeout).await,
-        other => {
+        other @ (Command::Tui(_)
+        | Command::Demo(_)
+        | Command::Up(_)
+        | Command::Replay(_)
+        | Command::Export(_)
+        | Command::Backtest(_)
+        | Command::Load(_)
+        | Command::DemoApp(_)
+        | Command::Image { .. }) => {
             eprintln!(
                 "cutover: `cutover {}` does not talk to a daemon",
                 other.name()
