@@ -50,7 +50,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Refusal codes (`Refusal::code`) by their old names, for the tests and
-/// scripts that spell them so; [`RefusalCode`] documents each.
+/// scripts that spell them so; [`crate::model::RefusalCode`] documents each.
 pub mod codes {
     use crate::model::RefusalCode;
     pub const ILLEGAL_IN_PHASE: RefusalCode = RefusalCode::IllegalInPhase;
