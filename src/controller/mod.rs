@@ -1,6 +1,6 @@
 //! The release controller: a pure state machine (`machine`, with its inputs
 //! and effects in `effect` and its state in `release`) driven by one task
-//! (`driver`, with its slow operations in `ops`, its client view in `view`,
+//! (`driver`, with its slow operations run by `worker` (the vocabulary in `ops`), its client view in `view`,
 //! and its joints with the journal, guards and health checks in `interfaces` and
 //! `probe`), reached through a [`ControllerHandle`] (`handle`). Persistence
 //! of the release state lives in `persist` (the file) and `writer` (saving
@@ -20,6 +20,7 @@ pub mod persist;
 mod probe;
 mod release;
 mod view;
+mod worker;
 mod writer;
 
 pub use driver::{ControllerDeps, spawn};

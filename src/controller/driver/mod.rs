@@ -6,7 +6,7 @@
 //! the state file is handed to the writer in `writer.rs` (disk I/O never
 //! runs on this task, and an action is answered once its change is on disk);
 //! slow ones (start, warm-up, drain, stop, remove, resize) go to the worker
-//! in `ops.rs`, which reports back with facts. Timers: guards and deadlines
+//! in `worker.rs` (its vocabulary in `ops.rs`), which reports back with facts. Timers: guards and deadlines
 //! every 250 ms, a snapshot and a metrics tick every second, one-shot
 //! resource stats every 2 s. Timers are served before commands, reports and
 //! health events: they fire at a fixed rate, so they cannot starve the rest,
@@ -122,7 +122,7 @@ pub fn spawn(deps: ControllerDeps) -> (ControllerHandle, JoinHandle<()>) {
     let tickets = Arc::new(Tickets::default());
     let (reports_tx, reports_rx) = mpsc::unbounded_channel();
     let (ops_tx, ops_rx) = mpsc::unbounded_channel();
-    let worker = ops::spawn_worker(
+    let worker = super::worker::spawn_worker(
         deps.runtime.clone(),
         deps.router.clone(),
         registry.clone(),
