@@ -362,10 +362,17 @@ async fn the_journal_records_and_replays_to_the_same_state() {
         })
         .await
         .unwrap();
-    // Let at least one snapshot after the change be written.
-    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
-    let live = client.state().await.unwrap();
+    // Until a snapshot after the change is in the journal.
     let path = f.daemon.journal_path();
+    crate::support::wait::eventually(10, "a snapshot after the change", || {
+        cutover::journal::read_journal(&path).is_ok_and(|j| {
+            j.events.iter().any(|e| {
+                matches!(&e.kind, EventKind::Snapshot { state } if state.weight_permille == 330)
+            })
+        })
+    })
+    .await;
+    let live = client.state().await.unwrap();
     f.daemon.stop().await;
     let journal = cutover::journal::read_journal(&path).unwrap();
     assert_eq!(journal.header.service, "shop");
@@ -667,7 +674,17 @@ async fn the_event_stream_starts_with_the_backlog_each_event_once_in_order() {
     }
     // `?ticks=N` adds the last N metric ticks (one a second) to the backlog,
     // merged in order: a cockpit draws the graphs' past at once.
-    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let journal = f.daemon.journal_path();
+    crate::support::wait::eventually(10, "two metric ticks", || {
+        cutover::journal::read_journal(&journal).is_ok_and(|j| {
+            j.events
+                .iter()
+                .filter(|e| matches!(e.kind, EventKind::Tick { .. }))
+                .count()
+                >= 2
+        })
+    })
+    .await;
     let r = crate::support::http()
         .get(url(&f, "/v1/events?backlog=0&ticks=300"))
         .bearer_auth(&f.daemon.token)

@@ -70,17 +70,15 @@ impl Fixture {
     }
 
     async fn until(&self, what: &str, ok: impl Fn(&StateView) -> bool) -> StateView {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let s = self.state().await;
-            if ok(&s) {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}: {s:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        let held = crate::support::wait::poll(
+            Duration::from_secs(20),
+            Duration::from_millis(20),
+            || async { Some(self.state().await).filter(|s| ok(s)) },
+        )
+        .await;
+        match held {
+            Some(s) => s,
+            None => panic!("timed out waiting for {what}: {:?}", self.state().await),
         }
     }
 

@@ -12,20 +12,11 @@ use cutover::model::{EventKind, Phase, StateView};
 use std::time::{Duration, Instant};
 
 async fn until(client: &Client, up: &Up, what: &str, ok: impl Fn(&StateView) -> bool) -> StateView {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(s) = client.state().await
-            && ok(&s)
-        {
-            return s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}:\n{}",
-            up.stderr()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let state = || async { client.state().await.ok().filter(|s| ok(s)) };
+    let held =
+        crate::support::wait::poll(Duration::from_secs(30), Duration::from_millis(50), state);
+    held.await
+        .unwrap_or_else(|| panic!("timed out waiting for {what}:\n{}", up.stderr()))
 }
 
 fn plan(exe: &str) -> String {

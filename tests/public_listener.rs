@@ -46,18 +46,7 @@ async fn metric(admin: SocketAddr, name: &str) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-/// Poll `check` (async) every 20 ms until it holds or `secs` pass.
-async fn until<F, Fut>(secs: u64, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use crate::support::wait::eventually_async as until;
 
 /// Under `ulimit -n 128` the daemon caps public connections at 32 (128
 /// minus 64 reserved, halved for upstream connections). 140 idle clients

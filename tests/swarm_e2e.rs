@@ -28,14 +28,14 @@ use cutover::model::{Action, ActionRequest, Actor, EventKind, Phase, Role};
 use std::time::Duration;
 
 async fn wait_for(what: &str, within: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + within;
-    while !ok() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {within:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let held = crate::support::wait::poll(within, Duration::from_millis(50), || {
+        std::future::ready(ok().then_some(()))
+    })
+    .await;
+    assert!(
+        held.is_some(),
+        "timed out after {within:?} waiting for {what}"
+    );
 }
 
 /// Nothing with the test's label is left on the engine (Swarm removes a

@@ -14,13 +14,7 @@ use cutover::model::Phase;
 use std::time::{Duration, Instant};
 use tmux::Tmux;
 
-async fn until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use crate::support::wait::eventually as until;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cockpit_drives_a_real_daemon_in_a_real_terminal() {

@@ -593,17 +593,7 @@ pub fn load(
     })
 }
 
-/// Poll `f` until it is true or `secs` pass.
-pub async fn eventually(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
-    while !f() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-}
+pub use super::wait::eventually;
 
 /// A fast plan for driver tests: `service` unique per test.
 pub fn driver_plan(service: &str, extra: &str) -> Plan {

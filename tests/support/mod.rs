@@ -13,6 +13,7 @@ pub mod swarm;
 pub mod tmux;
 pub mod tui;
 pub mod up;
+pub mod wait;
 
 /// An HTTP client for the tests' own requests: no system proxy, and a
 /// bound on every request, so an upstream that stalls (a container

@@ -220,13 +220,11 @@ pub fn dead_addr() -> String {
 /// Poll `check` until it holds (up to ~5 s); no sleeps as synchronisation
 /// in the assertions themselves.
 pub async fn eventually(mut check: impl FnMut() -> bool) -> bool {
-    for _ in 0..500 {
-        if check() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    check()
+    super::wait::poll(Duration::from_secs(5), Duration::from_millis(10), || {
+        std::future::ready(check().then_some(()))
+    })
+    .await
+    .is_some()
 }
 
 /// Read from `s` until a whole HTTP head (through its blank line) is in;

@@ -333,19 +333,17 @@ access_log = "access.log"
         timeout: Duration,
         ok: impl Fn(&StateView) -> bool,
     ) -> StateView {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let s = self.state().await;
-            if ok(&s) {
-                return s;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                panic!(
-                    "timed out waiting for {what}; state: {s:#?}\njournal:\n{}",
-                    self.story()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let held = super::wait::poll(timeout, Duration::from_millis(50), || async {
+            Some(self.state().await).filter(|s| ok(s))
+        })
+        .await;
+        match held {
+            Some(s) => s,
+            None => panic!(
+                "timed out waiting for {what}; state: {:#?}\njournal:\n{}",
+                self.state().await,
+                self.story()
+            ),
         }
     }
 
