@@ -113,11 +113,6 @@ impl ReleaseState {
         self.guard.as_ref().unwrap_or(&plan.guard)
     }
 
-    /// Whether live traffic may go to the canary in this phase.
-    pub fn canary_serves(&self) -> bool {
-        matches!(self.phase, Phase::Canary | Phase::Paused | Phase::Promoting)
-    }
-
     pub fn healthy_canaries(&self) -> usize {
         self.canary_replicas
             .iter()

@@ -313,14 +313,14 @@ pub fn backtest(journal: &Journal, given: &Given) -> Result<Backtest, BacktestEr
             EventKind::Snapshot { state } => {
                 latest = Some(state);
                 // A daemon restarted mid-release judges from its restart.
-                if run.is_none() && matches!(state.phase, Phase::Canary | Phase::Paused) {
+                if run.is_none() && state.phase.takes_traffic() {
                     let recorded = state.thresholds.clone();
                     no_thresholds |= recorded.is_none();
                     run = Some(Run::new(at, Some(state), recorded, given));
                 }
             }
             EventKind::Phase { from, to, .. } => {
-                let judging = |p: &Phase| matches!(p, Phase::Canary | Phase::Paused);
+                let judging = |p: &Phase| p.takes_traffic();
                 if judging(to) && !judging(from) {
                     if let Some(r) = run.take() {
                         releases.push(r.finish());

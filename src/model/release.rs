@@ -80,6 +80,13 @@ impl Phase {
             Phase::Failed => "failed",
         }
     }
+
+    /// The canary takes live traffic at its weight and the guards judge it:
+    /// canary or paused (a paused release holds its weight, it does not
+    /// stop serving).
+    pub fn takes_traffic(self) -> bool {
+        matches!(self, Phase::Canary | Phase::Paused)
+    }
 }
 
 impl fmt::Display for Phase {

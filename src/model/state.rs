@@ -200,6 +200,22 @@ pub struct StateView {
 }
 
 impl StateView {
+    /// One version by its role (the canary only while there is one).
+    pub fn version(&self, role: Role) -> Option<&VersionView> {
+        match role {
+            Role::Stable => Some(&self.stable),
+            Role::Canary => self.canary.as_ref(),
+        }
+    }
+
+    /// [`version`](Self::version), to change it.
+    pub fn version_mut(&mut self, role: Role) -> Option<&mut VersionView> {
+        match role {
+            Role::Stable => Some(&mut self.stable),
+            Role::Canary => self.canary.as_mut(),
+        }
+    }
+
     /// Fold one event into the state: a snapshot replaces it; every other
     /// event that carries state is applied in full, so the state between
     /// two snapshots (and after the last one) is what the daemon's was, not
@@ -249,10 +265,7 @@ impl StateView {
                 status,
                 ..
             } => {
-                let version = match role {
-                    Role::Stable => Some(&mut s.stable),
-                    Role::Canary => s.canary.as_mut(),
-                };
+                let version = s.version_mut(*role);
                 if let Some(r) =
                     version.and_then(|v| v.replicas.iter_mut().find(|r| r.id == *replica))
                 {

@@ -186,10 +186,7 @@ impl App {
     /// Whether any replica of the selected version exists to show.
     pub fn selected_replica(&self) -> Option<&crate::model::ReplicaView> {
         let s = self.state.as_ref()?;
-        let v = match self.selection.role {
-            Role::Stable => Some(&s.stable),
-            Role::Canary => s.canary.as_ref(),
-        }?;
+        let v = s.version(self.selection.role)?;
         v.replicas.get(self.selection.replica)
     }
 }

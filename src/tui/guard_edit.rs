@@ -178,7 +178,7 @@ pub fn confirm(
     before: &GuardPlan,
     after: &GuardPlan,
 ) -> Confirm {
-    let judged = if matches!(s.phase, Phase::Canary | Phase::Paused) {
+    let judged = if s.phase.takes_traffic() {
         "from the next evaluation"
     } else {
         "from the first evaluation once the canary takes traffic"

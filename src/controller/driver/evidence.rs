@@ -107,7 +107,7 @@ impl Driver {
     /// clock; then a breach).
     pub(super) fn guard_tick(&mut self) {
         let st = self.machine.state();
-        let judging = matches!(st.phase, Phase::Canary | Phase::Paused);
+        let judging = st.phase.takes_traffic();
         let muted = st.muted;
         let metrics = self.deps.metrics.clone();
         self.evidence.take_seconds(&metrics, judging);

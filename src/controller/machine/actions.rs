@@ -91,7 +91,7 @@ impl Transition<'_> {
             Action::Resize { role, cpus, memory } => self.resize(&req, role, cpus, memory)?,
             Action::Abort => {
                 if !matches!(phase, Phase::Deploying | Phase::Warming) {
-                    let hint = if matches!(phase, Phase::Canary | Phase::Paused) {
+                    let hint = if phase.takes_traffic() {
                         "; use rollback"
                     } else {
                         ""
@@ -113,7 +113,7 @@ impl Transition<'_> {
                 self.accept(&req, detail.into());
                 let unmuted = self.st.muted && !muted;
                 self.st.muted = muted;
-                if matches!(phase, Phase::Canary | Phase::Paused) {
+                if phase.takes_traffic() {
                     if unmuted {
                         // What the canary did while muted is not held
                         // against it once the guards are back on.
@@ -139,7 +139,7 @@ impl Transition<'_> {
     /// Refuse unless the canary takes live traffic (Canary or Paused).
     pub(super) fn need_serving(&self, what: &str) -> Result<(), Refusal> {
         let phase = self.st.phase;
-        if matches!(phase, Phase::Canary | Phase::Paused) {
+        if phase.takes_traffic() {
             return Ok(());
         }
         Err(refuse(
@@ -341,7 +341,7 @@ impl Transition<'_> {
         what: &str,
     ) -> Result<(), Refusal> {
         let phase = self.st.phase;
-        if !matches!(phase, Phase::Canary | Phase::Paused) {
+        if !phase.takes_traffic() {
             return Err(refuse(
                 codes::ILLEGAL_IN_PHASE,
                 format!("cannot {what}: {}", why_not(phase)),

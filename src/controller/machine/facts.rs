@@ -136,7 +136,7 @@ impl Transition<'_> {
 
     pub(super) fn breach(&mut self, verdict: GuardVerdict) {
         let phase = self.st.phase;
-        if self.st.muted || !matches!(phase, Phase::Canary | Phase::Paused) {
+        if self.st.muted || !phase.takes_traffic() {
             return;
         }
         let on_breach = self.st.guard(self.plan).on_breach;

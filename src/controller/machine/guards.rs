@@ -59,7 +59,7 @@ impl Transition<'_> {
         };
         self.accept(req, detail);
         self.st.guard = (after != self.plan.guard).then_some(after);
-        if matches!(phase, Phase::Canary | Phase::Paused) {
+        if phase.takes_traffic() {
             // Judged under the new thresholds from now on.
             self.restart_evidence(false);
             self.arm();

@@ -333,9 +333,7 @@ impl Transition<'_> {
                     // A canary with no healthy replica left cannot take its
                     // share (the proxy already sends it to stable): the
                     // release cannot go on, so it is rolled back.
-                    if matches!(self.st.phase, Phase::Canary | Phase::Paused)
-                        && self.st.healthy_canaries() == 0
-                    {
+                    if self.st.phase.takes_traffic() && self.st.healthy_canaries() == 0 {
                         self.rollback(
                             Actor::System,
                             Some(format!(

@@ -51,7 +51,7 @@ pub(super) fn repair(plan: &Plan, st: &mut ReleaseState) -> Vec<String> {
     }
     if let Some(i) = st.step_index {
         let total = plan.steps.len();
-        if i >= total || !matches!(st.phase, Phase::Canary | Phase::Paused) {
+        if i >= total || !st.phase.takes_traffic() {
             notes.push(format!(
                 "restored step {} does not fit the plan ({total} step(s)) or phase {}: automatic steps stop here; the weight stays at {}",
                 i + 1,

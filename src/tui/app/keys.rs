@@ -9,7 +9,7 @@ use super::super::prompts;
 use super::{
     App, Effect, GuardEdit, GuardsView, Link, LogsView, Popup, ReasonFor, ReplayControl, Selection,
 };
-use crate::model::{Action, Phase, Role};
+use crate::model::{Action, Role};
 use crossterm::event::{KeyCode, KeyEvent};
 
 impl App {
@@ -163,7 +163,7 @@ impl App {
     /// Send a new weight now, or ask first when the jump is large.
     pub(super) fn propose_weight(&mut self, to: u16) -> Option<Effect> {
         let s = self.state.as_ref()?;
-        if !matches!(s.phase, Phase::Canary | Phase::Paused) {
+        if !s.phase.takes_traffic() {
             self.pending_permille = None;
             self.note(format!(
                 "✗ the weight moves only while a canary takes traffic (phase {})",

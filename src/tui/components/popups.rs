@@ -224,10 +224,7 @@ fn drain_picker(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, selecte
     };
     let mut lines = vec![Line::default()];
     for role in Role::ALL {
-        let v = match role {
-            Role::Stable => Some(&s.stable),
-            Role::Canary => s.canary.as_ref(),
-        };
+        let v = s.version(role);
         let label = fit::image(
             &v.map_or("none running".into(), prompts::describe),
             (inner.width as usize).saturating_sub(36),

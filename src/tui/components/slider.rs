@@ -51,7 +51,7 @@ fn block(app: &App, theme: &Theme, width: u16) -> Block<'static> {
                 (None, _) => {}
             }
             right.push(Span::raw(" "));
-        } else if matches!(s.phase, Phase::Canary | Phase::Paused) {
+        } else if s.phase.takes_traffic() {
             right.push(Span::styled(" manual (no steps) ", theme.fg(theme.dim)));
         }
     }
@@ -113,7 +113,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let applied_cells = cells(applied);
     let pending_cells = app.pending_permille.map(|p| cells(p.min(1000)));
     let mut bar: Vec<Span> = Vec::with_capacity(w + 2);
-    let live = matches!(s.phase, Phase::Canary | Phase::Paused);
+    let live = s.phase.takes_traffic();
     let fill = if live {
         theme.slider_applied
     } else {

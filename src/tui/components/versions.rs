@@ -33,10 +33,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, role: Rol
     } else {
         theme.border
     };
-    let version = match role {
-        Role::Stable => Some(&s.stable),
-        Role::Canary => s.canary.as_ref(),
-    };
+    let version = s.version(role);
     let share = match role {
         Role::Stable => 1000 - s.weight_permille.min(1000),
         Role::Canary => s.weight_permille,
