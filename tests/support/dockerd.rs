@@ -238,22 +238,24 @@ impl TlsEngine {
 
 impl Drop for TlsEngine {
     fn drop(&mut self) {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let mut stopped = false;
-        for _ in 0..300 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                stopped = true;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        if !stopped {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        stop_engine(&mut self.child);
         let _ = Command::new("ip")
             .args(["link", "del", &self.bridge])
             .status();
     }
+}
+
+/// Stop a dockerd this test started: SIGTERM, up to 30 s to shut its
+/// containers down, then SIGKILL.
+pub fn stop_engine(child: &mut std::process::Child) {
+    let pid = child.id().to_string();
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    for _ in 0..300 {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -298,20 +298,7 @@ impl Drop for WorkerNode {
         if !self.node_id.is_empty() {
             let _ = docker(&["node", "rm", "--force", &self.node_id]);
         }
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let mut stopped = false;
-        for _ in 0..300 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                stopped = true;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        if !stopped {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        super::dockerd::stop_engine(&mut self.child);
         let _ = Command::new("ip")
             .args(["link", "del", &self.bridge])
             .status();
