@@ -1,5 +1,9 @@
 //! The plan schema as serde types. Unknown keys are errors everywhere
 //! (`deny_unknown_fields`), defaults are what an operator would expect.
+//!
+//! Over 500 lines on purpose: the whole schema reads top to bottom here,
+//! table by table, in the order docs/PLAN.md gives it; rules about the
+//! values live in `validate.rs`, their ranges in `ranges.rs`.
 
 use super::units::{ByteSize, HumanDuration};
 use chrono::{DateTime, Utc};

@@ -3,6 +3,10 @@
 //! ([`Keymap::footer`]) and the `?` help screen ([`Keymap::help`]), so a
 //! rebinding from the config file (`[keys] promote = "P"`) shows up
 //! everywhere at once.
+//!
+//! Over 500 lines on purpose: the table is the point of the file, and a
+//! key's binding, name and hint belong on one screen with every other
+//! key's, so a clash is seen where it is made.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use std::collections::BTreeMap;
