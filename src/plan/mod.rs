@@ -8,6 +8,7 @@
 //! every key's range in the words messages and docs both use. Nothing starts
 //! from a plan that fails either step. `docs/PLAN.md` documents every key.
 
+mod grammar;
 mod guard_set;
 pub mod off;
 mod parse;
