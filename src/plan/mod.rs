@@ -8,6 +8,7 @@
 //! every key's range in the words messages and docs both use. Nothing starts
 //! from a plan that fails either step. `docs/PLAN.md` documents every key.
 
+mod engine_rules;
 mod grammar;
 mod guard_set;
 pub mod off;

@@ -8,12 +8,13 @@
 
 use super::ranges::{
     MAX_CPUS, MAX_DRAIN, MAX_ERROR_RATIO, MAX_EVIDENCE_TIMEOUT, MAX_HEALTH_COUNT, MAX_MIN_REQUESTS,
-    MAX_P99_RATIO, MAX_PIDS_LIMIT, MAX_REPLICAS, MAX_STEPS, MAX_TRIP_AFTER, MAX_WARMUP_REQUESTS,
-    MAX_WINDOW, MIN_EVIDENCE_TIMEOUT, MIN_MEMORY, MIN_PIDS_LIMIT, MIN_WINDOW, limits_ignored,
+    MAX_P99_RATIO, MAX_REPLICAS, MAX_STEPS, MAX_TRIP_AFTER, MAX_WARMUP_REQUESTS, MAX_WINDOW,
+    MIN_EVIDENCE_TIMEOUT, MIN_MEMORY, MIN_WINDOW, limits_ignored,
 };
 use super::types::{GuardPlan, Plan, PullPolicy, RuntimeKind, Sticky, VersionPlan};
 use super::units::HumanDuration;
 
+use super::engine_rules::{hardening, swarm};
 pub(super) use super::grammar::host_port;
 pub use super::grammar::image_reference;
 
@@ -24,9 +25,9 @@ pub(super) struct Bad {
     pub message: String,
 }
 
-type Check = Result<(), Bad>;
+pub(super) type Check = Result<(), Bad>;
 
-fn bad(key: impl Into<String>, message: impl Into<String>) -> Check {
+pub(super) fn bad(key: impl Into<String>, message: impl Into<String>) -> Check {
     Err(Bad {
         key: key.into(),
         message: message.into(),
@@ -35,7 +36,11 @@ fn bad(key: impl Into<String>, message: impl Into<String>) -> Check {
 
 /// `key` is outside its range: the message states the range as
 /// [`super::ranges::RANGES`] (and docs/PLAN.md) say it, then `why`.
-fn out_of_range(key: impl Into<String>, found: impl std::fmt::Display, why: &str) -> Check {
+pub(super) fn out_of_range(
+    key: impl Into<String>,
+    found: impl std::fmt::Display,
+    why: &str,
+) -> Check {
     let key = key.into();
     debug_assert!(
         super::ranges::range_of(&key).is_some(),
@@ -202,128 +207,6 @@ fn pass_env(plan: &Plan) -> Check {
                 ),
             );
         }
-    }
-    Ok(())
-}
-
-/// The Linux capabilities Docker knows (`capabilities(7)`), without `CAP_`.
-const CAPABILITIES: [&str; 41] = [
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "DAC_READ_SEARCH",
-    "FOWNER",
-    "FSETID",
-    "KILL",
-    "SETGID",
-    "SETUID",
-    "SETPCAP",
-    "LINUX_IMMUTABLE",
-    "NET_BIND_SERVICE",
-    "NET_BROADCAST",
-    "NET_ADMIN",
-    "NET_RAW",
-    "IPC_LOCK",
-    "IPC_OWNER",
-    "SYS_MODULE",
-    "SYS_RAWIO",
-    "SYS_CHROOT",
-    "SYS_PTRACE",
-    "SYS_PACCT",
-    "SYS_ADMIN",
-    "SYS_BOOT",
-    "SYS_NICE",
-    "SYS_RESOURCE",
-    "SYS_TIME",
-    "SYS_TTY_CONFIG",
-    "MKNOD",
-    "LEASE",
-    "AUDIT_WRITE",
-    "AUDIT_CONTROL",
-    "SETFCAP",
-    "MAC_OVERRIDE",
-    "MAC_ADMIN",
-    "SYSLOG",
-    "WAKE_ALARM",
-    "BLOCK_SUSPEND",
-    "AUDIT_READ",
-    "PERFMON",
-    "BPF",
-    "CHECKPOINT_RESTORE",
-];
-
-/// The docker-only hardening keys of one version.
-fn hardening(runtime: RuntimeKind, key: &str, v: &VersionPlan) -> Check {
-    if runtime == RuntimeKind::Swarm {
-        // What a Swarm service cannot carry is refused, not dropped.
-        let unsupported = [
-            (
-                "no_new_privileges",
-                v.no_new_privileges == Some(true),
-                "Swarm services cannot set no-new-privileges (the service API has no such option); remove the key",
-            ),
-            (
-                "tmpfs",
-                !v.tmpfs.is_empty(),
-                "Swarm's tmpfs mounts cannot be noexec,nosuid,nodev as cutover's are; remove the key",
-            ),
-        ];
-        if let Some((name, _, why)) = unsupported.iter().find(|(_, on, _)| *on) {
-            return bad(format!("{key}.{name}"), format!("runtime \"swarm\": {why}"));
-        }
-    } else if runtime != RuntimeKind::Docker {
-        let set = [
-            ("cap_drop", !v.cap_drop.is_empty()),
-            ("cap_add", !v.cap_add.is_empty()),
-            ("read_only", v.read_only),
-            ("tmpfs", !v.tmpfs.is_empty()),
-            ("pids_limit", v.pids_limit.is_some()),
-            ("no_new_privileges", v.no_new_privileges.is_some()),
-        ];
-        if let Some((name, _)) = set.iter().find(|(_, on)| *on) {
-            return bad(
-                format!("{key}.{name}"),
-                format!(
-                    "`{name}` is for runtime \"docker\" (it hardens containers) but this plan's runtime is \"{}\"",
-                    runtime.as_str()
-                ),
-            );
-        }
-        return Ok(());
-    }
-    for (list, caps) in [("cap_drop", &v.cap_drop), ("cap_add", &v.cap_add)] {
-        for (i, cap) in caps.iter().enumerate() {
-            let name = cap.to_ascii_uppercase();
-            let name = name.strip_prefix("CAP_").unwrap_or(&name);
-            if name != "ALL" && !CAPABILITIES.contains(&name) {
-                return bad(
-                    format!("{key}.{list}[{i}]"),
-                    format!(
-                        "expected a Linux capability such as \"NET_BIND_SERVICE\" or \"ALL\" (see capabilities(7)), found {cap:?}"
-                    ),
-                );
-            }
-        }
-    }
-    for (i, path) in v.tmpfs.iter().enumerate() {
-        let ok = path.starts_with('/')
-            && path != "/"
-            && !path
-                .chars()
-                .any(|c| c == ':' || c == ',' || c.is_whitespace() || c.is_control())
-            && !path.split('/').any(|part| part == "..");
-        if !ok {
-            return bad(
-                format!("{key}.tmpfs[{i}]"),
-                format!(
-                    "expected an absolute path inside the container such as \"/tmp\" (no ':', ',', spaces or '..'), found {path:?}"
-                ),
-            );
-        }
-    }
-    if let Some(n) = v.pids_limit
-        && !(MIN_PIDS_LIMIT..=MAX_PIDS_LIMIT).contains(&n)
-    {
-        return out_of_range(format!("{key}.pids_limit"), n, "");
     }
     Ok(())
 }
@@ -503,82 +386,6 @@ fn own_key(runtime: RuntimeKind) -> &'static str {
         RuntimeKind::Docker | RuntimeKind::Swarm => "`image`",
         RuntimeKind::Process => "`command`",
         RuntimeKind::Static => "`upstreams`",
-    }
-}
-
-/// `[swarm]`: only for runtime swarm; constraints in Swarm's own form.
-fn swarm(plan: &Plan) -> Check {
-    let s = &plan.swarm;
-    if plan.runtime != RuntimeKind::Swarm {
-        let set = [
-            ("placement", !s.placement.is_empty()),
-            ("max_replicas_per_node", s.max_replicas_per_node.is_some()),
-        ];
-        if let Some((name, _)) = set.iter().find(|(_, on)| *on) {
-            return bad(
-                format!("swarm.{name}"),
-                format!(
-                    "`[swarm]` is for runtime \"swarm\" but this plan's runtime is \"{}\"",
-                    plan.runtime.as_str()
-                ),
-            );
-        }
-        return Ok(());
-    }
-    for (i, c) in s.placement.iter().enumerate() {
-        if let Err(why) = placement_constraint(c) {
-            return bad(
-                format!("swarm.placement[{i}]"),
-                format!(
-                    "expected a Swarm placement constraint such as \"node.role == worker\" or \"node.labels.zone != b\", found {c:?}: {why}"
-                ),
-            );
-        }
-    }
-    if let Some(n) = s.max_replicas_per_node
-        && (n == 0 || n > MAX_REPLICAS)
-    {
-        return out_of_range("swarm.max_replicas_per_node", n, "");
-    }
-    Ok(())
-}
-
-/// The attributes a Swarm constraint may test (`docker service create
-/// --constraint`); labels take any name after their prefix.
-const CONSTRAINT_KEYS: [&str; 6] = [
-    "node.id",
-    "node.hostname",
-    "node.role",
-    "node.platform.os",
-    "node.platform.arch",
-    "engine.labels.",
-];
-
-/// `KEY == VALUE` or `KEY != VALUE`, as Swarm parses it.
-pub fn placement_constraint(c: &str) -> Result<(), String> {
-    let (key, value) = match (c.split_once("=="), c.split_once("!=")) {
-        (Some(kv), None) | (None, Some(kv)) => kv,
-        (Some(_), Some(_)) => return Err("one operator per constraint".into()),
-        (None, None) => return Err("no operator (== or !=)".into()),
-    };
-    let (key, value) = (key.trim(), value.trim());
-    if value.is_empty() || value.contains(['=', '!']) {
-        return Err("expected one value after the operator".into());
-    }
-    if value.chars().any(|ch| ch.is_control()) {
-        return Err("control characters in the value".into());
-    }
-    let label = |prefix: &str| {
-        key.strip_prefix(prefix)
-            .is_some_and(|name| !name.is_empty() && !name.contains(char::is_whitespace))
-    };
-    if CONSTRAINT_KEYS[..5].contains(&key) || label("node.labels.") || label("engine.labels.") {
-        Ok(())
-    } else {
-        Err(format!(
-            "{key:?} is not a node attribute Swarm knows ({}, node.labels.NAME or engine.labels.NAME)",
-            CONSTRAINT_KEYS[..5].join(", ")
-        ))
     }
 }
 
