@@ -154,22 +154,10 @@ impl TlsEngine {
             "ip link set up",
             Command::new("ip").args(["link", "set", &bridge, "up"]),
         );
-        std::fs::write(d.join("daemon.json"), "{}\n").unwrap();
         let port = super::registry::free_port();
-        let log = std::fs::File::create(d.join("dockerd.log")).unwrap();
         let p = |f: &str| d.join(f).display().to_string();
-        let child = Command::new("/usr/sbin/dockerd")
+        let child = engine_command(d, &bridge, &format!("cutover-test-{n}"))
             .args([
-                "--data-root",
-                &p("data"),
-                "--exec-root",
-                &p("exec"),
-                "--pidfile",
-                &p("docker.pid"),
-                "--config-file",
-                &p("daemon.json"),
-                "-H",
-                &format!("unix://{}", p("docker.sock")),
                 "-H",
                 &format!("tcp://127.0.0.1:{port}"),
                 "--tlsverify",
@@ -179,17 +167,7 @@ impl TlsEngine {
                 &p("server-cert.pem"),
                 "--tlskey",
                 &p("server-key.pem"),
-                "--bridge",
-                &bridge,
-                "--iptables=false",
-                "--ip-masq=false",
-                "--storage-driver",
-                "vfs",
-                "--cgroup-parent",
-                &format!("cutover-test-{n}"),
             ])
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
             .spawn()
             .expect("dockerd starts");
         let engine = TlsEngine {
@@ -258,4 +236,38 @@ pub fn stop_engine(child: &mut std::process::Child) {
     }
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// A second dockerd beside the machine's own, everything in `dir`: its own
+/// data and exec roots, pidfile, config file, socket (`dir/docker.sock`)
+/// and log (`dir/dockerd.log`), and the bridge the test made for it. Never
+/// `--bridge none`: that makes it delete the first engine's `docker0`.
+pub fn engine_command(dir: &std::path::Path, bridge: &str, cgroup_parent: &str) -> Command {
+    std::fs::write(dir.join("daemon.json"), "{}\n").unwrap();
+    let p = |f: &str| dir.join(f).display().to_string();
+    let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
+    let mut cmd = Command::new("/usr/sbin/dockerd");
+    cmd.args([
+        "--data-root",
+        &p("data"),
+        "--exec-root",
+        &p("exec"),
+        "--pidfile",
+        &p("docker.pid"),
+        "--config-file",
+        &p("daemon.json"),
+        "-H",
+        &format!("unix://{}", p("docker.sock")),
+        "--bridge",
+        bridge,
+        "--iptables=false",
+        "--ip-masq=false",
+        "--storage-driver",
+        "vfs",
+        "--cgroup-parent",
+        cgroup_parent,
+    ])
+    .stdout(log.try_clone().unwrap())
+    .stderr(log);
+    cmd
 }

@@ -171,32 +171,7 @@ impl WorkerNode {
             &bridge,
         ]);
         ip(&["link", "set", &bridge, "up"]);
-        std::fs::write(d.join("daemon.json"), "{}\n").unwrap();
-        let p = |f: &str| d.join(f).display().to_string();
-        let log = std::fs::File::create(d.join("dockerd.log")).unwrap();
-        let child = Command::new("/usr/sbin/dockerd")
-            .args([
-                "--data-root",
-                &p("data"),
-                "--exec-root",
-                &p("exec"),
-                "--pidfile",
-                &p("docker.pid"),
-                "--config-file",
-                &p("daemon.json"),
-                "-H",
-                &format!("unix://{}", p("docker.sock")),
-                "--bridge",
-                &bridge,
-                "--iptables=false",
-                "--ip-masq=false",
-                "--storage-driver",
-                "vfs",
-                "--cgroup-parent",
-                &format!("cutover-swarm-test-{n}"),
-            ])
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
+        let child = super::dockerd::engine_command(d, &bridge, &format!("cutover-swarm-test-{n}"))
             .spawn()
             .expect("dockerd starts");
         let mut node = WorkerNode {
