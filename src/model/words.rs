@@ -228,10 +228,17 @@ pub fn event_words(kind: &EventKind) -> Option<(EventWho, String)> {
 
 /// A replica id as people read it: 12 characters, as Docker shows them.
 pub fn short_id(id: &str) -> String {
-    if id.chars().count() <= 12 {
-        id.to_string()
+    clip(id, 12)
+}
+
+/// Cut `s` to `width` characters, with `…` when cut.
+pub fn clip(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        s.to_string()
+    } else if width == 0 {
+        String::new()
     } else {
-        let mut out: String = id.chars().take(11).collect();
+        let mut out: String = s.chars().take(width - 1).collect();
         out.push('…');
         out
     }

@@ -60,19 +60,6 @@ pub fn guard_label(name: Guard) -> &'static str {
     name.label()
 }
 
-/// Cut `s` to `width` characters, with `…` when cut.
-pub fn clip(s: &str, width: usize) -> String {
-    if s.chars().count() <= width {
-        s.to_string()
-    } else if width == 0 {
-        String::new()
-    } else {
-        let mut out: String = s.chars().take(width - 1).collect();
-        out.push('…');
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,6 +75,10 @@ mod tests {
         assert_eq!(bytes(256 * 1024 * 1024), "256 MiB");
         assert_eq!(countdown(41_200), "0:42");
         assert_eq!(guard_value(Guard::MaxP99Ratio, 1.5), "×1.50");
-        assert_eq!(clip("abcdef", 4), "abc…");
+        assert_eq!(crate::model::clip("abcdef", 4), "abc…");
+        assert_eq!(
+            crate::model::short_id(&"a".repeat(64)),
+            format!("{}…", "a".repeat(11))
+        );
     }
 }
