@@ -269,6 +269,11 @@ pub struct UpArgs {
     /// Do not deploy the plan's `[canary]` on a fresh start (`cutover deploy` does, later)
     #[arg(long)]
     pub no_deploy: bool,
+    /// Replace the daemon running this service without a gap: take its
+    /// listening sockets, state and guard evidence; it finishes its
+    /// in-flight requests and exits (if this fails, it carries on)
+    #[arg(long)]
+    pub takeover: bool,
 }
 
 impl UpArgs {

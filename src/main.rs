@@ -6,6 +6,8 @@ use cutover::cli::{Cli, Command, Target, UsageError};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Before any thread starts: the variables are read and removed here.
+    cutover::daemon::listeners::take_systemd_sockets();
     let _ = color_eyre::install();
     let cli = parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -44,6 +44,7 @@ mod replay_what_if;
 mod runtime_docker_faults;
 mod state_dir_trust;
 mod swarm_e2e;
+mod takeover;
 mod text_sanitize;
 mod tui_pty;
 mod tui_snapshots;

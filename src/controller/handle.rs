@@ -4,6 +4,7 @@
 //! handle is cheap.
 
 use super::bus::EventBus;
+use super::handover::{PauseAsk, Paused};
 use crate::model::{ActionReply, ActionRequest, Event, Refusal, StateView};
 use crate::plan::GuardPlan;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -21,6 +22,10 @@ pub struct ControllerHandle {
     state: watch::Receiver<StateView>,
     events: EventBus,
     guards: watch::Receiver<GuardPlan>,
+    /// Takeover pauses (see `super::handover`).
+    pauses: Option<mpsc::Sender<PauseAsk>>,
+    /// Whether the controller has restored its state and routing table.
+    started: Option<watch::Receiver<bool>>,
 }
 
 impl ControllerHandle {
@@ -35,7 +40,43 @@ impl ControllerHandle {
             state,
             events,
             guards,
+            pauses: None,
+            started: None,
         }
+    }
+
+    /// The controller task's takeover channel and its "started" flag.
+    pub fn with_handover(
+        mut self,
+        pauses: mpsc::Sender<PauseAsk>,
+        started: watch::Receiver<bool>,
+    ) -> Self {
+        self.pauses = Some(pauses);
+        self.started = Some(started);
+        self
+    }
+
+    /// Resolves once the controller has restored its state (or started
+    /// fresh) and set the routing table to match.
+    pub async fn started(&self) {
+        if let Some(mut rx) = self.started.clone() {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    }
+
+    /// Ask the controller to pause for a takeover by process `by_pid`.
+    pub async fn pause(&self, by_pid: u32) -> Result<Paused, String> {
+        let pauses = self
+            .pauses
+            .as_ref()
+            .ok_or("this controller cannot be taken over")?;
+        let (reply, rx) = oneshot::channel();
+        pauses
+            .send(PauseAsk { by_pid, reply })
+            .await
+            .map_err(|_| "the controller has stopped".to_string())?;
+        rx.await
+            .map_err(|_| "the controller stopped before answering".to_string())?
     }
 
     /// The guard thresholds in force (the plan's, or this release's edit).

@@ -13,6 +13,7 @@ pub mod bus;
 pub mod driver;
 mod effect;
 mod handle;
+pub mod handover;
 pub mod interfaces;
 pub mod machine;
 mod ops;

@@ -31,6 +31,7 @@ struct Worker {
 
 /// Start the worker; it runs until the driver drops its end of `ops`.
 pub(super) fn spawn_worker(
+    busy: Arc<std::sync::atomic::AtomicUsize>,
     runtime: Arc<dyn Runtime>,
     router: Router,
     registry: Registry,
@@ -49,6 +50,7 @@ pub(super) fn spawn_worker(
     tokio::spawn(async move {
         while let Some(op) = ops.recv().await {
             worker.run(op).await;
+            busy.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         }
     })
 }

@@ -4,6 +4,11 @@
 //! [`start`] runs everything in the current tokio runtime and returns a
 //! [`RunningDaemon`] handle, so tests run a real daemon in-process on port 0;
 //! [`run_up`] is the foreground command with logging and signal handling.
+//! Its listeners come from `listeners` (bound, from systemd, or handed over
+//! by the daemon it takes over from, `takeover`).
+
+pub mod listeners;
+pub mod takeover;
 
 use crate::api::server::{ApiState, serve as serve_api};
 use crate::cli::UpArgs;
@@ -12,7 +17,7 @@ use crate::metrics::Metrics;
 use crate::model::{Action, ActionRequest, Actor};
 use crate::plan::Plan;
 use crate::plan::RuntimeKind;
-use crate::proxy::{ProxyOptions, Router, spawn_workers};
+use crate::proxy::{ProxyOptions, Router};
 use crate::runtime::Runtime;
 use crate::runtime::static_upstreams::StaticRuntime;
 use crate::state_dir::{self, ServiceDir};
@@ -26,7 +31,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// What a daemon needs to start.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct DaemonConfig {
     pub plan: Plan,
     /// Root state directory; the service's own directory is made inside it.
@@ -38,6 +43,14 @@ pub struct DaemonConfig {
     pub runtime: Option<Arc<dyn Runtime>>,
     /// Extra labels on every replica (tests use one per test).
     pub labels: std::collections::BTreeMap<String, String>,
+    /// Listeners already bound (systemd's, or a predecessor's); else the
+    /// plan's addresses are bound.
+    pub listeners: Option<listeners::Listeners>,
+    /// The guards' running tests from a predecessor.
+    pub evidence: Option<crate::controller::handover::EvidenceSnapshot>,
+    /// How long to wait for the state directory's lock (a predecessor
+    /// lets go of it during a takeover); zero: refuse at once.
+    pub lock_patience: Duration,
 }
 
 impl DaemonConfig {
@@ -49,6 +62,9 @@ impl DaemonConfig {
             deploy_canary: true,
             runtime: None,
             labels: Default::default(),
+            listeners: None,
+            evidence: None,
+            lock_patience: Duration::ZERO,
         }
     }
 }
@@ -85,20 +101,45 @@ pub struct RunningDaemon {
     journal: crate::journal::SharedJournal,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
-    /// One daemon per service state directory (released when this drops).
-    _lock: crate::lock::HeldLock,
+    /// One daemon per service state directory (released when this drops,
+    /// and lent to a successor during a takeover).
+    _lock: Arc<std::sync::Mutex<Option<crate::lock::HeldLock>>>,
+    /// The successor's pid, once one serves (see [`takeover`]).
+    retired: watch::Receiver<Option<u32>>,
 }
 
 impl RunningDaemon {
     /// Stop accepting, finish in-flight requests (bounded), stop the tasks.
+    /// A daemon a successor took over from leaves the journal and the
+    /// takeover socket to it, and keeps its WebSockets open until they close
+    /// (up to [`takeover::LINGER`]).
     pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        for t in self.tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        let successor = *self.retired.borrow();
+        if successor.is_some() {
+            self.router.set_linger(takeover::LINGER);
         }
+        let _ = self.stop.send(true);
+        let bound = Duration::from_secs(10) + self.router.linger();
+        for t in self.tasks {
+            let _ = tokio::time::timeout(bound, t).await;
+        }
+        if successor.is_some() {
+            return;
+        }
+        let _ = std::fs::remove_file(self.dir.file(takeover::SOCKET));
         // The last snapshot is the final state, so a replay ends exactly here.
         if let Err(e) = self.journal.close_with_snapshot(self.controller.state()) {
             tracing::warn!("closing the journal: {e}");
+        }
+    }
+
+    /// Resolves with the successor's pid once a `cutover up --takeover`
+    /// serves in this daemon's place (never, if none does).
+    pub async fn retired(&self) -> u32 {
+        let mut rx = self.retired.clone();
+        match rx.wait_for(Option::is_some).await {
+            Ok(pid) => pid.unwrap_or_default(),
+            Err(_) => std::future::pending().await,
         }
     }
 
@@ -111,12 +152,6 @@ impl RunningDaemon {
     pub fn client(&self) -> crate::api::client::Client {
         crate::api::client::Client::new(self.admin_addr, self.token.clone())
     }
-}
-
-async fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener> {
-    TcpListener::bind(addr).await.wrap_err_with(|| {
-        format!("cannot listen on {addr} ({what}): is another cutover or service using it? (change [listen] {what} in the plan)")
-    })
 }
 
 /// Start a daemon for `cfg.plan` in the current runtime.
@@ -138,19 +173,23 @@ pub async fn start(cfg: DaemonConfig) -> Result<RunningDaemon> {
         );
     }
     let dir = ServiceDir::create(&cfg.state_root, &plan.service)?;
-    let lock = crate::lock::try_lock(&dir.file("daemon.lock")).map_err(|e| match e {
-        crate::lock::LockError::Held { holder, .. } => eyre!(
-            "another cutover daemon ({}) already runs service {:?} from {}; stop it first, or talk to it (`cutover status`)",
-            holder.map_or_else(|| "pid unknown".to_string(), |p| format!("pid {p}")),
-            plan.service,
-            dir.path.display()
-        ),
-        other => eyre!(other),
-    })?;
+    let lock = take_lock(&dir, &plan.service, cfg.lock_patience).await?;
     let token = dir.ensure_token()?;
     let instance_id = dir.ensure_instance()?;
 
-    let admin_listener = bind(admin, "admin").await?;
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let listeners = match cfg.listeners {
+        Some(l) => l,
+        None => match listeners::from_systemd(&plan, workers)? {
+            Some(l) => l,
+            None => listeners::Listeners::bind(&plan, workers)?,
+        },
+    };
+    let kept = listeners.duplicate()?;
+    let origin = listeners.origin;
+    let public_addr = listeners.public_addr()?;
+    listeners.admin.set_nonblocking(true)?;
+    let admin_listener = TcpListener::from_std(listeners.admin)?;
     let admin_addr = admin_listener.local_addr()?;
 
     // This state directory's instance: what the runtime starts carries it,
@@ -190,17 +229,6 @@ pub async fn start(cfg: DaemonConfig) -> Result<RunningDaemon> {
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let public = plan.listen.public;
-    let (public_addr, proxy_threads) = spawn_workers(public, router.clone(), workers, stop_rx.clone(), grace)
-        .wrap_err_with(|| {
-            format!("cannot listen on {public} (public): is another cutover or service using it? (change [listen] public in the plan)")
-        })?;
-    let proxy_task = tokio::task::spawn_blocking(move || {
-        for t in proxy_threads {
-            let _ = t.join();
-        }
-    });
     let loaded = persist::load(&dir.path, &plan.service);
     for w in &loaded.warnings {
         tracing::warn!("{w}");
@@ -226,7 +254,20 @@ pub async fn start(cfg: DaemonConfig) -> Result<RunningDaemon> {
     deps.warnings = loaded.warnings;
     deps.public_addr = public_addr.to_string();
     deps.labels = cfg.labels;
+    deps.evidence = cfg.evidence;
     let (controller, controller_task) = crate::controller::spawn(deps);
+    // Public traffic only once the routing table is what the state says:
+    // until then connections wait in the listen backlog, never refused and
+    // never answered from an empty table.
+    controller.started().await;
+    let proxy_threads =
+        crate::proxy::serve_listeners(listeners.public, router.clone(), stop_rx.clone(), grace)
+            .wrap_err_with(|| format!("cannot serve on {public_addr} (public)"))?;
+    let proxy_task = tokio::task::spawn_blocking(move || {
+        for t in proxy_threads {
+            let _ = t.join();
+        }
+    });
     if fresh && cfg.deploy_canary && plan.canary.is_some() {
         let handle = controller.clone();
         tokio::spawn(async move {
@@ -245,7 +286,7 @@ pub async fn start(cfg: DaemonConfig) -> Result<RunningDaemon> {
     let api_state = ApiState {
         controller: controller.clone(),
         metrics,
-        runtime: Some(runtime),
+        runtime: Some(runtime.clone()),
         token: token.clone().into(),
         instance: instance_id.into(),
     };
@@ -258,10 +299,32 @@ pub async fn start(cfg: DaemonConfig) -> Result<RunningDaemon> {
         }
     });
     let controller_stop = tokio::spawn({
-        let stop = stopped(stop_rx);
+        let stop = stopped(stop_rx.clone());
         async move {
             stop.await;
             controller_task.abort();
+        }
+    });
+    // A successor may ask for the listeners (`cutover up --takeover`).
+    let lock = Arc::new(std::sync::Mutex::new(Some(lock)));
+    let (retired_tx, retired) = watch::channel(None);
+    let takeover_task = tokio::spawn({
+        let listener = takeover::listen(&dir.path)?;
+        let offer = takeover::Offering {
+            controller: controller.clone(),
+            runtime,
+            journal: journal.clone(),
+            listeners: kept,
+            lock: lock.clone(),
+            lock_path: dir.file("daemon.lock"),
+            retired: retired_tx,
+        };
+        let stop = stopped(stop_rx);
+        async move {
+            tokio::select! {
+                () = takeover::serve(listener, offer) => {}
+                () = stop => {}
+            }
         }
     });
     // Clients find the daemon through these files.
@@ -272,6 +335,7 @@ pub async fn start(cfg: DaemonConfig) -> Result<RunningDaemon> {
         %admin_addr,
         service = %plan.service,
         max_connections = router.max_connections(),
+        listeners = ?origin,
         "cutover daemon up"
     );
     Ok(RunningDaemon {
@@ -283,9 +347,29 @@ pub async fn start(cfg: DaemonConfig) -> Result<RunningDaemon> {
         controller,
         journal,
         stop: stop_tx,
-        tasks: vec![proxy_task, api_task, controller_stop],
+        tasks: vec![proxy_task, api_task, controller_stop, takeover_task],
         _lock: lock,
+        retired,
     })
+}
+
+/// The state directory's lock, waiting up to `patience` for a holder that
+/// is handing over.
+async fn take_lock(
+    dir: &ServiceDir,
+    service: &str,
+    patience: Duration,
+) -> Result<crate::lock::HeldLock> {
+    crate::lock::lock_within(&dir.file("daemon.lock"), patience, |_| {})
+        .await
+        .map_err(|e| match e {
+            crate::lock::LockError::Held { holder, .. } => eyre!(
+                "another cutover daemon ({}) already runs service {service:?} from {}; stop it first, talk to it (`cutover status`), or replace it without a gap (`cutover up --takeover`)",
+                holder.map_or_else(|| "pid unknown".to_string(), |p| format!("pid {p}")),
+                dir.path.display()
+            ),
+            other => eyre!(other),
+        })
 }
 
 /// Refuse to start while a live daemon of another instance owns replicas
@@ -336,7 +420,11 @@ pub async fn run_up(args: &UpArgs, target: &crate::cli::Target) -> Result<()> {
     let mut cfg = DaemonConfig::new(plan, root);
     cfg.allow_remote_admin = args.allow_remote_admin;
     cfg.deploy_canary = !args.no_deploy;
-    let daemon = start(cfg).await?;
+    let (daemon, handed) = if args.takeover {
+        start_in_place_of(cfg, &dir).await?
+    } else {
+        (start(cfg).await?, None)
+    };
     eprintln!(
         "cutover: serving {} on http://{}  (admin API http://{}, state {})",
         daemon
@@ -349,11 +437,67 @@ pub async fn run_up(args: &UpArgs, target: &crate::cli::Target) -> Result<()> {
         daemon.admin_addr,
         daemon.dir.path.display()
     );
-    wait_for_signal().await;
-    eprintln!("cutover: stopping (finishing in-flight requests)");
-    let _ = std::fs::remove_file(daemon.dir.file("admin.addr"));
+    if let Some(h) = handed {
+        eprintln!(
+            "cutover: took over from pid {} (cutover {}); it finishes its in-flight requests and exits",
+            h.0, h.1
+        );
+    }
+    tokio::select! {
+        () = wait_for_signal() => {
+            eprintln!("cutover: stopping (finishing in-flight requests)");
+            let _ = std::fs::remove_file(daemon.dir.file("admin.addr"));
+        }
+        pid = daemon.retired() => {
+            eprintln!("cutover: pid {pid} took over; finishing in-flight requests (WebSockets until they close) and exiting");
+        }
+    }
     daemon.stop().await;
     Ok(())
+}
+
+/// `cutover up --takeover`: take the running daemon's listeners, state and
+/// guard evidence, start in its place, and tell it to retire. Anything
+/// that fails before the last step leaves the old daemon serving: it
+/// carries on when this process lets go of the conversation (or exits).
+async fn start_in_place_of(
+    mut cfg: DaemonConfig,
+    dir: &ServiceDir,
+) -> Result<(RunningDaemon, Option<(u32, String)>)> {
+    let handed = takeover::ask(&dir.path, Duration::from_secs(60), |why| {
+        eprintln!("cutover: the running daemon cannot hand over yet: {why}");
+    })
+    .await?;
+    for n in &handed.notes {
+        tracing::warn!("{n}");
+    }
+    let from = (handed.from_pid, handed.from_version.clone());
+    let takeover::Handed {
+        listeners,
+        evidence,
+        line,
+        ..
+    } = handed;
+    cfg.listeners = Some(listeners);
+    cfg.evidence = evidence;
+    cfg.lock_patience = Duration::from_secs(10);
+    // Bounded well within the old daemon's patience, so it never carries
+    // on while this one might still start serving.
+    let daemon = tokio::time::timeout(takeover::READY_WITHIN / 2, start(cfg))
+        .await
+        .map_err(|_| {
+            eyre!(
+                "starting in place of pid {} took too long; it carries on",
+                from.0
+            )
+        })?
+        .wrap_err_with(|| format!("the takeover failed; pid {} carries on", from.0))?;
+    if let Err(e) = line.ready() {
+        // The old daemon stopped waiting: it serves again. Step back.
+        daemon.stop().await;
+        return Err(e.wrap_err(format!("pid {} no longer waited; it carries on", from.0)));
+    }
+    Ok((daemon, Some(from)))
 }
 
 /// SIGINT or SIGTERM.

@@ -95,7 +95,8 @@ pub async fn serve(listener: TcpListener, cfg: AppConfig, shutdown: impl Future<
         tracker.spawn(async move {
             let svc = service_fn(move |req| handle(state.clone(), req));
             let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc);
+                .serve_connection(TokioIo::new(stream), svc)
+                .with_upgrades();
             tokio::pin!(conn);
             tokio::select! {
                 _ = conn.as_mut() => {}
@@ -127,6 +128,30 @@ fn text(status: StatusCode, version: &str, body: String) -> Response<Body> {
     r.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+/// `GET /ws` with `Upgrade:`: switch protocols and echo raw bytes back
+/// until the client closes (a stand-in for a WebSocket that needs no
+/// framing: what the proxy must keep on one version, and keep open).
+fn echo_upgrade(mut req: Request<Incoming>, version: &str) -> Response<Body> {
+    let upgraded = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        if let Ok(u) = upgraded.await {
+            let (mut r, mut w) = tokio::io::split(TokioIo::new(u));
+            let _ = tokio::io::copy(&mut r, &mut w).await;
+        }
+    });
+    let mut r = text(StatusCode::SWITCHING_PROTOCOLS, version, String::new());
+    r.headers_mut().remove(hyper::header::CONTENT_TYPE);
+    r.headers_mut().insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("upgrade"),
+    );
+    r.headers_mut().insert(
+        hyper::header::UPGRADE,
+        hyper::header::HeaderValue::from_static("echo"),
     );
     r
 }
@@ -178,6 +203,9 @@ async fn handle(
         ));
     }
     match (req.method(), req.uri().path()) {
+        (&Method::GET, "/ws") if req.headers().contains_key(hyper::header::UPGRADE) => {
+            Ok(echo_upgrade(req, v))
+        }
         (&Method::POST, "/echo") => {
             let mut r = Response::new(req.into_body().boxed());
             r.headers_mut().insert(

@@ -25,6 +25,7 @@ use super::sequential::{CeilingTest, ESTIMATE_MS, RatioTest, Tally, log_mean_exp
 use crate::metrics::compact::LatencyHist;
 use crate::model::{Evidence, Guard, GuardStatus, GuardVerdict, Proportion};
 use crate::plan::GuardPlan;
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
 /// The canary may have up to this many times stable's share of slow
@@ -52,7 +53,7 @@ pub struct PathCounts {
 
 /// One slow cut: requests slower than `max_p99_ratio` × stable's latency
 /// at `quantile` (over the preceding [`ESTIMATE_MS`]).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct SlowCut {
     quantile: f64,
     test: RatioTest,
@@ -62,8 +63,9 @@ struct SlowCut {
     ms: Option<f64>,
 }
 
-/// One release's guard evidence.
-#[derive(Clone, Debug)]
+/// One release's guard evidence. Serializable so a daemon that takes over
+/// from another carries the running tests on (`cutover up --takeover`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Judge {
     g: GuardPlan,
     errors: Option<RatioTest>,
@@ -109,6 +111,11 @@ impl Judge {
             recent_canary: VecDeque::new(),
             p99_ms: (None, None),
         }
+    }
+
+    /// The thresholds this evidence is judged under.
+    pub fn plan(&self) -> &GuardPlan {
+        &self.g
     }
 
     /// The share of the release's `α` that `guard` holds: the statistical

@@ -32,6 +32,7 @@
 //! - [`CeilingTest`]: is the canary's failure proportion above an absolute
 //!   `p0`? A one-sample Bernoulli likelihood ratio.
 
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
 /// Plug-in estimates use the increments of this many milliseconds before
@@ -46,7 +47,7 @@ const LARGE_RATIO: f64 = 20.0;
 const MAX_P: f64 = 0.999;
 
 /// Failures among requests, for one version over some span.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tally {
     pub requests: u64,
     pub failures: u64,
@@ -73,7 +74,7 @@ impl Tally {
 
 /// The past used for a plug-in estimate: increments of the last
 /// [`ESTIMATE_MS`], with their sums.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct Recent {
     items: VecDeque<(u64, Tally, Tally)>,
     canary: Tally,
@@ -98,7 +99,7 @@ impl Recent {
 
 /// Is the canary's failure rate more than `r0` × stable's? See the module
 /// doc for why this stays valid when it is read at any moment.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RatioTest {
     r0: f64,
     /// `ln E` of the plug-in from the recent past (adapts to a late change).
@@ -180,7 +181,7 @@ impl RatioTest {
 }
 
 /// Is the canary's failure proportion above `p0`?
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CeilingTest {
     p0: f64,
     log_e: f64,

@@ -37,5 +37,5 @@ pub(crate) mod trips;
 mod upstream;
 
 pub use router::{DrainReport, ProxyOptions, Router, Table};
-pub use server::{serve, spawn_workers};
+pub use server::{bind_public, serve, serve_listeners, spawn_workers};
 pub use trips::{Tripped, Trips};

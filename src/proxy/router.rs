@@ -112,6 +112,12 @@ pub(super) struct Inner {
     /// Unkeyed requests routed so far: the split's sequence number.
     sequence: AtomicU64,
     pub(super) trips: super::trips::TripWire,
+    /// How long a stopped worker waits for its upgraded connections to
+    /// close (ms): none on a plain stop, long after a takeover.
+    linger_ms: AtomicU64,
+    /// Answers carry `Connection: close` (a retiring daemon sends its
+    /// keep-alive clients to its successor one answer at a time).
+    closing: std::sync::atomic::AtomicBool,
 }
 
 /// Cheap-to-clone handle on the data plane.
@@ -152,7 +158,46 @@ impl Router {
                 conn_limit,
                 sequence: AtomicU64::new(super::split::FIRST_SEQUENCE),
                 trips: Default::default(),
+                linger_ms: AtomicU64::new(0),
+                closing: std::sync::atomic::AtomicBool::new(false),
             }),
+        }
+    }
+
+    /// After the next stop, let the workers keep serving what is in flight
+    /// (upgraded connections included) for up to `linger`: a daemon that
+    /// handed its listeners to a successor leaves its WebSockets open until
+    /// they close.
+    pub fn set_linger(&self, linger: Duration) {
+        self.inner
+            .linger_ms
+            .store(linger.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// From now on every answer but a protocol switch says
+    /// `Connection: close`.
+    pub fn close_connections(&self) {
+        self.inner.closing.store(true, Ordering::SeqCst);
+    }
+
+    /// See [`Router::close_connections`].
+    pub fn closing(&self) -> bool {
+        self.inner.closing.load(Ordering::Relaxed)
+    }
+
+    /// See [`Router::set_linger`].
+    pub fn linger(&self) -> Duration {
+        Duration::from_millis(self.inner.linger_ms.load(Ordering::SeqCst))
+    }
+
+    /// Resolves when nothing is in flight on either version, or after `limit`.
+    pub async fn idle_within(&self, limit: Duration) {
+        let m = &self.inner.metrics;
+        let deadline = tokio::time::Instant::now() + limit;
+        while m.in_flight(Role::Stable) + m.in_flight(Role::Canary) > 0
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 

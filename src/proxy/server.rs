@@ -12,6 +12,12 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 
+/// How long a retiring daemon (one with a linger, see
+/// [`Router::set_linger`]) keeps its keep-alive connections after it stops
+/// accepting, closing each after its next answer: clients move to the
+/// successor on their own, instead of racing a close of an idle connection.
+pub const CLOSE_WINDOW: Duration = Duration::from_secs(2);
+
 /// Serve `listener` until `shutdown` resolves, then finish in-flight
 /// requests for at most `grace`.
 pub async fn serve(
@@ -53,6 +59,7 @@ pub async fn serve(
         let header_timeout = opts.header_timeout;
         let max_head = opts.max_head_size;
         let worker = worker.clone();
+        let router = router.clone();
         let mut stop = stop_rx.clone();
         tracker.spawn(async move {
             let stream = super::conn_limit::Counted::new(stream, slot);
@@ -60,7 +67,18 @@ pub async fn serve(
             let peer = super::forward::Peer::new(peer);
             let svc = service_fn(move |req| {
                 let verdict = verdicts.next();
-                super::forward::handle(worker.clone(), req, peer.clone(), verdict)
+                let answer = super::forward::handle(worker.clone(), req, peer.clone(), verdict);
+                let router = router.clone();
+                async move {
+                    let mut resp = answer.await?;
+                    if router.closing() && resp.status() != hyper::StatusCode::SWITCHING_PROTOCOLS {
+                        resp.headers_mut().insert(
+                            hyper::header::CONNECTION,
+                            hyper::header::HeaderValue::from_static("close"),
+                        );
+                    }
+                    Ok::<_, std::convert::Infallible>(resp)
+                }
             });
             // hyper and the watchdog share the head cap: a larger head is
             // refused with 431 in one write or many.
@@ -82,6 +100,10 @@ pub async fn serve(
         });
     }
     drop(listener);
+    if !router.linger().is_zero() {
+        router.close_connections();
+        tokio::time::sleep(CLOSE_WINDOW).await;
+    }
     let _ = stop_tx.send(true);
     tracker.close();
     let _ = tokio::time::timeout(grace, tracker.wait()).await;
@@ -101,6 +123,18 @@ pub fn spawn_workers(
     stop: watch::Receiver<bool>,
     grace: Duration,
 ) -> std::io::Result<(std::net::SocketAddr, Vec<std::thread::JoinHandle<()>>)> {
+    let listeners = bind_public(addr, workers)?;
+    let bound = listeners[0].local_addr()?;
+    Ok((bound, serve_listeners(listeners, router, stop, grace)?))
+}
+
+/// Bind `workers` `SO_REUSEPORT` listeners on `addr` (one per worker, so
+/// each has its own accept queue); with port 0, all on the port the first
+/// got. A port someone already listens on is refused, not shared.
+pub fn bind_public(
+    addr: std::net::SocketAddr,
+    workers: usize,
+) -> std::io::Result<Vec<std::net::TcpListener>> {
     if addr.port() != 0 {
         ensure_port_free(addr)?;
     }
@@ -111,8 +145,23 @@ pub fn spawn_workers(
         bound = l.local_addr()?;
         listeners.push(l);
     }
+    Ok(listeners)
+}
+
+/// Serve listeners that are already bound (by [`bind_public`], inherited
+/// from systemd, or handed over by the daemon this one takes over from):
+/// one worker thread per listener. Each thread ends after `stop` fires,
+/// its connections' in-flight requests finish (bounded by `grace`) and then,
+/// for [`Router::set_linger`], upgraded connections (WebSockets) close.
+pub fn serve_listeners(
+    listeners: Vec<std::net::TcpListener>,
+    router: Router,
+    stop: watch::Receiver<bool>,
+    grace: Duration,
+) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
     let mut threads = Vec::new();
     for (i, l) in listeners.into_iter().enumerate() {
+        l.set_nonblocking(true)?;
         let router = router.clone();
         let mut stop = stop.clone();
         let t = std::thread::Builder::new()
@@ -139,12 +188,15 @@ pub fn spawn_workers(
                     let stopped = async move {
                         let _ = stop.wait_for(|s| *s).await;
                     };
-                    let _ = serve(listener, router, stopped, grace).await;
+                    let _ = serve(listener, router.clone(), stopped, grace).await;
+                    // Tunnels run on this runtime: it lives until they close
+                    // (or the linger passes), then takes them down with it.
+                    router.idle_within(router.linger()).await;
                 });
             })?;
         threads.push(t);
     }
-    Ok((bound, threads))
+    Ok(threads)
 }
 
 /// `SO_REUSEPORT` would let a second process of the same user bind the same

@@ -240,4 +240,10 @@ pub trait Runtime: Send + Sync + 'static {
     /// listed, adopted or removed; reported in [`Inventory::others`]).
     /// Runtimes with nothing shared to tell apart (static) ignore it.
     fn bind_instance(&self, _instance: &Instance) {}
+
+    /// Another daemon runs these replicas from now on (a takeover): forget
+    /// them, so that this runtime's end (its drop, when the retired daemon
+    /// exits) leaves them running. Runtimes whose replicas outlive them
+    /// anyway (containers, static upstreams) have nothing to do.
+    fn let_go(&self) {}
 }

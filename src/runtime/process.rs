@@ -667,6 +667,10 @@ impl Runtime for ProcessRuntime {
     fn bind_instance(&self, instance: &Instance) {
         *self.instance.lock().unwrap_or_else(|e| e.into_inner()) = Some(instance.clone());
     }
+
+    fn let_go(&self) {
+        self.lock().clear();
+    }
 }
 
 impl Drop for ProcessRuntime {

@@ -5,6 +5,7 @@ pub mod daemon;
 pub mod dockerd;
 pub mod images;
 pub mod journal;
+pub mod mixed_load;
 pub mod proxy;
 pub mod registry;
 pub mod release;

@@ -18,6 +18,10 @@ pub struct Up {
     child: Option<Child>,
     pub dir: tempfile::TempDir,
     pub service: String,
+    /// Daemons a successor took over from, still finishing (or exited).
+    retired: Vec<Child>,
+    /// How many daemons were started: each writes its own stderr file.
+    started: usize,
 }
 
 impl Up {
@@ -37,25 +41,75 @@ impl Up {
             child: None,
             dir,
             service: service.to_string(),
+            retired: Vec::new(),
+            started: 0,
         }
     }
 
     /// Start (again) on the same plan and state.
     pub fn spawn(&mut self, env: &[(&str, &str)]) {
-        let stderr = std::fs::File::create(self.dir.path().join("stderr.txt")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_cutover"))
-            .arg("--state-dir")
+        let child = self.command(env, &[]).spawn().unwrap();
+        self.child = Some(child);
+    }
+
+    /// `cutover up --takeover` on the same plan and state: the running
+    /// daemon is kept (as retired) to finish on its own; the new one is
+    /// the daemon from now on. Returns once the new one serves.
+    pub async fn take_over(&mut self, secs: u64) {
+        let child = self.command(&[], &["--takeover"]).spawn().unwrap();
+        if let Some(old) = self.child.replace(child) {
+            self.retired.push(old);
+        }
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !self.stderr().contains("cutover: took over from pid") {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
+                panic!(
+                    "cutover up --takeover exited ({status}):\n{}",
+                    self.stderr()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "cutover up --takeover did not take over within {secs} s:\n{}",
+                self.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Retired daemons still running.
+    pub fn retired_running(&mut self) -> usize {
+        let mut running = 0;
+        for c in &mut self.retired {
+            if c.try_wait().unwrap().is_none() {
+                running += 1;
+            }
+        }
+        running
+    }
+
+    fn command(&mut self, env: &[(&str, &str)], extra: &[&str]) -> Command {
+        self.started += 1;
+        let stderr = std::fs::File::create(self.stderr_path(self.started)).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cutover"));
+        cmd.arg("--state-dir")
             .arg(self.root())
             .args(["up", "--plan"])
             .arg(self.dir.path().join("cutover.toml"))
+            .args(extra)
             .envs(env.iter().copied())
             .env("CUTOVER_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
+            .stderr(stderr);
+        cmd
+    }
+
+    fn stderr_path(&self, n: usize) -> PathBuf {
+        match n {
+            0 | 1 => self.dir.path().join("stderr.txt"),
+            n => self.dir.path().join(format!("stderr-{n}.txt")),
+        }
     }
 
     /// The state root (`--state-dir`).
@@ -68,9 +122,17 @@ impl Up {
         self.root().join(&self.service)
     }
 
-    /// What the daemon said on stderr so far.
+    /// What the current daemon said on stderr so far.
     pub fn stderr(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("stderr.txt")).unwrap_or_default()
+        std::fs::read_to_string(self.stderr_path(self.started)).unwrap_or_default()
+    }
+
+    /// What every daemon started here said, in order.
+    pub fn all_stderr(&self) -> String {
+        (1..=self.started)
+            .map(|n| std::fs::read_to_string(self.stderr_path(n)).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n---\n")
     }
 
     /// A client once the daemon has written its address (or a panic with
@@ -127,7 +189,7 @@ impl Up {
 
 impl Drop for Up {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
+        for mut c in self.child.take().into_iter().chain(self.retired.drain(..)) {
             let _ = c.kill();
             let _ = c.wait();
         }

@@ -67,6 +67,7 @@ impl Driver {
     }
 
     pub(super) fn op(&self, op: Op) {
+        self.busy.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let _ = self.ops_tx.send(op);
     }
 

@@ -26,6 +26,14 @@ pub(super) struct Feed {
     epoch: Instant,
 }
 
+/// The guards' running tests as one daemon hands them to the next
+/// (`cutover up --takeover`): the judge, and how far into it the clock was.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct EvidenceSnapshot {
+    judge: Judge,
+    at_ms: u64,
+}
+
 fn lifetime(m: &Metrics, role: Role) -> Tally {
     let l = m.lifetime(role);
     Tally::new(l.requests, l.errors)
@@ -41,6 +49,29 @@ impl Feed {
             tick_any: false,
             epoch: Instant::now(),
         }
+    }
+
+    /// The running tests, to carry on in another daemon.
+    pub(super) fn snapshot(&self) -> EvidenceSnapshot {
+        EvidenceSnapshot {
+            judge: self.judge.clone(),
+            at_ms: self.at_ms(),
+        }
+    }
+
+    /// Carry on the tests of `snap` if they were judged under `g` (a
+    /// takeover with an edited plan starts afresh instead): the clock goes
+    /// on from where it stood. Counts start from this daemon's metrics.
+    pub(super) fn resume(&mut self, snap: EvidenceSnapshot, g: &GuardPlan) -> bool {
+        if snap.judge.plan() != g {
+            return false;
+        }
+        let Some(epoch) = Instant::now().checked_sub(Duration::from_millis(snap.at_ms)) else {
+            return false;
+        };
+        self.judge = snap.judge;
+        self.epoch = epoch;
+        true
     }
 
     fn at_ms(&self) -> u64 {

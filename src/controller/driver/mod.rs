@@ -20,8 +20,11 @@
 
 mod effects;
 mod evidence;
+mod handover;
 mod inputs;
 mod startup;
+
+pub use evidence::EvidenceSnapshot;
 
 use crate::controller::bus::EventBus;
 use crate::controller::effect::{Effect, Input};
@@ -45,6 +48,7 @@ use crate::runtime::{Replica, ReplicaStats, Runtime, RuntimeEvent};
 use chrono::Utc;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
@@ -78,6 +82,9 @@ pub struct ControllerDeps {
     pub labels: BTreeMap<String, String>,
     pub guard: GuardFn,
     pub health: Arc<dyn HealthChecker>,
+    /// The guards' running tests, handed over by the daemon this one took
+    /// over from (carried on when the plan's thresholds are the same).
+    pub evidence: Option<EvidenceSnapshot>,
 }
 
 impl ControllerDeps {
@@ -104,6 +111,7 @@ impl ControllerDeps {
             labels: BTreeMap::new(),
             guard: Arc::new(basic_guards),
             health: Arc::new(HttpProbe::default()),
+            evidence: None,
         }
     }
 }
@@ -122,7 +130,9 @@ pub fn spawn(deps: ControllerDeps) -> (ControllerHandle, JoinHandle<()>) {
     let tickets = Arc::new(Tickets::default());
     let (reports_tx, reports_rx) = mpsc::unbounded_channel();
     let (ops_tx, ops_rx) = mpsc::unbounded_channel();
+    let busy = Arc::new(AtomicUsize::new(0));
     let worker = super::worker::spawn_worker(
+        busy.clone(),
         deps.runtime.clone(),
         deps.router.clone(),
         registry.clone(),
@@ -156,14 +166,25 @@ pub fn spawn(deps: ControllerDeps) -> (ControllerHandle, JoinHandle<()>) {
         stable_starting: false,
         canary_since_tick: false,
         _worker: AbortOnDrop(worker),
+        busy,
         deps,
     };
     let first = driver.view();
     let (state_tx, state_rx) = watch::channel(first);
     driver.state_tx = Some(state_tx);
-    let handle = ControllerHandle::new(cmd_tx, state_rx, events, guard_rx);
+    let (pause_tx, pause_rx) = mpsc::channel(1);
+    let (started_tx, started_rx) = watch::channel(false);
+    let handle = ControllerHandle::new(cmd_tx, state_rx, events, guard_rx)
+        .with_handover(pause_tx, started_rx);
     let task = tokio::spawn(async move {
-        driver.run(cmd_rx, reports_rx, health_rx, stats_rx).await;
+        let inputs = Inputs {
+            commands: cmd_rx,
+            reports: reports_rx,
+            health: health_rx,
+            stats: stats_rx,
+            pauses: pause_rx,
+        };
+        driver.run(inputs, started_tx).await;
     });
     (handle, task)
 }
@@ -209,21 +230,39 @@ struct Driver {
     /// what a canary removed mid-second was charged (a rollback's last 504s).
     canary_since_tick: bool,
     _worker: AbortOnDrop,
+    /// Operations queued for the worker or running there (a takeover
+    /// pauses only when there are none).
+    busy: Arc<AtomicUsize>,
+}
+
+/// Everything the driver's loop listens to besides its timers.
+struct Inputs {
+    commands: mpsc::Receiver<Command>,
+    reports: mpsc::UnboundedReceiver<Report>,
+    health: mpsc::UnboundedReceiver<HealthEvent>,
+    stats: mpsc::UnboundedReceiver<Vec<(String, ReplicaStats)>>,
+    pauses: mpsc::Receiver<crate::controller::handover::PauseAsk>,
 }
 
 impl Driver {
-    async fn run(
-        &mut self,
-        mut commands: mpsc::Receiver<Command>,
-        mut reports: mpsc::UnboundedReceiver<Report>,
-        mut health: mpsc::UnboundedReceiver<HealthEvent>,
-        mut stats: mpsc::UnboundedReceiver<Vec<(String, ReplicaStats)>>,
-    ) {
+    /// Until every handle is gone, or a takeover retires this controller.
+    async fn run(&mut self, inputs: Inputs, started: watch::Sender<bool>) {
+        let Inputs {
+            mut commands,
+            mut reports,
+            mut health,
+            mut stats,
+            mut pauses,
+        } = inputs;
         let mut runtime_events = Some(self.deps.runtime.subscribe());
         let mut trips = self.deps.router.trips();
         trips.mark_unchanged();
         self.startup().await;
+        self.carry_on_evidence();
         self.publish();
+        // The routing table is what the restored state says: the daemon
+        // may open its public listener now.
+        started.send_replace(true);
         let mut guard_tick = tokio::time::interval(GUARD_EVERY);
         let mut second = tokio::time::interval(Duration::from_secs(1));
         let mut stats_tick = tokio::time::interval(STATS_EVERY);
@@ -259,6 +298,11 @@ impl Driver {
                     Err(broadcast::error::RecvError::Closed) => runtime_events = None,
                 },
                 Some(s) = stats.recv() => self.stats(s),
+                Some(ask) = pauses.recv() => {
+                    if self.hand_over(ask).await {
+                        break;
+                    }
+                }
             }
             self.publish();
         }
