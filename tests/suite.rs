@@ -42,6 +42,7 @@ mod remote_engines;
 mod replay_recordings;
 mod replay_what_if;
 mod runtime_docker_faults;
+mod socket_activation;
 mod state_dir_trust;
 mod swarm_e2e;
 mod takeover;

@@ -12,6 +12,7 @@
 //! (a plan that does not load, a missing daemon) leaves the running daemon
 //! serving, untouched.
 
+use crate::support::demo_app::App;
 use crate::support::mixed_load::MixedLoad;
 use crate::support::up::Up;
 use crate::support::wait::poll;
@@ -67,40 +68,6 @@ fn public_addr(up: &Up) -> std::net::SocketAddr {
         .unwrap()
 }
 
-/// A demo app as a child process, killed when dropped.
-struct App(std::process::Child, std::net::SocketAddr);
-
-impl App {
-    fn start(version: &str) -> App {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_cutover"))
-            .args([
-                "demo-app",
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-            ])
-            .args(["--version", version])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        App(child, format!("127.0.0.1:{port}").parse().unwrap())
-    }
-}
-
-impl Drop for App {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn static_plan(service: &str, stable: &App, canary: &App) -> String {
     format!(
         "service = \"{service}\"\nruntime = \"static\"\n[listen]\npublic = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n\
@@ -126,13 +93,19 @@ fn process_plan(service: &str) -> String {
 
 /// Start the daemon on `plan`, wait for the canary to take traffic, then
 /// take it over [`TAKEOVERS`] times while the release runs under load.
-async fn twenty_takeovers_mid_release(service: &str, plan: &str) {
+/// With `replicas`, what it lists before the takeovers and at the end.
+async fn twenty_takeovers_mid_release(
+    service: &str,
+    plan: &str,
+    replicas: Option<&dyn Fn() -> Vec<String>>,
+) -> Option<(Vec<String>, Vec<String>)> {
     let mut up = Up::start(service, plan, &[]);
     let client = up.client(30).await;
     until(&client, &up, 60, "the canary's first step", |s| {
         s.phase == Phase::Canary && s.weight_permille > 0
     })
     .await;
+    let before = replicas.map(|list| list());
     let mut load = MixedLoad::start(public_addr(&up), true).await;
     for i in 0..TAKEOVERS {
         up.take_over(60).await;
@@ -228,7 +201,9 @@ async fn twenty_takeovers_mid_release(service: &str, plan: &str) {
         "evidence carried on, nothing breached"
     );
     assert_eq!(journal.corrupt_lines, 0, "one journal, written in turn");
+    let after = replicas.map(|list| list());
     up.stop().await;
+    before.zip(after)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,13 +212,74 @@ async fn twenty_takeovers_mid_release_lose_nothing_static() {
     twenty_takeovers_mid_release(
         "takeover-static",
         &static_plan("takeover-static", &stable, &canary),
+        None,
     )
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_takeovers_mid_release_lose_nothing_process() {
-    twenty_takeovers_mid_release("takeover-process", &process_plan("takeover-process")).await;
+    twenty_takeovers_mid_release("takeover-process", &process_plan("takeover-process"), None).await;
+}
+
+/// The same on Docker: the successor adopts the very containers (it
+/// starts none and removes none but what the promotion retires).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_takeovers_mid_release_lose_nothing_docker() {
+    let Ok(rt) = cutover::runtime::docker::DockerRuntime::connect().await else {
+        assert!(
+            std::env::var("CUTOVER_REQUIRE_DOCKER").as_deref() != Ok("1"),
+            "Docker is required (CUTOVER_REQUIRE_DOCKER=1) but unreachable"
+        );
+        eprintln!("skipping: no Docker engine reachable");
+        return;
+    };
+    crate::support::images::demo_images(rt.client()).await;
+    let service = format!("takeover-docker-{}", std::process::id());
+    let _gone = Containers(service.clone());
+    let plan = format!(
+        "service = \"{service}\"\nruntime = \"docker\"\n[listen]\npublic = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n\
+         [stable]\nimage = \"cutover-demo:v1\"\nversion = \"v1\"\n[canary]\nimage = \"cutover-demo:v2\"\nversion = \"v2\"\n{RELEASE}"
+    );
+    let ids = || {
+        let out = std::process::Command::new("docker")
+            .args(["ps", "-q", "--no-trunc", "--filter"])
+            .arg(format!("label=cutover.service={service}"))
+            .output()
+            .unwrap();
+        let mut ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        ids.sort();
+        ids
+    };
+    let observed = twenty_takeovers_mid_release(&service, &plan, Some(&ids)).await;
+    let (before, after) = observed.expect("containers observed");
+    // The promotion retired stable's container; the canary's is the one
+    // that ran all along.
+    assert_eq!(before.len(), 2, "{before:?}");
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert!(before.contains(&after[0]), "no container was started anew");
+}
+
+/// Every container of a service, removed even when the test fails.
+struct Containers(String);
+
+impl Drop for Containers {
+    fn drop(&mut self) {
+        let out = std::process::Command::new("docker")
+            .args(["ps", "-aq", "--filter"])
+            .arg(format!("label=cutover.service={}", self.0))
+            .output();
+        if let Ok(out) = out {
+            for id in String::from_utf8_lossy(&out.stdout).lines() {
+                let _ = std::process::Command::new("docker")
+                    .args(["rm", "-f", id])
+                    .output();
+            }
+        }
+    }
 }
 
 /// A successor whose plan does not load, and one asked where no daemon

@@ -2,6 +2,7 @@
 
 pub mod controller;
 pub mod daemon;
+pub mod demo_app;
 pub mod dockerd;
 pub mod images;
 pub mod journal;
