@@ -216,17 +216,8 @@ fn scan_proc(service: &str, me: Option<&Instance>) -> (Vec<(Replica, i32)>, Vec<
                 .and_then(|(_, var)| vars.get(*var))
                 .map(String::as_str)
         };
-        if let (Some(other), Some(me)) = (Instance::from_labels(label), me)
-            && other.id != me.id
-        {
-            let id = format!("pid:{pid}");
-            match others.iter_mut().find(|c| c.instance == other) {
-                Some(c) => c.replicas.push(id),
-                None => others.push(Claim {
-                    instance: other,
-                    replicas: vec![id],
-                }),
-            }
+        if let Some(other) = Instance::other_than(label, me) {
+            Claim::add(&mut others, other, format!("pid:{pid}"));
             continue;
         }
         out.push((
