@@ -36,7 +36,7 @@ mod follow;
 mod inventory;
 mod service;
 
-use follow::{addr_of, follow, tasks_of};
+use follow::{Follower, addr_of, tasks_of};
 
 use super::docker::{DockerRuntime, identity_labels, is_not_found, replica_env};
 use super::docker_events;
@@ -170,14 +170,17 @@ impl SwarmRuntime {
             "swarm manager connected; services publish in host mode (no-new-privileges cannot be set on Swarm services)"
         );
         let known = Shared::default();
-        let poller = tokio::spawn(follow(
-            docker.client().clone(),
-            known.clone(),
-            docker.event_sender().clone(),
-            docker.tracker().clone(),
-            docker.publish().host.clone(),
-            node_id.clone(),
-        ));
+        let poller = tokio::spawn(
+            Follower {
+                client: docker.client().clone(),
+                known: known.clone(),
+                tx: docker.event_sender().clone(),
+                tracker: docker.tracker().clone(),
+                local_host: docker.publish().host.clone(),
+                local_node: node_id.clone(),
+            }
+            .run(),
+        );
         Ok(SwarmRuntime {
             docker,
             placement,

@@ -65,45 +65,30 @@ pub(super) async fn addr_of(
     format!("{addr}:{port}")
 }
 
-/// Follow the task lists of the services started or found, until aborted.
-pub(super) async fn follow(
-    client: Docker,
-    known: Shared,
-    tx: broadcast::Sender<RuntimeEvent>,
-    tracker: SharedTracker,
-    local_host: String,
-    local_node: String,
-) {
-    let follower = Follower {
-        client,
-        known,
-        tx,
-        tracker,
-        local_host,
-        local_node,
-    };
-    let mut tick = tokio::time::interval(POLL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        for (id, svc) in follower.followed() {
-            follower.poll(&id, &svc).await;
-        }
-    }
-}
-
-/// What the follower task holds: the engine, what the runtime knows, and
-/// where its events go.
-struct Follower {
-    client: Docker,
-    known: Shared,
-    tx: broadcast::Sender<RuntimeEvent>,
-    tracker: SharedTracker,
-    local_host: String,
-    local_node: String,
+/// The task that follows the task lists of the services started or found:
+/// the engine, what the runtime knows, and where its events go.
+pub(super) struct Follower {
+    pub(super) client: Docker,
+    pub(super) known: Shared,
+    pub(super) tx: broadcast::Sender<RuntimeEvent>,
+    pub(super) tracker: SharedTracker,
+    pub(super) local_host: String,
+    pub(super) local_node: String,
 }
 
 impl Follower {
+    /// Follow the task lists of the services started or found, until aborted.
+    pub(super) async fn run(self) {
+        let mut tick = tokio::time::interval(POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            for (id, svc) in self.followed() {
+                self.poll(&id, &svc).await;
+            }
+        }
+    }
+
     /// The services whose task lists are followed now.
     fn followed(&self) -> Vec<(String, Svc)> {
         lock(&self.known)
