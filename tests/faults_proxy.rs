@@ -219,7 +219,7 @@ async fn an_upstream_that_stalls_mid_body_is_cut_and_charged_a_504() {
         let m = proxy.router.metrics();
         let w = Duration::from_secs(60);
         assert!(
-            eventually(|| m.in_flight(Role::Canary) == 0).await,
+            became_true_within(|| m.in_flight(Role::Canary) == 0).await,
             "answer {i}: in flight back to 0"
         );
         let c = m.stats(Role::Canary, w);

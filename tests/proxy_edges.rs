@@ -354,7 +354,7 @@ async fn no_error_body_names_an_upstream() {
     // The detail stays inside: the access log names the dead member and why.
     let logged = || std::fs::read_to_string(&log_path).unwrap_or_default();
     assert!(
-        eventually(|| logged().lines().count() >= 5).await,
+        became_true_within(|| logged().lines().count() >= 5).await,
         "{}",
         logged()
     );
@@ -410,7 +410,7 @@ async fn a_stalled_upload_is_408_and_not_the_versions() {
         assert_eq!(status_of(&mut s).await, "HTTP/1.1 408 Request Timeout");
     }
     let m = proxy.router.metrics();
-    assert!(eventually(|| m.in_flight(Role::Stable) == 0).await);
+    assert!(became_true_within(|| m.in_flight(Role::Stable) == 0).await);
     let l = m.lifetime(Role::Stable);
     assert_eq!(
         (l.requests, l.errors, l.client_timeouts, l.gateway),

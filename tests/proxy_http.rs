@@ -521,7 +521,7 @@ async fn a_chunked_answer_streams_to_the_client_before_it_is_complete() {
         .position(|e| *e == "upstream sent the last piece")
         .unwrap();
     assert!(got < last, "{log:?}");
-    assert!(eventually(|| proxy.router.metrics().in_flight(Role::Stable) == 0).await);
+    assert!(became_true_within(|| proxy.router.metrics().in_flight(Role::Stable) == 0).await);
 }
 
 /// An upload reaches the upstream while the client is still sending it: the
@@ -877,7 +877,7 @@ async fn canary_errors_after_the_trip_are_served_by_stable() {
         }));
         // All five reach the canary, in order, before the first answers.
         assert!(
-            eventually(|| arrived.load(Ordering::SeqCst) > n).await,
+            became_true_within(|| arrived.load(Ordering::SeqCst) > n).await,
             "request {} never reached the canary",
             n + 1
         );

@@ -271,7 +271,7 @@ async fn round_robin_and_least_in_flight_across_members() {
         ));
     }
     assert!(
-        eventually(|| proxy.router.metrics().in_flight(Role::Stable) >= 1).await,
+        became_true_within(|| proxy.router.metrics().in_flight(Role::Stable) >= 1).await,
         "the slow member holds a request"
     );
     let mut versions = BTreeMap::<String, usize>::new();

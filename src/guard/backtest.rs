@@ -10,7 +10,7 @@
 //! thresholds they led to in the next snapshot), ended by promoting, rolling
 //! back or failing. Every tick's `sample` in between (journal format 1.1:
 //! what each version served since the previous tick) goes through a fresh
-//! [`Judge`] exactly as the daemon feeds its own, so the statistical guards
+//! [`Judge`](super::judge::Judge) exactly as the daemon feeds its own, so the statistical guards
 //! are re-judged by the very code that judged them live.
 //!
 //! What a recording cannot say exactly, said in [`Backtest::notes`]:
@@ -33,13 +33,9 @@
 //! [`BacktestError::NoSamples`]: there is nothing to judge, and guessing
 //! from the ten-second windows of its ticks would be a different test.
 
-use super::judge::{Judge, PathCounts};
-use super::sequential::Tally;
 use super::settings::GuardKey;
 use crate::journal::Journal;
-use crate::model::{
-    Actor, Event, EventKind, Guard, GuardPatch, GuardStatus, Phase, StateView, TickSample,
-};
+use crate::model::{EventKind, Guard, GuardPatch, GuardStatus};
 use crate::plan::{GuardPlan, OnBreach};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -293,121 +289,13 @@ pub fn backtest(journal: &Journal, given: &Given) -> Result<Backtest, BacktestEr
     check_samples(journal)?;
     let version = journal.header.version.clone();
     let events = &journal.events;
-    let offsets = offsets(events);
     let mut notes = vec![
         "a trip is placed at the journal tick that shows it: ticks are 1 s apart and report seconds once they are complete, so a trip reads up to 2 s later than the daemon, which judges 4 times a second, would have seen it".to_string(),
         "the ticks of the 2.5 s after a rollback still carry the canary's last seconds and are judged (a trip they show is placed at the rollback: the canary served nothing after it); after a promotion only the first tick is (the canary then serves everything)".to_string(),
         RUN_NOTE.to_string(),
         "the budget (max_failed_requests) is exact: every canary failure is in the samples".to_string(),
     ];
-    let mut releases = Vec::new();
-    let mut run: Option<Run> = None;
-    let mut latest: Option<&StateView> = None;
-    let mut no_thresholds = false;
-    for (i, e) in events.iter().enumerate() {
-        let at = Point {
-            at: e.at,
-            ms: offsets[i],
-        };
-        match &e.kind {
-            EventKind::Snapshot { state } => {
-                latest = Some(state);
-                // A daemon restarted mid-release judges from its restart.
-                if run.is_none() && state.phase.takes_traffic() {
-                    let recorded = state.thresholds.clone();
-                    no_thresholds |= recorded.is_none();
-                    run = Some(Run::new(at, Some(state), recorded, given));
-                }
-            }
-            EventKind::Phase { from, to, .. } => {
-                let judging = |p: &Phase| p.takes_traffic();
-                if judging(to) && !judging(from) {
-                    if let Some(r) = run.take() {
-                        releases.push(r.finish());
-                    }
-                    let next = next_snapshot(events, i).or(latest);
-                    let recorded = next.and_then(|s| s.thresholds.clone());
-                    no_thresholds |= recorded.is_none();
-                    run = Some(Run::new(at, next, recorded, given));
-                } else if let Some(r) = run.as_mut().filter(|r| r.ended.is_none())
-                    && judging(from)
-                    && !judging(to)
-                {
-                    r.ended = Some((at, outcome_of(*to)));
-                }
-            }
-            EventKind::Action {
-                action, ok: true, ..
-            } => {
-                let Some(r) = run.as_mut().filter(|r| r.ended.is_none()) else {
-                    continue;
-                };
-                let next = next_snapshot(events, i);
-                match action.as_str() {
-                    "set_guards" => {
-                        if let Some(t) = next.and_then(|s| s.thresholds.clone()) {
-                            r.rearm(at, "guard edit", t, given);
-                        }
-                    }
-                    "mute_guards" => {
-                        let muted = next.map_or(r.muted, |s| s.guards_muted);
-                        if r.muted && !muted {
-                            let t = r.recorded_now.clone();
-                            r.muted = false;
-                            r.rearm(at, "unmute", t, given);
-                        }
-                        r.muted = muted;
-                    }
-                    _ => {}
-                }
-            }
-            EventKind::Weight { by, .. } => {
-                // Each step re-arms the proxy's trips: a run starts over.
-                if let Some(r) = run.as_mut().filter(|r| r.ended.is_none())
-                    && *by == Actor::System
-                {
-                    r.run = 0;
-                }
-            }
-            EventKind::Breach { guard, detail, .. } => {
-                if let Some(r) = run.as_mut().filter(|r| r.ended.is_none()) {
-                    let when = r.moment(at);
-                    r.breaches.push(RecordedBreach {
-                        guard: *guard,
-                        when,
-                        detail: detail.clone(),
-                    });
-                }
-            }
-            EventKind::Tick { sample, .. } => {
-                let Some(r) = run.as_mut() else { continue };
-                if let Some((end, outcome)) = r.ended {
-                    // The ticks just after the end still carry seconds the
-                    // canary served before it; a promoted canary serves
-                    // everything from then on, so only its first is taken.
-                    let take = match outcome {
-                        RecordedOutcome::Promoted => r.judged_to.ms < end.ms,
-                        _ => at.ms <= end.ms + AFTER_END_MS,
-                    };
-                    if !take {
-                        releases.push(run.take().expect("a run").finish());
-                        continue;
-                    }
-                }
-                if let Some(s) = sample {
-                    r.observe(at, s);
-                }
-                r.judged_to = at;
-            }
-            EventKind::Action { ok: false, .. }
-            | EventKind::Replica { .. }
-            | EventKind::Pull { .. }
-            | EventKind::Warning { .. } => {}
-        }
-    }
-    if let Some(r) = run.take() {
-        releases.push(r.finish());
-    }
+    let (releases, no_thresholds) = replay::releases(events, given);
     if no_thresholds && given.plan.is_none() {
         notes.push(
             "the recording does not say its thresholds: the plan defaults were judged with (give --plan)"
@@ -501,237 +389,7 @@ pub fn merge_patches(patch: &GuardPatch, over: &GuardPatch) -> GuardPatch {
     out
 }
 
-/// Each event's offset from the first, never decreasing (as the player's).
-fn offsets(events: &[Event]) -> Vec<u64> {
-    let origin = events.first().map(|e| e.at);
-    let mut last = 0u64;
-    events
-        .iter()
-        .map(|e| {
-            let ms = origin.map_or(0, |o| (e.at - o).num_milliseconds().max(0) as u64);
-            last = last.max(ms);
-            last
-        })
-        .collect()
-}
-
-/// The first snapshot after event `i`: the state an action or a phase led to.
-fn next_snapshot(events: &[Event], i: usize) -> Option<&StateView> {
-    events[i + 1..].iter().find_map(|e| match &e.kind {
-        EventKind::Snapshot { state } => Some(&**state),
-        _ => None,
-    })
-}
-
-fn outcome_of(to: Phase) -> RecordedOutcome {
-    match to {
-        Phase::Promoting => RecordedOutcome::Promoted,
-        Phase::RollingBack => RecordedOutcome::RolledBack,
-        Phase::Failed => RecordedOutcome::Failed,
-        _ => RecordedOutcome::Ended,
-    }
-}
-
-/// An event's time, on the wall clock and on the recording's timeline.
-#[derive(Clone, Copy, Debug)]
-struct Point {
-    at: DateTime<Utc>,
-    ms: u64,
-}
-
-/// One release being replayed.
-struct Run {
-    release: u64,
-    canary: Option<String>,
-    armed: Point,
-    /// The recording's thresholds at the first step, and now.
-    recorded_first: Option<GuardPlan>,
-    recorded_now: GuardPlan,
-    thresholds: GuardPlan,
-    judge: Judge,
-    muted: bool,
-    /// Canary failures since the release began (the budget's count).
-    failed: u64,
-    /// Canary failures in a row, from per-second counts.
-    run: u64,
-    rearmed: Vec<Rearm>,
-    breaches: Vec<RecordedBreach>,
-    trips: Vec<(Guard, Trip)>,
-    last: Vec<crate::model::GuardVerdict>,
-    ended: Option<(Point, RecordedOutcome)>,
-    judged_to: Point,
-    samples: u64,
-    traffic: Traffic,
-}
-
-impl Run {
-    fn new(
-        at: Point,
-        state: Option<&StateView>,
-        recorded: Option<GuardPlan>,
-        given: &Given,
-    ) -> Run {
-        let first = recorded.clone().unwrap_or_default();
-        let thresholds = given.thresholds(&first, &first);
-        let judge = Judge::new(&thresholds);
-        let last = judge.verdicts(PathCounts::default(), false);
-        Run {
-            release: state.map_or(0, |s| s.release),
-            canary: state.and_then(|s| s.canary.as_ref().map(|c| c.version.clone())),
-            armed: at,
-            recorded_first: recorded,
-            recorded_now: first,
-            thresholds,
-            judge,
-            muted: state.is_some_and(|s| s.guards_muted),
-            failed: 0,
-            run: 0,
-            rearmed: Vec::new(),
-            breaches: Vec::new(),
-            trips: Vec::new(),
-            last,
-            ended: None,
-            judged_to: at,
-            samples: 0,
-            traffic: Traffic::default(),
-        }
-    }
-
-    fn moment(&self, p: Point) -> Moment {
-        Moment {
-            after_ms: p.ms.saturating_sub(self.armed.ms),
-            at: p.at,
-            recording_ms: p.ms,
-        }
-    }
-
-    /// The evidence starts over under the recording's new thresholds
-    /// (through what was given); the budget's count does not.
-    fn rearm(&mut self, at: Point, why: &'static str, recorded: GuardPlan, given: &Given) {
-        let first = self.recorded_first.clone().unwrap_or_default();
-        let thresholds = given.thresholds(&first, &recorded);
-        self.recorded_now = recorded;
-        self.judge = Judge::new(&thresholds);
-        self.run = 0;
-        self.rearmed.push(Rearm {
-            when: self.moment(at),
-            why,
-            thresholds,
-        });
-    }
-
-    fn observe(&mut self, at: Point, s: &TickSample) {
-        let ms = at.ms.saturating_sub(self.armed.ms);
-        let c = Tally::new(s.canary.requests, s.canary.failures);
-        let st = Tally::new(s.stable.requests, s.stable.failures);
-        self.judge
-            .observe_second(ms, &s.canary.latency, &s.stable.latency);
-        self.judge.observe_counts(ms, c, st);
-        self.failed += c.failures;
-        if c.requests > 0 {
-            let stable_failing = st.requests > 0 && st.failures == st.requests;
-            self.run = if c.failures < c.requests {
-                0
-            } else if stable_failing {
-                self.run
-            } else {
-                self.run + c.failures
-            };
-        }
-        self.samples += 1;
-        for (t, x) in [
-            (&mut self.traffic.canary, c),
-            (&mut self.traffic.stable, st),
-        ] {
-            t.requests += x.requests;
-            t.failures += x.failures;
-        }
-        // Per-second counts cannot say which answer came last: the run is
-        // extended only by seconds where stable did not fail everything.
-        let path = PathCounts {
-            failed_in_release: self.failed,
-            run: self.run,
-            stable_failing: false,
-        };
-        self.last = self.judge.verdicts(path, self.muted);
-        // After a rollback the canary served nothing: what a later tick
-        // shows was all in by the end, and that is where it is placed.
-        let when = match self.ended {
-            Some((end, o)) if o != RecordedOutcome::Promoted && at.ms > end.ms => self.moment(end),
-            _ => self.moment(at),
-        };
-        for v in &self.last {
-            if v.status == GuardStatus::Breach && !self.trips.iter().any(|(g, _)| *g == v.name) {
-                self.trips.push((
-                    v.name,
-                    Trip {
-                        when,
-                        value: v.value,
-                        detail: v.detail.clone(),
-                    },
-                ));
-            }
-        }
-    }
-
-    fn finish(self) -> ReleaseReplay {
-        let end_thresholds = self
-            .rearmed
-            .last()
-            .map_or(&self.thresholds, |r| &r.thresholds);
-        let guards: Vec<GuardReplay> = GUARDS
-            .into_iter()
-            .map(|g| {
-                let verdict = self.last.iter().find(|v| v.name == g);
-                GuardReplay {
-                    guard: g,
-                    threshold: GuardKey::Guard(g).value(&self.thresholds),
-                    trip: self
-                        .trips
-                        .iter()
-                        .find(|(n, _)| *n == g)
-                        .map(|(_, t)| t.clone()),
-                    approximate: g == Guard::TripAfter,
-                    end: verdict.map_or(EndStatus::Off, |v| v.status.into()),
-                    end_detail: verdict
-                        .map_or_else(|| format!("{} off", g.key()), |v| v.detail.clone()),
-                    recorded_breach: self.breaches.iter().find(|b| b.guard == g).map(|b| b.when),
-                }
-            })
-            .collect();
-        let first_trip = self
-            .trips
-            .iter()
-            .min_by_key(|(g, t)| (t.when.recording_ms, GUARDS.iter().position(|x| x == g)))
-            .map(|(g, t)| FirstTrip {
-                guard: *g,
-                when: t.when,
-                on_breach: end_thresholds.on_breach,
-            });
-        let ended = self.ended.map(|(p, _)| self.moment(p));
-        let armed = self.moment(self.armed);
-        let outcome = self.ended.map_or(RecordedOutcome::Running, |(_, o)| o);
-        ReleaseReplay {
-            release: self.release,
-            canary: self.canary,
-            armed,
-            judged_ms: self.judged_to.ms.saturating_sub(self.armed.ms),
-            samples: self.samples,
-            agrees: first_trip.is_some() != self.breaches.is_empty(),
-            thresholds: self.thresholds,
-            recorded_thresholds: self.recorded_first,
-            rearmed: self.rearmed,
-            recorded: Recorded {
-                outcome,
-                ended,
-                breaches: self.breaches,
-            },
-            guards,
-            first_trip,
-            traffic: self.traffic,
-        }
-    }
-}
+mod replay;
 
 #[cfg(test)]
 #[path = "backtest_tests.rs"]

@@ -6,7 +6,7 @@
 use super::*;
 use crate::journal::Journal;
 use crate::metrics::compact::LatencyHist;
-use crate::model::{Event, JournalHeader, SecondSample};
+use crate::model::{Actor, Event, JournalHeader, Phase, SecondSample, StateView, TickSample};
 use crate::plan::HumanDuration;
 use crate::tui::app::tests::{state, t0};
 

@@ -1,5 +1,6 @@
 //! Tests of `simulate.rs`, kept beside it so the file itself reads as code.
 
+use super::draws::ln_factorial;
 use super::*;
 use crate::metrics::Metrics;
 use crate::model::Role;

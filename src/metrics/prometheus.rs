@@ -38,9 +38,18 @@ pub(super) fn render(m: &Metrics, service: &str, weight_permille: u16) -> String
         "cutover_canary_weight_permille{{service=\"{svc}\"}} {weight_permille}"
     );
 
+    lifetime_counters(&mut out, m, &svc);
+    gauges_now(&mut out, m, &svc);
+    window_gauges(&mut out, m, &svc);
+    latency_summary(&mut out, m, &svc);
+    out
+}
+
+/// The `*_total` counters: lifetime counts per version since the daemon started.
+fn lifetime_counters(out: &mut String, m: &Metrics, svc: &str) {
     let life: Vec<(Role, Lifetime)> = Role::ALL.iter().map(|r| (*r, m.lifetime(*r))).collect();
     family(
-        &mut out,
+        out,
         "cutover_requests_total",
         "counter",
         "Requests answered since the daemon started, by version and status class.",
@@ -54,7 +63,7 @@ pub(super) fn render(m: &Metrics, service: &str, weight_permille: u16) -> String
         }
     }
     family(
-        &mut out,
+        out,
         "cutover_errors_total",
         "counter",
         "5xx answers (cutover's own 502/503/504 included) since the daemon started.",
@@ -67,7 +76,7 @@ pub(super) fn render(m: &Metrics, service: &str, weight_permille: u16) -> String
         );
     }
     family(
-        &mut out,
+        out,
         "cutover_gateway_errors_total",
         "counter",
         "502/503/504 answers since the daemon started, by status.",
@@ -81,7 +90,7 @@ pub(super) fn render(m: &Metrics, service: &str, weight_permille: u16) -> String
         }
     }
     family(
-        &mut out,
+        out,
         "cutover_aborted_total",
         "counter",
         "Requests the client abandoned before the answer ended (not the version's errors), since the daemon started.",
@@ -94,7 +103,7 @@ pub(super) fn render(m: &Metrics, service: &str, weight_permille: u16) -> String
         );
     }
     family(
-        &mut out,
+        out,
         "cutover_client_timeouts_total",
         "counter",
         "Requests answered 408 because the client did not finish sending its body in time (not the version's errors), since the daemon started.",
@@ -106,8 +115,12 @@ pub(super) fn render(m: &Metrics, service: &str, weight_permille: u16) -> String
             l.client_timeouts
         );
     }
+}
+
+/// Connections and requests open now.
+fn gauges_now(out: &mut String, m: &Metrics, svc: &str) {
     family(
-        &mut out,
+        out,
         "cutover_public_connections",
         "gauge",
         "Public client connections open now.",
@@ -118,7 +131,7 @@ pub(super) fn render(m: &Metrics, service: &str, weight_permille: u16) -> String
         m.public_connections()
     );
     family(
-        &mut out,
+        out,
         "cutover_public_connections_limit",
         "gauge",
         "The cap on open public connections (proxy.max_connections); past it new ones wait in the listen backlog.",
@@ -128,12 +141,7 @@ pub(super) fn render(m: &Metrics, service: &str, weight_permille: u16) -> String
         "cutover_public_connections_limit{{service=\"{svc}\"}} {}",
         m.public_connection_limit()
     );
-    family(
-        &mut out,
-        "cutover_in_flight",
-        "gauge",
-        "Requests in flight.",
-    );
+    family(out, "cutover_in_flight", "gauge", "Requests in flight.");
     for role in Role::ALL {
         let _ = writeln!(
             out,
@@ -141,14 +149,17 @@ pub(super) fn render(m: &Metrics, service: &str, weight_permille: u16) -> String
             m.in_flight(role)
         );
     }
+}
 
+/// Counts over the sliding [`COUNT_WINDOW`], labelled with it.
+fn window_gauges(out: &mut String, m: &Metrics, svc: &str) {
     let (span, w) = COUNT_WINDOW;
     let windowed: Vec<_> = Role::ALL
         .iter()
         .map(|r| (*r, m.merged(*r, span).counts))
         .collect();
     family(
-        &mut out,
+        out,
         "cutover_window_requests",
         "gauge",
         "Requests answered in the sliding window, by version and status class.",
@@ -162,7 +173,7 @@ pub(super) fn render(m: &Metrics, service: &str, weight_permille: u16) -> String
         }
     }
     family(
-        &mut out,
+        out,
         "cutover_window_gateway_errors",
         "gauge",
         "502/503/504 answers in the sliding window, by status.",
@@ -175,10 +186,13 @@ pub(super) fn render(m: &Metrics, service: &str, weight_permille: u16) -> String
             );
         }
     }
+}
 
+/// The latency summary over [`LATENCY_WINDOW`]: quantiles, `_sum` and `_count`.
+fn latency_summary(out: &mut String, m: &Metrics, svc: &str) {
     let (span, w) = LATENCY_WINDOW;
     family(
-        &mut out,
+        out,
         "cutover_latency_seconds",
         "summary",
         "Time to the response head; quantiles, _sum and _count over the same sliding window.",
@@ -205,7 +219,6 @@ pub(super) fn render(m: &Metrics, service: &str, weight_permille: u16) -> String
             merged.latency.len()
         );
     }
-    out
 }
 
 /// Label values escape backslash, quote and newline.

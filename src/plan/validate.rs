@@ -5,18 +5,25 @@
 //! what was expected; `parse` turns the path back into a line and column.
 //! The first failure is reported: fixing one thing at a time with an exact
 //! pointer beats a wall of consequential errors.
+//!
+//! The checks of one version's table (`[stable]`, `[canary]`) are in
+//! `validate/version.rs`; the rest, section by section, here.
 
 use super::ranges::{
-    MAX_CPUS, MAX_DRAIN, MAX_ERROR_RATIO, MAX_EVIDENCE_TIMEOUT, MAX_HEALTH_COUNT, MAX_MIN_REQUESTS,
+    MAX_DRAIN, MAX_ERROR_RATIO, MAX_EVIDENCE_TIMEOUT, MAX_HEALTH_COUNT, MAX_MIN_REQUESTS,
     MAX_P99_RATIO, MAX_REPLICAS, MAX_STEPS, MAX_TRIP_AFTER, MAX_WARMUP_REQUESTS, MAX_WINDOW,
-    MIN_EVIDENCE_TIMEOUT, MIN_MEMORY, MIN_WINDOW, limits_ignored,
+    MIN_EVIDENCE_TIMEOUT, MIN_WINDOW,
 };
-use super::types::{GuardPlan, Plan, PullPolicy, RuntimeKind, Sticky, VersionPlan};
+use super::types::{GuardPlan, Plan, RuntimeKind, Sticky};
 use super::units::HumanDuration;
 
-use super::engine_rules::{hardening, swarm};
+use super::engine_rules::swarm;
+
+mod version;
 pub(super) use super::grammar::host_port;
 pub use super::grammar::image_reference;
+pub use version::cpu_count_ok;
+use version::version;
 
 /// One validation failure, before it is located in the text.
 #[derive(Debug)]
@@ -247,146 +254,6 @@ fn listen(plan: &Plan, allow_remote_admin: bool) -> Check {
         );
     }
     Ok(())
-}
-
-fn version(runtime: RuntimeKind, key: &str, v: &VersionPlan) -> Check {
-    let rt = runtime.as_str();
-    // Keys that belong to another runtime are mistakes, not decoration.
-    if v.pinned.is_some() {
-        return bad(
-            format!("{key}.pinned"),
-            "`pinned` is what cutover writes into its state after a pull, not a plan key; to run an exact image, name its digest in `image` (\"repo@sha256:…\")",
-        );
-    }
-    let foreign: [(&str, bool, &str); 4] = [
-        ("image", v.image.is_some(), "docker"),
-        ("pull", v.pull != PullPolicy::Missing, "docker"),
-        ("command", v.command.is_some(), "process"),
-        ("upstreams", !v.upstreams.is_empty(), "static"),
-    ];
-    for (name, set, owner) in foreign {
-        let owned = owner == rt || (owner == "docker" && runtime.runs_images());
-        if set && !owned {
-            return bad(
-                format!("{key}.{name}"),
-                format!(
-                    "`{name}` is for runtime \"{owner}\" but this plan's runtime is \"{rt}\" (expected {})",
-                    own_key(runtime)
-                ),
-            );
-        }
-    }
-    match runtime {
-        RuntimeKind::Docker | RuntimeKind::Swarm => match &v.image {
-            None => {
-                return bad(
-                    format!("{key}.image"),
-                    format!("runtime \"{rt}\" needs an image, e.g. image = \"shop:1.4.2\""),
-                );
-            }
-            Some(image) => {
-                if let Err(why) = image_reference(image) {
-                    return bad(
-                        format!("{key}.image"),
-                        format!(
-                            "expected a Docker image reference like \"registry:5000/team/shop:1.4.2\", found {image:?}: {why}"
-                        ),
-                    );
-                }
-            }
-        },
-        RuntimeKind::Process => match &v.command {
-            None => {
-                return bad(
-                    format!("{key}.command"),
-                    "runtime \"process\" needs a command, e.g. command = [\"./shop\", \"--port\", \"{port}\"]",
-                );
-            }
-            Some(c) if c.first().is_none_or(|p| p.trim().is_empty()) => {
-                return bad(
-                    format!("{key}.command"),
-                    "expected a program and its arguments, found an empty command",
-                );
-            }
-            Some(_) => {}
-        },
-        RuntimeKind::Static => {
-            if v.upstreams.is_empty() {
-                return bad(
-                    format!("{key}.upstreams"),
-                    "runtime \"static\" needs at least one upstream, e.g. upstreams = [\"127.0.0.1:9001\"]",
-                );
-            }
-            for (i, u) in v.upstreams.iter().enumerate() {
-                if let Err(why) = host_port(u) {
-                    return bad(
-                        format!("{key}.upstreams[{i}]"),
-                        format!(
-                            "expected \"host:port\" such as \"127.0.0.1:9001\", found {u:?}: {why}"
-                        ),
-                    );
-                }
-            }
-        }
-    }
-    if v.replicas == 0 || v.replicas > MAX_REPLICAS {
-        return out_of_range(format!("{key}.replicas"), v.replicas, "");
-    }
-    if v.port == 0 {
-        return out_of_range(format!("{key}.port"), 0, "");
-    }
-    // Limits a runtime would silently drop are refused, not decoration.
-    if !runtime.honours_limits() {
-        for (name, set) in [("cpus", v.cpus.is_some()), ("memory", v.memory.is_some())] {
-            if set {
-                return bad(
-                    format!("{key}.{name}"),
-                    format!("{} (remove the key)", limits_ignored(runtime)),
-                );
-            }
-        }
-    }
-    if let Some(cpus) = v.cpus
-        && !cpu_count_ok(cpus)
-    {
-        return out_of_range(format!("{key}.cpus"), cpus, "");
-    }
-    if let Some(m) = v.memory
-        && m.0 < MIN_MEMORY
-    {
-        return out_of_range(format!("{key}.memory"), m, "");
-    }
-    if let Some(label) = &v.version {
-        printable(&format!("{key}.version"), label)?;
-    }
-    if let Some(cmd) = &v.command {
-        for (i, arg) in cmd.iter().enumerate() {
-            printable(&format!("{key}.command[{i}]"), arg)?;
-        }
-    }
-    hardening(runtime, key, v)?;
-    for name in v.env.keys() {
-        if name.is_empty() || name.contains('=') || name.contains('\0') {
-            return bad(
-                format!("{key}.env"),
-                format!("expected environment variable names without '=' or NUL, found {name:?}"),
-            );
-        }
-    }
-    Ok(())
-}
-
-/// A CPU limit cutover accepts (in a plan and in a resize).
-pub fn cpu_count_ok(cpus: f64) -> bool {
-    cpus.is_finite() && cpus > 0.0 && cpus <= MAX_CPUS
-}
-
-fn own_key(runtime: RuntimeKind) -> &'static str {
-    match runtime {
-        RuntimeKind::Docker | RuntimeKind::Swarm => "`image`",
-        RuntimeKind::Process => "`command`",
-        RuntimeKind::Static => "`upstreams`",
-    }
 }
 
 fn health(plan: &Plan) -> Check {

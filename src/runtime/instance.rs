@@ -61,6 +61,17 @@ impl Instance {
         })
     }
 
+    /// The instance named by labels when it is another than `me`: whose
+    /// replica this is, if not ours. `None` without an instance label, or
+    /// while this runtime serves no instance yet (nothing to tell apart).
+    pub fn other_than<'a>(
+        get: impl Fn(&str) -> Option<&'a str>,
+        me: Option<&Instance>,
+    ) -> Option<Instance> {
+        let other = Instance::from_labels(get)?;
+        (other.id != me?.id).then_some(other)
+    }
+
     /// `instance 3f2a… (state /var/lib/cutover/shop, admin 127.0.0.1:7900)`.
     pub fn describe(&self) -> String {
         let short: String = self.id.chars().take(8).collect();
@@ -85,6 +96,20 @@ pub struct Claim {
     pub instance: Instance,
     /// Their ids (container ids, short).
     pub replicas: Vec<String>,
+}
+
+impl Claim {
+    /// Count `replica` as `instance`'s in `claims`: one claim per instance,
+    /// replicas in the order they were found.
+    pub fn add(claims: &mut Vec<Claim>, instance: Instance, replica: String) {
+        match claims.iter_mut().find(|c| c.instance == instance) {
+            Some(claim) => claim.replicas.push(replica),
+            None => claims.push(Claim {
+                instance,
+                replicas: vec![replica],
+            }),
+        }
+    }
 }
 
 /// Whether `other`'s daemon runs: its `/healthz` answers 200 with its own

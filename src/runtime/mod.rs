@@ -139,6 +139,16 @@ pub struct Inventory {
     pub others: Vec<Claim>,
 }
 
+impl Inventory {
+    /// Every replica that is ours, running ones first, dead ones after.
+    pub fn ours(self) -> Vec<Replica> {
+        self.running
+            .into_iter()
+            .chain(self.exited.into_iter().map(|(r, _)| r))
+            .collect()
+    }
+}
+
 /// Live resource usage of one replica.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ReplicaStats {

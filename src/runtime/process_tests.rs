@@ -2,6 +2,8 @@
 
 //! Real child processes (`sh`, `sleep`), real signals.
 use super::*;
+use crate::model::Role;
+use crate::runtime::{EXIT_CODE_UNKNOWN, exit_detail};
 
 fn spec(service: &str, script: &str, replicas: u32) -> VersionSpec {
     VersionSpec {

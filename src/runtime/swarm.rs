@@ -25,26 +25,32 @@
 //! container (pull, stats, logs, the engine's events) is done by an inner
 //! [`DockerRuntime`] on the manager's engine; stats and logs of tasks on
 //! other nodes are not reachable from there.
+//!
+//! This file holds the runtime, what it knows of its services and
+//! replicas, and its [`Runtime`] methods; beside it, `swarm/service.rs`
+//! holds the engine calls on one service, `swarm/inventory.rs` sorts the
+//! engine's services into ours and not ours, and `swarm/follow.rs` follows
+//! their task lists.
 
-use super::docker::{
-    DockerRuntime, LABEL_RELEASE, LABEL_ROLE, LABEL_SERVICE, LABEL_VERSION, is_not_found,
-    replica_from_labels,
-};
-use super::docker_events::{self, SharedTracker};
-use super::swarm_spec::{self, Change, TaskPhase, TaskView};
+mod follow;
+mod inventory;
+mod service;
+
+use follow::{Follower, addr_of, tasks_of};
+
+use super::docker::{DockerRuntime, identity_labels, is_not_found, replica_env};
+use super::docker_events;
+use super::swarm_spec::{self, TaskPhase, TaskView};
 use super::{
-    Claim, EXIT_CODE_GONE, Instance, Inventory, Replica, ReplicaStats, Runtime, RuntimeError,
-    RuntimeEvent, VersionSpec, pull,
+    Instance, Inventory, Replica, ReplicaStats, Runtime, RuntimeError, RuntimeEvent, VersionSpec,
+    pull,
 };
 use crate::model::Role;
 use crate::plan::SwarmPlan;
 use bollard::Docker;
-use bollard::models::{LocalNodeState, Service, ServiceSpec};
-use bollard::query_parameters::{
-    InspectServiceOptions, ListContainersOptions, ListServicesOptions, ListTasksOptions,
-    UpdateServiceOptions,
-};
-use std::collections::{HashMap, HashSet};
+use bollard::models::LocalNodeState;
+use bollard::query_parameters::InspectServiceOptions;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::broadcast;
@@ -164,14 +170,17 @@ impl SwarmRuntime {
             "swarm manager connected; services publish in host mode (no-new-privileges cannot be set on Swarm services)"
         );
         let known = Shared::default();
-        let poller = tokio::spawn(follow(
-            docker.client().clone(),
-            known.clone(),
-            docker.event_sender().clone(),
-            docker.tracker().clone(),
-            docker.publish().host.clone(),
-            node_id.clone(),
-        ));
+        let poller = tokio::spawn(
+            Follower {
+                client: docker.client().clone(),
+                known: known.clone(),
+                tx: docker.event_sender().clone(),
+                tracker: docker.tracker().clone(),
+                local_host: docker.publish().host.clone(),
+                local_node: node_id.clone(),
+            }
+            .run(),
+        );
         Ok(SwarmRuntime {
             docker,
             placement,
@@ -231,410 +240,6 @@ impl SwarmRuntime {
         )
         .await
     }
-
-    /// Wait until `replicas` tasks of the service run with their ports;
-    /// an error as soon as the tasks say they will not.
-    async fn wait_running(
-        &self,
-        id: &str,
-        name: &str,
-        spec: &VersionSpec,
-    ) -> Result<Vec<TaskView>, RuntimeError> {
-        let deadline = tokio::time::Instant::now() + START_WITHIN;
-        let mut pending_since: Option<tokio::time::Instant> = None;
-        loop {
-            let tasks = self.tasks(id, spec.port).await?;
-            let running: Vec<TaskView> = tasks
-                .iter()
-                .filter(|t| {
-                    t.state == TaskPhase::Running && t.container.is_some() && t.published.is_some()
-                })
-                .cloned()
-                .collect();
-            if running.len() >= spec.replicas as usize {
-                return Ok(running);
-            }
-            if let Some(why) = swarm_spec::start_failure(&tasks) {
-                // A task that cannot be placed may be placed a moment later
-                // (a node joining); one that ended will not serve.
-                let ended = tasks.iter().any(|t| matches!(t.state, TaskPhase::Ended(_)));
-                let since = *pending_since.get_or_insert_with(tokio::time::Instant::now);
-                if ended || since.elapsed() > Duration::from_secs(5) {
-                    return Err(RuntimeError::CreateRefused(format!(
-                        "service {name}: {}",
-                        crate::text::clean(&why)
-                    )));
-                }
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(RuntimeError::CreateRefused(format!(
-                    "service {name}: {} of {} tasks running after {} s",
-                    running.len(),
-                    spec.replicas,
-                    START_WITHIN.as_secs()
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    /// Change a service's spec from its current version, again if someone
-    /// else changed it in between.
-    async fn update(
-        &self,
-        service: &str,
-        change: impl Fn(&ServiceSpec) -> Option<ServiceSpec>,
-    ) -> Result<(), RuntimeError> {
-        for _ in 0..5 {
-            let current = match self
-                .client()
-                .inspect_service(service, None::<InspectServiceOptions>)
-                .await
-            {
-                Ok(s) => s,
-                Err(e) if gone(&e) => return Ok(()),
-                Err(e) => return Err(self.docker.err(&format!("inspect service {service}"), e)),
-            };
-            let Some(spec) = current.spec.as_ref().and_then(&change) else {
-                return Ok(());
-            };
-            let version = current.version.and_then(|v| v.index).unwrap_or(0);
-            let options = UpdateServiceOptions {
-                version: i32::try_from(version).unwrap_or(i32::MAX),
-                ..Default::default()
-            };
-            match self
-                .client()
-                .update_service(service, spec, options, None)
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(e) if gone(&e) => return Ok(()),
-                Err(e) if out_of_sequence(&e) => continue,
-                Err(e) => return Err(self.docker.err(&format!("update service {service}"), e)),
-            }
-        }
-        Err(RuntimeError::Other(format!(
-            "update service {service}: it kept changing under cutover (5 tries)"
-        )))
-    }
-
-    /// Delete a service and wait (briefly) until its tasks' containers are
-    /// gone too, so nothing with cutover's labels outlives a removal.
-    async fn delete(&self, service: &str) -> Result<(), RuntimeError> {
-        match self.client().delete_service(service).await {
-            Ok(()) => {}
-            Err(e) if gone(&e) => {}
-            Err(e) => return Err(self.docker.err(&format!("remove service {service}"), e)),
-        }
-        {
-            let mut k = lock(&self.known);
-            k.services.remove(service);
-            k.replicas.retain(|_, h| h.service != service);
-        }
-        let deadline = tokio::time::Instant::now() + STOP_SLACK;
-        while tokio::time::Instant::now() < deadline {
-            let left = self
-                .client()
-                .list_containers(Some(ListContainersOptions {
-                    all: true,
-                    filters: Some(service_filter(
-                        "label",
-                        &format!("com.docker.swarm.service.id={service}"),
-                    )),
-                    ..Default::default()
-                }))
-                .await
-                .map(|l| l.len())
-                .unwrap_or(0);
-            if left == 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        Ok(())
-    }
-
-    /// The service of a replica (it may be one this runtime never saw:
-    /// a cleanup after a restart), from its container's labels.
-    async fn service_of(&self, replica: &Replica) -> Option<String> {
-        if let Some(id) = replica.id.strip_prefix(SERVICE_ID) {
-            return Some(id.to_string());
-        }
-        if let Some(h) = lock(&self.known).replicas.get(&replica.id) {
-            return Some(h.service.clone());
-        }
-        let info = self
-            .client()
-            .inspect_container(
-                &replica.id,
-                None::<bollard::query_parameters::InspectContainerOptions>,
-            )
-            .await
-            .ok()?;
-        info.config?
-            .labels?
-            .get("com.docker.swarm.service.id")
-            .cloned()
-    }
-
-    /// Every service carrying this service's label, sorted as the Docker
-    /// runtime sorts containers: ours (running tasks; a service with none
-    /// is listed by its id, to be removed), look-alikes, other instances'.
-    async fn scan(&self, service: &str) -> Result<Inventory, RuntimeError> {
-        let found = self
-            .client()
-            .list_services(Some(ListServicesOptions {
-                filters: Some(service_filter(
-                    "label",
-                    &format!("{LABEL_SERVICE}={service}"),
-                )),
-                ..Default::default()
-            }))
-            .await
-            .map_err(|e| self.docker.err("list services", e))?;
-        let me = self.docker.instance();
-        let mut inv = Inventory::default();
-        for s in found {
-            let Some(id) = s.id.clone() else { continue };
-            let labels = service_labels(&s);
-            if labels.get(LABEL_SERVICE).map(String::as_str) != Some(service) {
-                continue;
-            }
-            let name = crate::text::clean_owned(
-                s.spec
-                    .as_ref()
-                    .and_then(|s| s.name.clone())
-                    .unwrap_or_default(),
-            );
-            if let Some(other) = Instance::from_labels(|k| labels.get(k).map(String::as_str))
-                && let Some(me) = &me
-                && other.id != me.id
-            {
-                inv.foreign.push(format!(
-                    "swarm service {name} of {service} belongs to another cutover, {}: not ours, left alone",
-                    other.describe()
-                ));
-                match inv.others.iter_mut().find(|c| c.instance == other) {
-                    Some(claim) => claim.replicas.push(name),
-                    None => inv.others.push(Claim {
-                        instance: other,
-                        replicas: vec![name],
-                    }),
-                }
-                continue;
-            }
-            let Some(template) = replica_from_labels(id.clone(), &labels, String::new()) else {
-                inv.foreign.push(format!(
-                    "swarm service {name} carries {LABEL_SERVICE}={service} but not cutover's {LABEL_ROLE} and {LABEL_RELEASE} labels: it is not cutover's, left alone"
-                ));
-                continue;
-            };
-            let port = target_port(&s).unwrap_or(0);
-            let tasks = self.tasks(&id, port).await?;
-            let mut any = false;
-            for t in tasks.iter().filter(|t| t.state == TaskPhase::Running) {
-                let (Some(c), Some(p)) = (&t.container, t.published) else {
-                    continue;
-                };
-                any = true;
-                let addr = self.addr(&t.node, p).await;
-                self.hold(&id, c, &t.node);
-                inv.running.push(Replica {
-                    id: c.clone(),
-                    addr,
-                    ..template.clone()
-                });
-            }
-            lock(&self.known).services.insert(
-                id.clone(),
-                Svc {
-                    role: template.role,
-                    release: template.release,
-                    version: template.version.clone(),
-                    port,
-                    followed: true,
-                },
-            );
-            if !any {
-                inv.exited.push((
-                    Replica {
-                        id: format!("{SERVICE_ID}{id}"),
-                        ..template
-                    },
-                    format!("service {name} has no running task"),
-                ));
-            }
-        }
-        Ok(inv)
-    }
-
-    /// Remember a replica handed out, and watch its container's exit.
-    fn hold(&self, service: &str, container: &str, node: &str) {
-        docker_events::lock(self.docker.tracker()).know(container);
-        lock(&self.known).replicas.insert(
-            container.to_string(),
-            Held {
-                service: service.to_string(),
-                node: node.to_string(),
-                alive: true,
-                retiring: false,
-            },
-        );
-    }
-}
-
-fn service_labels(s: &Service) -> HashMap<String, String> {
-    s.spec
-        .as_ref()
-        .and_then(|s| s.labels.clone())
-        .unwrap_or_default()
-}
-
-fn target_port(s: &Service) -> Option<u16> {
-    s.spec
-        .as_ref()?
-        .endpoint_spec
-        .as_ref()?
-        .ports
-        .as_ref()?
-        .first()?
-        .target_port
-        .and_then(|p| u16::try_from(p).ok())
-}
-
-async fn tasks_of(
-    client: &Docker,
-    service: &str,
-    target: u16,
-) -> Result<Vec<TaskView>, bollard::errors::Error> {
-    let tasks = client
-        .list_tasks(Some(ListTasksOptions {
-            filters: Some(service_filter("service", service)),
-        }))
-        .await?;
-    Ok(tasks
-        .iter()
-        .filter_map(|t| swarm_spec::task_view(t, target))
-        .collect())
-}
-
-/// `host:port` of a task: the engine's host for the manager's own node,
-/// else the node's address as the swarm knows it.
-async fn addr_of(
-    client: &Docker,
-    known: &Shared,
-    local_host: &str,
-    local_node: &str,
-    node: &str,
-    port: u16,
-) -> String {
-    if node == local_node || node.is_empty() {
-        return format!("{local_host}:{port}");
-    }
-    if let Some(a) = lock(known).nodes.get(node) {
-        return format!("{a}:{port}");
-    }
-    let addr = client
-        .inspect_node(node)
-        .await
-        .ok()
-        .and_then(|n| n.status?.addr)
-        // The engine's words, used as an address: only an IP address is.
-        .and_then(|a| a.parse::<std::net::IpAddr>().ok())
-        .filter(|ip| !ip.is_unspecified())
-        .map(|ip| match ip {
-            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
-            v4 => v4.to_string(),
-        })
-        .unwrap_or_else(|| local_host.to_string());
-    lock(known).nodes.insert(node.to_string(), addr.clone());
-    format!("{addr}:{port}")
-}
-
-/// Follow the task lists of the services started or found, until aborted.
-async fn follow(
-    client: Docker,
-    known: Shared,
-    tx: broadcast::Sender<RuntimeEvent>,
-    tracker: SharedTracker,
-    local_host: String,
-    local_node: String,
-) {
-    let mut tick = tokio::time::interval(POLL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let services: Vec<(String, Svc)> = lock(&known)
-            .services
-            .iter()
-            .filter(|(_, s)| s.followed)
-            .map(|(id, s)| (id.clone(), s.clone()))
-            .collect();
-        for (id, svc) in services {
-            let tasks = match tasks_of(&client, &id, svc.port).await {
-                Ok(t) => t,
-                Err(e) if gone(&e) => Vec::new(),
-                // The engine is away: its own events say so (docker.rs).
-                Err(_) => continue,
-            };
-            let (held, alive): (HashSet<String>, HashSet<String>) = {
-                let k = lock(&known);
-                let mine = k.replicas.iter().filter(|(_, h)| h.service == id);
-                let held = mine.clone().map(|(c, _)| c.clone()).collect();
-                let alive = mine
-                    .filter(|(_, h)| h.alive)
-                    .map(|(c, _)| c.clone())
-                    .collect();
-                (held, alive)
-            };
-            for change in swarm_spec::changes(&held, &alive, &tasks) {
-                match change {
-                    Change::Ended { container, code } => {
-                        if let Some(h) = lock(&known).replicas.get_mut(&container) {
-                            h.alive = false;
-                        }
-                        let code = code.unwrap_or(EXIT_CODE_GONE);
-                        let ev = docker_events::lock(&tracker).exit(container, code, false);
-                        if let Some(ev) = ev {
-                            let _ = tx.send(ev);
-                        }
-                    }
-                    Change::Appeared(t) => {
-                        let (Some(c), Some(port)) = (t.container.clone(), t.published) else {
-                            continue;
-                        };
-                        // Still this runtime's to follow (not deleted meanwhile)?
-                        if !lock(&known).services.contains_key(&id) {
-                            continue;
-                        }
-                        let addr =
-                            addr_of(&client, &known, &local_host, &local_node, &t.node, port).await;
-                        docker_events::lock(&tracker).know(&c);
-                        lock(&known).replicas.insert(
-                            c.clone(),
-                            Held {
-                                service: id.clone(),
-                                node: t.node.clone(),
-                                alive: true,
-                                retiring: false,
-                            },
-                        );
-                        tracing::info!(service = %id, container = %c, %addr, "swarm started a replacement task");
-                        let _ = tx.send(RuntimeEvent::Appeared {
-                            replica: Replica {
-                                id: c,
-                                role: svc.role,
-                                release: svc.release,
-                                version: svc.version.clone(),
-                                addr,
-                            },
-                        });
-                    }
-                }
-            }
-        }
-    }
 }
 
 #[async_trait::async_trait]
@@ -653,17 +258,8 @@ impl Runtime for SwarmRuntime {
 
     async fn start(&self, spec: &VersionSpec) -> Result<Vec<Replica>, RuntimeError> {
         let image = self.image_for(spec).await?;
-        let mut labels: HashMap<String, String> = spec.labels.clone().into_iter().collect();
-        labels.insert(LABEL_SERVICE.into(), spec.service.clone());
-        labels.insert(LABEL_ROLE.into(), spec.role.as_str().into());
-        labels.insert(LABEL_VERSION.into(), spec.version.clone());
-        labels.insert(LABEL_RELEASE.into(), spec.release.to_string());
-        if let Some(me) = self.docker.instance() {
-            labels.extend(me.labels());
-        }
-        let mut env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        env.push(format!("PORT={}", spec.port));
-        env.push(format!("DEMO_PORT={}", spec.port));
+        let labels = identity_labels(spec, self.docker.instance());
+        let env = replica_env(spec);
         let name = format!(
             "cutover-{}-{}-r{}-{:04x}",
             spec.service,
@@ -822,12 +418,7 @@ impl Runtime for SwarmRuntime {
     }
 
     async fn list(&self, service: &str) -> Result<Vec<Replica>, RuntimeError> {
-        let inv = self.scan(service).await?;
-        Ok(inv
-            .running
-            .into_iter()
-            .chain(inv.exited.into_iter().map(|(r, _)| r))
-            .collect())
+        Ok(self.scan(service).await?.ours())
     }
 
     async fn inventory(&self, service: &str) -> Result<Inventory, RuntimeError> {

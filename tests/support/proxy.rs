@@ -217,9 +217,11 @@ pub fn dead_addr() -> String {
         .to_string()
 }
 
-/// Poll `check` until it holds (up to ~5 s); no sleeps as synchronisation
-/// in the assertions themselves.
-pub async fn eventually(mut check: impl FnMut() -> bool) -> bool {
+/// Whether `check` came to hold within ~5 s (polled; no sleeps as
+/// synchronisation in the assertions themselves). Answers instead of
+/// panicking, unlike `wait::eventually`: the caller asserts with its own
+/// message.
+pub async fn became_true_within(mut check: impl FnMut() -> bool) -> bool {
     super::wait::poll(Duration::from_secs(5), Duration::from_millis(10), || {
         std::future::ready(check().then_some(()))
     })

@@ -38,9 +38,9 @@ pub fn breach(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     };
     let what = format!(
         " ✗ GUARD BREACH  {} {} > {}",
-        fmt::guard_label(b.guard),
-        fmt::guard_value(b.guard, b.value),
-        fmt::guard_value(b.guard, b.threshold),
+        b.guard.label(),
+        b.guard.value_text(b.value),
+        b.guard.value_text(b.threshold),
     );
     let when = format!(" at {}", b.at.format("%H:%M:%S"));
     let outcome = if outcome.is_empty() {

@@ -1,8 +1,6 @@
 //! How figures read on screen: one place for units and rounding, so every
 //! panel says "0.12 %", "48 ms", "1.2 s", "256 MiB" the same way.
 
-use crate::model::Guard;
-
 /// An error ratio as a percent: `0.12 %`, `12 %`, `—` when unknown. The
 /// digits are [`crate::model::percent_text`]'s, as everywhere.
 pub fn rate(r: Option<f64>) -> String {
@@ -50,19 +48,10 @@ pub fn countdown(ms: u64) -> String {
     format!("{}:{:02}", s / 60, s % 60)
 }
 
-/// A guard's value or threshold in the guard's own unit.
-pub fn guard_value(name: Guard, v: f64) -> String {
-    name.value_text(v)
-}
-
-/// A guard's name for people.
-pub fn guard_label(name: Guard) -> &'static str {
-    name.label()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Guard;
 
     #[test]
     fn figures_read_well() {
@@ -74,7 +63,7 @@ mod tests {
         assert_eq!(ms(Some(1250.0)), "1.25 s");
         assert_eq!(bytes(256 * 1024 * 1024), "256 MiB");
         assert_eq!(countdown(41_200), "0:42");
-        assert_eq!(guard_value(Guard::MaxP99Ratio, 1.5), "×1.50");
+        assert_eq!(Guard::MaxP99Ratio.value_text(1.5), "×1.50");
         assert_eq!(crate::model::clip("abcdef", 4), "abc…");
         assert_eq!(
             crate::model::short_id(&"a".repeat(64)),

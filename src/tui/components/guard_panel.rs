@@ -24,7 +24,7 @@
 //! └───────────────────────────────────────────────────────────────┘
 //! ```
 
-use super::{fit, fmt, guards, popups};
+use super::{fit, guards, popups};
 use crate::model::{GuardVerdict, StateView};
 use crate::plan::GuardPlan;
 use crate::tui::app::{App, GuardsView};
@@ -56,7 +56,7 @@ fn limit(s: &StateView, shown: Option<&GuardPlan>, key: GuardKey) -> String {
     };
     match (shown, verdict_of(s, key)) {
         (Some(t), _) => format!("{}{edited}", key.value(t)),
-        (None, Some(v)) => fmt::guard_value(v.name, v.threshold),
+        (None, Some(v)) => v.name.value_text(v.threshold),
         (None, None) => "?".into(),
     }
 }
@@ -74,7 +74,7 @@ fn row(
         (words, style)
     });
     let value = v
-        .and_then(|v| v.value.map(|x| fmt::guard_value(v.name, x)))
+        .and_then(|v| v.value.map(|x| v.name.value_text(x)))
         .unwrap_or_else(|| {
             if v.is_some() {
                 "—".into()

@@ -16,7 +16,7 @@
 //! └──────────────────────────────────────┘
 //! ```
 
-use super::{fit, fmt};
+use super::fit;
 use crate::model::{GuardStatus, GuardVerdict};
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
@@ -72,11 +72,11 @@ fn gauge(g: &GuardVerdict) -> String {
 }
 
 fn value_text(g: &GuardVerdict) -> String {
-    g.value.map_or("—".into(), |x| fmt::guard_value(g.name, x))
+    g.value.map_or("—".into(), |x| g.name.value_text(x))
 }
 
 fn limit_text(g: &GuardVerdict) -> String {
-    format!("≤ {}", fmt::guard_value(g.name, g.threshold))
+    format!("≤ {}", g.name.value_text(g.threshold))
 }
 
 /// The columns for `guards` in `width` columns.
@@ -84,7 +84,7 @@ pub fn columns(guards: &[GuardVerdict], width: usize) -> Columns {
     let max = |f: &dyn Fn(&GuardVerdict) -> usize| guards.iter().map(f).max().unwrap_or(0);
     let mut c = Columns {
         words: true,
-        name: max(&|g| fit::width(fmt::guard_label(g.name))),
+        name: max(&|g| fit::width(g.name.label())),
         value: max(&|g| fit::width(&value_text(g))),
         limit: max(&|g| fit::width(&limit_text(g))),
         gauge: true,
@@ -135,7 +135,7 @@ pub fn line(
     let mut spans = vec![
         Span::styled(verdict, style),
         Span::styled(
-            format!("{:<w$} ", fmt::guard_label(g.name), w = cols.name),
+            format!("{:<w$} ", g.name.label(), w = cols.name),
             name_style,
         ),
         Span::styled(

@@ -13,7 +13,7 @@
 
 use super::fit::{self, Piece};
 use super::fmt;
-use crate::model::{Guard, ReplicaStatus, Role, StateView, VersionView};
+use crate::model::{Guard, ReplicaStatus, Role, StateView, VersionStats, VersionView};
 use crate::tui::app::{App, replica_bad};
 use crate::tui::theme::Theme;
 use ratatui::Frame;
@@ -89,7 +89,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, role: Rol
 }
 
 fn summary(s: &StateView, v: &VersionView, theme: &Theme, width: usize) -> Vec<Line<'static>> {
-    let st = &v.stats;
+    vec![
+        health_line(v, theme, width),
+        errors_line(s, v, theme, width),
+        latency_line(&v.stats, theme, width),
+        resources_line(v, theme, width),
+    ]
+}
+
+/// `shop:1.4.2        ●●○ 2/3 healthy`: the image, a dot per replica, the count.
+fn health_line(v: &VersionView, theme: &Theme, width: usize) -> Line<'static> {
     let healthy = v.healthy();
     let total = v.replicas.len();
     let dots: Vec<Span> = v
@@ -116,7 +125,13 @@ fn summary(s: &StateView, v: &VersionView, theme: &Theme, width: usize) -> Vec<L
         format!(" {healthy}/{total} healthy"),
         theme.fg(health_colour),
     ));
+    Line::from(l1)
+}
 
+/// `120 req/s  errors 0.12 % (3/2400) [0.1–1.3]`: marked when an error guard
+/// judged them too many.
+fn errors_line(s: &StateView, v: &VersionView, theme: &Theme, width: usize) -> Line<'static> {
+    let st = &v.stats;
     // The canary's errors are marked when an error guard judged them too
     // many (against stable, or the absolute ceiling).
     let over = v.role == Role::Canary
@@ -169,6 +184,11 @@ fn summary(s: &StateView, v: &VersionView, theme: &Theme, width: usize) -> Vec<L
         &[2, 1],
         width,
     );
+    Line::from(l2)
+}
+
+/// `p50 4.2 ms  p99 48 ms  in flight 3`.
+fn latency_line(st: &VersionStats, theme: &Theme, width: usize) -> Line<'static> {
     let l3 = fit::squeeze(
         vec![
             Piece::fixed(vec![
@@ -185,6 +205,11 @@ fn summary(s: &StateView, v: &VersionView, theme: &Theme, width: usize) -> Vec<L
         &[1],
         width,
     );
+    Line::from(l3)
+}
+
+/// `cpu 12 % (limit 0.5 cpu each)  mem 80 MiB / 512 MiB`: summed over replicas.
+fn resources_line(v: &VersionView, theme: &Theme, width: usize) -> Line<'static> {
     let cpu: Option<f64> = v
         .replicas
         .iter()
@@ -229,12 +254,7 @@ fn summary(s: &StateView, v: &VersionView, theme: &Theme, width: usize) -> Vec<L
     }
     let mem_limit_at = l4.len() - 1;
     let l4 = fit::squeeze(l4, &[cpu_limit, mem_limit_at], width);
-    vec![
-        Line::from(l1),
-        Line::from(l2),
-        Line::from(l3),
-        Line::from(l4),
-    ]
+    Line::from(l4)
 }
 
 /// One row per replica, columns sized to the widest entry so they line
