@@ -48,6 +48,8 @@ pub struct DaemonConfig {
     pub listeners: Option<listeners::Listeners>,
     /// The guards' running tests from a predecessor.
     pub evidence: Option<crate::controller::handover::EvidenceSnapshot>,
+    /// The release's failed requests as a predecessor counted them.
+    pub failed_in_release: u64,
     /// How long to wait for the state directory's lock (a predecessor
     /// lets go of it during a takeover); zero: refuse at once.
     pub lock_patience: Duration,
@@ -64,6 +66,7 @@ impl DaemonConfig {
             labels: Default::default(),
             listeners: None,
             evidence: None,
+            failed_in_release: 0,
             lock_patience: Duration::ZERO,
         }
     }
@@ -260,6 +263,9 @@ pub async fn start(cfg: DaemonConfig) -> Result<RunningDaemon> {
     // until then connections wait in the listen backlog, never refused and
     // never answered from an empty table.
     controller.started().await;
+    if cfg.failed_in_release > 0 {
+        router.carry_failed_in_release(cfg.failed_in_release);
+    }
     let proxy_threads =
         crate::proxy::serve_listeners(listeners.public, router.clone(), stop_rx.clone(), grace)
             .wrap_err_with(|| format!("cannot serve on {public_addr} (public)"))?;
@@ -312,6 +318,7 @@ pub async fn start(cfg: DaemonConfig) -> Result<RunningDaemon> {
         let listener = takeover::listen(&dir.path)?;
         let offer = takeover::Offering {
             controller: controller.clone(),
+            router: router.clone(),
             runtime,
             journal: journal.clone(),
             listeners: kept,
@@ -475,9 +482,11 @@ async fn start_in_place_of(
     let takeover::Handed {
         listeners,
         evidence,
+        failed_in_release,
         line,
         ..
     } = handed;
+    cfg.failed_in_release = failed_in_release;
     cfg.listeners = Some(listeners);
     cfg.evidence = evidence;
     cfg.lock_patience = Duration::from_secs(10);

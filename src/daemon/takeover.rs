@@ -71,6 +71,9 @@ enum Message {
         /// one that does not read back costs only the evidence, not the
         /// takeover.
         evidence: Option<serde_json::Value>,
+        /// Client requests that got a canary failure in this release (the
+        /// budget of `max_failed_requests` goes on from there).
+        failed_in_release: u64,
     },
     Ready {
         pid: u32,
@@ -153,6 +156,8 @@ fn receive_sockets(stream: &UnixStream) -> std::io::Result<(u8, Vec<std::os::fd:
 pub struct Handed {
     pub listeners: Listeners,
     pub evidence: Option<EvidenceSnapshot>,
+    /// The release's failed requests, as the old daemon counted them.
+    pub failed_in_release: u64,
     /// The old daemon's pid.
     pub from_pid: u32,
     pub from_version: String,
@@ -220,7 +225,7 @@ fn ask_once(path: &Path) -> Result<std::result::Result<Handed, String>> {
     )?;
     let (first, fds) = receive_sockets(&stream).wrap_err("reading the old daemon's answer")?;
     let answer = read_frame(&mut stream).wrap_err("reading the old daemon's answer")?;
-    let (pid, version, public, evidence) = match (first, answer) {
+    let (pid, version, public, evidence, failed_in_release) = match (first, answer) {
         (
             b'F',
             Message::Offer {
@@ -228,8 +233,9 @@ fn ask_once(path: &Path) -> Result<std::result::Result<Handed, String>> {
                 version,
                 public,
                 evidence,
+                failed_in_release,
             },
-        ) => (pid, version, public, evidence),
+        ) => (pid, version, public, evidence, failed_in_release),
         (_, Message::Refused { reason }) => return Ok(Err(reason)),
         (_, other) => bail!("unexpected answer from the old daemon: {other:?}"),
     };
@@ -259,6 +265,7 @@ fn ask_once(path: &Path) -> Result<std::result::Result<Handed, String>> {
             origin: Origin::Takeover,
         },
         evidence,
+        failed_in_release,
         from_pid: pid,
         from_version: version,
         notes,
@@ -272,6 +279,8 @@ fn ask_once(path: &Path) -> Result<std::result::Result<Handed, String>> {
 /// What the running daemon lends to a successor.
 pub struct Offering {
     pub controller: ControllerHandle,
+    /// Where the release's failed requests are counted.
+    pub router: crate::proxy::Router,
     /// Told to let go of its replicas once the successor serves.
     pub runtime: Arc<dyn crate::runtime::Runtime>,
     pub journal: crate::journal::SharedJournal,
@@ -366,6 +375,7 @@ async fn hand_over(stream: tokio::net::UnixStream, offer: Arc<Offering>) -> Resu
                 version: env!("CARGO_PKG_VERSION").into(),
                 public: o.listeners.public.len(),
                 evidence,
+                failed_in_release: o.router.failed_in_release(),
             },
         )?;
         stream.set_read_timeout(Some(READY_WITHIN))?;

@@ -336,6 +336,13 @@ impl Router {
         self.inner.trips.start_release(&self.inner.metrics);
     }
 
+    /// Carry on a release's count of failed requests from the daemon this
+    /// one took over from (the budget of `max_failed_requests` is per release,
+    /// not per daemon).
+    pub fn carry_failed_in_release(&self, failed: u64) {
+        self.inner.trips.carry(failed);
+    }
+
     /// Client requests that got a canary failure since the release began.
     pub fn failed_in_release(&self) -> u64 {
         self.inner.trips.failed_in_release(&self.inner.metrics)

@@ -59,6 +59,9 @@ pub struct TripWire {
     budget: AtomicU64,
     /// Canary `errors_total` when the release began.
     base: AtomicU64,
+    /// Failed requests of this release counted by the daemon this one took
+    /// over from (its metrics stayed with it).
+    carried: AtomicU64,
     /// Canary failures in a row right now.
     run: AtomicU64,
     /// Stable's latest answer was a failure.
@@ -76,6 +79,7 @@ impl Default for TripWire {
             in_a_row: AtomicU64::new(OFF),
             budget: AtomicU64::new(OFF),
             base: AtomicU64::new(0),
+            carried: AtomicU64::new(0),
             run: AtomicU64::new(0),
             stable_failing: AtomicBool::new(false),
             fired: AtomicBool::new(false),
@@ -103,7 +107,13 @@ impl TripWire {
     pub fn start_release(&self, metrics: &Metrics) {
         self.base
             .store(metrics.errors_total(Role::Canary), Ordering::SeqCst);
+        self.carried.store(0, Ordering::SeqCst);
         self.run.store(0, Ordering::SeqCst);
+    }
+
+    /// The release's failed requests so far, as a predecessor counted them.
+    pub fn carry(&self, failed: u64) {
+        self.carried.store(failed, Ordering::SeqCst);
     }
 
     /// Client requests that got a canary failure since the release began.
@@ -111,6 +121,7 @@ impl TripWire {
         metrics
             .errors_total(Role::Canary)
             .saturating_sub(self.base.load(Ordering::SeqCst))
+            + self.carried.load(Ordering::SeqCst)
     }
 
     /// Canary failures in a row right now.
