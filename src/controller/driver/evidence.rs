@@ -255,4 +255,40 @@ mod tests {
         assert_eq!(t.canary.latency.total(), 3);
         assert_eq!(f.take_tick(), None, "taken once");
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn evidence_handed_over_as_json_carries_on_where_it_stood() {
+        let m = Metrics::new();
+        let g = GuardPlan::default();
+        let mut f = Feed::new(&g, &m);
+        for i in 0..20 {
+            m.start(Role::Stable).finish(200, Duration::from_millis(2));
+            let status = if i % 4 == 0 { 503 } else { 200 };
+            m.start(Role::Canary)
+                .finish(status, Duration::from_millis(3));
+            tokio::time::advance(Duration::from_millis(250)).await;
+            f.take_seconds(&m, true);
+            f.take_counts(&m);
+        }
+        let snap = f.snapshot();
+        let wire = serde_json::to_string(&snap).unwrap();
+        let back: EvidenceSnapshot = serde_json::from_str(&wire).unwrap();
+
+        // A successor: fresh metrics, a fresh feed, the evidence carried on.
+        let m2 = Metrics::new();
+        let mut g2 = Feed::new(&g, &m2);
+        assert!(g2.resume(back.clone(), &g));
+        assert_eq!(
+            serde_json::to_value(&g2.judge).unwrap(),
+            serde_json::to_value(&f.judge).unwrap(),
+            "the same running tests"
+        );
+        assert!(g2.at_ms() >= snap.at_ms, "its clock goes on, not from zero");
+        // Under other thresholds it is not carried.
+        let other = GuardPlan {
+            min_requests: g.min_requests + 1,
+            ..g.clone()
+        };
+        assert!(!Feed::new(&other, &m2).resume(back, &other));
+    }
 }
