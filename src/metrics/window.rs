@@ -3,9 +3,12 @@
 //! explicit second so it is tested without a clock (the second is the
 //! ring's clock injection: callers pass it in).
 //!
-//! Memory is allocated once (see DESIGN.md: unbounded per-key histograms ate
+//! Memory is bounded (see DESIGN.md: unbounded per-key histograms ate
 //! gigabytes elsewhere) and buckets are reused as the ring turns: a bucket
-//! whose second is stale is cleared when written, and ignored when read.
+//! whose second is stale is cleared when written, and ignored when read. A
+//! bucket's histogram (about 10 KiB) is made the first time a request lands
+//! in it and kept from then on: an idle daemon holds none of the 720 (7 MiB),
+//! a busy one all of them, as before.
 //!
 //! Each bucket has its own lock. The request path locks only the bucket of
 //! the current second; a reader (a `/metrics` scrape, a guard tick) locks
@@ -79,7 +82,8 @@ struct Bucket {
     /// The second this bucket holds; `u64::MAX` = never written.
     sec: u64,
     counts: Counts,
-    latency: Histogram<u32>,
+    /// Made on the bucket's first request (see the module's doc).
+    latency: Option<Histogram<u32>>,
     /// Sum of the recorded latencies, for a summary's `_sum`.
     latency_sum_us: u64,
 }
@@ -89,14 +93,16 @@ impl Bucket {
         Bucket {
             sec: u64::MAX,
             counts: Counts::default(),
-            latency: histogram(),
+            latency: None,
             latency_sum_us: 0,
         }
     }
 
     fn clear(&mut self) {
         self.counts = Counts::default();
-        self.latency.reset();
+        if let Some(h) = &mut self.latency {
+            h.reset();
+        }
         self.latency_sum_us = 0;
     }
 }
@@ -159,7 +165,9 @@ impl Ring {
         }
         let latency_us = latency_us.clamp(1, MAX_LATENCY_US);
         b.counts.add_status(status);
-        b.latency.saturating_record(latency_us);
+        b.latency
+            .get_or_insert_with(histogram)
+            .saturating_record(latency_us);
         b.latency_sum_us = b.latency_sum_us.saturating_add(latency_us);
     }
 
@@ -183,7 +191,9 @@ impl Ring {
             }
             out.counts.merge(&b.counts);
             out.latency_sum_us = out.latency_sum_us.saturating_add(b.latency_sum_us);
-            let _ = out.latency.add(&b.latency);
+            if let Some(h) = &b.latency {
+                let _ = out.latency.add(h);
+            }
             if sec + 1 == now {
                 out.last_second = b.counts.requests;
             }
@@ -206,7 +216,12 @@ impl Ring {
         if b.sec != sec || b.counts.requests == 0 {
             return (Counts::default(), super::compact::LatencyHist::default());
         }
-        (b.counts, super::compact::LatencyHist::from_hdr(&b.latency))
+        let latency = b
+            .latency
+            .as_ref()
+            .map(super::compact::LatencyHist::from_hdr)
+            .unwrap_or_default();
+        (b.counts, latency)
     }
 
     /// Forget everything (a new canary release starts from zero).
