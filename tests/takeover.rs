@@ -107,8 +107,11 @@ async fn twenty_takeovers_mid_release(
     .await;
     let before = replicas.map(|list| list());
     let mut load = MixedLoad::start(public_addr(&up), true).await;
+    let mut took = Vec::new();
     for i in 0..TAKEOVERS {
+        let t0 = std::time::Instant::now();
         up.take_over(60).await;
+        took.push(t0.elapsed());
         // A few hundred milliseconds of service between two takeovers.
         tokio::time::sleep(Duration::from_millis(200)).await;
         let s = load.seen();
@@ -121,6 +124,13 @@ async fn twenty_takeovers_mid_release(
             up.all_stderr()
         );
     }
+    took.sort();
+    eprintln!(
+        "{service}: {TAKEOVERS} takeovers, each from `cutover up --takeover` starting to it serving: min {:?}, median {:?}, max {:?}",
+        took[0],
+        took[TAKEOVERS / 2],
+        took[TAKEOVERS - 1]
+    );
     // The upgraded connection kept echoing through every takeover, on the
     // daemon that accepted it and the version it opened on (still mid-release:
     // a promotion would retire stable's replicas and end it honestly).
