@@ -150,6 +150,14 @@ pub enum Command {
         #[command(subcommand)]
         command: ImageCommand,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell):
+    /// `cutover completions bash > /etc/bash_completion.d/cutover`.
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `cutover man | man -l -`.
+    Man,
 }
 
 impl Command {
@@ -175,6 +183,8 @@ impl Command {
             Command::Load(_) => "load",
             Command::DemoApp(_) => "demo-app",
             Command::Image { .. } => "image",
+            Command::Completions { .. } => "completions",
+            Command::Man => "man",
         }
     }
 
@@ -200,7 +210,9 @@ impl Command {
             | Command::Backtest(_)
             | Command::Load(_)
             | Command::DemoApp(_)
-            | Command::Image { .. } => None,
+            | Command::Image { .. }
+            | Command::Completions { .. }
+            | Command::Man => None,
         }
     }
 }

@@ -97,8 +97,30 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Backtest(args) => {
             return cutover::guard::backtest_verb::run(args);
         }
+        Command::Completions { shell } => {
+            let mut text = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "cutover", &mut text);
+            print_all(&text)
+        }
+        Command::Man => {
+            let mut text = Vec::new();
+            match clap_mangen::Man::new(Cli::command()).render(&mut text) {
+                Ok(()) => print_all(&text),
+                Err(e) => Err(e.into()),
+            }
+        }
     };
     exit(result.map(|()| 0))
+}
+
+/// Write generated text to stdout; a reader that stops early (`| head`) is
+/// not an error.
+fn print_all(text: &[u8]) -> color_eyre::Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }
 
 /// The cockpit: 3 when no daemon can be found, like the other client verbs.

@@ -222,3 +222,65 @@ fn argument_mistakes_exit_2_before_any_daemon_is_looked_for() {
         "nothing was written to the state directory"
     );
 }
+
+/// Completion scripts and the manual page come from clap's own model of the
+/// command line: every verb is in them, for each shell, and no daemon is
+/// needed. An unknown shell is a usage error naming the ones there are.
+#[test]
+fn completions_and_the_manual_name_every_verb() {
+    let state = tempfile::tempdir().unwrap();
+    let verbs = [
+        "demo",
+        "up",
+        "tui",
+        "status",
+        "weight",
+        "deploy",
+        "pause",
+        "resume",
+        "promote",
+        "rollback",
+        "drain",
+        "resize",
+        "wait",
+        "replay",
+        "export",
+        "backtest",
+        "load",
+        "completions",
+        "man",
+    ];
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_cutover"))
+            .args(["completions", shell])
+            .env("XDG_STATE_HOME", state.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{shell}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        for verb in verbs {
+            assert!(text.contains(verb), "{shell} completion lacks {verb}");
+        }
+        assert!(text.contains("takeover"), "{shell}: flags are there too");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .arg("man")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let man = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH cutover 1"),
+        "{man}"
+    );
+    for section in [".SH NAME", ".SH SYNOPSIS", ".SH SUBCOMMANDS"] {
+        assert!(man.contains(section), "the manual lacks {section}");
+    }
+    let bad = cutover(state.path(), &["completions", "tcsh"]);
+    assert_eq!(bad.code, Some(2));
+    assert!(
+        bad.stderr.contains("possible values: bash"),
+        "{}",
+        bad.stderr
+    );
+}

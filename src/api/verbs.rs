@@ -67,7 +67,9 @@ pub async fn run(command: &Command, target: &Target) -> u8 {
         | Command::Backtest(_)
         | Command::Load(_)
         | Command::DemoApp(_)
-        | Command::Image { .. }) => {
+        | Command::Image { .. }
+        | Command::Completions { .. }
+        | Command::Man) => {
             eprintln!(
                 "cutover: `cutover {}` does not talk to a daemon",
                 other.name()
