@@ -232,6 +232,13 @@ async fn weight_change_is_applied_streamed_and_reported() {
         .await
         .unwrap();
     assert!(text.contains("cutover_canary_weight_permille"), "{text}");
+    // Series carry each version's role and its version string.
+    let stable = format!("role=\"stable\",version=\"{}\"", state.stable.version);
+    assert!(text.contains(&stable), "{stable} in\n{text}");
+    if let Some(c) = &state.canary {
+        let canary = format!("role=\"canary\",version=\"{}\"", c.version);
+        assert!(text.contains(&canary), "{canary} in\n{text}");
+    }
     f.daemon.stop().await;
 }
 

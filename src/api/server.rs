@@ -510,7 +510,14 @@ async fn prometheus(State(s): State<ApiState>) -> Response {
     let state = s.controller.state();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.metrics.prometheus(&state.service, state.weight_permille),
+        s.metrics.prometheus(
+            &state.service,
+            state.weight_permille,
+            [
+                state.stable.version.as_str(),
+                state.canary.as_ref().map_or("", |c| c.version.as_str()),
+            ],
+        ),
     )
         .into_response()
 }

@@ -234,8 +234,8 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition of everything above.
-    pub fn prometheus(&self, service: &str, weight_permille: u16) -> String {
-        prometheus::render(self, service, weight_permille)
+    pub fn prometheus(&self, service: &str, weight_permille: u16, versions: [&str; 2]) -> String {
+        prometheus::render(self, service, weight_permille, versions)
     }
 }
 

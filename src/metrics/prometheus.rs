@@ -24,9 +24,42 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
-pub(super) fn render(m: &Metrics, service: &str, weight_permille: u16) -> String {
+/// The labels of every series: the service, and per version its role and
+/// its version string (`role="canary",version="v2"`), so a dashboard can
+/// follow a version across its promotion.
+pub(super) struct Labels {
+    service: String,
+    roles: [String; 2],
+}
+
+impl Labels {
+    fn new(service: &str, versions: [&str; 2]) -> Labels {
+        let service = escape(service);
+        let roles = [Role::Stable, Role::Canary].map(|r| {
+            format!(
+                "service=\"{service}\",role=\"{r}\",version=\"{}\"",
+                escape(versions[r.index()])
+            )
+        });
+        Labels { service, roles }
+    }
+
+    fn of(&self, role: impl std::borrow::Borrow<Role>) -> &str {
+        &self.roles[role.borrow().index()]
+    }
+}
+
+/// `versions`: stable's and the canary's version strings (empty when there
+/// is no canary).
+pub(super) fn render(
+    m: &Metrics,
+    service: &str,
+    weight_permille: u16,
+    versions: [&str; 2],
+) -> String {
     let mut out = String::with_capacity(4096);
-    let svc = escape(service);
+    let labels = Labels::new(service, versions);
+    let svc = &labels.service;
     family(
         &mut out,
         "cutover_canary_weight_permille",
@@ -38,15 +71,15 @@ pub(super) fn render(m: &Metrics, service: &str, weight_permille: u16) -> String
         "cutover_canary_weight_permille{{service=\"{svc}\"}} {weight_permille}"
     );
 
-    lifetime_counters(&mut out, m, &svc);
-    gauges_now(&mut out, m, &svc);
-    window_gauges(&mut out, m, &svc);
-    latency_summary(&mut out, m, &svc);
+    lifetime_counters(&mut out, m, &labels);
+    gauges_now(&mut out, m, &labels);
+    window_gauges(&mut out, m, &labels);
+    latency_summary(&mut out, m, &labels);
     out
 }
 
 /// The `*_total` counters: lifetime counts per version since the daemon started.
-fn lifetime_counters(out: &mut String, m: &Metrics, svc: &str) {
+fn lifetime_counters(out: &mut String, m: &Metrics, labels: &Labels) {
     let life: Vec<(Role, Lifetime)> = Role::ALL.iter().map(|r| (*r, m.lifetime(*r))).collect();
     family(
         out,
@@ -56,10 +89,8 @@ fn lifetime_counters(out: &mut String, m: &Metrics, svc: &str) {
     );
     for (role, l) in &life {
         for (class, n) in CLASSES.iter().zip(l.by_class) {
-            let _ = writeln!(
-                out,
-                "cutover_requests_total{{service=\"{svc}\",version=\"{role}\",class=\"{class}\"}} {n}"
-            );
+            let lab = labels.of(role);
+            let _ = writeln!(out, "cutover_requests_total{{{lab},class=\"{class}\"}} {n}");
         }
     }
     family(
@@ -69,11 +100,8 @@ fn lifetime_counters(out: &mut String, m: &Metrics, svc: &str) {
         "5xx answers (cutover's own 502/503/504 included) since the daemon started.",
     );
     for (role, l) in &life {
-        let _ = writeln!(
-            out,
-            "cutover_errors_total{{service=\"{svc}\",version=\"{role}\"}} {}",
-            l.errors
-        );
+        let lab = labels.of(role);
+        let _ = writeln!(out, "cutover_errors_total{{{lab}}} {}", l.errors);
     }
     family(
         out,
@@ -83,9 +111,10 @@ fn lifetime_counters(out: &mut String, m: &Metrics, svc: &str) {
     );
     for (role, l) in &life {
         for (code, n) in GATEWAY.iter().zip(l.gateway) {
+            let lab = labels.of(role);
             let _ = writeln!(
                 out,
-                "cutover_gateway_errors_total{{service=\"{svc}\",version=\"{role}\",code=\"{code}\"}} {n}"
+                "cutover_gateway_errors_total{{{lab},code=\"{code}\"}} {n}"
             );
         }
     }
@@ -96,11 +125,8 @@ fn lifetime_counters(out: &mut String, m: &Metrics, svc: &str) {
         "Requests the client abandoned before the answer ended (not the version's errors), since the daemon started.",
     );
     for (role, l) in &life {
-        let _ = writeln!(
-            out,
-            "cutover_aborted_total{{service=\"{svc}\",version=\"{role}\"}} {}",
-            l.aborted
-        );
+        let lab = labels.of(role);
+        let _ = writeln!(out, "cutover_aborted_total{{{lab}}} {}", l.aborted);
     }
     family(
         out,
@@ -109,16 +135,18 @@ fn lifetime_counters(out: &mut String, m: &Metrics, svc: &str) {
         "Requests answered 408 because the client did not finish sending its body in time (not the version's errors), since the daemon started.",
     );
     for (role, l) in &life {
+        let lab = labels.of(role);
         let _ = writeln!(
             out,
-            "cutover_client_timeouts_total{{service=\"{svc}\",version=\"{role}\"}} {}",
+            "cutover_client_timeouts_total{{{lab}}} {}",
             l.client_timeouts
         );
     }
 }
 
 /// Connections and requests open now.
-fn gauges_now(out: &mut String, m: &Metrics, svc: &str) {
+fn gauges_now(out: &mut String, m: &Metrics, labels: &Labels) {
+    let svc = &labels.service;
     family(
         out,
         "cutover_public_connections",
@@ -143,16 +171,13 @@ fn gauges_now(out: &mut String, m: &Metrics, svc: &str) {
     );
     family(out, "cutover_in_flight", "gauge", "Requests in flight.");
     for role in Role::ALL {
-        let _ = writeln!(
-            out,
-            "cutover_in_flight{{service=\"{svc}\",version=\"{role}\"}} {}",
-            m.in_flight(role)
-        );
+        let lab = labels.of(role);
+        let _ = writeln!(out, "cutover_in_flight{{{lab}}} {}", m.in_flight(role));
     }
 }
 
 /// Counts over the sliding [`COUNT_WINDOW`], labelled with it.
-fn window_gauges(out: &mut String, m: &Metrics, svc: &str) {
+fn window_gauges(out: &mut String, m: &Metrics, labels: &Labels) {
     let (span, w) = COUNT_WINDOW;
     let windowed: Vec<_> = Role::ALL
         .iter()
@@ -166,9 +191,10 @@ fn window_gauges(out: &mut String, m: &Metrics, svc: &str) {
     );
     for (role, c) in &windowed {
         for (class, n) in CLASSES[1..].iter().zip([c.s2xx, c.s3xx, c.s4xx, c.s5xx]) {
+            let lab = labels.of(role);
             let _ = writeln!(
                 out,
-                "cutover_window_requests{{service=\"{svc}\",version=\"{role}\",class=\"{class}\",window=\"{w}\"}} {n}"
+                "cutover_window_requests{{{lab},class=\"{class}\",window=\"{w}\"}} {n}"
             );
         }
     }
@@ -180,16 +206,17 @@ fn window_gauges(out: &mut String, m: &Metrics, svc: &str) {
     );
     for (role, c) in &windowed {
         for (code, n) in GATEWAY.iter().zip([c.s502, c.s503, c.s504]) {
+            let lab = labels.of(role);
             let _ = writeln!(
                 out,
-                "cutover_window_gateway_errors{{service=\"{svc}\",version=\"{role}\",code=\"{code}\",window=\"{w}\"}} {n}"
+                "cutover_window_gateway_errors{{{lab},code=\"{code}\",window=\"{w}\"}} {n}"
             );
         }
     }
 }
 
 /// The latency summary over [`LATENCY_WINDOW`]: quantiles, `_sum` and `_count`.
-fn latency_summary(out: &mut String, m: &Metrics, svc: &str) {
+fn latency_summary(out: &mut String, m: &Metrics, labels: &Labels) {
     let (span, w) = LATENCY_WINDOW;
     family(
         out,
@@ -201,21 +228,24 @@ fn latency_summary(out: &mut String, m: &Metrics, svc: &str) {
         let merged = m.merged(role, span);
         for q in [0.5, 0.99] {
             if let Some(ms) = merged.quantile_ms(q) {
+                let lab = labels.of(role);
                 let _ = writeln!(
                     out,
-                    "cutover_latency_seconds{{service=\"{svc}\",version=\"{role}\",window=\"{w}\",quantile=\"{q}\"}} {}",
+                    "cutover_latency_seconds{{{lab},window=\"{w}\",quantile=\"{q}\"}} {}",
                     ms / 1000.0
                 );
             }
         }
+        let lab = labels.of(role);
         let _ = writeln!(
             out,
-            "cutover_latency_seconds_sum{{service=\"{svc}\",version=\"{role}\",window=\"{w}\"}} {}",
+            "cutover_latency_seconds_sum{{{lab},window=\"{w}\"}} {}",
             merged.latency_sum_us as f64 / 1e6
         );
+        let lab = labels.of(role);
         let _ = writeln!(
             out,
-            "cutover_latency_seconds_count{{service=\"{svc}\",version=\"{role}\",window=\"{w}\"}} {}",
+            "cutover_latency_seconds_count{{{lab},window=\"{w}\"}} {}",
             merged.latency.len()
         );
     }
@@ -245,12 +275,12 @@ mod tests {
         let m = Metrics::new();
         m.start(Role::Canary).finish(502, Duration::from_millis(3));
         m.start(Role::Stable).finish(200, Duration::from_millis(1));
-        let text = m.prometheus("sh\"op", 250);
+        let text = m.prometheus("sh\"op", 250, ["v1", "v2 \"beta\""]);
         assert!(text.contains("cutover_canary_weight_permille{service=\"sh\\\"op\"} 250"));
-        assert!(text.contains("cutover_errors_total{service=\"sh\\\"op\",version=\"canary\"} 1"));
+        assert!(text.contains("cutover_errors_total{service=\"sh\\\"op\",role=\"canary\",version=\"v2 \\\"beta\\\"\"} 1"));
         assert!(text.contains("code=\"502\"} 1"));
         assert!(text.contains(
-            "cutover_latency_seconds{service=\"sh\\\"op\",version=\"stable\",window=\"60s\",quantile=\"0.99\"}"
+            "cutover_latency_seconds{service=\"sh\\\"op\",role=\"stable\",version=\"v1\",window=\"60s\",quantile=\"0.99\"}"
         ));
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let value = line.rsplit(' ').next().unwrap();
@@ -283,14 +313,13 @@ mod tests {
             m.start(Role::Canary).finish(200, Duration::from_millis(2));
         }
         m.start(Role::Canary).finish(504, Duration::from_millis(4));
-        let ok = "cutover_requests_total{service=\"s\",version=\"canary\",class=\"2xx\"}";
-        let win =
-            "cutover_window_requests{service=\"s\",version=\"canary\",class=\"2xx\",window=\"5m\"}";
-        let gw = "cutover_gateway_errors_total{service=\"s\",version=\"canary\",code=\"504\"}";
-        let count =
-            "cutover_latency_seconds_count{service=\"s\",version=\"canary\",window=\"60s\"}";
-        let sum = "cutover_latency_seconds_sum{service=\"s\",version=\"canary\",window=\"60s\"}";
-        let t0 = m.prometheus("s", 0);
+        let ok =
+            "cutover_requests_total{service=\"s\",role=\"canary\",version=\"v2\",class=\"2xx\"}";
+        let win = "cutover_window_requests{service=\"s\",role=\"canary\",version=\"v2\",class=\"2xx\",window=\"5m\"}";
+        let gw = "cutover_gateway_errors_total{service=\"s\",role=\"canary\",version=\"v2\",code=\"504\"}";
+        let count = "cutover_latency_seconds_count{service=\"s\",role=\"canary\",version=\"v2\",window=\"60s\"}";
+        let sum = "cutover_latency_seconds_sum{service=\"s\",role=\"canary\",version=\"v2\",window=\"60s\"}";
+        let t0 = m.prometheus("s", 0, ["v1", "v2"]);
         assert_eq!(
             (value(&t0, ok), value(&t0, win), value(&t0, gw)),
             (3.0, 3.0, 1.0)
@@ -304,7 +333,7 @@ mod tests {
 
         // 61 s later the latency window is empty, the 5-minute one is not.
         advance(61);
-        let t1 = m.prometheus("s", 0);
+        let t1 = m.prometheus("s", 0, ["v1", "v2"]);
         assert_eq!((value(&t1, count), value(&t1, sum)), (0.0, 0.0));
         assert_eq!(value(&t1, win), 3.0);
 
@@ -313,7 +342,7 @@ mod tests {
         advance(300);
         m.reset(Role::Canary);
         m.start(Role::Canary).finish(200, Duration::from_millis(1));
-        let t2 = m.prometheus("s", 0);
+        let t2 = m.prometheus("s", 0, ["v1", "v2"]);
         assert_eq!(value(&t2, win), 1.0);
         assert_eq!(value(&t2, ok), 4.0);
         assert_eq!(value(&t2, gw), 1.0);
