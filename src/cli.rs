@@ -62,16 +62,21 @@ pub struct Target {
     /// Admin token, instead of the state directory's token file
     #[arg(long, env = "CUTOVER_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Watch only: use the watchers' token (`token.read`), which may read
+    /// everything and act on nothing
+    #[arg(long)]
+    pub read_only: bool,
 }
 
 impl Target {
     /// Each flag's argument id and spelling.
-    pub const FLAGS: [(&'static str, &'static str); 5] = [
+    pub const FLAGS: [(&'static str, &'static str); 6] = [
         ("state_dir", "--state-dir"),
         ("service", "--service"),
         ("plan", "--plan"),
         ("admin", "--admin"),
         ("token", "--token"),
+        ("read_only", "--read-only"),
     ];
 
     /// These flags where given, else `outer`'s (flags before the verb).
@@ -82,6 +87,7 @@ impl Target {
             plan: self.plan.clone().or_else(|| outer.plan.clone()),
             admin: self.admin.or(outer.admin),
             token: self.token.clone().or_else(|| outer.token.clone()),
+            read_only: self.read_only || outer.read_only,
         }
     }
 }
@@ -94,6 +100,7 @@ impl std::fmt::Debug for Target {
             .field("plan", &self.plan)
             .field("admin", &self.admin)
             .field("token", &self.token.as_ref().map(|_| REDACTED))
+            .field("read_only", &self.read_only)
             .finish()
     }
 }

@@ -123,6 +123,13 @@ impl ServiceDir {
         self.ensure_random("token", 32, 32, Mode::Secret)
     }
 
+    /// The watchers' token (`token.read`): the admin API answers every GET
+    /// to it and 403 to every action, so a cockpit can watch a release
+    /// without the power to move it.
+    pub fn ensure_read_token(&self) -> Result<String, StateDirError> {
+        self.ensure_random(READ_TOKEN, 32, 32, Mode::Secret)
+    }
+
     /// This state directory's instance id (16 random bytes as hex), created
     /// on first start and kept: see `crate::runtime::Instance`.
     pub fn ensure_instance(&self) -> Result<String, StateDirError> {
@@ -157,7 +164,12 @@ impl ServiceDir {
     }
 
     pub fn read_token(&self) -> Result<String, StateDirError> {
-        let path = self.file("token");
+        self.read_named_token("token")
+    }
+
+    /// `token` or [`READ_TOKEN`].
+    pub fn read_named_token(&self, name: &str) -> Result<String, StateDirError> {
+        let path = self.file(name);
         let t = fs::read_to_string(&path).map_err(io_err(&path))?;
         Ok(t.trim().to_string())
     }
@@ -187,6 +199,9 @@ impl ServiceDir {
 
 /// Where a client verb should connect: admin address and token. `Debug`
 /// never shows the token.
+/// The watchers' token file, beside `token`.
+pub const READ_TOKEN: &str = "token.read";
+
 #[derive(Clone)]
 pub struct Endpoint {
     pub admin: SocketAddr,
@@ -253,6 +268,7 @@ pub fn discover(target: &Target) -> Result<Endpoint, StateDirError> {
     };
     let token = match &target.token {
         Some(t) => t.clone(),
+        None if target.read_only => dir.read_named_token(READ_TOKEN)?,
         None => dir.read_token()?,
     };
     Ok(Endpoint {

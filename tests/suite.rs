@@ -49,3 +49,4 @@ mod takeover;
 mod text_sanitize;
 mod tui_pty;
 mod tui_snapshots;
+mod watchers;

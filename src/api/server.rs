@@ -42,6 +42,8 @@ pub struct ApiState {
     pub metrics: Arc<Metrics>,
     pub runtime: Option<Arc<dyn Runtime>>,
     pub token: Arc<str>,
+    /// The watchers' token (`token.read`): reads only.
+    pub read_token: Option<Arc<str>>,
     /// This daemon's instance id, sent with `/healthz` so another daemon
     /// can tell it is alive (`crate::runtime::instance::alive`).
     pub instance: Arc<str>,
@@ -129,11 +131,27 @@ async fn require_token(State(s): State<ApiState>, req: Request, next: Next) -> R
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
     // Constant time: a wrong token takes as long as a right one.
-    let ok: bool = given.as_bytes().ct_eq(s.token.as_bytes()).into();
-    if !ok {
+    let operator: bool = given.as_bytes().ct_eq(s.token.as_bytes()).into();
+    let watcher: bool = s
+        .read_token
+        .as_deref()
+        .is_some_and(|t| given.as_bytes().ct_eq(t.as_bytes()).into());
+    if operator {
+        return next.run(req).await;
+    }
+    if !watcher {
         return ApiError::unauthorized().into_response();
     }
-    next.run(req).await
+    // A watcher reads (every GET) and acts on nothing.
+    if req.method() == axum::http::Method::GET || req.method() == axum::http::Method::HEAD {
+        return next.run(req).await;
+    }
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "read_only",
+        "this token only watches (token.read): it may read the state, events and logs, not act",
+    )
+    .into_response()
 }
 
 async fn get_state(State(s): State<ApiState>) -> Response {

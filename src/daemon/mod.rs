@@ -294,6 +294,7 @@ pub async fn start(cfg: DaemonConfig) -> Result<RunningDaemon> {
         metrics,
         runtime: Some(runtime.clone()),
         token: token.clone().into(),
+        read_token: Some(dir.ensure_read_token()?.into()),
         instance: instance_id.into(),
     };
     let api_task = tokio::spawn({
