@@ -126,7 +126,12 @@ fn print_all(text: &[u8]) -> color_eyre::Result<()> {
 /// The cockpit: 3 when no daemon can be found, like the other client verbs.
 async fn tui(args: &cutover::cli::TuiArgs, target: &Target) -> u8 {
     match cutover::api::client::Client::from_target(target) {
-        Ok(client) => exit(cutover::tui::run(args, client).await.map(|()| 0)),
+        Ok(client) => {
+            // `--read-only` before the verb counts as after it.
+            let mut args = args.clone();
+            args.target.read_only |= target.read_only;
+            exit(cutover::tui::run(&args, client).await.map(|()| 0))
+        }
         Err(e) => {
             eprintln!("cutover: cannot find the daemon to attach to: {e}");
             e.exit_code()

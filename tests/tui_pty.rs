@@ -496,3 +496,76 @@ async fn late_cockpit_shows_history_and_edits_a_guard_on_the_daemon() {
     client.state().await.expect("the daemon still answers");
     daemon.stop().await;
 }
+
+/// `cutover tui --read-only` in a real terminal: the footer says
+/// "read-only" and offers nothing that acts; the keys that would (→, r, p)
+/// change nothing on the daemon; the guard panel still opens to look.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_cockpit_watches_and_cannot_act() {
+    if !Tmux::available() {
+        eprintln!("skipping: tmux is not installed");
+        return;
+    }
+    let CanaryDaemon {
+        daemon,
+        dir,
+        stable: _stable,
+        canary: _canary,
+    } = CanaryDaemon::start().await;
+    let client = daemon.client();
+    let before = client.state().await.unwrap();
+    let tmux = Tmux::new("cutover-tui-ro", "ro");
+    let cmd = format!(
+        "{} --state-dir {} tui --read-only",
+        env!("CARGO_BIN_EXE_cutover"),
+        dir.path().display()
+    );
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "ro",
+        "-x",
+        "120",
+        "-y",
+        "36",
+        &cmd,
+    ]);
+    tmux.run(&["set-option", "-t", "ro", "remain-on-exit", "on"]);
+    until(20, "the cockpit, read-only", || {
+        let s = tmux.screen();
+        s.contains("STABLE") && s.contains("CANARY") && s.contains("read-only")
+    })
+    .await;
+    let s = tmux.screen();
+    for acts in ["promote", "rollback", "canary +1"] {
+        assert!(!s.contains(acts), "offers {acts}:\n{s}");
+    }
+    tmux.keys(&["Right", "Right", "r", "p"]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let s = tmux.screen();
+    assert!(!s.contains("Roll back?") && !s.contains("Promote"), "{s}");
+    let after = client.state().await.unwrap();
+    assert_eq!(
+        (after.weight_permille, after.phase),
+        (before.weight_permille, before.phase)
+    );
+    tmux.keys(&["g"]);
+    let shown =
+        crate::support::wait::poll(Duration::from_secs(10), Duration::from_millis(50), || {
+            let s = tmux.screen();
+            async move { s.contains("errors vs stable").then_some(()) }
+        })
+        .await;
+    assert!(shown.is_some(), "no guard panel:\n{}", tmux.screen());
+    tmux.keys(&["q"]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tmux.keys(&["q"]);
+    until(10, "the cockpit to exit", || {
+        tmux.run(&["display-message", "-p", "-t", "ro", "#{pane_dead}"])
+            .trim()
+            == "1"
+    })
+    .await;
+    daemon.stop().await;
+}

@@ -53,6 +53,15 @@ fn canary_at_25() {
     snap_main("canary25", &canary25());
 }
 
+/// `cutover tui --read-only`: the same release, "read-only" first in the
+/// footer and no hint that acts (the model's test says no key acts either).
+#[test]
+fn read_only_cockpit() {
+    let mut app = canary25();
+    app.access = cutover::tui::app::Access::ReadOnly;
+    snap("read_only", &app);
+}
+
 #[test]
 fn pull_gauge_while_deploying() {
     snap_main("pulling", &support::pulling());

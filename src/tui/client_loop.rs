@@ -54,6 +54,11 @@ fn test_panic_after() -> Option<Duration> {
 pub async fn run(args: &TuiArgs, client: Client) -> color_eyre::Result<()> {
     let (cfg, keymap, theme) = load_settings(args.theme.as_deref())?;
     let mut app = App::new(keymap, &cfg);
+    if args.target.read_only {
+        // The watchers' token: the daemon refuses every action, so the
+        // cockpit offers none (see `app::hints`).
+        app.access = super::app::Access::ReadOnly;
+    }
     let (tx, mut rx) = mpsc::channel::<Msg>(1024);
     let mut stream_task = tokio::spawn(stream_events(client.clone(), tx.clone()));
     let (work_tx, work_rx) = mpsc::unbounded_channel::<Effect>();

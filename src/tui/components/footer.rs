@@ -6,6 +6,9 @@
 //! ```text
 //!  ✓ pause: steps and bake held │ ← canary −1 %  → canary +1 %  p promote  r rollback … ? help
 //! ```
+//!
+//! A live read-only cockpit (`cutover tui --read-only`) says so first, and
+//! its hints are only the ones that look (see `app::hints`).
 
 use crate::tui::app::App;
 use crate::tui::keymap::{Command, Mode};
@@ -20,6 +23,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let width = area.width as usize;
     let mut spans: Vec<Span> = Vec::new();
     let mut used = 0usize;
+    if app.read_only() && mode == Mode::Live {
+        spans.push(Span::styled(" read-only ", theme.strong(theme.warn)));
+        spans.push(Span::styled("│", theme.fg(theme.border)));
+        used += 12;
+    }
     if let Some(t) = app.live_toast() {
         let style = if t.ok {
             theme.fg(theme.ok)
