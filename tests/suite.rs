@@ -31,6 +31,7 @@ mod journal_replay;
 mod journal_writer;
 mod load_generator;
 mod plan_errors;
+mod preview_routing;
 mod process_deploys;
 mod proxy_edges;
 mod proxy_http;

@@ -644,6 +644,28 @@ pub struct ProxyPlan {
     /// (off by default: it is for debugging and tests).
     #[serde(default)]
     pub route_header: bool,
+    /// Testers reach a version of their choosing, whatever the weight.
+    #[serde(default)]
+    pub preview: Option<PreviewPlan>,
+}
+
+/// `[proxy.preview]`: who may choose a version with `X-Cutover-Version`
+/// (or the `cutover-version` cookie), and by which names. A request from
+/// anyone else is split by weight as always; the choice is never trusted
+/// from them.
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewPlan {
+    /// Client networks that may choose (`"10.1.0.0/16"`, `"127.0.0.1"`).
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Or a secret the client sends (`X-Cutover-Preview` header or
+    /// `cutover-preview` cookie), at least 16 characters.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// More names for the two versions: `beta = "canary"`.
+    #[serde(default)]
+    pub aliases: std::collections::BTreeMap<String, String>,
 }
 
 fn default_upstream_timeout() -> HumanDuration {
@@ -675,6 +697,7 @@ impl Default for ProxyPlan {
             max_connections: None,
             access_log: None,
             route_header: false,
+            preview: None,
         }
     }
 }

@@ -409,6 +409,9 @@ fn proxy(plan: &Plan) -> Check {
             " (leave the key out for a limit derived from the open-file limit)",
         );
     }
+    if let Some(preview) = &p.preview {
+        self::preview(preview)?;
+    }
     let (key, name) = match &p.sticky {
         Some(Sticky::Cookie(n)) => ("proxy.sticky.cookie", n),
         Some(Sticky::Header(n)) => ("proxy.sticky.header", n),
@@ -422,6 +425,48 @@ fn proxy(plan: &Plan) -> Check {
                 "expected a cookie or header name (letters, digits, '-', '_' …), found {name:?}"
             ),
         );
+    }
+    Ok(())
+}
+
+/// `[proxy.preview]`: someone must be allowed, by network or secret; the
+/// networks parse; the secret is long enough not to be guessed; aliases
+/// name one of the two versions.
+fn preview(p: &crate::plan::PreviewPlan) -> Check {
+    if p.allow.is_empty() && p.secret.is_none() {
+        return bad(
+            "proxy.preview",
+            "expected `allow` (client networks) or `secret`, found neither: nobody could choose a version".to_string(),
+        );
+    }
+    for net in &p.allow {
+        if crate::proxy::preview::parse_net(net).is_none() {
+            return bad(
+                "proxy.preview.allow",
+                format!(
+                    "expected networks like \"10.1.0.0/16\" or addresses like \"127.0.0.1\", found {net:?}"
+                ),
+            );
+        }
+    }
+    if let Some(s) = &p.secret
+        && s.chars().count() < 16
+    {
+        return bad(
+            "proxy.preview.secret",
+            format!(
+                "expected at least 16 characters, found {}",
+                s.chars().count()
+            ),
+        );
+    }
+    for (name, to) in &p.aliases {
+        if !matches!(to.as_str(), "stable" | "canary") {
+            return bad(
+                &format!("proxy.preview.aliases.{name}"),
+                format!("expected \"stable\" or \"canary\", found {to:?}"),
+            );
+        }
     }
     Ok(())
 }

@@ -156,8 +156,15 @@ impl Exchange {
                 .map_or_else(|| router.next_bucket(), |k| split::sticky_bucket(&k)),
             None => router.next_bucket(),
         };
-        let chosen = split::role_for_bucket(bucket, table.weight);
         let serving = Role::ALL.map(|r| !table.pool(r).is_empty());
+        // A tester's own choice first (an allowed one, of a version that
+        // serves); else the split by weight.
+        let chosen = opts
+            .preview
+            .as_ref()
+            .and_then(|p| p.chosen(req.headers_mut(), peer.addr.ip()))
+            .filter(|r| serving[r.index()])
+            .unwrap_or_else(|| split::role_for_bucket(bucket, table.weight));
         let upgrade = headers::is_upgrade(req.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
         let (mut parts, body) = req.into_parts();

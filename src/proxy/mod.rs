@@ -2,6 +2,7 @@
 //! stable and canary pools by weight.
 //!
 //! - `split`: which version a request goes to (pure, per mille, sticky option)
+//! - `preview`: testers who may choose the version themselves (pure)
 //! - `pool`: the members of one version and how one is picked
 //! - `router`: the atomically swapped routing table, the error trip, drains
 //! - `forward`: one request end to end (errors → 502/503/504, counted)
@@ -26,6 +27,7 @@ mod forward;
 pub mod framing;
 pub mod headers;
 pub mod pool;
+pub mod preview;
 mod public_error;
 mod relay;
 pub mod request_rules;

@@ -68,6 +68,8 @@ pub struct ProxyOptions {
     pub max_connections: usize,
     /// Add `x-cutover-route: <version> <generation>` to responses (debugging, tests).
     pub route_header: bool,
+    /// Who may choose a version themselves (`[proxy.preview]`).
+    pub preview: Option<super::preview::Preview>,
     /// Service name, for messages.
     pub service: String,
 }
@@ -95,6 +97,7 @@ impl ProxyOptions {
                 .unwrap_or(super::framing::DEFAULT_MAX_HEAD),
             max_connections,
             route_header: p.route_header,
+            preview: p.preview.as_ref().map(super::preview::Preview::from_plan),
             service: service.to_string(),
         }
     }
