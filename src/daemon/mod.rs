@@ -158,9 +158,88 @@ impl RunningDaemon {
 }
 
 /// Start a daemon for `cfg.plan` in the current runtime.
+///
+/// The steps run in this order on purpose: the checks and the state
+/// directory's lock come before anything is bound or started; the public
+/// proxy serves only once the controller has restored the routing table
+/// (`ControllerHandle::started`); the takeover listener opens only once
+/// there is a controller to hand over (see [`takeover`]).
 pub async fn start(cfg: DaemonConfig) -> Result<RunningDaemon> {
     let plan = cfg.plan;
     // Descriptors first: the public connection cap is derived from them.
+    raise_open_file_limit();
+    refuse_remote_admin(&plan, cfg.allow_remote_admin)?;
+    let claim = Claim::take(&cfg.state_root, &plan.service, cfg.lock_patience).await?;
+    let sockets = Sockets::open(cfg.listeners, &plan)?;
+    let runtime = owned_runtime(cfg.runtime, &plan, &claim, sockets.at.admin).await?;
+    let metrics = Arc::new(Metrics::new());
+    let router = build_router(&plan, &claim.dir, metrics.clone()).await?;
+    let grace = plan.drain.timeout.get();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut deps = ControllerDeps::new(
+        plan.clone(),
+        runtime.clone(),
+        router.clone(),
+        metrics.clone(),
+        claim.dir.path.clone(),
+    );
+    deps.public_addr = sockets.at.public.to_string();
+    deps.labels = cfg.labels;
+    deps.evidence = cfg.evidence;
+    let spawned = spawn_controller(deps, &claim.dir, &plan.service)?;
+    let controller = spawned.handle;
+    // Public traffic only once the routing table is what the state says:
+    // until then connections wait in the listen backlog, never refused and
+    // never answered from an empty table.
+    controller.started().await;
+    if cfg.failed_in_release > 0 {
+        router.carry_failed_in_release(cfg.failed_in_release);
+    }
+    let proxy_task = serve_public(sockets.public, &router, &stop_rx, grace, sockets.at.public)?;
+    if spawned.fresh && cfg.deploy_canary && plan.canary.is_some() {
+        deploy_plan_canary(controller.clone());
+    }
+    let api_state = ApiState {
+        controller: controller.clone(),
+        metrics,
+        runtime: Some(runtime.clone()),
+        token: claim.token.clone().into(),
+        instance: claim.instance_id.into(),
+    };
+    let api_task = spawn_admin_api(sockets.admin, api_state, &stop_rx);
+    let controller_stop = abort_on_stop(spawned.task, &stop_rx);
+    // A successor may ask for the listeners (`cutover up --takeover`).
+    let lock = Arc::new(std::sync::Mutex::new(Some(claim.lock)));
+    let (retired_tx, retired) = watch::channel(None);
+    let offer = takeover::Offering {
+        controller: controller.clone(),
+        router: router.clone(),
+        runtime,
+        journal: spawned.journal.clone(),
+        listeners: sockets.kept,
+        lock: lock.clone(),
+        lock_path: claim.dir.file("daemon.lock"),
+        retired: retired_tx,
+    };
+    let takeover_task = spawn_takeover_listener(&claim.dir, offer, stop_rx)?;
+    announce(&claim.dir, &plan.service, &router, sockets.at)?;
+    Ok(RunningDaemon {
+        public_addr: sockets.at.public,
+        admin_addr: sockets.at.admin,
+        token: claim.token,
+        dir: claim.dir,
+        router,
+        controller,
+        journal: spawned.journal,
+        stop: stop_tx,
+        tasks: vec![proxy_task, api_task, controller_stop, takeover_task],
+        _lock: lock,
+        retired,
+    })
+}
+
+/// Raise the process's open-file limit as far as it goes (logged either way).
+fn raise_open_file_limit() {
     match crate::proxy::conn_limit::raise_open_file_limit() {
         Ok(l) if l.now > l.was => {
             tracing::info!("raised the open-file limit from {} to {}", l.was, l.now);
@@ -168,53 +247,124 @@ pub async fn start(cfg: DaemonConfig) -> Result<RunningDaemon> {
         Ok(_) => {}
         Err(e) => tracing::warn!("could not raise the open-file limit: {e}"),
     }
+}
+
+/// Refuse a non-loopback admin address unless the flag or the plan allow it.
+fn refuse_remote_admin(plan: &Plan, allowed_by_flag: bool) -> Result<()> {
     let admin = plan.listen.admin;
-    if !(admin.ip().is_loopback() || cfg.allow_remote_admin || plan.listen.allow_remote_admin) {
+    if !(admin.ip().is_loopback() || allowed_by_flag || plan.listen.allow_remote_admin) {
         bail!(
             "refusing to serve the admin API on non-loopback address {admin}: pass --allow-remote-admin \
              (or set listen.allow_remote_admin = true) if you really want that"
         );
     }
-    let dir = ServiceDir::create(&cfg.state_root, &plan.service)?;
-    let lock = take_lock(&dir, &plan.service, cfg.lock_patience).await?;
-    let token = dir.ensure_token()?;
-    let instance_id = dir.ensure_instance()?;
+    Ok(())
+}
 
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let listeners = match cfg.listeners {
-        Some(l) => l,
-        None => match listeners::from_systemd(&plan, workers)? {
+/// The service's state directory, held: its lock, token and instance id.
+struct Claim {
+    dir: ServiceDir,
+    lock: crate::lock::HeldLock,
+    token: String,
+    instance_id: String,
+}
+
+impl Claim {
+    async fn take(
+        state_root: &std::path::Path,
+        service: &str,
+        patience: Duration,
+    ) -> Result<Claim> {
+        let dir = ServiceDir::create(state_root, service)?;
+        let lock = take_lock(&dir, service, patience).await?;
+        let token = dir.ensure_token()?;
+        let instance_id = dir.ensure_instance()?;
+        Ok(Claim {
+            dir,
+            lock,
+            token,
+            instance_id,
+        })
+    }
+}
+
+/// The daemon's listening sockets, ready to serve.
+struct Sockets {
+    /// The public listeners (one per proxy worker).
+    public: Vec<std::net::TcpListener>,
+    admin: TcpListener,
+    /// A second handle on every listener, lent to a successor.
+    kept: listeners::Listeners,
+    at: Addresses,
+}
+
+/// Where the daemon listens, and how it got its listeners.
+#[derive(Clone, Copy)]
+struct Addresses {
+    public: SocketAddr,
+    admin: SocketAddr,
+    origin: listeners::Origin,
+}
+
+impl Sockets {
+    /// The listeners given, else systemd's, else the plan's addresses bound.
+    fn open(given: Option<listeners::Listeners>, plan: &Plan) -> Result<Sockets> {
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let listeners = match given {
             Some(l) => l,
-            None => listeners::Listeners::bind(&plan, workers)?,
-        },
-    };
-    let kept = listeners.duplicate()?;
-    let origin = listeners.origin;
-    let public_addr = listeners.public_addr()?;
-    listeners.admin.set_nonblocking(true)?;
-    let admin_listener = TcpListener::from_std(listeners.admin)?;
-    let admin_addr = admin_listener.local_addr()?;
+            None => match listeners::from_systemd(plan, workers)? {
+                Some(l) => l,
+                None => listeners::Listeners::bind(plan, workers)?,
+            },
+        };
+        let kept = listeners.duplicate()?;
+        let origin = listeners.origin;
+        let public_addr = listeners.public_addr()?;
+        listeners.admin.set_nonblocking(true)?;
+        let admin = TcpListener::from_std(listeners.admin)?;
+        let admin_addr = admin.local_addr()?;
+        Ok(Sockets {
+            public: listeners.public,
+            admin,
+            kept,
+            at: Addresses {
+                public: public_addr,
+                admin: admin_addr,
+                origin,
+            },
+        })
+    }
+}
 
-    // This state directory's instance: what the runtime starts carries it,
-    // and a live daemon of another instance that runs this service on the
-    // same engine is refused here, before anything starts.
-    let runtime = match cfg.runtime {
+/// The runtime to use, bound to this state directory's instance.
+///
+/// What the runtime starts carries the instance, and a live daemon of
+/// another instance that runs this service on the same engine is refused
+/// here, before anything starts.
+async fn owned_runtime(
+    given: Option<Arc<dyn Runtime>>,
+    plan: &Plan,
+    claim: &Claim,
+    admin_addr: SocketAddr,
+) -> Result<Arc<dyn Runtime>> {
+    let runtime = match given {
         Some(r) => r,
-        None => connect_runtime(&plan).await?,
+        None => connect_runtime(plan).await?,
     };
     let instance = crate::runtime::Instance {
-        id: instance_id.clone(),
+        id: claim.instance_id.clone(),
         admin: admin_addr.to_string(),
-        state: dir.path.display().to_string(),
+        state: claim.dir.path.display().to_string(),
     };
     runtime.bind_instance(&instance);
     refuse_live_owners(runtime.as_ref(), &plan.service).await?;
+    Ok(runtime)
+}
 
-    let metrics = Arc::new(Metrics::new());
-    let router = Router::new(
-        metrics.clone(),
-        ProxyOptions::from_plan(&plan.service, &plan.proxy),
-    );
+/// The proxy's router, with the plan's access log (relative to the state
+/// directory) open.
+async fn build_router(plan: &Plan, dir: &ServiceDir, metrics: Arc<Metrics>) -> Result<Router> {
+    let router = Router::new(metrics, ProxyOptions::from_plan(&plan.service, &plan.proxy));
     if let Some(path) = &plan.proxy.access_log {
         let path = if path.is_absolute() {
             path.clone()
@@ -226,138 +376,143 @@ pub async fn start(cfg: DaemonConfig) -> Result<RunningDaemon> {
             .wrap_err_with(|| format!("cannot open the access log {}", path.display()))?;
         router.set_access_log(Some(log));
     }
-    let grace = plan.drain.timeout.get();
+    Ok(router)
+}
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-    let loaded = persist::load(&dir.path, &plan.service);
+/// A controller spawned, with what the daemon keeps of it.
+struct SpawnedController {
+    handle: ControllerHandle,
+    task: JoinHandle<()>,
+    journal: crate::journal::SharedJournal,
+    /// Nothing was restored from the state directory.
+    fresh: bool,
+}
+
+/// Load the saved state, open the journal and spawn the controller.
+fn spawn_controller(
+    mut deps: ControllerDeps,
+    dir: &ServiceDir,
+    service: &str,
+) -> Result<SpawnedController> {
+    let loaded = persist::load(&dir.path, service);
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
     let fresh = loaded.state.is_none();
-    let mut deps = ControllerDeps::new(
-        plan.clone(),
-        runtime.clone(),
-        router.clone(),
-        metrics.clone(),
-        dir.path.clone(),
-    );
     // The flight recorder: every event, one JSON line each (continued
     // across restarts of the same service directory).
     let journal_path = dir.file("journal.jsonl");
     let journal = crate::journal::SharedJournal::create(
         &journal_path,
-        &crate::model::JournalHeader::new(plan.service.clone(), chrono::Utc::now()),
+        &crate::model::JournalHeader::new(service.to_string(), chrono::Utc::now()),
     )
     .wrap_err_with(|| format!("cannot open the journal {}", journal_path.display()))?;
     deps.journal = Some(Arc::new(journal.clone()));
     deps.restored = loaded.state;
     deps.warnings = loaded.warnings;
-    deps.public_addr = public_addr.to_string();
-    deps.labels = cfg.labels;
-    deps.evidence = cfg.evidence;
-    let (controller, controller_task) = crate::controller::spawn(deps);
-    // Public traffic only once the routing table is what the state says:
-    // until then connections wait in the listen backlog, never refused and
-    // never answered from an empty table.
-    controller.started().await;
-    if cfg.failed_in_release > 0 {
-        router.carry_failed_in_release(cfg.failed_in_release);
-    }
+    let (handle, task) = crate::controller::spawn(deps);
+    Ok(SpawnedController {
+        handle,
+        task,
+        journal,
+        fresh,
+    })
+}
+
+/// Resolves once `rx` says stop (or its sender is gone).
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+/// Serve the public listeners on the proxy's own threads; the task ends
+/// when they do.
+fn serve_public(
+    public: Vec<std::net::TcpListener>,
+    router: &Router,
+    stop_rx: &watch::Receiver<bool>,
+    grace: Duration,
+    public_addr: SocketAddr,
+) -> Result<JoinHandle<()>> {
     let proxy_threads =
-        crate::proxy::serve_listeners(listeners.public, router.clone(), stop_rx.clone(), grace)
+        crate::proxy::serve_listeners(public, router.clone(), stop_rx.clone(), grace)
             .wrap_err_with(|| format!("cannot serve on {public_addr} (public)"))?;
-    let proxy_task = tokio::task::spawn_blocking(move || {
+    Ok(tokio::task::spawn_blocking(move || {
         for t in proxy_threads {
             let _ = t.join();
         }
-    });
-    if fresh && cfg.deploy_canary && plan.canary.is_some() {
-        let handle = controller.clone();
-        tokio::spawn(async move {
-            let req = ActionRequest {
-                action: Action::Deploy {
-                    image: String::new(),
-                },
-                by: Actor::System,
-                reason: Some("the plan declares a canary".into()),
-            };
-            if let Err(r) = handle.act(req).await {
-                tracing::warn!("could not deploy the plan's canary: {}", r.message);
-            }
-        });
-    }
-    let api_state = ApiState {
-        controller: controller.clone(),
-        metrics,
-        runtime: Some(runtime.clone()),
-        token: token.clone().into(),
-        instance: instance_id.into(),
-    };
-    let api_task = tokio::spawn({
-        let stop = stopped(stop_rx.clone());
-        async move {
-            if let Err(e) = serve_api(admin_listener, api_state, stop).await {
-                tracing::error!(error = %e, "admin API stopped");
-            }
-        }
-    });
-    let controller_stop = tokio::spawn({
-        let stop = stopped(stop_rx.clone());
-        async move {
-            stop.await;
-            controller_task.abort();
-        }
-    });
-    // A successor may ask for the listeners (`cutover up --takeover`).
-    let lock = Arc::new(std::sync::Mutex::new(Some(lock)));
-    let (retired_tx, retired) = watch::channel(None);
-    let takeover_task = tokio::spawn({
-        let listener = takeover::listen(&dir.path)?;
-        let offer = takeover::Offering {
-            controller: controller.clone(),
-            router: router.clone(),
-            runtime,
-            journal: journal.clone(),
-            listeners: kept,
-            lock: lock.clone(),
-            lock_path: dir.file("daemon.lock"),
-            retired: retired_tx,
+    }))
+}
+
+/// Deploy the plan's `[canary]` in the background, as the system.
+fn deploy_plan_canary(handle: ControllerHandle) {
+    tokio::spawn(async move {
+        let req = ActionRequest {
+            action: Action::Deploy {
+                image: String::new(),
+            },
+            by: Actor::System,
+            reason: Some("the plan declares a canary".into()),
         };
-        let stop = stopped(stop_rx);
-        async move {
-            tokio::select! {
-                () = takeover::serve(listener, offer) => {}
-                () = stop => {}
-            }
+        if let Err(r) = handle.act(req).await {
+            tracing::warn!("could not deploy the plan's canary: {}", r.message);
         }
     });
-    // Clients find the daemon through these files.
+}
+
+/// Serve the admin API until told to stop.
+fn spawn_admin_api(
+    listener: TcpListener,
+    state: ApiState,
+    stop_rx: &watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let stop = stopped(stop_rx.clone());
+    tokio::spawn(async move {
+        if let Err(e) = serve_api(listener, state, stop).await {
+            tracing::error!(error = %e, "admin API stopped");
+        }
+    })
+}
+
+/// Abort the controller's task when told to stop.
+fn abort_on_stop(task: JoinHandle<()>, stop_rx: &watch::Receiver<bool>) -> JoinHandle<()> {
+    let stop = stopped(stop_rx.clone());
+    tokio::spawn(async move {
+        stop.await;
+        task.abort();
+    })
+}
+
+/// Listen for a successor on the takeover socket until one serves or the
+/// daemon stops.
+fn spawn_takeover_listener(
+    dir: &ServiceDir,
+    offer: takeover::Offering,
+    stop_rx: watch::Receiver<bool>,
+) -> Result<JoinHandle<()>> {
+    let listener = takeover::listen(&dir.path)?;
+    let stop = stopped(stop_rx);
+    Ok(tokio::spawn(async move {
+        tokio::select! {
+            () = takeover::serve(listener, offer) => {}
+            () = stop => {}
+        }
+    }))
+}
+
+/// Write the address files clients find the daemon through, and log it up.
+fn announce(dir: &ServiceDir, service: &str, router: &Router, at: Addresses) -> Result<()> {
+    let (public_addr, admin_addr) = (at.public, at.admin);
     dir.write_addr("public.addr", public_addr)?;
     dir.write_addr("admin.addr", admin_addr)?;
     tracing::info!(
         %public_addr,
         %admin_addr,
-        service = %plan.service,
+        service = %service,
         max_connections = router.max_connections(),
-        listeners = ?origin,
+        listeners = ?at.origin,
         "cutover daemon up"
     );
-    Ok(RunningDaemon {
-        public_addr,
-        admin_addr,
-        token,
-        dir,
-        router,
-        controller,
-        journal,
-        stop: stop_tx,
-        tasks: vec![proxy_task, api_task, controller_stop, takeover_task],
-        _lock: lock,
-        retired,
-    })
+    Ok(())
 }
 
 /// The state directory's lock, waiting up to `patience` for a holder that
