@@ -76,31 +76,7 @@ impl Driver {
             Report::Started {
                 role,
                 result: Ok(replicas),
-            } => {
-                for rep in &replicas {
-                    self.emit(EventKind::Replica {
-                        role,
-                        replica: rep.id.clone(),
-                        status: ReplicaStatus::Starting,
-                        detail: format!("started at {}", rep.addr),
-                    });
-                    let handle = self.deps.health.spawn(
-                        rep.clone(),
-                        self.deps.plan.health.clone(),
-                        false,
-                        self.health_tx.clone(),
-                    );
-                    match ops::lock(&self.registry).get_mut(&rep.id) {
-                        Some(t) if !t.stopping => t.health = Some(handle),
-                        _ => handle.abort(),
-                    }
-                }
-                if role == Role::Canary {
-                    let ids = replicas.iter().map(|r| r.id.clone()).collect();
-                    self.feed(Input::CanaryStarted { replicas: ids });
-                }
-                self.persist();
-            }
+            } => self.started(role, replicas),
             Report::Started {
                 role: Role::Canary,
                 result: Err(detail),
@@ -115,19 +91,7 @@ impl Driver {
                     message: format!("stable could not start: {detail}"),
                 });
             }
-            Report::Fact(input) => {
-                let removed = matches!(input, Input::Removed { .. });
-                let stable_gone = matches!(input, Input::Removed { role: Role::Stable });
-                self.feed(input);
-                if stable_gone {
-                    // A removal that had begun before a promotion was
-                    // abandoned (or an inconsistent restore): stable again.
-                    self.ensure_stable();
-                }
-                if removed {
-                    self.persist();
-                }
-            }
+            Report::Fact(input) => self.worker_fact(input),
             Report::Note(message) => self.emit(EventKind::Warning { message }),
             Report::Pull { role, report } => {
                 // Layer ids and digests are the engine's (the registry's) words.
@@ -141,6 +105,50 @@ impl Driver {
                 crate::text::CleanText::clean_text(&mut kind);
                 self.emit(kind);
             }
+        }
+    }
+
+    /// Replicas the worker started: each is journaled and gets its health
+    /// checks (unless it is already being stopped); a canary's go to the
+    /// machine.
+    fn started(&mut self, role: Role, replicas: Vec<Replica>) {
+        for rep in &replicas {
+            self.emit(EventKind::Replica {
+                role,
+                replica: rep.id.clone(),
+                status: ReplicaStatus::Starting,
+                detail: format!("started at {}", rep.addr),
+            });
+            let handle = self.deps.health.spawn(
+                rep.clone(),
+                self.deps.plan.health.clone(),
+                false,
+                self.health_tx.clone(),
+            );
+            match ops::lock(&self.registry).get_mut(&rep.id) {
+                Some(t) if !t.stopping => t.health = Some(handle),
+                _ => handle.abort(),
+            }
+        }
+        if role == Role::Canary {
+            let ids = replicas.iter().map(|r| r.id.clone()).collect();
+            self.feed(Input::CanaryStarted { replicas: ids });
+        }
+        self.persist();
+    }
+
+    /// A fact the worker found out (a removal done, a drain finished).
+    fn worker_fact(&mut self, input: Input) {
+        let removed = matches!(input, Input::Removed { .. });
+        let stable_gone = matches!(input, Input::Removed { role: Role::Stable });
+        self.feed(input);
+        if stable_gone {
+            // A removal that had begun before a promotion was
+            // abandoned (or an inconsistent restore): stable again.
+            self.ensure_stable();
+        }
+        if removed {
+            self.persist();
         }
     }
 
