@@ -16,7 +16,7 @@
 
 use super::fit::{self, Piece};
 use super::fmt;
-use crate::tui::app::{App, Link, MarkKind};
+use crate::tui::app::{App, Link, MarkKind, ReplayView};
 use crate::tui::keymap::{Command, Mode};
 use crate::tui::theme::Theme;
 use ratatui::Frame;
@@ -124,32 +124,12 @@ pub fn replay(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         return;
     };
     let style = theme.banner(theme.banner_replay_bg);
-    // At the end nothing plays, whatever the speed (`--speed 0` starts there).
-    let state = if r.position_ms >= r.duration_ms {
-        "■ end".to_string()
-    } else if r.paused {
-        format!("‖ paused at {}×", trim_speed(r.speed))
-    } else {
-        format!("▶ playing at {}×", trim_speed(r.speed))
-    };
-    let play = format!(
-        "  {state}  {} / {}",
-        fmt::countdown(r.position_ms),
-        fmt::countdown(r.duration_ms)
-    );
-    let damage = match (r.skipped_lines, r.truncated_tail) {
-        (0, false) => String::new(),
-        (n, false) => format!("  ({n} corrupt lines skipped)"),
-        (0, true) => "  (last line truncated)".to_string(),
-        (n, true) => format!("  ({n} corrupt lines skipped, last line truncated)"),
-    };
-    // The file's name gives way before the position and the warning.
-    let head = " REPLAY — read-only  ";
-    let room = (area.width as usize)
-        .saturating_sub(fit::width(head) + fit::width(&play) + fit::width(&damage));
-    let text = format!("{head}{}{play}{damage}", fit::image(&r.file, room));
     frame.render_widget(
-        Paragraph::new(fit::words(&text, area.width as usize)).style(style),
+        Paragraph::new(fit::words(
+            &replay_head(r, area.width as usize),
+            area.width as usize,
+        ))
+        .style(style),
         Rect { height: 1, ..area },
     );
     if area.height < 2 {
@@ -159,47 +139,8 @@ pub fn replay(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     if w == 0 {
         return;
     }
-    let at = |ms: u64| -> usize {
-        if r.duration_ms == 0 {
-            0
-        } else {
-            ((ms.min(r.duration_ms) as u128 * (w as u128 - 1)) / r.duration_ms as u128) as usize
-        }
-    };
-    let pos = at(r.position_ms);
-    let mut cells: Vec<Span> = (0..w)
-        .map(|i| {
-            if i <= pos {
-                Span::styled("━", theme.fg(theme.banner_replay_bg))
-            } else {
-                Span::styled("─", theme.fg(theme.dim))
-            }
-        })
-        .collect();
-    for m in &r.marks {
-        let i = at(m.at_ms);
-        cells[i] = match m.kind {
-            MarkKind::Action => Span::styled("◆", theme.strong(theme.key)),
-            MarkKind::Breach => Span::styled("✗", theme.strong(theme.bad)),
-        };
-    }
-    if let Some(w) = &r.what_if {
-        let breaches: Vec<usize> = r
-            .marks
-            .iter()
-            .filter(|m| m.kind == MarkKind::Breach)
-            .map(|m| at(m.at_ms))
-            .collect();
-        for &ms in &w.trips {
-            let i = at(ms);
-            // Where it would trip just as the recorded breach did: both.
-            let mark = if breaches.contains(&i) { "◈" } else { "◇" };
-            cells[i] = Span::styled(mark, theme.strong(theme.warn));
-        }
-    }
-    cells[pos] = Span::styled("●", theme.strong(theme.text));
     let mut line = vec![Span::raw(" ")];
-    line.extend(cells);
+    line.extend(timeline(r, w, theme));
     frame.render_widget(
         Paragraph::new(Line::from(line)),
         Rect {
@@ -239,6 +180,78 @@ pub fn replay(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             ..area
         },
     );
+}
+
+/// The replay banner's first line, `width` wide: what plays, where, and
+/// the recording's damage; the file's name gives way first.
+fn replay_head(r: &ReplayView, width: usize) -> String {
+    // At the end nothing plays, whatever the speed (`--speed 0` starts there).
+    let state = if r.position_ms >= r.duration_ms {
+        "■ end".to_string()
+    } else if r.paused {
+        format!("‖ paused at {}×", trim_speed(r.speed))
+    } else {
+        format!("▶ playing at {}×", trim_speed(r.speed))
+    };
+    let play = format!(
+        "  {state}  {} / {}",
+        fmt::countdown(r.position_ms),
+        fmt::countdown(r.duration_ms)
+    );
+    let damage = match (r.skipped_lines, r.truncated_tail) {
+        (0, false) => String::new(),
+        (n, false) => format!("  ({n} corrupt lines skipped)"),
+        (0, true) => "  (last line truncated)".to_string(),
+        (n, true) => format!("  ({n} corrupt lines skipped, last line truncated)"),
+    };
+    let head = " REPLAY — read-only  ";
+    let room = width.saturating_sub(fit::width(head) + fit::width(&play) + fit::width(&damage));
+    format!("{head}{}{play}{damage}", fit::image(&r.file, room))
+}
+
+/// The timeline bar, `w` cells (`w` > 0): played so far, the recorded
+/// actions and breaches, where a "what if" would trip, and the position.
+fn timeline<'a>(r: &ReplayView, w: usize, theme: &Theme) -> Vec<Span<'a>> {
+    let at = |ms: u64| -> usize {
+        if r.duration_ms == 0 {
+            0
+        } else {
+            ((ms.min(r.duration_ms) as u128 * (w as u128 - 1)) / r.duration_ms as u128) as usize
+        }
+    };
+    let pos = at(r.position_ms);
+    let mut cells: Vec<Span> = (0..w)
+        .map(|i| {
+            if i <= pos {
+                Span::styled("━", theme.fg(theme.banner_replay_bg))
+            } else {
+                Span::styled("─", theme.fg(theme.dim))
+            }
+        })
+        .collect();
+    for m in &r.marks {
+        let i = at(m.at_ms);
+        cells[i] = match m.kind {
+            MarkKind::Action => Span::styled("◆", theme.strong(theme.key)),
+            MarkKind::Breach => Span::styled("✗", theme.strong(theme.bad)),
+        };
+    }
+    if let Some(w) = &r.what_if {
+        let breaches: Vec<usize> = r
+            .marks
+            .iter()
+            .filter(|m| m.kind == MarkKind::Breach)
+            .map(|m| at(m.at_ms))
+            .collect();
+        for &ms in &w.trips {
+            let i = at(ms);
+            // Where it would trip just as the recorded breach did: both.
+            let mark = if breaches.contains(&i) { "◈" } else { "◇" };
+            cells[i] = Span::styled(mark, theme.strong(theme.warn));
+        }
+    }
+    cells[pos] = Span::styled("●", theme.strong(theme.text));
+    cells
 }
 
 fn trim_speed(s: f64) -> String {
