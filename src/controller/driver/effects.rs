@@ -76,10 +76,7 @@ impl Driver {
         {
             let mut reg = ops::lock(&self.registry);
             for t in reg.values_mut().filter(|t| t.replica.role == role) {
-                if !t.stopping {
-                    t.drained_from = Some(t.status);
-                }
-                t.stopping = true;
+                t.leave();
                 if t.status.is_alive() {
                     t.status = ReplicaStatus::Draining;
                 }
@@ -92,7 +89,9 @@ impl Driver {
     pub(super) fn sync_pool(&self, role: Role) {
         let addrs: Vec<String> = ops::lock(&self.registry)
             .values()
-            .filter(|t| t.replica.role == role && t.status == ReplicaStatus::Healthy && !t.stopping)
+            .filter(|t| {
+                t.replica.role == role && t.status == ReplicaStatus::Healthy && !t.stage.leaving()
+            })
             .map(|t| t.replica.addr.clone())
             .collect();
         self.deps.router.set_members(role, addrs);

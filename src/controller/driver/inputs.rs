@@ -126,7 +126,7 @@ impl Driver {
                 self.health_tx.clone(),
             );
             match ops::lock(&self.registry).get_mut(&rep.id) {
-                Some(t) if !t.stopping => t.health = Some(handle),
+                Some(t) if !t.stage.leaving() => t.health = Some(handle),
                 _ => handle.abort(),
             }
         }
@@ -162,7 +162,7 @@ impl Driver {
             let Some(t) = reg.get_mut(&h.replica_id) else {
                 return;
             };
-            if t.stopping || !t.status.is_alive() || t.status == h.status {
+            if t.stage.leaving() || !t.status.is_alive() || t.status == h.status {
                 return;
             }
             t.status = h.status;
@@ -199,12 +199,12 @@ impl Driver {
                     // The OOM killer is never a planned stop, even mid-drain.
                     t.status = if oom_killed {
                         ReplicaStatus::OomKilled
-                    } else if t.stopping {
+                    } else if t.stage.leaving() {
                         ReplicaStatus::Stopped
                     } else {
                         ReplicaStatus::Exited
                     };
-                    (t.replica.role, t.stopping, t.status)
+                    (t.replica.role, t.stage.leaving(), t.status)
                 };
                 let how = crate::runtime::exit_detail(code, oom_killed);
                 // The detail begins with what happened, so it reads whole
@@ -268,7 +268,7 @@ impl Driver {
             }
             let sibling = reg
                 .values()
-                .find(|t| t.replica.release == replica.release && !t.stopping);
+                .find(|t| t.replica.release == replica.release && !t.stage.leaving());
             match sibling {
                 Some(t) => t.replica.role,
                 None => return,
@@ -291,7 +291,9 @@ impl Driver {
             let dead = reg
                 .iter()
                 .find(|(_, d)| {
-                    d.replica.release == replica.release && !d.status.is_alive() && !d.stopping
+                    d.replica.release == replica.release
+                        && !d.status.is_alive()
+                        && !d.stage.leaving()
                 })
                 .map(|(id, _)| id.clone());
             if let Some(dead) = dead {

@@ -224,9 +224,9 @@ impl Driver {
         if self.machine.state().phase == Phase::Promoting || self.stable_starting {
             return;
         }
-        let have = ops::lock(&self.registry)
-            .values()
-            .any(|t| t.replica.role == Role::Stable && t.status.is_alive() && !t.stop_started);
+        let have = ops::lock(&self.registry).values().any(|t| {
+            t.replica.role == Role::Stable && t.status.is_alive() && !t.stage.stop_begun()
+        });
         if !have && let Some(spec) = self.machine.spec(Role::Stable) {
             self.start(spec);
         }
@@ -245,9 +245,7 @@ impl Driver {
             self.tickets.call_off(Role::Stable);
             let mut kept = 0;
             for t in reg.values_mut().filter(|t| t.replica.role == Role::Stable) {
-                if !t.stop_started && t.status.is_alive() {
-                    t.stopping = false;
-                    t.status = t.drained_from.take().unwrap_or(ReplicaStatus::Healthy);
+                if t.keep() {
                     kept += 1;
                 }
             }
