@@ -21,18 +21,18 @@ impl Driver {
                         _ => None,
                     })
                     .unwrap_or_else(|| "done".into());
-                let saved = self.writer.generation();
+                let saved = self.out.writer.generation();
                 self.execute(fx);
                 let state = self.publish();
                 let answer = Ok(ActionReply {
                     detail,
                     state: Box::new(state),
                 });
-                if self.writer.generation() == saved {
+                if self.out.writer.generation() == saved {
                     let _ = reply.send(answer);
                 } else {
                     // Answered once the change is on disk, without waiting here.
-                    let durable = self.writer.durable(self.writer.generation());
+                    let durable = self.out.writer.durable(self.out.writer.generation());
                     tokio::spawn(async move {
                         durable.await;
                         let _ = reply.send(answer);
@@ -70,7 +70,7 @@ impl Driver {
             role: Role::Stable, ..
         } = r
         {
-            self.stable_starting = false;
+            self.work.stable_starting = false;
         }
         match r {
             Report::Started {
@@ -123,9 +123,9 @@ impl Driver {
                 rep.clone(),
                 self.deps.plan.health.clone(),
                 false,
-                self.health_tx.clone(),
+                self.back.health_tx.clone(),
             );
-            match ops::lock(&self.registry).get_mut(&rep.id) {
+            match ops::lock(&self.work.registry).get_mut(&rep.id) {
                 Some(t) if !t.stage.leaving() => t.health = Some(handle),
                 _ => handle.abort(),
             }
@@ -158,7 +158,7 @@ impl Driver {
     pub(super) fn health(&mut self, mut h: HealthEvent) {
         crate::text::clean_in_place(&mut h.detail);
         let role = {
-            let mut reg = ops::lock(&self.registry);
+            let mut reg = ops::lock(&self.work.registry);
             let Some(t) = reg.get_mut(&h.replica_id) else {
                 return;
             };
@@ -190,7 +190,7 @@ impl Driver {
                 oom_killed,
             } => {
                 let (role, planned, status) = {
-                    let mut reg = ops::lock(&self.registry);
+                    let mut reg = ops::lock(&self.work.registry);
                     let Some(t) = reg.get_mut(&id) else { return };
                     t.exit_code = Some(code);
                     if let Some(h) = t.health.take() {
@@ -230,7 +230,7 @@ impl Driver {
                 if !planned {
                     self.sync_pool(role);
                     self.feed(Input::ReplicaExited { role, id, detail });
-                    let alive = ops::lock(&self.registry)
+                    let alive = ops::lock(&self.work.registry)
                         .values()
                         .filter(|t| t.replica.role == Role::Stable && t.status.is_alive())
                         .count();
@@ -262,7 +262,7 @@ impl Driver {
         // Its version by release (the runtime's labels keep the role given
         // at start: a promoted canary's replacement serves as stable).
         let role = {
-            let reg = ops::lock(&self.registry);
+            let reg = ops::lock(&self.work.registry);
             if reg.contains_key(&replica.id) {
                 return;
             }
@@ -279,7 +279,7 @@ impl Driver {
             replica.clone(),
             self.deps.plan.health.clone(),
             false,
-            self.health_tx.clone(),
+            self.back.health_tx.clone(),
         );
         let mut t = Tracked::new(replica.clone(), ReplicaStatus::Starting);
         t.health = Some(handle);
@@ -287,7 +287,7 @@ impl Driver {
             // It takes the place of one of its version's dead replicas,
             // which leaves the list (its exit is in the journal; the
             // runtime removes what is left of it with its version).
-            let mut reg = ops::lock(&self.registry);
+            let mut reg = ops::lock(&self.work.registry);
             let dead = reg
                 .iter()
                 .find(|(_, d)| {
@@ -320,10 +320,10 @@ impl Driver {
     }
 
     pub(super) fn sample_stats(&mut self) {
-        if self.sampling {
+        if self.back.sampling {
             return;
         }
-        let replicas: Vec<Replica> = ops::lock(&self.registry)
+        let replicas: Vec<Replica> = ops::lock(&self.work.registry)
             .values()
             .filter(|t| t.status.is_alive())
             .map(|t| t.replica.clone())
@@ -331,9 +331,9 @@ impl Driver {
         if replicas.is_empty() {
             return;
         }
-        self.sampling = true;
+        self.back.sampling = true;
         let runtime = self.deps.runtime.clone();
-        let tx = self.stats_tx.clone();
+        let tx = self.back.stats_tx.clone();
         tokio::spawn(async move {
             let mut out = Vec::new();
             for r in replicas {
@@ -346,8 +346,8 @@ impl Driver {
     }
 
     pub(super) fn stats(&mut self, samples: Vec<(String, ReplicaStats)>) {
-        self.sampling = false;
-        let mut reg = ops::lock(&self.registry);
+        self.back.sampling = false;
+        let mut reg = ops::lock(&self.work.registry);
         for (id, s) in samples {
             if let Some(t) = reg.get_mut(&id) {
                 t.stats = s;

@@ -138,12 +138,12 @@ impl Driver {
                 detail: "gone while the daemon was down".into(),
             });
         }
-        if phase == Phase::Deploying && ops::of_role(&self.registry, Role::Canary).is_empty() {
+        if phase == Phase::Deploying && ops::of_role(&self.work.registry, Role::Canary).is_empty() {
             self.feed(Input::CanaryStartFailed {
                 detail: "the daemon restarted before the canary started".into(),
             });
         }
-        if ops::of_role(&self.registry, Role::Stable).is_empty()
+        if ops::of_role(&self.work.registry, Role::Stable).is_empty()
             && let Some(spec) = self.machine.spec(Role::Stable)
         {
             self.start(spec);
@@ -213,18 +213,18 @@ impl Driver {
             replica.clone(),
             self.deps.plan.health.clone(),
             true,
-            self.health_tx.clone(),
+            self.back.health_tx.clone(),
         ));
-        ops::lock(&self.registry).insert(replica.id.clone(), t);
+        ops::lock(&self.work.registry).insert(replica.id.clone(), t);
     }
 
     /// Start stable from the release state when none of its replicas is
     /// left or on its way (outside a promotion, where stable leaves on purpose).
     pub(super) fn ensure_stable(&mut self) {
-        if self.machine.state().phase == Phase::Promoting || self.stable_starting {
+        if self.machine.state().phase == Phase::Promoting || self.work.stable_starting {
             return;
         }
-        let have = ops::lock(&self.registry).values().any(|t| {
+        let have = ops::lock(&self.work.registry).values().any(|t| {
             t.replica.role == Role::Stable && t.status.is_alive() && !t.stage.stop_begun()
         });
         if !have && let Some(spec) = self.machine.spec(Role::Stable) {
@@ -237,12 +237,12 @@ impl Driver {
     /// replicas rejoin their pool as they were, and if none is left
     /// (already stopped) stable is started again.
     pub(super) fn restore_stable(&mut self) {
-        if let Some(cancel) = self.drains[Role::Stable.index()].take() {
+        if let Some(cancel) = self.work.drains[Role::Stable.index()].take() {
             cancel.cancel();
         }
         let kept = {
-            let mut reg = ops::lock(&self.registry);
-            self.tickets.call_off(Role::Stable);
+            let mut reg = ops::lock(&self.work.registry);
+            self.work.tickets.call_off(Role::Stable);
             let mut kept = 0;
             for t in reg.values_mut().filter(|t| t.replica.role == Role::Stable) {
                 if t.keep() {
