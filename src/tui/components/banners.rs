@@ -141,14 +141,7 @@ pub fn replay(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
     let mut line = vec![Span::raw(" ")];
     line.extend(timeline(r, w, theme));
-    frame.render_widget(
-        Paragraph::new(Line::from(line)),
-        Rect {
-            y: area.y + 1,
-            height: 1,
-            ..area
-        },
-    );
+    frame.render_widget(Paragraph::new(Line::from(line)), row(area, 1));
     let Some(l) = r.what_if.as_ref().and_then(|w| w.line_at(r.position_ms)) else {
         return;
     };
@@ -172,14 +165,16 @@ pub fn replay(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         &[1],
         area.width as usize,
     );
-    frame.render_widget(
-        Paragraph::new(Line::from(spans)),
-        Rect {
-            y: area.y + 2,
-            height: 1,
-            ..area
-        },
-    );
+    frame.render_widget(Paragraph::new(Line::from(spans)), row(area, 2));
+}
+
+/// Line `dy` of `area`.
+fn row(area: Rect, dy: u16) -> Rect {
+    Rect {
+        y: area.y + dy,
+        height: 1,
+        ..area
+    }
 }
 
 /// The replay banner's first line, `width` wide: what plays, where, and
