@@ -9,6 +9,7 @@
 //! figure after an unmute, and the guard cadence under a command flood.
 
 use crate::support::controller as support;
+use crate::support::wait::eventually;
 
 use cutover::controller::{self, ControllerDeps, ControllerHandle, Outcome, persist};
 use cutover::model::{Action, ActionRequest, Actor, EventKind, Guard, Phase, Role, StateView};

@@ -19,10 +19,11 @@
 //! beyond the renderer's; and the payload visibly there, as pictures
 //! (`␛]0;PWNED␇…`), so the test cannot pass by showing nothing.
 
-use crate::support::controller::{Recorder, TestProxy, TestRuntime, driver_plan, eventually};
+use crate::support::controller::{Recorder, TestProxy, TestRuntime, driver_plan};
 use crate::support::journal as jsupport;
 use crate::support::tmux::Tmux;
 use crate::support::up::Up;
+use crate::support::wait::eventually;
 use cutover::model::{
     Action, ActionRequest, Actor, BreachView, Event, EventKind, Guard, GuardStatus, GuardVerdict,
     Phase, ReplicaStatus, Role,

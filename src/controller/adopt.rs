@@ -32,57 +32,115 @@ pub(super) struct Adoption {
 }
 
 pub(super) fn from_labels(plan: &Plan, listed: Vec<Replica>) -> Adoption {
-    let mut out = Adoption::default();
-    let (alive, dead): (Vec<Replica>, Vec<Replica>) =
-        listed.into_iter().partition(|r| !r.addr.is_empty());
-    let newest = dead
-        .iter()
-        .chain(&alive)
-        .map(|r| r.release)
-        .max()
-        .unwrap_or(0);
-    out.remove = dead;
-    let stable: Vec<Replica> = alive
-        .iter()
-        .filter(|r| r.role == Role::Stable)
-        .cloned()
-        .collect();
-    let canary_release = alive
-        .iter()
-        .filter(|r| r.role == Role::Canary)
-        .map(|r| r.release)
-        .max();
-    let (mut canary, old): (Vec<Replica>, Vec<Replica>) = alive
-        .into_iter()
-        .filter(|r| r.role == Role::Canary)
-        .partition(|r| Some(r.release) == canary_release);
-    out.remove.extend(old);
-    if stable.is_empty() && canary.is_empty() {
+    let found = Found::sort(listed);
+    let mut out = Adoption {
+        remove: found.remove,
+        ..Adoption::default()
+    };
+    if found.stable.is_empty() && found.canary.is_empty() {
         return out;
     }
-    let mut stable = stable;
-    let mut promoted = false;
-    if stable.is_empty() {
-        // Only canary-labelled replicas serve: they are stable in all but name.
-        for r in &mut canary {
-            r.role = Role::Stable;
-        }
-        stable = std::mem::take(&mut canary);
-        promoted = true;
+    let (st, line) = adopted_state(plan, &found.stable, &found.canary, &found.facts);
+    out.notes.push(line);
+    if !out.remove.is_empty() {
+        out.notes.push(format!(
+            "{} replica(s) of this service are exited or of an older canary release and are removed",
+            out.remove.len()
+        ));
     }
+    out.adopt = found.stable.into_iter().chain(found.canary).collect();
+    out.state = Some(st);
+    out
+}
 
+/// The replicas found, sorted by what becomes of them.
+struct Found {
+    /// What serves as stable (canary-labelled replicas when only they run).
+    stable: Vec<Replica>,
+    /// The newest release's canary replicas, if stable runs too.
+    canary: Vec<Replica>,
+    /// Exited replicas and canaries of older releases.
+    remove: Vec<Replica>,
+    facts: Facts,
+}
+
+/// What the adopted state's release and wording depend on.
+struct Facts {
+    /// The newest release any replica (alive or dead) carries.
+    newest: u64,
+    /// The newest canary release still running.
+    canary_release: Option<u64>,
+    /// `stable` is canary-labelled replicas serving as stable.
+    promoted: bool,
+}
+
+impl Found {
+    fn sort(listed: Vec<Replica>) -> Found {
+        let (alive, dead): (Vec<Replica>, Vec<Replica>) =
+            listed.into_iter().partition(|r| !r.addr.is_empty());
+        let newest = dead
+            .iter()
+            .chain(&alive)
+            .map(|r| r.release)
+            .max()
+            .unwrap_or(0);
+        let mut remove = dead;
+        let mut stable: Vec<Replica> = alive
+            .iter()
+            .filter(|r| r.role == Role::Stable)
+            .cloned()
+            .collect();
+        let canary_release = alive
+            .iter()
+            .filter(|r| r.role == Role::Canary)
+            .map(|r| r.release)
+            .max();
+        let (mut canary, old): (Vec<Replica>, Vec<Replica>) = alive
+            .into_iter()
+            .filter(|r| r.role == Role::Canary)
+            .partition(|r| Some(r.release) == canary_release);
+        remove.extend(old);
+        let promoted = stable.is_empty() && !canary.is_empty();
+        if promoted {
+            // Only canary-labelled replicas serve: they are stable in all but name.
+            for r in &mut canary {
+                r.role = Role::Stable;
+            }
+            stable = std::mem::take(&mut canary);
+        }
+        Found {
+            stable,
+            canary,
+            remove,
+            facts: Facts {
+                newest,
+                canary_release,
+                promoted,
+            },
+        }
+    }
+}
+
+/// The release state the found replicas describe, and the line that says so.
+fn adopted_state(
+    plan: &Plan,
+    stable: &[Replica],
+    canary: &[Replica],
+    facts: &Facts,
+) -> (ReleaseState, String) {
+    let newest = facts.newest;
     let mut st = ReleaseState::fresh(&plan.stable);
     st.release = newest;
-    if let Some(label) = label_of(&stable) {
+    if let Some(label) = label_of(stable) {
         st.stable = version_for(plan, &label, "stable");
     }
     let mut line = format!(
         "no readable state file: adopted {} running stable replica(s){} from their labels",
         stable.len(),
-        label_of(&stable).map_or_else(String::new, |l| format!(" ({l})"))
+        label_of(stable).map_or_else(String::new, |l| format!(" ({l})"))
     );
     if !canary.is_empty() {
-        let label = label_of(&canary).unwrap_or_else(|| "canary".into());
+        let label = label_of(canary).unwrap_or_else(|| "canary".into());
         st.canary = Some(version_for(plan, &label, "canary"));
         st.canary_replicas = canary
             .iter()
@@ -93,26 +151,17 @@ pub(super) fn from_labels(plan: &Plan, listed: Vec<Replica>) -> Adoption {
             })
             .collect();
         st.phase = Phase::Canary;
-        st.release = canary_release.unwrap_or(newest).max(newest);
+        st.release = facts.canary_release.unwrap_or(newest).max(newest);
         line += &format!(
             " and {} canary replica(s) ({label}, release {}) at canary weight 0: set the weight, promote or roll back",
             canary.len(),
             st.release
         );
     }
-    if promoted {
+    if facts.promoted {
         line += "; they carry the canary label but are the only version running, so they serve as stable";
     }
-    out.notes.push(line);
-    if !out.remove.is_empty() {
-        out.notes.push(format!(
-            "{} replica(s) of this service are exited or of an older canary release and are removed",
-            out.remove.len()
-        ));
-    }
-    out.adopt = stable.into_iter().chain(canary).collect();
-    out.state = Some(st);
-    out
+    (st, line)
 }
 
 /// The version label most replicas carry (the first one on a tie).

@@ -21,14 +21,47 @@ pub(super) struct Tracked {
     pub status: ReplicaStatus,
     pub exit_code: Option<i64>,
     pub stats: ReplicaStats,
-    /// A planned stop or drain is under way: its exit is not a crash, and it
-    /// rejoins its pool only if the stop is called off before it begins.
-    pub stopping: bool,
-    /// The worker began stopping it (SIGTERM sent): it can no longer be kept.
-    pub stop_started: bool,
-    /// Its status when a drain took it out of its pool (to put it back as it was).
-    pub drained_from: Option<ReplicaStatus>,
+    /// How far it is on its way out of service.
+    pub stage: Stage,
     pub health: Option<JoinHandle<()>>,
+}
+
+/// How far a replica is on its way out of service.
+///
+/// ```text
+///  Serving ── leave() ──▶ Leaving ── begin_stop() ──▶ Stopping
+///     ▲                      │                           ▲
+///     └─────── keep() ───────┘                           │
+///  Serving ── begin_stop() ──▶ StopBegun ── leave(), stopped() ──┘
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Stage {
+    /// In service, or on its way into it: nothing planned.
+    Serving,
+    /// A planned stop or drain is under way (out of its pool): its exit is
+    /// not a crash, and it rejoins its pool, with the status it had
+    /// (`from`), only if the stop is called off before it begins.
+    Leaving { from: ReplicaStatus },
+    /// The worker began stopping it (SIGTERM sent) before the driver took
+    /// it out of its pool (it joined its role after the stop was asked
+    /// for). It can no longer be kept, but until the stop returns it is
+    /// treated as serving: health changes count, an exit is a crash.
+    StopBegun,
+    /// A planned stop the worker began: it can no longer be kept.
+    Stopping,
+}
+
+impl Stage {
+    /// A planned stop or drain is under way: out of its pool, health
+    /// changes ignored, its exit not a crash.
+    pub fn leaving(self) -> bool {
+        matches!(self, Stage::Leaving { .. } | Stage::Stopping)
+    }
+
+    /// The worker began stopping it: it can no longer be kept.
+    pub fn stop_begun(self) -> bool {
+        matches!(self, Stage::StopBegun | Stage::Stopping)
+    }
 }
 
 impl Tracked {
@@ -38,11 +71,46 @@ impl Tracked {
             status,
             exit_code: None,
             stats: ReplicaStats::default(),
-            stopping: false,
-            stop_started: false,
-            drained_from: None,
+            stage: Stage::Serving,
             health: None,
         }
+    }
+
+    /// A planned stop or drain takes it out of its pool.
+    pub fn leave(&mut self) {
+        self.stage = match self.stage {
+            Stage::Serving => Stage::Leaving { from: self.status },
+            Stage::StopBegun => Stage::Stopping,
+            kept => kept,
+        };
+    }
+
+    /// The worker begins stopping (or removing) it.
+    pub fn begin_stop(&mut self) {
+        self.stage = match self.stage {
+            Stage::Serving | Stage::StopBegun => Stage::StopBegun,
+            Stage::Leaving { .. } | Stage::Stopping => Stage::Stopping,
+        };
+    }
+
+    /// The stop the worker began has returned.
+    pub fn stopped(&mut self) {
+        self.stage = Stage::Stopping;
+    }
+
+    /// A stop called off before the worker began it: back in service, with
+    /// the status it had when it left (healthy, if it never left). `false`
+    /// (and nothing changed) when it can no longer be kept.
+    pub fn keep(&mut self) -> bool {
+        if self.stage.stop_begun() || !self.status.is_alive() {
+            return false;
+        }
+        self.status = match self.stage {
+            Stage::Leaving { from } => from,
+            _ => ReplicaStatus::Healthy,
+        };
+        self.stage = Stage::Serving;
+        true
     }
 }
 

@@ -176,7 +176,7 @@ impl Worker {
             reg.values_mut()
                 .filter(|t| t.replica.role == role)
                 .map(|t| {
-                    t.stop_started = true;
+                    t.begin_stop();
                     t.replica.clone()
                 })
                 .collect()
@@ -186,7 +186,7 @@ impl Worker {
         let mut reg = lock(&self.registry);
         for (r, res) in replicas.iter().zip(results) {
             if let Some(t) = reg.get_mut(&r.id) {
-                t.stopping = true;
+                t.stopped();
                 if let Some(h) = t.health.take() {
                     h.abort();
                 }
@@ -212,9 +212,9 @@ impl Worker {
             let called_off = self.tickets.current(role) != ticket;
             let replicas: Vec<Replica> = reg
                 .values_mut()
-                .filter(|t| t.replica.role == role && (!called_off || t.stop_started))
+                .filter(|t| t.replica.role == role && (!called_off || t.stage.stop_begun()))
                 .map(|t| {
-                    t.stop_started = true;
+                    t.begin_stop();
                     t.replica.clone()
                 })
                 .collect();

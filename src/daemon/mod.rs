@@ -5,28 +5,33 @@
 //! [`RunningDaemon`] handle, so tests run a real daemon in-process on port 0;
 //! [`run_up`] is the foreground command with logging and signal handling.
 //! Its listeners come from `listeners` (bound, from systemd, or handed over
-//! by the daemon it takes over from, `takeover`).
+//! by the daemon it takes over from, `takeover`); the steps [`start`]
+//! takes, in its order, are in `steps`.
 
 pub mod listeners;
+mod steps;
 pub mod takeover;
 
-use crate::api::server::{ApiState, serve as serve_api};
+use crate::api::server::ApiState;
 use crate::cli::UpArgs;
-use crate::controller::{ControllerDeps, ControllerHandle, persist};
+use crate::controller::{ControllerDeps, ControllerHandle};
 use crate::metrics::Metrics;
-use crate::model::{Action, ActionRequest, Actor};
 use crate::plan::Plan;
 use crate::plan::RuntimeKind;
-use crate::proxy::{ProxyOptions, Router};
+use crate::proxy::Router;
 use crate::runtime::Runtime;
 use crate::runtime::static_upstreams::StaticRuntime;
 use crate::state_dir::{self, ServiceDir};
-use color_eyre::eyre::{Result, WrapErr, bail, eyre};
+use color_eyre::eyre::{Result, WrapErr, eyre};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use steps::{
+    Claim, Sockets, abort_on_stop, announce, build_router, deploy_plan_canary, owned_runtime,
+    raise_open_file_limit, refuse_remote_admin, serve_public, spawn_admin_api, spawn_controller,
+    spawn_takeover_listener,
+};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -158,107 +163,36 @@ impl RunningDaemon {
 }
 
 /// Start a daemon for `cfg.plan` in the current runtime.
+///
+/// The steps run in this order on purpose: the checks and the state
+/// directory's lock come before anything is bound or started; the public
+/// proxy serves only once the controller has restored the routing table
+/// (`ControllerHandle::started`); the takeover listener opens only once
+/// there is a controller to hand over (see [`takeover`]).
 pub async fn start(cfg: DaemonConfig) -> Result<RunningDaemon> {
     let plan = cfg.plan;
     // Descriptors first: the public connection cap is derived from them.
-    match crate::proxy::conn_limit::raise_open_file_limit() {
-        Ok(l) if l.now > l.was => {
-            tracing::info!("raised the open-file limit from {} to {}", l.was, l.now);
-        }
-        Ok(_) => {}
-        Err(e) => tracing::warn!("could not raise the open-file limit: {e}"),
-    }
-    let admin = plan.listen.admin;
-    if !(admin.ip().is_loopback() || cfg.allow_remote_admin || plan.listen.allow_remote_admin) {
-        bail!(
-            "refusing to serve the admin API on non-loopback address {admin}: pass --allow-remote-admin \
-             (or set listen.allow_remote_admin = true) if you really want that"
-        );
-    }
-    let dir = ServiceDir::create(&cfg.state_root, &plan.service)?;
-    let lock = take_lock(&dir, &plan.service, cfg.lock_patience).await?;
-    let token = dir.ensure_token()?;
-    let instance_id = dir.ensure_instance()?;
-
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let listeners = match cfg.listeners {
-        Some(l) => l,
-        None => match listeners::from_systemd(&plan, workers)? {
-            Some(l) => l,
-            None => listeners::Listeners::bind(&plan, workers)?,
-        },
-    };
-    let kept = listeners.duplicate()?;
-    let origin = listeners.origin;
-    let public_addr = listeners.public_addr()?;
-    listeners.admin.set_nonblocking(true)?;
-    let admin_listener = TcpListener::from_std(listeners.admin)?;
-    let admin_addr = admin_listener.local_addr()?;
-
-    // This state directory's instance: what the runtime starts carries it,
-    // and a live daemon of another instance that runs this service on the
-    // same engine is refused here, before anything starts.
-    let runtime = match cfg.runtime {
-        Some(r) => r,
-        None => connect_runtime(&plan).await?,
-    };
-    let instance = crate::runtime::Instance {
-        id: instance_id.clone(),
-        admin: admin_addr.to_string(),
-        state: dir.path.display().to_string(),
-    };
-    runtime.bind_instance(&instance);
-    refuse_live_owners(runtime.as_ref(), &plan.service).await?;
-
+    raise_open_file_limit();
+    refuse_remote_admin(&plan, cfg.allow_remote_admin)?;
+    let claim = Claim::take(&cfg.state_root, &plan.service, cfg.lock_patience).await?;
+    let sockets = Sockets::open(cfg.listeners, &plan)?;
+    let runtime = owned_runtime(cfg.runtime, &plan, &claim, sockets.at.admin).await?;
     let metrics = Arc::new(Metrics::new());
-    let router = Router::new(
-        metrics.clone(),
-        ProxyOptions::from_plan(&plan.service, &plan.proxy),
-    );
-    if let Some(path) = &plan.proxy.access_log {
-        let path = if path.is_absolute() {
-            path.clone()
-        } else {
-            dir.path.join(path)
-        };
-        let log = crate::proxy::access_log::AccessLog::open(&path)
-            .await
-            .wrap_err_with(|| format!("cannot open the access log {}", path.display()))?;
-        router.set_access_log(Some(log));
-    }
+    let router = build_router(&plan, &claim.dir, metrics.clone()).await?;
     let grace = plan.drain.timeout.get();
-
     let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-    let loaded = persist::load(&dir.path, &plan.service);
-    for w in &loaded.warnings {
-        tracing::warn!("{w}");
-    }
-    let fresh = loaded.state.is_none();
     let mut deps = ControllerDeps::new(
         plan.clone(),
         runtime.clone(),
         router.clone(),
         metrics.clone(),
-        dir.path.clone(),
+        claim.dir.path.clone(),
     );
-    // The flight recorder: every event, one JSON line each (continued
-    // across restarts of the same service directory).
-    let journal_path = dir.file("journal.jsonl");
-    let journal = crate::journal::SharedJournal::create(
-        &journal_path,
-        &crate::model::JournalHeader::new(plan.service.clone(), chrono::Utc::now()),
-    )
-    .wrap_err_with(|| format!("cannot open the journal {}", journal_path.display()))?;
-    deps.journal = Some(Arc::new(journal.clone()));
-    deps.restored = loaded.state;
-    deps.warnings = loaded.warnings;
-    deps.public_addr = public_addr.to_string();
+    deps.public_addr = sockets.at.public.to_string();
     deps.labels = cfg.labels;
     deps.evidence = cfg.evidence;
-    let (controller, controller_task) = crate::controller::spawn(deps);
+    let spawned = spawn_controller(deps, &claim.dir, &plan.service)?;
+    let controller = spawned.handle;
     // Public traffic only once the routing table is what the state says:
     // until then connections wait in the listen backlog, never refused and
     // never answered from an empty table.
@@ -266,149 +200,48 @@ pub async fn start(cfg: DaemonConfig) -> Result<RunningDaemon> {
     if cfg.failed_in_release > 0 {
         router.carry_failed_in_release(cfg.failed_in_release);
     }
-    let proxy_threads =
-        crate::proxy::serve_listeners(listeners.public, router.clone(), stop_rx.clone(), grace)
-            .wrap_err_with(|| format!("cannot serve on {public_addr} (public)"))?;
-    let proxy_task = tokio::task::spawn_blocking(move || {
-        for t in proxy_threads {
-            let _ = t.join();
-        }
-    });
-    if fresh && cfg.deploy_canary && plan.canary.is_some() {
-        let handle = controller.clone();
-        tokio::spawn(async move {
-            let req = ActionRequest {
-                action: Action::Deploy {
-                    image: String::new(),
-                },
-                by: Actor::System,
-                reason: Some("the plan declares a canary".into()),
-            };
-            if let Err(r) = handle.act(req).await {
-                tracing::warn!("could not deploy the plan's canary: {}", r.message);
-            }
-        });
+    let proxy_task = serve_public(sockets.public, &router, &stop_rx, grace, sockets.at.public)?;
+    if spawned.fresh && cfg.deploy_canary && plan.canary.is_some() {
+        deploy_plan_canary(controller.clone());
     }
     let api_state = ApiState {
         controller: controller.clone(),
         metrics,
         runtime: Some(runtime.clone()),
-        token: token.clone().into(),
-        read_token: Some(dir.ensure_read_token()?.into()),
-        instance: instance_id.into(),
+        token: claim.token.clone().into(),
+        read_token: Some(claim.dir.ensure_read_token()?.into()),
+        instance: claim.instance_id.into(),
     };
-    let api_task = tokio::spawn({
-        let stop = stopped(stop_rx.clone());
-        async move {
-            if let Err(e) = serve_api(admin_listener, api_state, stop).await {
-                tracing::error!(error = %e, "admin API stopped");
-            }
-        }
-    });
-    let controller_stop = tokio::spawn({
-        let stop = stopped(stop_rx.clone());
-        async move {
-            stop.await;
-            controller_task.abort();
-        }
-    });
+    let api_task = spawn_admin_api(sockets.admin, api_state, &stop_rx);
+    let controller_stop = abort_on_stop(spawned.task, &stop_rx);
     // A successor may ask for the listeners (`cutover up --takeover`).
-    let lock = Arc::new(std::sync::Mutex::new(Some(lock)));
+    let lock = Arc::new(std::sync::Mutex::new(Some(claim.lock)));
     let (retired_tx, retired) = watch::channel(None);
-    let takeover_task = tokio::spawn({
-        let listener = takeover::listen(&dir.path)?;
-        let offer = takeover::Offering {
-            controller: controller.clone(),
-            router: router.clone(),
-            runtime,
-            journal: journal.clone(),
-            listeners: kept,
-            lock: lock.clone(),
-            lock_path: dir.file("daemon.lock"),
-            retired: retired_tx,
-        };
-        let stop = stopped(stop_rx);
-        async move {
-            tokio::select! {
-                () = takeover::serve(listener, offer) => {}
-                () = stop => {}
-            }
-        }
-    });
-    // Clients find the daemon through these files.
-    dir.write_addr("public.addr", public_addr)?;
-    dir.write_addr("admin.addr", admin_addr)?;
-    tracing::info!(
-        %public_addr,
-        %admin_addr,
-        service = %plan.service,
-        max_connections = router.max_connections(),
-        listeners = ?origin,
-        "cutover daemon up"
-    );
+    let offer = takeover::Offering {
+        controller: controller.clone(),
+        router: router.clone(),
+        runtime,
+        journal: spawned.journal.clone(),
+        listeners: sockets.kept,
+        lock: lock.clone(),
+        lock_path: claim.dir.file("daemon.lock"),
+        retired: retired_tx,
+    };
+    let takeover_task = spawn_takeover_listener(&claim.dir, offer, stop_rx)?;
+    announce(&claim.dir, &plan.service, &router, sockets.at)?;
     Ok(RunningDaemon {
-        public_addr,
-        admin_addr,
-        token,
-        dir,
+        public_addr: sockets.at.public,
+        admin_addr: sockets.at.admin,
+        token: claim.token,
+        dir: claim.dir,
         router,
         controller,
-        journal,
+        journal: spawned.journal,
         stop: stop_tx,
         tasks: vec![proxy_task, api_task, controller_stop, takeover_task],
         _lock: lock,
         retired,
     })
-}
-
-/// The state directory's lock, waiting up to `patience` for a holder that
-/// is handing over.
-async fn take_lock(
-    dir: &ServiceDir,
-    service: &str,
-    patience: Duration,
-) -> Result<crate::lock::HeldLock> {
-    crate::lock::lock_within(&dir.file("daemon.lock"), patience, |_| {})
-        .await
-        .map_err(|e| match e {
-            crate::lock::LockError::Held { holder, .. } => eyre!(
-                "another cutover daemon ({}) already runs service {service:?} from {}; stop it first, talk to it (`cutover status`), or replace it without a gap (`cutover up --takeover`)",
-                holder.map_or_else(|| "pid unknown".to_string(), |p| format!("pid {p}")),
-                dir.path.display()
-            ),
-            other => eyre!(other),
-        })
-}
-
-/// Refuse to start while a live daemon of another instance owns replicas
-/// of `service` on this runtime: the two would fight over them (see
-/// `crate::runtime::instance`). Another instance whose daemon is gone is
-/// only reported (its replicas are left alone either way).
-async fn refuse_live_owners(runtime: &dyn Runtime, service: &str) -> Result<()> {
-    let inventory = match runtime.inventory(service).await {
-        Ok(inv) => inv,
-        // The controller's own reconcile says so again, in the journal.
-        Err(e) => {
-            tracing::warn!("cannot list the replicas of {service} to check their owners: {e}");
-            return Ok(());
-        }
-    };
-    for claim in &inventory.others {
-        if crate::runtime::instance::alive(&claim.instance).await {
-            bail!(
-                "service {service:?} on this {} runtime is run by another cutover daemon, {}, which owns its replicas {}; two daemons would fight over them. Stop that daemon (or talk to it: `cutover status --state-dir` its state root), or give this plan another service name",
-                runtime.kind(),
-                claim.instance.describe(),
-                claim.replicas.join(", ")
-            );
-        }
-        tracing::warn!(
-            "replicas {} of {service} belong to {}, whose daemon does not answer: left alone (remove them, or start that state directory's daemon to take them back)",
-            claim.replicas.join(", "),
-            claim.instance.describe()
-        );
-    }
-    Ok(())
 }
 
 /// `cutover up`: run the daemon in the foreground until SIGINT / SIGTERM.

@@ -119,12 +119,7 @@ fn text(status: StatusCode, version: &str, body: String) -> Response<Body> {
             .boxed(),
     );
     *r.status_mut() = status;
-    r.headers_mut().insert(
-        "x-version",
-        version
-            .parse()
-            .unwrap_or_else(|_| hyper::header::HeaderValue::from_static("invalid")),
-    );
+    r.headers_mut().insert("x-version", version_header(version));
     r.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
@@ -163,35 +158,10 @@ async fn handle(
     let cfg = &state.cfg;
     let v = cfg.version.as_str();
     if req.uri().path() == "/healthz" {
-        return Ok(if cfg.never_healthy {
-            text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                v,
-                "never healthy (DEMO_NEVER_HEALTHY)\n".into(),
-            )
-        } else {
-            text(StatusCode::OK, v, "ok\n".into())
-        });
+        return Ok(health(cfg));
     }
     let n = state.served.fetch_add(1, Ordering::SeqCst) + 1;
-    if let Some(limit) = cfg.crash_after
-        && n > limit
-    {
-        eprintln!("demo-app {v}: crashing after {limit} requests (DEMO_CRASH_AFTER)");
-        std::process::exit(3);
-    }
-    if let Some(mib) = cfg.hog_mib {
-        let mut block = vec![0u8; (mib as usize) << 20];
-        // Touch every page so the memory is really used.
-        for i in (0..block.len()).step_by(4096) {
-            block[i] = 1;
-        }
-        state
-            .hoard
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(block);
-    }
+    crash_or_hog(&state, n);
     if !cfg.latency.is_zero() {
         tokio::time::sleep(cfg.latency).await;
     }
@@ -208,38 +178,80 @@ async fn handle(
         }
         (&Method::POST, "/echo") => {
             let mut r = Response::new(req.into_body().boxed());
-            r.headers_mut().insert(
-                "x-version",
-                v.parse()
-                    .unwrap_or_else(|_| hyper::header::HeaderValue::from_static("invalid")),
-            );
+            r.headers_mut().insert("x-version", version_header(v));
             Ok(r)
         }
-        (_, "/sse") => {
-            let stream = futures::stream::unfold(0u32, |i| async move {
-                if i >= 5 {
-                    return None;
-                }
-                if i > 0 {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Some((
-                    Ok::<_, hyper::Error>(Frame::data(Bytes::from(format!("data: event {i}\n\n")))),
-                    i + 1,
-                ))
-            });
-            let mut r = Response::new(StreamBody::new(stream).boxed());
-            r.headers_mut().insert(
-                hyper::header::CONTENT_TYPE,
-                hyper::header::HeaderValue::from_static("text/event-stream"),
-            );
-            r.headers_mut().insert(
-                "x-version",
-                v.parse()
-                    .unwrap_or_else(|_| hyper::header::HeaderValue::from_static("invalid")),
-            );
-            Ok(r)
-        }
+        (_, "/sse") => Ok(events(v)),
         _ => Ok(text(StatusCode::OK, v, format!("hello from {v}\n"))),
     }
+}
+
+/// `GET /healthz`: ok, unless the app is told never to be healthy.
+fn health(cfg: &AppConfig) -> Response<Body> {
+    let v = cfg.version.as_str();
+    if cfg.never_healthy {
+        text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            v,
+            "never healthy (DEMO_NEVER_HEALTHY)\n".into(),
+        )
+    } else {
+        text(StatusCode::OK, v, "ok\n".into())
+    }
+}
+
+/// The faults served request `n` sets off: exit past `DEMO_CRASH_AFTER`,
+/// hold on to `DEMO_HOG_MIB` more memory.
+fn crash_or_hog(state: &State, n: u64) {
+    let cfg = &state.cfg;
+    if let Some(limit) = cfg.crash_after
+        && n > limit
+    {
+        eprintln!(
+            "demo-app {}: crashing after {limit} requests (DEMO_CRASH_AFTER)",
+            cfg.version
+        );
+        std::process::exit(3);
+    }
+    if let Some(mib) = cfg.hog_mib {
+        let mut block = vec![0u8; (mib as usize) << 20];
+        // Touch every page so the memory is really used.
+        for i in (0..block.len()).step_by(4096) {
+            block[i] = 1;
+        }
+        state
+            .hoard
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(block);
+    }
+}
+
+/// `/sse`: five server-sent events, 100 ms apart.
+fn events(v: &str) -> Response<Body> {
+    let stream = futures::stream::unfold(0u32, |i| async move {
+        if i >= 5 {
+            return None;
+        }
+        if i > 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Some((
+            Ok::<_, hyper::Error>(Frame::data(Bytes::from(format!("data: event {i}\n\n")))),
+            i + 1,
+        ))
+    });
+    let mut r = Response::new(StreamBody::new(stream).boxed());
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/event-stream"),
+    );
+    r.headers_mut().insert("x-version", version_header(v));
+    r
+}
+
+/// The `X-Version` header's value (`invalid` when `v` cannot be one).
+fn version_header(v: &str) -> hyper::header::HeaderValue {
+    v.parse()
+        .unwrap_or_else(|_| hyper::header::HeaderValue::from_static("invalid"))
 }

@@ -135,61 +135,19 @@ pub async fn generate_with(
     // future is dropped half-way (its task aborted) leaves no worker behind.
     let mut workers = tokio::task::JoinSet::new();
     for i in 0..concurrency {
-        let client = client.clone();
-        let url = url.to_string();
-        let shared = shared.clone();
         // Stagger the workers so the load is smooth, not bursts.
         let first = started + per_worker.mul_f64(i as f64 / concurrency as f64);
-        workers.spawn(async move {
-            let mut tick = tokio::time::interval_at(first, per_worker);
-            tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                if Instant::now() >= deadline {
-                    break;
-                }
-                let t0 = Instant::now();
-                let (status, version) = match client.get(&url).send().await {
-                    Ok(resp) => {
-                        let status = resp.status().as_u16();
-                        let version = resp
-                            .headers()
-                            .get("x-version")
-                            .and_then(|v| v.to_str().ok())
-                            .map(str::to_string);
-                        // Read the body so the connection is reused.
-                        let _ = resp.bytes().await;
-                        (Some(status), version)
-                    }
-                    Err(_) => (None, None),
-                };
-                let us = t0.elapsed().as_micros().clamp(1, 60_000_000) as u64;
-                let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
-                s.summary.count(status, version);
-                if status.is_some() {
-                    let _ = s.latency.record(us);
-                }
-            }
-        });
+        workers.spawn(worker(
+            client.clone(),
+            url.to_string(),
+            shared.clone(),
+            tokio::time::interval_at(first, per_worker),
+            deadline,
+        ));
     }
     let print_progress = {
         let shared = shared.clone();
-        move || {
-            let s = shared
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .summary
-                .clone();
-            eprint!(
-                "\r{:6.1} s  {} requests  {} ok  {} 4xx  {} 5xx  {} transport errors   ",
-                started.elapsed().as_secs_f64(),
-                s.requests,
-                s.ok,
-                s.status_4xx,
-                s.status_5xx,
-                s.transport_errors
-            );
-        }
+        move || print_progress(&shared, started)
     };
     let mut progress = progress.then(|| {
         let print = print_progress.clone();
@@ -220,15 +178,85 @@ pub async fn generate_with(
         eprintln!();
     }
     let s = shared.lock().unwrap_or_else(|e| e.into_inner());
-    let mut out = s.summary.clone();
-    let q =
-        |q: f64| (!s.latency.is_empty()).then(|| s.latency.value_at_quantile(q) as f64 / 1000.0);
-    out.p50_ms = q(0.5);
-    out.p99_ms = q(0.99);
-    out.max_ms = (!s.latency.is_empty()).then(|| s.latency.max() as f64 / 1000.0);
-    out.elapsed_s = started.elapsed().as_secs_f64();
-    out.achieved_rps = out.requests as f64 / out.elapsed_s.max(0.001);
-    out
+    s.summary_at(started)
+}
+
+/// One worker: a request at each tick of `tick` until `deadline`, each
+/// answer counted in `shared`.
+async fn worker(
+    client: reqwest::Client,
+    url: String,
+    shared: Arc<Mutex<Shared>>,
+    mut tick: tokio::time::Interval,
+    deadline: Instant,
+) {
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if Instant::now() >= deadline {
+            break;
+        }
+        let t0 = Instant::now();
+        let (status, version) = send(&client, &url).await;
+        let us = t0.elapsed().as_micros().clamp(1, 60_000_000) as u64;
+        let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
+        s.summary.count(status, version);
+        if status.is_some() {
+            let _ = s.latency.record(us);
+        }
+    }
+}
+
+/// One request: its status and `X-Version` (none: no HTTP answer).
+async fn send(client: &reqwest::Client, url: &str) -> (Option<u16>, Option<String>) {
+    match client.get(url).send().await {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            let version = resp
+                .headers()
+                .get("x-version")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            // Read the body so the connection is reused.
+            let _ = resp.bytes().await;
+            (Some(status), version)
+        }
+        Err(_) => (None, None),
+    }
+}
+
+/// The progress line, redrawn in place on stderr.
+fn print_progress(shared: &Mutex<Shared>, started: Instant) {
+    let s = shared
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .summary
+        .clone();
+    eprint!(
+        "\r{:6.1} s  {} requests  {} ok  {} 4xx  {} 5xx  {} transport errors   ",
+        started.elapsed().as_secs_f64(),
+        s.requests,
+        s.ok,
+        s.status_4xx,
+        s.status_5xx,
+        s.transport_errors
+    );
+}
+
+impl Shared {
+    /// The summary, with its latencies and rate, of a run begun at `started`.
+    fn summary_at(&self, started: Instant) -> LoadSummary {
+        let mut out = self.summary.clone();
+        let q = |q: f64| {
+            (!self.latency.is_empty()).then(|| self.latency.value_at_quantile(q) as f64 / 1000.0)
+        };
+        out.p50_ms = q(0.5);
+        out.p99_ms = q(0.99);
+        out.max_ms = (!self.latency.is_empty()).then(|| self.latency.max() as f64 / 1000.0);
+        out.elapsed_s = started.elapsed().as_secs_f64();
+        out.achieved_rps = out.requests as f64 / out.elapsed_s.max(0.001);
+        out
+    }
 }
 
 /// `cutover load URL --rps N --duration D [--concurrency C] [--json]`.

@@ -63,24 +63,7 @@ pub fn demo_plan(runtime: &str, scenario: Scenario, exe: &Path) -> Result<Plan> 
         .map(|(k, v)| format!("{k} = \"{v}\""))
         .collect::<Vec<_>>()
         .join(", ");
-    // `[deploy]`: what `cutover deploy --canary VERSION` may start during
-    // the demo (the demo's own images, or its own binary), nothing else.
-    let (stable, canary, deploy) = match runtime {
-        "docker" | "swarm" => (
-            "image = \"cutover-demo:v1\"\nmemory = \"64MiB\"\ncpus = 0.5".to_string(),
-            "image = \"cutover-demo:v2\"\nmemory = \"64MiB\"\ncpus = 0.5".to_string(),
-            "image = \"cutover-demo:{version}\"".to_string(),
-        ),
-        _ => {
-            let cmd = |v: &str| {
-                format!(
-                    "command = [{:?}, \"demo-app\", \"--bind\", \"127.0.0.1\", \"--port\", \"{{port}}\", \"--version\", \"{v}\"]",
-                    exe.display().to_string()
-                )
-            };
-            (cmd("v1"), cmd("v2"), cmd("{version}"))
-        }
-    };
+    let (stable, canary, deploy) = what_runs(runtime, exe);
     let pass_env = PASS_ENV
         .iter()
         .map(|n| format!("{n:?}"))
@@ -144,4 +127,26 @@ stop_grace = "3s"
 "#
     );
     Ok(crate::plan::parse(&text, "demo plan")?)
+}
+
+/// What stable, the canary and `[deploy]` run on `runtime`, as plan lines:
+/// the demo's own images, or its own binary. `[deploy]` is what `cutover
+/// deploy --canary VERSION` may start during the demo, nothing else.
+fn what_runs(runtime: &str, exe: &Path) -> (String, String, String) {
+    match runtime {
+        "docker" | "swarm" => (
+            "image = \"cutover-demo:v1\"\nmemory = \"64MiB\"\ncpus = 0.5".to_string(),
+            "image = \"cutover-demo:v2\"\nmemory = \"64MiB\"\ncpus = 0.5".to_string(),
+            "image = \"cutover-demo:{version}\"".to_string(),
+        ),
+        _ => {
+            let cmd = |v: &str| {
+                format!(
+                    "command = [{:?}, \"demo-app\", \"--bind\", \"127.0.0.1\", \"--port\", \"{{port}}\", \"--version\", \"{v}\"]",
+                    exe.display().to_string()
+                )
+            };
+            (cmd("v1"), cmd("v2"), cmd("{version}"))
+        }
+    }
 }

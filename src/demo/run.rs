@@ -73,109 +73,11 @@ async fn demo(args: &DemoArgs, signals: &Signals, started: &mut Started) -> Resu
     };
     let exe = std::env::current_exe()
         .wrap_err("cannot find the cutover binary to run the demo app from")?;
-    // One demo per machine: a second one would remove this one's replicas
-    // as "leftovers". A demo on its way out gets a few seconds to finish.
-    let lock_path = std::env::temp_dir().join("cutover-demo.lock");
-    let lock = crate::lock::lock_within(&lock_path, Duration::from_secs(15), |e| {
-        eprintln!(
-            "cutover demo: another demo ({}) is running; waiting up to 15 s for it to finish…",
-            e.holder()
-                .map_or_else(|| "pid unknown".to_string(), |p| format!("pid {p}"))
-        );
-    });
-    let lock = match unless_signalled(signals, lock).await {
-        Ok(l) => l,
-        Err(code) => return Ok(code),
+    match set_up(args, signals, started, &exe).await {
+        Ok(()) => {}
+        Err(Halt::Signalled(code)) => return Ok(code),
+        Err(Halt::Failed(e)) => return Err(e),
     }
-    .map_err(|e| match e.holder() {
-        Some(pid) => eyre!(
-            "another cutover demo (pid {pid}) is running on this machine and owns the {SERVICE} replicas; quit it first"
-        ),
-        None => eyre!(e),
-    })?;
-    started.lock = Some(lock);
-    let (runtime, kind, why) =
-        match unless_signalled(signals, choose_runtime(args.runtime, &exe)).await {
-            Ok(r) => r?,
-            Err(code) => return Ok(code),
-        };
-    eprintln!("cutover demo: runtime {kind} — {why}");
-    started.runtime = Some(runtime.clone());
-    let plan = demo_plan(kind, args.scenario, &exe)?;
-    let state = StateDir::new()?;
-    let state_path = state.0.clone();
-    started.state = Some(state);
-    // Leftovers of an earlier demo that was killed hard go first.
-    if let Err(code) = unless_signalled(signals, remove_all(&runtime)).await {
-        return Ok(code);
-    }
-
-    let mut cfg = DaemonConfig::new(plan, state_path.clone());
-    cfg.runtime = Some(runtime.clone());
-    // The demo deploys the canary itself, once stable has served a while.
-    cfg.deploy_canary = false;
-    let daemon = match unless_signalled(signals, crate::daemon::start(cfg)).await {
-        Ok(d) => d?,
-        Err(code) => return Ok(code),
-    };
-    eprintln!(
-        "cutover demo: traffic on http://{}  admin http://{}  scenario {:?}",
-        daemon.public_addr, daemon.admin_addr, args.scenario
-    );
-    let public = daemon.public_addr;
-    let client = daemon.client();
-    let controller = daemon.controller.clone();
-    started.daemon = Some(daemon);
-
-    // Traffic starts once stable can take it (before that, the only honest
-    // answer would be 503).
-    let ready = async {
-        let ready_by = tokio::time::Instant::now() + Duration::from_secs(120);
-        loop {
-            match client.state().await {
-                Ok(s) if s.stable.healthy() >= s.stable.replicas.len().max(1) => return Ok(()),
-                _ if tokio::time::Instant::now() > ready_by => {
-                    return Err(eyre!(
-                        "the stable version never became healthy (see the journal in {})",
-                        state_path.display()
-                    ));
-                }
-                _ => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
-    };
-    match unless_signalled(signals, ready).await {
-        Ok(r) => r?,
-        Err(code) => return Ok(code),
-    }
-    let (stop_load_tx, stop_load_rx) = tokio::sync::watch::channel(false);
-    let url = format!("http://{public}/");
-    let load = tokio::spawn(async move {
-        let mut rx = stop_load_rx;
-        crate::demo::load::generate(&url, 100.0, Duration::from_secs(24 * 3600), 8, async move {
-            let _ = rx.wait_for(|s| *s).await;
-        })
-        .await
-    });
-    started.load = Some((stop_load_tx, load));
-    let deploy = tokio::spawn(async move {
-        tokio::time::sleep(STABLE_ALONE).await;
-        let req = ActionRequest {
-            action: Action::Deploy {
-                image: String::new(),
-            },
-            by: Actor::System,
-            reason: Some(format!(
-                "cutover demo: v2 after {} s of stable traffic",
-                STABLE_ALONE.as_secs()
-            )),
-        };
-        if let Err(r) = controller.act(req).await {
-            eprintln!("cutover demo: could not deploy the canary: {}", r.message);
-        }
-    });
-    started.deploy = Some(tokio_util::task::AbortOnDropHandle::new(deploy));
-
     let daemon = started.daemon.as_ref().expect("started above");
     let mode = async {
         if args.no_tui {
@@ -199,6 +101,147 @@ async fn demo(args: &DemoArgs, signals: &Signals, started: &mut Started) -> Resu
         }
         () = forced_panic => panic!("CUTOVER_DEMO_PANIC_AFTER: a panic on purpose (test-only)"),
     }
+}
+
+/// Why setting the demo up stopped short.
+enum Halt {
+    /// A signal arrived: exit with this code (after the teardown).
+    Signalled(u8),
+    Failed(color_eyre::Report),
+}
+
+impl From<color_eyre::Report> for Halt {
+    fn from(e: color_eyre::Report) -> Halt {
+        Halt::Failed(e)
+    }
+}
+
+/// `fut`, unless a signal comes first.
+async fn watched<T>(signals: &Signals, fut: impl Future<Output = T>) -> Result<T, Halt> {
+    unless_signalled(signals, fut)
+        .await
+        .map_err(Halt::Signalled)
+}
+
+/// Everything up to a running release: the demo's lock, a runtime, a
+/// daemon whose stable serves, the load, and the canary's deploy on its
+/// timer; each recorded in `started` as it starts.
+async fn set_up(
+    args: &DemoArgs,
+    signals: &Signals,
+    started: &mut Started,
+    exe: &Path,
+) -> Result<(), Halt> {
+    started.lock = Some(take_demo_lock(signals).await?);
+    let (runtime, kind, why) = watched(signals, choose_runtime(args.runtime, exe)).await??;
+    eprintln!("cutover demo: runtime {kind} — {why}");
+    started.runtime = Some(runtime.clone());
+    let plan = demo_plan(kind, args.scenario, exe)?;
+    let state = StateDir::new()?;
+    let state_path = state.0.clone();
+    started.state = Some(state);
+    // Leftovers of an earlier demo that was killed hard go first.
+    watched(signals, remove_all(&runtime)).await?;
+
+    let mut cfg = DaemonConfig::new(plan, state_path.clone());
+    cfg.runtime = Some(runtime.clone());
+    // The demo deploys the canary itself, once stable has served a while.
+    cfg.deploy_canary = false;
+    let daemon = watched(signals, crate::daemon::start(cfg)).await??;
+    eprintln!(
+        "cutover demo: traffic on http://{}  admin http://{}  scenario {:?}",
+        daemon.public_addr, daemon.admin_addr, args.scenario
+    );
+    let public = daemon.public_addr;
+    let client = daemon.client();
+    let controller = daemon.controller.clone();
+    started.daemon = Some(daemon);
+
+    // Traffic starts once stable can take it (before that, the only honest
+    // answer would be 503).
+    watched(signals, stable_serves(&client, &state_path)).await??;
+    started.load = Some(start_load(public));
+    started.deploy = Some(deploy_later(controller));
+    Ok(())
+}
+
+/// One demo per machine: a second one would remove this one's replicas
+/// as "leftovers". A demo on its way out gets a few seconds to finish.
+async fn take_demo_lock(signals: &Signals) -> Result<crate::lock::HeldLock, Halt> {
+    let lock_path = std::env::temp_dir().join("cutover-demo.lock");
+    let lock = crate::lock::lock_within(&lock_path, Duration::from_secs(15), |e| {
+        eprintln!(
+            "cutover demo: another demo ({}) is running; waiting up to 15 s for it to finish…",
+            e.holder()
+                .map_or_else(|| "pid unknown".to_string(), |p| format!("pid {p}"))
+        );
+    });
+    let lock = watched(signals, lock).await?.map_err(|e| match e.holder() {
+        Some(pid) => eyre!(
+            "another cutover demo (pid {pid}) is running on this machine and owns the {SERVICE} replicas; quit it first"
+        ),
+        None => eyre!(e),
+    })?;
+    Ok(lock)
+}
+
+/// Resolves once every stable replica is healthy (two minutes at most).
+async fn stable_serves(client: &crate::api::client::Client, state_path: &Path) -> Result<()> {
+    let ready_by = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        match client.state().await {
+            Ok(s) if s.stable.healthy() >= s.stable.replicas.len().max(1) => return Ok(()),
+            _ if tokio::time::Instant::now() > ready_by => {
+                return Err(eyre!(
+                    "the stable version never became healthy (see the journal in {})",
+                    state_path.display()
+                ));
+            }
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// The demo's traffic: 100 requests a second on `public` until told to stop.
+fn start_load(
+    public: std::net::SocketAddr,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<crate::demo::load::LoadSummary>,
+) {
+    let (stop_load_tx, stop_load_rx) = tokio::sync::watch::channel(false);
+    let url = format!("http://{public}/");
+    let load = tokio::spawn(async move {
+        let mut rx = stop_load_rx;
+        crate::demo::load::generate(&url, 100.0, Duration::from_secs(24 * 3600), 8, async move {
+            let _ = rx.wait_for(|s| *s).await;
+        })
+        .await
+    });
+    (stop_load_tx, load)
+}
+
+/// Deploy the canary after [`STABLE_ALONE`] of stable traffic.
+fn deploy_later(
+    controller: crate::controller::ControllerHandle,
+) -> tokio_util::task::AbortOnDropHandle<()> {
+    let deploy = tokio::spawn(async move {
+        tokio::time::sleep(STABLE_ALONE).await;
+        let req = ActionRequest {
+            action: Action::Deploy {
+                image: String::new(),
+            },
+            by: Actor::System,
+            reason: Some(format!(
+                "cutover demo: v2 after {} s of stable traffic",
+                STABLE_ALONE.as_secs()
+            )),
+        };
+        if let Err(r) = controller.act(req).await {
+            eprintln!("cutover demo: could not deploy the canary: {}", r.message);
+        }
+    });
+    tokio_util::task::AbortOnDropHandle::new(deploy)
 }
 
 /// Docker when asked or reachable, else local processes (and say why);

@@ -209,81 +209,39 @@ impl Judge {
     /// One verdict per configured guard, in a fixed order: the statistical
     /// ones, then the request-path counts.
     pub fn verdicts(&self, path: PathCounts, muted: bool) -> Vec<GuardVerdict> {
+        let mut out: Vec<GuardVerdict> = self
+            .statistical_readings()
+            .into_iter()
+            .map(|r| self.statistical_verdict(r, muted))
+            .collect();
+        out.extend(path_verdicts(&self.g, path, muted));
+        out
+    }
+
+    /// What each configured statistical guard reads now, in the order
+    /// their verdicts are given.
+    fn statistical_readings(&self) -> Vec<Reading> {
         let g = &self.g;
         let mut out = Vec::new();
-        let min = g.min_requests;
-        let proportion = |t: Tally| Proportion {
-            failures: t.failures,
-            requests: t.requests,
-        };
-        let (canary_p99, stable_p99) = self.p99_ms;
-        let mut statistical =
-            |name: Guard, log_e: f64, threshold: f64, c: Tally, s: Option<Tally>, slow_ms| {
-                let thr = log_threshold(g.confidence, self.alpha_share(name));
-                let evidence = Evidence {
-                    canary: proportion(c),
-                    stable: s.map(proportion),
-                    confidence: g.confidence,
-                    log_e,
-                    log_threshold: thr,
-                    slow_ms,
-                };
-                let short_of = [Some(c), s]
-                    .into_iter()
-                    .flatten()
-                    .map(|t| t.requests)
-                    .min()
-                    .unwrap_or(0);
-                // In the unit of the guard's threshold.
-                let value = match (name, s) {
-                    (Guard::MaxErrorRatio, Some(s)) => ratio(c, s),
-                    (Guard::MaxP99Ratio, _) => match (canary_p99, stable_p99) {
-                        (Some(c), Some(s)) if s > 0.0 => Some(c / s),
-                        _ => None,
-                    },
-                    (Guard::MaxP99, _) => canary_p99,
-                    _ => evidence.canary.rate(),
-                };
-                let status = if muted {
-                    GuardStatus::Muted
-                } else if log_e >= thr {
-                    GuardStatus::Breach
-                } else if short_of < min {
-                    GuardStatus::NotJudged
-                } else {
-                    GuardStatus::Pass
-                };
-                let detail = match status {
-                    GuardStatus::NotJudged => not_enough(c, s, min),
-                    _ => {
-                        let what = match slow_ms {
-                            Some(ms) => format!("slower than {}: ", crate::model::latency_text(ms)),
-                            None => String::new(),
-                        };
-                        format!("{what}{}", evidence.summary())
-                    }
-                };
-                out.push(GuardVerdict {
-                    name,
-                    value,
-                    threshold,
-                    status,
-                    detail,
-                    evidence: Some(evidence),
-                });
-            };
         if let (Some(r), Some(t)) = (g.max_error_ratio, &self.errors) {
-            statistical(
-                Guard::MaxErrorRatio,
-                t.log_e(),
-                r,
-                self.since.0,
-                Some(self.since.1),
-                None,
-            );
+            out.push(Reading {
+                name: Guard::MaxErrorRatio,
+                log_e: t.log_e(),
+                threshold: r,
+                canary: self.since.0,
+                stable: Some(self.since.1),
+                slow_ms: None,
+            });
         }
         if let (Some(p), Some(t)) = (g.max_error_rate, &self.ceiling) {
-            statistical(Guard::MaxErrorRate, t.log_e(), p, self.since.0, None, None);
+            out.push(Reading {
+                name: Guard::MaxErrorRate,
+                log_e: t.log_e(),
+                threshold: p,
+                canary: self.since.0,
+                stable: None,
+                slow_ms: None,
+            });
         }
         if let Some(r) = g.max_p99_ratio {
             // The evidence of both cuts together; the figures shown are the
@@ -294,67 +252,150 @@ impl Judge {
                 .iter()
                 .max_by(|a, b| a.test.log_e().total_cmp(&b.test.log_e()));
             if let Some(cut) = shown {
-                statistical(
-                    Guard::MaxP99Ratio,
-                    log_mean_exp(&logs),
-                    r,
-                    cut.since.0,
-                    Some(cut.since.1),
-                    cut.ms,
-                );
+                out.push(Reading {
+                    name: Guard::MaxP99Ratio,
+                    log_e: log_mean_exp(&logs),
+                    threshold: r,
+                    canary: cut.since.0,
+                    stable: Some(cut.since.1),
+                    slow_ms: cut.ms,
+                });
             }
         }
         if let (Some(limit), Some(t)) = (g.max_p99, &self.slow_ceiling) {
             let ms = limit.get().as_secs_f64() * 1000.0;
-            statistical(
-                Guard::MaxP99,
-                t.log_e(),
-                ms,
-                self.over_p99_since,
-                None,
-                Some(ms),
-            );
-        }
-        let count = |name: Guard, value: u64, limit: u64, detail: String| GuardVerdict {
-            name,
-            value: Some(value as f64),
-            threshold: limit as f64,
-            status: if muted {
-                GuardStatus::Muted
-            } else if value >= limit {
-                GuardStatus::Breach
-            } else {
-                GuardStatus::Pass
-            },
-            detail,
-            evidence: None,
-        };
-        if let Some(n) = g.trip_after {
-            // As the proxy's trip: a run while stable fails too is shared.
-            let run = if path.stable_failing { 0 } else { path.run };
-            out.push(count(
-                Guard::TripAfter,
-                run,
-                n,
-                format!(
-                    "{} canary failures in a row now; {n} in a row while stable answers set the weight to 0 at once",
-                    path.run
-                ),
-            ));
-        }
-        if let Some(n) = g.max_failed_requests {
-            out.push(count(
-                Guard::MaxFailedRequests,
-                path.failed_in_release,
-                n,
-                format!(
-                    "{} client requests got a canary failure in this release (budget {n})",
-                    path.failed_in_release
-                ),
-            ));
+            out.push(Reading {
+                name: Guard::MaxP99,
+                log_e: t.log_e(),
+                threshold: ms,
+                canary: self.over_p99_since,
+                stable: None,
+                slow_ms: Some(ms),
+            });
         }
         out
     }
+
+    /// A statistical guard's verdict on what it reads.
+    fn statistical_verdict(&self, r: Reading, muted: bool) -> GuardVerdict {
+        let g = &self.g;
+        let min = g.min_requests;
+        let proportion = |t: Tally| Proportion {
+            failures: t.failures,
+            requests: t.requests,
+        };
+        let (canary_p99, stable_p99) = self.p99_ms;
+        let (c, s) = (r.canary, r.stable);
+        let thr = log_threshold(g.confidence, self.alpha_share(r.name));
+        let evidence = Evidence {
+            canary: proportion(c),
+            stable: s.map(proportion),
+            confidence: g.confidence,
+            log_e: r.log_e,
+            log_threshold: thr,
+            slow_ms: r.slow_ms,
+        };
+        let short_of = [Some(c), s]
+            .into_iter()
+            .flatten()
+            .map(|t| t.requests)
+            .min()
+            .unwrap_or(0);
+        // In the unit of the guard's threshold.
+        let value = match (r.name, s) {
+            (Guard::MaxErrorRatio, Some(s)) => ratio(c, s),
+            (Guard::MaxP99Ratio, _) => match (canary_p99, stable_p99) {
+                (Some(c), Some(s)) if s > 0.0 => Some(c / s),
+                _ => None,
+            },
+            (Guard::MaxP99, _) => canary_p99,
+            _ => evidence.canary.rate(),
+        };
+        let status = if muted {
+            GuardStatus::Muted
+        } else if r.log_e >= thr {
+            GuardStatus::Breach
+        } else if short_of < min {
+            GuardStatus::NotJudged
+        } else {
+            GuardStatus::Pass
+        };
+        let detail = match status {
+            GuardStatus::NotJudged => not_enough(c, s, min),
+            _ => {
+                let what = match r.slow_ms {
+                    Some(ms) => format!("slower than {}: ", crate::model::latency_text(ms)),
+                    None => String::new(),
+                };
+                format!("{what}{}", evidence.summary())
+            }
+        };
+        GuardVerdict {
+            name: r.name,
+            value,
+            threshold: r.threshold,
+            status,
+            detail,
+            evidence: Some(evidence),
+        }
+    }
+}
+
+/// What one statistical guard reads: its evidence (the log of its
+/// e-value), its threshold in its own unit, and the tallies shown.
+struct Reading {
+    name: Guard,
+    log_e: f64,
+    threshold: f64,
+    canary: Tally,
+    stable: Option<Tally>,
+    /// The latency a slow request is slower than (latency guards).
+    slow_ms: Option<f64>,
+}
+
+/// The request-path count guards' verdicts: the run of canary failures in
+/// a row, then the release's failed-request budget.
+fn path_verdicts(g: &GuardPlan, path: PathCounts, muted: bool) -> Vec<GuardVerdict> {
+    let count = |name: Guard, value: u64, limit: u64, detail: String| GuardVerdict {
+        name,
+        value: Some(value as f64),
+        threshold: limit as f64,
+        status: if muted {
+            GuardStatus::Muted
+        } else if value >= limit {
+            GuardStatus::Breach
+        } else {
+            GuardStatus::Pass
+        },
+        detail,
+        evidence: None,
+    };
+    let mut out = Vec::new();
+    if let Some(n) = g.trip_after {
+        // As the proxy's trip: a run while stable fails too is shared.
+        let run = if path.stable_failing { 0 } else { path.run };
+        out.push(count(
+            Guard::TripAfter,
+            run,
+            n,
+            format!(
+                "{} canary failures in a row now; {n} in a row while stable answers set the weight to 0 at once",
+                path.run
+            ),
+        ));
+    }
+    if let Some(n) = g.max_failed_requests {
+        out.push(count(
+            Guard::MaxFailedRequests,
+            path.failed_in_release,
+            n,
+            format!(
+                "{} client requests got a canary failure in this release (budget {n})",
+                path.failed_in_release
+            ),
+        ));
+    }
+    out
 }
 
 /// The histograms of a window, merged.

@@ -247,159 +247,224 @@ fn hist(counts: &Buckets, us: &[f64; B]) -> LatencyHist {
     h
 }
 
-/// Run one release with seed `seed` past every guard set in `guards`; the
-/// result says, per set, when it would have rolled back (`None`: it would
-/// have let the release run its course). Stops early once every set has.
-pub fn run(sc: &Scenario, seed: u64, guards: &mut [&mut dyn Guards]) -> Vec<Option<Detection>> {
-    let mut rng = Sampler::new(seed);
-    let mut out: Vec<Option<Detection>> = vec![None; guards.len()];
-    let mut failed_in_release = 0u64;
-    let mut stable_failing = false;
-    let mut at_ms = 0u64;
-    let (mut c_tick, mut s_tick): (Buckets, Buckets) = ([0; B], [0; B]);
-    let (mut c_sec, mut s_sec): (Buckets, Buckets) = ([0; B], [0; B]);
-    let tick_s = TICK_MS as f64 / 1000.0;
-    let us = bucket_us();
-    for (step, st) in sc.steps.iter().enumerate() {
-        // The proxy re-arms its trips at each step: the run starts over.
-        let mut run = 0u64;
-        for (g, done) in guards.iter_mut().zip(&out) {
-            if done.is_none() {
-                g.step_begins(step);
-            }
-        }
-        let w = st.weight.clamp(0.0, 1.0);
+impl Rates {
+    /// The rates of one step at canary share `weight` (clamped to 0..=1).
+    fn of(sc: &Scenario, weight: f64) -> Rates {
+        let w = weight.clamp(0.0, 1.0);
         let (pc, ps) = (
             sc.canary.error_rate.clamp(0.0, 1.0),
             sc.stable.error_rate.clamp(0.0, 1.0),
         );
         let load = sc.load.max(0.0);
-        let r = Rates {
+        Rates {
             canary_fail: load * w * pc,
             canary_ok: load * w * (1.0 - pc),
             stable_fail: load * (1.0 - w) * ps,
             stable_ok: load * (1.0 - w) * (1.0 - ps),
-        };
+        }
+    }
+}
+
+/// One simulated release in progress: the random draws, what the proxy
+/// has counted so far, and the latency buckets of the tick and the second.
+struct Sim {
+    rng: Sampler,
+    /// Per guard set: when it would have rolled back.
+    out: Vec<Option<Detection>>,
+    failed_in_release: u64,
+    stable_failing: bool,
+    /// Canary failures in a row (the proxy's trip run; reset each step).
+    run: u64,
+    at_ms: u64,
+    c_tick: Buckets,
+    s_tick: Buckets,
+    c_sec: Buckets,
+    s_sec: Buckets,
+    us: [f64; B],
+}
+
+/// Run one release with seed `seed` past every guard set in `guards`; the
+/// result says, per set, when it would have rolled back (`None`: it would
+/// have let the release run its course). Stops early once every set has.
+///
+/// The random draws come in a fixed order (each tick: the request events,
+/// then the unwatched successes, then the canary's latencies, then
+/// stable's), so a seed always gives the same release.
+pub fn run(sc: &Scenario, seed: u64, guards: &mut [&mut dyn Guards]) -> Vec<Option<Detection>> {
+    let mut sim = Sim {
+        rng: Sampler::new(seed),
+        out: vec![None; guards.len()],
+        failed_in_release: 0,
+        stable_failing: false,
+        run: 0,
+        at_ms: 0,
+        c_tick: [0; B],
+        s_tick: [0; B],
+        c_sec: [0; B],
+        s_sec: [0; B],
+        us: bucket_us(),
+    };
+    for (step, st) in sc.steps.iter().enumerate() {
+        // The proxy re-arms its trips at each step: the run starts over.
+        sim.run = 0;
+        for (g, done) in guards.iter_mut().zip(&sim.out) {
+            if done.is_none() {
+                g.step_begins(step);
+            }
+        }
+        let r = Rates::of(sc, st.weight);
         let ticks = st.secs * 1000 / TICK_MS;
         for k in 0..ticks {
-            let (mut c, mut s) = (Tally::default(), Tally::default());
-            // Time (s) into the tick, and the time nobody watched the
-            // successes of each version.
-            let (mut tau, mut free_c, mut free_s) = (0.0f64, 0.0f64, 0.0f64);
-            loop {
-                let (watch_c, watch_s) = (run > 0, stable_failing);
-                let total = r.canary_fail
-                    + r.stable_fail
-                    + if watch_c { r.canary_ok } else { 0.0 }
-                    + if watch_s { r.stable_ok } else { 0.0 };
-                let dt = if total > 0.0 {
-                    rng.exp1() / total
-                } else {
-                    f64::INFINITY
-                };
-                let until = (tau + dt).min(tick_s);
-                if !watch_c {
-                    free_c += until - tau;
-                }
-                if !watch_s {
-                    free_s += until - tau;
-                }
-                if tau + dt >= tick_s {
-                    break;
-                }
-                tau += dt;
-                let mut x = rng.uniform() * total;
-                if x < r.canary_fail {
-                    c.add(Tally::new(1, 1));
-                    run += 1;
-                    failed_in_release += 1;
-                    let f = Failure {
-                        at_ms: at_ms as f64 + tau * 1000.0,
-                        run,
-                        stable_failing,
-                        failed_in_release,
-                    };
-                    for (g, done) in guards.iter_mut().zip(out.iter_mut()) {
-                        if done.is_none()
-                            && let Some(by) = g.canary_failure(&f)
-                        {
-                            *done = Some(Detection {
-                                at_ms: f.at_ms,
-                                by,
-                                canary_failures: failed_in_release,
-                            });
-                        }
-                    }
-                    continue;
-                }
-                x -= r.canary_fail;
-                if x < r.stable_fail {
-                    s.add(Tally::new(1, 1));
-                    stable_failing = true;
-                    continue;
-                }
-                x -= r.stable_fail;
-                if watch_c && x < r.canary_ok {
-                    c.add(Tally::new(1, 0));
-                    run = 0;
-                } else {
-                    s.add(Tally::new(1, 0));
-                    stable_failing = false;
-                }
-            }
-            c.add(Tally::new(rng.poisson(r.canary_ok * free_c), 0));
-            s.add(Tally::new(rng.poisson(r.stable_ok * free_s), 0));
-            c_tick.fill(0);
-            s_tick.fill(0);
-            for _ in 0..c.requests {
-                c_tick[sc.canary.latency.draw(&mut rng)] += 1;
-            }
-            for _ in 0..s.requests {
-                s_tick[sc.stable.latency.draw(&mut rng)] += 1;
-            }
-            for b in 0..B {
-                c_sec[b] += c_tick[b];
-                s_sec[b] += s_tick[b];
-            }
-            at_ms += TICK_MS;
-            let second = at_ms.is_multiple_of(1000).then(|| {
-                let pair = (hist(&c_sec, &us), hist(&s_sec, &us));
-                c_sec.fill(0);
-                s_sec.fill(0);
-                pair
-            });
+            let (c, s) = sim.requests(&r, guards);
+            sim.latencies(sc, c, s);
+            sim.at_ms += TICK_MS;
+            let second = sim.second();
             let t = Tick {
-                at_ms,
+                at_ms: sim.at_ms,
                 step,
                 step_ends: k + 1 == ticks,
                 canary: c,
                 stable: s,
-                canary_latency: &c_tick,
-                stable_latency: &s_tick,
+                canary_latency: &sim.c_tick,
+                stable_latency: &sim.s_tick,
                 second: second.as_ref().map(|(c, s)| (c, s)),
                 path: PathCounts {
-                    failed_in_release,
-                    run,
-                    stable_failing,
+                    failed_in_release: sim.failed_in_release,
+                    run: sim.run,
+                    stable_failing: sim.stable_failing,
                 },
             };
-            for (g, done) in guards.iter_mut().zip(out.iter_mut()) {
-                if done.is_none()
-                    && let Some(by) = g.tick(&t)
-                {
-                    *done = Some(Detection {
-                        at_ms: at_ms as f64,
-                        by,
-                        canary_failures: failed_in_release,
-                    });
-                }
-            }
-            if out.iter().all(Option::is_some) {
-                return out;
+            let (at, failures) = (sim.at_ms as f64, sim.failed_in_release);
+            detect(guards, &mut sim.out, at, failures, |g| g.tick(&t));
+            if sim.out.iter().all(Option::is_some) {
+                return sim.out;
             }
         }
     }
-    out
+    sim.out
+}
+
+impl Sim {
+    /// One tick's requests, drawn as events in time; canary failures go to
+    /// the guards' request-path trips as they happen. Successes nobody
+    /// watches (no run of failures to break) are drawn at once at the end.
+    fn requests(&mut self, r: &Rates, guards: &mut [&mut dyn Guards]) -> (Tally, Tally) {
+        let tick_s = TICK_MS as f64 / 1000.0;
+        let (mut c, mut s) = (Tally::default(), Tally::default());
+        // Time (s) into the tick, and the time nobody watched the
+        // successes of each version.
+        let (mut tau, mut free_c, mut free_s) = (0.0f64, 0.0f64, 0.0f64);
+        loop {
+            let (watch_c, watch_s) = (self.run > 0, self.stable_failing);
+            let total = r.canary_fail
+                + r.stable_fail
+                + if watch_c { r.canary_ok } else { 0.0 }
+                + if watch_s { r.stable_ok } else { 0.0 };
+            let dt = if total > 0.0 {
+                self.rng.exp1() / total
+            } else {
+                f64::INFINITY
+            };
+            let until = (tau + dt).min(tick_s);
+            if !watch_c {
+                free_c += until - tau;
+            }
+            if !watch_s {
+                free_s += until - tau;
+            }
+            if tau + dt >= tick_s {
+                break;
+            }
+            tau += dt;
+            let mut x = self.rng.uniform() * total;
+            if x < r.canary_fail {
+                c.add(Tally::new(1, 1));
+                self.canary_failed(tau, guards);
+                continue;
+            }
+            x -= r.canary_fail;
+            if x < r.stable_fail {
+                s.add(Tally::new(1, 1));
+                self.stable_failing = true;
+                continue;
+            }
+            x -= r.stable_fail;
+            if watch_c && x < r.canary_ok {
+                c.add(Tally::new(1, 0));
+                self.run = 0;
+            } else {
+                s.add(Tally::new(1, 0));
+                self.stable_failing = false;
+            }
+        }
+        c.add(Tally::new(self.rng.poisson(r.canary_ok * free_c), 0));
+        s.add(Tally::new(self.rng.poisson(r.stable_ok * free_s), 0));
+        (c, s)
+    }
+
+    /// A canary failure `tau` seconds into the tick, told to the guards'
+    /// request-path trips.
+    fn canary_failed(&mut self, tau: f64, guards: &mut [&mut dyn Guards]) {
+        self.run += 1;
+        self.failed_in_release += 1;
+        let f = Failure {
+            at_ms: self.at_ms as f64 + tau * 1000.0,
+            run: self.run,
+            stable_failing: self.stable_failing,
+            failed_in_release: self.failed_in_release,
+        };
+        detect(guards, &mut self.out, f.at_ms, f.failed_in_release, |g| {
+            g.canary_failure(&f)
+        });
+    }
+
+    /// The tick's latencies (canary's drawn first), added to the second's.
+    fn latencies(&mut self, sc: &Scenario, c: Tally, s: Tally) {
+        self.c_tick.fill(0);
+        self.s_tick.fill(0);
+        for _ in 0..c.requests {
+            self.c_tick[sc.canary.latency.draw(&mut self.rng)] += 1;
+        }
+        for _ in 0..s.requests {
+            self.s_tick[sc.stable.latency.draw(&mut self.rng)] += 1;
+        }
+        for b in 0..B {
+            self.c_sec[b] += self.c_tick[b];
+            self.s_sec[b] += self.s_tick[b];
+        }
+    }
+
+    /// At a whole second: its histograms (canary, stable), and a new second.
+    fn second(&mut self) -> Option<(LatencyHist, LatencyHist)> {
+        self.at_ms.is_multiple_of(1000).then(|| {
+            let pair = (hist(&self.c_sec, &self.us), hist(&self.s_sec, &self.us));
+            self.c_sec.fill(0);
+            self.s_sec.fill(0);
+            pair
+        })
+    }
+}
+
+/// Ask every guard set still running; the first answer of each is when
+/// (and by which guard) it would have rolled back.
+fn detect(
+    guards: &mut [&mut dyn Guards],
+    out: &mut [Option<Detection>],
+    at_ms: f64,
+    canary_failures: u64,
+    mut ask: impl FnMut(&mut dyn Guards) -> Option<&'static str>,
+) {
+    for (g, done) in guards.iter_mut().zip(out.iter_mut()) {
+        if done.is_none()
+            && let Some(by) = ask(&mut **g)
+        {
+            *done = Some(Detection {
+                at_ms,
+                by,
+                canary_failures,
+            });
+        }
+    }
 }
 
 /// The seed of release `i` of batch `batch` under base seed `seed`

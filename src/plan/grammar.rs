@@ -65,29 +65,7 @@ pub fn image_reference(s: &str) -> Result<(), String> {
         None => (s, None),
     };
     if let Some(d) = digest {
-        let (alg, hex) = d
-            .split_once(':')
-            .ok_or("a digest looks like @sha256:<64 hex digits>")?;
-        let alg_ok = !alg.is_empty()
-            && alg
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+._-".contains(c));
-        if !alg_ok
-            || hex.len() < 32
-            || !hex
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "=_-".contains(c))
-        {
-            return Err("a digest looks like @sha256:<64 hex digits>".into());
-        }
-        if alg == "sha256"
-            && (hex.len() != 64
-                || !hex
-                    .chars()
-                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()))
-        {
-            return Err("a sha256 digest has 64 lowercase hex digits".into());
-        }
+        check_digest(d)?;
     }
     // A tag is after the last ':' that follows the last '/'.
     let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
@@ -96,18 +74,7 @@ pub fn image_reference(s: &str) -> Result<(), String> {
         None => (rest, None),
     };
     if let Some(tag) = tag {
-        let mut chars = tag.chars();
-        let first_ok = chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !first_ok
-            || tag.len() > 128
-            || !chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-        {
-            return Err(format!(
-                "tag {tag:?} must be 1 to 128 letters, digits, '_', '.' or '-' (not starting with '.' or '-')"
-            ));
-        }
+        check_tag(tag)?;
     }
     if name.is_empty() {
         return Err("no image name".into());
@@ -123,23 +90,7 @@ pub fn image_reference(s: &str) -> Result<(), String> {
             || first == "localhost"
             || first.chars().any(|c| c.is_ascii_uppercase()));
     if is_domain {
-        let (host, port) = match first.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (first, None),
-        };
-        if let Some(p) = port {
-            port_nonzero(p).map_err(|e| format!("registry {first:?}: {e}"))?;
-        }
-        let host_ok = !host.is_empty()
-            && host.split('.').all(|l| {
-                !l.is_empty()
-                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                    && !l.starts_with('-')
-                    && !l.ends_with('-')
-            });
-        if !host_ok {
-            return Err(format!("registry {first:?} is not a host name"));
-        }
+        check_registry(first)?;
         parts.remove(0);
     }
     for part in parts {
@@ -148,6 +99,73 @@ pub fn image_reference(s: &str) -> Result<(), String> {
                 "{part:?} must be lowercase letters and digits, separated by '.', '_', '__' or '-'"
             ));
         }
+    }
+    Ok(())
+}
+
+/// `algorithm:hex` after the `@`; sha256 exactly 64 lowercase hex digits.
+fn check_digest(d: &str) -> Result<(), String> {
+    let (alg, hex) = d
+        .split_once(':')
+        .ok_or("a digest looks like @sha256:<64 hex digits>")?;
+    let alg_ok = !alg.is_empty()
+        && alg
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+._-".contains(c));
+    if !alg_ok
+        || hex.len() < 32
+        || !hex
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "=_-".contains(c))
+    {
+        return Err("a digest looks like @sha256:<64 hex digits>".into());
+    }
+    if alg == "sha256"
+        && (hex.len() != 64
+            || !hex
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()))
+    {
+        return Err("a sha256 digest has 64 lowercase hex digits".into());
+    }
+    Ok(())
+}
+
+/// 1 to 128 word characters, dots and dashes, not starting with `.` or `-`.
+fn check_tag(tag: &str) -> Result<(), String> {
+    let mut chars = tag.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !first_ok
+        || tag.len() > 128
+        || !chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    {
+        return Err(format!(
+            "tag {tag:?} must be 1 to 128 letters, digits, '_', '.' or '-' (not starting with '.' or '-')"
+        ));
+    }
+    Ok(())
+}
+
+/// A registry: a host name (dot-separated labels), with a port perhaps.
+fn check_registry(first: &str) -> Result<(), String> {
+    let (host, port) = match first.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (first, None),
+    };
+    if let Some(p) = port {
+        port_nonzero(p).map_err(|e| format!("registry {first:?}: {e}"))?;
+    }
+    let host_ok = !host.is_empty()
+        && host.split('.').all(|l| {
+            !l.is_empty()
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        });
+    if !host_ok {
+        return Err(format!("registry {first:?} is not a host name"));
     }
     Ok(())
 }

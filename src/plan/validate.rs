@@ -463,7 +463,7 @@ fn preview(p: &crate::plan::PreviewPlan) -> Check {
     for (name, to) in &p.aliases {
         if !matches!(to.as_str(), "stable" | "canary") {
             return bad(
-                &format!("proxy.preview.aliases.{name}"),
+                format!("proxy.preview.aliases.{name}"),
                 format!("expected \"stable\" or \"canary\", found {to:?}"),
             );
         }

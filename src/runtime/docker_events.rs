@@ -114,81 +114,99 @@ pub(super) async fn watch(
     let mut since: Option<String> = None;
     let mut was_down = false;
     loop {
-        let mut filters = HashMap::new();
-        filters.insert("type".to_string(), vec!["container".to_string()]);
-        filters.insert("label".to_string(), vec![LABEL_SERVICE.to_string()]);
-        filters.insert(
-            "event".to_string(),
-            vec!["oom".to_string(), "die".to_string()],
-        );
-        let mut stream = docker.events(Some(EventsOptions {
-            since: since.clone(),
-            filters: Some(filters),
-            ..Default::default()
-        }));
-        let mut lost = None;
-        while let Some(ev) = stream.next().await {
-            match ev {
-                Ok(msg) => {
-                    if let Some(t) = msg.time_nano {
-                        since = Some(since_of(t));
-                    } else if let Some(t) = msg.time {
-                        since = Some(t.to_string());
-                    }
-                    let Some(actor) = msg.actor else { continue };
-                    let Some(id) = actor.id else { continue };
-                    if msg.action.as_deref() == Some("oom") {
-                        lock(&tracker).oom(&id);
-                        continue;
-                    }
-                    let code = actor
-                        .attributes
-                        .unwrap_or_default()
-                        .get("exitCode")
-                        .and_then(|c| c.parse::<i64>().ok());
-                    report_exit(&docker, &tx, &tracker, id, code).await;
-                }
-                Err(e) => {
-                    lost = Some(e.to_string());
-                    break;
-                }
-            }
-        }
+        let lost = follow(&docker, &tx, &tracker, &mut since).await;
         // The stream ended: is the engine still there? Back off until it is.
-        let mut backoff = Duration::from_millis(250);
-        loop {
-            match docker.ping().await {
-                Ok(_) => {
-                    if was_down {
-                        was_down = false;
-                        let _ = tx.send(RuntimeEvent::Reachable {
-                            ok: true,
-                            detail: "the Docker engine answers again".into(),
-                        });
-                    }
-                    break;
-                }
-                Err(e) => {
-                    if !was_down {
-                        was_down = true;
-                        let detail = match &lost {
-                            Some(l) => format!(
-                                "lost the Docker engine's event stream ({l}); it does not answer: {e}"
-                            ),
-                            None => format!("the Docker engine does not answer: {e}"),
-                        };
-                        // The engine's error text is outside text.
-                        let detail = crate::text::clean_owned(detail);
-                        let _ = tx.send(RuntimeEvent::Reachable { ok: false, detail });
-                    }
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
+        wait_for_engine(&docker, &tx, lost.as_deref(), &mut was_down).await;
         recheck(&docker, &tx, &tracker).await;
         // Never a tight loop, even if the engine closes every stream at once.
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Follow one event stream from `since` (moved on as events come) until it
+/// ends; why it was lost, if it broke.
+async fn follow(
+    docker: &Docker,
+    tx: &broadcast::Sender<RuntimeEvent>,
+    tracker: &SharedTracker,
+    since: &mut Option<String>,
+) -> Option<String> {
+    let mut filters = HashMap::new();
+    filters.insert("type".to_string(), vec!["container".to_string()]);
+    filters.insert("label".to_string(), vec![LABEL_SERVICE.to_string()]);
+    filters.insert(
+        "event".to_string(),
+        vec!["oom".to_string(), "die".to_string()],
+    );
+    let mut stream = docker.events(Some(EventsOptions {
+        since: since.clone(),
+        filters: Some(filters),
+        ..Default::default()
+    }));
+    while let Some(ev) = stream.next().await {
+        let msg = match ev {
+            Ok(msg) => msg,
+            Err(e) => return Some(e.to_string()),
+        };
+        if let Some(t) = msg.time_nano {
+            *since = Some(since_of(t));
+        } else if let Some(t) = msg.time {
+            *since = Some(t.to_string());
+        }
+        let Some(actor) = msg.actor else { continue };
+        let Some(id) = actor.id else { continue };
+        if msg.action.as_deref() == Some("oom") {
+            lock(tracker).oom(&id);
+            continue;
+        }
+        let code = actor
+            .attributes
+            .unwrap_or_default()
+            .get("exitCode")
+            .and_then(|c| c.parse::<i64>().ok());
+        report_exit(docker, tx, tracker, id, code).await;
+    }
+    None
+}
+
+/// Ping the engine until it answers, backing off; say once that it is
+/// gone (`lost`: why the stream broke) and once that it is back.
+async fn wait_for_engine(
+    docker: &Docker,
+    tx: &broadcast::Sender<RuntimeEvent>,
+    lost: Option<&str>,
+    was_down: &mut bool,
+) {
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        match docker.ping().await {
+            Ok(_) => {
+                if *was_down {
+                    *was_down = false;
+                    let _ = tx.send(RuntimeEvent::Reachable {
+                        ok: true,
+                        detail: "the Docker engine answers again".into(),
+                    });
+                }
+                return;
+            }
+            Err(e) => {
+                if !*was_down {
+                    *was_down = true;
+                    let detail = match lost {
+                        Some(l) => format!(
+                            "lost the Docker engine's event stream ({l}); it does not answer: {e}"
+                        ),
+                        None => format!("the Docker engine does not answer: {e}"),
+                    };
+                    // The engine's error text is outside text.
+                    let detail = crate::text::clean_owned(detail);
+                    let _ = tx.send(RuntimeEvent::Reachable { ok: false, detail });
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
     }
 }
 

@@ -13,6 +13,9 @@ fn km(code: KeyCode, mods: KeyModifiers) -> KeyEvent {
 }
 
 /// Every default binding, spelled as the events a terminal sends.
+///
+/// Long on purpose: one row per binding, a table read top to bottom; split,
+/// it would only be harder to check against the keymap.
 #[test]
 fn every_default_key_maps_to_its_command() {
     use Command as C;

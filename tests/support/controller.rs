@@ -593,8 +593,6 @@ pub fn load(
     })
 }
 
-pub use super::wait::eventually;
-
 /// A fast plan for driver tests: `service` unique per test.
 pub fn driver_plan(service: &str, extra: &str) -> Plan {
     parse(

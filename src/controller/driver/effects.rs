@@ -25,7 +25,7 @@ impl Driver {
                 Effect::Drain { role, timeout } => {
                     self.leave_pool(role);
                     let cancel = CancellationToken::new();
-                    self.drains[role.index()] = Some(cancel.clone());
+                    self.work.drains[role.index()] = Some(cancel.clone());
                     self.op(Op::Drain {
                         role,
                         timeout,
@@ -34,7 +34,7 @@ impl Driver {
                 }
                 Effect::Stop { role, grace } => {
                     self.leave_pool(role);
-                    let ticket = self.tickets.current(role);
+                    let ticket = self.work.tickets.current(role);
                     self.op(Op::Stop {
                         role,
                         grace,
@@ -42,7 +42,7 @@ impl Driver {
                     });
                 }
                 Effect::Remove { role } => {
-                    let ticket = self.tickets.current(role);
+                    let ticket = self.work.tickets.current(role);
                     self.op(Op::Remove { role, ticket });
                 }
                 Effect::SwapRoles => self.swap_roles(),
@@ -58,7 +58,7 @@ impl Driver {
 
     pub(super) fn start(&mut self, mut spec: crate::runtime::VersionSpec) {
         if spec.role == Role::Stable {
-            self.stable_starting = true;
+            self.work.stable_starting = true;
         }
         spec.labels.extend(self.deps.labels.clone());
         self.op(Op::Start {
@@ -67,19 +67,18 @@ impl Driver {
     }
 
     pub(super) fn op(&self, op: Op) {
-        self.busy.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let _ = self.ops_tx.send(op);
+        self.work
+            .busy
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let _ = self.work.ops_tx.send(op);
     }
 
     /// A planned stop or drain: no new requests for `role`, at once.
     pub(super) fn leave_pool(&mut self, role: Role) {
         {
-            let mut reg = ops::lock(&self.registry);
+            let mut reg = ops::lock(&self.work.registry);
             for t in reg.values_mut().filter(|t| t.replica.role == role) {
-                if !t.stopping {
-                    t.drained_from = Some(t.status);
-                }
-                t.stopping = true;
+                t.leave();
                 if t.status.is_alive() {
                     t.status = ReplicaStatus::Draining;
                 }
@@ -90,9 +89,11 @@ impl Driver {
 
     /// Members of `role` = its healthy replicas not being stopped.
     pub(super) fn sync_pool(&self, role: Role) {
-        let addrs: Vec<String> = ops::lock(&self.registry)
+        let addrs: Vec<String> = ops::lock(&self.work.registry)
             .values()
-            .filter(|t| t.replica.role == role && t.status == ReplicaStatus::Healthy && !t.stopping)
+            .filter(|t| {
+                t.replica.role == role && t.status == ReplicaStatus::Healthy && !t.stage.leaving()
+            })
             .map(|t| t.replica.addr.clone())
             .collect();
         self.deps.router.set_members(role, addrs);
@@ -101,7 +102,7 @@ impl Driver {
     /// The canary's replicas become the stable pool; then weight 0.
     pub(super) fn swap_roles(&mut self) {
         {
-            let mut reg = ops::lock(&self.registry);
+            let mut reg = ops::lock(&self.work.registry);
             for t in reg.values_mut().filter(|t| t.replica.role == Role::Canary) {
                 t.replica.role = Role::Stable;
             }
@@ -116,7 +117,7 @@ impl Driver {
     /// `CUTOVER_SERVICE` and `CUTOVER_HOOK` (its name). A secret in the
     /// daemon's environment does not reach a hook.
     pub(super) fn run_hook(&self, name: String, command: Vec<String>) {
-        let tx = self.reports_tx.clone();
+        let tx = self.back.reports_tx.clone();
         let dir = self.deps.state_dir.clone();
         let pass: Vec<(String, std::ffi::OsString)> = self
             .deps
@@ -166,7 +167,7 @@ impl Driver {
     }
 
     pub(super) fn persist(&mut self) {
-        let replicas: Vec<OwnedReplica> = ops::lock(&self.registry)
+        let replicas: Vec<OwnedReplica> = ops::lock(&self.work.registry)
             .values()
             .map(|t| OwnedReplica::from(&t.replica))
             .collect();
@@ -176,30 +177,30 @@ impl Driver {
             replicas,
             Utc::now(),
         );
-        self.writer.submit(state);
+        self.out.writer.submit(state);
     }
 
     pub(super) fn emit(&mut self, kind: EventKind) {
-        self.seq += 1;
+        self.out.seq += 1;
         let event = Event {
-            seq: self.seq,
+            seq: self.out.seq,
             at: Utc::now(),
             kind,
         };
         if let Some(j) = &self.deps.journal {
             j.record(&event);
         }
-        self.events.send(event);
+        self.out.events.send(event);
     }
 
     pub(super) fn view(&self) -> StateView {
-        let reg = ops::lock(&self.registry);
+        let reg = ops::lock(&self.work.registry);
         view::build(&ViewParts {
             machine: &self.machine,
             replicas: &reg,
             metrics: &self.deps.metrics,
             router: &self.deps.router,
-            guards: &self.guards,
+            guards: &self.judging.guards,
             public_addr: &self.deps.public_addr,
             runtime: self.kind,
             now: Utc::now(),
@@ -208,12 +209,12 @@ impl Driver {
 
     pub(super) fn publish(&mut self) -> StateView {
         let v = self.view();
-        self.canary_since_tick |= v.canary.is_some();
-        if let Some(tx) = &self.state_tx {
+        self.judging.canary_since_tick |= v.canary.is_some();
+        if let Some(tx) = &self.out.state_tx {
             tx.send_replace(v.clone());
         }
         let in_force = self.machine.state().guard(self.machine.plan());
-        self.guard_tx.send_if_modified(|g| {
+        self.out.guard_tx.send_if_modified(|g| {
             let changed = g != in_force;
             if changed {
                 *g = in_force.clone();

@@ -125,7 +125,7 @@ impl Driver {
     pub(super) fn restart_evidence(&mut self, release: bool) {
         let g = self.machine.state().guard(self.machine.plan()).clone();
         let m = &self.deps.metrics;
-        let feed = &mut self.evidence;
+        let feed = &mut self.judging.evidence;
         feed.judge = Judge::new(&g);
         feed.counted = (lifetime(m, Role::Canary), lifetime(m, Role::Stable));
         if release {
@@ -141,30 +141,30 @@ impl Driver {
         let judging = st.phase.takes_traffic();
         let muted = st.muted;
         let metrics = self.deps.metrics.clone();
-        self.evidence.take_seconds(&metrics, judging);
+        self.judging.evidence.take_seconds(&metrics, judging);
         if !judging {
-            self.guards.clear();
+            self.judging.guards.clear();
             self.feed(Input::Tick);
             return;
         }
-        self.evidence.take_counts(&metrics);
+        self.judging.evidence.take_counts(&metrics);
         let facts = GuardFacts {
-            judge: &self.evidence.judge,
+            judge: &self.judging.evidence.judge,
             path: self.path_counts(),
             muted,
         };
-        self.guards = (self.deps.guard)(&facts);
+        self.judging.guards = (self.deps.guard)(&facts);
         let waiting = if muted {
             None
         } else {
-            evidence_ready(&self.guards).err()
+            evidence_ready(&self.judging.guards).err()
         };
         self.feed(Input::Evidence { waiting });
         self.feed(Input::Tick);
         if muted {
             return;
         }
-        if let Some(b) = crate::guard::first_breach(&self.guards).cloned() {
+        if let Some(b) = crate::guard::first_breach(&self.judging.guards).cloned() {
             self.feed(Input::Breach { verdict: b });
         }
     }
@@ -218,10 +218,10 @@ impl Driver {
         let window = self.machine.state().guard(self.machine.plan()).window.get();
         // The canary's figures while it is on record, and once more after it
         // left: the second that closes covers what it served before it went.
-        let canary = (state.canary.is_some() || self.canary_since_tick)
+        let canary = (state.canary.is_some() || self.judging.canary_since_tick)
             .then(|| self.deps.metrics.stats(Role::Canary, window));
-        self.canary_since_tick = state.canary.is_some();
-        let sample = self.evidence.take_tick();
+        self.judging.canary_since_tick = state.canary.is_some();
+        let sample = self.judging.evidence.take_tick();
         self.emit(EventKind::Snapshot {
             state: Box::new(state),
         });

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 impl Driver {
     /// Answer a pause request. Returns `true` when the controller retires.
     pub(super) async fn hand_over(&mut self, ask: PauseAsk) -> bool {
-        let busy = self.busy.load(Ordering::SeqCst);
+        let busy = self.work.busy.load(Ordering::SeqCst);
         if busy > 0 {
             let _ = ask.reply.send(Err(format!(
                 "an operation is under way ({busy} queued or running: a start, warm-up, drain or stop); try again when it is done"
@@ -22,9 +22,9 @@ impl Driver {
             detail: "paused: handing the listeners, the state and the guards' evidence over".into(),
         });
         self.persist();
-        self.writer.durable(self.writer.generation()).await;
+        self.out.writer.durable(self.out.writer.generation()).await;
         let judging = self.machine.state().phase.takes_traffic();
-        let (paused, decision) = Paused::new(judging.then(|| self.evidence.snapshot()));
+        let (paused, decision) = Paused::new(judging.then(|| self.judging.evidence.snapshot()));
         if ask.reply.send(Ok(paused)).is_err() {
             return false;
         }
@@ -51,7 +51,7 @@ impl Driver {
             return;
         }
         let g = self.machine.state().guard(self.machine.plan()).clone();
-        if !self.evidence.resume(snap, &g) {
+        if !self.judging.evidence.resume(snap, &g) {
             self.emit(EventKind::Warning {
                 message: "the guards' evidence was judged under other thresholds than this plan's; it starts afresh".into(),
             });

@@ -21,18 +21,18 @@ impl Driver {
                         _ => None,
                     })
                     .unwrap_or_else(|| "done".into());
-                let saved = self.writer.generation();
+                let saved = self.out.writer.generation();
                 self.execute(fx);
                 let state = self.publish();
                 let answer = Ok(ActionReply {
                     detail,
                     state: Box::new(state),
                 });
-                if self.writer.generation() == saved {
+                if self.out.writer.generation() == saved {
                     let _ = reply.send(answer);
                 } else {
                     // Answered once the change is on disk, without waiting here.
-                    let durable = self.writer.durable(self.writer.generation());
+                    let durable = self.out.writer.durable(self.out.writer.generation());
                     tokio::spawn(async move {
                         durable.await;
                         let _ = reply.send(answer);
@@ -70,37 +70,13 @@ impl Driver {
             role: Role::Stable, ..
         } = r
         {
-            self.stable_starting = false;
+            self.work.stable_starting = false;
         }
         match r {
             Report::Started {
                 role,
                 result: Ok(replicas),
-            } => {
-                for rep in &replicas {
-                    self.emit(EventKind::Replica {
-                        role,
-                        replica: rep.id.clone(),
-                        status: ReplicaStatus::Starting,
-                        detail: format!("started at {}", rep.addr),
-                    });
-                    let handle = self.deps.health.spawn(
-                        rep.clone(),
-                        self.deps.plan.health.clone(),
-                        false,
-                        self.health_tx.clone(),
-                    );
-                    match ops::lock(&self.registry).get_mut(&rep.id) {
-                        Some(t) if !t.stopping => t.health = Some(handle),
-                        _ => handle.abort(),
-                    }
-                }
-                if role == Role::Canary {
-                    let ids = replicas.iter().map(|r| r.id.clone()).collect();
-                    self.feed(Input::CanaryStarted { replicas: ids });
-                }
-                self.persist();
-            }
+            } => self.started(role, replicas),
             Report::Started {
                 role: Role::Canary,
                 result: Err(detail),
@@ -115,19 +91,7 @@ impl Driver {
                     message: format!("stable could not start: {detail}"),
                 });
             }
-            Report::Fact(input) => {
-                let removed = matches!(input, Input::Removed { .. });
-                let stable_gone = matches!(input, Input::Removed { role: Role::Stable });
-                self.feed(input);
-                if stable_gone {
-                    // A removal that had begun before a promotion was
-                    // abandoned (or an inconsistent restore): stable again.
-                    self.ensure_stable();
-                }
-                if removed {
-                    self.persist();
-                }
-            }
+            Report::Fact(input) => self.worker_fact(input),
             Report::Note(message) => self.emit(EventKind::Warning { message }),
             Report::Pull { role, report } => {
                 // Layer ids and digests are the engine's (the registry's) words.
@@ -144,17 +108,61 @@ impl Driver {
         }
     }
 
+    /// Replicas the worker started: each is journaled and gets its health
+    /// checks (unless it is already being stopped); a canary's go to the
+    /// machine.
+    fn started(&mut self, role: Role, replicas: Vec<Replica>) {
+        for rep in &replicas {
+            self.emit(EventKind::Replica {
+                role,
+                replica: rep.id.clone(),
+                status: ReplicaStatus::Starting,
+                detail: format!("started at {}", rep.addr),
+            });
+            let handle = self.deps.health.spawn(
+                rep.clone(),
+                self.deps.plan.health.clone(),
+                false,
+                self.back.health_tx.clone(),
+            );
+            match ops::lock(&self.work.registry).get_mut(&rep.id) {
+                Some(t) if !t.stage.leaving() => t.health = Some(handle),
+                _ => handle.abort(),
+            }
+        }
+        if role == Role::Canary {
+            let ids = replicas.iter().map(|r| r.id.clone()).collect();
+            self.feed(Input::CanaryStarted { replicas: ids });
+        }
+        self.persist();
+    }
+
+    /// A fact the worker found out (a removal done, a drain finished).
+    fn worker_fact(&mut self, input: Input) {
+        let removed = matches!(input, Input::Removed { .. });
+        let stable_gone = matches!(input, Input::Removed { role: Role::Stable });
+        self.feed(input);
+        if stable_gone {
+            // A removal that had begun before a promotion was
+            // abandoned (or an inconsistent restore): stable again.
+            self.ensure_stable();
+        }
+        if removed {
+            self.persist();
+        }
+    }
+
     /// A health transition. Its detail is what the checker saw (for the
     /// HTTP checker: what the replica answered): outside text, cleaned here
     /// as it enters the model, whichever checker sent it.
     pub(super) fn health(&mut self, mut h: HealthEvent) {
         crate::text::clean_in_place(&mut h.detail);
         let role = {
-            let mut reg = ops::lock(&self.registry);
+            let mut reg = ops::lock(&self.work.registry);
             let Some(t) = reg.get_mut(&h.replica_id) else {
                 return;
             };
-            if t.stopping || !t.status.is_alive() || t.status == h.status {
+            if t.stage.leaving() || !t.status.is_alive() || t.status == h.status {
                 return;
             }
             t.status = h.status;
@@ -182,7 +190,7 @@ impl Driver {
                 oom_killed,
             } => {
                 let (role, planned, status) = {
-                    let mut reg = ops::lock(&self.registry);
+                    let mut reg = ops::lock(&self.work.registry);
                     let Some(t) = reg.get_mut(&id) else { return };
                     t.exit_code = Some(code);
                     if let Some(h) = t.health.take() {
@@ -191,12 +199,12 @@ impl Driver {
                     // The OOM killer is never a planned stop, even mid-drain.
                     t.status = if oom_killed {
                         ReplicaStatus::OomKilled
-                    } else if t.stopping {
+                    } else if t.stage.leaving() {
                         ReplicaStatus::Stopped
                     } else {
                         ReplicaStatus::Exited
                     };
-                    (t.replica.role, t.stopping, t.status)
+                    (t.replica.role, t.stage.leaving(), t.status)
                 };
                 let how = crate::runtime::exit_detail(code, oom_killed);
                 // The detail begins with what happened, so it reads whole
@@ -222,7 +230,7 @@ impl Driver {
                 if !planned {
                     self.sync_pool(role);
                     self.feed(Input::ReplicaExited { role, id, detail });
-                    let alive = ops::lock(&self.registry)
+                    let alive = ops::lock(&self.work.registry)
                         .values()
                         .filter(|t| t.replica.role == Role::Stable && t.status.is_alive())
                         .count();
@@ -254,13 +262,13 @@ impl Driver {
         // Its version by release (the runtime's labels keep the role given
         // at start: a promoted canary's replacement serves as stable).
         let role = {
-            let reg = ops::lock(&self.registry);
+            let reg = ops::lock(&self.work.registry);
             if reg.contains_key(&replica.id) {
                 return;
             }
             let sibling = reg
                 .values()
-                .find(|t| t.replica.release == replica.release && !t.stopping);
+                .find(|t| t.replica.release == replica.release && !t.stage.leaving());
             match sibling {
                 Some(t) => t.replica.role,
                 None => return,
@@ -271,7 +279,7 @@ impl Driver {
             replica.clone(),
             self.deps.plan.health.clone(),
             false,
-            self.health_tx.clone(),
+            self.back.health_tx.clone(),
         );
         let mut t = Tracked::new(replica.clone(), ReplicaStatus::Starting);
         t.health = Some(handle);
@@ -279,11 +287,13 @@ impl Driver {
             // It takes the place of one of its version's dead replicas,
             // which leaves the list (its exit is in the journal; the
             // runtime removes what is left of it with its version).
-            let mut reg = ops::lock(&self.registry);
+            let mut reg = ops::lock(&self.work.registry);
             let dead = reg
                 .iter()
                 .find(|(_, d)| {
-                    d.replica.release == replica.release && !d.status.is_alive() && !d.stopping
+                    d.replica.release == replica.release
+                        && !d.status.is_alive()
+                        && !d.stage.leaving()
                 })
                 .map(|(id, _)| id.clone());
             if let Some(dead) = dead {
@@ -310,10 +320,10 @@ impl Driver {
     }
 
     pub(super) fn sample_stats(&mut self) {
-        if self.sampling {
+        if self.back.sampling {
             return;
         }
-        let replicas: Vec<Replica> = ops::lock(&self.registry)
+        let replicas: Vec<Replica> = ops::lock(&self.work.registry)
             .values()
             .filter(|t| t.status.is_alive())
             .map(|t| t.replica.clone())
@@ -321,9 +331,9 @@ impl Driver {
         if replicas.is_empty() {
             return;
         }
-        self.sampling = true;
+        self.back.sampling = true;
         let runtime = self.deps.runtime.clone();
-        let tx = self.stats_tx.clone();
+        let tx = self.back.stats_tx.clone();
         tokio::spawn(async move {
             let mut out = Vec::new();
             for r in replicas {
@@ -336,8 +346,8 @@ impl Driver {
     }
 
     pub(super) fn stats(&mut self, samples: Vec<(String, ReplicaStats)>) {
-        self.sampling = false;
-        let mut reg = ops::lock(&self.registry);
+        self.back.sampling = false;
+        let mut reg = ops::lock(&self.work.registry);
         for (id, s) in samples {
             if let Some(t) = reg.get_mut(&id) {
                 t.stats = s;

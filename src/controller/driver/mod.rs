@@ -148,30 +148,38 @@ pub fn spawn(deps: ControllerDeps) -> (ControllerHandle, JoinHandle<()>) {
     let mut driver = Driver {
         kind: deps.runtime.kind(),
         machine,
-        registry,
-        tickets,
-        drains: [None, None],
-        events: events.clone(),
-        seq: 0,
-        state_tx: None,
-        guard_tx,
-        ops_tx,
-        reports_tx,
-        health_tx,
-        stats_tx,
-        writer,
-        sampling: false,
-        guards: Vec::new(),
-        evidence: evidence::Feed::new(&guard_plan, &deps.metrics),
-        stable_starting: false,
-        canary_since_tick: false,
-        _worker: AbortOnDrop(worker),
-        busy,
+        work: Work {
+            registry,
+            tickets,
+            drains: [None, None],
+            ops_tx,
+            busy,
+            stable_starting: false,
+            _worker: AbortOnDrop(worker),
+        },
+        out: Outputs {
+            events: events.clone(),
+            seq: 0,
+            state_tx: None,
+            guard_tx,
+            writer,
+        },
+        back: Returns {
+            reports_tx,
+            health_tx,
+            stats_tx,
+            sampling: false,
+        },
+        judging: Judging {
+            guards: Vec::new(),
+            evidence: evidence::Feed::new(&guard_plan, &deps.metrics),
+            canary_since_tick: false,
+        },
         deps,
     };
     let first = driver.view();
     let (state_tx, state_rx) = watch::channel(first);
-    driver.state_tx = Some(state_tx);
+    driver.out.state_tx = Some(state_tx);
     let (pause_tx, pause_rx) = mpsc::channel(1);
     let (started_tx, started_rx) = watch::channel(false);
     let handle = ControllerHandle::new(cmd_tx, state_rx, events, guard_rx)
@@ -202,37 +210,62 @@ struct Driver {
     deps: ControllerDeps,
     kind: crate::plan::RuntimeKind,
     machine: Machine,
+    work: Work,
+    out: Outputs,
+    back: Returns,
+    judging: Judging,
+}
+
+/// The worker's side: the replicas it and the driver share, the operations
+/// queued for it, and what calls them off.
+struct Work {
     registry: Registry,
     /// Call-offs of queued stops and removals (a promotion abandoned).
     tickets: Arc<Tickets>,
     /// The drain under way per role (stable, canary), to call it off.
     drains: [Option<CancellationToken>; 2],
+    ops_tx: mpsc::UnboundedSender<Op>,
+    /// Operations queued for the worker or running there (a takeover
+    /// pauses only when there are none).
+    busy: Arc<AtomicUsize>,
+    /// A start of stable is queued or running (not reported yet).
+    stable_starting: bool,
+    _worker: AbortOnDrop,
+}
+
+/// What the driver tells the world: events (numbered by `seq`) on the bus
+/// and in the journal, the state and guard thresholds for clients, the
+/// state file.
+struct Outputs {
     events: EventBus,
     seq: u64,
     state_tx: Option<watch::Sender<StateView>>,
     /// The guard thresholds in force, for clients (`GET /v1/guards`).
     guard_tx: watch::Sender<GuardPlan>,
-    ops_tx: mpsc::UnboundedSender<Op>,
+    writer: StateWriter,
+}
+
+/// The senders handed to what reports back to the driver: the worker and
+/// the state writer, the health checks, the stats sampler.
+struct Returns {
     reports_tx: mpsc::UnboundedSender<Report>,
     health_tx: mpsc::UnboundedSender<HealthEvent>,
     stats_tx: mpsc::UnboundedSender<Vec<(String, ReplicaStats)>>,
-    writer: StateWriter,
+    /// A stats sample is being taken (one at a time).
     sampling: bool,
+}
+
+/// The guards' side: their evidence and latest verdicts.
+struct Judging {
     /// The latest verdicts, one per configured guard.
     guards: Vec<GuardVerdict>,
     /// What the guards have seen since they were armed, and when counts
     /// and seconds were last taken for it (see `evidence.rs`).
     evidence: evidence::Feed,
-    /// A start of stable is queued or running (not reported yet).
-    stable_starting: bool,
     /// A canary was on record at some point since the last second's tick:
     /// that tick still reports its figures, so the flight recorder keeps
     /// what a canary removed mid-second was charged (a rollback's last 504s).
     canary_since_tick: bool,
-    _worker: AbortOnDrop,
-    /// Operations queued for the worker or running there (a takeover
-    /// pauses only when there are none).
-    busy: Arc<AtomicUsize>,
 }
 
 /// Everything the driver's loop listens to besides its timers.

@@ -11,11 +11,21 @@ impl Driver {
         for w in self.machine.take_notes() {
             self.emit(EventKind::Warning { message: w });
         }
-        let service = self.deps.plan.service.clone();
         let grace = self.deps.plan.drain.stop_grace.get();
-        // Only running replicas are adopted; dead ones of ours are removed
-        // (and said so); look-alikes without cutover's labels are left alone.
-        let listed = match self.deps.runtime.inventory(&service).await {
+        let listed = self.reconcile_inventory().await;
+        match self.deps.restored.take() {
+            Some(restored) => self.restore(restored, listed, grace),
+            None => self.fresh_start(listed, grace),
+        }
+    }
+
+    /// The replicas of this service the runtime runs (`None`: it could not
+    /// say). Only running replicas are adopted; dead ones of ours are
+    /// removed (and said so); look-alikes without cutover's labels are left
+    /// alone.
+    async fn reconcile_inventory(&mut self) -> Option<Vec<Replica>> {
+        let service = self.deps.plan.service.clone();
+        match self.deps.runtime.inventory(&service).await {
             // What the runtime found quotes the engine (names, labels,
             // states, errors): cleaned as it enters the model.
             Ok(inv) => {
@@ -43,13 +53,13 @@ impl Driver {
                 });
                 None
             }
-        };
-        let Some(restored) = self.deps.restored.take() else {
-            self.fresh_start(listed, grace);
-            return;
-        };
+        }
+    }
 
-        // Restore the weight and the trip at once, then adopt.
+    /// A persisted release: restore the weight and the trip at once, then
+    /// adopt what still runs, remove orphans and account for the replicas
+    /// gone while the daemon was down.
+    fn restore(&mut self, restored: PersistedState, listed: Option<Vec<Replica>>, grace: Duration) {
         let resume = self.machine.resume_effects();
         let (quick, slow): (Vec<_>, Vec<_>) = resume.into_iter().partition(quick_resume);
         self.execute(quick);
@@ -61,53 +71,10 @@ impl Driver {
         let present: Option<BTreeSet<String>> = listed
             .as_ref()
             .map(|l| l.iter().map(|r| r.id.clone()).collect());
-        let mut adopted = 0;
-        let mut gone = Vec::new();
-        for r in owned.values() {
-            if present.as_ref().is_some_and(|p| !p.contains(&r.id)) {
-                gone.push(r.clone());
-                continue;
-            }
-            let replica = Replica::from(r);
-            let mut t = Tracked::new(replica.clone(), ReplicaStatus::Healthy);
-            t.health = Some(self.deps.health.spawn(
-                replica,
-                self.deps.plan.health.clone(),
-                true,
-                self.health_tx.clone(),
-            ));
-            ops::lock(&self.registry).insert(r.id.clone(), t);
-            adopted += 1;
-        }
-        // A runtime that replaces lost replicas itself (Swarm) may have
-        // started some while the daemon was down: one of a version still
-        // here (the release of a replica just adopted, whose role it takes:
-        // labels keep the role given at start, and a promoted canary's
-        // replicas are stable now) belongs to that version and is adopted
-        // with it, not removed as an orphan.
-        let sibling = |r: &Replica| {
-            owned
-                .values()
-                .find(|o| {
-                    o.release == r.release && present.as_ref().is_some_and(|p| p.contains(&o.id))
-                })
-                .map(|o| o.role)
-        };
-        let mut replacements = Vec::new();
-        let mut orphans = Vec::new();
-        for mut r in listed
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|r| !owned.contains_key(&r.id))
-        {
-            match sibling(&r).filter(|_| self.kind == crate::plan::RuntimeKind::Swarm) {
-                Some(role) => {
-                    r.role = role;
-                    replacements.push(r);
-                }
-                None => orphans.push(r),
-            }
-        }
+        let (mut adopted, gone) = self.adopt_owned(&owned, present.as_ref());
+        let swarm = self.kind == crate::plan::RuntimeKind::Swarm;
+        let (replacements, orphans) =
+            sort_unowned(listed.unwrap_or_default(), &owned, present.as_ref(), swarm);
         for r in replacements {
             let (role, id) = (r.role, r.id.clone());
             self.adopt_replica(r);
@@ -138,6 +105,32 @@ impl Driver {
             });
         }
         self.execute(slow);
+        self.settle_restored(gone, st.phase);
+    }
+
+    /// Track the persisted replicas the runtime still lists (all of them
+    /// when it could not say); the count adopted and the ones gone.
+    fn adopt_owned(
+        &mut self,
+        owned: &BTreeMap<String, OwnedReplica>,
+        present: Option<&BTreeSet<String>>,
+    ) -> (usize, Vec<OwnedReplica>) {
+        let mut adopted = 0;
+        let mut gone = Vec::new();
+        for r in owned.values() {
+            if present.is_some_and(|p| !p.contains(&r.id)) {
+                gone.push(r.clone());
+                continue;
+            }
+            self.adopt_replica(Replica::from(r));
+            adopted += 1;
+        }
+        (adopted, gone)
+    }
+
+    /// After a restore: replicas gone while the daemon was down exit, a
+    /// deploy the restart cut short fails, and a missing stable starts.
+    fn settle_restored(&mut self, gone: Vec<OwnedReplica>, phase: Phase) {
         for r in gone {
             self.feed(Input::ReplicaExited {
                 role: r.role,
@@ -145,12 +138,12 @@ impl Driver {
                 detail: "gone while the daemon was down".into(),
             });
         }
-        if st.phase == Phase::Deploying && ops::of_role(&self.registry, Role::Canary).is_empty() {
+        if phase == Phase::Deploying && ops::of_role(&self.work.registry, Role::Canary).is_empty() {
             self.feed(Input::CanaryStartFailed {
                 detail: "the daemon restarted before the canary started".into(),
             });
         }
-        if ops::of_role(&self.registry, Role::Stable).is_empty()
+        if ops::of_role(&self.work.registry, Role::Stable).is_empty()
             && let Some(spec) = self.machine.spec(Role::Stable)
         {
             self.start(spec);
@@ -220,20 +213,20 @@ impl Driver {
             replica.clone(),
             self.deps.plan.health.clone(),
             true,
-            self.health_tx.clone(),
+            self.back.health_tx.clone(),
         ));
-        ops::lock(&self.registry).insert(replica.id.clone(), t);
+        ops::lock(&self.work.registry).insert(replica.id.clone(), t);
     }
 
     /// Start stable from the release state when none of its replicas is
     /// left or on its way (outside a promotion, where stable leaves on purpose).
     pub(super) fn ensure_stable(&mut self) {
-        if self.machine.state().phase == Phase::Promoting || self.stable_starting {
+        if self.machine.state().phase == Phase::Promoting || self.work.stable_starting {
             return;
         }
-        let have = ops::lock(&self.registry)
-            .values()
-            .any(|t| t.replica.role == Role::Stable && t.status.is_alive() && !t.stop_started);
+        let have = ops::lock(&self.work.registry).values().any(|t| {
+            t.replica.role == Role::Stable && t.status.is_alive() && !t.stage.stop_begun()
+        });
         if !have && let Some(spec) = self.machine.spec(Role::Stable) {
             self.start(spec);
         }
@@ -244,17 +237,15 @@ impl Driver {
     /// replicas rejoin their pool as they were, and if none is left
     /// (already stopped) stable is started again.
     pub(super) fn restore_stable(&mut self) {
-        if let Some(cancel) = self.drains[Role::Stable.index()].take() {
+        if let Some(cancel) = self.work.drains[Role::Stable.index()].take() {
             cancel.cancel();
         }
         let kept = {
-            let mut reg = ops::lock(&self.registry);
-            self.tickets.call_off(Role::Stable);
+            let mut reg = ops::lock(&self.work.registry);
+            self.work.tickets.call_off(Role::Stable);
             let mut kept = 0;
             for t in reg.values_mut().filter(|t| t.replica.role == Role::Stable) {
-                if !t.stop_started && t.status.is_alive() {
-                    t.stopping = false;
-                    t.status = t.drained_from.take().unwrap_or(ReplicaStatus::Healthy);
+                if t.keep() {
                     kept += 1;
                 }
             }
@@ -277,4 +268,38 @@ fn quick_resume(e: &Effect) -> bool {
         e,
         Effect::SetWeight { .. } | Effect::ArmTrips { .. } | Effect::RestartEvidence { .. }
     )
+}
+
+/// The replicas the runtime lists that the persisted state does not own:
+/// replacements to adopt and orphans to remove.
+///
+/// A runtime that replaces lost replicas itself (Swarm) may have started
+/// some while the daemon was down: one of a version still here (the release
+/// of a replica just adopted, whose role it takes: labels keep the role
+/// given at start, and a promoted canary's replicas are stable now) belongs
+/// to that version and is adopted with it, not removed as an orphan.
+fn sort_unowned(
+    listed: Vec<Replica>,
+    owned: &BTreeMap<String, OwnedReplica>,
+    present: Option<&BTreeSet<String>>,
+    swarm: bool,
+) -> (Vec<Replica>, Vec<Replica>) {
+    let sibling = |r: &Replica| {
+        owned
+            .values()
+            .find(|o| o.release == r.release && present.is_some_and(|p| p.contains(&o.id)))
+            .map(|o| o.role)
+    };
+    let mut replacements = Vec::new();
+    let mut orphans = Vec::new();
+    for mut r in listed.into_iter().filter(|r| !owned.contains_key(&r.id)) {
+        match sibling(&r).filter(|_| swarm) {
+            Some(role) => {
+                r.role = role;
+                replacements.push(r);
+            }
+            None => orphans.push(r),
+        }
+    }
+    (replacements, orphans)
 }

@@ -5,72 +5,14 @@ use super::*;
 
 impl Transition<'_> {
     pub(super) fn action(&mut self, req: ActionRequest) -> Result<(), Refusal> {
-        let phase = self.st.phase;
         let by = req.by;
         let reason = req.reason.clone().filter(|r| !r.trim().is_empty());
         match req.action.clone() {
-            Action::SetWeight { permille } => {
-                self.need_serving("set the weight")?;
-                if permille > 1000 {
-                    return Err(refuse(
-                        codes::OUT_OF_RANGE,
-                        format!(
-                            "cannot set weight {}: the canary share is 0–100 %",
-                            pct(permille)
-                        ),
-                    ));
-                }
-                let from = self.st.weight_permille;
-                self.accept(
-                    &req,
-                    format!("canary weight {} → {}", pct(from), pct(permille)),
-                );
-                self.set_weight(permille, by, reason);
-                self.persist();
-            }
+            Action::SetWeight { permille } => self.ask_weight(&req, permille, reason)?,
             Action::Deploy { image } => self.deploy(&req, image.trim())?,
-            Action::Step => {
-                self.need_serving("step")?;
-                let total = self.plan.steps.len();
-                if total == 0 {
-                    return Err(refuse(
-                        codes::NO_STEPS,
-                        "cannot step: the plan has no [[steps]] (manual weight only)".into(),
-                    ));
-                }
-                let next = self.st.step_index.map_or(0, |i| i + 1);
-                if next >= total {
-                    return Err(refuse(
-                        codes::NO_NEXT_STEP,
-                        format!(
-                            "cannot step: already at the last step ({total} of {total}); promote instead"
-                        ),
-                    ));
-                }
-                self.accept(&req, format!("step {} of {total} now", next + 1));
-                self.enter_step(next, by, reason.or(Some("step asked for".into())));
-            }
-            Action::Pause => {
-                if phase == Phase::Paused {
-                    return Err(refuse(
-                        codes::ILLEGAL_IN_PHASE,
-                        "cannot pause: already paused".into(),
-                    ));
-                }
-                self.need_serving("pause")?;
-                self.accept(&req, "steps and bake held; guards stay on".into());
-                self.pause(by, reason);
-            }
-            Action::Resume => {
-                if phase != Phase::Paused {
-                    return Err(refuse(
-                        codes::ILLEGAL_IN_PHASE,
-                        format!("cannot resume: nothing is paused (phase {phase})"),
-                    ));
-                }
-                self.accept(&req, "steps and bake resume".into());
-                self.resume(by, reason);
-            }
+            Action::Step => self.ask_step(&req, reason)?,
+            Action::Pause => self.ask_pause(&req, reason)?,
+            Action::Resume => self.ask_resume(&req, reason)?,
             Action::Promote { force } => self.promote(&req, force, "promote")?,
             Action::Rollback => {
                 self.need_canary("roll back")?;
@@ -89,40 +31,8 @@ impl Transition<'_> {
             } => self.promote(&req, force, "drain stable")?,
             Action::SetGuards { guards } => self.set_guards(&req, &guards)?,
             Action::Resize { role, cpus, memory } => self.resize(&req, role, cpus, memory)?,
-            Action::Abort => {
-                if !matches!(phase, Phase::Deploying | Phase::Warming) {
-                    let hint = if phase.takes_traffic() {
-                        "; use rollback"
-                    } else {
-                        ""
-                    };
-                    return Err(refuse(
-                        codes::ILLEGAL_IN_PHASE,
-                        format!("cannot abort: nothing is being deployed (phase {phase}){hint}"),
-                    ));
-                }
-                self.rollback(by, reason, Some(&req), None);
-            }
-            Action::MuteGuards { muted } => {
-                let detail = match (self.st.muted, muted) {
-                    (true, true) => "guards were already muted",
-                    (false, false) => "guards were not muted",
-                    (false, true) => "guards muted: breaches are no longer acted on",
-                    (true, false) => "guards unmuted",
-                };
-                self.accept(&req, detail.into());
-                let unmuted = self.st.muted && !muted;
-                self.st.muted = muted;
-                if phase.takes_traffic() {
-                    if unmuted {
-                        // What the canary did while muted is not held
-                        // against it once the guards are back on.
-                        self.restart_evidence(false);
-                    }
-                    self.arm();
-                }
-                self.persist();
-            }
+            Action::Abort => self.abort(&req, reason)?,
+            Action::MuteGuards { muted } => self.mute_guards(&req, muted),
             Action::AckBreach => {
                 let detail = if self.st.last_breach.take().is_some() {
                     "breach acknowledged"
@@ -134,6 +44,120 @@ impl Transition<'_> {
             }
         }
         Ok(())
+    }
+
+    fn ask_weight(
+        &mut self,
+        req: &ActionRequest,
+        permille: u16,
+        reason: Option<String>,
+    ) -> Result<(), Refusal> {
+        self.need_serving("set the weight")?;
+        if permille > 1000 {
+            return Err(refuse(
+                codes::OUT_OF_RANGE,
+                format!(
+                    "cannot set weight {}: the canary share is 0–100 %",
+                    pct(permille)
+                ),
+            ));
+        }
+        let from = self.st.weight_permille;
+        self.accept(
+            req,
+            format!("canary weight {} → {}", pct(from), pct(permille)),
+        );
+        self.set_weight(permille, req.by, reason);
+        self.persist();
+        Ok(())
+    }
+
+    fn ask_step(&mut self, req: &ActionRequest, reason: Option<String>) -> Result<(), Refusal> {
+        self.need_serving("step")?;
+        let total = self.plan.steps.len();
+        if total == 0 {
+            return Err(refuse(
+                codes::NO_STEPS,
+                "cannot step: the plan has no [[steps]] (manual weight only)".into(),
+            ));
+        }
+        let next = self.st.step_index.map_or(0, |i| i + 1);
+        if next >= total {
+            return Err(refuse(
+                codes::NO_NEXT_STEP,
+                format!(
+                    "cannot step: already at the last step ({total} of {total}); promote instead"
+                ),
+            ));
+        }
+        self.accept(req, format!("step {} of {total} now", next + 1));
+        self.enter_step(next, req.by, reason.or(Some("step asked for".into())));
+        Ok(())
+    }
+
+    fn ask_pause(&mut self, req: &ActionRequest, reason: Option<String>) -> Result<(), Refusal> {
+        if self.st.phase == Phase::Paused {
+            return Err(refuse(
+                codes::ILLEGAL_IN_PHASE,
+                "cannot pause: already paused".into(),
+            ));
+        }
+        self.need_serving("pause")?;
+        self.accept(req, "steps and bake held; guards stay on".into());
+        self.pause(req.by, reason);
+        Ok(())
+    }
+
+    fn ask_resume(&mut self, req: &ActionRequest, reason: Option<String>) -> Result<(), Refusal> {
+        let phase = self.st.phase;
+        if phase != Phase::Paused {
+            return Err(refuse(
+                codes::ILLEGAL_IN_PHASE,
+                format!("cannot resume: nothing is paused (phase {phase})"),
+            ));
+        }
+        self.accept(req, "steps and bake resume".into());
+        self.resume(req.by, reason);
+        Ok(())
+    }
+
+    /// Call off a deploy that takes no traffic yet.
+    fn abort(&mut self, req: &ActionRequest, reason: Option<String>) -> Result<(), Refusal> {
+        let phase = self.st.phase;
+        if !matches!(phase, Phase::Deploying | Phase::Warming) {
+            let hint = if phase.takes_traffic() {
+                "; use rollback"
+            } else {
+                ""
+            };
+            return Err(refuse(
+                codes::ILLEGAL_IN_PHASE,
+                format!("cannot abort: nothing is being deployed (phase {phase}){hint}"),
+            ));
+        }
+        self.rollback(req.by, reason, Some(req), None);
+        Ok(())
+    }
+
+    fn mute_guards(&mut self, req: &ActionRequest, muted: bool) {
+        let detail = match (self.st.muted, muted) {
+            (true, true) => "guards were already muted",
+            (false, false) => "guards were not muted",
+            (false, true) => "guards muted: breaches are no longer acted on",
+            (true, false) => "guards unmuted",
+        };
+        self.accept(req, detail.into());
+        let unmuted = self.st.muted && !muted;
+        self.st.muted = muted;
+        if self.st.phase.takes_traffic() {
+            if unmuted {
+                // What the canary did while muted is not held
+                // against it once the guards are back on.
+                self.restart_evidence(false);
+            }
+            self.arm();
+        }
+        self.persist();
     }
 
     /// Refuse unless the canary takes live traffic (Canary or Paused).
@@ -228,112 +252,6 @@ impl Transition<'_> {
         Ok(())
     }
 
-    /// The canary version to deploy: the plan's `[canary]`, with `image`
-    /// (an image, a command line or a comma-separated upstream list,
-    /// depending on the runtime) in place of what it runs.
-    pub(super) fn canary_plan(&self, image: &str) -> Result<VersionPlan, Refusal> {
-        let mut v = match (&self.plan.canary, image.is_empty()) {
-            (Some(c), true) => {
-                let mut c = c.clone();
-                c.version = Some(version_label(&c, "canary"));
-                return Ok(c);
-            }
-            (None, true) => {
-                return Err(refuse(
-                    codes::NO_CANARY_SPEC,
-                    "cannot deploy: no image given and the plan has no [canary]; pass one (cutover deploy --canary IMAGE)".into(),
-                ));
-            }
-            (Some(c), false) => c.clone(),
-            (None, false) => VersionPlan {
-                version: None,
-                image: None,
-                command: None,
-                upstreams: Vec::new(),
-                ..self.st.stable.clone()
-            },
-        };
-        v.version = None;
-        // A new image is resolved by its own pull, never by stable's pin.
-        v.pinned = None;
-        match self.plan.runtime {
-            RuntimeKind::Docker | RuntimeKind::Swarm => {
-                v.image = Some(match &self.plan.deploy.image {
-                    None => {
-                        // Refused here, before anything starts: the engine would
-                        // only say "invalid reference format" after the fact.
-                        if let Err(why) = crate::plan::image_reference(image) {
-                            return Err(refuse(
-                                codes::INVALID_VALUE,
-                                format!(
-                                    "cannot deploy: {image:?} is not a Docker image reference ({why}); expected e.g. \"registry:5000/team/shop:1.5.0\""
-                                ),
-                            ));
-                        }
-                        image.to_string()
-                    }
-                    Some(template) => {
-                        let version = deploy_version(image, "deploy.image", template)?;
-                        let filled = template.replace(DeployPlan::VERSION, version);
-                        crate::plan::image_reference(&filled).map_err(|why| {
-                            refuse(
-                                codes::NOT_ALLOWED,
-                                format!("cannot deploy {image:?}: {filled:?} is not an image reference ({why})"),
-                            )
-                        })?;
-                        v.version = Some(version.to_string());
-                        filled
-                    }
-                });
-                v.command = None;
-                v.upstreams.clear();
-            }
-            // A command line from the API would run anything as the daemon's
-            // user: only the plan's template, filled with a plain version.
-            RuntimeKind::Process => {
-                let Some(template) = &self.plan.deploy.command else {
-                    return Err(refuse(
-                        codes::NOT_ALLOWED,
-                        format!(
-                            "cannot deploy {image:?}: this plan's process runtime deploys only its own [canary] (`cutover deploy` without --canary); to deploy versions by name, give the plan a template: [deploy] command = [\"./releases/{{version}}/shop\", \"--port\", \"{{port}}\"]"
-                        ),
-                    ));
-                };
-                let shown = template.join(" ");
-                let version = deploy_version(image, "deploy.command", &shown)?;
-                v.command = Some(
-                    template
-                        .iter()
-                        .map(|a| a.replace(DeployPlan::VERSION, version))
-                        .collect(),
-                );
-                v.version = Some(version.to_string());
-                v.image = None;
-                v.upstreams.clear();
-            }
-            RuntimeKind::Static => {
-                v.upstreams = image
-                    .split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect();
-                if v.upstreams.is_empty() {
-                    return Err(refuse(
-                        codes::BAD_REQUEST,
-                        format!("cannot deploy: {image:?} lists no upstream host:port"),
-                    ));
-                }
-                v.replicas = v.upstreams.len() as u32;
-                v.image = None;
-                v.command = None;
-            }
-        }
-        if v.version.is_none() {
-            v.version = Some(version_label(&v, "canary"));
-        }
-        Ok(v)
-    }
-
     pub(super) fn promote(
         &mut self,
         req: &ActionRequest,
@@ -382,62 +300,9 @@ impl Transition<'_> {
         cpus: Option<f64>,
         memory: Option<u64>,
     ) -> Result<(), Refusal> {
-        // Up front: no phase makes limits work where the runtime drops them,
-        // and nothing may be saved to state that the runtime then refuses.
-        if !self.plan.runtime.honours_limits() {
-            return Err(refuse(
-                codes::NOT_SUPPORTED,
-                format!(
-                    "cannot resize {role}: {}",
-                    crate::plan::limits_ignored(self.plan.runtime)
-                ),
-            ));
-        }
-        if cpus.is_none() && memory.is_none() {
-            return Err(refuse(
-                codes::BAD_REQUEST,
-                format!("cannot resize {role}: give cpus, memory or both"),
-            ));
-        }
-        // The plan's ranges, in the plan's words.
-        if let Some(c) = cpus
-            && !crate::plan::cpu_count_ok(c)
-        {
-            return Err(refuse(
-                codes::OUT_OF_RANGE,
-                format!(
-                    "cannot resize {role}: cpus: {}",
-                    crate::plan::ranges::expected("stable.cpus", c).unwrap_or_default()
-                ),
-            ));
-        }
-        if let Some(m) = memory
-            && m < crate::plan::ranges::MIN_MEMORY
-        {
-            return Err(refuse(
-                codes::OUT_OF_RANGE,
-                format!(
-                    "cannot resize {role}: memory: {}",
-                    crate::plan::ranges::expected("stable.memory", crate::plan::ByteSize(m))
-                        .unwrap_or_default()
-                ),
-            ));
-        }
+        check_limits(self.plan.runtime, role, cpus, memory)?;
         let phase = self.st.phase;
-        let ok = match role {
-            Role::Stable => phase != Phase::Promoting,
-            Role::Canary => matches!(phase, Phase::Warming | Phase::Canary | Phase::Paused),
-        };
-        if !ok {
-            let why = match role {
-                Role::Stable => "stable is being drained and removed (phase promoting)".to_string(),
-                Role::Canary => why_not(phase),
-            };
-            return Err(refuse(
-                codes::ILLEGAL_IN_PHASE,
-                format!("cannot resize {role}: {why}"),
-            ));
-        }
+        resizable_in(role, phase)?;
         let v = match role {
             Role::Stable => &mut self.st.stable,
             Role::Canary => match self.st.canary.as_mut() {
@@ -466,21 +331,75 @@ impl Transition<'_> {
         self.persist();
         Ok(())
     }
-
-    // ---- facts ---------------------------------------------------------
 }
 
-/// The version a caller named for a deploy template (`key` names it in the
-/// plan, `template` is what it fills): a plain token, or a refusal that
-/// says what the plan allows.
-fn deploy_version<'a>(given: &'a str, key: &str, template: &str) -> Result<&'a str, Refusal> {
-    DeployPlan::check_version(given).map_err(|why| {
-        refuse(
-            codes::NOT_ALLOWED,
+/// Limits a resize may ask for: a runtime that honours them, something to
+/// change, and the plan's ranges (in the plan's words).
+fn check_limits(
+    runtime: RuntimeKind,
+    role: Role,
+    cpus: Option<f64>,
+    memory: Option<u64>,
+) -> Result<(), Refusal> {
+    // Up front: no phase makes limits work where the runtime drops them,
+    // and nothing may be saved to state that the runtime then refuses.
+    if !runtime.honours_limits() {
+        return Err(refuse(
+            codes::NOT_SUPPORTED,
             format!(
-                "cannot deploy {given:?}: the plan deploys versions by name through its {key} `{template}`, and {why}; name a version such as 1.5.0 or v2-rc.1"
+                "cannot resize {role}: {}",
+                crate::plan::limits_ignored(runtime)
             ),
-        )
-    })?;
-    Ok(given)
+        ));
+    }
+    if cpus.is_none() && memory.is_none() {
+        return Err(refuse(
+            codes::BAD_REQUEST,
+            format!("cannot resize {role}: give cpus, memory or both"),
+        ));
+    }
+    // The plan's ranges, in the plan's words.
+    if let Some(c) = cpus
+        && !crate::plan::cpu_count_ok(c)
+    {
+        return Err(refuse(
+            codes::OUT_OF_RANGE,
+            format!(
+                "cannot resize {role}: cpus: {}",
+                crate::plan::ranges::expected("stable.cpus", c).unwrap_or_default()
+            ),
+        ));
+    }
+    if let Some(m) = memory
+        && m < crate::plan::ranges::MIN_MEMORY
+    {
+        return Err(refuse(
+            codes::OUT_OF_RANGE,
+            format!(
+                "cannot resize {role}: memory: {}",
+                crate::plan::ranges::expected("stable.memory", crate::plan::ByteSize(m))
+                    .unwrap_or_default()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Stable resizes except while it is drained; the canary while it runs.
+fn resizable_in(role: Role, phase: Phase) -> Result<(), Refusal> {
+    let ok = match role {
+        Role::Stable => phase != Phase::Promoting,
+        Role::Canary => matches!(phase, Phase::Warming | Phase::Canary | Phase::Paused),
+    };
+    if !ok {
+        let why = match role {
+            Role::Stable => "stable is being drained and removed (phase promoting)".to_string(),
+            Role::Canary => why_not(phase),
+        };
+        return Err(refuse(
+            codes::ILLEGAL_IN_PHASE,
+            format!("cannot resize {role}: {why}"),
+        ));
+    }
+    Ok(())
 }

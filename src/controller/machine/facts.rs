@@ -4,6 +4,85 @@
 use super::*;
 
 impl Transition<'_> {
+    pub(super) fn canary_start_failed(&mut self, detail: &str) {
+        if self.st.phase == Phase::Deploying {
+            self.fail(format!("the canary could not start: {detail}"));
+        }
+    }
+
+    /// The digest `image` resolved to, pinned while that image is still
+    /// the role's.
+    pub(super) fn image_pinned(&mut self, role: Role, image: &str, reference: String) {
+        let version = match role {
+            Role::Stable => Some(&mut self.st.stable),
+            Role::Canary => self.st.canary.as_mut(),
+        };
+        if let Some(v) = version.filter(|v| v.image.as_deref() == Some(image)) {
+            v.pinned = Some(reference);
+            self.persist();
+        }
+    }
+
+    pub(super) fn replica_healthy(&mut self, role: Role, id: &str) {
+        if role == Role::Canary && self.mark(id, |m| m.healthy = true) {
+            self.persist();
+            self.maybe_warm();
+        }
+    }
+
+    pub(super) fn replica_unhealthy(&mut self, role: Role, id: &str) {
+        if role == Role::Canary && self.mark(id, |m| m.healthy = false) {
+            self.persist();
+            // A canary with no healthy replica left cannot take its
+            // share (the proxy already sends it to stable): the
+            // release cannot go on, so it is rolled back.
+            if self.st.phase.takes_traffic() && self.st.healthy_canaries() == 0 {
+                self.rollback(
+                    Actor::System,
+                    Some(format!(
+                        "no canary replica is healthy ({id} failed its health checks)"
+                    )),
+                    None,
+                    None,
+                );
+            } else {
+                self.maybe_abandon_promote(&format!("{id} failed its health checks"));
+            }
+        }
+    }
+
+    pub(super) fn replica_exited(&mut self, role: Role, id: &str, detail: &str) {
+        if role == Role::Canary && self.mark(id, |m| (m.alive, m.healthy) = (false, false)) {
+            self.persist();
+            self.canary_exited(id, detail);
+        }
+    }
+
+    pub(super) fn warmup_done(&mut self, detail: &str) {
+        if self.st.phase == Phase::Warming && self.st.warmup_pending {
+            self.st.warmup_pending = false;
+            self.enter_canary(format!("warm-up done ({detail})"));
+        }
+    }
+
+    pub(super) fn bake_elapsed(&mut self, step: usize) {
+        if self.st.phase == Phase::Canary && self.st.step_index == Some(step) {
+            self.bake_done();
+        }
+    }
+
+    /// A drain ended; requests it had to cut are worth a warning.
+    pub(super) fn drain_done(&mut self, role: Role, finished: u64, cut: u64) {
+        if cut > 0 {
+            self.emit(EventKind::Warning {
+                message: format!(
+                    "drained {role}: {finished} in-flight requests finished, {cut} answered 504 at the {} drain timeout",
+                    self.plan.drain.timeout
+                ),
+            });
+        }
+    }
+
     pub(super) fn canary_started(&mut self, replicas: Vec<String>) {
         let marks = replicas
             .iter()

@@ -35,6 +35,7 @@
 use super::effect::{Effect, Input, Trips};
 
 mod actions;
+mod canary_plan;
 mod facts;
 mod guards;
 mod moves;
@@ -292,119 +293,34 @@ struct Transition<'a> {
 }
 
 impl Transition<'_> {
+    /// Actions may be refused; facts never are (see `facts.rs`).
     fn input(&mut self, input: Input) -> Result<(), Refusal> {
         match input {
-            Input::Action(req) => self.action(req),
-            Input::CanaryStarted { replicas } => {
-                self.canary_started(replicas);
-                Ok(())
-            }
-            Input::CanaryStartFailed { detail } => {
-                if self.st.phase == Phase::Deploying {
-                    self.fail(format!("the canary could not start: {detail}"));
-                }
-                Ok(())
-            }
+            Input::Action(req) => return self.action(req),
+            Input::CanaryStarted { replicas } => self.canary_started(replicas),
+            Input::CanaryStartFailed { detail } => self.canary_start_failed(&detail),
             Input::ImagePinned {
                 role,
                 image,
                 reference,
-            } => {
-                let version = match role {
-                    Role::Stable => Some(&mut self.st.stable),
-                    Role::Canary => self.st.canary.as_mut(),
-                };
-                if let Some(v) = version.filter(|v| v.image.as_deref() == Some(image.as_str())) {
-                    v.pinned = Some(reference);
-                    self.persist();
-                }
-                Ok(())
-            }
-            Input::ReplicaHealthy { role, id } => {
-                if role == Role::Canary && self.mark(&id, |m| m.healthy = true) {
-                    self.persist();
-                    self.maybe_warm();
-                }
-                Ok(())
-            }
-            Input::ReplicaUnhealthy { role, id } => {
-                if role == Role::Canary && self.mark(&id, |m| m.healthy = false) {
-                    self.persist();
-                    // A canary with no healthy replica left cannot take its
-                    // share (the proxy already sends it to stable): the
-                    // release cannot go on, so it is rolled back.
-                    if self.st.phase.takes_traffic() && self.st.healthy_canaries() == 0 {
-                        self.rollback(
-                            Actor::System,
-                            Some(format!(
-                                "no canary replica is healthy ({id} failed its health checks)"
-                            )),
-                            None,
-                            None,
-                        );
-                    } else {
-                        self.maybe_abandon_promote(&format!("{id} failed its health checks"));
-                    }
-                }
-                Ok(())
-            }
-            Input::ReplicaExited { role, id, detail } => {
-                if role == Role::Canary && self.mark(&id, |m| (m.alive, m.healthy) = (false, false))
-                {
-                    self.persist();
-                    self.canary_exited(&id, &detail);
-                }
-                Ok(())
-            }
-            Input::ReplicaAppeared { role, id } => {
-                self.canary_appeared(role, id);
-                Ok(())
-            }
-            Input::WarmupDone { detail } => {
-                if self.st.phase == Phase::Warming && self.st.warmup_pending {
-                    self.st.warmup_pending = false;
-                    self.enter_canary(format!("warm-up done ({detail})"));
-                }
-                Ok(())
-            }
-            Input::BakeElapsed { step } => {
-                if self.st.phase == Phase::Canary && self.st.step_index == Some(step) {
-                    self.bake_done();
-                }
-                Ok(())
-            }
-            Input::Breach { verdict } => {
-                self.breach(verdict);
-                Ok(())
-            }
+            } => self.image_pinned(role, &image, reference),
+            Input::ReplicaHealthy { role, id } => self.replica_healthy(role, &id),
+            Input::ReplicaUnhealthy { role, id } => self.replica_unhealthy(role, &id),
+            Input::ReplicaExited { role, id, detail } => self.replica_exited(role, &id, &detail),
+            Input::ReplicaAppeared { role, id } => self.canary_appeared(role, id),
+            Input::WarmupDone { detail } => self.warmup_done(&detail),
+            Input::BakeElapsed { step } => self.bake_elapsed(step),
+            Input::Breach { verdict } => self.breach(verdict),
             Input::DrainDone {
                 role,
                 finished,
                 cut,
-            } => {
-                if cut > 0 {
-                    self.emit(EventKind::Warning {
-                        message: format!(
-                            "drained {role}: {finished} in-flight requests finished, {cut} answered 504 at the {} drain timeout",
-                            self.plan.drain.timeout
-                        ),
-                    });
-                }
-                Ok(())
-            }
-            Input::Removed { role } => {
-                self.removed(role);
-                Ok(())
-            }
-            Input::Evidence { waiting } => {
-                self.st.evidence_waiting = waiting;
-                Ok(())
-            }
-            Input::Tick => {
-                self.tick();
-                Ok(())
-            }
+            } => self.drain_done(role, finished, cut),
+            Input::Removed { role } => self.removed(role),
+            Input::Evidence { waiting } => self.st.evidence_waiting = waiting,
+            Input::Tick => self.tick(),
         }
+        Ok(())
     }
 
     // ---- actions -------------------------------------------------------

@@ -99,24 +99,8 @@ impl App {
             | Command::WeightUp
             | Command::WeightDownBig
             | Command::WeightUpBig => {
-                let base = self.pending_permille.unwrap_or(s.weight_permille) as i32;
-                let delta: i32 = match command {
-                    Command::WeightDown => -10,
-                    Command::WeightUp => 10,
-                    Command::WeightDownBig => -100,
-                    _ => 100,
-                };
-                // ±1 % lands on whole percents, whatever the starting point.
-                let target = if delta.abs() == 10 && base % 10 != 0 {
-                    if delta > 0 {
-                        (base / 10 + 1) * 10
-                    } else {
-                        base / 10 * 10
-                    }
-                } else {
-                    base + delta
-                };
-                self.propose_weight(target.clamp(0, 1000) as u16)
+                let base = self.pending_permille.unwrap_or(s.weight_permille);
+                self.propose_weight(stepped_weight(base, command))
             }
             Command::WeightDigit => {
                 if let KeyCode::Char(c) = key.code {
@@ -125,15 +109,16 @@ impl App {
                 None
             }
             Command::Promote => {
-                if s.freeze.is_some() {
-                    self.popup = Some(Popup::Reason {
+                // Inside a freeze a promotion needs a reason first.
+                self.popup = Some(if s.freeze.is_some() {
+                    Popup::Reason {
                         purpose: ReasonFor::Promote,
                         input: String::new(),
                         error: None,
-                    });
+                    }
                 } else {
-                    self.popup = Some(Popup::Confirm(prompts::promote(s, None)));
-                }
+                    Popup::Confirm(prompts::promote(s, None))
+                });
                 None
             }
             Command::Rollback => {
@@ -415,4 +400,26 @@ impl App {
             }
         };
     }
+}
+
+/// The weight a step key moves `base` (per mille) to: ±1 % lands on whole
+/// percents whatever the starting point, ±10 % moves by ten; within 0..=1000.
+fn stepped_weight(base: u16, command: Command) -> u16 {
+    let base = base as i32;
+    let delta: i32 = match command {
+        Command::WeightDown => -10,
+        Command::WeightUp => 10,
+        Command::WeightDownBig => -100,
+        _ => 100,
+    };
+    let target = if delta.abs() == 10 && base % 10 != 0 {
+        if delta > 0 {
+            (base / 10 + 1) * 10
+        } else {
+            base / 10 * 10
+        }
+    } else {
+        base + delta
+    };
+    target.clamp(0, 1000) as u16
 }

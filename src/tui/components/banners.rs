@@ -16,7 +16,7 @@
 
 use super::fit::{self, Piece};
 use super::fmt;
-use crate::tui::app::{App, Link, MarkKind};
+use crate::tui::app::{App, Link, MarkKind, ReplayView};
 use crate::tui::keymap::{Command, Mode};
 use crate::tui::theme::Theme;
 use ratatui::Frame;
@@ -124,6 +124,62 @@ pub fn replay(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         return;
     };
     let style = theme.banner(theme.banner_replay_bg);
+    frame.render_widget(
+        Paragraph::new(fit::words(
+            &replay_head(r, area.width as usize),
+            area.width as usize,
+        ))
+        .style(style),
+        Rect { height: 1, ..area },
+    );
+    if area.height < 2 {
+        return;
+    }
+    let w = area.width.saturating_sub(2) as usize;
+    if w == 0 {
+        return;
+    }
+    let mut line = vec![Span::raw(" ")];
+    line.extend(timeline(r, w, theme));
+    frame.render_widget(Paragraph::new(Line::from(line)), row(area, 1));
+    let Some(l) = r.what_if.as_ref().and_then(|w| w.line_at(r.position_ms)) else {
+        return;
+    };
+    if area.height < 3 {
+        return;
+    }
+    // Which guard trips gives way first; what was recorded stays.
+    let style = theme.strong(theme.warn);
+    let piece = |t: String| vec![Span::styled(t, style)];
+    let by = if l.by.is_empty() {
+        Piece::fixed(Vec::new())
+    } else {
+        Piece::optional(piece(format!(" {}", l.by)))
+    };
+    let spans = fit::squeeze(
+        vec![
+            Piece::fixed(piece(format!(" ◇ {}", l.head))),
+            by,
+            Piece::fixed(piece(format!(" {}", l.recorded))),
+        ],
+        &[1],
+        area.width as usize,
+    );
+    frame.render_widget(Paragraph::new(Line::from(spans)), row(area, 2));
+}
+
+/// Line `dy` of `area`.
+fn row(area: Rect, dy: u16) -> Rect {
+    Rect {
+        y: area.y + dy,
+        height: 1,
+        ..area
+    }
+}
+
+/// The replay banner's first line, `width` wide: what plays, where, and
+/// the recording's damage; the file's name gives way first.
+fn replay_head(r: &ReplayView, width: usize) -> String {
     // At the end nothing plays, whatever the speed (`--speed 0` starts there).
     let state = if r.position_ms >= r.duration_ms {
         "■ end".to_string()
@@ -143,22 +199,14 @@ pub fn replay(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         (0, true) => "  (last line truncated)".to_string(),
         (n, true) => format!("  ({n} corrupt lines skipped, last line truncated)"),
     };
-    // The file's name gives way before the position and the warning.
     let head = " REPLAY — read-only  ";
-    let room = (area.width as usize)
-        .saturating_sub(fit::width(head) + fit::width(&play) + fit::width(&damage));
-    let text = format!("{head}{}{play}{damage}", fit::image(&r.file, room));
-    frame.render_widget(
-        Paragraph::new(fit::words(&text, area.width as usize)).style(style),
-        Rect { height: 1, ..area },
-    );
-    if area.height < 2 {
-        return;
-    }
-    let w = area.width.saturating_sub(2) as usize;
-    if w == 0 {
-        return;
-    }
+    let room = width.saturating_sub(fit::width(head) + fit::width(&play) + fit::width(&damage));
+    format!("{head}{}{play}{damage}", fit::image(&r.file, room))
+}
+
+/// The timeline bar, `w` cells (`w` > 0): played so far, the recorded
+/// actions and breaches, where a "what if" would trip, and the position.
+fn timeline<'a>(r: &ReplayView, w: usize, theme: &Theme) -> Vec<Span<'a>> {
     let at = |ms: u64| -> usize {
         if r.duration_ms == 0 {
             0
@@ -198,47 +246,7 @@ pub fn replay(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         }
     }
     cells[pos] = Span::styled("●", theme.strong(theme.text));
-    let mut line = vec![Span::raw(" ")];
-    line.extend(cells);
-    frame.render_widget(
-        Paragraph::new(Line::from(line)),
-        Rect {
-            y: area.y + 1,
-            height: 1,
-            ..area
-        },
-    );
-    let Some(l) = r.what_if.as_ref().and_then(|w| w.line_at(r.position_ms)) else {
-        return;
-    };
-    if area.height < 3 {
-        return;
-    }
-    // Which guard trips gives way first; what was recorded stays.
-    let style = theme.strong(theme.warn);
-    let piece = |t: String| vec![Span::styled(t, style)];
-    let by = if l.by.is_empty() {
-        Piece::fixed(Vec::new())
-    } else {
-        Piece::optional(piece(format!(" {}", l.by)))
-    };
-    let spans = fit::squeeze(
-        vec![
-            Piece::fixed(piece(format!(" ◇ {}", l.head))),
-            by,
-            Piece::fixed(piece(format!(" {}", l.recorded))),
-        ],
-        &[1],
-        area.width as usize,
-    );
-    frame.render_widget(
-        Paragraph::new(Line::from(spans)),
-        Rect {
-            y: area.y + 2,
-            height: 1,
-            ..area
-        },
-    );
+    cells
 }
 
 fn trim_speed(s: f64) -> String {

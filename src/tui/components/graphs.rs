@@ -174,14 +174,15 @@ fn render_one(
         .flat_map(|(_, s)| s.iter().map(|p| p.1))
         .chain(lim)
         .fold(0.0f64, f64::max);
-    let y_max = nice_ceiling(top * 1.15).max(match metric {
-        Metric::ErrorPercent => 1.0,
-        Metric::P99Ms => 10.0,
-        Metric::Rps => 1.0,
-    });
     let span = x_span(app.history.span_secs());
-    let x_min = -(span.min(SECONDS as u64 - 1) as f64);
-    let threshold = lim.map(|l| vec![(x_min, l), (0.0, l)]).unwrap_or_default();
+    let bounds = Bounds {
+        x_min: -(span.min(SECONDS as u64 - 1) as f64),
+        y_max: y_ceiling(metric, top),
+        span,
+    };
+    let threshold = lim
+        .map(|l| vec![(bounds.x_min, l), (0.0, l)])
+        .unwrap_or_default();
     let mut lines: Vec<plot::Series> = Vec::new();
     if !threshold.is_empty() {
         lines.push(plot::Series {
@@ -197,7 +198,69 @@ fn render_one(
             color: theme.role(*role),
         });
     }
-    let (chart_area, block) = if roomy {
+    let (chart_area, block) = chart_frame(frame, area, app, theme, metric, roomy);
+    draw_chart(
+        frame,
+        (chart_area, block),
+        theme,
+        metric,
+        roomy,
+        bounds,
+        &lines,
+    );
+    if series.is_empty() && chart_area.height > 2 {
+        let msg = Rect {
+            x: chart_area.x + 2,
+            y: chart_area.y + chart_area.height / 2,
+            width: chart_area.width.saturating_sub(4),
+            height: 1,
+        };
+        frame.render_widget(
+            Paragraph::new(Span::styled("no samples yet", theme.fg(theme.dim))).centered(),
+            msg,
+        );
+    }
+}
+
+/// The chart's axes: seconds back from now, and 0 to the top of the scale.
+#[derive(Clone, Copy)]
+struct Bounds {
+    x_min: f64,
+    y_max: f64,
+    /// The time axis's span in seconds (its labels).
+    span: u64,
+}
+
+/// The top of the scale for values up to `top`: some headroom, rounded,
+/// and never below a floor per metric.
+fn y_ceiling(metric: Metric, top: f64) -> f64 {
+    nice_ceiling(top * 1.15).max(match metric {
+        Metric::ErrorPercent => 1.0,
+        Metric::P99Ms => 10.0,
+        Metric::Rps => 1.0,
+    })
+}
+
+fn y_label(metric: Metric, v: f64) -> String {
+    match metric {
+        Metric::ErrorPercent => format!("{v:.0}%"),
+        Metric::P99Ms if v >= 1000.0 => format!("{:.1}s", v / 1000.0),
+        Metric::P99Ms => format!("{v:.0}ms"),
+        Metric::Rps => format!("{v:.0}"),
+    }
+}
+
+/// The title and legend: a bordered block when roomy (legend on the bottom
+/// border), else one line above the chart. Returns where the chart goes.
+fn chart_frame(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    theme: &Theme,
+    metric: Metric,
+    roomy: bool,
+) -> (Rect, Option<Block<'static>>) {
+    if roomy {
         let block = Block::bordered()
             .border_style(theme.fg(theme.border))
             .title(Line::from(vec![Span::styled(
@@ -229,22 +292,29 @@ fn render_one(
             },
             None,
         )
-    };
-    let y_label = |v: f64| match metric {
-        Metric::ErrorPercent => format!("{v:.0}%"),
-        Metric::P99Ms if v >= 1000.0 => format!("{:.1}s", v / 1000.0),
-        Metric::P99Ms => format!("{v:.0}ms"),
-        Metric::Rps => format!("{v:.0}"),
-    };
+    }
+}
+
+/// The axes (labelled when roomy) and the series inside them, in the area
+/// (and the block) [`chart_frame`] gave.
+fn draw_chart(
+    frame: &mut Frame,
+    (chart_area, block): (Rect, Option<Block<'static>>),
+    theme: &Theme,
+    metric: Metric,
+    roomy: bool,
+    b: Bounds,
+    lines: &[plot::Series],
+) {
     let axis_style = theme.fg(theme.dim);
-    let mut x_axis = Axis::default().bounds([x_min, 0.0]).style(axis_style);
-    let mut y_axis = Axis::default().bounds([0.0, y_max]).style(axis_style);
+    let mut x_axis = Axis::default().bounds([b.x_min, 0.0]).style(axis_style);
+    let mut y_axis = Axis::default().bounds([0.0, b.y_max]).style(axis_style);
     let x_labels = [
-        format!("-{}", ago(span)),
-        format!("-{}", ago(span / 2)),
+        format!("-{}", ago(b.span)),
+        format!("-{}", ago(b.span / 2)),
         "now".to_string(),
     ];
-    let y_labels = [y_label(0.0), y_label(y_max)];
+    let y_labels = [y_label(metric, 0.0), y_label(metric, b.y_max)];
     if roomy {
         x_axis = x_axis.labels(x_labels.iter().map(|l| Span::raw(l.as_str())));
         y_axis = y_axis.labels(y_labels.iter().map(|l| Span::raw(l.as_str())));
@@ -265,19 +335,7 @@ fn render_one(
         roomy.then(|| fit::width(&x_labels[0]) as u16),
         roomy.then(|| widest(&y_labels)).flatten(),
     );
-    plot::draw(frame, graph, [x_min, 0.0], [0.0, y_max], &lines);
-    if series.is_empty() && chart_area.height > 2 {
-        let msg = Rect {
-            x: chart_area.x + 2,
-            y: chart_area.y + chart_area.height / 2,
-            width: chart_area.width.saturating_sub(4),
-            height: 1,
-        };
-        frame.render_widget(
-            Paragraph::new(Span::styled("no samples yet", theme.fg(theme.dim))).centered(),
-            msg,
-        );
-    }
+    plot::draw(frame, graph, [b.x_min, 0.0], [0.0, b.y_max], lines);
 }
 
 /// The spans the time axis steps through, in seconds.

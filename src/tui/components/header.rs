@@ -22,88 +22,19 @@ use ratatui::widgets::Paragraph;
 /// freeze's reason shrink first; the service, phase, runtime and guard
 /// counts always stay whole.
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let brand = Span::styled(
-        " cutover ",
-        theme.title_style().add_modifier(Modifier::BOLD),
-    );
-    let mut left: Vec<Piece> = Vec::new();
-    let mut right: Vec<Piece> = Vec::new();
-    // Indices into left ++ right, in the order they shrink.
-    let mut order: Vec<usize> = Vec::new();
-    let (mut clock, mut release, mut freeze, mut brand_at, mut guards_at) =
-        (None, None, None, None, None);
-    if let Some(s) = &app.state {
-        brand_at = Some(left.len());
-        left.push(Piece::optional(vec![brand]));
-        left.push(Piece::fixed(vec![Span::styled(
-            format!(" {} ", s.service),
-            theme.strong(theme.text),
-        )]));
-        left.push(Piece::fixed(vec![
-            Span::raw(" "),
-            phase_span(s.phase, theme),
-        ]));
-        if let Some(f) = &s.freeze {
-            let style = theme.strong(theme.warn);
-            let short = f.split(" (").next().unwrap_or(f);
-            freeze = Some(left.len());
-            left.push(Piece::shrinking(vec![
-                vec![Span::styled(format!("  ❄ freeze: {f}"), style)],
-                vec![Span::styled(format!("  ❄ freeze: {short}"), style)],
-                vec![Span::styled("  ❄ FROZEN", style)],
-            ]));
-        }
-        let dim = theme.fg(theme.dim);
-        release = Some(left.len());
-        left.push(Piece::shrinking(vec![
-            vec![Span::styled(
-                format!("  release {} · {}", s.release, s.runtime),
-                dim,
-            )],
-            vec![Span::styled(format!("  {}", s.runtime), dim)],
-        ]));
-        guards_at = Some(right.len());
-        right.push(guard_summary(s, theme));
-    } else {
-        left.push(Piece::fixed(vec![brand]));
-        left.push(Piece::fixed(vec![Span::styled(
-            " waiting for the daemon…",
-            theme.fg(theme.dim),
-        )]));
+    let mut h = Halves::default();
+    match &app.state {
+        Some(s) => h.state(s, theme),
+        None => h.waiting(theme),
     }
     if let Some(now) = app.now {
-        let style = theme.fg(theme.text);
-        clock = Some(right.len());
-        right.push(Piece::shrinking(vec![
-            vec![Span::styled(
-                format!("  {} UTC ", now.format("%H:%M:%S")),
-                style,
-            )],
-            vec![Span::styled(
-                format!("  {} UTC ", now.format("%H:%M")),
-                style,
-            )],
-            vec![Span::styled(format!("  {} ", now.format("%H:%M")), style)],
-        ]));
+        h.at.clock = Some(h.right.len());
+        h.right.push(clock(now, theme));
     }
-    let n_left = left.len();
-    let r = |i: Option<usize>| i.map(|i| i + n_left);
-    for step in [
-        r(clock),
-        release,
-        freeze,
-        r(clock),
-        freeze,
-        brand_at,
-        r(guards_at),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        order.push(step);
-    }
-    let mut pieces = left;
-    pieces.extend(right);
+    let order = h.order();
+    let n_left = h.left.len();
+    let mut pieces = h.left;
+    pieces.extend(h.right);
     // Two columns between the halves at least.
     let chosen = fit::choose(&pieces, &order, (area.width as usize).saturating_sub(2));
     let mut spans: Vec<Vec<Span>> = pieces
@@ -126,6 +57,115 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             r,
         );
     }
+}
+
+/// The header's two halves as pieces, and where the ones that give way are.
+#[derive(Default)]
+struct Halves {
+    left: Vec<Piece<'static>>,
+    right: Vec<Piece<'static>>,
+    at: Shrinking,
+}
+
+/// Indices of the pieces that give way: into `left` (brand, freeze,
+/// release) or `right` (clock, guards).
+#[derive(Default)]
+struct Shrinking {
+    brand: Option<usize>,
+    freeze: Option<usize>,
+    release: Option<usize>,
+    clock: Option<usize>,
+    guards: Option<usize>,
+}
+
+impl Halves {
+    /// With a state: brand, service, phase, freeze, release and runtime on
+    /// the left; the guards' counts on the right.
+    fn state(&mut self, s: &StateView, theme: &Theme) {
+        let left = &mut self.left;
+        self.at.brand = Some(left.len());
+        left.push(Piece::optional(vec![brand(theme)]));
+        left.push(Piece::fixed(vec![Span::styled(
+            format!(" {} ", s.service),
+            theme.strong(theme.text),
+        )]));
+        left.push(Piece::fixed(vec![
+            Span::raw(" "),
+            phase_span(s.phase, theme),
+        ]));
+        if let Some(f) = &s.freeze {
+            let style = theme.strong(theme.warn);
+            let short = f.split(" (").next().unwrap_or(f);
+            self.at.freeze = Some(left.len());
+            left.push(Piece::shrinking(vec![
+                vec![Span::styled(format!("  ❄ freeze: {f}"), style)],
+                vec![Span::styled(format!("  ❄ freeze: {short}"), style)],
+                vec![Span::styled("  ❄ FROZEN", style)],
+            ]));
+        }
+        let dim = theme.fg(theme.dim);
+        self.at.release = Some(left.len());
+        left.push(Piece::shrinking(vec![
+            vec![Span::styled(
+                format!("  release {} · {}", s.release, s.runtime),
+                dim,
+            )],
+            vec![Span::styled(format!("  {}", s.runtime), dim)],
+        ]));
+        self.at.guards = Some(self.right.len());
+        self.right.push(guard_summary(s, theme));
+    }
+
+    /// No state yet: the brand and a word that the daemon is awaited.
+    fn waiting(&mut self, theme: &Theme) {
+        self.left.push(Piece::fixed(vec![brand(theme)]));
+        self.left.push(Piece::fixed(vec![Span::styled(
+            " waiting for the daemon…",
+            theme.fg(theme.dim),
+        )]));
+    }
+
+    /// Indices into left ++ right, in the order they shrink.
+    fn order(&self) -> Vec<usize> {
+        let n_left = self.left.len();
+        let r = |i: Option<usize>| i.map(|i| i + n_left);
+        let at = &self.at;
+        [
+            r(at.clock),
+            at.release,
+            at.freeze,
+            r(at.clock),
+            at.freeze,
+            at.brand,
+            r(at.guards),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
+fn brand(theme: &Theme) -> Span<'static> {
+    Span::styled(
+        " cutover ",
+        theme.title_style().add_modifier(Modifier::BOLD),
+    )
+}
+
+/// The clock: seconds go first, then `UTC`.
+fn clock(now: chrono::DateTime<chrono::Utc>, theme: &Theme) -> Piece<'static> {
+    let style = theme.fg(theme.text);
+    Piece::shrinking(vec![
+        vec![Span::styled(
+            format!("  {} UTC ", now.format("%H:%M:%S")),
+            style,
+        )],
+        vec![Span::styled(
+            format!("  {} UTC ", now.format("%H:%M")),
+            style,
+        )],
+        vec![Span::styled(format!("  {} ", now.format("%H:%M")), style)],
+    ])
 }
 
 /// The phase as a word that reads from across the room.
