@@ -160,6 +160,7 @@ pub enum Command {
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell):
     /// `cutover completions bash > /etc/bash_completion.d/cutover`.
     Completions {
+        /// The shell to complete for
         #[arg(value_name = "SHELL")]
         shell: clap_complete::Shell,
     },

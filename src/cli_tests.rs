@@ -32,7 +32,14 @@ fn the_command_line_is_consistent() {
 /// frozen: no --force), and every flag and argument says what it does.
 #[test]
 fn each_verb_has_only_the_flags_it_honours() {
-    const DAEMON: &[&str] = &["state-dir", "service", "plan", "admin", "token"];
+    const DAEMON: &[&str] = &[
+        "state-dir",
+        "service",
+        "plan",
+        "admin",
+        "token",
+        "read-only",
+    ];
     let want: &[(&str, &[&str], bool)] = &[
         (
             "demo",
@@ -43,7 +50,13 @@ fn each_verb_has_only_the_flags_it_honours() {
         ),
         (
             "up",
-            &["plan", "state-dir", "allow-remote-admin", "no-deploy"],
+            &[
+                "plan",
+                "state-dir",
+                "allow-remote-admin",
+                "no-deploy",
+                "takeover",
+            ],
             false,
         ),
         ("tui", &["theme"], true),
@@ -78,6 +91,8 @@ fn each_verb_has_only_the_flags_it_honours() {
             false,
         ),
         ("image", &[], false),
+        ("completions", &[], false),
+        ("man", &[], false),
     ];
     let cli = Cli::command();
     let verbs: Vec<&str> = cli

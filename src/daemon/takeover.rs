@@ -4,7 +4,7 @@
 //! and the old one finishes what it has in flight and exits.
 //!
 //! The conversation, one message each way at a time (a frame is a 4-byte
-//! big-endian length and a JSON [`Message`]):
+//! big-endian length and a JSON `Message`):
 //!
 //! 1. successor → `Ask` (its pid and version).
 //! 2. The old daemon pauses its controller (only while no runtime operation

@@ -17,7 +17,7 @@
 //! the daemon's environment does not reach a replica.
 //! An adopted process is not our child: nobody here can wait for it, so its
 //! liveness is polled (every [`ADOPTED_POLL`]) and its exit reported with
-//! [`EXIT_CODE_UNKNOWN`].
+//! [`EXIT_CODE_UNKNOWN`](super::EXIT_CODE_UNKNOWN).
 //!
 //! Ports: a free port is found by binding port 0 and letting it go, so
 //! another process may take it before the child binds it. To make that rare
