@@ -1,6 +1,7 @@
 //! The admin API: a small HTTP/JSON surface on a loopback address, guarded by
-//! a bearer token. `server` runs inside the daemon; `client` is what the CLI
-//! verbs and the TUI use to reach it.
+//! a bearer token (or the watchers' `token.read`: every GET, no action, 403).
+//! `server` runs inside the daemon (`reads` holds its streaming reads);
+//! `client` is what the CLI verbs and the TUI use to reach it.
 //!
 //! | method | path          | what                                            |
 //! |--------|---------------|-------------------------------------------------|
@@ -16,11 +17,12 @@
 //!
 //! Errors are JSON `{"error": "...", "code": "..."}` with 400 (bad body, or
 //! values the controller refuses: `invalid_value`, `out_of_range`,
-//! `bad_request`), 401, 404, 405, 409 (refused in this phase), 413 or 503.
+//! `bad_request`), 401, 403 (`read_only`), 404, 405, 409 (refused in this phase), 413 or 503.
 
 pub mod client;
 mod deploy_follow;
 mod error;
+mod reads;
 pub mod server;
 pub mod verbs;
 

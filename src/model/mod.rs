@@ -14,6 +14,7 @@
 mod actions;
 mod events;
 mod guards;
+mod permille;
 mod release;
 mod state;
 mod words;
@@ -21,6 +22,7 @@ mod words;
 pub use actions::*;
 pub use events::*;
 pub use guards::*;
+pub use permille::Permille;
 pub use release::*;
 pub use state::*;
 pub use words::*;

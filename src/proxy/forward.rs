@@ -239,20 +239,7 @@ impl Exchange {
         let guard = member.enter();
         let cut = router.cut_token(role);
         let started = Instant::now();
-        let up = if self.bodyless {
-            // Kept for another attempt.
-            Request::from_parts(self.parts.clone(), RequestBody::Empty)
-        } else {
-            let b = self
-                .body
-                .take()
-                .expect("a request with a body is sent once");
-            let upload = self.upload.clone().expect("made for requests with a body");
-            Request::from_parts(
-                self.parts.clone(),
-                RequestBody::stream(b, upload, opts.client_body_timeout),
-            )
-        };
+        let up = self.upstream_request(opts.client_body_timeout);
         // A request that may go out twice (on a fresh connection, after a
         // pooled one was closed under it).
         let resend = self.attempts.resendable().then_some(&self.parts);
@@ -294,62 +281,102 @@ impl Exchange {
                 };
                 Tried::Answer(self.answer(resp, lease, done, cut, started).await)
             }
-            Some(Err(e)) => {
-                match self.upload.as_ref().and_then(|u| u.client_fault()) {
-                    Some(ClientFault::TimedOut) => {
-                        // The client stalled its own upload: 408, and not
-                        // the version's (counted apart as a client timeout).
-                        in_flight.client_timeout();
-                        router.log_line(
-                            self.entry(&member.addr),
-                            role,
-                            408,
-                            started.elapsed(),
-                            &error_chain(&e),
-                        );
-                        return Tried::Answer(self.public(PublicError::ClientTimedOut));
-                    }
-                    Some(ClientFault::BrokeOff) => {
-                        // The client broke off its own upload: not the version's error.
-                        in_flight.abort();
-                        return Tried::Answer(PublicError::ClientBrokeOff.response());
-                    }
-                    None => {}
-                }
-                let detail = error_chain(&e);
-                router.local_answer(
-                    role,
-                    in_flight,
-                    502,
-                    started.elapsed(),
-                    self.entry(&member.addr),
-                    &detail,
-                );
-                tracing::debug!(upstream = %member.addr, %role, error = %detail, "upstream request failed");
-                let failure = if e.is_connect() {
-                    Failure::Connect
-                } else {
-                    Failure::Broken
-                };
-                Tried::Failed(failure, PublicError::UpstreamFailed)
-            }
-            None => {
-                let why = format!(
-                    "no answer within upstream_timeout ({:?}) of the upstream's turn",
-                    opts.upstream_timeout
-                );
-                router.local_answer(
-                    role,
-                    in_flight,
-                    504,
-                    started.elapsed(),
-                    self.entry(&member.addr),
-                    &why,
-                );
-                tracing::debug!(upstream = %member.addr, %role, "upstream did not answer in time");
-                Tried::Failed(Failure::TimedOut, PublicError::UpstreamTimedOut)
-            }
+            Some(Err(e)) => self.upstream_failed(role, in_flight, member, started, &e),
+            None => self.no_answer(role, in_flight, member, started),
         }
+    }
+
+    /// The request for one attempt: a bodyless one is kept for another
+    /// attempt; a body is streamed once.
+    fn upstream_request(&mut self, client_body_timeout: Duration) -> Request<RequestBody> {
+        if self.bodyless {
+            return Request::from_parts(self.parts.clone(), RequestBody::Empty);
+        }
+        let b = self
+            .body
+            .take()
+            .expect("a request with a body is sent once");
+        let upload = self.upload.clone().expect("made for requests with a body");
+        Request::from_parts(
+            self.parts.clone(),
+            RequestBody::stream(b, upload, client_body_timeout),
+        )
+    }
+
+    /// The attempt failed before an answer: the client's own fault (408,
+    /// or gone), else a 502 charged to `role`, tried again if the policy says.
+    fn upstream_failed(
+        &self,
+        role: Role,
+        in_flight: crate::metrics::InFlight,
+        member: &Arc<Member>,
+        started: Instant,
+        e: &super::upstream::SendError,
+    ) -> Tried {
+        let router = &self.worker.router;
+        match self.upload.as_ref().and_then(|u| u.client_fault()) {
+            Some(ClientFault::TimedOut) => {
+                // The client stalled its own upload: 408, and not
+                // the version's (counted apart as a client timeout).
+                in_flight.client_timeout();
+                router.log_line(
+                    self.entry(&member.addr),
+                    role,
+                    408,
+                    started.elapsed(),
+                    &error_chain(e),
+                );
+                return Tried::Answer(self.public(PublicError::ClientTimedOut));
+            }
+            Some(ClientFault::BrokeOff) => {
+                // The client broke off its own upload: not the version's error.
+                in_flight.abort();
+                return Tried::Answer(PublicError::ClientBrokeOff.response());
+            }
+            None => {}
+        }
+        let detail = error_chain(e);
+        router.local_answer(
+            role,
+            in_flight,
+            502,
+            started.elapsed(),
+            self.entry(&member.addr),
+            &detail,
+        );
+        tracing::debug!(upstream = %member.addr, %role, error = %detail, "upstream request failed");
+        let failure = if e.is_connect() {
+            Failure::Connect
+        } else {
+            Failure::Broken
+        };
+        Tried::Failed(failure, PublicError::UpstreamFailed)
+    }
+
+    /// No answer within `upstream_timeout` of the upstream's turn: a 504
+    /// charged to `role`.
+    fn no_answer(
+        &self,
+        role: Role,
+        in_flight: crate::metrics::InFlight,
+        member: &Arc<Member>,
+        started: Instant,
+    ) -> Tried {
+        let router = &self.worker.router;
+        let why = format!(
+            "no answer within upstream_timeout ({:?}) of the upstream's turn",
+            router.inner.opts.upstream_timeout
+        );
+        router.local_answer(
+            role,
+            in_flight,
+            504,
+            started.elapsed(),
+            self.entry(&member.addr),
+            &why,
+        );
+        tracing::debug!(upstream = %member.addr, %role, "upstream did not answer in time");
+        Tried::Failed(Failure::TimedOut, PublicError::UpstreamTimedOut)
     }
 
     /// The upstream answered: its head to the client with ours added, and

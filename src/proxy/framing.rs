@@ -159,6 +159,11 @@ impl Sniffer {
         !matches!(self.state, Scan::Opaque)
     }
 
+    /// Follow `bytes` through the stream's states (head, body, chunks,
+    /// opaque). One function on purpose (112 lines): it is one state
+    /// machine over bytes, each arm hands the rest of the bytes to the next
+    /// state in the same loop, and split into functions the states would
+    /// each need the whole scanner and the loop's remaining input.
     pub fn feed(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
             bytes = match &mut self.state {

@@ -252,7 +252,8 @@ impl Router {
 
     /// Set the canary share (clamped to 0..=1000); returns the previous one.
     pub fn set_weight(&self, permille: u16) -> u16 {
-        self.update(|t| t.weight = permille.min(1000)).weight
+        let permille = crate::model::Permille::clamped(permille.into()).get();
+        self.update(|t| t.weight = permille).weight
     }
 
     /// Replace the members of `role` that may get new requests. Members kept

@@ -7,6 +7,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -55,49 +56,14 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let opts = &router.inner.opts;
-        let header_timeout = opts.header_timeout;
-        let max_head = opts.max_head_size;
-        let worker = worker.clone();
-        let router = router.clone();
-        let mut stop = stop_rx.clone();
-        tracker.spawn(async move {
-            let stream = super::conn_limit::Counted::new(stream, slot);
-            let (io, verdicts) = super::framing::SniffIo::new(stream, max_head);
-            let peer = super::forward::Peer::new(peer);
-            let svc = service_fn(move |req| {
-                let verdict = verdicts.next();
-                let answer = super::forward::handle(worker.clone(), req, peer.clone(), verdict);
-                let router = router.clone();
-                async move {
-                    let mut resp = answer.await?;
-                    if router.closing() && resp.status() != hyper::StatusCode::SWITCHING_PROTOCOLS {
-                        resp.headers_mut().insert(
-                            hyper::header::CONNECTION,
-                            hyper::header::HeaderValue::from_static("close"),
-                        );
-                    }
-                    Ok::<_, std::convert::Infallible>(resp)
-                }
-            });
-            // hyper and the watchdog share the head cap: a larger head is
-            // refused with 431 in one write or many.
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout)
-                .max_header_size(max_head)
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(io), svc)
-                .with_upgrades();
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = async { stop.wait_for(|s| *s).await.map(|_| ()) } => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-            }
-        });
+        let stream = super::conn_limit::Counted::new(stream, slot);
+        tracker.spawn(connection(
+            stream,
+            peer,
+            worker.clone(),
+            router.clone(),
+            stop_rx.clone(),
+        ));
     }
     drop(listener);
     if !router.linger().is_zero() {
@@ -108,6 +74,54 @@ pub async fn serve(
     tracker.close();
     let _ = tokio::time::timeout(grace, tracker.wait()).await;
     Ok(())
+}
+
+/// One client connection: HTTP/1.1 with keep-alive and upgrades, watched
+/// by the framing watchdog, until the client closes or the stop comes
+/// (then gracefully: the request in flight finishes).
+async fn connection(
+    stream: super::conn_limit::Counted<tokio::net::TcpStream>,
+    peer: std::net::SocketAddr,
+    worker: Arc<super::forward::Worker>,
+    router: Router,
+    mut stop: watch::Receiver<bool>,
+) {
+    let opts = &router.inner.opts;
+    let (header_timeout, max_head) = (opts.header_timeout, opts.max_head_size);
+    let (io, verdicts) = super::framing::SniffIo::new(stream, max_head);
+    let peer = super::forward::Peer::new(peer);
+    let svc = service_fn(move |req| {
+        let verdict = verdicts.next();
+        let answer = super::forward::handle(worker.clone(), req, peer.clone(), verdict);
+        let router = router.clone();
+        async move {
+            let mut resp = answer.await?;
+            if router.closing() && resp.status() != hyper::StatusCode::SWITCHING_PROTOCOLS {
+                resp.headers_mut().insert(
+                    hyper::header::CONNECTION,
+                    hyper::header::HeaderValue::from_static("close"),
+                );
+            }
+            Ok::<_, std::convert::Infallible>(resp)
+        }
+    });
+    // hyper and the watchdog share the head cap: a larger head is
+    // refused with 431 in one write or many.
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .max_header_size(max_head)
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(io), svc)
+        .with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = async { stop.wait_for(|s| *s).await.map(|_| ()) } => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
 }
 
 /// Serve `addr` on `workers` threads, each with its own single-threaded

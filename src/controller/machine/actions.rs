@@ -53,7 +53,7 @@ impl Transition<'_> {
         reason: Option<String>,
     ) -> Result<(), Refusal> {
         self.need_serving("set the weight")?;
-        if permille > 1000 {
+        if crate::model::Permille::new(permille).is_none() {
             return Err(refuse(
                 codes::OUT_OF_RANGE,
                 format!(

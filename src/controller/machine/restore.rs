@@ -7,6 +7,7 @@
 //! into a panic of the controller task.
 
 use super::*;
+use crate::model::Permille;
 
 /// Fix `st` in place; one operator-facing line per repair.
 pub(super) fn repair(plan: &Plan, st: &mut ReleaseState) -> Vec<String> {
@@ -56,7 +57,7 @@ pub(super) fn repair(plan: &Plan, st: &mut ReleaseState) -> Vec<String> {
                 "restored step {} does not fit the plan ({total} step(s)) or phase {}: automatic steps stop here; the weight stays at {}",
                 i + 1,
                 st.phase,
-                pct(st.weight_permille.min(1000))
+                pct(Permille::clamped(st.weight_permille.into()).get())
             ));
             st.step_index = None;
             st.bake_deadline = None;
@@ -64,14 +65,14 @@ pub(super) fn repair(plan: &Plan, st: &mut ReleaseState) -> Vec<String> {
         }
     }
     let allowed = match st.phase {
-        Phase::Canary | Phase::Paused => st.weight_permille.min(1000),
+        Phase::Canary | Phase::Paused => Permille::clamped(st.weight_permille.into()).get(),
         Phase::Promoting => 1000,
         _ => 0,
     };
     if allowed != st.weight_permille {
         notes.push(format!(
             "restored canary weight {} is not possible in phase {}: {} instead",
-            pct(st.weight_permille.min(1000)),
+            pct(Permille::clamped(st.weight_permille.into()).get()),
             st.phase,
             pct(allowed)
         ));

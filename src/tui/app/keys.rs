@@ -421,5 +421,5 @@ fn stepped_weight(base: u16, command: Command) -> u16 {
     } else {
         base + delta
     };
-    target.clamp(0, 1000) as u16
+    crate::model::Permille::clamped(target.into()).get()
 }

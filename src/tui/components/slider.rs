@@ -11,7 +11,7 @@
 //! ```
 
 use super::{fit, fmt};
-use crate::model::Phase;
+use crate::model::{Permille, Phase};
 use crate::tui::app::App;
 use crate::tui::prompts::pct;
 use crate::tui::theme::Theme;
@@ -106,12 +106,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let Some(s) = &app.state else {
         return;
     };
-    let applied = s.weight_permille.min(1000);
+    let applied = Permille::clamped(s.weight_permille.into());
     let t = track(area);
     let w = t.width as usize;
     let cells = |permille: u16| ((permille as usize * w) + 500) / 1000;
-    let applied_cells = cells(applied);
-    let pending_cells = app.pending_permille.map(|p| cells(p.min(1000)));
+    let applied_cells = cells(applied.get());
+    let pending_cells = app
+        .pending_permille
+        .map(|p| cells(Permille::clamped(p.into()).get()));
     let mut bar: Vec<Span> = Vec::with_capacity(w + 2);
     let live = s.phase.takes_traffic();
     let fill = if live {
@@ -134,7 +136,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let mut line = vec![Span::styled(
         format!(
             "{:<LEFT$}",
-            format!("canary {:>5}", pct(applied)),
+            format!("canary {:>5}", pct(applied.get())),
             LEFT = LEFT as usize
         ),
         theme.strong(theme.canary),
@@ -143,7 +145,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     line.push(Span::styled(
         format!(
             "{:>RIGHT$}",
-            format!("{} stable", pct(1000 - applied)),
+            format!("{} stable", pct(applied.stable_share())),
             RIGHT = RIGHT as usize
         ),
         theme.strong(theme.stable),
@@ -175,7 +177,9 @@ fn scale(app: &App, theme: &Theme, w: usize) -> Line<'static> {
         .state
         .as_ref()
         .and_then(|s| s.step.as_ref())
-        .map(|step| (step.weight_permille.min(1000) as usize * (w - 1)) / 1000);
+        .map(|step| {
+            (Permille::clamped(step.weight_permille.into()).get() as usize * (w - 1)) / 1000
+        });
     for mark in [0usize, 25, 50, 75, 100] {
         let label = mark.to_string();
         let mut pos = (mark * (w - 1) / 100).min(w - label.len());

@@ -13,7 +13,7 @@
 
 use super::fit::{self, Piece};
 use super::fmt;
-use crate::model::{Guard, ReplicaStatus, Role, StateView, VersionStats, VersionView};
+use crate::model::{Guard, Permille, ReplicaStatus, Role, StateView, VersionStats, VersionView};
 use crate::tui::app::{App, replica_bad};
 use crate::tui::theme::Theme;
 use ratatui::Frame;
@@ -35,7 +35,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, role: Rol
     };
     let version = s.version(role);
     let share = match role {
-        Role::Stable => 1000 - s.weight_permille.min(1000),
+        Role::Stable => Permille::clamped(s.weight_permille.into()).stable_share(),
         Role::Canary => s.weight_permille,
     };
     let mut title = vec![Span::styled(
