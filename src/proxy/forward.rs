@@ -32,64 +32,19 @@ use super::pool::Member;
 use super::public_error::PublicError;
 use super::relay::{tunnel, upstream_turn};
 use super::request_rules;
-use super::router::{Completion, Router};
+use super::router::Completion;
 use super::split;
-use super::upstream::{Lease, Upstreams};
+use super::upstream::Lease;
 use crate::model::Role;
 use http::{HeaderValue, Request, Response, StatusCode, Version, header};
 use hyper::body::Incoming;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
 static ROUTE_HEADER: header::HeaderName = header::HeaderName::from_static("x-cutover-route");
 
-/// What one listener worker shares among its requests: the router, its own
-/// upstream pool and its own copy of the routing table. Cloned per request
-/// as an `Arc` that only this worker's thread touches, so the request path
-/// bumps no reference count that another worker's core also writes.
-pub struct Worker {
-    pub router: Router,
-    pub upstreams: Upstreams,
-    table: std::sync::Mutex<Arc<super::router::Table>>,
-}
-
-impl Worker {
-    pub fn new(router: Router, upstreams: Upstreams) -> Arc<Worker> {
-        let table = std::sync::Mutex::new(router.table());
-        Arc::new(Worker {
-            router,
-            upstreams,
-            table,
-        })
-    }
-
-    /// The routing table now, as this worker's own `Arc`: refreshed from
-    /// the router when its generation moved, else shared locally.
-    fn table(&self) -> Arc<super::router::Table> {
-        let mut mine = self.table.lock().unwrap_or_else(|e| e.into_inner());
-        self.router.refresh(&mut mine);
-        mine.clone()
-    }
-}
-
-/// Who sent a request: made once per client connection.
-#[derive(Clone)]
-pub struct Peer {
-    pub addr: SocketAddr,
-    /// `addr`'s IP as an `X-Forwarded-For` value.
-    pub forwarded_for: HeaderValue,
-}
-
-impl Peer {
-    pub fn new(addr: SocketAddr) -> Peer {
-        Peer {
-            addr,
-            forwarded_for: headers::client_value(addr.ip()),
-        }
-    }
-}
+pub use super::worker::{Peer, Worker};
 
 /// Handle one client request. Never fails: every outcome is a response.
 pub async fn handle(

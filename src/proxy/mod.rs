@@ -7,6 +7,7 @@
 //! - `router`: the atomically swapped routing table, the error trip, drains
 //! - `forward`: one request end to end (errors → 502/503/504, counted)
 //! - `upstream`: keep-alive upstream connections, pooled per worker
+//! - `worker`: what one listener worker shares among its requests
 //! - `body`: streaming bodies with exact accounting
 //! - `headers`: hop-by-hop hygiene, forwarding headers, smuggling defences
 //! - `framing`: a watchdog on raw client bytes: CL+TE requests, oversized
@@ -37,6 +38,7 @@ pub mod split;
 pub mod throttle;
 pub(crate) mod trips;
 mod upstream;
+mod worker;
 
 pub use router::{DrainReport, ProxyOptions, Router, Table};
 pub use server::{bind_public, serve, serve_listeners, spawn_workers};
