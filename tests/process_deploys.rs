@@ -169,6 +169,12 @@ async fn deploys_fill_the_template_and_children_see_a_clean_environment() {
         "CUTOVER_HOOK=post_rollback",
         "CUTOVER_SERVICE=envcheck",
         "PATH=",
+        // The release it runs for.
+        "CUTOVER_RELEASE=",
+        "CUTOVER_PHASE=",
+        "CUTOVER_WEIGHT_PERMILLE=",
+        "CUTOVER_STABLE_VERSION=",
+        "CUTOVER_OUTCOME=rolled_back",
     ] {
         assert!(
             note.contains(present),

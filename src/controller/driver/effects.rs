@@ -112,10 +112,43 @@ impl Driver {
         self.deps.router.set_members(Role::Canary, Vec::new());
     }
 
+    /// The release a hook runs for, as `CUTOVER_*` variables: its number,
+    /// phase and weight, both versions (and images), and how the last
+    /// release ended.
+    fn hook_context(&self) -> Vec<(&'static str, String)> {
+        let st = self.machine.state();
+        let mut ctx = vec![
+            ("CUTOVER_RELEASE", st.release.to_string()),
+            ("CUTOVER_PHASE", st.phase.to_string()),
+            ("CUTOVER_WEIGHT_PERMILLE", st.weight_permille.to_string()),
+            (
+                "CUTOVER_STABLE_VERSION",
+                crate::controller::version_label(&st.stable, "stable"),
+            ),
+        ];
+        if let Some(image) = &st.stable.image {
+            ctx.push(("CUTOVER_STABLE_IMAGE", image.clone()));
+        }
+        if let Some(c) = &st.canary {
+            ctx.push((
+                "CUTOVER_CANARY_VERSION",
+                crate::controller::version_label(c, "canary"),
+            ));
+            if let Some(image) = &c.image {
+                ctx.push(("CUTOVER_CANARY_IMAGE", image.clone()));
+            }
+        }
+        if let Some(o) = st.last_outcome {
+            ctx.push(("CUTOVER_OUTCOME", o.to_string()));
+        }
+        ctx
+    }
+
     /// Run a hook in the state directory with a clean environment: of the
     /// daemon's own only what the plan's `pass_env` names, plus
-    /// `CUTOVER_SERVICE` and `CUTOVER_HOOK` (its name). A secret in the
-    /// daemon's environment does not reach a hook.
+    /// `CUTOVER_SERVICE`, `CUTOVER_HOOK` (its name) and the release's
+    /// context ([`Driver::hook_context`]). A secret in the daemon's
+    /// environment does not reach a hook.
     pub(super) fn run_hook(&self, name: String, command: Vec<String>) {
         let tx = self.back.reports_tx.clone();
         let dir = self.deps.state_dir.clone();
@@ -127,6 +160,7 @@ impl Driver {
             .filter_map(|k| std::env::var_os(k).map(|v| (k.clone(), v)))
             .collect();
         let service = self.deps.plan.service.clone();
+        let context = self.hook_context();
         tokio::spawn(async move {
             let shown = command.join(" ");
             let mut cmd = tokio::process::Command::new(&command[0]);
@@ -136,6 +170,7 @@ impl Driver {
                 .envs(pass)
                 .env("CUTOVER_SERVICE", service)
                 .env("CUTOVER_HOOK", &name)
+                .envs(context)
                 .stdin(std::process::Stdio::null())
                 .kill_on_drop(true);
             let note = match tokio::time::timeout(HOOK_TIMEOUT, cmd.output()).await {
