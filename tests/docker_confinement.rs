@@ -10,6 +10,7 @@
 //!   gone without touching its containers, and the first, started again,
 //!   takes back exactly its own.
 
+use crate::support::docker::Cleanup;
 use crate::support::release::{Harness, Kind, Options, docker_required};
 use cutover::daemon::{DaemonConfig, RunningDaemon};
 use cutover::model::Phase;
@@ -104,34 +105,6 @@ fn containers_of(service: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// Removes the test's containers, even when it fails.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for id in containers_of(&self.0) {
-            let _ = std::process::Command::new("docker")
-                .args(["rm", "-f", &id])
-                .output();
-        }
-        let out = std::process::Command::new("docker")
-            .args([
-                "ps",
-                "-aq",
-                "--filter",
-                &format!("label=cutover.service={}", self.0),
-            ])
-            .output();
-        if let Ok(out) = out {
-            for id in String::from_utf8_lossy(&out.stdout).lines() {
-                let _ = std::process::Command::new("docker")
-                    .args(["rm", "-f", id])
-                    .output();
-            }
-        }
-    }
-}
-
 async fn runtime() -> Option<Arc<dyn Runtime>> {
     match DockerRuntime::connect().await {
         Ok(rt) => {
@@ -174,7 +147,7 @@ async fn two_state_directories_never_share_a_services_containers() {
         return;
     }
     let service = format!("inst-{}", std::process::id());
-    let _cleanup = Cleanup(service.clone());
+    let _cleanup = Cleanup::service(service.clone());
     let plan = cutover::plan::parse(
         &format!(
             "service = \"{service}\"\n[listen]\npublic = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n\

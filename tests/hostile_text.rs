@@ -20,6 +20,7 @@
 //! (`␛]0;PWNED␇…`), so the test cannot pass by showing nothing.
 
 use crate::support::controller::{Recorder, TestProxy, TestRuntime, driver_plan};
+use crate::support::docker::Cleanup;
 use crate::support::journal as jsupport;
 use crate::support::tmux::Tmux;
 use crate::support::up::Up;
@@ -711,7 +712,7 @@ async fn engine_texts_are_shown_and_never_obeyed() {
     };
     crate::support::images::demo_images(rt.client()).await;
     let service = format!("hostile-{}", std::process::id());
-    let cleanup = Cleanup(service.clone());
+    let cleanup = Cleanup::service(service.clone());
     // A dead container that carries our labels and a hostile version.
     let out = std::process::Command::new("docker")
         .args(["create", "--label", &format!("cutover.service={service}")])
@@ -774,27 +775,4 @@ async fn engine_texts_are_shown_and_never_obeyed() {
         "reconcile did not report the dead container: {reported}"
     );
     drop(cleanup);
-}
-
-/// Removes the test's containers, even when it fails.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let out = std::process::Command::new("docker")
-            .args([
-                "ps",
-                "-aq",
-                "--filter",
-                &format!("label=cutover.service={}", self.0),
-            ])
-            .output();
-        if let Ok(out) = out {
-            for id in String::from_utf8_lossy(&out.stdout).lines() {
-                let _ = std::process::Command::new("docker")
-                    .args(["rm", "-f", id])
-                    .output();
-            }
-        }
-    }
 }

@@ -8,6 +8,7 @@
 //! named, and nothing with the test's label is left behind. One test prints
 //! the measured times (image build, start → healthy, stop, remove).
 
+use crate::support::docker::Cleanup;
 use cutover::model::Role;
 use cutover::runtime::docker::DockerRuntime;
 use cutover::runtime::{Replica, Runtime, RuntimeError, RuntimeEvent, VersionSpec};
@@ -56,29 +57,6 @@ fn spec(service: &str, image: &str, memory: Option<u64>, env: &[(&str, &str)]) -
     }
 }
 
-/// Removes every container with the test's label, even when the test fails.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let out = std::process::Command::new("docker")
-            .args([
-                "ps",
-                "-aq",
-                "--filter",
-                &format!("label=cutover.test={}", self.0),
-            ])
-            .output();
-        if let Ok(out) = out {
-            for id in String::from_utf8_lossy(&out.stdout).lines() {
-                let _ = std::process::Command::new("docker")
-                    .args(["rm", "-f", id])
-                    .output();
-            }
-        }
-    }
-}
-
 fn left(label: &str) -> usize {
     let out = std::process::Command::new("docker")
         .args([
@@ -96,7 +74,7 @@ fn left(label: &str) -> usize {
 async fn oom_killed_container_is_reported_as_oom() {
     let Some(rt) = runtime().await else { return };
     let service = format!("oom-{}", std::process::id());
-    let _cleanup = Cleanup(service.clone());
+    let _cleanup = Cleanup::test(service.clone());
     let mut events = rt.subscribe();
     let started = Instant::now();
     let replicas = rt
@@ -158,7 +136,7 @@ async fn oom_killed_container_is_reported_as_oom() {
 async fn live_resize_shows_in_inspect_and_missing_images_say_how_to_build() {
     let Some(rt) = runtime().await else { return };
     let service = format!("resize-{}", std::process::id());
-    let _cleanup = Cleanup(service.clone());
+    let _cleanup = Cleanup::test(service.clone());
     let replicas = rt
         .start(&spec(&service, "cutover-demo:v1", Some(64 << 20), &[]))
         .await
@@ -242,7 +220,7 @@ async fn a_start_that_fails_on_its_second_replica_leaves_nothing_behind() {
     let port = free_port();
     let rt = rt.with_host_ports(port, port);
     let service = format!("partial-{}", std::process::id());
-    let _cleanup = Cleanup(service.clone());
+    let _cleanup = Cleanup::test(service.clone());
     let mut two = spec(&service, "cutover-demo:v1", None, &[]);
     two.replicas = 2;
     let err = rt.start(&two).await.unwrap_err();
@@ -265,7 +243,7 @@ async fn a_port_held_by_another_process_is_a_clear_port_clash() {
     let port = holder.local_addr().unwrap().port();
     let rt = rt.with_host_ports(port, port);
     let service = format!("clash-{}", std::process::id());
-    let _cleanup = Cleanup(service.clone());
+    let _cleanup = Cleanup::test(service.clone());
     let err = rt
         .start(&spec(&service, "cutover-demo:v1", None, &[]))
         .await
@@ -285,7 +263,7 @@ async fn a_port_held_by_another_process_is_a_clear_port_clash() {
 async fn a_create_the_engine_refuses_says_why() {
     let Some(rt) = runtime().await else { return };
     let service = format!("refused-{}", std::process::id());
-    let _cleanup = Cleanup(service.clone());
+    let _cleanup = Cleanup::test(service.clone());
     // Below the engine's minimum memory limit: only the engine knows that.
     let err = rt
         .start(&spec(&service, "cutover-demo:v1", Some(1 << 20), &[]))
@@ -351,7 +329,7 @@ async fn next_event(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> St
 async fn stop_kills_a_container_that_ignores_sigterm_after_the_exact_grace() {
     let Some(rt) = runtime().await else { return };
     let label = format!("grace-{}", std::process::id());
-    let _cleanup = Cleanup(label.clone());
+    let _cleanup = Cleanup::test(label.clone());
     // `cutover load` handles only Ctrl-C; as PID 1 in a container the
     // kernel drops a SIGTERM it has no handler for: it ignores SIGTERM.
     let id = run(
@@ -430,7 +408,7 @@ async fn stop_kills_a_container_that_ignores_sigterm_after_the_exact_grace() {
 async fn stop_lets_a_container_that_obeys_sigterm_exit_with_its_own_code() {
     let Some(rt) = runtime().await else { return };
     let label = format!("obey-{}", std::process::id());
-    let _cleanup = Cleanup(label.clone());
+    let _cleanup = Cleanup::test(label.clone());
     // The demo app finishes in-flight requests on SIGTERM and exits 0. It
     // must be up first: as PID 1 it ignores SIGTERM until its handler is in.
     let r = rt
@@ -481,7 +459,7 @@ async fn an_exit_while_the_event_stream_is_down_is_reported_once() {
         .await
         .unwrap();
     let service = format!("gap-{}", std::process::id());
-    let _cleanup = Cleanup(service.clone());
+    let _cleanup = Cleanup::test(service.clone());
     let mut events = rt.subscribe();
     let r = rt
         .start(&spec(&service, "cutover-demo:v1", None, &[]))
@@ -543,7 +521,7 @@ async fn an_exit_while_the_event_stream_is_down_is_reported_once() {
 async fn only_containers_with_cutovers_whole_identity_are_ours() {
     let Some(rt) = runtime().await else { return };
     let service = format!("ident-{}", std::process::id());
-    let _cleanup = Cleanup(service.clone());
+    let _cleanup = Cleanup::test(service.clone());
     let full = |role: &str| {
         vec![
             "--label".to_string(),
@@ -683,7 +661,7 @@ async fn measure_image_build_start_to_healthy_stop_and_remove() {
         .output();
     drop(turn);
     let service = format!("measure-{}", std::process::id());
-    let _cleanup = Cleanup(service.clone());
+    let _cleanup = Cleanup::test(service.clone());
     let http = crate::support::http();
     let mut rows = Vec::new();
     for _ in 0..3 {

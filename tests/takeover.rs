@@ -246,7 +246,7 @@ async fn twenty_takeovers_mid_release_lose_nothing_docker() {
     };
     crate::support::images::demo_images(rt.client()).await;
     let service = format!("takeover-docker-{}", std::process::id());
-    let _gone = Containers(service.clone());
+    let _gone = crate::support::docker::Cleanup::service(&service);
     let plan = format!(
         "service = \"{service}\"\nruntime = \"docker\"\n[listen]\npublic = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n\
          [stable]\nimage = \"cutover-demo:v1\"\nversion = \"v1\"\n[canary]\nimage = \"cutover-demo:v2\"\nversion = \"v2\"\n{RELEASE}"
@@ -271,25 +271,6 @@ async fn twenty_takeovers_mid_release_lose_nothing_docker() {
     assert_eq!(before.len(), 2, "{before:?}");
     assert_eq!(after.len(), 1, "{after:?}");
     assert!(before.contains(&after[0]), "no container was started anew");
-}
-
-/// Every container of a service, removed even when the test fails.
-struct Containers(String);
-
-impl Drop for Containers {
-    fn drop(&mut self) {
-        let out = std::process::Command::new("docker")
-            .args(["ps", "-aq", "--filter"])
-            .arg(format!("label=cutover.service={}", self.0))
-            .output();
-        if let Ok(out) = out {
-            for id in String::from_utf8_lossy(&out.stdout).lines() {
-                let _ = std::process::Command::new("docker")
-                    .args(["rm", "-f", id])
-                    .output();
-            }
-        }
-    }
 }
 
 /// A successor whose plan does not load, and one asked where no daemon

@@ -3,6 +3,7 @@
 pub mod controller;
 pub mod daemon;
 pub mod demo_app;
+pub mod docker;
 pub mod dockerd;
 pub mod images;
 pub mod journal;

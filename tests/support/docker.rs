@@ -1,0 +1,35 @@
+//! The machine's Docker engine for the suite: containers a test made are
+//! removed by their label when it ends, even by a panic.
+
+#![allow(dead_code)]
+
+use std::process::Command;
+
+/// Removes every container carrying `label` (`key=value`) when dropped.
+pub struct Cleanup(String);
+
+impl Cleanup {
+    /// Containers of cutover service `name` (`cutover.service=name`).
+    pub fn service(name: impl std::fmt::Display) -> Cleanup {
+        Cleanup(format!("cutover.service={name}"))
+    }
+
+    /// Containers of one test (`cutover.test=id`, the tests' extra label).
+    pub fn test(id: impl std::fmt::Display) -> Cleanup {
+        Cleanup(format!("cutover.test={id}"))
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let out = Command::new("docker")
+            .args(["ps", "-aq", "--filter"])
+            .arg(format!("label={}", self.0))
+            .output();
+        if let Ok(out) = out {
+            for id in String::from_utf8_lossy(&out.stdout).lines() {
+                let _ = Command::new("docker").args(["rm", "-f", id]).output();
+            }
+        }
+    }
+}
