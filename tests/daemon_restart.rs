@@ -309,15 +309,9 @@ async fn kill9_mid_promote_finishes_the_promotion_after_restart() {
 /// it had.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill9_with_docker_adopts_the_same_containers() {
-    let Ok(rt) = cutover::runtime::docker::DockerRuntime::connect().await else {
-        assert!(
-            std::env::var("CUTOVER_REQUIRE_DOCKER").as_deref() != Ok("1"),
-            "Docker is required (CUTOVER_REQUIRE_DOCKER=1) but unreachable"
-        );
-        eprintln!("skipping: no Docker engine reachable");
+    let Some(_engine) = crate::support::docker::engine_with_demo_images().await else {
         return;
     };
-    crate::support::images::demo_images(rt.client()).await;
     let service = format!("adopt-{}", std::process::id());
     let (public, admin) = (free_port(), free_port());
     let dir = tempfile::tempdir().unwrap();

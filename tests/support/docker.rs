@@ -33,3 +33,19 @@ impl Drop for Cleanup {
         }
     }
 }
+
+/// The machine's engine with the demo images of this binary built, or
+/// `None` (the test then skips, saying so) when no engine answers; under
+/// `CUTOVER_REQUIRE_DOCKER=1` (CI) that is a failure instead.
+pub async fn engine_with_demo_images() -> Option<cutover::runtime::docker::DockerRuntime> {
+    let Ok(rt) = cutover::runtime::docker::DockerRuntime::connect().await else {
+        assert!(
+            !super::release::docker_required(),
+            "Docker is required (CUTOVER_REQUIRE_DOCKER=1) but unreachable"
+        );
+        eprintln!("skipping: no Docker engine reachable");
+        return None;
+    };
+    super::images::demo_images(rt.client()).await;
+    Some(rt)
+}
