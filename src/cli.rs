@@ -139,6 +139,8 @@ pub enum Command {
     Drain(DrainArgs),
     /// Change the CPU and memory limits of a running version (runtimes docker and swarm).
     Resize(ResizeArgs),
+    /// Print the last lines a version's first replica wrote (docker, swarm, process).
+    Logs(LogsArgs),
     /// Wait until the release reaches an outcome.
     Wait(WaitArgs),
     /// Play a recording in the cockpit, read-only.
@@ -184,6 +186,7 @@ impl Command {
             Command::Rollback(_) => "rollback",
             Command::Drain(_) => "drain",
             Command::Resize(_) => "resize",
+            Command::Logs(_) => "logs",
             Command::Wait(_) => "wait",
             Command::Replay(_) => "replay",
             Command::Export(_) => "export",
@@ -208,6 +211,7 @@ impl Command {
             Command::Rollback(a) => Some(&a.target),
             Command::Drain(a) => Some(&a.target),
             Command::Resize(a) => Some(&a.target),
+            Command::Logs(a) => Some(&a.target),
             Command::Wait(a) => Some(&a.target),
             // Every verb is named: a new one must say whether it talks to
             // a daemon (here, in `main.rs` and in `api::verbs::run`).
@@ -402,6 +406,18 @@ pub struct ResizeArgs {
     /// Memory limit: a size of at least 6MiB, e.g. 256MiB
     #[arg(long, value_name = "SIZE", value_parser = values::memory)]
     pub memory: Option<ByteSize>,
+    #[command(flatten, next_help_heading = FINDING)]
+    pub target: Target,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LogsArgs {
+    /// Whose replica: stable or canary
+    #[arg(value_enum)]
+    pub version: RoleArg,
+    /// How many of its last lines, 1–10000
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u16).range(1..=10000))]
+    pub tail: u16,
     #[command(flatten, next_help_heading = FINDING)]
     pub target: Target,
 }

@@ -133,6 +133,23 @@ async fn deploys_fill_the_template_and_children_see_a_clean_environment() {
         canary.image
     );
     let said = client.logs(cutover::model::Role::Canary, 50).await.unwrap();
+    // The same from the command line.
+    let printed = std::process::Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .arg("--state-dir")
+        .arg(up.root())
+        .args(["logs", "canary", "--tail", "50"])
+        .output()
+        .unwrap();
+    assert!(
+        printed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&printed.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&printed.stdout).contains("demo-app v2 listening"),
+        "{}",
+        String::from_utf8_lossy(&printed.stdout)
+    );
     assert!(
         said.iter().any(|l| l.contains("demo-app v2 listening")),
         "{said:#?}"

@@ -50,6 +50,7 @@ pub async fn run(command: &Command, target: &Target) -> u8 {
             };
             confirmed(&client, action, a.yes, a.reason.clone()).await
         }
+        Command::Logs(a) => logs(&client, a.version.into(), a.tail).await,
         Command::Resize(a) => {
             let action = Action::Resize {
                 role: a.version.into(),
@@ -174,6 +175,20 @@ pub fn describe(action: &Action, s: &StateView) -> String {
 
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
+}
+
+/// `cutover logs ROLE`: the lines as the daemon cleaned them (no control
+/// character of a replica's reaches the terminal), one per line.
+async fn logs(client: &Client, role: crate::model::Role, tail: u16) -> Result<u8, ClientError> {
+    use std::io::Write;
+    let lines = client.logs(role, tail.into()).await?;
+    let mut out = std::io::stdout().lock();
+    for l in lines {
+        if writeln!(out, "{l}").is_err() {
+            break; // `| head`: the reader has what it wanted
+        }
+    }
+    Ok(0)
 }
 
 async fn status(client: &Client, json: bool) -> Result<u8, ClientError> {
