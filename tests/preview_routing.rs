@@ -73,6 +73,12 @@ async fn allowed_testers_always_reach_the_canary_at_weight_0_and_others_never_do
         let v = versions(&tester, &url, &h, 50).await;
         assert!(all(&v, "canary"), "{h:?}: {v:?}");
     }
+    // Or by the version's own string, as the controller publishes it.
+    proxy.router.set_version_names(["1.4.2", "1.5.0-rc.1"]);
+    let v = versions(&tester, &url, &[("x-cutover-version", "1.5.0-RC.1")], 20).await;
+    assert!(all(&v, "canary"), "{v:?}");
+    let v = versions(&tester, &url, &[("x-cutover-version", "1.4.2")], 20).await;
+    assert!(all(&v, "stable"), "{v:?}");
     // Without asking, testers get the weight like everyone.
     assert!(all(&versions(&tester, &url, &[], 20).await, "stable"));
 
@@ -108,4 +114,47 @@ async fn allowed_testers_always_reach_the_canary_at_weight_0_and_others_never_do
     proxy.router.set_members(Role::Canary, vec![]);
     let v = versions(&tester, &url, &[("x-cutover-version", "canary")], 10).await;
     assert!(all(&v, "stable"), "{v:?}");
+}
+
+/// Through a real daemon: the controller publishes the versions' strings,
+/// so a tester names the canary by its version (`1.5.0`) at weight 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_lets_testers_name_the_canary_by_its_version() {
+    let stable = Upstream::start("stable").await;
+    let canary = Upstream::start("canary").await;
+    let text = format!(
+        "service = \"preview\"\nruntime = \"static\"\n[listen]\npublic = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n\
+         [stable]\nversion = \"1.4.2\"\nupstreams = [\"{}\"]\n[canary]\nversion = \"1.5.0\"\nupstreams = [\"{}\"]\n\
+         [health]\ninterval = \"100ms\"\ntimeout = \"100ms\"\nhealthy_after = 1\n\
+         [proxy.preview]\nallow = [\"127.0.0.2\"]\n",
+        stable.addr, canary.addr
+    );
+    let plan = cutover::plan::parse(&text, "preview.toml").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = cutover::daemon::start(cutover::daemon::DaemonConfig::new(
+        plan,
+        dir.path().to_path_buf(),
+    ))
+    .await
+    .unwrap();
+    let client = daemon.client();
+    crate::support::wait::eventually_async(20, "the canary at 0 %", || {
+        let client = client.clone();
+        async move {
+            client
+                .state()
+                .await
+                .is_ok_and(|s| s.phase == cutover::model::Phase::Canary)
+        }
+    })
+    .await;
+    assert_eq!(client.state().await.unwrap().weight_permille, 0);
+    let url = format!("http://{}/", daemon.public_addr);
+    let tester = client_from("127.0.0.2");
+    let v = versions(&tester, &url, &[("x-cutover-version", "1.5.0")], 20).await;
+    assert!(v.iter().all(|x| x == "canary"), "{v:?}");
+    let other = client_from("127.0.0.1");
+    let v = versions(&other, &url, &[("x-cutover-version", "1.5.0")], 20).await;
+    assert!(v.iter().all(|x| x == "stable"), "{v:?}");
+    daemon.stop().await;
 }

@@ -117,7 +117,10 @@ impl Exchange {
         let chosen = opts
             .preview
             .as_ref()
-            .and_then(|p| p.chosen(req.headers_mut(), peer.addr.ip()))
+            .and_then(|p| {
+                let client = peer.addr.ip();
+                router.with_version_names(|v| p.chosen(req.headers_mut(), client, v))
+            })
             .filter(|r| serving[r.index()])
             .unwrap_or_else(|| split::role_for_bucket(bucket, table.weight));
         let upgrade = headers::is_upgrade(req.headers());

@@ -64,9 +64,15 @@ impl Preview {
         }
     }
 
-    /// The version this request chose, if it may choose and named one.
-    /// Removes the preview headers from `headers` in any case.
-    pub fn chosen(&self, headers: &mut HeaderMap, client: IpAddr) -> Option<Role> {
+    /// The version this request chose, if it may choose and named one (a
+    /// role, an alias, or a version string of `versions`: stable's and the
+    /// canary's, lower case). Removes the preview headers in any case.
+    pub fn chosen(
+        &self,
+        headers: &mut HeaderMap,
+        client: IpAddr,
+        versions: &[String; 2],
+    ) -> Option<Role> {
         let asked = headers
             .remove(VERSION_HEADER)
             .and_then(|v| v.to_str().ok().map(str::to_ascii_lowercase))
@@ -75,7 +81,14 @@ impl Preview {
             .remove(SECRET_HEADER)
             .map(|v| v.as_bytes().to_vec())
             .or_else(|| cookie(headers, SECRET_COOKIE).map(|v| v.as_bytes().to_vec()));
-        let role = *self.names.get(asked?.trim())?;
+        let asked = asked?;
+        let asked = asked.trim();
+        let by_version = || {
+            Role::ALL
+                .into_iter()
+                .find(|r| !versions[r.index()].is_empty() && versions[r.index()] == asked)
+        };
+        let role = self.names.get(asked).copied().or_else(by_version)?;
         self.allowed(client, secret.as_deref()).then_some(role)
     }
 
@@ -119,6 +132,13 @@ mod tests {
         })
     }
 
+    impl Preview {
+        /// With stable at "v1" and the canary at "v2".
+        fn chosen_by(&self, h: &mut HeaderMap, client: IpAddr) -> Option<Role> {
+            self.chosen(h, client, &["v1".into(), "v2".into()])
+        }
+    }
+
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
@@ -151,13 +171,15 @@ mod tests {
                 headers(&[("cookie", "a=1; cutover-version=canary")]),
                 Some(Role::Canary),
             ),
+            (headers(&[("x-cutover-version", "V2")]), Some(Role::Canary)),
+            (headers(&[("x-cutover-version", "v1")]), Some(Role::Stable)),
             (headers(&[("x-cutover-version", "v9")]), None),
             (headers(&[]), None),
         ] {
-            assert_eq!(p.chosen(&mut h.clone(), ip("10.1.2.3")), want, "{h:?}");
-            assert_eq!(p.chosen(&mut h.clone(), ip("127.0.0.2")), want, "{h:?}");
+            assert_eq!(p.chosen_by(&mut h.clone(), ip("10.1.2.3")), want, "{h:?}");
+            assert_eq!(p.chosen_by(&mut h.clone(), ip("127.0.0.2")), want, "{h:?}");
             assert_eq!(
-                p.chosen(&mut h.clone(), ip("::ffff:10.1.0.9")),
+                p.chosen_by(&mut h.clone(), ip("::ffff:10.1.0.9")),
                 want,
                 "{h:?}"
             );
@@ -169,7 +191,7 @@ mod tests {
         let p = preview();
         let other: IpAddr = "192.0.2.7".parse().unwrap();
         let mut asked = headers(&[("x-cutover-version", "canary")]);
-        assert_eq!(p.chosen(&mut asked, other), None);
+        assert_eq!(p.chosen_by(&mut asked, other), None);
         assert!(
             asked.get(VERSION_HEADER).is_none(),
             "removed even when ignored"
@@ -178,17 +200,17 @@ mod tests {
             ("x-cutover-version", "canary"),
             ("x-cutover-preview", "guess"),
         ]);
-        assert_eq!(p.chosen(&mut wrong, other), None);
+        assert_eq!(p.chosen_by(&mut wrong, other), None);
         let mut right = headers(&[
             ("x-cutover-version", "canary"),
             ("x-cutover-preview", "a-long-enough-secret"),
         ]);
-        assert_eq!(p.chosen(&mut right, other), Some(Role::Canary));
+        assert_eq!(p.chosen_by(&mut right, other), Some(Role::Canary));
         assert!(right.get(SECRET_HEADER).is_none(), "the secret stays here");
         let mut cookie = headers(&[(
             "cookie",
             "cutover-version=canary; cutover-preview=a-long-enough-secret",
         )]);
-        assert_eq!(p.chosen(&mut cookie, other), Some(Role::Canary));
+        assert_eq!(p.chosen_by(&mut cookie, other), Some(Role::Canary));
     }
 }

@@ -121,6 +121,9 @@ pub(super) struct Inner {
     /// Answers carry `Connection: close` (a retiring daemon sends its
     /// keep-alive clients to its successor one answer at a time).
     closing: std::sync::atomic::AtomicBool,
+    /// Stable's and the canary's version strings, lower case, for testers
+    /// who name one (`[proxy.preview]`).
+    version_names: ArcSwap<[String; 2]>,
 }
 
 /// Cheap-to-clone handle on the data plane.
@@ -163,6 +166,7 @@ impl Router {
                 trips: Default::default(),
                 linger_ms: AtomicU64::new(0),
                 closing: std::sync::atomic::AtomicBool::new(false),
+                version_names: ArcSwap::from_pointee([String::new(), String::new()]),
             }),
         }
     }
@@ -175,6 +179,24 @@ impl Router {
         self.inner
             .linger_ms
             .store(linger.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// The versions' strings, as the controller last published them
+    /// (stored only when they change: this runs on every publish).
+    pub fn set_version_names(&self, names: [&str; 2]) {
+        let now = self.inner.version_names.load();
+        if now[0].eq_ignore_ascii_case(names[0]) && now[1].eq_ignore_ascii_case(names[1]) {
+            return;
+        }
+        self.inner
+            .version_names
+            .store(Arc::new(names.map(str::to_ascii_lowercase)));
+    }
+
+    /// See [`Router::set_version_names`]. Read in place (no reference
+    /// count moves: the request path calls this when previews are on).
+    pub fn with_version_names<R>(&self, f: impl FnOnce(&[String; 2]) -> R) -> R {
+        f(&self.inner.version_names.load())
     }
 
     /// From now on every answer but a protocol switch says

@@ -245,6 +245,11 @@ impl Driver {
     pub(super) fn publish(&mut self) -> StateView {
         let v = self.view();
         self.judging.canary_since_tick |= v.canary.is_some();
+        // Testers may name a version by its string (`[proxy.preview]`).
+        self.deps.router.set_version_names([
+            v.stable.version.as_str(),
+            v.canary.as_ref().map_or("", |c| c.version.as_str()),
+        ]);
         if let Some(tx) = &self.out.state_tx {
             tx.send_replace(v.clone());
         }
