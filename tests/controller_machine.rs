@@ -167,6 +167,7 @@ fn inputs() -> Vec<(&'static str, Input)> {
             "warm-up done",
             Input::WarmupDone {
                 detail: "20 ok".into(),
+                failed: 0,
             },
         ),
         ("bake 0 elapsed", Input::BakeElapsed { step: 0 }),
@@ -1028,11 +1029,56 @@ fn warmup_runs_before_any_traffic() {
         &mut m,
         Input::WarmupDone {
             detail: "5 ok".into(),
+            failed: 0,
         },
         t0(),
     );
     assert_eq!(m.state().phase, Phase::Canary);
     assert_eq!(m.state().weight_permille, 100);
+}
+
+/// With `warmup.max_failures`, a warm-up that failed more than that ends
+/// the release before its first step: the canary is removed, the weight
+/// never left 0. Up to the limit, the first step follows as usual.
+#[test]
+fn a_warmup_over_its_failure_budget_fails_the_release_before_any_client() {
+    for (failed, phase, weight) in [(2, Phase::Canary, 100), (3, Phase::Failed, 0)] {
+        let mut m = machine_in(
+            plan_with("[warmup]\npath = \"/\"\nrequests = 10\nmax_failures = 2"),
+            Phase::Warming,
+        );
+        ok(
+            &mut m,
+            Input::ReplicaHealthy {
+                role: Role::Canary,
+                id: "c2".into(),
+            },
+            t0(),
+        );
+        let fx = ok(
+            &mut m,
+            Input::WarmupDone {
+                detail: format!("{} of 10 answered, {failed} failed", 10 - failed),
+                failed,
+            },
+            t0(),
+        );
+        assert_eq!(
+            (m.state().phase, m.state().weight_permille),
+            (phase, weight),
+            "{failed} failed"
+        );
+        if phase == Phase::Failed {
+            assert!(
+                fx.contains(&Effect::Remove { role: Role::Canary }),
+                "{fx:?}"
+            );
+            assert_eq!(
+                m.state().last_outcome,
+                Some(cutover::controller::Outcome::Failed)
+            );
+        }
+    }
 }
 
 #[test]

@@ -42,7 +42,7 @@ pub enum Input {
     /// version has one more live replica, not yet healthy.
     ReplicaAppeared { role: Role, id: String },
     /// The warm-up requests were sent (`detail` says how they went).
-    WarmupDone { detail: String },
+    WarmupDone { detail: String, failed: u32 },
     /// The bake timer of step `step` ran out (a stale one is ignored).
     BakeElapsed { step: usize },
     /// A guard crossed its threshold (from the evaluation or the proxy's trip).

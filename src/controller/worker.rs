@@ -150,7 +150,10 @@ impl Worker {
             "{ok} of {requests} warm-up requests to {} canary replica(s) answered, {bad} failed",
             addrs.len()
         );
-        self.report(Report::Fact(Input::WarmupDone { detail }));
+        self.report(Report::Fact(Input::WarmupDone {
+            detail,
+            failed: bad,
+        }));
     }
 
     async fn drain(&self, role: Role, timeout: Duration, cancel: CancellationToken) {

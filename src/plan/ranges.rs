@@ -126,6 +126,11 @@ pub const RANGES: &[KeyRange] = &[
         expected: "a whole number 0–10000",
     },
     KeyRange {
+        tables: &["warmup"],
+        key: "max_failures",
+        expected: "a whole number 0–10000, at most warmup.requests",
+    },
+    KeyRange {
         tables: &["guard"],
         key: "confidence",
         expected: "a probability from 0.5 to 0.999999 (0.995 = a canary within tolerance is rolled back by chance at most once in 200 releases)",

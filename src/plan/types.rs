@@ -390,6 +390,10 @@ pub struct Warmup {
     pub path: String,
     #[serde(default = "default_warmup_requests")]
     pub requests: u32,
+    /// More failed warm-up requests than this fail the release before its
+    /// first step (the canary never sees a client). None: warm-up only warms.
+    #[serde(default)]
+    pub max_failures: Option<u32>,
 }
 
 fn default_warmup_path() -> String {

@@ -78,6 +78,11 @@ pub(super) fn validate(
         if w.requests > MAX_WARMUP_REQUESTS {
             return out_of_range("warmup.requests", w.requests, "");
         }
+        if let Some(max) = w.max_failures
+            && max > w.requests
+        {
+            return out_of_range("warmup.max_failures", max, "");
+        }
     }
     guard(plan)?;
     steps(plan)?;

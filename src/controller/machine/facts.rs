@@ -58,10 +58,20 @@ impl Transition<'_> {
         }
     }
 
-    pub(super) fn warmup_done(&mut self, detail: &str) {
-        if self.st.phase == Phase::Warming && self.st.warmup_pending {
-            self.st.warmup_pending = false;
-            self.enter_canary(format!("warm-up done ({detail})"));
+    /// Warm-up answered: the first step, unless more of it failed than
+    /// `warmup.max_failures` allows (then the release fails, before any
+    /// client reached the canary).
+    pub(super) fn warmup_done(&mut self, detail: &str, failed: u32) {
+        if self.st.phase != Phase::Warming || !self.st.warmup_pending {
+            return;
+        }
+        self.st.warmup_pending = false;
+        let allowed = self.plan.warmup.as_ref().and_then(|w| w.max_failures);
+        match allowed {
+            Some(max) if failed > max => self.fail(format!(
+                "warm-up failed: {detail}, more than warmup.max_failures = {max}"
+            )),
+            _ => self.enter_canary(format!("warm-up done ({detail})")),
         }
     }
 

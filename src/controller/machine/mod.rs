@@ -308,7 +308,7 @@ impl Transition<'_> {
             Input::ReplicaUnhealthy { role, id } => self.replica_unhealthy(role, &id),
             Input::ReplicaExited { role, id, detail } => self.replica_exited(role, &id, &detail),
             Input::ReplicaAppeared { role, id } => self.canary_appeared(role, id),
-            Input::WarmupDone { detail } => self.warmup_done(&detail),
+            Input::WarmupDone { detail, failed } => self.warmup_done(&detail, failed),
             Input::BakeElapsed { step } => self.bake_elapsed(step),
             Input::Breach { verdict } => self.breach(verdict),
             Input::DrainDone {
