@@ -245,19 +245,8 @@ async fn twenty_takeovers_mid_release_lose_nothing_docker() {
         "service = \"{service}\"\nruntime = \"docker\"\n[listen]\npublic = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n\
          [stable]\nimage = \"cutover-demo:v1\"\nversion = \"v1\"\n[canary]\nimage = \"cutover-demo:v2\"\nversion = \"v2\"\n{RELEASE}"
     );
-    let ids = || {
-        let out = std::process::Command::new("docker")
-            .args(["ps", "-q", "--no-trunc", "--filter"])
-            .arg(format!("label=cutover.service={service}"))
-            .output()
-            .unwrap();
-        let mut ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_string)
-            .collect();
-        ids.sort();
-        ids
-    };
+    let label = format!("cutover.service={service}");
+    let ids = || crate::support::docker::ids(&label, false);
     let observed = twenty_takeovers_mid_release(&service, &plan, Some(&ids)).await;
     let (before, after) = observed.expect("containers observed");
     // The promotion retired stable's container; the canary's is the one

@@ -92,11 +92,14 @@ async fn connection(
     let peer = super::forward::Peer::new(peer);
     let svc = service_fn(move |req| {
         let verdict = verdicts.next();
+        // Read when the request arrives (no reference count moves per
+        // request): one already in flight when the window opens is closed
+        // by the graceful shutdown after it, which also says `close`.
+        let closing = router.closing();
         let answer = super::forward::handle(worker.clone(), req, peer.clone(), verdict);
-        let router = router.clone();
         async move {
             let mut resp = answer.await?;
-            if router.closing() && resp.status() != hyper::StatusCode::SWITCHING_PROTOCOLS {
+            if closing && resp.status() != hyper::StatusCode::SWITCHING_PROTOCOLS {
                 resp.headers_mut().insert(
                     hyper::header::CONNECTION,
                     hyper::header::HeaderValue::from_static("close"),

@@ -5,6 +5,23 @@
 
 use std::process::Command;
 
+/// Ids of the containers carrying `label` (`key=value`), sorted: running
+/// ones, or with `all` stopped ones too.
+pub fn ids(label: &str, all: bool) -> Vec<String> {
+    let flags = if all { "-aq" } else { "-q" };
+    let out = Command::new("docker")
+        .args(["ps", flags, "--no-trunc", "--filter"])
+        .arg(format!("label={label}"))
+        .output()
+        .unwrap();
+    let mut ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    ids.sort();
+    ids
+}
+
 /// Removes every container carrying `label` (`key=value`) when dropped.
 pub struct Cleanup(String);
 
