@@ -52,15 +52,25 @@ pub async fn serve(
     state: ApiState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // Graceful, but bounded: long-lived event streams must not hold the
-    // daemon's exit hostage.
+    // On shutdown: stop accepting first (connections still queued stay in
+    // the socket's backlog, for a successor that holds the same socket),
+    // give the ones just accepted a moment to send their request, then
+    // shut down gracefully, bounded: long-lived event streams must not
+    // hold the daemon's exit hostage.
+    let (accepting_tx, accepting) = tokio::sync::watch::channel(true);
     let (tx, rx) = tokio::sync::watch::channel(false);
     let notify = async move {
         shutdown.await;
+        accepting_tx.send_replace(false);
+        tokio::time::sleep(ACCEPTED_GRACE).await;
         let _ = tx.send(true);
     };
     let mut rx2 = rx.clone();
-    let graceful = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
+    let gated = Gated {
+        inner: listener,
+        accepting,
+    };
+    let graceful = axum::serve(gated, router(state)).with_graceful_shutdown(async move {
         let mut rx = rx;
         let _ = rx.wait_for(|s| *s).await;
     });
@@ -71,6 +81,40 @@ pub async fn serve(
             let _ = rx2.wait_for(|s| *s).await;
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         } => Ok(()),
+    }
+}
+
+/// How long a connection accepted just before the shutdown has to send its
+/// request (a graceful shutdown closes a connection that has not started
+/// one: its client would see the connection drop).
+const ACCEPTED_GRACE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// The admin listener, which stops accepting when told (see [`serve`]).
+struct Gated {
+    inner: TcpListener,
+    accepting: tokio::sync::watch::Receiver<bool>,
+}
+
+impl axum::serve::Listener for Gated {
+    type Io = tokio::net::TcpStream;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let gate = &mut self.accepting;
+        loop {
+            // Closed for good once the daemon stops: wait here forever.
+            if gate.wait_for(|open| *open).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            tokio::select! {
+                accepted = axum::serve::Listener::accept(&mut self.inner) => return accepted,
+                _ = async { let _ = gate.wait_for(|open| !*open).await.map(|_| ()); } => {}
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
     }
 }
 
