@@ -47,6 +47,16 @@ pub enum Action {
         #[serde(default)]
         memory: Option<u64>,
     },
+    /// Run `replicas` replicas of a running version: more are started
+    /// beside the ones there (and join its pool once healthy); fewer are
+    /// taken out of the pool, drained and stopped, newest first.
+    Scale {
+        role: Role,
+        replicas: u32,
+    },
+    /// Take back a promotion that has just begun: while stable still runs,
+    /// it gets its traffic back and the release returns to where it stood.
+    UndoPromote,
     /// Stop a deploy in progress (Deploying / Warming): remove the canary.
     Abort,
     /// Mute or unmute the guards (journaled; never implicit).
@@ -181,6 +191,8 @@ impl Action {
             Action::Rollback => "rollback",
             Action::Drain { .. } => "drain",
             Action::Resize { .. } => "resize",
+            Action::Scale { .. } => "scale",
+            Action::UndoPromote => "undo_promote",
             Action::Abort => "abort",
             Action::MuteGuards { .. } => "mute_guards",
             Action::AckBreach => "ack_breach",
