@@ -17,15 +17,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use support::*;
 
-struct Rig {
-    handle: ControllerHandle,
-    task: tokio::task::JoinHandle<()>,
-    proxy: TestProxy,
-    runtime: TestRuntime,
-    dir: tempfile::TempDir,
+pub(crate) struct Rig {
+    pub(crate) handle: ControllerHandle,
+    pub(crate) task: tokio::task::JoinHandle<()>,
+    pub(crate) proxy: TestProxy,
+    pub(crate) runtime: TestRuntime,
+    pub(crate) dir: tempfile::TempDir,
 }
 
-async fn rig(service: &str, extra: &str) -> Rig {
+pub(crate) async fn rig(service: &str, extra: &str) -> Rig {
     let plan = driver_plan(service, extra);
     let proxy = TestProxy::start(&plan).await;
     let runtime = TestRuntime::default();
@@ -74,7 +74,7 @@ fn start_with(
     controller::spawn(deps)
 }
 
-async fn act(h: &ControllerHandle, action: Action) -> Result<String, String> {
+pub(crate) async fn act(h: &ControllerHandle, action: Action) -> Result<String, String> {
     h.act(ActionRequest {
         action,
         by: Actor::Cli,
@@ -85,7 +85,12 @@ async fn act(h: &ControllerHandle, action: Action) -> Result<String, String> {
     .map_err(|r| format!("{}: {}", r.code, r.message))
 }
 
-async fn until(h: &ControllerHandle, secs: u64, what: &str, f: impl Fn(&StateView) -> bool) {
+pub(crate) async fn until(
+    h: &ControllerHandle,
+    secs: u64,
+    what: &str,
+    f: impl Fn(&StateView) -> bool,
+) {
     let h = h.clone();
     eventually(secs, what, || f(&h.state())).await;
 }
@@ -534,7 +539,7 @@ async fn saved_outcome(dir: &std::path::Path, service: &str, want: Outcome) {
     .await;
 }
 
-async fn deploy(h: &ControllerHandle, image: &str) {
+pub(crate) async fn deploy(h: &ControllerHandle, image: &str) {
     act(
         h,
         Action::Deploy {
@@ -547,7 +552,7 @@ async fn deploy(h: &ControllerHandle, image: &str) {
 }
 
 /// One GET through the proxy: (version header or "-", status).
-async fn get(http: reqwest::Client, url: String) -> (String, u16) {
+pub(crate) async fn get(http: reqwest::Client, url: String) -> (String, u16) {
     let r = http.get(url).send().await.unwrap();
     let v = r
         .headers()

@@ -56,6 +56,21 @@ async fn deploys_fill_the_template_and_children_see_a_clean_environment() {
     );
     let client = up.client(30).await;
     until(&client, &up, "stable healthy", |s| s.stable.healthy() == 1).await;
+    // Its resource history starts with the first stats samples (procfs).
+    let s = until(&client, &up, "stable's memory history", |s| {
+        s.stable
+            .usage
+            .as_ref()
+            .is_some_and(|u| u.memory_peak.is_some_and(|m| m > 1 << 20))
+    })
+    .await;
+    let usage = s.stable.usage.unwrap();
+    assert!(
+        usage.summary.starts_with("stable peak ")
+            && usage.summary.ends_with("a size suggestion after 5 min"),
+        "{usage:?}"
+    );
+    assert_eq!(usage.suggested_memory, None, "too little history to size by");
 
     // The replica's environment, as it printed it.
     let env = client

@@ -18,6 +18,7 @@ mod demo_e2e;
 mod demo_pty;
 mod doc_blocks;
 mod docker_confinement;
+mod drain_view;
 mod faults_engine;
 mod faults_proxy;
 mod faults_release;

@@ -62,6 +62,39 @@ fn read_only_cockpit() {
     snap("read_only", &app);
 }
 
+/// A promotion draining stable while the canary's memory history suggests
+/// a larger limit: the drain strip (what is left, the oldest, sticky
+/// clients, the countdown to the cut) and the usage line with its sparkline.
+#[test]
+fn drain_strip_and_usage() {
+    let mut app = canary25();
+    let state = app.state.as_mut().unwrap();
+    let at = state.at;
+    state.stable.drain = Some(cutover::model::DrainView {
+        in_flight: 3,
+        oldest_secs: Some(41),
+        sticky_clients: Some(12),
+        sticky_at_least: false,
+        deadline: at + chrono::Duration::seconds(12),
+    });
+    let mib = 1u64 << 20;
+    let history: Vec<u64> = (0..60u64)
+        .map(|i| (100 + (i * 7) % 60 + if i == 40 { 80 } else { 0 }) * mib)
+        .collect();
+    state.canary.as_mut().unwrap().usage = Some(cutover::model::UsageView {
+        span_secs: 600,
+        cpu_peak_percent: Some(40.0),
+        memory_peak: Some(180 * mib),
+        memory_limit: Some(256 * mib),
+        memory_history: history,
+        cpu_history: vec![40; 60],
+        suggested_memory: Some(224 * mib),
+        suggested_cpus: None,
+        summary: "canary peak 180 MiB of 256 MiB over 10 min → 224 MiB".into(),
+    });
+    snap("drain_usage", &app);
+}
+
 #[test]
 fn pull_gauge_while_deploying() {
     snap_main("pulling", &support::pulling());

@@ -20,6 +20,7 @@ mod ops;
 pub mod persist;
 mod probe;
 mod release;
+pub mod usage;
 mod view;
 mod worker;
 mod writer;

@@ -5,7 +5,7 @@ use super::machine::Machine;
 use super::ops::Tracked;
 use crate::metrics::Metrics;
 use crate::model::{
-    GuardVerdict, ReplicaView, Role, StateView, StepView, VersionStats, VersionView,
+    DrainView, GuardVerdict, ReplicaView, Role, StateView, StepView, VersionStats, VersionView,
 };
 use crate::plan::VersionPlan;
 use crate::proxy::Router;
@@ -18,6 +18,7 @@ pub(super) struct ViewParts<'a> {
     pub metrics: &'a Metrics,
     pub router: &'a Router,
     pub guards: &'a [GuardVerdict],
+    pub usage: &'a [super::usage::UsageHistory; 2],
     pub public_addr: &'a str,
     pub runtime: crate::plan::RuntimeKind,
     pub now: DateTime<Utc>,
@@ -49,6 +50,8 @@ pub(super) fn build(p: &ViewParts<'_>) -> StateView {
         cpus: v.cpus,
         memory: v.memory.map(|m| m.0),
         pinned: v.pinned.clone(),
+        usage: p.usage[role.index()].view(role, v.cpus, v.memory.map(|m| m.0)),
+        drain: drain(p, role),
     };
     let step = st.step_index.and_then(|i| {
         let s = plan.steps.get(i)?;
@@ -92,4 +95,17 @@ pub(super) fn build(p: &ViewParts<'_>) -> StateView {
         public_addr: p.public_addr.to_string(),
         at: p.now,
     }
+}
+
+/// What is left on `role` while the router drains it.
+fn drain(p: &ViewParts<'_>, role: Role) -> Option<DrainView> {
+    let deadline = p.router.drain_deadline(role)?;
+    let sticky = p.router.sticky().then(|| p.metrics.sticky_clients(role));
+    Some(DrainView {
+        in_flight: p.metrics.in_flight(role),
+        oldest_secs: p.metrics.oldest_in_flight(role),
+        sticky_clients: sticky.map(|e| e.clients),
+        sticky_at_least: sticky.is_some_and(|e| e.at_least),
+        deadline,
+    })
 }

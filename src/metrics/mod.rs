@@ -10,14 +10,17 @@
 //! Lifetime totals only ever grow, so a baseline taken at a step start
 //! ("errors since") stays valid and Prometheus counters are true counters.
 
+mod ages;
 pub mod compact;
 mod prometheus;
+mod sticky_clients;
 pub mod window;
 
 use crate::model::{Role, VersionStats};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+pub use sticky_clients::Estimate as StickyEstimate;
 use tokio::time::Instant;
 use window::{Ring, is_error};
 
@@ -25,6 +28,10 @@ use window::{Ring, is_error};
 struct Side {
     ring: Ring,
     in_flight: AtomicU64,
+    /// In-flight requests by the second they began (the drain view's age).
+    ages: ages::Ages,
+    /// Distinct sticky clients routed here lately (the drain view).
+    sticky: sticky_clients::StickyClients,
     total_requests: AtomicU64,
     total_errors: AtomicU64,
     total_aborted: AtomicU64,
@@ -133,10 +140,29 @@ impl Metrics {
     pub fn start(&self, role: Role) -> InFlight {
         let side = self.side(role).clone();
         side.in_flight.fetch_add(1, Ordering::Relaxed);
+        let started = self.clock.now_sec();
+        side.ages.begin(started);
         InFlight {
             side: Some(side),
             clock: self.clock,
+            started,
         }
+    }
+
+    /// Whole seconds the oldest request of `role` still in flight has run.
+    pub fn oldest_in_flight(&self, role: Role) -> Option<u64> {
+        self.side(role).ages.oldest(self.now_sec())
+    }
+
+    /// A request carrying a sticky key (hashed to `hash`) was routed to `role`.
+    pub fn sticky_seen(&self, role: Role, hash: u64) {
+        self.side(role).sticky.seen(self.now_sec(), hash);
+    }
+
+    /// About how many distinct sticky clients `role` served in the last
+    /// one to two minutes.
+    pub fn sticky_clients(&self, role: Role) -> StickyEstimate {
+        self.side(role).sticky.estimate(self.now_sec())
     }
 
     /// Clear `role`'s windows (a new canary starts from zero). Lifetime
@@ -243,6 +269,8 @@ impl Metrics {
 pub struct InFlight {
     side: Option<Arc<Side>>,
     clock: Clock,
+    /// The second it began in (for [`Metrics::oldest_in_flight`]).
+    started: u64,
 }
 
 impl InFlight {
@@ -264,6 +292,7 @@ impl InFlight {
                     side.total_gateway[usize::from(status - 502)].fetch_add(1, Ordering::Relaxed);
                 }
             }
+            side.ages.end(self.started);
             side.in_flight.fetch_sub(1, Ordering::SeqCst);
         }
     }
@@ -280,6 +309,7 @@ impl InFlight {
     pub fn client_timeout(mut self) {
         if let Some(side) = self.side.take() {
             side.total_client_timeouts.fetch_add(1, Ordering::SeqCst);
+            side.ages.end(self.started);
             side.in_flight.fetch_sub(1, Ordering::SeqCst);
         }
     }
@@ -287,6 +317,7 @@ impl InFlight {
     fn abort_inner(&mut self) {
         if let Some(side) = self.side.take() {
             side.total_aborted.fetch_add(1, Ordering::SeqCst);
+            side.ages.end(self.started);
             side.in_flight.fetch_sub(1, Ordering::SeqCst);
         }
     }

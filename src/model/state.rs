@@ -74,6 +74,58 @@ pub struct VersionView {
     /// The exact image a pull resolved `image` to (`repo@sha256:…`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pinned: Option<String>,
+    /// Resource use over the last minutes and the size it suggests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageView>,
+    /// While the version drains: what is left and when it is cut.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain: Option<DrainView>,
+}
+
+/// A version's resource use (the busiest replica per sample) over up to ten
+/// minutes, and the limits it suggests.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct UsageView {
+    /// How much history there is.
+    pub span_secs: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_peak_percent: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_peak: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_limit: Option<u64>,
+    /// Memory in bytes, oldest first, up to 60 points.
+    #[serde(default)]
+    pub memory_history: Vec<u64>,
+    /// CPU in percent of one CPU, oldest first, up to 60 points.
+    #[serde(default)]
+    pub cpu_history: Vec<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suggested_memory: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suggested_cpus: Option<f64>,
+    /// "canary peak 180 MiB of 256 MiB over 10 min → 224 MiB".
+    pub summary: String,
+}
+
+/// A version being drained: no new requests reach it; these are still on it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DrainView {
+    /// Requests still in flight: each gets a 504 if it is still running at
+    /// `deadline`.
+    pub in_flight: u64,
+    /// Seconds the oldest of them has run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest_secs: Option<u64>,
+    /// Distinct sticky clients it served in the last one to two minutes
+    /// (they move to the other version); none without `[proxy] sticky`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sticky_clients: Option<u64>,
+    /// The sticky count is a floor (more clients than it can tell apart).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sticky_at_least: bool,
+    /// When whatever is still in flight is cut.
+    pub deadline: DateTime<Utc>,
 }
 
 impl VersionView {

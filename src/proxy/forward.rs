@@ -106,11 +106,12 @@ impl Exchange {
     ) -> Exchange {
         let router = &worker.router;
         let opts = &router.inner.opts;
-        let bucket = match &opts.sticky {
-            Some(s) => sticky_key(&req, s)
-                .map_or_else(|| router.next_bucket(), |k| split::sticky_bucket(&k)),
-            None => router.next_bucket(),
-        };
+        let sticky = opts
+            .sticky
+            .as_ref()
+            .and_then(|s| sticky_key(&req, s))
+            .map(|k| split::sticky_hash(&k));
+        let bucket = sticky.map_or_else(|| router.next_bucket(), split::bucket_of_hash);
         let serving = Role::ALL.map(|r| !table.pool(r).is_empty());
         // A tester's own choice first (an allowed one, of a version that
         // serves); else the split by weight.
@@ -123,6 +124,9 @@ impl Exchange {
             })
             .filter(|r| serving[r.index()])
             .unwrap_or_else(|| split::role_for_bucket(bucket, table.weight));
+        if let Some(hash) = sticky {
+            router.inner.metrics.sticky_seen(chosen, hash);
+        }
         let upgrade = headers::is_upgrade(req.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
         let (mut parts, body) = req.into_parts();

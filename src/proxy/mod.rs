@@ -24,6 +24,7 @@ pub mod access_log;
 pub mod attempts;
 mod body;
 pub mod conn_limit;
+mod drain;
 mod forward;
 pub mod framing;
 pub mod headers;
@@ -40,6 +41,7 @@ pub(crate) mod trips;
 mod upstream;
 mod worker;
 
-pub use router::{DrainReport, ProxyOptions, Router, Table};
+pub use drain::DrainReport;
+pub use router::{ProxyOptions, Router, Table};
 pub use server::{bind_public, serve, serve_listeners, spawn_workers};
 pub use trips::{Tripped, Trips};

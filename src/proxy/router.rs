@@ -22,7 +22,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// One immutable routing table.
@@ -39,15 +38,6 @@ impl Table {
     pub fn pool(&self, role: Role) -> &Arc<Pool> {
         &self.pools[role.index()]
     }
-}
-
-/// What a drain did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct DrainReport {
-    /// In-flight requests that finished on their own within the timeout.
-    pub finished: u64,
-    /// In-flight requests answered 504 (or cut mid-stream) after the timeout.
-    pub cut: u64,
 }
 
 /// Static proxy settings taken from the plan.
@@ -108,7 +98,7 @@ pub(super) struct Inner {
     update: Mutex<()>,
     pub(super) metrics: Arc<Metrics>,
     pub(super) opts: ProxyOptions,
-    cuts: [ArcSwap<CancellationToken>; 2],
+    pub(super) cuts: [ArcSwap<CancellationToken>; 2],
     pub(super) access_log: arc_swap::ArcSwapOption<super::access_log::AccessLog>,
     /// The cap on public connections, shared by the listener workers.
     pub(super) conn_limit: super::conn_limit::ConnLimit,
@@ -124,6 +114,9 @@ pub(super) struct Inner {
     /// Stable's and the canary's version strings, lower case, for testers
     /// who name one (`[proxy.preview]`).
     version_names: ArcSwap<[String; 2]>,
+    /// When each role's drain under way cuts what is left (Unix ms; 0: no
+    /// drain), for the drain view's countdown.
+    pub(super) drain_deadlines: [AtomicU64; 2],
 }
 
 /// Cheap-to-clone handle on the data plane.
@@ -167,6 +160,7 @@ impl Router {
                 linger_ms: AtomicU64::new(0),
                 closing: std::sync::atomic::AtomicBool::new(false),
                 version_names: ArcSwap::from_pointee([String::new(), String::new()]),
+                drain_deadlines: [AtomicU64::new(0), AtomicU64::new(0)],
             }),
         }
     }
@@ -320,36 +314,6 @@ impl Router {
             pools: draft.pools,
         }));
         cur
-    }
-
-    /// Wait for `role`'s in-flight requests to finish; after `timeout`, cut
-    /// the rest (504, counted on the version). The caller moves the weight
-    /// and removes the members first, so nothing new arrives meanwhile.
-    pub async fn drain(&self, role: Role, timeout: Duration) -> DrainReport {
-        let metrics = &self.inner.metrics;
-        let start_in_flight = metrics.in_flight(role);
-        let deadline = Instant::now() + timeout;
-        while metrics.in_flight(role) > 0 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let left = metrics.in_flight(role);
-        if left == 0 {
-            return DrainReport {
-                finished: start_in_flight,
-                cut: 0,
-            };
-        }
-        let old = self.inner.cuts[role.index()].swap(Arc::new(CancellationToken::new()));
-        old.cancel();
-        // Cut requests answer at once; give them a moment to be counted.
-        let settle = Instant::now() + Duration::from_secs(1);
-        while metrics.in_flight(role) > 0 && Instant::now() < settle {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        DrainReport {
-            finished: start_in_flight.saturating_sub(left),
-            cut: left,
-        }
     }
 
     /// Arm (or disarm with [`Trips::OFF`]) the request-path trips.

@@ -44,6 +44,12 @@ pub const FIRST_SEQUENCE: u64 = 47;
 /// The stable bucket of a sticky key (FNV-1a, then a multiplicative mix so
 /// similar keys spread evenly; the result is independent of process and run).
 pub fn sticky_bucket(key: &[u8]) -> u16 {
+    bucket_of_hash(sticky_hash(key))
+}
+
+/// A sticky key's well-mixed 64-bit hash: its bucket, and what the drain
+/// view counts distinct clients by.
+pub fn sticky_hash(key: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in key {
         h ^= u64::from(*b);
@@ -52,7 +58,11 @@ pub fn sticky_bucket(key: &[u8]) -> u16 {
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
     h ^= h >> 33;
-    // Multiply-shift onto 0..SCALE: unbiased enough and branch-free.
+    h
+}
+
+/// Multiply-shift onto 0..SCALE: unbiased enough and branch-free.
+pub fn bucket_of_hash(h: u64) -> u16 {
     ((u128::from(h) * u128::from(SCALE)) >> 64) as u16
 }
 

@@ -185,6 +185,8 @@ impl CleanText for VersionView {
             cpus: _,
             memory: _,
             pinned,
+            usage: _,
+            drain: _,
         } = self;
         version.clean_text();
         image.clean_text();

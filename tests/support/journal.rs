@@ -41,6 +41,8 @@ fn version(role: Role, label: &str, requests: u64) -> VersionView {
         cpus: None,
         memory: None,
         pinned: None,
+        usage: None,
+        drain: None,
     }
 }
 

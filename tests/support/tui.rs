@@ -61,6 +61,8 @@ fn stable() -> VersionView {
         cpus: Some(0.5),
         memory: Some(256 * 1024 * 1024),
         pinned: None,
+        usage: None,
+        drain: None,
     }
 }
 
@@ -74,6 +76,8 @@ fn canary() -> VersionView {
         cpus: Some(0.5),
         memory: Some(256 * 1024 * 1024),
         pinned: None,
+        usage: None,
+        drain: None,
     }
 }
 

@@ -236,6 +236,7 @@ impl Driver {
             metrics: &self.deps.metrics,
             router: &self.deps.router,
             guards: &self.judging.guards,
+            usage: &self.usage,
             public_addr: &self.deps.public_addr,
             runtime: self.kind,
             now: Utc::now(),

@@ -348,9 +348,21 @@ impl Driver {
     pub(super) fn stats(&mut self, samples: Vec<(String, ReplicaStats)>) {
         self.back.sampling = false;
         let mut reg = ops::lock(&self.work.registry);
+        let mut by_role: [Vec<ReplicaStats>; 2] = Default::default();
         for (id, s) in samples {
             if let Some(t) = reg.get_mut(&id) {
+                by_role[t.replica.role.index()].push(s.clone());
                 t.stats = s;
+            }
+        }
+        drop(reg);
+        let now = std::time::Instant::now();
+        let st = self.machine.state();
+        let versions = [Some(&st.stable), st.canary.as_ref()];
+        for role in Role::ALL {
+            if let Some(v) = versions[role.index()] {
+                let name = v.version.clone().unwrap_or_else(|| v.label(role.as_str()));
+                self.usage[role.index()].record(&name, now, &by_role[role.index()]);
             }
         }
     }

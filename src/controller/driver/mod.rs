@@ -175,6 +175,7 @@ pub fn spawn(deps: ControllerDeps) -> (ControllerHandle, JoinHandle<()>) {
             evidence: evidence::Feed::new(&guard_plan, &deps.metrics),
             canary_since_tick: false,
         },
+        usage: Default::default(),
         deps,
     };
     let first = driver.view();
@@ -214,6 +215,8 @@ struct Driver {
     out: Outputs,
     back: Returns,
     judging: Judging,
+    /// Each role's resource history (stable, canary), from the stats samples.
+    usage: [super::usage::UsageHistory; 2],
 }
 
 /// The worker's side: the replicas it and the driver share, the operations

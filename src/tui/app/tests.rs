@@ -20,6 +20,8 @@ pub(crate) fn state(phase: Phase, weight: u16) -> StateView {
         cpus: None,
         memory: None,
         pinned: None,
+        usage: None,
+        drain: None,
     };
     StateView {
         service: "shop".into(),

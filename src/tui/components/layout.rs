@@ -6,6 +6,7 @@
 //! ```text
 //! ┌ header ─────────────────────────────────────────────────────────────┐ 1
 //! │ banners (breach 2 · disconnected 1 · replay 2, 3 with a "what if")   │ 0-6
+//! │ pull gauge 1 · drain strip 1 per draining version                    │ 0-3
 //! ├ stable ─────────────────────────┬ canary ───────────────────────────┤ 6
 //! ├ split slider ───────────────────────────────────────────────────────┤ 3
 //! ├ graphs (3 stacked mini charts) ─┬ guards ───────────────────────────┤
@@ -40,6 +41,8 @@ pub struct Areas {
     pub replay: Rect,
     /// The gauge of an image pull in progress (one line, only then).
     pub pull: Rect,
+    /// One line per version being drained (only then).
+    pub drain: Rect,
     pub stable: Rect,
     pub canary: Rect,
     pub slider: Rect,
@@ -70,6 +73,7 @@ pub fn areas(app: &App, area: Rect) -> Areas {
         None => 0,
     };
     let pull_h = u16::from(app.pull.is_some());
+    let drain_h = super::drain::height(app);
     let versions_h = if roomy { 8 } else { 6 };
     let slider_h = if roomy { 4 } else { 3 };
     let [
@@ -78,6 +82,7 @@ pub fn areas(app: &App, area: Rect) -> Areas {
         link,
         replay,
         pull,
+        drain,
         versions,
         slider,
         body,
@@ -88,6 +93,7 @@ pub fn areas(app: &App, area: Rect) -> Areas {
         Constraint::Length(link_h),
         Constraint::Length(replay_h),
         Constraint::Length(pull_h),
+        Constraint::Length(drain_h),
         Constraint::Length(versions_h),
         Constraint::Length(slider_h),
         Constraint::Min(0),
@@ -123,6 +129,7 @@ pub fn areas(app: &App, area: Rect) -> Areas {
         link,
         replay,
         pull,
+        drain,
         stable,
         canary,
         slider,

@@ -4,6 +4,7 @@
 //! the benchmark and the asciicast exporter use it).
 
 pub mod banners;
+pub mod drain;
 pub mod events;
 pub mod fit;
 pub mod fmt;
@@ -17,6 +18,7 @@ pub mod plot;
 pub mod popups;
 pub mod pull_gauge;
 pub mod slider;
+pub mod usage;
 pub mod versions;
 
 use super::app::{App, Link};
@@ -64,6 +66,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
     banners::link(frame, a.link, app, theme);
     banners::replay(frame, a.replay, app, theme);
     pull_gauge::render(frame, a.pull, app, theme);
+    drain::render(frame, a.drain, app, theme);
     footer::render(frame, a.footer, app, theme);
     popups::render(frame, area, app, theme);
 }

@@ -81,6 +81,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, role: Rol
         return;
     };
     let mut lines = summary(s, v, theme, inner.width as usize);
+    // The usage line when there is room for it and a replica row besides.
+    if inner.height as usize >= lines.len() + 2 {
+        lines.extend(super::usage::line(v, theme, inner.width as usize));
+    }
     let room = (inner.height as usize).saturating_sub(lines.len());
     if room > 0 {
         lines.extend(replica_lines(app, v, theme, room, inner.width as usize));
@@ -253,7 +257,15 @@ fn resources_line(v: &VersionView, theme: &Theme, width: usize) -> Line<'static>
         )]));
     }
     let mem_limit_at = l4.len() - 1;
-    let l4 = fit::squeeze(l4, &[cpu_limit, mem_limit_at], width);
+    // The size the history suggests: what to resize to, in one glance.
+    if let Some(m) = v.usage.as_ref().and_then(|u| u.suggested_memory) {
+        l4.push(Piece::optional(vec![Span::styled(
+            format!(" → {}", fmt::bytes(m)),
+            theme.fg(theme.warn),
+        )]));
+    }
+    let suggestion_at = l4.len() - 1;
+    let l4 = fit::squeeze(l4, &[cpu_limit, suggestion_at, mem_limit_at], width);
     Line::from(l4)
 }
 
