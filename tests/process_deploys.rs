@@ -70,7 +70,10 @@ async fn deploys_fill_the_template_and_children_see_a_clean_environment() {
             && usage.summary.ends_with("a size suggestion after 5 min"),
         "{usage:?}"
     );
-    assert_eq!(usage.suggested_memory, None, "too little history to size by");
+    assert_eq!(
+        usage.suggested_memory, None,
+        "too little history to size by"
+    );
 
     // The replica's environment, as it printed it.
     let env = client

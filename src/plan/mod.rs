@@ -14,6 +14,7 @@ mod guard_set;
 pub mod off;
 mod parse;
 pub mod ranges;
+pub mod services;
 mod spans;
 mod types;
 mod units;

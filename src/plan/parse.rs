@@ -204,6 +204,21 @@ fn locate(
     }
 }
 
+/// A [`Located`] from byte `at` of `text` to the end of the word there.
+pub(super) fn locate_at(
+    text: &str,
+    file: &str,
+    at: usize,
+    key: Option<String>,
+    message: String,
+) -> Located {
+    let at = floor_char_boundary(text, at.min(text.len()));
+    let end = text[at..]
+        .find(|c: char| c.is_whitespace() || c == ',')
+        .map_or(text.len(), |i| at + i);
+    locate(text, file, at..end, key, message)
+}
+
 pub(super) fn floor_char_boundary(text: &str, mut i: usize) -> usize {
     while i > 0 && !text.is_char_boundary(i) {
         i -= 1;
