@@ -112,7 +112,7 @@ impl std::fmt::Display for HostPattern {
 
 /// Whether `text` is a plan with `[[services]]`.
 pub fn is_fleet(text: &str) -> bool {
-    text.lines().any(|l| entry_start(l))
+    text.lines().any(entry_start)
 }
 
 fn header(line: &str) -> Option<&str> {
