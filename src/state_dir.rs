@@ -223,10 +223,18 @@ impl std::fmt::Debug for Endpoint {
 pub fn discover(target: &Target) -> Result<Endpoint, StateDirError> {
     let root = root(target.state_dir.as_deref());
     let (service, plan_admin) = match &target.plan {
-        Some(p) => {
-            let plan = crate::plan::load(p)?;
-            (Some(plan.service.clone()), Some(plan.listen.admin))
-        }
+        Some(p) => match crate::plan::load_fleet(p, Default::default())? {
+            // Several services: --service names one (else, below, the
+            // state directory's list says which there are).
+            Some(fleet) => (
+                target.service.clone(),
+                Some(fleet.services[0].plan.listen.admin),
+            ),
+            None => {
+                let plan = crate::plan::load(p)?;
+                (Some(plan.service.clone()), Some(plan.listen.admin))
+            }
+        },
         None => (target.service.clone(), None),
     };
     let service = match service {

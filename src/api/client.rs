@@ -90,7 +90,35 @@ impl Client {
     /// Find the daemon from the command line's target flags.
     pub fn from_target(target: &Target) -> Result<Client, ClientError> {
         let ep = crate::state_dir::discover(target)?;
-        Ok(Client::new(ep.admin, ep.token))
+        let client = Client::new(ep.admin, ep.token);
+        Ok(match ep.service.as_str() {
+            "" => client,
+            name => client.for_service(name),
+        })
+    }
+
+    /// Name the service on every request (`X-Cutover-Service`): a daemon
+    /// with several answers for that one; a daemon with one checks it is
+    /// the one meant.
+    pub fn for_service(mut self, name: &str) -> Client {
+        let Ok(value) = reqwest::header::HeaderValue::from_str(name) else {
+            return self;
+        };
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(super::fleet::SERVICE_HEADER, value);
+        let build = |timeout: Option<Duration>| {
+            let mut b = reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .default_headers(headers.clone())
+                .no_proxy();
+            if let Some(t) = timeout {
+                b = b.timeout(t);
+            }
+            b.build().expect("a plain HTTP client builds")
+        };
+        self.http = build(Some(Duration::from_secs(30)));
+        self.stream_http = build(None);
+        self
     }
 
     pub fn addr(&self) -> SocketAddr {

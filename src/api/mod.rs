@@ -14,6 +14,10 @@
 //! | GET    | /v1/logs      | `?replica=ID&tail=200` (or `?role=canary`: its first replica) |
 //! | GET    | /metrics      | Prometheus text (no token: read-only figures)   |
 //! | GET    | /healthz      | 200 when the daemon is up (no token)            |
+//! | GET    | /v1/services  | a daemon with `[[services]]`: each one's state  |
+//!
+//! With several services, a request names its own with the
+//! `X-Cutover-Service` header or `?service=` (see `fleet`).
 //!
 //! Errors are JSON `{"error": "...", "code": "..."}` with 400 (bad body, or
 //! values the controller refuses: `invalid_value`, `out_of_range`,
@@ -22,6 +26,7 @@
 pub mod client;
 mod deploy_follow;
 mod error;
+pub mod fleet;
 mod reads;
 pub mod server;
 pub mod verbs;

@@ -52,6 +52,16 @@ pub async fn serve(
     state: ApiState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_routes(listener, router(state), shutdown).await
+}
+
+/// [`serve`] with routes already made (one service's, or several's:
+/// [`super::fleet::fleet_router`]).
+pub async fn serve_routes(
+    listener: TcpListener,
+    routes: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     // On shutdown: stop accepting first (connections still queued stay in
     // the socket's backlog, for a successor that holds the same socket),
     // give the ones just accepted a moment to send their request, then
@@ -70,7 +80,7 @@ pub async fn serve(
         inner: listener,
         accepting,
     };
-    let graceful = axum::serve(gated, router(state)).with_graceful_shutdown(async move {
+    let graceful = axum::serve(gated, routes).with_graceful_shutdown(async move {
         let mut rx = rx;
         let _ = rx.wait_for(|s| *s).await;
     });

@@ -8,6 +8,7 @@
 //! by the daemon it takes over from, `takeover`); the steps [`start`]
 //! takes, in its order, are in `steps`.
 
+pub mod fleet;
 pub mod listeners;
 mod steps;
 pub mod takeover;
@@ -200,7 +201,13 @@ pub async fn start(cfg: DaemonConfig) -> Result<RunningDaemon> {
     if cfg.failed_in_release > 0 {
         router.carry_failed_in_release(cfg.failed_in_release);
     }
-    let proxy_task = serve_public(sockets.public, &router, &stop_rx, grace, sockets.at.public)?;
+    let proxy_task = serve_public(
+        sockets.public,
+        router.clone(),
+        &stop_rx,
+        grace,
+        sockets.at.public,
+    )?;
     if spawned.fresh && cfg.deploy_canary && plan.canary.is_some() {
         deploy_plan_canary(controller.clone());
     }
@@ -254,8 +261,11 @@ pub async fn run_up(args: &UpArgs, target: &crate::cli::Target) -> Result<()> {
     // `cutover --plan P --state-dir D up` means the same as `cutover up --plan P --state-dir D`.
     let plan_path = args.plan.clone().or_else(|| target.plan.clone());
     let plan_path = plan_path.unwrap_or_else(|| args.plan_path());
-    let plan = crate::plan::load_with(&plan_path, opts)?;
     let root = state_dir::root(args.state_dir.as_deref().or(target.state_dir.as_deref()));
+    if let Some(fleet) = crate::plan::load_fleet(&plan_path, opts)? {
+        return run_fleet(args, fleet, root).await;
+    }
+    let plan = crate::plan::load_with(&plan_path, opts)?;
     let dir = ServiceDir::create(&root, &plan.service)?;
     let _log_guard = init_logging(&dir);
     let mut cfg = DaemonConfig::new(plan, root);
@@ -292,6 +302,59 @@ pub async fn run_up(args: &UpArgs, target: &crate::cli::Target) -> Result<()> {
         pid = daemon.retired() => {
             eprintln!("cutover: pid {pid} took over; finishing in-flight requests (WebSockets until they close) and exiting");
         }
+    }
+    daemon.stop().await;
+    Ok(())
+}
+
+/// `cutover up` with a plan of several services, in the foreground.
+async fn run_fleet(
+    args: &UpArgs,
+    fleet: crate::plan::services::Fleet,
+    root: PathBuf,
+) -> Result<()> {
+    if args.takeover {
+        return Err(eyre!(
+            "--takeover is not built for plans with [[services]] yet: stop the daemon and start it again (each service's release resumes from its state)"
+        ));
+    }
+    let first = fleet.services[0].plan.service.clone();
+    let dir = ServiceDir::create(&root, &first)?;
+    let _log_guard = init_logging(&dir);
+    let names: Vec<String> = fleet
+        .services
+        .iter()
+        .map(|s| {
+            let hosts: Vec<String> = s.hosts.iter().map(ToString::to_string).collect();
+            format!(
+                "{} ({}{})",
+                s.plan.service,
+                hosts.join(" "),
+                s.path_prefix.as_deref().unwrap_or("")
+            )
+        })
+        .collect();
+    let daemon = fleet::start_fleet(fleet::FleetConfig {
+        fleet,
+        state_root: root.clone(),
+        allow_remote_admin: args.allow_remote_admin,
+        deploy_canary: !args.no_deploy,
+        runtime: None,
+        labels: Default::default(),
+    })
+    .await?;
+    eprintln!(
+        "cutover: serving {} services on http://{}: {}  (admin API http://{}, state {})",
+        names.len(),
+        daemon.public_addr,
+        names.join(", "),
+        daemon.admin_addr,
+        root.display()
+    );
+    wait_for_signal().await;
+    eprintln!("cutover: stopping (finishing in-flight requests)");
+    for s in &daemon.services {
+        let _ = std::fs::remove_file(s.dir.file("admin.addr"));
     }
     daemon.stop().await;
     Ok(())

@@ -6,7 +6,7 @@
 
 use super::takeover;
 use super::{connect_runtime, listeners};
-use crate::api::server::{ApiState, serve as serve_api};
+use crate::api::server::ApiState;
 use crate::controller::{ControllerDeps, ControllerHandle, persist};
 use crate::metrics::Metrics;
 use crate::model::{Action, ActionRequest, Actor};
@@ -216,14 +216,13 @@ pub(super) async fn stopped(mut rx: watch::Receiver<bool>) {
 /// when they do.
 pub(super) fn serve_public(
     public: Vec<std::net::TcpListener>,
-    router: &Router,
+    routes: impl Into<crate::proxy::Routes>,
     stop_rx: &watch::Receiver<bool>,
     grace: Duration,
     public_addr: SocketAddr,
 ) -> Result<JoinHandle<()>> {
-    let proxy_threads =
-        crate::proxy::serve_listeners(public, router.clone(), stop_rx.clone(), grace)
-            .wrap_err_with(|| format!("cannot serve on {public_addr} (public)"))?;
+    let proxy_threads = crate::proxy::serve_listeners(public, routes, stop_rx.clone(), grace)
+        .wrap_err_with(|| format!("cannot serve on {public_addr} (public)"))?;
     Ok(tokio::task::spawn_blocking(move || {
         for t in proxy_threads {
             let _ = t.join();
@@ -254,8 +253,12 @@ pub(super) fn spawn_admin_api(
     stop_rx: &watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     let stop = stopped(stop_rx.clone());
+    // A daemon of one service checks a request that names a service names
+    // this one (a stale address file must not reach another daemon).
+    let name = state.controller.state().service;
+    let routes = crate::api::fleet::fleet_router(vec![(name, state)]);
     tokio::spawn(async move {
-        if let Err(e) = serve_api(listener, state, stop).await {
+        if let Err(e) = crate::api::server::serve_routes(listener, routes, stop).await {
             tracing::error!(error = %e, "admin API stopped");
         }
     })

@@ -21,7 +21,7 @@ mod units;
 mod validate;
 
 pub use guard_set::{GuardSetError, parse_guard_set};
-pub use parse::{LoadOptions, Located, PlanError, load, load_with, parse, parse_with};
+pub use parse::{LoadOptions, Located, PlanError, load, load_fleet, load_with, parse, parse_with};
 pub use ranges::limits_ignored;
 pub use types::*;
 pub use units::{ByteSize, HumanDuration};

@@ -107,6 +107,23 @@ pub fn load_with(path: &Path, opts: LoadOptions) -> Result<Plan, PlanError> {
     parse_with(&text, &path.display().to_string(), opts)
 }
 
+/// Read a plan file; `Some` when it holds several services
+/// (`[[services]]`), `None` when it is a single-service plan (read it with
+/// [`load_with`]).
+pub fn load_fleet(
+    path: &Path,
+    opts: LoadOptions,
+) -> Result<Option<super::services::Fleet>, PlanError> {
+    let text = std::fs::read_to_string(path).map_err(|source| PlanError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !super::services::is_fleet(&text) {
+        return Ok(None);
+    }
+    super::services::parse_fleet(&text, &path.display().to_string(), opts).map(Some)
+}
+
 /// Parse and validate plan text; `file` names it in errors.
 pub fn parse(text: &str, file: &str) -> Result<Plan, PlanError> {
     parse_with(text, file, LoadOptions::default())

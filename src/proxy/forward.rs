@@ -48,7 +48,7 @@ pub use super::worker::{Peer, Worker};
 
 /// Handle one client request. Never fails: every outcome is a response.
 pub async fn handle(
-    worker: Arc<Worker>,
+    worker: Option<Arc<Worker>>,
     mut req: Request<Incoming>,
     peer: Peer,
     verdict: Verdict,
@@ -56,6 +56,14 @@ pub async fn handle(
     if let Some(refused) = refusal(verdict) {
         return Ok(refused.response());
     }
+    // Several services behind this listener, and none is this host's.
+    let Some(worker) = worker else {
+        return Ok(PublicError::Refused(
+            StatusCode::NOT_FOUND,
+            "no service here answers for this host",
+        )
+        .response());
+    };
     if let Err(why) = headers::check_framing(req.headers()) {
         return Ok(PublicError::Refused(StatusCode::BAD_REQUEST, why.reason()).response());
     }

@@ -34,6 +34,7 @@ mod public_error;
 mod relay;
 pub mod request_rules;
 mod router;
+pub mod routes;
 mod server;
 pub mod split;
 pub mod throttle;
@@ -43,5 +44,6 @@ mod worker;
 
 pub use drain::DrainReport;
 pub use router::{ProxyOptions, Router, Table};
+pub use routes::{Route, Routes};
 pub use server::{bind_public, serve, serve_listeners, spawn_workers};
 pub use trips::{Tripped, Trips};

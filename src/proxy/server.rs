@@ -3,6 +3,7 @@
 //! in-flight requests, up to a bound).
 
 use super::router::Router;
+use super::routes::Routes;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -23,16 +24,29 @@ pub const CLOSE_WINDOW: Duration = Duration::from_secs(2);
 /// requests for at most `grace`.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    routes: impl Into<Routes>,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) -> std::io::Result<()> {
+    let routes: Routes = routes.into();
+    let router = routes.first().clone();
     let (stop_tx, stop_rx) = watch::channel(false);
     let tracker = TaskTracker::new();
-    let worker = super::forward::Worker::new(
-        router.clone(),
-        super::upstream::Upstreams::new(router.inner.opts.connect_timeout),
-    );
+    // One worker per service: each its own upstream pool and table copy.
+    let workers: Arc<[Arc<super::forward::Worker>]> = routes
+        .all()
+        .iter()
+        .map(|r| {
+            super::forward::Worker::new(
+                r.router.clone(),
+                super::upstream::Upstreams::new(r.router.inner.opts.connect_timeout),
+            )
+        })
+        .collect();
+    let dispatch = Dispatch {
+        routes: routes.clone(),
+        workers,
+    };
     let limit = &router.inner.conn_limit;
     tokio::pin!(shutdown);
     loop {
@@ -60,14 +74,16 @@ pub async fn serve(
         tracker.spawn(connection(
             stream,
             peer,
-            worker.clone(),
+            dispatch.clone(),
             router.clone(),
             stop_rx.clone(),
         ));
     }
     drop(listener);
     if !router.linger().is_zero() {
-        router.close_connections();
+        for r in routes.all() {
+            r.router.close_connections();
+        }
         tokio::time::sleep(CLOSE_WINDOW).await;
     }
     let _ = stop_tx.send(true);
@@ -76,13 +92,40 @@ pub async fn serve(
     Ok(())
 }
 
+/// The services of a listener and a worker for each.
+#[derive(Clone)]
+struct Dispatch {
+    routes: Routes,
+    workers: Arc<[Arc<super::forward::Worker>]>,
+}
+
+impl Dispatch {
+    /// The worker of the service `req` is for (see [`Routes::pick`]).
+    fn worker(
+        &self,
+        req: &hyper::Request<hyper::body::Incoming>,
+    ) -> Option<&Arc<super::forward::Worker>> {
+        if self.workers.len() == 1 && self.routes.all()[0].hosts.is_empty() {
+            return self.workers.first();
+        }
+        let host = req
+            .headers()
+            .get(hyper::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri().authority().map(|a| a.as_str()));
+        let i = self.routes.pick(host, req.uri().path())?;
+        self.workers.get(i)
+    }
+}
+
 /// One client connection: HTTP/1.1 with keep-alive and upgrades, watched
 /// by the framing watchdog, until the client closes or the stop comes
-/// (then gracefully: the request in flight finishes).
+/// (then gracefully: the request in flight finishes). Each request goes to
+/// the service it is for (a keep-alive client may ask several).
 async fn connection(
     stream: super::conn_limit::Counted<tokio::net::TcpStream>,
     peer: std::net::SocketAddr,
-    worker: Arc<super::forward::Worker>,
+    dispatch: Dispatch,
     router: Router,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -96,7 +139,8 @@ async fn connection(
         // request): one already in flight when the window opens is closed
         // by the graceful shutdown after it, which also says `close`.
         let closing = router.closing();
-        let answer = super::forward::handle(worker.clone(), req, peer.clone(), verdict);
+        let answer =
+            super::forward::handle(dispatch.worker(&req).cloned(), req, peer.clone(), verdict);
         async move {
             let mut resp = answer.await?;
             if closing && resp.status() != hyper::StatusCode::SWITCHING_PROTOCOLS {
@@ -135,7 +179,7 @@ async fn connection(
 /// requests finish (bounded by `grace`).
 pub fn spawn_workers(
     addr: std::net::SocketAddr,
-    router: Router,
+    router: impl Into<Routes>,
     workers: usize,
     stop: watch::Receiver<bool>,
     grace: Duration,
@@ -172,14 +216,16 @@ pub fn bind_public(
 /// for [`Router::set_linger`], upgraded connections (WebSockets) close.
 pub fn serve_listeners(
     listeners: Vec<std::net::TcpListener>,
-    router: Router,
+    routes: impl Into<Routes>,
     stop: watch::Receiver<bool>,
     grace: Duration,
 ) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
+    let routes: Routes = routes.into();
     let mut threads = Vec::new();
     for (i, l) in listeners.into_iter().enumerate() {
         l.set_nonblocking(true)?;
-        let router = router.clone();
+        let routes = routes.clone();
+        let router = routes.first().clone();
         let mut stop = stop.clone();
         let t = std::thread::Builder::new()
             .name(format!("cutover-proxy-{i}"))
@@ -205,7 +251,7 @@ pub fn serve_listeners(
                     let stopped = async move {
                         let _ = stop.wait_for(|s| *s).await;
                     };
-                    let _ = serve(listener, router.clone(), stopped, grace).await;
+                    let _ = serve(listener, routes, stopped, grace).await;
                     // Tunnels run on this runtime: it lives until they close
                     // (or the linger passes), then takes them down with it.
                     router.idle_within(router.linger()).await;

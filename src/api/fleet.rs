@@ -1,0 +1,141 @@
+//! One admin API for a daemon with several services (`[[services]]`): each
+//! request names its service with the `X-Cutover-Service` header (the CLI
+//! sends it; `?service=` also works, for a browser or a Prometheus scrape
+//! config) and is answered by that service's own routes, with that
+//! service's own token — a token reaches its service only.
+//!
+//! `GET /v1/services` lists the services (any of their tokens reads it).
+//! Without a name, a daemon with one service answers for it; with several,
+//! the answer says which services there are.
+
+use super::ApiError;
+use super::server::{ApiState, router};
+use axum::Json;
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+use tower_service::Service;
+
+/// The header a request names its service with.
+pub const SERVICE_HEADER: &str = "x-cutover-service";
+
+/// Each service's routes and state, by name.
+#[derive(Clone)]
+struct Fleet {
+    services: Arc<BTreeMap<String, (axum::Router, ApiState)>>,
+}
+
+/// The admin routes of several services behind one listener.
+pub fn fleet_router(services: Vec<(String, ApiState)>) -> axum::Router {
+    let fleet = Fleet {
+        services: Arc::new(
+            services
+                .into_iter()
+                .map(|(name, state)| (name, (router(state.clone()), state)))
+                .collect(),
+        ),
+    };
+    let list = fleet.clone();
+    axum::Router::new()
+        .route(
+            "/v1/services",
+            axum::routing::get(move |req: Request| {
+                let fleet = list.clone();
+                async move { fleet.list(&req) }
+            }),
+        )
+        .fallback(move |req: Request| {
+            let fleet = fleet.clone();
+            async move { fleet.dispatch(req).await }
+        })
+}
+
+impl Fleet {
+    fn names(&self) -> String {
+        self.services.keys().cloned().collect::<Vec<_>>().join(", ")
+    }
+
+    /// The service a request names, from its header or its query.
+    fn named(req: &Request) -> Option<String> {
+        if let Some(h) = req.headers().get(SERVICE_HEADER) {
+            return h.to_str().ok().map(str::to_string);
+        }
+        req.uri().query().and_then(|q| {
+            q.split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .find(|(k, _)| *k == "service")
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    async fn dispatch(&self, req: Request) -> Response {
+        let name = match Self::named(&req) {
+            Some(n) => n,
+            None if self.services.len() == 1 => {
+                self.services.keys().next().cloned().unwrap_or_default()
+            }
+            // The liveness probe needs no service: the daemon is up.
+            None if req.uri().path() == "/healthz" => {
+                self.services.keys().next().cloned().unwrap_or_default()
+            }
+            None => {
+                return ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "service_required",
+                    format!(
+                        "this daemon serves several services ({}): name one with --service NAME (the X-Cutover-Service header, or ?service=NAME)",
+                        self.names()
+                    ),
+                )
+                .into_response();
+            }
+        };
+        let Some((routes, _)) = self.services.get(&name) else {
+            return ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_such_service",
+                format!(
+                    "no service {:?} here; this daemon serves {}",
+                    crate::text::clean(&name),
+                    self.names()
+                ),
+            )
+            .into_response();
+        };
+        let mut routes = routes.clone();
+        match routes.call(req).await {
+            Ok(r) => r,
+            Err(never) => match never {},
+        }
+    }
+
+    /// Every service with its phase and weight, for any service's token.
+    fn list(&self, req: &Request) -> Response {
+        let given = req
+            .headers()
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        let known = self.services.values().any(|(_, s)| {
+            let op: bool = given.as_bytes().ct_eq(s.token.as_bytes()).into();
+            let watch = s
+                .read_token
+                .as_deref()
+                .is_some_and(|t| bool::from(given.as_bytes().ct_eq(t.as_bytes())));
+            op || watch
+        });
+        if !known {
+            return ApiError::unauthorized().into_response();
+        }
+        let states: Vec<crate::model::StateView> = self
+            .services
+            .values()
+            .map(|(_, s)| s.controller.state())
+            .collect();
+        Json(serde_json::json!({ "services": states })).into_response()
+    }
+}

@@ -1,0 +1,196 @@
+//! A daemon for a plan with several services (`[[services]]`): each
+//! service keeps what a single-service daemon has — its own state
+//! directory and lock, token, runtime, router, controller, guards, state
+//! and journal — and they share one public listener, which picks the
+//! service by Host and path prefix (`crate::proxy::Routes`), and one admin
+//! API, which picks it by the `X-Cutover-Service` header
+//! (`crate::api::fleet`).
+//!
+//! The steps are the single-service daemon's (`steps`), once per service:
+//! every service's directory is claimed before anything is bound, and the
+//! public listener serves only once every controller has restored its
+//! routing table.
+
+use super::steps::{
+    Claim, Sockets, abort_on_stop, announce, build_router, deploy_plan_canary, owned_runtime,
+    raise_open_file_limit, refuse_remote_admin, serve_public, spawn_controller,
+};
+use crate::api::server::ApiState;
+use crate::controller::{ControllerDeps, ControllerHandle};
+use crate::metrics::Metrics;
+use crate::plan::services::Fleet;
+use crate::proxy::{Route, Router, Routes};
+use crate::runtime::Runtime;
+use crate::state_dir::ServiceDir;
+use color_eyre::eyre::{Result, eyre};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// What a daemon for several services needs to start.
+pub struct FleetConfig {
+    pub fleet: Fleet,
+    /// Root state directory; each service's directory is made inside it.
+    pub state_root: PathBuf,
+    pub allow_remote_admin: bool,
+    /// Deploy each plan's `[canary]` on a fresh start.
+    pub deploy_canary: bool,
+    /// Use this runtime for every service instead of the plans' (tests).
+    pub runtime: Option<Arc<dyn Runtime>>,
+    /// Extra labels on every replica (tests use one per test).
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+/// One service of a running fleet daemon.
+pub struct ServiceCore {
+    pub name: String,
+    pub dir: ServiceDir,
+    pub token: String,
+    pub router: Router,
+    pub controller: ControllerHandle,
+    journal: crate::journal::SharedJournal,
+    _lock: crate::lock::HeldLock,
+}
+
+/// A daemon with several services, running in this process.
+pub struct RunningFleet {
+    pub public_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub services: Vec<ServiceCore>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningFleet {
+    /// The service called `name`.
+    pub fn service(&self, name: &str) -> Option<&ServiceCore> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    /// A client for `name`'s admin API (its token, its header).
+    pub fn client(&self, name: &str) -> Option<crate::api::client::Client> {
+        let s = self.service(name)?;
+        Some(crate::api::client::Client::new(self.admin_addr, s.token.clone()).for_service(name))
+    }
+
+    /// Stop accepting, finish in-flight requests (bounded), close every
+    /// journal with its final state.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+        for s in &self.services {
+            if let Err(e) = s.journal.close_with_snapshot(s.controller.state()) {
+                tracing::warn!("closing the journal of {}: {e}", s.name);
+            }
+        }
+    }
+}
+
+/// Start a daemon for every service of `cfg.fleet` in the current runtime.
+pub async fn start_fleet(cfg: FleetConfig) -> Result<RunningFleet> {
+    let first = &cfg
+        .fleet
+        .services
+        .first()
+        .ok_or_else(|| eyre!("a plan with [[services]] needs at least one"))?
+        .plan;
+    raise_open_file_limit();
+    refuse_remote_admin(first, cfg.allow_remote_admin)?;
+    // Every directory claimed before anything is bound: a service another
+    // daemon runs stops this one before it takes a port.
+    let mut claims = Vec::new();
+    for s in &cfg.fleet.services {
+        claims.push(Claim::take(&cfg.state_root, &s.plan.service, Duration::ZERO).await?);
+    }
+    let sockets = Sockets::open(None, first)?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut routes = Vec::new();
+    let mut apis = Vec::new();
+    let mut tasks = Vec::new();
+    let mut cores = Vec::new();
+    for (s, claim) in cfg.fleet.services.iter().zip(claims) {
+        let plan = &s.plan;
+        let runtime = owned_runtime(cfg.runtime.clone(), plan, &claim, sockets.at.admin).await?;
+        let metrics = Arc::new(Metrics::new());
+        let router = build_router(plan, &claim.dir, metrics.clone()).await?;
+        let mut deps = ControllerDeps::new(
+            plan.clone(),
+            runtime.clone(),
+            router.clone(),
+            metrics.clone(),
+            claim.dir.path.clone(),
+        );
+        deps.public_addr = sockets.at.public.to_string();
+        deps.labels = cfg.labels.clone();
+        let spawned = spawn_controller(deps, &claim.dir, &plan.service)?;
+        spawned.handle.started().await;
+        if spawned.fresh && cfg.deploy_canary && plan.canary.is_some() {
+            deploy_plan_canary(spawned.handle.clone());
+        }
+        apis.push((
+            plan.service.clone(),
+            ApiState {
+                controller: spawned.handle.clone(),
+                metrics,
+                runtime: Some(runtime),
+                token: claim.token.clone().into(),
+                read_token: Some(claim.dir.ensure_read_token()?.into()),
+                instance: claim.instance_id.clone().into(),
+            },
+        ));
+        routes.push(Route {
+            name: plan.service.clone(),
+            hosts: s.hosts.clone(),
+            prefix: s.path_prefix.clone(),
+            router: router.clone(),
+        });
+        tasks.push(abort_on_stop(spawned.task, &stop_rx));
+        cores.push(ServiceCore {
+            name: plan.service.clone(),
+            dir: claim.dir,
+            token: claim.token,
+            router,
+            controller: spawned.handle,
+            journal: spawned.journal,
+            _lock: claim.lock,
+        });
+    }
+    // The longest drain of any service bounds the public listener's grace.
+    let grace = cfg
+        .fleet
+        .services
+        .iter()
+        .map(|s| s.plan.drain.timeout.get())
+        .max()
+        .unwrap_or_default();
+    tasks.push(serve_public(
+        sockets.public,
+        Routes::new(routes),
+        &stop_rx,
+        grace,
+        sockets.at.public,
+    )?);
+    let routes = crate::api::fleet::fleet_router(apis);
+    let stop = super::steps::stopped(stop_rx.clone());
+    let admin = sockets.admin;
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = crate::api::server::serve_routes(admin, routes, stop).await {
+            tracing::error!(error = %e, "admin API stopped");
+        }
+    }));
+    for c in &cores {
+        announce(&c.dir, &c.name, &c.router, sockets.at)?;
+    }
+    Ok(RunningFleet {
+        public_addr: sockets.at.public,
+        admin_addr: sockets.at.admin,
+        services: cores,
+        stop: stop_tx,
+        tasks,
+    })
+}
