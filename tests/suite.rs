@@ -30,6 +30,7 @@ mod journal_reader;
 mod journal_replay;
 mod journal_writer;
 mod load_generator;
+mod machine_scale;
 mod plan_errors;
 mod preview_routing;
 mod process_deploys;

@@ -32,6 +32,7 @@ pub mod preview;
 mod public_error;
 mod relay;
 pub mod request_rules;
+mod retire;
 mod router;
 mod server;
 pub mod split;
@@ -40,6 +41,7 @@ pub(crate) mod trips;
 mod upstream;
 mod worker;
 
+pub use retire::Held;
 pub use router::{DrainReport, ProxyOptions, Router, Table};
 pub use server::{bind_public, serve, serve_listeners, spawn_workers};
 pub use trips::{Tripped, Trips};

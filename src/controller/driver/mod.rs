@@ -22,6 +22,7 @@ mod effects;
 mod evidence;
 mod handover;
 mod inputs;
+mod scaling;
 mod startup;
 
 pub use evidence::EvidenceSnapshot;
@@ -44,7 +45,7 @@ use crate::model::{
 };
 use crate::plan::{GuardPlan, Plan};
 use crate::proxy::Router;
-use crate::runtime::{Replica, ReplicaStats, Runtime, RuntimeEvent};
+use crate::runtime::{Replica, ReplicaStats, Runtime, RuntimeEvent, VersionSpec};
 use chrono::Utc;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
