@@ -44,6 +44,7 @@ mod remote_engines;
 mod replay_recordings;
 mod replay_what_if;
 mod runtime_docker_faults;
+mod scaling;
 mod socket_activation;
 mod state_dir_trust;
 mod swarm_e2e;
