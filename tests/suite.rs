@@ -6,6 +6,7 @@
 mod support;
 
 mod admin_api;
+mod autoscale_e2e;
 mod backtest_cli;
 mod cli_usage;
 mod controller_cli;

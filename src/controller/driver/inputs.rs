@@ -360,11 +360,14 @@ impl Driver {
 
     pub(super) fn stats(&mut self, samples: Vec<(String, ReplicaStats)>) {
         self.back.sampling = false;
-        let mut reg = ops::lock(&self.work.registry);
-        for (id, s) in samples {
-            if let Some(t) = reg.get_mut(&id) {
-                t.stats = s;
+        {
+            let mut reg = ops::lock(&self.work.registry);
+            for (id, s) in samples {
+                if let Some(t) = reg.get_mut(&id) {
+                    t.stats = s;
+                }
             }
         }
+        self.autoscale_sample();
     }
 }

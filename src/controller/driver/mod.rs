@@ -18,6 +18,7 @@
 //! the weight goes to 0 before anything else, in this task, and the drain
 //! and removal follow on the worker.
 
+mod autoscaling;
 mod effects;
 mod evidence;
 mod handover;
@@ -176,6 +177,7 @@ pub fn spawn(deps: ControllerDeps) -> (ControllerHandle, JoinHandle<()>) {
             evidence: evidence::Feed::new(&guard_plan, &deps.metrics),
             canary_since_tick: false,
         },
+        scaler: autoscaling::Scaler::new(&deps.plan, deps.runtime.kind()),
         deps,
     };
     let first = driver.view();
@@ -215,6 +217,7 @@ struct Driver {
     out: Outputs,
     back: Returns,
     judging: Judging,
+    scaler: autoscaling::Scaler,
 }
 
 /// The worker's side: the replicas it and the driver share, the operations
