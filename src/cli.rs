@@ -139,6 +139,10 @@ pub enum Command {
     Drain(DrainArgs),
     /// Change the CPU and memory limits of a running version (runtimes docker and swarm).
     Resize(ResizeArgs),
+    /// Run N replicas of a running version (runtimes docker and process):
+    /// more start beside the others and join its pool once healthy; fewer
+    /// leave the pool at once, finish their requests and stop, newest first.
+    Scale(ScaleArgs),
     /// Print the last lines a version's first replica wrote (docker, swarm, process).
     Logs(LogsArgs),
     /// Wait until the release reaches an outcome.
@@ -186,6 +190,7 @@ impl Command {
             Command::Rollback(_) => "rollback",
             Command::Drain(_) => "drain",
             Command::Resize(_) => "resize",
+            Command::Scale(_) => "scale",
             Command::Logs(_) => "logs",
             Command::Wait(_) => "wait",
             Command::Replay(_) => "replay",
@@ -211,6 +216,7 @@ impl Command {
             Command::Rollback(a) => Some(&a.target),
             Command::Drain(a) => Some(&a.target),
             Command::Resize(a) => Some(&a.target),
+            Command::Scale(a) => Some(&a.target),
             Command::Logs(a) => Some(&a.target),
             Command::Wait(a) => Some(&a.target),
             // Every verb is named: a new one must say whether it talks to
@@ -406,6 +412,26 @@ pub struct ResizeArgs {
     /// Memory limit: a size of at least 6MiB, e.g. 256MiB
     #[arg(long, value_name = "SIZE", value_parser = values::memory)]
     pub memory: Option<ByteSize>,
+    #[command(flatten, next_help_heading = FINDING)]
+    pub target: Target,
+}
+
+/// The count is checked by the daemon (1–64), so the command line and
+/// every other client get the same refusal.
+#[derive(Debug, Clone, Args)]
+pub struct ScaleArgs {
+    /// Which version to scale
+    #[arg(value_enum)]
+    pub version: RoleArg,
+    /// How many replicas it should run
+    #[arg(value_name = "N")]
+    pub replicas: u32,
+    /// Do not ask for confirmation
+    #[arg(long)]
+    pub yes: bool,
+    /// Why: recorded in the journal with the scale
+    #[arg(long, value_name = "TEXT", value_parser = values::not_blank)]
+    pub reason: Option<String>,
     #[command(flatten, next_help_heading = FINDING)]
     pub target: Target,
 }

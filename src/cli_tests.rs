@@ -71,6 +71,7 @@ fn each_verb_has_only_the_flags_it_honours() {
         ("rollback", &["yes", "reason"], true),
         ("drain", &["yes", "force", "reason"], true),
         ("resize", &["cpus", "memory"], true),
+        ("scale", &["yes", "reason"], true),
         ("logs", &["tail"], true),
         ("wait", &["until", "timeout"], true),
         ("replay", &["speed", "no-tui", "theme"], false),

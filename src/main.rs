@@ -75,6 +75,7 @@ async fn dispatch(cli: Cli) -> u8 {
         | Command::Rollback(_)
         | Command::Drain(_)
         | Command::Resize(_)
+        | Command::Scale(_)
         | Command::Logs(_)
         | Command::Wait(_) => {
             let target = cli.verb_target().unwrap_or_else(|| cli.target.clone());

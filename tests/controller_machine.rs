@@ -104,6 +104,29 @@ fn inputs() -> Vec<(&'static str, Input)> {
                 memory: Some(128 << 20),
             }),
         ),
+        (
+            "scale stable 3",
+            act(Action::Scale {
+                role: Role::Stable,
+                replicas: 3,
+            }),
+        ),
+        (
+            "scale canary 3",
+            act(Action::Scale {
+                role: Role::Canary,
+                replicas: 3,
+            }),
+        ),
+        (
+            "scale stable 0",
+            act(Action::Scale {
+                role: Role::Stable,
+                replicas: 0,
+            }),
+        ),
+        ("undo promote", act(Action::UndoPromote)),
+        ("stable stop begun", Input::StopBegun { role: Role::Stable }),
         ("abort", act(Action::Abort)),
         ("mute", act(Action::MuteGuards { muted: true })),
         ("ack breach", act(Action::AckBreach)),
@@ -316,6 +339,18 @@ fn table() -> Vec<[Want; 8]> {
         [No(codes::NOT_SUPPORTED); 8],
         // resize canary
         [No(codes::NOT_SUPPORTED); 8],
+        // scale stable: wherever stable runs and is not being retired
+        [Same, Same, Same, Same, Same, ILL, Same, Same],
+        // scale canary: while it serves
+        [ILL, ILL, ILL, Same, Same, ILL, ILL, ILL],
+        // scale stable 0: never, whatever the phase
+        [No(codes::OUT_OF_RANGE); 8],
+        // undo promote: only while promoting
+        [ILL, ILL, ILL, ILL, ILL, To(P::Paused), ILL, ILL],
+        // stable stop begun: only a promotion's stop counts
+        [
+            Ignored, Ignored, Ignored, Ignored, Ignored, Same, Ignored, Ignored,
+        ],
         // abort
         [
             ILL,
@@ -499,7 +534,7 @@ fn every_phase_times_every_input() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 35 * 8);
+    assert_eq!(checked, 40 * 8);
 }
 
 /// The test plan on Docker, which honours limits.

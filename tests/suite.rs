@@ -6,6 +6,7 @@
 mod support;
 
 mod admin_api;
+mod autoscale_e2e;
 mod backtest_cli;
 mod cli_usage;
 mod controller_cli;
@@ -31,6 +32,7 @@ mod journal_reader;
 mod journal_replay;
 mod journal_writer;
 mod load_generator;
+mod machine_scale;
 mod plan_errors;
 mod preview_routing;
 mod process_deploys;
@@ -44,6 +46,7 @@ mod remote_engines;
 mod replay_recordings;
 mod replay_what_if;
 mod runtime_docker_faults;
+mod scaling;
 mod socket_activation;
 mod state_dir_trust;
 mod swarm_e2e;

@@ -59,6 +59,13 @@ pub async fn run(command: &Command, target: &Target) -> u8 {
             };
             act(&client, action, None).await
         }
+        Command::Scale(a) => {
+            let action = Action::Scale {
+                role: a.version.into(),
+                replicas: a.replicas,
+            };
+            confirmed(&client, action, a.yes, a.reason.clone()).await
+        }
         Command::Wait(a) => wait(&client, a.until, a.timeout).await,
         other @ (Command::Tui(_)
         | Command::Demo(_)
@@ -168,6 +175,22 @@ pub fn describe(action: &Action, s: &StateView) -> String {
             role: Role::Stable, ..
         } => format!(
             "drain stable: canary {pct} % → 100 %, finish in-flight requests, remove {stable}"
+        ),
+        Action::Scale { role, replicas } => {
+            let now = s.version(*role).map_or(0, |v| {
+                v.replicas.iter().filter(|r| r.status.is_alive()).count()
+            });
+            format!(
+                "{role}: {now} → {replicas} replicas{}",
+                if (*replicas as usize) < now {
+                    " (the newest leave the pool, finish their requests and stop)"
+                } else {
+                    ""
+                }
+            )
+        }
+        Action::UndoPromote => format!(
+            "undo the promotion: stable {stable} keeps serving and gets its traffic back; canary {canary} stays, paused"
         ),
         other => other.name().to_string(),
     }

@@ -55,6 +55,25 @@ pub enum Input {
     /// has enough to decide, else what they still wait for. A bake that
     /// ends while guards wait holds the step (see `guard.evidence_timeout`).
     Evidence { waiting: Option<String> },
+    /// A `scale` of `role` finished: `started` replicas run beside the
+    /// others (not healthy yet; they join the pool when they are), and
+    /// `stopped` ones were drained, stopped and removed.
+    Scaled {
+        role: Role,
+        started: Vec<String>,
+        stopped: Vec<String>,
+    },
+    /// A `scale` of `role` from `from` to `to` replicas could not start its
+    /// replicas: nothing was started, the count on record goes back.
+    ScaleFailed {
+        role: Role,
+        from: u32,
+        to: u32,
+        detail: String,
+    },
+    /// The worker began stopping `role`'s replicas (a promotion's removal
+    /// of stable): they can no longer be kept.
+    StopBegun { role: Role },
     /// Time passes: checks bake and start deadlines, and held promotions.
     Tick,
 }
@@ -77,6 +96,9 @@ impl Input {
             Input::DrainDone { .. } => "drain_done",
             Input::Removed { .. } => "removed",
             Input::Evidence { .. } => "evidence",
+            Input::Scaled { .. } => "scaled",
+            Input::ScaleFailed { .. } => "scale_failed",
+            Input::StopBegun { .. } => "stop_begun",
             Input::Tick => "tick",
         }
     }
@@ -116,6 +138,16 @@ pub enum Effect {
     RestoreStable,
     /// Restart the role's "since step start" counters.
     ResetMetrics { role: Role },
+    /// Bring `role` to `to` replicas (it had `from` on record): start the
+    /// missing ones from `spec` beside the others, or take the newest extra
+    /// ones out of the pool, let their requests finish, stop and remove
+    /// them; answer with `Scaled` / `ScaleFailed`.
+    Scale {
+        role: Role,
+        from: u32,
+        to: u32,
+        spec: VersionSpec,
+    },
     /// Change the limits of the role's running replicas.
     Resize {
         role: Role,

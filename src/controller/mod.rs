@@ -9,6 +9,7 @@
 //! a backlog of the latest for clients that attach late.
 
 mod adopt;
+pub mod autoscale;
 pub mod bus;
 pub mod driver;
 mod effect;

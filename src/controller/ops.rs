@@ -24,7 +24,12 @@ pub(super) struct Tracked {
     /// How far it is on its way out of service.
     pub stage: Stage,
     pub health: Option<JoinHandle<()>>,
+    /// Order of tracking (higher: newer), so a scale-down takes the newest.
+    pub born: u64,
 }
+
+/// The next [`Tracked::born`].
+static BORN: AtomicU64 = AtomicU64::new(0);
 
 /// How far a replica is on its way out of service.
 ///
@@ -73,6 +78,7 @@ impl Tracked {
             stats: ReplicaStats::default(),
             stage: Stage::Serving,
             health: None,
+            born: BORN.fetch_add(1, Ordering::Relaxed),
         }
     }
 
@@ -186,6 +192,23 @@ pub(super) enum Op {
         cpus: Option<f64>,
         memory: Option<u64>,
     },
+    /// Start `spec.replicas` more replicas beside the role's (a scale from
+    /// `from` to `to` on record); report with [`Report::Scaled`].
+    ScaleUp {
+        spec: Box<VersionSpec>,
+        from: u32,
+        to: u32,
+    },
+    /// Replicas already out of their pool (a scale-down): wait up to
+    /// `timeout` for their in-flight requests (`held`), then stop (`grace`)
+    /// and remove them; report `Input::Scaled`.
+    Retire {
+        role: Role,
+        replicas: Vec<Replica>,
+        held: crate::proxy::Held,
+        timeout: Duration,
+        grace: Duration,
+    },
     /// Replicas of this service nobody owns (reconcile): stop and remove.
     Cleanup {
         replicas: Vec<Replica>,
@@ -199,6 +222,13 @@ pub(super) enum Report {
     /// Replicas started and recorded in the registry (or why not).
     Started {
         role: Role,
+        result: Result<Vec<Replica>, String>,
+    },
+    /// The replicas a scale-up started and recorded (or why none).
+    Scaled {
+        role: Role,
+        from: u32,
+        to: u32,
         result: Result<Vec<Replica>, String>,
     },
     /// A fact for the machine.

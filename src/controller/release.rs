@@ -78,6 +78,19 @@ pub struct ReleaseState {
     /// then pause for the operator.
     #[serde(default)]
     pub evidence_deadline: Option<DateTime<Utc>>,
+    /// Roles whose `scale` is still under way (replicas starting, or being
+    /// drained and stopped). Not persisted: a restart ends what was under
+    /// way, and the count on record (`replicas`) is what a restart keeps.
+    #[serde(skip)]
+    pub scaling: Vec<Role>,
+    /// The canary weight when the promotion under way began, so an
+    /// `undo_promote` (after a restart too) gives it back.
+    #[serde(default)]
+    pub weight_before_promote: Option<u16>,
+    /// The worker began stopping stable during this promotion: too late to
+    /// undo it (stable's replicas can no longer be kept).
+    #[serde(default)]
+    pub stable_stopping: bool,
 }
 
 impl ReleaseState {
@@ -105,6 +118,9 @@ impl ReleaseState {
             guard: None,
             evidence_waiting: None,
             evidence_deadline: None,
+            scaling: Vec::new(),
+            weight_before_promote: None,
+            stable_stopping: false,
         }
     }
 

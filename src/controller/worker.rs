@@ -76,6 +76,14 @@ impl Worker {
             } => self.stop(role, grace, ticket).await,
             Op::Remove { role, ticket } => self.remove(role, ticket).await,
             Op::Resize { role, cpus, memory } => self.resize(role, cpus, memory).await,
+            Op::ScaleUp { spec, from, to } => self.scale_up(*spec, from, to).await,
+            Op::Retire {
+                role,
+                replicas,
+                held,
+                timeout,
+                grace,
+            } => self.retire(role, replicas, held, timeout, grace).await,
             Op::Cleanup { replicas, grace } => self.cleanup(replicas, grace).await,
         }
     }
@@ -84,49 +92,57 @@ impl Worker {
         let _ = self.reports.send(r);
     }
 
+    async fn start(&self, spec: VersionSpec) {
+        let role = spec.role;
+        let result = self.launch(spec).await;
+        self.report(Report::Started { role, result });
+    }
+
+    /// More replicas of a running version (a scale-up): started like any,
+    /// reported apart, so a canary's never reads as a deploy starting.
+    async fn scale_up(&self, spec: VersionSpec, from: u32, to: u32) {
+        let role = spec.role;
+        let result = self.launch(spec).await;
+        self.report(Report::Scaled {
+            role,
+            from,
+            to,
+            result,
+        });
+    }
+
     /// The image first (pulled, pinned), so a pull that fails has created
     /// nothing and changed nothing; then the replicas, recorded in the
     /// registry before the start is reported.
-    async fn start(&self, mut spec: VersionSpec) {
+    async fn launch(&self, mut spec: VersionSpec) -> Result<Vec<Replica>, String> {
         let role = spec.role;
         let pull_reports = self.reports.clone();
         let progress = move |report| {
             let _ = pull_reports.send(Report::Pull { role, report });
         };
-        match self.runtime.prepare(&spec, &progress).await {
-            Ok(pin) => {
-                if let Some(reference) = pin.filter(|p| spec.pinned.as_ref() != Some(p)) {
-                    spec.pinned = Some(reference.clone());
-                    let image = spec.image.clone().unwrap_or_default();
-                    self.report(Report::Fact(Input::ImagePinned {
-                        role,
-                        image,
-                        reference,
-                    }));
-                }
-            }
-            Err(e) => {
-                self.report(Report::Started {
-                    role,
-                    result: Err(e.to_string()),
-                });
-                return;
-            }
+        let pin = self
+            .runtime
+            .prepare(&spec, &progress)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(reference) = pin.filter(|p| spec.pinned.as_ref() != Some(p)) {
+            spec.pinned = Some(reference.clone());
+            let image = spec.image.clone().unwrap_or_default();
+            self.report(Report::Fact(Input::ImagePinned {
+                role,
+                image,
+                reference,
+            }));
         }
-        let result = match self.runtime.start(&spec).await {
-            Ok(replicas) => {
-                let mut reg = lock(&self.registry);
-                for r in &replicas {
-                    reg.insert(
-                        r.id.clone(),
-                        Tracked::new(r.clone(), ReplicaStatus::Starting),
-                    );
-                }
-                Ok(replicas)
-            }
-            Err(e) => Err(e.to_string()),
-        };
-        self.report(Report::Started { role, result });
+        let replicas = self.runtime.start(&spec).await.map_err(|e| e.to_string())?;
+        let mut reg = lock(&self.registry);
+        for r in &replicas {
+            reg.insert(
+                r.id.clone(),
+                Tracked::new(r.clone(), ReplicaStatus::Starting),
+            );
+        }
+        Ok(replicas)
     }
 
     /// `requests` GETs of `path`, spread over the role's healthy replicas.
@@ -184,6 +200,9 @@ impl Worker {
                 })
                 .collect()
         };
+        if !replicas.is_empty() {
+            self.report(Report::Fact(Input::StopBegun { role }));
+        }
         let results =
             futures::future::join_all(replicas.iter().map(|r| self.runtime.stop(r, grace))).await;
         let mut reg = lock(&self.registry);
@@ -235,6 +254,53 @@ impl Worker {
         if !called_off {
             self.report(Report::Fact(Input::Removed { role }));
         }
+    }
+
+    /// A scale-down: the replicas left their pool already; their
+    /// in-flight requests finish (up to `timeout`), then they are stopped
+    /// and removed. One at a time with the other operations, so a removal
+    /// of the whole role queued after it finds them gone.
+    async fn retire(
+        &self,
+        role: Role,
+        replicas: Vec<Replica>,
+        held: crate::proxy::Held,
+        timeout: Duration,
+        grace: Duration,
+    ) {
+        let left = held.idle_within(timeout).await;
+        if left > 0 {
+            self.report(Report::Note(format!(
+                "scale-down of {role}: {left} request(s) still in flight after the {}s drain timeout; stopping anyway",
+                timeout.as_secs()
+            )));
+        }
+        let mut stopped = Vec::new();
+        for r in &replicas {
+            match lock(&self.registry).get_mut(&r.id) {
+                Some(t) => t.begin_stop(),
+                None => continue,
+            }
+            if let Err(e) = self.runtime.stop(r, grace).await {
+                self.report(Report::Note(format!(
+                    "stopping {role} replica {}: {e}",
+                    r.id
+                )));
+            }
+            if let Err(e) = self.runtime.remove(r).await {
+                self.report(Report::Note(format!(
+                    "removing {role} replica {}: {e}",
+                    r.id
+                )));
+            }
+            lock(&self.registry).remove(&r.id);
+            stopped.push(r.id.clone());
+        }
+        self.report(Report::Fact(Input::Scaled {
+            role,
+            started: Vec::new(),
+            stopped,
+        }));
     }
 
     async fn resize(&self, role: Role, cpus: Option<f64>, memory: Option<u64>) {

@@ -2,7 +2,9 @@
 //! version it is and can be told to misbehave — errors (from the start or
 //! after N requests), latency, a slow start, a crash after N requests, a memory hog, a health check that never
 //! passes — with flags or `DEMO_*` environment variables, so a container
-//! needs nothing but its environment.
+//! needs nothing but its environment. Two endpoints make load on demand:
+//! `GET /slow?ms=N` answers after N ms (requests in flight, for scaling by
+//! in-flight) and `GET /grow?mib=N` keeps N MiB more (memory nearing a limit).
 
 use bytes::Bytes;
 use color_eyre::eyre::{Result, WrapErr, eyre};
@@ -182,6 +184,23 @@ async fn handle(
             Ok(r)
         }
         (_, "/sse") => Ok(events(v)),
+        (&Method::GET, "/slow") => {
+            // As long as asked (at most a minute): in-flight load on demand.
+            let ms = query(&req, "ms").unwrap_or(1000).min(60_000);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            Ok(text(StatusCode::OK, v, format!("{v}: slept {ms} ms\n")))
+        }
+        (&Method::GET, "/grow") => {
+            // Memory that grows a request at a time and is kept (at most
+            // 64 MiB a request), so a limit can be watched being neared.
+            let mib = query(&req, "mib").unwrap_or(1).min(64);
+            let held = hoard(&state, mib);
+            Ok(text(
+                StatusCode::OK,
+                v,
+                format!("{v}: holding {held} MiB\n"),
+            ))
+        }
         _ => Ok(text(StatusCode::OK, v, format!("hello from {v}\n"))),
     }
 }
@@ -200,6 +219,26 @@ fn health(cfg: &AppConfig) -> Response<Body> {
     }
 }
 
+/// `?key=N` of the request's query, if it is a number.
+fn query(req: &Request<Incoming>, key: &str) -> Option<u64> {
+    req.uri()
+        .query()?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
+}
+
+/// Keep `mib` more MiB (every page touched, so it is really used);
+/// returns the MiB held in all.
+fn hoard(state: &State, mib: u64) -> u64 {
+    let mut block = vec![0u8; (mib as usize) << 20];
+    for i in (0..block.len()).step_by(4096) {
+        block[i] = 1;
+    }
+    let mut hoard = state.hoard.lock().unwrap_or_else(|e| e.into_inner());
+    hoard.push(block);
+    hoard.iter().map(|b| (b.len() >> 20) as u64).sum()
+}
+
 /// The faults served request `n` sets off: exit past `DEMO_CRASH_AFTER`,
 /// hold on to `DEMO_HOG_MIB` more memory.
 fn crash_or_hog(state: &State, n: u64) {
@@ -214,16 +253,7 @@ fn crash_or_hog(state: &State, n: u64) {
         std::process::exit(3);
     }
     if let Some(mib) = cfg.hog_mib {
-        let mut block = vec![0u8; (mib as usize) << 20];
-        // Touch every page so the memory is really used.
-        for i in (0..block.len()).step_by(4096) {
-            block[i] = 1;
-        }
-        state
-            .hoard
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(block);
+        hoard(state, mib);
     }
 }
 

@@ -8,6 +8,7 @@
 //! every key's range in the words messages and docs both use. Nothing starts
 //! from a plan that fails either step. `docs/PLAN.md` documents every key.
 
+mod autoscale;
 mod engine_rules;
 mod grammar;
 mod guard_set;
@@ -20,6 +21,7 @@ mod types;
 mod units;
 mod validate;
 
+pub use autoscale::{AutoscalePlan, ScaleTarget};
 pub use guard_set::{GuardSetError, parse_guard_set};
 pub use parse::{LoadOptions, Located, PlanError, load, load_fleet, load_with, parse, parse_with};
 pub use ranges::limits_ignored;

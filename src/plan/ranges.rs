@@ -61,6 +61,36 @@ const VERSION: &[&str] = &["stable", "canary"];
 /// docs/PLAN.md's row of the key contains `expected` word for word.
 pub const RANGES: &[KeyRange] = &[
     KeyRange {
+        tables: &["autoscale"],
+        key: "min",
+        expected: "a whole number 1–64",
+    },
+    KeyRange {
+        tables: &["autoscale"],
+        key: "max",
+        expected: "a whole number 1–64, at least autoscale.min",
+    },
+    KeyRange {
+        tables: &["autoscale"],
+        key: "target_inflight",
+        expected: "a whole number 1–10000",
+    },
+    KeyRange {
+        tables: &["autoscale"],
+        key: "target_cpu",
+        expected: "a whole number 1–1000 (percent of one core)",
+    },
+    KeyRange {
+        tables: &["autoscale"],
+        key: "memory_ceiling",
+        expected: "a size of at least 6MiB (Docker's minimum)",
+    },
+    KeyRange {
+        tables: &["autoscale"],
+        key: "scale_down_after",
+        expected: "a duration above 0 and at most 1h",
+    },
+    KeyRange {
         tables: VERSION,
         key: "replicas",
         expected: "a whole number 1–64",

@@ -54,6 +54,9 @@ pub struct Plan {
     /// Where Swarm places replicas (runtime = swarm).
     #[serde(default)]
     pub swarm: SwarmPlan,
+    /// Size the running versions by their usage (see `plan/autoscale.rs`).
+    #[serde(default)]
+    pub autoscale: Option<super::autoscale::AutoscalePlan>,
 }
 
 /// `[swarm]`: placement of replicas by Swarm (runtime = swarm only).

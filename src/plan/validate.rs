@@ -87,6 +87,7 @@ pub(super) fn validate(
     guard(plan)?;
     steps(plan)?;
     swarm(plan)?;
+    super::autoscale::check(plan)?;
     for (key, d) in [
         ("drain.timeout", plan.drain.timeout),
         ("drain.stop_grace", plan.drain.stop_grace),

@@ -33,6 +33,7 @@ pub mod preview;
 mod public_error;
 mod relay;
 pub mod request_rules;
+mod retire;
 mod router;
 pub mod routes;
 mod server;
@@ -43,6 +44,7 @@ mod upstream;
 mod worker;
 
 pub use drain::DrainReport;
+pub use retire::Held;
 pub use router::{ProxyOptions, Router, Table};
 pub use routes::{Route, Routes};
 pub use server::{bind_public, serve, serve_listeners, spawn_workers};

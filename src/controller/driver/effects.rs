@@ -49,6 +49,12 @@ impl Driver {
                 Effect::RestoreStable => self.restore_stable(),
                 Effect::ResetMetrics { role } => self.deps.metrics.reset(role),
                 Effect::Resize { role, cpus, memory } => self.op(Op::Resize { role, cpus, memory }),
+                Effect::Scale {
+                    role,
+                    from,
+                    to,
+                    spec,
+                } => self.scale(role, from, to, spec),
                 Effect::RunHook { name, command } => self.run_hook(name, command),
                 Effect::Persist => self.persist(),
                 Effect::Emit(kind) => self.emit(kind),

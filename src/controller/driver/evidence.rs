@@ -137,6 +137,7 @@ impl Driver {
     /// machine (evidence first, so a bake that ends now sees it; then the
     /// clock; then a breach).
     pub(super) fn guard_tick(&mut self) {
+        self.autoscale_tick();
         let st = self.machine.state();
         let judging = st.phase.takes_traffic();
         let muted = st.muted;
@@ -166,6 +167,7 @@ impl Driver {
         }
         if let Some(b) = crate::guard::first_breach(&self.judging.guards).cloned() {
             self.feed(Input::Breach { verdict: b });
+            self.autoscale_breach();
         }
     }
 
@@ -209,6 +211,7 @@ impl Driver {
             evidence: None,
         };
         self.feed(Input::Breach { verdict });
+        self.autoscale_breach();
     }
 
     /// Once a second: a snapshot, and a tick with both versions' figures

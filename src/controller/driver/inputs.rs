@@ -7,6 +7,9 @@ use super::*;
 impl Driver {
     pub(super) fn command(&mut self, cmd: Command) {
         let Command { request, reply } = cmd;
+        if request.action == crate::model::Action::UndoPromote {
+            self.settle_undo();
+        }
         match self
             .machine
             .apply(Input::Action(request.clone()), Utc::now())
@@ -63,6 +66,10 @@ impl Driver {
                 result: Err(detail),
                 ..
             }
+            | Report::Scaled {
+                result: Err(detail),
+                ..
+            }
             | Report::Note(detail) => crate::text::clean_in_place(detail),
             _ => {}
         }
@@ -91,6 +98,12 @@ impl Driver {
                     message: format!("stable could not start: {detail}"),
                 });
             }
+            Report::Scaled {
+                role,
+                from,
+                to,
+                result,
+            } => self.scaled_up(role, from, to, result),
             Report::Fact(input) => self.worker_fact(input),
             Report::Note(message) => self.emit(EventKind::Warning { message }),
             Report::Pull { role, report } => {
@@ -365,5 +378,6 @@ impl Driver {
                 self.usage[role.index()].record(&name, now, &by_role[role.index()]);
             }
         }
+        self.autoscale_sample();
     }
 }

@@ -18,10 +18,12 @@
 //! the weight goes to 0 before anything else, in this task, and the drain
 //! and removal follow on the worker.
 
+mod autoscaling;
 mod effects;
 mod evidence;
 mod handover;
 mod inputs;
+mod scaling;
 mod startup;
 
 pub use evidence::EvidenceSnapshot;
@@ -44,7 +46,7 @@ use crate::model::{
 };
 use crate::plan::{GuardPlan, Plan};
 use crate::proxy::Router;
-use crate::runtime::{Replica, ReplicaStats, Runtime, RuntimeEvent};
+use crate::runtime::{Replica, ReplicaStats, Runtime, RuntimeEvent, VersionSpec};
 use chrono::Utc;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -176,6 +178,7 @@ pub fn spawn(deps: ControllerDeps) -> (ControllerHandle, JoinHandle<()>) {
             canary_since_tick: false,
         },
         usage: Default::default(),
+        scaler: autoscaling::Scaler::new(&deps.plan, deps.runtime.kind()),
         deps,
     };
     let first = driver.view();
@@ -217,6 +220,8 @@ struct Driver {
     judging: Judging,
     /// Each role's resource history (stable, canary), from the stats samples.
     usage: [super::usage::UsageHistory; 2],
+    /// `[autoscale]`: what it has seen and last changed.
+    scaler: autoscaling::Scaler,
 }
 
 /// The worker's side: the replicas it and the driver share, the operations

@@ -11,6 +11,7 @@ impl Driver {
         for w in self.machine.take_notes() {
             self.emit(EventKind::Warning { message: w });
         }
+        self.autoscale_warnings();
         let grace = self.deps.plan.drain.stop_grace.get();
         let listed = self.reconcile_inventory().await;
         match self.deps.restored.take() {

@@ -32,12 +32,8 @@ impl Transition<'_> {
             Action::SetGuards { guards } => self.set_guards(&req, &guards)?,
             Action::Resize { role, cpus, memory } => self.resize(&req, role, cpus, memory)?,
             Action::Abort => self.abort(&req, reason)?,
-            Action::Scale { .. } | Action::UndoPromote => {
-                return Err(refuse(
-                    codes::NOT_SUPPORTED,
-                    format!("cannot {}: not built yet", req.action.name()),
-                ));
-            }
+            Action::Scale { role, replicas } => self.scale(&req, role, replicas)?,
+            Action::UndoPromote => self.undo_promote(&req, reason)?,
             Action::MuteGuards { muted } => self.mute_guards(&req, muted),
             Action::AckBreach => {
                 let detail = if self.st.last_breach.take().is_some() {

@@ -281,6 +281,8 @@ impl Transition<'_> {
                 self.persist();
             }
             (Role::Stable, Phase::Promoting) => {
+                self.st.stable_stopping = false;
+                self.st.weight_before_promote = None;
                 let Some(mut promoted) = self.st.canary.take() else {
                     // Only a state restored inconsistent gets here (a
                     // promotion without a canary): finish as idle; the

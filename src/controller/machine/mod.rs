@@ -40,6 +40,7 @@ mod facts;
 mod guards;
 mod moves;
 mod restore;
+mod scale;
 use super::release::{Outcome, ReleaseState, ReplicaMark, version_label};
 use crate::model::{
     Action, ActionRequest, Actor, BreachView, EventKind, GuardVerdict, Phase, Refusal, Role,
@@ -318,6 +319,18 @@ impl Transition<'_> {
             } => self.drain_done(role, finished, cut),
             Input::Removed { role } => self.removed(role),
             Input::Evidence { waiting } => self.st.evidence_waiting = waiting,
+            Input::Scaled {
+                role,
+                started,
+                stopped,
+            } => self.scaled(role, started, stopped),
+            Input::ScaleFailed {
+                role,
+                from,
+                to,
+                detail,
+            } => self.scale_failed(role, from, to, &detail),
+            Input::StopBegun { role } => self.stop_begun(role),
             Input::Tick => self.tick(),
         }
         Ok(())

@@ -62,6 +62,8 @@ impl Transition<'_> {
     pub(super) fn begin_promote(&mut self, by: Actor, reason: Option<String>) {
         self.clear_timers();
         self.fx.push(Effect::ArmTrips { trips: Trips::OFF });
+        self.st.weight_before_promote = Some(self.st.weight_permille);
+        self.st.stable_stopping = false;
         self.set_weight(1000, by, reason.clone());
         self.set_phase(Phase::Promoting, by, reason);
         self.st.removing = Some(Role::Stable);
@@ -96,6 +98,8 @@ impl Transition<'_> {
         if from_promote {
             self.fx.push(Effect::RestoreStable);
             self.st.removing = None;
+            self.st.stable_stopping = false;
+            self.st.weight_before_promote = None;
         }
         if let Some(b) = announce {
             self.emit(b);

@@ -81,6 +81,10 @@ pub(super) fn repair(plan: &Plan, st: &mut ReleaseState) -> Vec<String> {
     if st.stable.version.is_none() {
         st.stable.version = Some(version_label(&st.stable, "stable"));
     }
+    if st.phase != Phase::Promoting {
+        st.stable_stopping = false;
+        st.weight_before_promote = None;
+    }
     if st.phase != Phase::Warming {
         st.warmup_pending = false;
     }
