@@ -23,6 +23,7 @@ mod drain_view;
 mod faults_engine;
 mod faults_proxy;
 mod faults_release;
+mod fleet_daemon;
 mod guards_e2e;
 mod guards_sim;
 mod hostile_text;

@@ -1,0 +1,248 @@
+//! Several services behind one daemon (`[[services]]`), through real
+//! sockets and real replicas (the process runtime running the demo app):
+//! the public listener routes by Host, each service is released on its
+//! own — deploy, weight, promote — while the test's own client keeps
+//! asking all three, and not one request fails or reaches another service.
+
+use cutover::daemon::fleet::{FleetConfig, RunningFleet, start_fleet};
+use cutover::model::{Action, ActionRequest, Actor, Phase};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const SERVICES: [&str; 3] = ["shop", "api", "admin"];
+
+fn plan(exe: &str) -> String {
+    let mut text = String::from("[listen]\npublic = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n");
+    for name in SERVICES {
+        text.push_str(&format!(
+            r#"
+[[services]]
+service = "fleet-{name}"
+hosts = ["{name}.example.test"]
+runtime = "process"
+[services.stable]
+command = [{exe:?}, "demo-app", "--bind", "127.0.0.1", "--port", "{{port}}", "--version", "{name}-v1"]
+[services.health]
+interval = "100ms"
+timeout = "100ms"
+healthy_after = 1
+[services.drain]
+timeout = "5s"
+[services.deploy]
+command = [{exe:?}, "demo-app", "--bind", "127.0.0.1", "--port", "{{port}}", "--version", "{{version}}"]
+"#
+        ));
+    }
+    text
+}
+
+/// What the test's client saw.
+#[derive(Debug, Default)]
+struct Seen {
+    ok: AtomicU64,
+    failed: AtomicU64,
+    /// Answers from another service's version.
+    misrouted: AtomicU64,
+    examples: Mutex<Vec<String>>,
+}
+
+impl Seen {
+    fn bad(&self, counter: &AtomicU64, what: String) {
+        counter.fetch_add(1, Ordering::SeqCst);
+        let mut ex = self.examples.lock().unwrap();
+        if ex.len() < 10 {
+            ex.push(what);
+        }
+    }
+}
+
+/// Two loops until `stop`: one on keep-alive connections, one opening a
+/// connection per request; each asks the three hosts in turn.
+fn load(
+    addr: std::net::SocketAddr,
+    stop: Arc<AtomicBool>,
+    seen: Arc<Seen>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    [true, false]
+        .into_iter()
+        .map(|keep_alive| {
+            let (stop, seen) = (stop.clone(), seen.clone());
+            tokio::spawn(async move {
+                let mut b = reqwest::Client::builder()
+                    .no_proxy()
+                    .timeout(Duration::from_secs(10));
+                if !keep_alive {
+                    b = b.pool_max_idle_per_host(0);
+                }
+                let http = b.build().unwrap();
+                let mut i = 0usize;
+                while !stop.load(Ordering::SeqCst) {
+                    let name = SERVICES[i % 3];
+                    i += 1;
+                    let r = http
+                        .get(format!("http://{addr}/"))
+                        .header("host", format!("{name}.example.test"))
+                        .send()
+                        .await;
+                    match r {
+                        Ok(r) if r.status() == 200 => {
+                            let v = r
+                                .headers()
+                                .get("x-version")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("")
+                                .to_string();
+                            if v.starts_with(&format!("{name}-")) {
+                                seen.ok.fetch_add(1, Ordering::SeqCst);
+                            } else {
+                                seen.bad(&seen.misrouted, format!("{name} answered by {v:?}"));
+                            }
+                        }
+                        Ok(r) => seen.bad(&seen.failed, format!("{name}: {}", r.status())),
+                        Err(e) => seen.bad(&seen.failed, format!("{name}: {e}")),
+                    }
+                    tokio::time::sleep(Duration::from_millis(3)).await;
+                }
+            })
+        })
+        .collect()
+}
+
+async fn act(d: &RunningFleet, service: &str, action: Action) {
+    let client = d.client(service).unwrap();
+    let req = ActionRequest {
+        action,
+        by: Actor::Cli,
+        reason: None,
+    };
+    client
+        .act(&req)
+        .await
+        .unwrap_or_else(|e| panic!("{service}: {e}"));
+}
+
+async fn until(
+    d: &RunningFleet,
+    service: &str,
+    what: &str,
+    ok: impl Fn(&cutover::model::StateView) -> bool,
+) {
+    let h = d.service(service).unwrap().controller.clone();
+    crate::support::wait::eventually(30, what, || ok(&h.state())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_services_behind_one_listener_release_one_by_one_under_load() {
+    let exe = env!("CARGO_BIN_EXE_cutover");
+    let root = tempfile::tempdir().unwrap();
+    let fleet = cutover::plan::services::parse_fleet(&plan(exe), "fleet.toml", Default::default())
+        .expect("the test's fleet plan parses");
+    let d = start_fleet(FleetConfig {
+        fleet,
+        state_root: root.path().to_path_buf(),
+        allow_remote_admin: false,
+        deploy_canary: false,
+        runtime: None,
+        labels: Default::default(),
+    })
+    .await
+    .expect("the fleet daemon starts");
+    for name in SERVICES {
+        until(&d, &format!("fleet-{name}"), "stable healthy", |s| {
+            s.stable.healthy() == 1
+        })
+        .await;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(Seen::default());
+    let loops = load(d.public_addr, stop.clone(), seen.clone());
+
+    for name in SERVICES {
+        let service = format!("fleet-{name}");
+        act(
+            &d,
+            &service,
+            Action::Deploy {
+                image: format!("{name}-v2"),
+            },
+        )
+        .await;
+        until(&d, &service, "canary healthy", |s| {
+            s.canary.as_ref().is_some_and(|c| c.healthy() == 1)
+        })
+        .await;
+        act(&d, &service, Action::SetWeight { permille: 500 }).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        act(&d, &service, Action::Promote { force: false }).await;
+        until(&d, &service, "promoted", |s| {
+            s.phase == Phase::Idle && s.stable.version == format!("{name}-v2")
+        })
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::SeqCst);
+    for l in loops {
+        l.await.unwrap();
+    }
+    let (ok, failed, misrouted) = (
+        seen.ok.load(Ordering::SeqCst),
+        seen.failed.load(Ordering::SeqCst),
+        seen.misrouted.load(Ordering::SeqCst),
+    );
+    eprintln!("fleet under load: {ok} ok, {failed} failed, {misrouted} misrouted");
+    let examples = seen.examples.lock().unwrap().clone();
+    assert_eq!((failed, misrouted), (0, 0), "{examples:#?}");
+    assert!(ok > 300, "the load ran throughout: {ok}");
+
+    // A host no service claims: a plain 404, never another service.
+    let r = crate::support::http()
+        .get(format!("http://{}/", d.public_addr))
+        .header("host", "elsewhere.example.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.headers().get("x-version").is_none());
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("no service here answers for this host")
+    );
+
+    // The admin API: a request names its service; without a name it says
+    // which there are; another service's token does not reach it.
+    let admin = format!("http://{}/v1/state", d.admin_addr);
+    let shop = d.service("fleet-shop").unwrap();
+    let http = crate::support::http();
+    let r = http
+        .get(&admin)
+        .bearer_auth(&shop.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let said = r.text().await.unwrap();
+    assert!(
+        said.contains("fleet-admin, fleet-api, fleet-shop"),
+        "{said}"
+    );
+    let r = http
+        .get(&admin)
+        .bearer_auth(&shop.token)
+        .header("x-cutover-service", "fleet-api")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "shop's token is not api's");
+    let r = http
+        .get(format!("http://{}/v1/services", d.admin_addr))
+        .bearer_auth(&shop.token)
+        .send()
+        .await
+        .unwrap();
+    let list: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(list["services"].as_array().unwrap().len(), 3, "{list}");
+    d.stop().await;
+}
