@@ -48,6 +48,7 @@ mod state_dir_trust;
 mod swarm_e2e;
 mod takeover;
 mod text_sanitize;
+mod tui_act_snapshots;
 mod tui_pty;
 mod tui_snapshots;
 mod watchers;

@@ -24,10 +24,7 @@ pub fn runtime_of(s: &StateView) -> Option<RuntimeKind> {
 /// limits of running replicas (process, static).
 pub fn can_resize(s: &StateView) -> Result<(), String> {
     match runtime_of(s) {
-        Some(k) if !k.honours_limits() => Err(format!(
-            "resize: {}",
-            crate::plan::ranges::limits_ignored(k)
-        )),
+        Some(k) if !k.honours_limits() => Err(format!("{k} cannot resize: docker and swarm only")),
         _ => Ok(()),
     }
 }
@@ -36,10 +33,7 @@ pub fn can_resize(s: &StateView) -> Result<(), String> {
 /// version (static: its upstreams run elsewhere).
 pub fn can_scale(s: &StateView) -> Result<(), String> {
     match runtime_of(s) {
-        Some(RuntimeKind::Static) => Err(
-            "scale: runtime \"static\" cannot add or remove replicas: its upstreams run elsewhere; change them there, then deploy the new list"
-                .into(),
-        ),
+        Some(RuntimeKind::Static) => Err("static cannot scale: its upstreams run elsewhere".into()),
         _ => Ok(()),
     }
 }

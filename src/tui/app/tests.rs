@@ -325,7 +325,10 @@ fn a_read_only_cockpit_offers_no_action() {
     }
     // The same model, operated, offers them all.
     a.access = Access::Operate;
-    assert_eq!(a.help_sections().len(), 8);
+    // The cockpit, weight entry, confirmation, drain picker, guards and
+    // their edit, logs, reason, then new canary, scale, resize and the
+    // typed confirmation.
+    assert_eq!(a.help_sections().len(), 12);
     assert!(a.footer_hints(Mode::Live).iter().any(|h| h.1 == "promote"));
 }
 
