@@ -24,6 +24,7 @@ mod faults_release;
 mod guards_e2e;
 mod guards_sim;
 mod hostile_text;
+mod images_api;
 mod journal_asciicast;
 mod journal_player;
 mod journal_reader;
