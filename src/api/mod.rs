@@ -21,6 +21,7 @@
 //! `bad_request`), 401, 403 (`read_only`), 404, 405, 409 (refused in this phase), 413 or 503.
 
 pub mod client;
+pub mod confirm;
 mod deploy_follow;
 mod error;
 mod reads;

@@ -63,8 +63,10 @@ pub fn typed_confirmation(s: &StateView, action: &Action) -> Option<Risk> {
 
 /// What speaks against the canary now: each red guard, then whether the
 /// evidence is too thin to judge it (one line for all unjudged guards).
-/// A plan with every guard switched off has no verdicts, and a muted
-/// guard's verdict is the operator's own call: neither counts here.
+/// A canary no guard has judged yet (none has run since it took traffic)
+/// is thin evidence too. A plan with every guard switched off has no
+/// verdicts, and a muted guard's verdict is the operator's own call:
+/// neither counts here.
 pub fn evidence_against(s: &StateView) -> Vec<String> {
     let mut out: Vec<String> = s
         .guards
@@ -79,8 +81,24 @@ pub fn evidence_against(s: &StateView) -> Vec<String> {
         .collect();
     if !unjudged.is_empty() {
         out.push(insufficient(s, &unjudged));
+    } else if s.canary.is_some() && s.guards.is_empty() && !s.guards_muted && guards_on(s) {
+        // Guards are on, and none has said anything of this canary yet.
+        out.push("evidence insufficient: no guard has judged the canary yet".into());
     }
     out
+}
+
+/// Whether the thresholds in force switch any guard on (unknown, from an
+/// older daemon: not assumed).
+fn guards_on(s: &StateView) -> bool {
+    s.thresholds.as_ref().is_some_and(|g| {
+        g.max_error_ratio.is_some()
+            || g.max_error_rate.is_some()
+            || g.max_p99.is_some()
+            || g.max_p99_ratio.is_some()
+            || g.trip_after.is_some()
+            || g.max_failed_requests.is_some()
+    })
 }
 
 fn red(g: &GuardVerdict) -> String {

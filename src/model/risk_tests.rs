@@ -142,18 +142,28 @@ fn insufficient_evidence_says_how_much_there_is() {
 }
 
 #[test]
-fn muted_or_no_guards_are_not_evidence_against() {
+fn guards_that_have_said_nothing_yet_are_thin_evidence_unless_off_or_muted() {
     let mut s = state(250, vec![]);
+    let promote = Action::Promote { force: false };
     assert_eq!(
-        typed_confirmation(&s, &Action::Promote { force: false }),
-        None
+        typed_confirmation(&s, &promote).unwrap().reasons,
+        ["evidence insufficient: no guard has judged the canary yet"]
     );
+    // Every guard switched off: nothing to wait for.
+    let t = s.thresholds.as_mut().unwrap();
+    (
+        t.max_error_ratio,
+        t.max_error_rate,
+        t.max_p99,
+        t.max_p99_ratio,
+    ) = (None, None, None, None);
+    (t.trip_after, t.max_failed_requests) = (None, None);
+    assert_eq!(typed_confirmation(&s, &promote), None);
+    // Muted: the operator's call.
+    let mut s = state(250, vec![]);
     let mut muted = verdict(Guard::MaxErrorRatio, GuardStatus::Muted, 5, 5);
     muted.value = None;
     s.guards = vec![muted];
     s.guards_muted = true;
-    assert_eq!(
-        typed_confirmation(&s, &Action::Promote { force: false }),
-        None
-    );
+    assert_eq!(typed_confirmation(&s, &promote), None);
 }

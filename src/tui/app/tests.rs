@@ -30,7 +30,16 @@ pub(crate) fn state(phase: Phase, weight: u16) -> StateView {
         step: None,
         stable: v(Role::Stable),
         canary: Some(v(Role::Canary)),
-        guards: vec![],
+        // Judged and passing: the ordinary confirmations (the typed ones
+        // have their own tests).
+        guards: vec![GuardVerdict {
+            name: Guard::MaxErrorRatio,
+            value: Some(0.9),
+            threshold: 1.25,
+            status: GuardStatus::Pass,
+            detail: String::new(),
+            evidence: None,
+        }],
         guards_muted: false,
         thresholds: Some(crate::plan::GuardPlan::default()),
         freeze: None,
