@@ -338,6 +338,10 @@ pub struct WeightArgs {
     /// The canary's share in percent, 0–100 (fractions allowed: 2.5)
     #[arg(value_parser = values::percent, allow_negative_numbers = true)]
     pub percent: f64,
+    /// Do not ask for the service name when the jump is risky (more than
+    /// 25 points up while a guard is red or has not judged)
+    #[arg(long)]
+    pub yes: bool,
     #[command(flatten, next_help_heading = FINDING)]
     pub target: Target,
 }

@@ -63,7 +63,7 @@ fn each_verb_has_only_the_flags_it_honours() {
         ),
         ("tui", &["theme"], true),
         ("status", &["json"], true),
-        ("weight", &[], true),
+        ("weight", &["yes"], true),
         ("deploy", &["canary"], true),
         ("pause", &[], true),
         ("resume", &[], true),

@@ -285,6 +285,47 @@ async fn headless_verbs_drive_releases_with_their_exit_codes() {
     }
 }
 
+/// A jump of more than 25 points up while the guards have not judged the
+/// canary (no traffic here) wants the service name typed: with no terminal
+/// it is refused, saying why and naming --yes; --yes goes ahead; a small
+/// step or a move back to stable is never asked about.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_risky_weight_jump_wants_the_service_name_or_yes() {
+    let f = fixture("cli-risky").await;
+    code(
+        &f.run(&["deploy", "--canary", &f.addr(1)]).await,
+        0,
+        "deploy",
+    );
+    f.until("canary", |s| s.phase == Phase::Canary).await;
+    code(
+        &f.run(&["weight", "20"]).await,
+        0,
+        "weight 20: a small step",
+    );
+    let r = f.run(&["weight", "80"]).await;
+    code(&r, 1, "weight 80 without --yes");
+    assert!(
+        r.stderr.contains("without confirmation")
+            && r.stderr.contains("evidence insufficient")
+            && r.stderr.contains("type the service name")
+            && r.stderr.contains("pass --yes"),
+        "{r:?}"
+    );
+    assert_eq!(f.state().await.weight_permille, 200, "nothing changed");
+    let r = f.run(&["promote"]).await;
+    code(&r, 1, "promote without --yes");
+    assert!(r.stderr.contains("evidence insufficient"), "{r:?}");
+    code(
+        &f.run(&["weight", "80", "--yes"]).await,
+        0,
+        "weight 80 --yes",
+    );
+    code(&f.run(&["weight", "0"]).await, 0, "back to stable, unasked");
+    assert_eq!(f.state().await.weight_permille, 0);
+    f.daemon.stop().await;
+}
+
 /// `wait` started before the outcome follows the release to its end; one
 /// that never comes times out with 1; a failed release is 1 for every wait.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

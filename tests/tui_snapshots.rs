@@ -260,7 +260,7 @@ fn replay_banner_with_timeline() {
 }
 
 /// A replay is read-only and says nothing an operator could act on: no
-/// "deploy --canary" in the empty canary panel, no action key in the
+/// "n deploys a new canary" in the empty canary panel, no action key in the
 /// footer, the banner or the help (which lists the replay keys only). The
 /// same model live offers them all.
 #[test]
@@ -280,7 +280,7 @@ fn replay_shows_no_action_hints() {
     assert!(matches!(replay_help.popup, Some(Popup::Help { .. })));
     // What acting looks like on screen: the deploy hint, the acknowledge
     // hint and every acting key's hint in the live footer and help.
-    let mut acting: Vec<&str> = vec!["deploy --canary", "acknowledge"];
+    let mut acting: Vec<&str> = vec!["deploys a new canary", "acknowledge"];
     for (_, rows) in live.help_sections() {
         for (_, hint) in rows {
             if [
@@ -298,7 +298,12 @@ fn replay_shows_no_action_hints() {
     }
     assert!(acting.len() >= 7, "{acting:?}");
     let live_screen = screen(&live, &Theme::dark(), 120, 36);
-    for hint in ["deploy --canary", "acknowledge", "promote", "rollback"] {
+    for hint in [
+        "n deploys a new canary",
+        "acknowledge",
+        "promote",
+        "rollback",
+    ] {
         assert!(
             live_screen.contains(hint),
             "live shows {hint:?}:\n{live_screen}"

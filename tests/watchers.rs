@@ -45,7 +45,13 @@ async fn a_read_only_token_reads_everything_and_acts_on_nothing() {
         .unwrap();
     let before = f.daemon.client().state().await.unwrap();
 
-    for path in ["/v1/state", "/v1/metrics", "/v1/guards", "/v1/logs?tail=5"] {
+    for path in [
+        "/v1/state",
+        "/v1/metrics",
+        "/v1/guards",
+        "/v1/logs?tail=5",
+        "/v1/images",
+    ] {
         let r = http
             .get(format!("http://{admin}{path}"))
             .bearer_auth(&watcher)

@@ -7,7 +7,8 @@
 use super::ApiError;
 use crate::cli::Target;
 use crate::model::{
-    Action, ActionReply, ActionRequest, Actor, Event, GuardPatch, Refusal, Role, StateView,
+    Action, ActionReply, ActionRequest, Actor, Event, GuardPatch, ImageCandidates, Refusal, Role,
+    StateView,
 };
 use crate::plan::GuardPlan;
 use crate::text::CleanText;
@@ -309,6 +310,14 @@ impl Client {
             },
         );
         Ok(lines.boxed())
+    }
+
+    /// What a new canary could run, and what a deploy would start
+    /// (`GET /v1/images`).
+    pub async fn images(&self) -> Result<ImageCandidates, ClientError> {
+        let mut c: ImageCandidates = self.get_json("/v1/images").await?;
+        c.images.clean_text();
+        Ok(c)
     }
 
     /// The last `tail` lines of the first replica of `role`.

@@ -12,6 +12,7 @@
 //! | GET    | /v1/guards    | the guard thresholds in force ([`GuardPlan`](crate::plan::GuardPlan)) |
 //! | GET    | /v1/events    | NDJSON: a snapshot, the last `?backlog=200` journal events (and `&ticks=300` metric ticks), then every event |
 //! | GET    | /v1/logs      | `?replica=ID&tail=200` (or `?role=canary`: its first replica) |
+//! | GET    | /v1/images    | what a new canary could run, as `deploy` takes it, and what a deploy starts ([`ImageCandidates`](crate::model::ImageCandidates)) |
 //! | GET    | /metrics      | Prometheus text (no token: read-only figures)   |
 //! | GET    | /healthz      | 200 when the daemon is up (no token)            |
 //! | GET    | /v1/services  | a daemon with `[[services]]`: each one's state  |
@@ -24,6 +25,7 @@
 //! `bad_request`), 401, 403 (`read_only`), 404, 405, 409 (refused in this phase), 413 or 503.
 
 pub mod client;
+pub mod confirm;
 mod deploy_follow;
 mod error;
 pub mod fleet;

@@ -1,13 +1,13 @@
 //! The admin API's long and wide reads: the event stream (`GET
-//! /v1/events`, NDJSON from a snapshot on) and replica logs (`GET
-//! /v1/logs`). Apart from `server.rs`, which routes, authenticates and
+//! /v1/events`, NDJSON from a snapshot on), replica logs (`GET
+//! /v1/logs`) and what a new canary could run (`GET /v1/images`). Apart from `server.rs`, which routes, authenticates and
 //! acts, because these are the two handlers that stream or fan out to the
 //! runtime.
 
 use super::ApiError;
 use super::server::ApiState;
 use crate::controller::bus::{BACKLOG, TICKS};
-use crate::model::{EventKind, Role};
+use crate::model::{EventKind, ImageCandidates, Role};
 use crate::runtime::Replica;
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -179,5 +179,83 @@ pub(super) async fn get_logs(State(s): State<ApiState>, Query(q): Query<LogsQuer
         }))
         .into_response(),
         Err(e) => ApiError::new(StatusCode::BAD_GATEWAY, "runtime", e.to_string()).into_response(),
+    }
+}
+
+/// `GET /v1/images`: what a new canary could run, in the form `deploy`
+/// takes it, and what a deploy would start ([`ImageCandidates`]). A read:
+/// the watchers' token may ask too. The runtime says what it has at hand
+/// ([`crate::runtime::Runtime::images`]); a plan that deploys by version
+/// (`[deploy] image` or `command`) turns those into versions.
+pub(super) async fn get_images(State(s): State<ApiState>) -> Response {
+    let state = s.controller.state();
+    let stable_image = (!state.stable.image.is_empty()).then_some(state.stable.image.as_str());
+    let names = match &s.runtime {
+        Some(runtime) => match runtime.images(stable_image).await {
+            Ok(names) => names,
+            Err(e) => {
+                return ApiError::new(StatusCode::BAD_GATEWAY, "runtime", e.to_string())
+                    .into_response();
+            }
+        },
+        None => Vec::new(),
+    };
+    let plan = s.plan.as_deref();
+    let template = plan.and_then(|p| p.deploy.image.as_deref());
+    let by_version = plan.is_some_and(|p| {
+        p.deploy.image.is_some()
+            || (p.runtime == crate::plan::RuntimeKind::Process && p.deploy.command.is_some())
+    });
+    let images = match template {
+        Some(t) => versions_of(t, &names),
+        None => names,
+    };
+    Json(ImageCandidates {
+        images,
+        by_version,
+        replicas: Some(
+            plan.and_then(|p| p.canary.as_ref())
+                .map_or(state.stable.replicas.len().max(1) as u32, |c| c.replicas),
+        ),
+        first_step_permille: plan
+            .and_then(|p| p.steps.first())
+            .map(|s| s.weight_permille()),
+    })
+    .into_response()
+}
+
+/// The versions that fill `template` (`registry/shop:{version}`) to one of
+/// `images`, in their order: what a plan that deploys by version takes.
+pub fn versions_of(template: &str, images: &[String]) -> Vec<String> {
+    let Some((before, after)) = template.split_once(crate::plan::DeployPlan::VERSION) else {
+        return Vec::new();
+    };
+    images
+        .iter()
+        .filter_map(|i| i.strip_prefix(before)?.strip_suffix(after))
+        .filter(|v| crate::plan::DeployPlan::check_version(v).is_ok())
+        .map(str::to_string)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::versions_of;
+
+    #[test]
+    fn a_template_turns_tags_into_versions() {
+        let tags: Vec<String> = [
+            "reg:5000/shop:1.6.0",
+            "reg:5000/shop:latest",
+            "other:1",
+            "reg:5000/shop:-x",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            versions_of("reg:5000/shop:{version}", &tags),
+            ["1.6.0", "latest"]
+        );
+        assert!(versions_of("no placeholder", &tags).is_empty());
     }
 }

@@ -38,6 +38,8 @@ pub struct ApiState {
     pub controller: ControllerHandle,
     pub metrics: Arc<Metrics>,
     pub runtime: Option<Arc<dyn Runtime>>,
+    /// The plan the daemon runs: what a deploy would start (`GET /v1/images`).
+    pub plan: Option<Arc<crate::plan::Plan>>,
     pub token: Arc<str>,
     /// The watchers' token (`token.read`): reads only.
     pub read_token: Option<Arc<str>>,
@@ -138,6 +140,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/guards", get(get_guards))
         .route("/v1/events", get(super::reads::get_events))
         .route("/v1/logs", get(super::reads::get_logs))
+        .route("/v1/images", get(super::reads::get_images))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .merge(v1)

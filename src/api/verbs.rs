@@ -5,6 +5,7 @@
 //! mistakes exit 2 before any daemon is looked for).
 
 use super::client::{Client, ClientError};
+use super::confirm::{self, Ask};
 use crate::cli::{Command, Target, WaitUntil};
 use crate::model::{
     Action, ActionRequest, Actor, EventKind, GuardStatus, Outcome, Phase, Role, StateView,
@@ -12,7 +13,7 @@ use crate::model::{
 };
 use crate::plan::HumanDuration;
 use futures::StreamExt;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -29,7 +30,7 @@ pub async fn run(command: &Command, target: &Target) -> u8 {
         Command::Status(a) => status(&client, a.json).await,
         Command::Weight(a) => {
             let permille = (a.percent * 10.0).round() as u16;
-            act(&client, Action::SetWeight { permille }, None).await
+            weight(&client, permille, a.yes).await
         }
         Command::Deploy(a) => {
             // No --canary: the plan's [canary].
@@ -114,6 +115,8 @@ async fn act(client: &Client, action: Action, reason: Option<String>) -> Result<
 }
 
 /// Ask before a destructive action: `yes` skips; no terminal refuses.
+/// A risky one (see [`crate::model::risk`]) asks for the service name
+/// instead of y/N, as the cockpit does.
 async fn confirmed(
     client: &Client,
     action: Action,
@@ -122,23 +125,51 @@ async fn confirmed(
 ) -> Result<u8, ClientError> {
     if !yes {
         let state = client.state().await?;
-        let what = describe(&action, &state);
-        if !std::io::stdin().is_terminal() {
-            eprintln!(
-                "cutover: refusing to {what} without confirmation: no terminal to ask on (pass --yes)"
-            );
-            return Ok(1);
-        }
-        eprint!("{what}\nProceed? [y/N] ");
-        let _ = std::io::stderr().flush();
-        let mut line = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut line);
-        if !matches!(line.trim(), "y" | "Y" | "yes") {
-            eprintln!("cutover: cancelled, nothing changed");
+        let risk = crate::model::risk::typed_confirmation(&state, &action);
+        if !go_ahead(&describe(&action, &state), Ask::of(risk)) {
             return Ok(1);
         }
     }
     act(client, action, reason).await
+}
+
+/// `cutover weight`: at once, unless the jump is risky now; then the
+/// service name is asked for (or `--yes` given).
+async fn weight(client: &Client, permille: u16, yes: bool) -> Result<u8, ClientError> {
+    let action = Action::SetWeight { permille };
+    if !yes {
+        let state = client.state().await?;
+        if let Some(risk) = crate::model::risk::typed_confirmation(&state, &action) {
+            let what = format!(
+                "set the canary weight {} → {}",
+                crate::model::permille_text(state.weight_permille),
+                crate::model::permille_text(permille)
+            );
+            if !go_ahead(&what, Ask::Typed(risk)) {
+                return Ok(1);
+            }
+        }
+    }
+    act(client, action, None).await
+}
+
+/// Ask on the terminal; `false` (said why) when there is none or the
+/// answer is not the one asked for.
+fn go_ahead(what: &str, ask: Ask) -> bool {
+    if !std::io::stdin().is_terminal() {
+        eprintln!("cutover: {}", confirm::no_terminal(what, &ask));
+        return false;
+    }
+    let ok = confirm::ask(
+        what,
+        &ask,
+        &mut std::io::stdin().lock(),
+        &mut std::io::stderr(),
+    );
+    if !ok {
+        eprintln!("cutover: cancelled, nothing changed");
+    }
+    ok
 }
 
 /// One sentence saying exactly what an action will do, for prompts.

@@ -215,6 +215,7 @@ pub async fn start(cfg: DaemonConfig) -> Result<RunningDaemon> {
         controller: controller.clone(),
         metrics,
         runtime: Some(runtime.clone()),
+        plan: Some(Arc::new(plan.clone())),
         token: claim.token.clone().into(),
         read_token: Some(claim.dir.ensure_read_token()?.into()),
         instance: claim.instance_id.into(),

@@ -9,19 +9,25 @@
 //! One file per kind of thing: `release.rs` (roles, phases, actors,
 //! replica lifecycle), `state.rs` (the state and the one reducer that
 //! applies an event to it), `events.rs`, `guards.rs`, `actions.rs`, and
-//! `words.rs` (how figures are worded, once for every client).
+//! `words.rs` (how figures are worded, once for every client), `risk.rs`
+//! (which actions make the operator type the service name) and
+//! `capabilities.rs` (what a runtime can do to a running version).
 
 mod actions;
+pub mod capabilities;
 mod events;
 mod guards;
+mod images;
 mod permille;
 mod release;
+pub mod risk;
 mod state;
 mod words;
 
 pub use actions::*;
 pub use events::*;
 pub use guards::*;
+pub use images::ImageCandidates;
 pub use permille::Permille;
 pub use release::*;
 pub use state::*;

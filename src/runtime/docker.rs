@@ -463,6 +463,10 @@ impl Runtime for DockerRuntime {
             .map_err(|e| self.err(&format!("resize {}", replica.id), e))
     }
 
+    async fn images(&self, prefer: Option<&str>) -> Result<Vec<String>, RuntimeError> {
+        super::image::local_tags(&self.docker, prefer).await
+    }
+
     fn subscribe(&self) -> broadcast::Receiver<RuntimeEvent> {
         self.events.subscribe()
     }

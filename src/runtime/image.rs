@@ -210,3 +210,92 @@ pub async fn image_build_cmd(repo: &str) -> color_eyre::Result<()> {
     eprintln!("done in {:.1} s", took.as_secs_f64());
     Ok(())
 }
+
+/// The engine's local image tags, for the deploy prompt (`GET
+/// /v1/images`): see [`rank_tags`] for the order.
+pub async fn local_tags(
+    docker: &Docker,
+    prefer: Option<&str>,
+) -> Result<Vec<String>, RuntimeError> {
+    let list = docker
+        .list_images(Some(ListImagesOptions::default()))
+        .await
+        .map_err(|e| RuntimeError::Other(format!("cannot list the engine's images: {e}")))?;
+    Ok(rank_tags(
+        list.into_iter().map(|i| (i.created, i.repo_tags)),
+        prefer,
+    ))
+}
+
+/// How many tags the deploy prompt is offered at most.
+pub const TAGS_OFFERED: usize = 200;
+
+/// Tags of `(created, tags)` images, best first: those of the repository
+/// `prefer` names (stable's image: the next version of the service is
+/// the likely canary) first, then the newest; each once, `<none>` left
+/// out, at most [`TAGS_OFFERED`].
+pub fn rank_tags(
+    images: impl IntoIterator<Item = (i64, Vec<String>)>,
+    prefer: Option<&str>,
+) -> Vec<String> {
+    let prefer = prefer.map(repository);
+    let mut tags: Vec<(bool, i64, String)> = images
+        .into_iter()
+        .flat_map(|(created, tags)| tags.into_iter().map(move |t| (created, t)))
+        .filter(|(_, t)| !t.starts_with("<none>"))
+        .map(|(created, t)| (Some(repository(&t)) != prefer, -created, t))
+        .collect();
+    tags.sort();
+    tags.dedup_by(|a, b| a.2 == b.2);
+    tags.into_iter()
+        .map(|(_, _, t)| t)
+        .take(TAGS_OFFERED)
+        .collect()
+}
+
+/// `registry:5000/team/shop` of `registry:5000/team/shop:1.5.0` (a colon
+/// before the last `/` is a registry's port, not a tag).
+pub fn repository(image: &str) -> &str {
+    let image = image.split('@').next().unwrap_or(image);
+    match image.rfind(':') {
+        Some(i) if !image[i..].contains('/') => &image[..i],
+        _ => image,
+    }
+}
+
+#[cfg(test)]
+mod rank_tests {
+    use super::*;
+
+    #[test]
+    fn stables_repository_first_then_newest_each_once() {
+        let images = vec![
+            (10, vec!["other:1".to_string()]),
+            (
+                30,
+                vec!["tools/debug:latest".to_string(), "<none>:<none>".into()],
+            ),
+            (20, vec!["shop:1.6.0".to_string(), "shop:latest".into()]),
+            (5, vec!["shop:1.4.2".to_string(), "other:1".into()]),
+        ];
+        assert_eq!(
+            rank_tags(images, Some("shop:1.4.2")),
+            [
+                "shop:1.6.0",
+                "shop:latest",
+                "shop:1.4.2",
+                "tools/debug:latest",
+                "other:1"
+            ]
+        );
+        assert_eq!(
+            repository("registry:5000/team/shop:1.5.0"),
+            "registry:5000/team/shop"
+        );
+        assert_eq!(
+            repository("registry:5000/team/shop"),
+            "registry:5000/team/shop"
+        );
+        assert_eq!(repository("shop@sha256:abc"), "shop");
+    }
+}

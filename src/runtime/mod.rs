@@ -242,6 +242,15 @@ pub trait Runtime: Send + Sync + 'static {
         memory: Option<u64>,
     ) -> Result<(), RuntimeError>;
 
+    /// What a new canary could run here, best first, for the deploy
+    /// prompt's completion (`GET /v1/images`): an image runtime's local
+    /// tags (`prefer`'s repository first: stable's image), the versions a
+    /// process runtime ran lately. Runtimes with nothing local to offer
+    /// (static upstreams) need not override it.
+    async fn images(&self, _prefer: Option<&str>) -> Result<Vec<String>, RuntimeError> {
+        Ok(Vec::new())
+    }
+
     /// Exits, OOM kills and reachability changes, as they happen.
     fn subscribe(&self) -> broadcast::Receiver<RuntimeEvent>;
 

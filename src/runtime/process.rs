@@ -72,10 +72,16 @@ struct Child {
 
 pub struct ProcessRuntime {
     children: Mutex<BTreeMap<String, Arc<Child>>>,
+    /// Versions this runtime started, newest first (at most
+    /// [`VERSIONS_KEPT`]): what the deploy prompt offers.
+    ran: Mutex<Vec<String>>,
     events: broadcast::Sender<RuntimeEvent>,
     /// The instance this runtime works for (see `instance.rs`).
     instance: Mutex<Option<Instance>>,
 }
+
+/// How many versions a process runtime remembers having run.
+pub const VERSIONS_KEPT: usize = 8;
 
 impl Default for ProcessRuntime {
     fn default() -> Self {
@@ -87,6 +93,7 @@ impl ProcessRuntime {
     pub fn new() -> ProcessRuntime {
         ProcessRuntime {
             children: Mutex::new(BTreeMap::new()),
+            ran: Mutex::new(Vec::new()),
             events: broadcast::channel(256).0,
             instance: Mutex::new(None),
         }
@@ -131,6 +138,10 @@ impl Runtime for ProcessRuntime {
                 .and_then(Result::err)
                 .unwrap_or_else(|| RuntimeError::Other("start failed".into())));
         }
+        let mut ran = self.ran.lock().unwrap_or_else(|e| e.into_inner());
+        ran.retain(|v| *v != spec.version);
+        ran.insert(0, spec.version.clone());
+        ran.truncate(VERSIONS_KEPT);
         Ok(results.into_iter().flatten().collect())
     }
 
@@ -269,6 +280,12 @@ impl Runtime for ProcessRuntime {
         Err(RuntimeError::Other(
             "the process runtime cannot change the limits of a running process".into(),
         ))
+    }
+
+    /// The versions of recent deploys: a process runtime has no image
+    /// store to list.
+    async fn images(&self, _prefer: Option<&str>) -> Result<Vec<String>, RuntimeError> {
+        Ok(self.ran.lock().unwrap_or_else(|e| e.into_inner()).clone())
     }
 
     fn subscribe(&self) -> broadcast::Receiver<RuntimeEvent> {

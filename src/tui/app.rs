@@ -9,9 +9,14 @@
 //! The model is split along its seams: this file holds the struct and its
 //! queries; `view` the view-state types, `effect` what goes out,
 //! `inputs` what comes in from the daemon or player, `keys` and `mouse`
-//! the operator's hands, `hints` what the footer and help offer them,
+//! the operator's hands (`act_keys` the prompts of new canary, scale,
+//! resize and the typed confirmation), `undo` the window after a weight
+//! change or promote, `hints` what the footer and help offer them,
 //! `scroll` the limits both scroll within.
 
+mod act_keys;
+#[cfg(test)]
+mod act_keys_tests;
 mod effect;
 mod guard_keys;
 #[cfg(test)]
@@ -25,15 +30,20 @@ mod mouse;
 #[cfg(test)]
 mod mouse_tests;
 mod scroll;
+mod undo;
+#[cfg(test)]
+mod undo_tests;
 mod view;
 mod what_if_keys;
 #[cfg(test)]
 mod what_if_keys_tests;
 
 pub use effect::{Effect, ReplayControl};
+pub use undo::{UNDO_SECS, undo_hint};
 pub use view::{
-    Access, GuardEdit, GuardsView, Link, LogsView, MarkKind, Popup, ReasonFor, ReplayMark,
-    ReplayView, Selection, Toast, WhatIf, WhatIfLine,
+    Access, DeployPrompt, GuardEdit, GuardsView, Link, LogsView, MarkKind, Popup, ReasonFor,
+    ReplayMark, ReplayView, ResizeField, ResizePrompt, ScalePrompt, Selection, Toast, TypedConfirm,
+    UndoWindow, Undoable, WhatIf, WhatIfLine,
 };
 
 use super::config_file::Config;
@@ -84,6 +94,14 @@ pub struct App {
     pub size: Rect,
     /// The image pull in progress, as its last report said (`EventKind::Pull`).
     pub pull: Option<crate::model::EventKind>,
+    /// The undo `u` offers, while its window lasts.
+    pub undo: Option<UndoWindow>,
+    /// Recent canaries seen in the state, `(image, version)`, newest
+    /// first: what the deploy prompt offers besides local images.
+    pub seen_canaries: Vec<(String, String)>,
+    /// The applied weight when the first of the weight changes still in
+    /// flight was sent: where an undo goes back to.
+    weight_sent_from: Option<u16>,
     /// Mouse drag on the slider in progress.
     dragging: bool,
 }
@@ -118,6 +136,9 @@ impl App {
             now: None,
             size: Rect::new(0, 0, 80, 24),
             pull: None,
+            undo: None,
+            seen_canaries: Vec::new(),
+            weight_sent_from: None,
             dragging: false,
         }
     }
@@ -149,6 +170,10 @@ impl App {
             Some(Popup::Guards(_)) => Mode::Guards,
             Some(Popup::Logs(_)) => Mode::Logs,
             Some(Popup::Reason { .. }) => Mode::Reason,
+            Some(Popup::Deploy(_)) => Mode::DeployPrompt,
+            Some(Popup::Scale(_)) => Mode::ScalePrompt,
+            Some(Popup::Resize(_)) => Mode::ResizePrompt,
+            Some(Popup::TypedConfirm(_)) => Mode::TypedConfirm,
             None if self.weight_input.is_some() => Mode::WeightEntry,
             None if self.replay.is_some() => Mode::Replay,
             None => Mode::Live,

@@ -12,7 +12,7 @@ use super::terminal::Tui;
 use super::{components, load_settings};
 use crate::api::client::{Client, ClientError};
 use crate::cli::TuiArgs;
-use crate::model::{ActionReply, ActionRequest, Event, Role};
+use crate::model::{ActionReply, ActionRequest, Event, ImageCandidates, Role};
 use color_eyre::eyre::WrapErr;
 use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind, MouseEventKind};
 use futures::StreamExt;
@@ -32,6 +32,7 @@ pub enum Msg {
     Link(Link),
     Reply(Box<ActionRequest>, Result<Box<ActionReply>, String>),
     Logs(Role, Option<String>, Result<Vec<String>, String>),
+    Images(Result<ImageCandidates, String>),
 }
 
 /// Test-only and hidden (not in `--help`): `CUTOVER_TUI_PANIC_AFTER_MS=N`
@@ -154,6 +155,7 @@ fn apply(app: &mut App, msg: Msg) {
         Msg::Link(link) => app.set_link(link),
         Msg::Reply(req, result) => app.apply_reply(&req, result.map(|r| *r)),
         Msg::Logs(role, replica, lines) => app.set_logs(role, replica.as_deref(), lines),
+        Msg::Images(images) => app.set_images(images),
     }
 }
 
@@ -213,7 +215,7 @@ fn short(e: &ClientError) -> String {
 }
 
 /// Send actions one after the other (so ←←← arrive in order); fetch logs
-/// on the side.
+/// and image candidates on the side.
 async fn work(client: Client, mut rx: mpsc::UnboundedReceiver<Effect>, tx: mpsc::Sender<Msg>) {
     while let Some(effect) = rx.recv().await {
         match effect {
@@ -238,6 +240,14 @@ async fn work(client: Client, mut rx: mpsc::UnboundedReceiver<Effect>, tx: mpsc:
                     };
                     let lines = lines.map_err(|e| e.to_string());
                     let _ = tx.send(Msg::Logs(role, replica, lines)).await;
+                });
+            }
+            Effect::FetchImages => {
+                let client = client.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let images = client.images().await.map_err(|e| e.to_string());
+                    let _ = tx.send(Msg::Images(images)).await;
                 });
             }
             Effect::Replay(_) | Effect::WhatIf(_) | Effect::Quit => {}

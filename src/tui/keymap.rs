@@ -35,6 +35,14 @@ pub enum Mode {
     WhatIf,
     /// Replay: typing a "what if" threshold.
     WhatIfEdit,
+    /// Typing the image (or version) of a new canary, Tab completing it.
+    DeployPrompt,
+    /// Typing how many replicas a version should run.
+    ScalePrompt,
+    /// Typing a version's new CPU and memory limits.
+    ResizePrompt,
+    /// A risky action: typing the service name to confirm it.
+    TypedConfirm,
 }
 
 impl Mode {
@@ -52,6 +60,10 @@ impl Mode {
             Mode::Reason => "reason",
             Mode::WhatIf => "what if (replay)",
             Mode::WhatIfEdit => "what if: typing a threshold",
+            Mode::DeployPrompt => "new canary: typing its image",
+            Mode::ScalePrompt => "scale: typing the replicas",
+            Mode::ResizePrompt => "resize: typing the limits",
+            Mode::TypedConfirm => "confirmation by typing the service name",
         }
     }
 }
@@ -94,10 +106,20 @@ pub enum Command {
     SeekForward,
     /// Replay: back to the recorded thresholds.
     ClearWhatIf,
+    /// Deploy a new canary (opens the image prompt).
+    NewCanary,
+    /// Change how many replicas the selected version runs.
+    Scale,
+    /// Change the selected version's CPU and memory limits.
+    Resize,
+    /// Take back the weight change or promote just sent, while its window lasts.
+    Undo,
+    /// In a prompt: complete the image, or go to the next field.
+    Complete,
 }
 
 impl Command {
-    pub const ALL: [Command; 32] = [
+    pub const ALL: [Command; 37] = [
         Command::WeightDown,
         Command::WeightUp,
         Command::WeightDownBig,
@@ -130,6 +152,11 @@ impl Command {
         Command::SeekBack,
         Command::SeekForward,
         Command::ClearWhatIf,
+        Command::NewCanary,
+        Command::Scale,
+        Command::Resize,
+        Command::Undo,
+        Command::Complete,
     ];
 
     /// The name used in `[keys]` of the config file.
@@ -167,6 +194,11 @@ impl Command {
             Command::SeekBack => "seek_back",
             Command::SeekForward => "seek_forward",
             Command::ClearWhatIf => "clear_what_if",
+            Command::NewCanary => "new_canary",
+            Command::Scale => "scale",
+            Command::Resize => "resize",
+            Command::Undo => "undo",
+            Command::Complete => "complete",
         }
     }
 
@@ -189,7 +221,12 @@ impl Command {
             | Command::Drain
             | Command::PauseResume
             | Command::Confirm
-            | Command::ToggleMute => true,
+            | Command::ToggleMute
+            | Command::NewCanary
+            | Command::Scale
+            | Command::Resize
+            | Command::Undo
+            | Command::Complete => true,
             // The replay's "what if" applies to the replay alone.
             Command::Apply => mode != Mode::WhatIfEdit,
             // In the cockpit `a` acknowledges the breach in the daemon (a
@@ -380,6 +417,10 @@ const DEFAULTS: &[DefaultRow] = &[
     (Mode::Live, Command::Drain, &["d"], "drain…", Some("drain")),
     (Mode::Live, Command::Guards, &["g"], "guards", Some("guards")),
     (Mode::Live, Command::Logs, &["L"], "logs of the selected replica (tab selects)", Some("logs")),
+    (Mode::Live, Command::NewCanary, &["n"], "new canary: deploy an image (tab completes)…", None),
+    (Mode::Live, Command::Scale, &["s"], "scale the selected version (tab selects)…", None),
+    (Mode::Live, Command::Resize, &["z"], "resize the selected version's cpus/memory…", None),
+    (Mode::Live, Command::Undo, &["u"], "undo the weight change or promote just sent (10 s)", None),
     (Mode::Live, Command::Focus, &["tab"], "select version/replica", None),
     (Mode::Live, Command::ScrollUp, &["up", "k"], "scroll events up", None),
     (Mode::Live, Command::ScrollDown, &["down", "j"], "scroll events down", None),
@@ -433,6 +474,20 @@ const DEFAULTS: &[DefaultRow] = &[
     (Mode::WhatIfEdit, Command::Apply, &["enter"], "check, then mark the timeline", Some("mark the timeline")),
     (Mode::WhatIfEdit, Command::Backspace, &["backspace"], "erase", None),
     (Mode::WhatIfEdit, Command::Cancel, &["esc"], "back to the list", Some("back")),
+    (Mode::DeployPrompt, Command::Complete, &["tab"], "complete from local images and recent deploys (again: next)", Some("complete")),
+    (Mode::DeployPrompt, Command::Apply, &["enter"], "check, then confirm…", Some("confirm…")),
+    (Mode::DeployPrompt, Command::Backspace, &["backspace"], "erase", None),
+    (Mode::DeployPrompt, Command::Cancel, &["esc"], "cancel", Some("cancel")),
+    (Mode::ScalePrompt, Command::Apply, &["enter"], "check, then confirm…", Some("confirm…")),
+    (Mode::ScalePrompt, Command::Backspace, &["backspace"], "erase", None),
+    (Mode::ScalePrompt, Command::Cancel, &["esc"], "cancel", Some("cancel")),
+    (Mode::ResizePrompt, Command::Complete, &["tab"], "next field (cpus, memory)", Some("next field")),
+    (Mode::ResizePrompt, Command::Apply, &["enter"], "check, then confirm…", Some("confirm…")),
+    (Mode::ResizePrompt, Command::Backspace, &["backspace"], "erase", None),
+    (Mode::ResizePrompt, Command::Cancel, &["esc"], "cancel", Some("cancel")),
+    (Mode::TypedConfirm, Command::Confirm, &["enter"], "yes, do it (once the name matches)", Some("yes, do it")),
+    (Mode::TypedConfirm, Command::Backspace, &["backspace"], "erase", None),
+    (Mode::TypedConfirm, Command::Cancel, &["esc"], "no, cancel", Some("no, cancel")),
 ];
 
 #[derive(Debug, thiserror::Error, PartialEq)]

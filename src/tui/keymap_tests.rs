@@ -45,6 +45,10 @@ fn every_default_key_maps_to_its_command() {
         (M::Live, K::Down, none, C::ScrollDown),
         (M::Live, K::Char('j'), none, C::ScrollDown),
         (M::Live, K::Char('a'), none, C::Ack),
+        (M::Live, K::Char('n'), none, C::NewCanary),
+        (M::Live, K::Char('s'), none, C::Scale),
+        (M::Live, K::Char('z'), none, C::Resize),
+        (M::Live, K::Char('u'), none, C::Undo),
         (M::Live, K::Char('?'), shift, C::Help),
         (M::Live, K::Char('q'), none, C::Quit),
         (M::Live, K::Char('c'), ctrl, C::Quit),
@@ -111,6 +115,20 @@ fn every_default_key_maps_to_its_command() {
         (M::WhatIfEdit, K::Enter, none, C::Apply),
         (M::WhatIfEdit, K::Backspace, none, C::Backspace),
         (M::WhatIfEdit, K::Esc, none, C::Cancel),
+        (M::DeployPrompt, K::Tab, none, C::Complete),
+        (M::DeployPrompt, K::Enter, none, C::Apply),
+        (M::DeployPrompt, K::Backspace, none, C::Backspace),
+        (M::DeployPrompt, K::Esc, none, C::Cancel),
+        (M::ScalePrompt, K::Enter, none, C::Apply),
+        (M::ScalePrompt, K::Backspace, none, C::Backspace),
+        (M::ScalePrompt, K::Esc, none, C::Cancel),
+        (M::ResizePrompt, K::Tab, none, C::Complete),
+        (M::ResizePrompt, K::Enter, none, C::Apply),
+        (M::ResizePrompt, K::Backspace, none, C::Backspace),
+        (M::ResizePrompt, K::Esc, none, C::Cancel),
+        (M::TypedConfirm, K::Enter, none, C::Confirm),
+        (M::TypedConfirm, K::Backspace, none, C::Backspace),
+        (M::TypedConfirm, K::Esc, none, C::Cancel),
     ];
     let map = Keymap::default();
     for (mode, code, mods, want) in cases {
@@ -136,14 +154,21 @@ fn every_default_key_maps_to_its_command() {
 #[test]
 fn keys_outside_the_table_and_releases_mean_nothing() {
     let map = Keymap::default();
-    assert_eq!(map.lookup(Mode::Live, &k(KeyCode::Char('z'))), None);
+    assert_eq!(map.lookup(Mode::Live, &k(KeyCode::Char('x'))), None);
     // Action keys do nothing in replay: it is read-only (`g` opens the
     // replay's own "what if", which sends nothing).
-    for c in ['p', 'r', 'd', 'L', '5', 'm'] {
+    for c in ['p', 'r', 'd', 'L', '5', 'm', 'n', 's', 'z', 'u'] {
         assert_eq!(map.lookup(Mode::Replay, &k(KeyCode::Char(c))), None, "{c}");
     }
     // Only y/Enter confirm: a stray key is not a yes.
     assert_eq!(map.lookup(Mode::Confirm, &k(KeyCode::Char('p'))), None);
+    // Where the service name is typed, every letter is a letter: y is no
+    // yes and n no no (a service may be called "ny").
+    for c in ['y', 'n', 'q', 'u'] {
+        assert_eq!(map.lookup(Mode::TypedConfirm, &k(KeyCode::Char(c))), None);
+        assert_eq!(map.lookup(Mode::DeployPrompt, &k(KeyCode::Char(c))), None);
+        assert_eq!(map.lookup(Mode::ResizePrompt, &k(KeyCode::Char(c))), None);
+    }
     let mut release = k(KeyCode::Char('q'));
     release.kind = KeyEventKind::Release;
     release.state = KeyEventState::NONE;
@@ -196,6 +221,26 @@ fn rebinding_moves_the_key_in_handling_footer_and_help() {
         help[0].1.contains(&("^→".to_string(), "canary +10 %")),
         "{help:?}"
     );
+}
+
+/// `u`, `n`, `s` and `z` rebind like every key: handling, help and the
+/// canary panel's hint follow (`undo = "U"`).
+#[test]
+fn the_acting_keys_rebind_too() {
+    let mut o = BTreeMap::new();
+    o.insert("undo".to_string(), "U".to_string());
+    o.insert("new_canary".to_string(), "N".to_string());
+    let map = Keymap::with_overrides(&o).unwrap();
+    assert_eq!(
+        map.lookup(Mode::Live, &k(KeyCode::Char('U'))),
+        Some(Command::Undo)
+    );
+    assert_eq!(map.lookup(Mode::Live, &k(KeyCode::Char('u'))), None);
+    assert_eq!(map.key_for(Mode::Live, Command::NewCanary).unwrap(), "N");
+    // A clash with another key of the cockpit is refused by name.
+    o.insert("scale".to_string(), "p".to_string());
+    let e = Keymap::with_overrides(&o).unwrap_err().to_string();
+    assert!(e.contains("scale") && e.contains("promote"), "{e}");
 }
 
 #[test]

@@ -16,6 +16,9 @@ pub enum Effect {
         role: Role,
         replica: Option<String>,
     },
+    /// Ask the daemon what a new canary could run (`GET /v1/images`);
+    /// answer with [`App::set_images`](super::App::set_images).
+    FetchImages,
     /// Steer the replay player.
     Replay(ReplayControl),
     /// Judge the recording again with these thresholds edited (the

@@ -51,6 +51,10 @@ impl App {
             (guards, Command::Select, guard_edit),
             (main, Command::Logs, Mode::Logs),
             (Mode::DrainPicker, Command::Select, Mode::Reason),
+            (main, Command::NewCanary, Mode::DeployPrompt),
+            (main, Command::Scale, Mode::ScalePrompt),
+            (main, Command::Resize, Mode::ResizePrompt),
+            (main, Command::Promote, Mode::TypedConfirm),
         ];
         let mut modes = vec![main];
         for (from, command, popup) in opens {

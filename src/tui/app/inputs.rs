@@ -4,6 +4,9 @@
 //! the model a replay drives too.
 
 use super::{App, EVENTS_KEPT, Link, Popup, ReplayView, Selection, Toast};
+
+/// How many versions the deploy prompt remembers having seen.
+const RECENT_KEPT: usize = 8;
 use crate::model::{Action, ActionReply, ActionRequest, Event, EventKind, Role, StateView};
 use ratatui::layout::Rect;
 
@@ -19,6 +22,11 @@ impl App {
     /// with no state on screen, that goes back in time is a replay seeking
     /// back (the player always sends a snapshot first): the view starts over.
     pub fn apply_event(&mut self, ev: &Event) {
+        self.fold_event(ev);
+        self.settle_undo();
+    }
+
+    fn fold_event(&mut self, ev: &Event) {
         let journal = !matches!(ev.kind, EventKind::Snapshot { .. } | EventKind::Tick { .. });
         let past = self.state.as_ref().is_some_and(|s| ev.at < s.at);
         if journal && past {
@@ -122,9 +130,61 @@ impl App {
         if self.now.is_none_or(|now| state.at > now) {
             self.now = Some(state.at);
         }
+        self.remember_canary(&state);
         self.state = Some(state);
         self.settle_pending();
         self.clamp_selection();
+        self.settle_undo();
+    }
+
+    /// Keep what each canary ran, newest first, for the deploy prompt's
+    /// "recent deploys" (a rolled-back canary is often the one to retry).
+    fn remember_canary(&mut self, state: &StateView) {
+        for v in state.canary.iter().chain([&state.stable]) {
+            let seen = (v.image.clone(), v.version.clone());
+            if self.seen_canaries.first() != Some(&seen) {
+                self.seen_canaries.retain(|s| *s != seen);
+                self.seen_canaries.insert(0, seen);
+                self.seen_canaries.truncate(RECENT_KEPT);
+            }
+        }
+    }
+
+    /// What recent releases ran, newest first, as a deploy names it: the
+    /// version when the daemon deploys by version, else the image.
+    pub fn recent_deploys(&self, by_version: bool) -> Vec<String> {
+        let stable = self.state.as_ref().map(|s| {
+            if by_version {
+                s.stable.version.clone()
+            } else {
+                s.stable.image.clone()
+            }
+        });
+        let mut out: Vec<String> = Vec::new();
+        for (image, version) in &self.seen_canaries {
+            let name = if by_version { version } else { image };
+            // Stable runs already: not a new canary.
+            if !name.is_empty() && !out.contains(name) && stable.as_ref() != Some(name) {
+                out.push(name.clone());
+            }
+        }
+        out
+    }
+
+    /// The daemon's answer to [`Effect::FetchImages`](super::Effect::FetchImages).
+    pub fn set_images(&mut self, mut images: Result<crate::model::ImageCandidates, String>) {
+        let by_version = images.as_ref().is_ok_and(|c| c.by_version);
+        let recent = self.recent_deploys(by_version);
+        // What stable runs already is no new canary.
+        if let (Ok(c), Some(s)) = (&mut images, &self.state) {
+            c.images
+                .retain(|i| *i != s.stable.image && *i != s.stable.version);
+        }
+        if let Some(Popup::Deploy(p)) = &mut self.popup {
+            p.local = Some(images);
+            p.recent = recent;
+            p.choice = None;
+        }
     }
 
     /// The pending weight is done once the daemon shows it applied.
@@ -140,6 +200,7 @@ impl App {
     /// The daemon's answer to an action the app asked for.
     pub fn apply_reply(&mut self, req: &ActionRequest, result: Result<ActionReply, String>) {
         let at = self.now;
+        self.undo_on_reply(req, result.is_ok());
         // Only the answer to the newest weight settles the pending one: with
         // ←←← in flight, the first replies are already out of date.
         if let Action::SetWeight { permille } = req.action

@@ -15,10 +15,19 @@ use crossterm::event::{KeyCode, KeyEvent};
 impl App {
     /// One key press. Returns what the outside world must do, if anything.
     pub fn handle_key(&mut self, key: KeyEvent) -> Option<Effect> {
+        let effect = self.key_effect(key);
+        self.note_sent(&effect);
+        effect
+    }
+
+    fn key_effect(&mut self, key: KeyEvent) -> Option<Effect> {
         let mode = self.mode();
         let command = self.keymap.lookup(mode, &key);
         // Text inputs take every printable character the table does not claim.
         if command.is_none() {
+            if self.type_into_prompt(key.code) {
+                return None;
+            }
             let (input, error, limit) = match &mut self.popup {
                 Some(Popup::Reason { input, error, .. }) => (input, error, 200),
                 Some(Popup::Guards(GuardsView {
@@ -61,6 +70,10 @@ impl App {
             Mode::Reason => self.reason_key(command),
             Mode::WhatIf => self.what_if_key(command),
             Mode::WhatIfEdit => self.what_if_edit_key(command),
+            Mode::DeployPrompt => self.deploy_key(command),
+            Mode::ScalePrompt => self.scale_key(command),
+            Mode::ResizePrompt => self.resize_key(command),
+            Mode::TypedConfirm => self.typed_confirm_key(command),
         }
     }
 
@@ -110,15 +123,16 @@ impl App {
             }
             Command::Promote => {
                 // Inside a freeze a promotion needs a reason first.
-                self.popup = Some(if s.freeze.is_some() {
-                    Popup::Reason {
+                if s.freeze.is_some() {
+                    self.popup = Some(Popup::Reason {
                         purpose: ReasonFor::Promote,
                         input: String::new(),
                         error: None,
-                    }
+                    });
                 } else {
-                    Popup::Confirm(prompts::promote(s, None))
-                });
+                    let c = prompts::promote(s, None);
+                    self.ask(c);
+                }
                 None
             }
             Command::Rollback => {
@@ -136,6 +150,9 @@ impl App {
             }
             Command::PauseResume => Some(Effect::Send(prompts::pause_resume(s))),
             Command::Logs => self.open_logs(),
+            Command::NewCanary => self.open_deploy(),
+            Command::Scale | Command::Resize => self.open_scale_or_resize(command),
+            Command::Undo => self.undo_key(),
             Command::Ack => {
                 let at = self.breach_banner()?.at;
                 self.acked_breach = Some(at);
@@ -156,12 +173,16 @@ impl App {
             ));
             return None;
         }
-        if to.abs_diff(s.weight_permille) > self.confirm_jump_permille {
-            self.popup = Some(Popup::Confirm(prompts::weight_jump(
-                s,
-                to,
-                self.confirm_jump_permille,
-            )));
+        // A big jump asks first; one towards a canary the evidence is
+        // against asks for the service name (`ask` decides which).
+        let risky = crate::model::risk::typed_confirmation(
+            s,
+            &crate::model::Action::SetWeight { permille: to },
+        )
+        .is_some();
+        if risky || to.abs_diff(s.weight_permille) > self.confirm_jump_permille {
+            let c = prompts::weight_jump(s, to, self.confirm_jump_permille);
+            self.ask(c);
             return None;
         }
         if to == s.weight_permille && self.pending_permille.is_none() {
@@ -208,7 +229,7 @@ impl App {
         }
     }
 
-    fn confirm(&mut self, command: Command) -> Option<Effect> {
+    pub(super) fn confirm(&mut self, command: Command) -> Option<Effect> {
         let Some(Popup::Confirm(c)) = self.popup.take() else {
             return None;
         };
@@ -256,15 +277,16 @@ impl App {
                 }
                 // Draining stable is a promotion: inside a freeze it is
                 // forced, with a reason, like `p`.
-                self.popup = Some(if role == Role::Stable && s.freeze.is_some() {
-                    Popup::Reason {
+                if role == Role::Stable && s.freeze.is_some() {
+                    self.popup = Some(Popup::Reason {
                         purpose: ReasonFor::DrainStable,
                         input: String::new(),
                         error: None,
-                    }
+                    });
                 } else {
-                    Popup::Confirm(prompts::drain(s, role, None))
-                });
+                    let c = prompts::drain(s, role, None);
+                    self.ask(c);
+                }
             }
             _ => self.popup = None,
         }
@@ -327,10 +349,11 @@ impl App {
                 }
                 let purpose = *purpose;
                 let s = self.state.as_ref()?;
-                self.popup = Some(Popup::Confirm(match purpose {
+                let c = match purpose {
                     ReasonFor::Promote => prompts::promote(s, Some(reason)),
                     ReasonFor::DrainStable => prompts::drain(s, Role::Stable, Some(reason)),
-                }));
+                };
+                self.ask(c);
             }
             _ => self.popup = None,
         }

@@ -48,9 +48,12 @@ impl App {
                     return None;
                 }
                 let effect = self.propose_weight(to);
-                if effect.is_none() && !matches!(self.popup, Some(Popup::Confirm(_))) {
+                if effect.is_none()
+                    && !matches!(self.popup, Some(Popup::Confirm(_) | Popup::TypedConfirm(_)))
+                {
                     self.pending_permille = None;
                 }
+                self.note_sent(&effect);
                 effect
             }
             _ => None,

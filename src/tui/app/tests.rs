@@ -32,7 +32,16 @@ pub(crate) fn state(phase: Phase, weight: u16) -> StateView {
         step: None,
         stable: v(Role::Stable),
         canary: Some(v(Role::Canary)),
-        guards: vec![],
+        // Judged and passing: the ordinary confirmations (the typed ones
+        // have their own tests).
+        guards: vec![GuardVerdict {
+            name: Guard::MaxErrorRatio,
+            value: Some(0.9),
+            threshold: 1.25,
+            status: GuardStatus::Pass,
+            detail: String::new(),
+            evidence: None,
+        }],
         guards_muted: false,
         thresholds: Some(crate::plan::GuardPlan::default()),
         freeze: None,
@@ -327,7 +336,10 @@ fn a_read_only_cockpit_offers_no_action() {
     }
     // The same model, operated, offers them all.
     a.access = Access::Operate;
-    assert_eq!(a.help_sections().len(), 8);
+    // The cockpit, weight entry, confirmation, drain picker, guards and
+    // their edit, logs, reason, then new canary, scale, resize and the
+    // typed confirmation.
+    assert_eq!(a.help_sections().len(), 12);
     assert!(a.footer_hints(Mode::Live).iter().any(|h| h.1 == "promote"));
 }
 

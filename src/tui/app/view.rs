@@ -5,7 +5,8 @@
 //! "what can the popup be" should find it by file name.
 
 use super::super::prompts::Confirm;
-use crate::model::{Event, EventKind, GuardPatch, Role};
+use crate::model::risk::Risk;
+use crate::model::{Event, EventKind, GuardPatch, ImageCandidates, Role};
 use chrono::{DateTime, Utc};
 
 /// The connection to the daemon as the cockpit sees it.
@@ -163,6 +164,14 @@ pub enum Popup {
         input: String,
         error: Option<String>,
     },
+    /// The image (or version) of a new canary being typed.
+    Deploy(DeployPrompt),
+    /// How many replicas a version should run.
+    Scale(ScalePrompt),
+    /// A version's new CPU and memory limits.
+    Resize(ResizePrompt),
+    /// A risky action, confirmed by typing the service name.
+    TypedConfirm(TypedConfirm),
 }
 
 /// What a reason is asked for: the action forced inside a freeze window.
@@ -223,4 +232,80 @@ pub struct Toast {
 pub struct Selection {
     pub role: Role,
     pub replica: usize,
+}
+
+/// The new canary's image (or version) being typed. Tab puts the next
+/// candidate that matches what was typed into the input; typing again
+/// starts from there.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DeployPrompt {
+    /// What the operator typed: the stem candidates must match.
+    pub typed: String,
+    /// The candidate Tab put in the input, by index into the matches.
+    pub choice: Option<usize>,
+    /// The daemon's answer to `GET /v1/images`: `None` while it is asked.
+    pub local: Option<Result<ImageCandidates, String>>,
+    /// What recent releases ran (images or versions), newest first.
+    pub recent: Vec<String>,
+    pub error: Option<String>,
+}
+
+/// Which field of the resize prompt takes the keys.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ResizeField {
+    #[default]
+    Cpus,
+    Memory,
+}
+
+/// A version's replica count being typed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScalePrompt {
+    pub role: Role,
+    pub input: String,
+    pub error: Option<String>,
+}
+
+/// A version's CPU and memory limits being typed (empty: unchanged).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResizePrompt {
+    pub role: Role,
+    pub cpus: String,
+    /// In the plan's size syntax: `512MiB`, `1GiB`.
+    pub memory: String,
+    pub field: ResizeField,
+    pub error: Option<String>,
+}
+
+/// A confirmation that asks for the service name, with why it does.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TypedConfirm {
+    pub confirm: Confirm,
+    pub risk: Risk,
+    pub input: String,
+    pub error: Option<String>,
+}
+
+impl TypedConfirm {
+    /// Whether what was typed is the service name.
+    pub fn matches(&self) -> bool {
+        self.input.trim() == self.risk.expect
+    }
+}
+
+/// An undo on offer after the cockpit's own weight change or promote.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UndoWindow {
+    pub what: Undoable,
+    /// When the offer ends (event time, like every clock the cockpit shows).
+    pub until: DateTime<Utc>,
+}
+
+/// What `u` takes back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Undoable {
+    /// The weight went `from` → `to`: undo sets `from` again.
+    Weight { from: u16, to: u16 },
+    /// A promote has begun: undo asks for `undo_promote`.
+    Promote,
 }

@@ -7,6 +7,9 @@
 //!  ✓ pause: steps and bake held │ ← canary −1 %  → canary +1 %  p promote  r rollback … ? help
 //! ```
 //!
+//! For ten seconds after the cockpit's own weight change or promote, the
+//! undo on offer leads, counting down: `u undo weight 5 % → 50 % (9 s)`.
+//!
 //! A live read-only cockpit (`cutover tui --read-only`) says so first, and
 //! its hints are only the ones that look (see `app::hints`).
 
@@ -28,16 +31,33 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         spans.push(Span::styled("│", theme.fg(theme.border)));
         used += 12;
     }
+    let mut undo_used = 0;
+    // The undo on offer comes first: it is worth nothing in ten seconds.
+    if mode == Mode::Live
+        && let Some((what, secs)) = app.live_undo()
+        && let Some(key) = app.offered_key(mode, Command::Undo)
+    {
+        let hint = crate::tui::app::undo_hint(what, secs);
+        undo_used = key.chars().count() + hint.chars().count() + 4;
+        used += undo_used;
+        spans.push(Span::styled(format!(" {key}"), theme.strong(theme.key)));
+        spans.push(Span::styled(format!(" {hint} "), theme.strong(theme.warn)));
+        spans.push(Span::styled("│", theme.fg(theme.border)));
+    }
     if let Some(t) = app.live_toast() {
         let style = if t.ok {
             theme.fg(theme.ok)
         } else {
             theme.strong(theme.warn)
         };
-        let text = super::fit::words(&format!(" {}", t.text), width * 3 / 5);
-        used += super::fit::width(&text) + 3;
-        spans.push(Span::styled(text, style));
-        spans.push(Span::styled(" │", theme.fg(theme.border)));
+        // The toast and the undo share three fifths of the line.
+        let room = (width * 3 / 5).saturating_sub(undo_used);
+        if room >= TOAST_MIN {
+            let text = super::fit::words(&format!(" {}", t.text), room);
+            used += super::fit::width(&text) + 3;
+            spans.push(Span::styled(text, style));
+            spans.push(Span::styled(" │", theme.fg(theme.border)));
+        }
     }
     let help_key = match mode {
         Mode::Live | Mode::Replay => app.keymap.key_for(mode, Command::Help),
@@ -62,3 +82,6 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
+
+/// The narrowest a toast is worth showing (beside an undo on offer).
+const TOAST_MIN: usize = 16;

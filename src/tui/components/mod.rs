@@ -3,6 +3,7 @@
 //! draws a whole frame into a buffer without a terminal (snapshot tests,
 //! the benchmark and the asciicast exporter use it).
 
+pub mod act_popups;
 pub mod banners;
 pub mod drain;
 pub mod events;

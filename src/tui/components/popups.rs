@@ -1,7 +1,9 @@
 //! Popups drawn over the cockpit: the confirmation prompt (owning its
 //! action), help (from the keymap), the drain picker, the logs of a
 //! replica, and the reason input of a forced promote or drain. The guard
-//! panel has its own file (`guard_panel`).
+//! panel has its own file (`guard_panel`), and so do the prompts of the
+//! keys that deploy, scale and resize, and the typed confirmation
+//! (`act_popups`).
 //!
 //! ```text
 //!            ┌ Roll back? ───────────────────────────────────────┐
@@ -13,7 +15,7 @@
 //!            └───────────────────────────────────────────────────┘
 //! ```
 
-use super::{fit, guard_panel};
+use super::{act_popups, fit, guard_panel};
 use crate::model::Role;
 use crate::tui::app::{App, LogsView, Popup, ReasonFor};
 use crate::tui::keymap::Mode;
@@ -39,6 +41,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             input,
             error,
         } => reason(frame, area, app, theme, *purpose, input, error.as_deref()),
+        Popup::Deploy(p) => act_popups::deploy(frame, area, app, theme, p),
+        Popup::Scale(p) => act_popups::scale(frame, area, app, theme, p),
+        Popup::Resize(p) => act_popups::resize(frame, area, app, theme, p),
+        Popup::TypedConfirm(p) => act_popups::typed_confirm(frame, area, app, theme, p),
     }
 }
 

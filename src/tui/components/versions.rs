@@ -15,6 +15,7 @@ use super::fit::{self, Piece};
 use super::fmt;
 use crate::model::{Guard, Permille, ReplicaStatus, Role, StateView, VersionStats, VersionView};
 use crate::tui::app::{App, replica_bad};
+use crate::tui::keymap::{Command, Mode};
 use crate::tui::theme::Theme;
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -71,9 +72,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, role: Rol
         ))];
         // How to start one is an action hint: not in a read-only view.
         if !app.read_only() {
-            let hint = "cutover deploy --canary IMAGE starts one";
+            // The key that deploys one, from the table (rebinding shows here).
+            let hint = app
+                .offered_key(Mode::Live, Command::NewCanary)
+                .map_or("cutover deploy --canary IMAGE starts one".into(), |k| {
+                    format!("{k} deploys a new canary")
+                });
             let rows = (inner.height as usize).saturating_sub(1);
-            for row in fit::wrap(hint, inner.width as usize, rows) {
+            for row in fit::wrap(&hint, inner.width as usize, rows) {
                 lines.push(Line::from(Span::styled(row, theme.fg(theme.dim))));
             }
         }
