@@ -141,6 +141,7 @@ pub async fn start_fleet(cfg: FleetConfig) -> Result<RunningFleet> {
                 token: claim.token.clone().into(),
                 read_token: Some(claim.dir.ensure_read_token()?.into()),
                 instance: claim.instance_id.clone().into(),
+                plan: Some(Arc::new(plan.clone())),
             },
         ));
         routes.push(Route {
