@@ -132,7 +132,9 @@ async fn a_read_only_token_reads_everything_and_acts_on_nothing() {
         "{}",
         String::from_utf8_lossy(&status.stderr)
     );
-    let weight = cli(&["weight", "50"]);
+    // `--yes`: past the CLI's own risk prompt, so the daemon is the one
+    // that refuses.
+    let weight = cli(&["weight", "50", "--yes"]);
     assert_eq!(weight.status.code(), Some(1));
     let said = String::from_utf8_lossy(&weight.stderr);
     assert!(said.contains("only watches"), "{said}");

@@ -30,10 +30,14 @@ pub fn can_resize(s: &StateView) -> Result<(), String> {
 }
 
 /// `Err(why)` when the state's runtime cannot start or stop replicas of a
-/// version (static: its upstreams run elsewhere).
+/// version (static: its upstreams run elsewhere; swarm: not built yet —
+/// the controller refuses it with the same reason).
 pub fn can_scale(s: &StateView) -> Result<(), String> {
     match runtime_of(s) {
         Some(RuntimeKind::Static) => Err("static cannot scale: its upstreams run elsewhere".into()),
+        Some(RuntimeKind::Swarm) => {
+            Err("swarm cannot scale from cutover yet: docker and process only".into())
+        }
         _ => Ok(()),
     }
 }
