@@ -9,6 +9,7 @@ mod admin_api;
 mod autoscale_e2e;
 mod backtest_cli;
 mod cli_usage;
+mod cockpit_keyboard_pty;
 mod controller_cli;
 mod controller_driver;
 mod controller_machine;
