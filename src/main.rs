@@ -127,6 +127,25 @@ fn print_all(text: &[u8]) -> color_eyre::Result<()> {
 
 /// The cockpit: 3 when no daemon can be found, like the other client verbs.
 async fn tui(args: &cutover::cli::TuiArgs, target: &Target) -> u8 {
+    // One daemon, several services: the fleet view first.
+    if let Some(names) = cutover::state_dir::fleet_services(target) {
+        let mut clients = Vec::new();
+        for name in names {
+            let mut t = target.clone();
+            t.service = Some(name.clone());
+            match cutover::api::client::Client::from_target(&t) {
+                Ok(c) => clients.push((name, c)),
+                Err(e) => {
+                    eprintln!("cutover: cannot reach service {name}: {e}");
+                    return e.exit_code();
+                }
+            }
+        }
+        let mut args = args.clone();
+        args.target.read_only |= target.read_only;
+        let target = cutover::tui::fleet::FleetTarget { clients };
+        return exit(cutover::tui::fleet::run(&args, target).await.map(|()| 0));
+    }
     match cutover::api::client::Client::from_target(target) {
         Ok(client) => {
             // `--read-only` before the verb counts as after it.

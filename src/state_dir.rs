@@ -220,6 +220,32 @@ impl std::fmt::Debug for Endpoint {
 }
 
 /// Resolve `Target` flags into an endpoint (see DESIGN.md, "The command line").
+/// The services of one daemon that serves several (`[[services]]`), when
+/// the target names none: every service directory of the root with an
+/// address file, if there are two or more and all name the same admin
+/// address. `None` otherwise (one service, or separate daemons: then
+/// [`discover`] says which there are).
+pub fn fleet_services(target: &Target) -> Option<Vec<String>> {
+    if target.service.is_some() || target.admin.is_some() || target.plan.is_some() {
+        return None;
+    }
+    let root = root(target.state_dir.as_deref());
+    let mut found: Vec<(String, SocketAddr)> = fs::read_dir(&root)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let dir = ServiceDir { path: e.path() };
+            let admin = dir.read_addr("admin.addr").ok()?;
+            Some((name, admin))
+        })
+        .collect();
+    found.sort();
+    let first = found.first()?.1;
+    (found.len() >= 2 && found.iter().all(|(_, a)| *a == first))
+        .then(|| found.into_iter().map(|(n, _)| n).collect())
+}
+
 pub fn discover(target: &Target) -> Result<Endpoint, StateDirError> {
     let root = root(target.state_dir.as_deref());
     let (service, plan_admin) = match &target.plan {

@@ -25,6 +25,7 @@ mod faults_engine;
 mod faults_proxy;
 mod faults_release;
 mod fleet_daemon;
+mod fleet_view;
 mod guards_e2e;
 mod guards_sim;
 mod hostile_text;

@@ -202,6 +202,19 @@ impl Client {
         Ok(state)
     }
 
+    /// Every service of a daemon with several (`GET /v1/services`).
+    pub async fn services(&self) -> Result<Vec<StateView>, ClientError> {
+        #[derive(serde::Deserialize)]
+        struct Services {
+            services: Vec<StateView>,
+        }
+        let mut list: Services = self.get_json("/v1/services").await?;
+        for s in &mut list.services {
+            s.clean_text();
+        }
+        Ok(list.services)
+    }
+
     pub async fn metrics(&self) -> Result<serde_json::Value, ClientError> {
         self.get_json("/v1/metrics").await
     }

@@ -102,6 +102,8 @@ pub struct App {
     /// The applied weight when the first of the weight changes still in
     /// flight was sent: where an undo goes back to.
     weight_sent_from: Option<u16>,
+    /// Opened from the fleet view: Esc (with nothing open) goes back to it.
+    pub in_fleet: bool,
     /// Mouse drag on the slider in progress.
     dragging: bool,
 }
@@ -138,6 +140,7 @@ impl App {
             pull: None,
             undo: None,
             seen_canaries: Vec::new(),
+            in_fleet: false,
             weight_sent_from: None,
             dragging: false,
         }

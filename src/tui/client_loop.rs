@@ -51,10 +51,33 @@ fn test_panic_after() -> Option<Duration> {
         .map(Duration::from_millis)
 }
 
+/// How a cockpit ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Quit,
+    /// Esc: back to the fleet view it was opened from.
+    Back,
+}
+
 /// `cutover tui`: attach the cockpit to a running daemon.
 pub async fn run(args: &TuiArgs, client: Client) -> color_eyre::Result<()> {
+    let mut tui = Tui::enter().wrap_err("cannot set up the terminal")?;
+    let outcome = cockpit(&mut tui, args, client, false).await;
+    drop(tui);
+    outcome.map(|_| ())
+}
+
+/// The cockpit of one service on a terminal already set up, until the
+/// operator quits (or, opened from the fleet view, goes back to it).
+pub async fn cockpit(
+    tui: &mut Tui,
+    args: &TuiArgs,
+    client: Client,
+    in_fleet: bool,
+) -> color_eyre::Result<Exit> {
     let (cfg, keymap, theme) = load_settings(args.theme.as_deref())?;
     let mut app = App::new(keymap, &cfg);
+    app.in_fleet = in_fleet;
     if args.target.read_only {
         // The watchers' token: the daemon refuses every action, so the
         // cockpit offers none (see `app::hints`).
@@ -67,7 +90,7 @@ pub async fn run(args: &TuiArgs, client: Client) -> color_eyre::Result<()> {
     let panic_after = test_panic_after();
     let mut panic_at: Option<Instant> = None;
 
-    let mut tui = Tui::enter().wrap_err("cannot set up the terminal")?;
+    tui.terminal.clear()?;
     let size = tui.terminal.size()?;
     app.set_size(size.width, size.height);
     let mut input = EventStream::new();
@@ -85,7 +108,7 @@ pub async fn run(args: &TuiArgs, client: Client) -> color_eyre::Result<()> {
         let due = pacer.due(Instant::now().into_std()).map(Instant::from_std);
         tokio::select! {
             term = input.next() => {
-                let Some(term) = term else { break Ok(()) };
+                let Some(term) = term else { break Ok(Exit::Quit) };
                 let term = term?;
                 if changes_view(&term) {
                     pacer.mark();
@@ -97,13 +120,14 @@ pub async fn run(args: &TuiArgs, client: Client) -> color_eyre::Result<()> {
                     _ => None,
                 };
                 match effect {
-                    Some(Effect::Quit) => break Ok(()),
+                    Some(Effect::Quit) => break Ok(Exit::Quit),
+                    Some(Effect::Back) => break Ok(Exit::Back),
                     Some(Effect::Replay(_) | Effect::WhatIf(_)) | None => {}
                     Some(e) => { let _ = work_tx.send(e); }
                 }
             }
             msg = rx.recv() => {
-                let Some(msg) = msg else { break Ok(()) };
+                let Some(msg) = msg else { break Ok(Exit::Quit) };
                 apply(&mut app, msg);
                 // Take whatever else is already queued before drawing once.
                 while let Ok(msg) = rx.try_recv() {
@@ -119,13 +143,12 @@ pub async fn run(args: &TuiArgs, client: Client) -> color_eyre::Result<()> {
             // error instead of leaving a screen that silently stops updating.
             done = &mut stream_task => break Err(task_ended("the event stream", done)),
             done = &mut worker => break Err(task_ended("the action worker", done)),
-            _ = sigterm.recv() => break Ok(()),
-            _ = sighup.recv() => break Ok(()),
+            _ = sigterm.recv() => break Ok(Exit::Quit),
+            _ = sighup.recv() => break Ok(Exit::Quit),
         }
     };
     stream_task.abort();
     worker.abort();
-    drop(tui);
     outcome
 }
 
@@ -250,7 +273,7 @@ async fn work(client: Client, mut rx: mpsc::UnboundedReceiver<Effect>, tx: mpsc:
                     let _ = tx.send(Msg::Images(images)).await;
                 });
             }
-            Effect::Replay(_) | Effect::WhatIf(_) | Effect::Quit => {}
+            Effect::Replay(_) | Effect::WhatIf(_) | Effect::Quit | Effect::Back => {}
         }
     }
 }

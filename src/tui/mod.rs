@@ -15,6 +15,7 @@ pub mod app;
 mod client_loop;
 pub mod components;
 pub mod config_file;
+pub mod fleet;
 pub mod guard_edit;
 pub mod history;
 pub mod keymap;
@@ -28,7 +29,7 @@ pub mod theme;
 pub mod what_if;
 
 pub use app::{App, Effect, Link, ReplayControl, ReplayView};
-pub use client_loop::run;
+pub use client_loop::{Exit, run};
 pub use components::render_frame;
 pub use replay_session::{ReplaySession, check_speed, run_replay};
 pub use settings::{SettingsError, load_settings, load_settings_from};

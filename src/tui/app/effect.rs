@@ -25,6 +25,8 @@ pub enum Effect {
     /// replay's "what if"; an empty patch clears it). Nothing is sent.
     WhatIf(GuardPatch),
     Quit,
+    /// Back to the fleet view this cockpit was opened from (Esc).
+    Back,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -22,6 +22,10 @@ impl App {
 
     fn key_effect(&mut self, key: KeyEvent) -> Option<Effect> {
         let mode = self.mode();
+        // Opened from the fleet view: Esc with nothing open goes back.
+        if self.in_fleet && mode == Mode::Live && key.code == KeyCode::Esc {
+            return Some(Effect::Back);
+        }
         let command = self.keymap.lookup(mode, &key);
         // Text inputs take every printable character the table does not claim.
         if command.is_none() {

@@ -31,6 +31,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         spans.push(Span::styled("│", theme.fg(theme.border)));
         used += 12;
     }
+    // Opened from the fleet view: the way back comes first.
+    if app.in_fleet && mode == Mode::Live {
+        spans.push(Span::styled(" esc", theme.strong(theme.key)));
+        spans.push(Span::styled(" fleet ", theme.fg(theme.dim)));
+        spans.push(Span::styled("│", theme.fg(theme.border)));
+        used += 12;
+    }
     let mut undo_used = 0;
     // The undo on offer comes first: it is worth nothing in ten seconds.
     if mode == Mode::Live

@@ -19,6 +19,7 @@ pub mod plot;
 pub mod popups;
 pub mod pull_gauge;
 pub mod slider;
+pub mod spark;
 pub mod usage;
 pub mod versions;
 

@@ -10,8 +10,6 @@ use crate::model::VersionView;
 use crate::tui::theme::Theme;
 use ratatui::text::{Line, Span};
 
-const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-
 /// The usage line of `v`, if the daemon sent a history.
 pub fn line(v: &VersionView, theme: &Theme, width: usize) -> Option<Line<'static>> {
     let u = v.usage.as_ref()?;
@@ -23,10 +21,8 @@ pub fn line(v: &VersionView, theme: &Theme, width: usize) -> Option<Line<'static
         .filter(|t| *t > 0)?;
     let cells = (width / 3).min(u.memory_history.len()).min(24);
     let recent = &u.memory_history[u.memory_history.len() - cells..];
-    let spark: String = recent
-        .iter()
-        .map(|m| BARS[((m * 7).div_ceil(top)).min(7) as usize])
-        .collect();
+    let points: Vec<Option<f64>> = recent.iter().map(|m| Some(*m as f64)).collect();
+    let spark = super::spark::spark(&points, top as f64);
     let colour = if u.suggested_memory.is_some_and(|s| Some(s) > u.memory_limit) {
         theme.warn
     } else {
