@@ -246,3 +246,87 @@ async fn three_services_behind_one_listener_release_one_by_one_under_load() {
     assert_eq!(list["services"].as_array().unwrap().len(), 3, "{list}");
     d.stop().await;
 }
+
+/// The fleet view in a real terminal: `cutover tui` on the fleet daemon's
+/// state root opens on its services, Enter drills into the one releasing,
+/// `r` `y` rolls its canary back, Esc returns to the fleet, `q` quits —
+/// keyboard only. Skips with a reason when tmux is not installed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_view_drills_in_rolls_back_and_returns() {
+    use crate::support::tmux::Tmux;
+    if !Tmux::available() {
+        eprintln!("skipping: tmux is not installed");
+        return;
+    }
+    let exe = env!("CARGO_BIN_EXE_cutover");
+    let root = tempfile::tempdir().unwrap();
+    let fleet = cutover::plan::services::parse_fleet(&plan(exe), "fleet.toml", Default::default())
+        .expect("the test's fleet plan parses");
+    let d = start_fleet(FleetConfig {
+        fleet,
+        state_root: root.path().to_path_buf(),
+        allow_remote_admin: false,
+        deploy_canary: false,
+        runtime: None,
+        labels: Default::default(),
+    })
+    .await
+    .expect("the fleet daemon starts");
+    act(
+        &d,
+        "fleet-api",
+        Action::Deploy {
+            image: "api-v2".into(),
+        },
+    )
+    .await;
+    until(&d, "fleet-api", "api's canary healthy", |s| {
+        s.canary.as_ref().is_some_and(|c| c.healthy() == 1)
+    })
+    .await;
+    let tmux = Tmux::new("cutover-fleet", "fleet");
+    tmux.start(
+        160,
+        48,
+        &format!("exec {exe} --state-dir {} tui", root.path().display()),
+    );
+    let screen = |what: &str, ok: &dyn Fn(&str) -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let s = tmux.screen();
+            if ok(&s) {
+                return s;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "waiting for {what}:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    };
+    let s = screen("the fleet view", &|s| {
+        s.contains("cutover fleet") && s.contains("3 services") && s.contains("fleet-shop")
+    });
+    assert!(
+        s.lines().any(|l| l.contains("▸ fleet-api")),
+        "the release under way comes first and is selected:\n{s}"
+    );
+    tmux.keys(&["Enter"]);
+    screen("api's cockpit", &|s| {
+        s.contains("CANARY api-v2") && s.contains("esc fleet")
+    });
+    tmux.keys(&["r"]);
+    screen("the rollback confirmation", &|s| s.contains("Roll back?"));
+    tmux.keys(&["y"]);
+    screen("api's canary gone", &|s| s.contains("no canary running"));
+    until(&d, "fleet-api", "rolled back on the daemon", |s| {
+        s.phase == Phase::Idle && s.canary.is_none()
+    })
+    .await;
+    tmux.keys(&["Escape"]);
+    screen("back on the fleet", &|s| {
+        s.contains("cutover fleet") && s.contains("fleet-admin")
+    });
+    tmux.keys(&["q"]);
+    d.stop().await;
+}

@@ -90,7 +90,6 @@ pub async fn cockpit(
     let panic_after = test_panic_after();
     let mut panic_at: Option<Instant> = None;
 
-    tui.terminal.clear()?;
     let size = tui.terminal.size()?;
     app.set_size(size.width, size.height);
     let mut input = EventStream::new();

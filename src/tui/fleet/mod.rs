@@ -41,7 +41,6 @@ pub async fn run(args: &TuiArgs, target: FleetTarget) -> color_eyre::Result<()> 
                 if cockpit(&mut tui, args, client.clone(), true).await? == Exit::Quit {
                     break Ok(());
                 }
-                tui.terminal.clear()?;
             }
         }
     };

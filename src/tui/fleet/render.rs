@@ -24,7 +24,6 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
-
 /// Draw `fleet` over the whole frame. Updates the scroll offset so the
 /// selection is in view (hence `&mut`).
 pub fn draw(frame: &mut Frame, fleet: &mut Fleet, theme: &Theme) {
@@ -279,7 +278,10 @@ fn recent(
     f: fn(&super::model::Sample) -> Option<f64>,
 ) -> Vec<Option<f64>> {
     let h = &row.history[role.index()];
-    h.iter().skip(h.len().saturating_sub(cells)).map(f).collect()
+    h.iter()
+        .skip(h.len().saturating_sub(cells))
+        .map(f)
+        .collect()
 }
 
 fn errors(row: &Row, role: Role, theme: &Theme, w: Widths) -> Vec<Span<'static>> {
