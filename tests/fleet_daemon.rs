@@ -244,6 +244,36 @@ async fn three_services_behind_one_listener_release_one_by_one_under_load() {
         .unwrap();
     let list: serde_json::Value = r.json().await.unwrap();
     assert_eq!(list["services"].as_array().unwrap().len(), 3, "{list}");
+
+    // The CLI: `status` with no service lists them all; a verb that acts
+    // needs one and says which there are; `--service` picks one.
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_cutover"))
+            .arg("--state-dir")
+            .arg(root.path())
+            .args(args)
+            .env_remove("CUTOVER_TOKEN")
+            .output()
+            .unwrap()
+    };
+    let out = cli(&["status", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(all["services"].as_array().unwrap().len(), 3, "{all}");
+    let out = cli(&["pause"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        said.contains("fleet-admin, fleet-api, fleet-shop"),
+        "{said}"
+    );
+    let out = cli(&["--service", "fleet-api", "status", "--json"]);
+    let one: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(one["service"], "fleet-api", "{one}");
     d.stop().await;
 }
 

@@ -19,6 +19,12 @@ use tokio::time::Instant;
 
 /// Run one client verb (a `command` whose [`Command::target`] is `Some`).
 pub async fn run(command: &Command, target: &Target) -> u8 {
+    // `status` of a daemon with several services, none named: all of them.
+    if let Command::Status(a) = command
+        && let Some(names) = crate::state_dir::fleet_services(target)
+    {
+        return fleet_status(target, &names, a.json).await;
+    }
     let client = match Client::from_target(target) {
         Ok(c) => c,
         Err(e) => {
@@ -253,6 +259,34 @@ async fn status(client: &Client, json: bool) -> Result<u8, ClientError> {
         print!("{}", render_status(&s));
     }
     Ok(0)
+}
+
+/// `cutover status` of a daemon with several services: each one's status
+/// (`--json`: `{"services": [...]}`), read with the first one's token.
+async fn fleet_status(target: &Target, names: &[String], json: bool) -> u8 {
+    let mut t = target.clone();
+    t.service = names.first().cloned();
+    let result = match Client::from_target(&t) {
+        Ok(c) => c.services().await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(states) if json => {
+            let all = serde_json::json!({ "services": states });
+            println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+            0
+        }
+        Ok(states) => {
+            for s in &states {
+                print!("{}", render_status(s));
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("cutover: {e}");
+            e.exit_code()
+        }
+    }
 }
 
 /// The human `cutover status`.
