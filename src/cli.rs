@@ -11,7 +11,7 @@
 //! The flags that find the daemon ([`Target`]) go before the verb
 //! (`cutover --state-dir D status`) or after it (`cutover status --state-dir D`).
 //!
-//! Just over 500 lines on purpose: every verb's flags in one file, so their
+//! Over 500 lines on purpose: every verb's flags in one file, so their
 //! spellings and help lines are read, and kept alike, side by side; what is
 //! not declaration (value parsers, usage checks, tests) lives beside it.
 

@@ -19,11 +19,8 @@ use tokio::time::Instant;
 
 /// Run one client verb (a `command` whose [`Command::target`] is `Some`).
 pub async fn run(command: &Command, target: &Target) -> u8 {
-    // `status` of a daemon with several services, none named: all of them.
-    if let Command::Status(a) = command
-        && let Some(names) = crate::state_dir::fleet_services(target)
-    {
-        return fleet_status(target, &names, a.json).await;
+    if let Some(code) = fleet_status(command, target).await {
+        return code;
     }
     let client = match Client::from_target(target) {
         Ok(c) => c,
@@ -261,9 +258,15 @@ async fn status(client: &Client, json: bool) -> Result<u8, ClientError> {
     Ok(0)
 }
 
-/// `cutover status` of a daemon with several services: each one's status
-/// (`--json`: `{"services": [...]}`), read with the first one's token.
-async fn fleet_status(target: &Target, names: &[String], json: bool) -> u8 {
+/// `cutover status` of a daemon with several services, none named: each
+/// one's status (`--json`: `{"services": [...]}`), read with the first
+/// one's token. `None` for any other verb or daemon.
+async fn fleet_status(command: &Command, target: &Target) -> Option<u8> {
+    let Command::Status(a) = command else {
+        return None;
+    };
+    let names = crate::state_dir::fleet_services(target)?;
+    let json = a.json;
     let mut t = target.clone();
     t.service = names.first().cloned();
     let result = match Client::from_target(&t) {
@@ -274,17 +277,17 @@ async fn fleet_status(target: &Target, names: &[String], json: bool) -> u8 {
         Ok(states) if json => {
             let all = serde_json::json!({ "services": states });
             println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
-            0
+            Some(0)
         }
         Ok(states) => {
             for s in &states {
                 print!("{}", render_status(s));
             }
-            0
+            Some(0)
         }
         Err(e) => {
             eprintln!("cutover: {e}");
-            e.exit_code()
+            Some(e.exit_code())
         }
     }
 }

@@ -91,6 +91,73 @@ impl RunningFleet {
     }
 }
 
+/// One service started: what the fleet keeps of it and shares.
+struct Started {
+    core: ServiceCore,
+    route: Route,
+    api: (String, ApiState),
+    /// Aborts its controller when the daemon stops.
+    task: JoinHandle<()>,
+}
+
+/// A single-service daemon's steps for `s`, minus the listeners: runtime,
+/// router, controller (waited for until it has restored its routing
+/// table), the plan's canary on a fresh start.
+async fn start_service(
+    cfg: &FleetConfig,
+    s: &crate::plan::services::Service,
+    claim: Claim,
+    at: super::steps::Addresses,
+    stop_rx: &watch::Receiver<bool>,
+) -> Result<Started> {
+    let plan = &s.plan;
+    let runtime = owned_runtime(cfg.runtime.clone(), plan, &claim, at.admin).await?;
+    let metrics = Arc::new(Metrics::new());
+    let router = build_router(plan, &claim.dir, metrics.clone()).await?;
+    let mut deps = ControllerDeps::new(
+        plan.clone(),
+        runtime.clone(),
+        router.clone(),
+        metrics.clone(),
+        claim.dir.path.clone(),
+    );
+    deps.public_addr = at.public.to_string();
+    deps.labels = cfg.labels.clone();
+    let spawned = spawn_controller(deps, &claim.dir, &plan.service)?;
+    spawned.handle.started().await;
+    if spawned.fresh && cfg.deploy_canary && plan.canary.is_some() {
+        deploy_plan_canary(spawned.handle.clone());
+    }
+    let api = ApiState {
+        controller: spawned.handle.clone(),
+        metrics,
+        runtime: Some(runtime),
+        token: claim.token.clone().into(),
+        read_token: Some(claim.dir.ensure_read_token()?.into()),
+        instance: claim.instance_id.clone().into(),
+        plan: Some(Arc::new(plan.clone())),
+    };
+    Ok(Started {
+        api: (plan.service.clone(), api),
+        route: Route {
+            name: plan.service.clone(),
+            hosts: s.hosts.clone(),
+            prefix: s.path_prefix.clone(),
+            router: router.clone(),
+        },
+        task: abort_on_stop(spawned.task, stop_rx),
+        core: ServiceCore {
+            name: plan.service.clone(),
+            dir: claim.dir,
+            token: claim.token,
+            router,
+            controller: spawned.handle,
+            journal: spawned.journal,
+            _lock: claim.lock,
+        },
+    })
+}
+
 /// Start a daemon for every service of `cfg.fleet` in the current runtime.
 pub async fn start_fleet(cfg: FleetConfig) -> Result<RunningFleet> {
     let first = &cfg
@@ -114,52 +181,11 @@ pub async fn start_fleet(cfg: FleetConfig) -> Result<RunningFleet> {
     let mut tasks = Vec::new();
     let mut cores = Vec::new();
     for (s, claim) in cfg.fleet.services.iter().zip(claims) {
-        let plan = &s.plan;
-        let runtime = owned_runtime(cfg.runtime.clone(), plan, &claim, sockets.at.admin).await?;
-        let metrics = Arc::new(Metrics::new());
-        let router = build_router(plan, &claim.dir, metrics.clone()).await?;
-        let mut deps = ControllerDeps::new(
-            plan.clone(),
-            runtime.clone(),
-            router.clone(),
-            metrics.clone(),
-            claim.dir.path.clone(),
-        );
-        deps.public_addr = sockets.at.public.to_string();
-        deps.labels = cfg.labels.clone();
-        let spawned = spawn_controller(deps, &claim.dir, &plan.service)?;
-        spawned.handle.started().await;
-        if spawned.fresh && cfg.deploy_canary && plan.canary.is_some() {
-            deploy_plan_canary(spawned.handle.clone());
-        }
-        apis.push((
-            plan.service.clone(),
-            ApiState {
-                controller: spawned.handle.clone(),
-                metrics,
-                runtime: Some(runtime),
-                token: claim.token.clone().into(),
-                read_token: Some(claim.dir.ensure_read_token()?.into()),
-                instance: claim.instance_id.clone().into(),
-                plan: Some(Arc::new(plan.clone())),
-            },
-        ));
-        routes.push(Route {
-            name: plan.service.clone(),
-            hosts: s.hosts.clone(),
-            prefix: s.path_prefix.clone(),
-            router: router.clone(),
-        });
-        tasks.push(abort_on_stop(spawned.task, &stop_rx));
-        cores.push(ServiceCore {
-            name: plan.service.clone(),
-            dir: claim.dir,
-            token: claim.token,
-            router,
-            controller: spawned.handle,
-            journal: spawned.journal,
-            _lock: claim.lock,
-        });
+        let started = start_service(&cfg, s, claim, sockets.at, &stop_rx).await?;
+        apis.push(started.api);
+        routes.push(started.route);
+        tasks.push(started.task);
+        cores.push(started.core);
     }
     // The longest drain of any service bounds the public listener's grace.
     let grace = cfg

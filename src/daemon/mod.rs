@@ -201,13 +201,8 @@ pub async fn start(cfg: DaemonConfig) -> Result<RunningDaemon> {
     if cfg.failed_in_release > 0 {
         router.carry_failed_in_release(cfg.failed_in_release);
     }
-    let proxy_task = serve_public(
-        sockets.public,
-        router.clone(),
-        &stop_rx,
-        grace,
-        sockets.at.public,
-    )?;
+    let public = (sockets.public, router.clone());
+    let proxy_task = serve_public(public.0, public.1, &stop_rx, grace, sockets.at.public)?;
     if spawned.fresh && cfg.deploy_canary && plan.canary.is_some() {
         deploy_plan_canary(controller.clone());
     }

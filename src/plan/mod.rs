@@ -12,6 +12,7 @@ mod autoscale;
 mod engine_rules;
 mod grammar;
 mod guard_set;
+pub mod hosts;
 pub mod off;
 mod parse;
 pub mod ranges;

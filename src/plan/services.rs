@@ -28,6 +28,7 @@
 //! entries' lines left blank, `[services.stable]` read as `[stable]`), so
 //! line numbers never move.
 
+pub use super::hosts::HostPattern;
 use super::parse::{LoadOptions, Located, PlanError, parse_with};
 use super::types::Plan;
 use toml_edit::ImDocument;
@@ -45,69 +46,6 @@ pub struct Service {
     pub hosts: Vec<HostPattern>,
     /// Only requests whose path starts with this (at a `/` boundary).
     pub path_prefix: Option<String>,
-}
-
-/// A host a service answers for: exact (`shop.example.com`) or every
-/// subdomain of a name (`*.example.com`, which does not match
-/// `example.com` itself). Lower case, no port.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum HostPattern {
-    Exact(String),
-    /// The suffix with its leading dot: `.example.com`.
-    Wildcard(String),
-}
-
-impl HostPattern {
-    /// Parse `shop.example.com` or `*.example.com`; what is wrong, else.
-    pub fn parse(s: &str) -> Result<HostPattern, String> {
-        let lower = s.trim().to_ascii_lowercase();
-        let (wild, name) = match lower.strip_prefix("*.") {
-            Some(rest) => (true, rest),
-            None => (false, lower.as_str()),
-        };
-        let label_ok = |l: &str| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        };
-        if name.is_empty() || name.len() > 253 || !name.split('.').all(label_ok) {
-            return Err(format!(
-                "expected a host name such as \"shop.example.com\" or \"*.example.com\" (no port, no scheme), found {s:?}"
-            ));
-        }
-        Ok(if wild {
-            HostPattern::Wildcard(format!(".{name}"))
-        } else {
-            HostPattern::Exact(name.to_string())
-        })
-    }
-
-    /// Whether `host` (lower case, port removed) is one of this pattern's.
-    pub fn matches(&self, host: &str) -> bool {
-        match self {
-            HostPattern::Exact(h) => h == host,
-            HostPattern::Wildcard(suffix) => host.len() > suffix.len() && host.ends_with(suffix),
-        }
-    }
-
-    /// Exact names win over wildcards; longer wildcards over shorter ones.
-    pub fn specificity(&self) -> usize {
-        match self {
-            HostPattern::Exact(_) => usize::MAX,
-            HostPattern::Wildcard(s) => s.len(),
-        }
-    }
-}
-
-impl std::fmt::Display for HostPattern {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            HostPattern::Exact(h) => write!(f, "{h}"),
-            HostPattern::Wildcard(s) => write!(f, "*{s}"),
-        }
-    }
 }
 
 /// Whether `text` is a plan with `[[services]]`.
@@ -314,6 +252,89 @@ fn listen(
     }
 }
 
+/// One `[[services]]` entry being read: where its errors point.
+struct Entry<'a> {
+    /// The whole plan, for the lines errors show.
+    text: &'a str,
+    /// The entry cut out line for line, which byte offsets refer to.
+    entry: &'a str,
+    file: &'a str,
+    i: usize,
+}
+
+impl Entry<'_> {
+    fn invalid(&self, at: usize, key: &str, message: String) -> PlanError {
+        let key = Some(format!("services[{}].{key}", self.i));
+        invalid((self.text, self.entry), self.file, at, key, message)
+    }
+
+    /// The entry with `keys` (hosts, path_prefix) blanked out, line for
+    /// line, so the single-service parser sees only its own keys.
+    fn without(&self, top: &toml_edit::Table, keys: &[&str]) -> String {
+        let mut blanked = self.entry.to_string();
+        for key in keys {
+            let (Some(k), Some(v)) = (
+                top.key(key).and_then(|k| k.span()),
+                top.get(key).and_then(|v| v.span()),
+            ) else {
+                continue;
+            };
+            let range = k.start..v.end;
+            let spaces: String = self.entry[range.clone()]
+                .chars()
+                .map(|c| if c == '\n' { '\n' } else { ' ' })
+                .collect();
+            blanked.replace_range(range, &spaces);
+        }
+        blanked
+    }
+
+    fn hosts(&self, top: &toml_edit::Table) -> Result<Vec<HostPattern>, PlanError> {
+        let item = top.get("hosts");
+        match item.and_then(|h| h.as_array()) {
+            Some(a) if !a.is_empty() => a
+                .iter()
+                .map(|v| {
+                    let at = v.span().map_or(0, |s| s.start);
+                    v.as_str()
+                        .ok_or_else(|| "expected a host name as a string".to_string())
+                        .and_then(HostPattern::parse)
+                        .map_err(|m| self.invalid(at, "hosts", m))
+                })
+                .collect(),
+            _ => {
+                let name = top.get("service").and_then(|s| s.as_str()).unwrap_or("?");
+                let at = item
+                    .and_then(|h| h.span())
+                    .map_or_else(|| key_start(self.entry, "service"), |s| s.start);
+                Err(self.invalid(
+                    at,
+                    "hosts",
+                    format!(
+                        "service {name:?} needs hosts = [\"NAME\", ...]: the Host names its requests come with (\"*.example.com\" for every subdomain)"
+                    ),
+                ))
+            }
+        }
+    }
+
+    fn prefix(&self, top: &toml_edit::Table) -> Result<Option<String>, PlanError> {
+        let Some(p) = top.get("path_prefix") else {
+            return Ok(None);
+        };
+        match p.as_str() {
+            Some(s) if s.starts_with('/') && !s.contains(['?', '#', ' ']) => {
+                Ok(Some(s.trim_end_matches('/').to_string()).filter(|s| !s.is_empty()))
+            }
+            _ => Err(self.invalid(
+                p.span().map_or(0, |s| s.start),
+                "path_prefix",
+                "expected a path such as \"/api\" (starting with /, no query)".into(),
+            )),
+        }
+    }
+}
+
 /// Entry `i`: its hosts and prefix taken out, the rest parsed as a plan.
 fn one(
     text: &str,
@@ -328,85 +349,22 @@ fn one(
         syntax((text, entry), file, at, None, e.message().to_string())
     })?;
     let top = doc.as_table();
-    let name = top
-        .get("service")
-        .and_then(|s| s.as_str())
-        .unwrap_or("?")
-        .to_string();
-    let mut blanked = entry.to_string();
-    let mut blank = |key: &str| {
-        if let (Some(k), Some(v)) = (
-            top.key(key).and_then(|k| k.span()),
-            top.get(key).and_then(|v| v.span()),
-        ) {
-            let range = k.start..v.end;
-            let spaces: String = entry[range.clone()]
-                .chars()
-                .map(|c| if c == '\n' { '\n' } else { ' ' })
-                .collect();
-            blanked.replace_range(range, &spaces);
-        }
+    let here = Entry {
+        text,
+        entry,
+        file,
+        i,
     };
-    let hosts_item = top.get("hosts");
-    let prefix_item = top.get("path_prefix");
-    blank("hosts");
-    blank("path_prefix");
-    let here = |key: &str| Some(format!("services[{i}].{key}"));
-    let hosts: Vec<HostPattern> = match hosts_item.and_then(|h| h.as_array()) {
-        Some(a) if !a.is_empty() => a
-            .iter()
-            .map(|v| {
-                let at = v.span().map_or(0, |s| s.start);
-                v.as_str()
-                    .ok_or_else(|| "expected a host name as a string".to_string())
-                    .and_then(HostPattern::parse)
-                    .map_err(|m| invalid((text, entry), file, at, here("hosts"), m))
-            })
-            .collect::<Result<_, _>>()?,
-        _ => {
-            let at = hosts_item
-                .and_then(|h| h.span())
-                .map_or_else(|| key_start(entry, "service"), |s| s.start);
-            return Err(invalid(
-                (text, entry),
-                file,
-                at,
-                here("hosts"),
-                format!(
-                    "service {name:?} needs hosts = [\"NAME\", ...]: the Host names its requests come with (\"*.example.com\" for every subdomain)"
-                ),
-            ));
-        }
-    };
-    let path_prefix = match prefix_item {
-        None => None,
-        Some(p) => {
-            let at = p.span().map_or(0, |s| s.start);
-            match p.as_str() {
-                Some(s) if s.starts_with('/') && !s.contains(['?', '#', ' ']) => {
-                    Some(s.trim_end_matches('/').to_string()).filter(|s| !s.is_empty())
-                }
-                _ => {
-                    return Err(invalid(
-                        (text, entry),
-                        file,
-                        at,
-                        here("path_prefix"),
-                        "expected a path such as \"/api\" (starting with /, no query)".into(),
-                    ));
-                }
-            }
-        }
-    };
+    let hosts = here.hosts(top)?;
+    let path_prefix = here.prefix(top)?;
     if top.contains_key("listen") {
-        return Err(invalid(
-            (text, entry),
-            file,
+        return Err(here.invalid(
             key_start(entry, "listen"),
-            here("listen"),
+            "listen",
             "[listen] is the daemon's, not a service's: one [listen] at the top of the plan".into(),
         ));
     }
+    let blanked = here.without(top, &["hosts", "path_prefix"]);
     let plan = parse_with(&blanked, file, opts).map_err(|e| in_entry(e, text, i, rewritten))?;
     Ok(Service {
         plan,

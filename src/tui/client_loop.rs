@@ -87,9 +87,7 @@ pub async fn cockpit(
     let mut stream_task = tokio::spawn(stream_events(client.clone(), tx.clone()));
     let (work_tx, work_rx) = mpsc::unbounded_channel::<Effect>();
     let mut worker = tokio::spawn(work(client, work_rx, tx));
-    let panic_after = test_panic_after();
-    let mut panic_at: Option<Instant> = None;
-
+    let (panic_after, mut panic_at) = (test_panic_after(), None::<Instant>);
     let size = tui.terminal.size()?;
     app.set_size(size.width, size.height);
     let mut input = EventStream::new();

@@ -82,29 +82,8 @@ impl App {
     }
 
     fn live(&mut self, command: Command, key: KeyEvent) -> Option<Effect> {
-        match command {
-            Command::Help => {
-                self.popup = Some(Popup::Help { scroll: 0 });
-                return None;
-            }
-            Command::Quit => return Some(Effect::Quit),
-            Command::Focus => {
-                self.cycle_selection();
-                return None;
-            }
-            Command::ScrollUp => {
-                self.scroll_events(true, 1);
-                return None;
-            }
-            Command::ScrollDown => {
-                self.scroll_events(false, 1);
-                return None;
-            }
-            Command::Guards => {
-                self.popup = Some(Popup::Guards(GuardsView::default()));
-                return None;
-            }
-            _ => {}
+        if let Some(effect) = self.look(command) {
+            return effect;
         }
         if self.link != Link::Live {
             self.note("✗ not connected: actions wait until the daemon answers");
@@ -164,6 +143,21 @@ impl App {
             }
             _ => None,
         }
+    }
+
+    /// The keys that only look (help, focus, scrolling, the guard panel,
+    /// quit): they work while disconnected. `None` for the others.
+    fn look(&mut self, command: Command) -> Option<Option<Effect>> {
+        match command {
+            Command::Help => self.popup = Some(Popup::Help { scroll: 0 }),
+            Command::Quit => return Some(Some(Effect::Quit)),
+            Command::Focus => self.cycle_selection(),
+            Command::ScrollUp => self.scroll_events(true, 1),
+            Command::ScrollDown => self.scroll_events(false, 1),
+            Command::Guards => self.popup = Some(Popup::Guards(GuardsView::default())),
+            _ => return None,
+        }
+        Some(None)
     }
 
     /// Send a new weight now, or ask first when the jump is large.

@@ -73,7 +73,6 @@ pub fn areas(app: &App, area: Rect) -> Areas {
         None => 0,
     };
     let pull_h = u16::from(app.pull.is_some());
-    let drain_h = super::drain::height(app);
     let versions_h = if roomy { 8 } else { 6 };
     let slider_h = if roomy { 4 } else { 3 };
     let [
@@ -93,7 +92,7 @@ pub fn areas(app: &App, area: Rect) -> Areas {
         Constraint::Length(link_h),
         Constraint::Length(replay_h),
         Constraint::Length(pull_h),
-        Constraint::Length(drain_h),
+        Constraint::Length(super::drain::height(app)),
         Constraint::Length(versions_h),
         Constraint::Length(slider_h),
         Constraint::Min(0),
