@@ -187,7 +187,8 @@ pub fn spawn(deps: ControllerDeps) -> (ControllerHandle, JoinHandle<()>) {
     let (pause_tx, pause_rx) = mpsc::channel(1);
     let (started_tx, started_rx) = watch::channel(false);
     let handle = ControllerHandle::new(cmd_tx, state_rx, events, guard_rx)
-        .with_handover(pause_tx, started_rx);
+        .with_handover(pause_tx, started_rx)
+        .with_records(driver.back.reports_tx.clone());
     let task = tokio::spawn(async move {
         let inputs = Inputs {
             commands: cmd_rx,
