@@ -27,7 +27,7 @@ pub struct ControllerHandle {
     /// Whether the controller has restored its state and routing table.
     started: Option<watch::Receiver<bool>>,
     /// Where [`ControllerHandle::record`] sends what it journals.
-    records: Option<mpsc::UnboundedSender<super::ops::Report>>,
+    records: Option<mpsc::UnboundedSender<EventKind>>,
 }
 
 impl ControllerHandle {
@@ -59,8 +59,9 @@ impl ControllerHandle {
         self
     }
 
-    /// The controller task's report channel, for [`ControllerHandle::record`].
-    pub(super) fn with_records(mut self, tx: mpsc::UnboundedSender<super::ops::Report>) -> Self {
+    /// The controller task's channel for [`ControllerHandle::record`]: it
+    /// journals what arrived there before the next action it is asked for.
+    pub(super) fn with_records(mut self, tx: mpsc::UnboundedSender<EventKind>) -> Self {
         self.records = Some(tx);
         self
     }
@@ -79,7 +80,7 @@ impl ControllerHandle {
         };
         self.records
             .as_ref()
-            .is_some_and(|tx| tx.send(super::ops::Report::Record(kind)).is_ok())
+            .is_some_and(|tx| tx.send(kind).is_ok())
     }
 
     /// Resolves once the controller has restored its state (or started

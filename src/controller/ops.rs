@@ -235,10 +235,6 @@ pub(super) enum Report {
     Fact(Input),
     /// Something an operator should read.
     Note(String),
-    /// Something done beside the controller for this service (a train's
-    /// step, an approval), journaled in its order with the release's
-    /// events.
-    Record(crate::model::EventKind),
     /// How a pull for `role` is going (throttled by the runtime).
     Pull { role: Role, report: PullReport },
 }

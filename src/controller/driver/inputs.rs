@@ -106,7 +106,6 @@ impl Driver {
             } => self.scaled_up(role, from, to, result),
             Report::Fact(input) => self.worker_fact(input),
             Report::Note(message) => self.emit(EventKind::Warning { message }),
-            Report::Record(kind) => self.emit(kind),
             Report::Pull { role, report } => {
                 // Layer ids and digests are the engine's (the registry's) words.
                 let mut kind = EventKind::Pull {
