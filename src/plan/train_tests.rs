@@ -112,3 +112,19 @@ after = ["api"]
     assert!(e.starts_with("train.toml:4:"), "{e}");
     assert!(e.contains("in a circle: shop → web → api → shop"), "{e}");
 }
+
+#[test]
+fn the_readme_example_parses() {
+    let readme = include_str!("../../README.md");
+    let at = readme
+        .find("### Release trains")
+        .expect("README has the section");
+    let block = readme[at..]
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a toml block");
+    let known = ["shop", "api"].map(String::from);
+    let t = parse_train(block, "README.md", Some(&known)).unwrap();
+    assert_eq!(t.entries.len(), 2);
+}

@@ -72,26 +72,7 @@ pub fn plan_train(
         ));
     }
     let service = |name: &str| services.iter().find(|s| s.name == name);
-    let mut snapshot = Vec::new();
-    let mut unapproved = Vec::new();
-    for e in &spec.entries {
-        match approvals
-            .iter()
-            .find(|a| a.service == e.service && a.image == e.image)
-        {
-            Some(a) => snapshot.push(a.clone()),
-            None => unapproved.push(format!("{} {}", e.service, e.image)),
-        }
-    }
-    if !unapproved.is_empty() {
-        return Err(refuse(
-            "unapproved",
-            format!(
-                "not approved: {}; nothing started (approve each with `cutover approve SERVICE IMAGE`)",
-                unapproved.join(", ")
-            ),
-        ));
-    }
+    let snapshot = approved(&spec, approvals)?;
     let mut busy = Vec::new();
     for e in &spec.entries {
         let v = &service(&e.service)
@@ -136,6 +117,32 @@ pub fn plan_train(
     t.forced = req.force;
     t.overridden = overridden;
     Ok(t)
+}
+
+/// The approvals of every entry (what the train keeps), or a refusal
+/// naming each entry without one.
+fn approved(spec: &TrainSpec, approvals: &[Approval]) -> Result<Vec<Approval>, StartRefusal> {
+    let mut snapshot = Vec::new();
+    let mut unapproved = Vec::new();
+    for e in &spec.entries {
+        match approvals
+            .iter()
+            .find(|a| a.service == e.service && a.image == e.image)
+        {
+            Some(a) => snapshot.push(a.clone()),
+            None => unapproved.push(format!("{} {}", e.service, e.image)),
+        }
+    }
+    if !unapproved.is_empty() {
+        return Err(refuse(
+            "unapproved",
+            format!(
+                "not approved: {}; nothing started (approve each with `cutover approve SERVICE IMAGE`)",
+                unapproved.join(", ")
+            ),
+        ));
+    }
+    Ok(snapshot)
 }
 
 /// The freeze windows in force for the train's services: refused unless
