@@ -15,6 +15,7 @@
 //! spellings and help lines are read, and kept alike, side by side; what is
 //! not declaration (value parsers, usage checks, tests) lives beside it.
 
+mod train;
 mod usage;
 pub mod values;
 
@@ -22,6 +23,9 @@ use crate::plan::{ByteSize, HumanDuration};
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+pub use train::{
+    ApproveArgs, TrainAbortArgs, TrainArgs, TrainCommand, TrainStartArgs, TrainStatusArgs,
+};
 pub use usage::UsageError;
 pub use values::TermSize;
 
@@ -147,6 +151,11 @@ pub enum Command {
     Logs(LogsArgs),
     /// Wait until the release reaches an outcome.
     Wait(WaitArgs),
+    /// Release trains: several services of one daemon released as one
+    /// (start FILE, status, abort).
+    Train(TrainArgs),
+    /// Approve an image for a service: only approved train entries deploy.
+    Approve(ApproveArgs),
     /// Play a recording in the cockpit, read-only.
     Replay(ReplayArgs),
     /// Render a recording to an asciicast file.
@@ -193,6 +202,8 @@ impl Command {
             Command::Scale(_) => "scale",
             Command::Logs(_) => "logs",
             Command::Wait(_) => "wait",
+            Command::Train(_) => "train",
+            Command::Approve(_) => "approve",
             Command::Replay(_) => "replay",
             Command::Export(_) => "export",
             Command::Backtest(_) => "backtest",
@@ -219,6 +230,8 @@ impl Command {
             Command::Scale(a) => Some(&a.target),
             Command::Logs(a) => Some(&a.target),
             Command::Wait(a) => Some(&a.target),
+            Command::Train(a) => Some(a.command.target()),
+            Command::Approve(a) => Some(&a.target),
             // Every verb is named: a new one must say whether it talks to
             // a daemon (here, in `main.rs` and in `api::verbs::run`).
             Command::Demo(_)

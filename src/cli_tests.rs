@@ -30,8 +30,8 @@ fn the_command_line_is_consistent() {
 
 /// Every verb has exactly the flags it honours (a rollback is never
 /// frozen: no --force), and every flag and argument says what it does.
-/// Long (95 lines) on purpose: one table, a row per verb, read against
-/// `cutover VERB --help`.
+/// Long on purpose: one table, a row per verb (and one per verb of
+/// `train`), read against `cutover VERB --help`.
 #[test]
 fn each_verb_has_only_the_flags_it_honours() {
     const DAEMON: &[&str] = &[
@@ -74,6 +74,8 @@ fn each_verb_has_only_the_flags_it_honours() {
         ("scale", &["yes", "reason"], true),
         ("logs", &["tail"], true),
         ("wait", &["until", "timeout"], true),
+        ("train", &[], false),
+        ("approve", &["reason"], true),
         ("replay", &["speed", "no-tui", "theme"], false),
         ("export", &["asciicast", "size", "theme"], false),
         ("backtest", &["plan", "set", "json"], false),
@@ -128,6 +130,43 @@ fn each_verb_has_only_the_flags_it_honours() {
             );
         }
         assert!(sub.get_about().is_some(), "cutover {verb} has no about");
+    }
+    // `train` holds verbs of its own, each with only its flags.
+    let train = cli.find_subcommand("train").unwrap();
+    let want: &[(&str, &[&str])] = &[
+        ("start", &["force", "reason"]),
+        ("status", &["json"]),
+        ("abort", &["reason"]),
+    ];
+    let verbs: Vec<&str> = train
+        .get_subcommands()
+        .map(|c| c.get_name())
+        .filter(|n| *n != "help")
+        .collect();
+    assert_eq!(verbs, want.iter().map(|w| w.0).collect::<Vec<_>>());
+    for (verb, flags) in want {
+        let sub = train.find_subcommand(verb).unwrap();
+        let mut have: Vec<&str> = sub
+            .get_arguments()
+            .filter_map(|a| a.get_long())
+            .filter(|l| *l != "help")
+            .collect();
+        let mut expect: Vec<&str> = flags.to_vec();
+        expect.extend_from_slice(DAEMON);
+        have.sort_unstable();
+        expect.sort_unstable();
+        assert_eq!(have, expect, "cutover train {verb}");
+        for a in sub.get_arguments().filter(|a| a.get_id() != "help") {
+            assert!(
+                a.get_help().is_some(),
+                "cutover train {verb}: {} has no help line",
+                a.get_id()
+            );
+        }
+        assert!(
+            sub.get_about().is_some(),
+            "cutover train {verb} has no about"
+        );
     }
 }
 

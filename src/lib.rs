@@ -25,4 +25,5 @@ pub mod proxy;
 pub mod runtime;
 pub mod state_dir;
 pub mod text;
+pub mod train;
 pub mod tui;

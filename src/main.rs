@@ -77,7 +77,9 @@ async fn dispatch(cli: Cli) -> u8 {
         | Command::Resize(_)
         | Command::Scale(_)
         | Command::Logs(_)
-        | Command::Wait(_) => {
+        | Command::Wait(_)
+        | Command::Train(_)
+        | Command::Approve(_) => {
             let target = cli.verb_target().unwrap_or_else(|| cli.target.clone());
             if let Command::Tui(args) = command {
                 return tui(args, &target).await;

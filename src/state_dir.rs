@@ -219,6 +219,20 @@ impl std::fmt::Debug for Endpoint {
     }
 }
 
+/// The services with a daemon's address in `root`, sorted.
+pub fn services(root: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(root)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter(|e| e.path().join("admin.addr").exists())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
 /// Resolve `Target` flags into an endpoint (see DESIGN.md, "The command line").
 /// The services of one daemon that serves several (`[[services]]`), when
 /// the target names none: every service directory of the root with an
@@ -267,15 +281,7 @@ pub fn discover(target: &Target) -> Result<Endpoint, StateDirError> {
         Some(s) => s,
         None if target.admin.is_some() && target.token.is_some() => String::new(),
         None => {
-            let mut names: Vec<String> = fs::read_dir(&root)
-                .map(|rd| {
-                    rd.filter_map(Result::ok)
-                        .filter(|e| e.path().join("admin.addr").exists())
-                        .filter_map(|e| e.file_name().into_string().ok())
-                        .collect()
-                })
-                .unwrap_or_default();
-            names.sort();
+            let mut names = services(&root);
             match names.len() {
                 0 => return Err(StateDirError::NoDaemon { root }),
                 1 => names.remove(0),

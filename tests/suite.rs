@@ -56,6 +56,7 @@ mod state_dir_trust;
 mod swarm_e2e;
 mod takeover;
 mod text_sanitize;
+mod trains;
 mod tui_act_snapshots;
 mod tui_pty;
 mod tui_snapshots;

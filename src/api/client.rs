@@ -192,8 +192,26 @@ impl Client {
             .map_err(|e| ClientError::Protocol(e.to_string()))
     }
 
-    async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+    pub(super) async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<T, ClientError> {
         self.call(self.http.get(self.url(path))).await
+    }
+
+    /// POST `body` as JSON to `path` as the command line (`X-Cutover-Actor:
+    /// cli`, so the daemon journals the CLI as the actor) and decode the
+    /// JSON answer.
+    pub(super) async fn post_json<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let req = self
+            .http
+            .post(self.url(path))
+            .header("x-cutover-actor", "cli");
+        self.call(req.json(body)).await
     }
 
     pub async fn state(&self) -> Result<StateView, ClientError> {

@@ -16,6 +16,7 @@
 //! | GET    | /metrics      | Prometheus text (no token: read-only figures)   |
 //! | GET    | /healthz      | 200 when the daemon is up (no token)            |
 //! | GET    | /v1/services  | a daemon with `[[services]]`: each one's state  |
+//! | GET/POST | /v1/train, /v1/approvals | a daemon with `[[services]]`: release trains (see `train`) |
 //!
 //! With several services, a request names its own with the
 //! `X-Cutover-Service` header or `?service=` (see `fleet`).
@@ -31,6 +32,8 @@ mod error;
 pub mod fleet;
 mod reads;
 pub mod server;
+pub mod train;
+pub mod train_verbs;
 pub mod verbs;
 
 pub use error::ApiError;

@@ -1,5 +1,6 @@
 //! The CLI verbs that talk to a running daemon: status, weight, deploy,
-//! pause, resume, promote, rollback, drain, resize, wait. Each returns the
+//! pause, resume, promote, rollback, drain, resize, wait (and, through
+//! `train_verbs`, train and approve). Each returns the
 //! process exit code: 0 success, 1 refused or failed, 3 daemon unreachable.
 //! Their arguments were checked by the command line already (usage
 //! mistakes exit 2 before any daemon is looked for).
@@ -22,6 +23,7 @@ pub async fn run(command: &Command, target: &Target) -> u8 {
     if let Some(code) = fleet_status(command, target).await {
         return code;
     }
+    let target = &super::train_verbs::target_for(command, target);
     let client = match Client::from_target(target) {
         Ok(c) => c,
         Err(e) => {
@@ -71,6 +73,8 @@ pub async fn run(command: &Command, target: &Target) -> u8 {
             confirmed(&client, action, a.yes, a.reason.clone()).await
         }
         Command::Wait(a) => wait(&client, a.until, a.timeout).await,
+        Command::Train(a) => super::train_verbs::train(&client, a).await,
+        Command::Approve(a) => super::train_verbs::approve(&client, a).await,
         other @ (Command::Tui(_)
         | Command::Demo(_)
         | Command::Up(_)

@@ -5,7 +5,7 @@
 
 use super::bus::EventBus;
 use super::handover::{PauseAsk, Paused};
-use crate::model::{ActionReply, ActionRequest, Event, Refusal, StateView};
+use crate::model::{ActionReply, ActionRequest, Actor, Event, EventKind, Refusal, StateView};
 use crate::plan::GuardPlan;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
@@ -26,6 +26,8 @@ pub struct ControllerHandle {
     pauses: Option<mpsc::Sender<PauseAsk>>,
     /// Whether the controller has restored its state and routing table.
     started: Option<watch::Receiver<bool>>,
+    /// Where [`ControllerHandle::record`] sends what it journals.
+    records: Option<mpsc::UnboundedSender<EventKind>>,
 }
 
 impl ControllerHandle {
@@ -42,6 +44,7 @@ impl ControllerHandle {
             guards,
             pauses: None,
             started: None,
+            records: None,
         }
     }
 
@@ -54,6 +57,30 @@ impl ControllerHandle {
         self.pauses = Some(pauses);
         self.started = Some(started);
         self
+    }
+
+    /// The controller task's channel for [`ControllerHandle::record`]: it
+    /// journals what arrived there before the next action it is asked for.
+    pub(super) fn with_records(mut self, tx: mpsc::UnboundedSender<EventKind>) -> Self {
+        self.records = Some(tx);
+        self
+    }
+
+    /// Journal something done beside the controller for this service (a
+    /// train's step, an approval) as an accepted action event, numbered
+    /// and ordered with the controller's own events. `false` when the
+    /// controller has stopped (or this handle cannot record).
+    pub fn record(&self, action: &str, by: Actor, reason: Option<String>, detail: String) -> bool {
+        let kind = EventKind::Action {
+            action: action.to_string(),
+            by,
+            reason,
+            ok: true,
+            detail,
+        };
+        self.records
+            .as_ref()
+            .is_some_and(|tx| tx.send(kind).is_ok())
     }
 
     /// Resolves once the controller has restored its state (or started

@@ -60,6 +60,8 @@ pub struct RunningFleet {
     pub public_addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub services: Vec<ServiceCore>,
+    /// Its release trains and approvals (`crate::train`).
+    pub trains: crate::train::Trains,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -202,7 +204,10 @@ pub async fn start_fleet(cfg: FleetConfig) -> Result<RunningFleet> {
         grace,
         sockets.at.public,
     )?);
-    let routes = crate::api::fleet::fleet_router(apis);
+    let trains = start_trains(&cfg, &cores, &stop_rx, &mut tasks)?;
+    let access = crate::api::train::Access::of(&apis);
+    let routes = crate::api::fleet::fleet_router(apis)
+        .merge(crate::api::train::routes(trains.clone(), access));
     let stop = super::steps::stopped(stop_rx.clone());
     let admin = sockets.admin;
     tasks.push(tokio::spawn(async move {
@@ -217,7 +222,31 @@ pub async fn start_fleet(cfg: FleetConfig) -> Result<RunningFleet> {
         public_addr: sockets.at.public,
         admin_addr: sockets.at.admin,
         services: cores,
+        trains,
         stop: stop_tx,
         tasks,
     })
+}
+
+/// The daemon's trains: read back from the state root (a train that was
+/// running or aborting carries on), run by a task beside the controllers.
+fn start_trains(
+    cfg: &FleetConfig,
+    cores: &[ServiceCore],
+    stop_rx: &watch::Receiver<bool>,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> Result<crate::train::Trains> {
+    let services = cores
+        .iter()
+        .zip(&cfg.fleet.services)
+        .map(|(c, s)| crate::train::TrainService {
+            name: c.name.clone(),
+            plan: s.plan.clone(),
+            controller: c.controller.clone(),
+        })
+        .collect();
+    let trains = crate::train::Trains::open(&cfg.state_root, services)
+        .map_err(|e| eyre!("cannot read the trains: {e}"))?;
+    tasks.push(crate::train::runner::spawn(trains.clone(), stop_rx.clone()));
+    Ok(trains)
 }

@@ -18,6 +18,7 @@ mod parse;
 pub mod ranges;
 pub mod services;
 mod spans;
+pub mod train;
 mod types;
 mod units;
 mod validate;

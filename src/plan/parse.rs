@@ -175,7 +175,7 @@ pub fn parse_with(text: &str, file: &str, opts: LoadOptions) -> Result<Plan, Pla
 }
 
 /// A text that is not TOML or does not fit the schema, as the operator reads it.
-fn schema_error(
+pub(super) fn schema_error(
     text: &str,
     file: &str,
     span: Range<usize>,
@@ -190,7 +190,7 @@ fn schema_error(
 }
 
 /// Build a [`Located`] for the byte span `span` of `text`.
-fn locate(
+pub(super) fn locate(
     text: &str,
     file: &str,
     span: Range<usize>,

@@ -185,9 +185,11 @@ pub fn spawn(deps: ControllerDeps) -> (ControllerHandle, JoinHandle<()>) {
     let (state_tx, state_rx) = watch::channel(first);
     driver.out.state_tx = Some(state_tx);
     let (pause_tx, pause_rx) = mpsc::channel(1);
+    let (records_tx, records_rx) = mpsc::unbounded_channel();
     let (started_tx, started_rx) = watch::channel(false);
     let handle = ControllerHandle::new(cmd_tx, state_rx, events, guard_rx)
-        .with_handover(pause_tx, started_rx);
+        .with_handover(pause_tx, started_rx)
+        .with_records(records_tx);
     let task = tokio::spawn(async move {
         let inputs = Inputs {
             commands: cmd_rx,
@@ -195,6 +197,7 @@ pub fn spawn(deps: ControllerDeps) -> (ControllerHandle, JoinHandle<()>) {
             health: health_rx,
             stats: stats_rx,
             pauses: pause_rx,
+            records: records_rx,
         };
         driver.run(inputs, started_tx).await;
     });
@@ -283,6 +286,8 @@ struct Inputs {
     health: mpsc::UnboundedReceiver<HealthEvent>,
     stats: mpsc::UnboundedReceiver<Vec<(String, ReplicaStats)>>,
     pauses: mpsc::Receiver<crate::controller::handover::PauseAsk>,
+    /// What was done beside the controller, to journal (`ControllerHandle::record`).
+    records: mpsc::UnboundedReceiver<EventKind>,
 }
 
 impl Driver {
@@ -294,6 +299,7 @@ impl Driver {
             mut health,
             mut stats,
             mut pauses,
+            mut records,
         } = inputs;
         let mut runtime_events = Some(self.deps.runtime.subscribe());
         let mut trips = self.deps.router.trips();
@@ -326,9 +332,16 @@ impl Driver {
                 _ = second.tick() => self.second(),
                 _ = stats_tick.tick() => self.sample_stats(),
                 cmd = commands.recv() => match cmd {
-                    Some(cmd) => self.command(cmd),
+                    Some(cmd) => {
+                        // What a caller recorded before it asked comes first.
+                        while let Ok(kind) = records.try_recv() {
+                            self.emit(kind);
+                        }
+                        self.command(cmd)
+                    }
                     None => break,
                 },
+                Some(kind) = records.recv() => self.emit(kind),
                 Some(r) = reports.recv() => self.report(r),
                 Some(h) = health.recv() => self.health(h),
                 ev = recv_runtime(&mut runtime_events) => match ev {
