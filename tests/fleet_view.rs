@@ -106,3 +106,36 @@ fn a_filter_narrows_the_rows() {
     assert!(s.contains("api") && !s.contains("shop "), "{s}");
     let _ = Phase::Idle;
 }
+
+/// A train of three under way: its line under the header, the failed
+/// entry first, a progress bar of the entries that are over.
+#[test]
+fn a_train_in_progress_shows_under_the_header() {
+    let mut f = three();
+    let previous =
+        serde_json::json!({"deploy": "v1", "version": "v1", "image": "x:v1", "replicas": 1});
+    let entry = |service: &str, phase: &str| {
+        serde_json::json!({
+            "service": service, "image": format!("{service}:v2"), "phase": phase,
+            "previous": previous, "detail": ""
+        })
+    };
+    let train: cutover::train::Train = serde_json::from_value(serde_json::json!({
+        "id": 3,
+        "file": "release.toml",
+        "spec": {"max_parallel": 2, "abort_on": "first_breach", "rollback": "all", "entries": []},
+        "by": "ops",
+        "started_at": "2026-03-14T11:58:00Z",
+        "status": "aborting",
+        "abort_reason": "guard breach in shop",
+        "approvals": [],
+        "entries": [entry("admin", "promoted"), entry("api", "rolling_back"), entry("shop", "failed")]
+    }))
+    .expect("a train as the daemon sends it");
+    f.train = Some(train);
+    for (w, h) in SIZES {
+        let s = render_text(&mut f, &Theme::dark(), w, h);
+        assert!(s.contains("train 3 aborting"), "{s}");
+        insta::assert_snapshot!(format!("fleet_train_{w}x{h}"), s);
+    }
+}

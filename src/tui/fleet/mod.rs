@@ -6,6 +6,7 @@
 
 pub mod model;
 pub mod render;
+mod train_line;
 
 use super::client_loop::{Exit, cockpit};
 use super::terminal::Tui;
@@ -75,7 +76,10 @@ async fn view(
                 }
             }
             got = rx.recv() => match got {
-                Some(Ok(states)) => fleet.update(states),
+                Some(Ok((states, train))) => {
+                    fleet.update(states);
+                    fleet.train = train;
+                }
                 Some(Err(e)) => fleet.error = Some(e),
                 None => break None,
             },
@@ -85,10 +89,18 @@ async fn view(
     Ok(outcome)
 }
 
-/// Ask for every service's state once a second, until the view goes.
-async fn poll(client: Client, tx: mpsc::Sender<Result<Vec<crate::model::StateView>, String>>) {
+/// What one poll brings: every service's state and the latest train.
+type Polled = Result<(Vec<crate::model::StateView>, Option<crate::train::Train>), String>;
+
+/// Ask for every service's state (and the train) once a second, until the
+/// view goes.
+async fn poll(client: Client, tx: mpsc::Sender<Polled>) {
     loop {
-        let got = client.services().await.map_err(|e| e.to_string());
+        let got = match client.services().await {
+            // No train yet is a 404: the view shows none.
+            Ok(states) => Ok((states, client.train().await.ok())),
+            Err(e) => Err(e.to_string()),
+        };
         if tx.send(got).await.is_err() {
             return;
         }

@@ -73,6 +73,8 @@ pub struct Fleet {
     pub offset: usize,
     /// Why the last poll failed, while it does.
     pub error: Option<String>,
+    /// The daemon's latest release train, if it ever ran one.
+    pub train: Option<crate::train::Train>,
 }
 
 /// What a key asks the fleet loop to do.

@@ -28,12 +28,18 @@ use ratatui::widgets::{Block, Paragraph};
 /// selection is in view (hence `&mut`).
 pub fn draw(frame: &mut Frame, fleet: &mut Fleet, theme: &Theme) {
     let area = frame.area();
-    let [head, body, foot] = Layout::vertical([
+    let train_h = u16::from(fleet.train.is_some());
+    let [head, train, body, foot] = Layout::vertical([
         Constraint::Length(1),
+        Constraint::Length(train_h),
         Constraint::Min(3),
         Constraint::Length(1),
     ])
     .areas(area);
+    if let Some(t) = &fleet.train {
+        let line = super::train_line::line(t, theme, train.width as usize);
+        frame.render_widget(Paragraph::new(line), train);
+    }
     let rows_room = body.height.saturating_sub(3) as usize;
     fleet.scroll_into_view(rows_room);
     frame.render_widget(
