@@ -4,10 +4,9 @@
 //! own — deploy, weight, promote — while the test's own client keeps
 //! asking all three, and not one request fails or reaches another service.
 
+use crate::support::fleet_load::{Load, Seen};
 use cutover::daemon::fleet::{FleetConfig, RunningFleet, start_fleet};
 use cutover::model::{Action, ActionRequest, Actor, Phase};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const SERVICES: [&str; 3] = ["shop", "api", "admin"];
@@ -37,76 +36,71 @@ command = [{exe:?}, "demo-app", "--bind", "127.0.0.1", "--port", "{{port}}", "--
     text
 }
 
-/// What the test's client saw.
-#[derive(Debug, Default)]
-struct Seen {
-    ok: AtomicU64,
-    failed: AtomicU64,
-    /// Answers from another service's version.
-    misrouted: AtomicU64,
-    examples: Mutex<Vec<String>>,
+/// A fleet daemon for `plan` in a state root of its own.
+async fn fleet_daemon(
+    plan: &str,
+    root: &std::path::Path,
+    labels: std::collections::BTreeMap<String, String>,
+) -> RunningFleet {
+    let fleet = cutover::plan::services::parse_fleet(plan, "fleet.toml", Default::default())
+        .expect("the test's fleet plan parses");
+    start_fleet(FleetConfig {
+        fleet,
+        state_root: root.to_path_buf(),
+        allow_remote_admin: false,
+        deploy_canary: false,
+        runtime: None,
+        labels,
+    })
+    .await
+    .expect("the fleet daemon starts")
 }
 
-impl Seen {
-    fn bad(&self, counter: &AtomicU64, what: String) {
-        counter.fetch_add(1, Ordering::SeqCst);
-        let mut ex = self.examples.lock().unwrap();
-        if ex.len() < 10 {
-            ex.push(what);
-        }
-    }
-}
-
-/// Two loops until `stop`: one on keep-alive connections, one opening a
-/// connection per request; each asks the three hosts in turn.
-fn load(
-    addr: std::net::SocketAddr,
-    stop: Arc<AtomicBool>,
-    seen: Arc<Seen>,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    [true, false]
-        .into_iter()
-        .map(|keep_alive| {
-            let (stop, seen) = (stop.clone(), seen.clone());
-            tokio::spawn(async move {
-                let mut b = reqwest::Client::builder()
-                    .no_proxy()
-                    .timeout(Duration::from_secs(10));
-                if !keep_alive {
-                    b = b.pool_max_idle_per_host(0);
-                }
-                let http = b.build().unwrap();
-                let mut i = 0usize;
-                while !stop.load(Ordering::SeqCst) {
-                    let name = SERVICES[i % 3];
-                    i += 1;
-                    let r = http
-                        .get(format!("http://{addr}/"))
-                        .header("host", format!("{name}.example.test"))
-                        .send()
-                        .await;
-                    match r {
-                        Ok(r) if r.status() == 200 => {
-                            let v = r
-                                .headers()
-                                .get("x-version")
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or("")
-                                .to_string();
-                            if v.starts_with(&format!("{name}-")) {
-                                seen.ok.fetch_add(1, Ordering::SeqCst);
-                            } else {
-                                seen.bad(&seen.misrouted, format!("{name} answered by {v:?}"));
-                            }
-                        }
-                        Ok(r) => seen.bad(&seen.failed, format!("{name}: {}", r.status())),
-                        Err(e) => seen.bad(&seen.failed, format!("{name}: {e}")),
-                    }
-                    tokio::time::sleep(Duration::from_millis(3)).await;
-                }
-            })
+/// Release every service of `d` in turn under the test's own load —
+/// deploy (`deploy(name)`), 50 %, promote — and check that not one request
+/// failed or reached another service. `stable(name)`: the version it ends on.
+async fn release_each_under_load(
+    d: &RunningFleet,
+    prefix: &str,
+    deploy: impl Fn(&str) -> String,
+    stable: impl Fn(&str) -> String,
+) -> Seen {
+    for name in SERVICES {
+        until(d, &format!("{prefix}-{name}"), "stable healthy", |s| {
+            s.stable.healthy() == 1
         })
-        .collect()
+        .await;
+    }
+    let load = Load::start(d.public_addr, &SERVICES, "none-is-bad");
+    for name in SERVICES {
+        let service = format!("{prefix}-{name}");
+        act(
+            d,
+            &service,
+            Action::Deploy {
+                image: deploy(name),
+            },
+        )
+        .await;
+        until(d, &service, "canary healthy", |s| {
+            s.canary.as_ref().is_some_and(|c| c.healthy() == 1)
+        })
+        .await;
+        act(d, &service, Action::SetWeight { permille: 500 }).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        act(d, &service, Action::Promote { force: false }).await;
+        let want = stable(name);
+        until(d, &service, "promoted", |s| {
+            s.phase == Phase::Idle && s.stable.version == want
+        })
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let seen = load.stop().await;
+    eprintln!("{prefix} under load: {seen}");
+    assert_eq!((seen.failed, seen.misrouted), (0, 0), "{seen}");
+    assert!(seen.ok > 300, "the load ran throughout: {seen}");
+    seen
 }
 
 async fn act(d: &RunningFleet, service: &str, action: Action) {
@@ -136,64 +130,8 @@ async fn until(
 async fn three_services_behind_one_listener_release_one_by_one_under_load() {
     let exe = env!("CARGO_BIN_EXE_cutover");
     let root = tempfile::tempdir().unwrap();
-    let fleet = cutover::plan::services::parse_fleet(&plan(exe), "fleet.toml", Default::default())
-        .expect("the test's fleet plan parses");
-    let d = start_fleet(FleetConfig {
-        fleet,
-        state_root: root.path().to_path_buf(),
-        allow_remote_admin: false,
-        deploy_canary: false,
-        runtime: None,
-        labels: Default::default(),
-    })
-    .await
-    .expect("the fleet daemon starts");
-    for name in SERVICES {
-        until(&d, &format!("fleet-{name}"), "stable healthy", |s| {
-            s.stable.healthy() == 1
-        })
-        .await;
-    }
-    let stop = Arc::new(AtomicBool::new(false));
-    let seen = Arc::new(Seen::default());
-    let loops = load(d.public_addr, stop.clone(), seen.clone());
-
-    for name in SERVICES {
-        let service = format!("fleet-{name}");
-        act(
-            &d,
-            &service,
-            Action::Deploy {
-                image: format!("{name}-v2"),
-            },
-        )
-        .await;
-        until(&d, &service, "canary healthy", |s| {
-            s.canary.as_ref().is_some_and(|c| c.healthy() == 1)
-        })
-        .await;
-        act(&d, &service, Action::SetWeight { permille: 500 }).await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        act(&d, &service, Action::Promote { force: false }).await;
-        until(&d, &service, "promoted", |s| {
-            s.phase == Phase::Idle && s.stable.version == format!("{name}-v2")
-        })
-        .await;
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    stop.store(true, Ordering::SeqCst);
-    for l in loops {
-        l.await.unwrap();
-    }
-    let (ok, failed, misrouted) = (
-        seen.ok.load(Ordering::SeqCst),
-        seen.failed.load(Ordering::SeqCst),
-        seen.misrouted.load(Ordering::SeqCst),
-    );
-    eprintln!("fleet under load: {ok} ok, {failed} failed, {misrouted} misrouted");
-    let examples = seen.examples.lock().unwrap().clone();
-    assert_eq!((failed, misrouted), (0, 0), "{examples:#?}");
-    assert!(ok > 300, "the load ran throughout: {ok}");
+    let d = fleet_daemon(&plan(exe), root.path(), Default::default()).await;
+    release_each_under_load(&d, "fleet", |n| format!("{n}-v2"), |n| format!("{n}-v2")).await;
 
     // A host no service claims: a plain 404, never another service.
     let r = crate::support::http()
@@ -319,64 +257,10 @@ async fn three_docker_services_behind_one_listener_release_under_load() {
     let id = format!("fleet-{}", std::process::id());
     let _cleanup = crate::support::docker::Cleanup::test(&id);
     let root = tempfile::tempdir().unwrap();
-    let fleet =
-        cutover::plan::services::parse_fleet(&docker_plan(), "fleet.toml", Default::default())
-            .expect("the test's fleet plan parses");
-    let d = start_fleet(FleetConfig {
-        fleet,
-        state_root: root.path().to_path_buf(),
-        allow_remote_admin: false,
-        deploy_canary: false,
-        runtime: None,
-        labels: [("cutover.test".to_string(), id.clone())].into(),
-    })
-    .await
-    .expect("the fleet daemon starts");
-    for name in SERVICES {
-        until(&d, &format!("fleetd-{name}"), "stable healthy", |s| {
-            s.stable.healthy() == 1
-        })
-        .await;
-    }
-    let stop = Arc::new(AtomicBool::new(false));
-    let seen = Arc::new(Seen::default());
-    let loops = load(d.public_addr, stop.clone(), seen.clone());
-    for name in SERVICES {
-        let service = format!("fleetd-{name}");
-        act(
-            &d,
-            &service,
-            Action::Deploy {
-                image: String::new(),
-            },
-        )
-        .await;
-        until(&d, &service, "canary healthy", |s| {
-            s.canary.as_ref().is_some_and(|c| c.healthy() == 1)
-        })
-        .await;
-        act(&d, &service, Action::SetWeight { permille: 500 }).await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        act(&d, &service, Action::Promote { force: false }).await;
-        until(&d, &service, "promoted", |s| {
-            s.phase == Phase::Idle && s.stable.version == "v2"
-        })
-        .await;
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    stop.store(true, Ordering::SeqCst);
-    for l in loops {
-        l.await.unwrap();
-    }
-    let (ok, failed, misrouted) = (
-        seen.ok.load(Ordering::SeqCst),
-        seen.failed.load(Ordering::SeqCst),
-        seen.misrouted.load(Ordering::SeqCst),
-    );
-    eprintln!("docker fleet under load: {ok} ok, {failed} failed, {misrouted} misrouted");
-    let examples = seen.examples.lock().unwrap().clone();
-    assert_eq!((failed, misrouted), (0, 0), "{examples:#?}");
-    assert!(ok > 300, "the load ran throughout: {ok}");
+    let labels = [("cutover.test".to_string(), id.clone())].into();
+    let d = fleet_daemon(&docker_plan(), root.path(), labels).await;
+    // An empty deploy: each plan's [canary] (cutover-demo:v2 as SERVICE-v2).
+    release_each_under_load(&d, "fleetd", |_| String::new(), |_| "v2".into()).await;
     let before = crate::support::docker::ids(&format!("cutover.test={id}"), false).len();
     assert_eq!(before, 3, "one replica per service, the old ones gone");
     d.stop().await;
@@ -395,18 +279,7 @@ async fn the_fleet_view_drills_in_rolls_back_and_returns() {
     }
     let exe = env!("CARGO_BIN_EXE_cutover");
     let root = tempfile::tempdir().unwrap();
-    let fleet = cutover::plan::services::parse_fleet(&plan(exe), "fleet.toml", Default::default())
-        .expect("the test's fleet plan parses");
-    let d = start_fleet(FleetConfig {
-        fleet,
-        state_root: root.path().to_path_buf(),
-        allow_remote_admin: false,
-        deploy_canary: false,
-        runtime: None,
-        labels: Default::default(),
-    })
-    .await
-    .expect("the fleet daemon starts");
+    let d = fleet_daemon(&plan(exe), root.path(), Default::default()).await;
     act(
         &d,
         "fleet-api",

@@ -4,8 +4,8 @@
 //! `kill -9`ed mid-train and again mid-reversal; and the refusals that
 //! come before anything starts (an unapproved entry, a freeze window).
 
+use crate::support::fleet_load::{Load, plan};
 use crate::support::fleet_up::FleetUp;
-use crate::support::train_load::{Load, plan};
 use cutover::api::client::Client;
 use cutover::daemon::fleet::{FleetConfig, RunningFleet, start_fleet};
 use cutover::model::{Action, ActionRequest, Actor, EventKind, Phase, Role};
@@ -252,7 +252,7 @@ async fn a_bad_third_canary_aborts_the_train_and_rollback_all_returns_every_serv
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_killed_mid_train_and_mid_reversal_ends_in_the_same_place() {
     let exe = env!("CARGO_BIN_EXE_cutover");
-    let ports = crate::support::train_load::free_ports();
+    let ports = crate::support::fleet_load::free_ports();
     let mut up = FleetUp::start(&plan(exe, "tk", &SERVICES, None, Some(ports)));
     let shop = up.client("tk-shop", 30).await;
     for name in SERVICES {

@@ -1,8 +1,10 @@
-//! What the train tests share: a fleet plan of demo-app services on the
-//! process runtime (a version whose name holds `bad` answers every
-//! request with a 500), and the test's own load on every service, which
-//! tells the failures a bad canary answered itself (by its `x-version`)
-//! from every other failure.
+//! What the tests of several services behind one daemon share (fleets
+//! and trains): a fleet plan of demo-app services on the process runtime
+//! (a version whose name holds `bad` answers every request with a 500),
+//! and the test's own load on every service, which tells the failures a
+//! bad canary answered itself (by its `x-version`) from every other
+//! failure, and an answer from the wrong service (versions are named
+//! `SERVICE-…`) from a right one.
 
 #![allow(dead_code)]
 
@@ -82,6 +84,8 @@ pub struct Seen {
     pub bad_canary_failed: u64,
     /// Every other failure: refused, cut, 5xx from anything else.
     pub failed: u64,
+    /// 2xx answers from another service's version.
+    pub misrouted: u64,
     pub examples: Vec<String>,
 }
 
@@ -89,8 +93,8 @@ impl std::fmt::Display for Seen {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} ok, {} answered by the bad canary itself, {} other failures {:?}",
-            self.ok, self.bad_canary_failed, self.failed, self.examples
+            "{} ok, {} answered by the bad canary itself, {} other failures, {} misrouted {:?}",
+            self.ok, self.bad_canary_failed, self.failed, self.misrouted, self.examples
         )
     }
 }
@@ -100,6 +104,7 @@ struct Counts {
     ok: AtomicU64,
     bad: AtomicU64,
     failed: AtomicU64,
+    misrouted: AtomicU64,
     examples: Mutex<Vec<String>>,
 }
 
@@ -139,7 +144,7 @@ impl Load {
                             .header("host", format!("{name}.example.test"))
                             .send()
                             .await;
-                        counts.count(r, &bad);
+                        counts.count(r, name, &bad);
                         tokio::time::sleep(Duration::from_millis(3)).await;
                     }
                 })
@@ -161,24 +166,34 @@ impl Load {
             ok: self.counts.ok.load(Ordering::SeqCst),
             bad_canary_failed: self.counts.bad.load(Ordering::SeqCst),
             failed: self.counts.failed.load(Ordering::SeqCst),
+            misrouted: self.counts.misrouted.load(Ordering::SeqCst),
             examples: self.counts.examples.lock().unwrap().clone(),
         }
     }
 }
 
 impl Counts {
-    fn count(&self, r: reqwest::Result<reqwest::Response>, bad: &str) {
+    fn count(&self, r: reqwest::Result<reqwest::Response>, service: &str, bad: &str) {
+        let version = |r: &reqwest::Response| {
+            r.headers()
+                .get("x-version")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
         let what = match r {
             Ok(r) if r.status().is_success() => {
-                self.ok.fetch_add(1, Ordering::SeqCst);
+                let v = version(&r);
+                if v.starts_with(&format!("{service}-")) {
+                    self.ok.fetch_add(1, Ordering::SeqCst);
+                    return;
+                }
+                self.misrouted.fetch_add(1, Ordering::SeqCst);
+                self.note(format!("{service} answered by {v:?}"));
                 return;
             }
             Ok(r) => {
-                let v = r
-                    .headers()
-                    .get("x-version")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
+                let v = version(&r);
                 if v == bad {
                     self.bad.fetch_add(1, Ordering::SeqCst);
                     return;
@@ -188,6 +203,10 @@ impl Counts {
             Err(e) => e.to_string(),
         };
         self.failed.fetch_add(1, Ordering::SeqCst);
+        self.note(what);
+    }
+
+    fn note(&self, what: String) {
         let mut ex = self.examples.lock().unwrap();
         if ex.len() < 10 {
             ex.push(what);
