@@ -125,12 +125,23 @@ impl Driver {
     /// checks (unless it is already being stopped); a canary's go to the
     /// machine.
     fn started(&mut self, role: Role, replicas: Vec<Replica>) {
-        for rep in &replicas {
+        self.watch_started(role, &replicas, "");
+        if role == Role::Canary {
+            let ids = replicas.iter().map(|r| r.id.clone()).collect();
+            self.feed(Input::CanaryStarted { replicas: ids });
+        }
+        self.persist();
+    }
+
+    /// Started replicas: each journaled ("started at ADDR" and `why`) and
+    /// health checked, unless it is already leaving.
+    pub(super) fn watch_started(&mut self, role: Role, replicas: &[Replica], why: &str) {
+        for rep in replicas {
             self.emit(EventKind::Replica {
                 role,
                 replica: rep.id.clone(),
                 status: ReplicaStatus::Starting,
-                detail: format!("started at {}", rep.addr),
+                detail: format!("started at {}{why}", rep.addr),
             });
             let handle = self.deps.health.spawn(
                 rep.clone(),
@@ -143,11 +154,6 @@ impl Driver {
                 _ => handle.abort(),
             }
         }
-        if role == Role::Canary {
-            let ids = replicas.iter().map(|r| r.id.clone()).collect();
-            self.feed(Input::CanaryStarted { replicas: ids });
-        }
-        self.persist();
     }
 
     /// A fact the worker found out (a removal done, a drain finished).

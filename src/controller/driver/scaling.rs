@@ -115,24 +115,7 @@ impl Driver {
                 return;
             }
         };
-        for rep in &replicas {
-            self.emit(EventKind::Replica {
-                role,
-                replica: rep.id.clone(),
-                status: ReplicaStatus::Starting,
-                detail: format!("started at {} (scale {from} → {to})", rep.addr),
-            });
-            let handle = self.deps.health.spawn(
-                rep.clone(),
-                self.deps.plan.health.clone(),
-                false,
-                self.back.health_tx.clone(),
-            );
-            match ops::lock(&self.work.registry).get_mut(&rep.id) {
-                Some(t) if !t.stage.leaving() => t.health = Some(handle),
-                _ => handle.abort(),
-            }
-        }
+        self.watch_started(role, &replicas, &format!(" (scale {from} → {to})"));
         let started = replicas.into_iter().map(|r| r.id).collect();
         self.feed(Input::Scaled {
             role,
