@@ -183,6 +183,19 @@ async fn three_services_behind_one_listener_release_one_by_one_under_load() {
     let list: serde_json::Value = r.json().await.unwrap();
     assert_eq!(list["services"].as_array().unwrap().len(), 3, "{list}");
 
+    // Liveness for another daemon asking whether the owner of some
+    // replicas is alive: every service's instance is this daemon's.
+    for name in SERVICES {
+        let dir = root.path().join(format!("fleet-{name}"));
+        let id = std::fs::read_to_string(dir.join("instance")).unwrap();
+        let other = cutover::runtime::Instance {
+            id: id.trim().to_string(),
+            admin: d.admin_addr.to_string(),
+            state: dir.display().to_string(),
+        };
+        assert!(cutover::runtime::instance::alive(&other).await, "{name}");
+    }
+
     // The CLI: `status` with no service lists them all; a verb that acts
     // needs one and says which there are; `--service` picks one.
     let cli = |args: &[&str]| {

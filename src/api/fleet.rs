@@ -77,10 +77,10 @@ impl Fleet {
             None if self.services.len() == 1 => {
                 self.services.keys().next().cloned().unwrap_or_default()
             }
-            // The liveness probe needs no service: the daemon is up.
-            None if req.uri().path() == "/healthz" => {
-                self.services.keys().next().cloned().unwrap_or_default()
-            }
+            // The liveness probe needs no service: the daemon is up, and
+            // owns every service's instance (another daemon asks whether
+            // the owner of some replicas is alive: `runtime::instance`).
+            None if req.uri().path() == "/healthz" => return self.healthz(),
             None => {
                 return ApiError::new(
                     StatusCode::BAD_REQUEST,
@@ -110,6 +110,18 @@ impl Fleet {
             Ok(r) => r,
             Err(never) => match never {},
         }
+    }
+
+    /// `ok`, with one instance header per service.
+    fn healthz(&self) -> Response {
+        let mut r = "ok\n".into_response();
+        for (_, state) in self.services.values() {
+            if let Ok(v) = axum::http::HeaderValue::from_str(&state.instance) {
+                r.headers_mut()
+                    .append(crate::runtime::instance::HEALTHZ_HEADER, v);
+            }
+        }
+        r
     }
 
     /// Every service with its phase and weight, for any service's token.

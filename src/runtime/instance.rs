@@ -130,12 +130,13 @@ pub async fn alive(other: &Instance) -> bool {
         .send()
         .await
     {
+        // A daemon of several services names each one's instance.
         Ok(r) => {
             r.status().is_success()
                 && r.headers()
-                    .get(HEALTHZ_HEADER)
-                    .and_then(|v| v.to_str().ok())
-                    == Some(other.id.as_str())
+                    .get_all(HEALTHZ_HEADER)
+                    .iter()
+                    .any(|v| v.to_str().ok() == Some(other.id.as_str()))
         }
         Err(_) => false,
     }
