@@ -16,7 +16,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use subtle::ConstantTimeEq;
 use tower_service::Service;
 
 /// The header a request names its service with.
@@ -26,11 +25,14 @@ pub const SERVICE_HEADER: &str = "x-cutover-service";
 #[derive(Clone)]
 struct Fleet {
     services: Arc<BTreeMap<String, (axum::Router, ApiState)>>,
+    /// Every service's tokens (the list is anyone's of them to read).
+    access: Arc<super::train::Access>,
 }
 
 /// The admin routes of several services behind one listener.
 pub fn fleet_router(services: Vec<(String, ApiState)>) -> axum::Router {
     let fleet = Fleet {
+        access: Arc::new(super::train::Access::of(&services)),
         services: Arc::new(
             services
                 .into_iter()
@@ -126,21 +128,8 @@ impl Fleet {
 
     /// Every service with its phase and weight, for any service's token.
     fn list(&self, req: &Request) -> Response {
-        let given = req
-            .headers()
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        let known = self.services.values().any(|(_, s)| {
-            let op: bool = given.as_bytes().ct_eq(s.token.as_bytes()).into();
-            let watch = s
-                .read_token
-                .as_deref()
-                .is_some_and(|t| bool::from(given.as_bytes().ct_eq(t.as_bytes())));
-            op || watch
-        });
-        if !known {
+        let (operator, watcher) = self.access.classify(super::train::bearer(req.headers()));
+        if !(operator || watcher) {
             return ApiError::unauthorized().into_response();
         }
         let states: Vec<crate::model::StateView> = self

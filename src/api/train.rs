@@ -37,6 +37,16 @@ pub struct Access {
 }
 
 impl Access {
+    /// Whether `given` is an operator's token, a watcher's, both or
+    /// neither; every token is compared, so the answer takes as long
+    /// whichever matched.
+    pub fn classify(&self, given: &str) -> (bool, bool) {
+        let is = |t: &Arc<str>| bool::from(given.as_bytes().ct_eq(t.as_bytes()));
+        let operator = self.operators.iter().fold(false, |m, t| is(t) | m);
+        let watcher = self.watchers.iter().fold(false, |m, t| is(t) | m);
+        (operator, watcher)
+    }
+
     pub fn of(apis: &[(String, super::server::ApiState)]) -> Access {
         Access {
             operators: apis.iter().map(|(_, s)| s.token.clone()).collect(),
@@ -68,17 +78,17 @@ pub fn routes(trains: Trains, access: Access) -> axum::Router {
         .with_state(state)
 }
 
-async fn tokens(State(s): State<TrainApi>, req: Request, next: Next) -> Response {
-    let given = req
-        .headers()
+/// The bearer token a request carries ("" without one).
+pub fn bearer(headers: &HeaderMap) -> &str {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    let is = |t: &Arc<str>| bool::from(given.as_bytes().ct_eq(t.as_bytes()));
-    // Every token compared, so the answer takes as long whichever matched.
-    let operator = s.access.operators.iter().fold(false, |m, t| is(t) | m);
-    let watcher = s.access.watchers.iter().fold(false, |m, t| is(t) | m);
+        .unwrap_or("")
+}
+
+async fn tokens(State(s): State<TrainApi>, req: Request, next: Next) -> Response {
+    let (operator, watcher) = s.access.classify(bearer(req.headers()));
     if operator || (watcher && matches!(*req.method(), Method::GET | Method::HEAD)) {
         return next.run(req).await;
     }
