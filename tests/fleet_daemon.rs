@@ -4,8 +4,8 @@
 //! own — deploy, weight, promote — while the test's own client keeps
 //! asking all three, and not one request fails or reaches another service.
 
-use crate::support::fleet_load::{Load, Seen};
-use cutover::daemon::fleet::{FleetConfig, RunningFleet, start_fleet};
+use crate::support::fleet_load::{Load, Seen, in_process};
+use cutover::daemon::fleet::RunningFleet;
 use cutover::model::{Action, ActionRequest, Actor, Phase};
 use std::time::Duration;
 
@@ -34,26 +34,6 @@ command = [{exe:?}, "demo-app", "--bind", "127.0.0.1", "--port", "{{port}}", "--
         ));
     }
     text
-}
-
-/// A fleet daemon for `plan` in a state root of its own.
-async fn fleet_daemon(
-    plan: &str,
-    root: &std::path::Path,
-    labels: std::collections::BTreeMap<String, String>,
-) -> RunningFleet {
-    let fleet = cutover::plan::services::parse_fleet(plan, "fleet.toml", Default::default())
-        .expect("the test's fleet plan parses");
-    start_fleet(FleetConfig {
-        fleet,
-        state_root: root.to_path_buf(),
-        allow_remote_admin: false,
-        deploy_canary: false,
-        runtime: None,
-        labels,
-    })
-    .await
-    .expect("the fleet daemon starts")
 }
 
 /// Release every service of `d` in turn under the test's own load —
@@ -130,7 +110,7 @@ async fn until(
 async fn three_services_behind_one_listener_release_one_by_one_under_load() {
     let exe = env!("CARGO_BIN_EXE_cutover");
     let root = tempfile::tempdir().unwrap();
-    let d = fleet_daemon(&plan(exe), root.path(), Default::default()).await;
+    let d = in_process(&plan(exe), root.path(), Default::default()).await;
     release_each_under_load(&d, "fleet", |n| format!("{n}-v2"), |n| format!("{n}-v2")).await;
 
     // A host no service claims: a plain 404, never another service.
@@ -271,7 +251,7 @@ async fn three_docker_services_behind_one_listener_release_under_load() {
     let _cleanup = crate::support::docker::Cleanup::test(&id);
     let root = tempfile::tempdir().unwrap();
     let labels = [("cutover.test".to_string(), id.clone())].into();
-    let d = fleet_daemon(&docker_plan(), root.path(), labels).await;
+    let d = in_process(&docker_plan(), root.path(), labels).await;
     // An empty deploy: each plan's [canary] (cutover-demo:v2 as SERVICE-v2).
     release_each_under_load(&d, "fleetd", |_| String::new(), |_| "v2".into()).await;
     let before = crate::support::docker::ids(&format!("cutover.test={id}"), false).len();
@@ -292,7 +272,7 @@ async fn the_fleet_view_drills_in_rolls_back_and_returns() {
     }
     let exe = env!("CARGO_BIN_EXE_cutover");
     let root = tempfile::tempdir().unwrap();
-    let d = fleet_daemon(&plan(exe), root.path(), Default::default()).await;
+    let d = in_process(&plan(exe), root.path(), Default::default()).await;
     act(
         &d,
         "fleet-api",

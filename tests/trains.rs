@@ -7,7 +7,7 @@
 use crate::support::fleet_load::{Load, plan};
 use crate::support::fleet_up::FleetUp;
 use cutover::api::client::Client;
-use cutover::daemon::fleet::{FleetConfig, RunningFleet, start_fleet};
+use cutover::daemon::fleet::RunningFleet;
 use cutover::model::{Action, ActionRequest, Actor, EventKind, Phase, Role};
 use cutover::train::{EntryPhase, StartRequest, TrainStatus};
 use std::time::Duration;
@@ -33,18 +33,7 @@ image = "web-bad"
 }
 
 async fn in_process(plan_text: &str, root: &std::path::Path) -> RunningFleet {
-    let fleet = cutover::plan::services::parse_fleet(plan_text, "fleet.toml", Default::default())
-        .expect("the test's fleet plan parses");
-    start_fleet(FleetConfig {
-        fleet,
-        state_root: root.to_path_buf(),
-        allow_remote_admin: false,
-        deploy_canary: false,
-        runtime: None,
-        labels: Default::default(),
-    })
-    .await
-    .expect("the fleet daemon starts")
+    crate::support::fleet_load::in_process(plan_text, root, Default::default()).await
 }
 
 async fn approve_all(c: &Client, p: &str) {

@@ -69,6 +69,27 @@ command = ["/bin/sh", "-c", {run:?}, {exe:?}, "{{version}}"]
     text
 }
 
+/// A fleet daemon for `plan` in this process, in a state root of its own
+/// (`labels` on every replica: a Docker test's own).
+pub async fn in_process(
+    plan: &str,
+    root: &std::path::Path,
+    labels: std::collections::BTreeMap<String, String>,
+) -> cutover::daemon::fleet::RunningFleet {
+    let fleet = cutover::plan::services::parse_fleet(plan, "fleet.toml", Default::default())
+        .expect("the test's fleet plan parses");
+    cutover::daemon::fleet::start_fleet(cutover::daemon::fleet::FleetConfig {
+        fleet,
+        state_root: root.to_path_buf(),
+        allow_remote_admin: false,
+        deploy_canary: false,
+        runtime: None,
+        labels,
+    })
+    .await
+    .expect("the fleet daemon starts")
+}
+
 /// A public and an admin address free right now.
 pub fn free_ports() -> (SocketAddr, SocketAddr) {
     let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
