@@ -94,7 +94,8 @@ impl Systemd {
                 (lock.trim() == pid).then_some(())?;
                 let addr = std::fs::read_to_string(dir.join("admin.addr")).ok()?;
                 let token = std::fs::read_to_string(dir.join("token")).ok()?;
-                let client = Client::new(addr.trim().parse().ok()?, token.trim().to_string());
+                let client = Client::new(addr.trim().parse().ok()?, token.trim().to_string())
+                    .for_service(service);
                 client.state().await.ok().map(|_| client)
             }
         })
@@ -193,4 +194,65 @@ async fn kill9_under_socket_activation_refuses_no_connection() {
         "the load went on across each restart: {served_while_down:?}"
     );
     assert!(seen.by_version.get("v2").copied().unwrap_or(0) > 0);
+}
+
+/// The same with a daemon of two services (`[[services]]`) on the one
+/// activated socket: across two kills no connection is refused, only what
+/// was in flight in the killed process fails, and every answer comes from
+/// the service its Host names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_daemon_under_socket_activation_refuses_no_connection() {
+    let apps = [App::start("shop-v1"), App::start("api-v1")];
+    let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let public = socket.local_addr().unwrap();
+    let mut systemd = Systemd {
+        socket,
+        dir: tempfile::tempdir().unwrap(),
+        child: None,
+        starts: 0,
+    };
+    let mut plan = format!("[listen]\npublic = \"{public}\"\nadmin = \"127.0.0.1:0\"\n");
+    for (name, app) in ["shop", "api"].iter().zip(&apps) {
+        plan.push_str(&format!(
+            "[[services]]\nservice = \"act-{name}\"\nhosts = [\"{name}.example.test\"]\nruntime = \"static\"\n\
+             [services.stable]\nversion = \"{name}-v1\"\nupstreams = [\"{}\"]\n\
+             [services.health]\ninterval = \"200ms\"\ntimeout = \"200ms\"\nhealthy_after = 1\n",
+            app.1
+        ));
+    }
+    std::fs::write(systemd.dir.path().join("cutover.toml"), plan).unwrap();
+    systemd.start();
+    for name in ["act-shop", "act-api"] {
+        let c = systemd.client(name).await;
+        until(&c, "stable healthy", |s| s.stable.healthy() == 1).await;
+    }
+    let load = crate::support::fleet_load::Load::start(public, &["shop", "api"], "none");
+    const FLEET_KILLS: u64 = 2;
+    for _ in 0..FLEET_KILLS {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        systemd.kill9();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        systemd.start();
+        for name in ["act-shop", "act-api"] {
+            let c = systemd.client(name).await;
+            until(&c, "stable healthy again", |s| s.stable.healthy() == 1).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let seen = load.stop().await;
+    eprintln!("fleet under socket activation: {seen}");
+    // Two loops (keep-alive, a connection per request), one request each.
+    assert!(
+        seen.failed <= 2 * FLEET_KILLS,
+        "only what was in flight: {seen}\n{}",
+        systemd.stderr()
+    );
+    assert!(
+        seen.examples
+            .iter()
+            .all(|e| !e.contains("onnection refused")),
+        "no connection refused: {seen}"
+    );
+    assert_eq!(seen.misrouted, 0, "{seen}");
+    assert!(seen.ok > 100, "{seen}");
 }

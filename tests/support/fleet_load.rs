@@ -221,7 +221,8 @@ impl Counts {
                 }
                 format!("{} from {v:?}", r.status())
             }
-            Err(e) => e.to_string(),
+            // Debug: with its source, so a refused connection says so.
+            Err(e) => format!("{e:?}"),
         };
         self.failed.fetch_add(1, Ordering::SeqCst);
         self.note(what);
