@@ -18,6 +18,15 @@ use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// How long a lock whose recorded holder is dead is waited for before it
+/// is refused. The kernel drops a `flock` when the last descriptor of its
+/// open file goes, and a dead daemon's children can hold one for a moment:
+/// the lock file is close-on-exec, but a child between `fork` and `exec`
+/// (a replica or a hook being spawned when the daemon was killed) still
+/// shares it until its `exec`. A restart right after a crash must not fail
+/// on that moment; a lock still held after this long is refused, saying so.
+pub const DEAD_HOLDER_GRACE: Duration = Duration::from_secs(5);
+
 /// A held lock; dropping it releases the lock.
 #[derive(Debug)]
 pub struct HeldLock {
@@ -27,8 +36,14 @@ pub struct HeldLock {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error("{} is locked by {}", path.display(), holder_text(*holder))]
-    Held { path: PathBuf, holder: Option<u32> },
+    #[error("{}", held_text(path, *holder, *holder_gone))]
+    Held {
+        path: PathBuf,
+        holder: Option<u32>,
+        /// The recorded holder is dead: a process it started still holds
+        /// the lock (see [`DEAD_HOLDER_GRACE`]).
+        holder_gone: bool,
+    },
     #[error("cannot lock {}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -39,8 +54,33 @@ pub enum LockError {
     Trust(#[from] crate::private_file::TrustError),
 }
 
-fn holder_text(holder: Option<u32>) -> String {
-    holder.map_or_else(|| "another process".to_string(), |p| format!("process {p}"))
+fn held_text(path: &Path, holder: Option<u32>, gone: bool) -> String {
+    let who = holder.map_or_else(|| "another process".to_string(), |p| format!("process {p}"));
+    if gone {
+        format!(
+            "{} is still locked although {who}, which took it, is gone: a process it started holds the lock's descriptor",
+            path.display()
+        )
+    } else {
+        format!("{} is locked by {who}", path.display())
+    }
+}
+
+/// Whether `pid` is no process, or a zombie (dead, not yet reaped).
+fn gone(pid: u32) -> bool {
+    let Ok(raw) = i32::try_from(pid) else {
+        return true;
+    };
+    // EPERM: it exists (another user's).
+    if let Err(nix::errno::Errno::ESRCH) =
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), None)
+    {
+        return true;
+    }
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X']))
+    })
 }
 
 impl LockError {
@@ -78,9 +118,11 @@ pub fn try_lock(path: &Path) -> Result<HeldLock, LockError> {
         Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
             let mut text = String::new();
             let _ = file.read_to_string(&mut text);
+            let holder = text.trim().parse().ok();
             Err(LockError::Held {
                 path: path.to_path_buf(),
-                holder: text.trim().parse().ok(),
+                holder,
+                holder_gone: holder.is_some_and(gone),
             })
         }
         Err((_, errno)) => Err(io(std::io::Error::from(errno))),
@@ -89,21 +131,41 @@ pub fn try_lock(path: &Path) -> Result<HeldLock, LockError> {
 
 /// Like [`try_lock`], but wait up to `patience` for a holder that is on its
 /// way out (a demo still removing its containers), calling `waiting` once
-/// with the first refusal.
+/// with the first refusal. A lock whose recorded holder is dead is waited
+/// for at least [`DEAD_HOLDER_GRACE`]; a live holder (or one that wrote no
+/// pid) is refused once `patience` is over, at once with none.
 pub async fn lock_within(
     path: &Path,
     patience: Duration,
     waiting: impl FnOnce(&LockError),
 ) -> Result<HeldLock, LockError> {
-    let deadline = Instant::now() + patience;
+    lock_with_grace(path, patience, DEAD_HOLDER_GRACE, waiting).await
+}
+
+/// [`lock_within`] with the dead holder's grace given (tests shorten it).
+async fn lock_with_grace(
+    path: &Path,
+    patience: Duration,
+    dead_grace: Duration,
+    waiting: impl FnOnce(&LockError),
+) -> Result<HeldLock, LockError> {
+    let start = Instant::now();
     let mut waiting = Some(waiting);
     loop {
         match try_lock(path) {
-            Err(e @ LockError::Held { .. }) if Instant::now() < deadline => {
+            Err(e @ LockError::Held { holder_gone, .. }) => {
+                let limit = if holder_gone {
+                    patience.max(dead_grace)
+                } else {
+                    patience
+                };
+                if start.elapsed() >= limit {
+                    return Err(e);
+                }
                 if let Some(say) = waiting.take() {
                     say(&e);
                 }
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
             other => return other,
         }
@@ -127,5 +189,110 @@ mod tests {
         );
         drop(held);
         try_lock(&path).expect("free again once the holder is gone");
+    }
+
+    /// A pid that was a process and is no longer (reaped).
+    fn dead_pid() -> u32 {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let pid = c.id();
+        c.wait().unwrap();
+        pid
+    }
+
+    /// Lock `path` as a killed daemon left it: a dead pid recorded, and the
+    /// lock held only by a child that shares its descriptor (`sleep secs`,
+    /// given it as stdin, like a child between fork and exec). Closed here
+    /// without unlocking (a `HeldLock` unlocks when dropped, which a killed
+    /// daemon never does).
+    fn held_by_a_child(path: &Path, secs: &str) -> std::process::Child {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .unwrap();
+        file.lock().unwrap();
+        write!(&file, "{}", dead_pid()).unwrap();
+        let child = std::process::Command::new("sleep")
+            .arg(secs)
+            .stdin(file.try_clone().unwrap())
+            .spawn()
+            .unwrap();
+        drop(file);
+        child
+    }
+
+    #[tokio::test]
+    async fn a_dead_holders_lock_is_waited_for_until_its_last_sharer_lets_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        let mut child = held_by_a_child(&path, "1");
+        let refused = try_lock(&path).unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                LockError::Held {
+                    holder_gone: true,
+                    ..
+                }
+            ),
+            "{refused}"
+        );
+        let mut said = None;
+        let got = lock_within(&path, Duration::ZERO, |e| said = Some(e.to_string())).await;
+        let _ = child.kill();
+        let _ = child.wait();
+        got.expect("taken once the child exited, within the dead holder's grace");
+        let said = said.expect("the wait was said once");
+        assert!(said.contains("is still locked although process"), "{said}");
+    }
+
+    #[tokio::test]
+    async fn a_dead_holders_lock_still_held_after_the_grace_is_refused_saying_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        let mut child = held_by_a_child(&path, "30");
+        let got = lock_with_grace(&path, Duration::ZERO, Duration::from_millis(300), |_| {}).await;
+        let _ = child.kill();
+        let _ = child.wait();
+        let e = got.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                LockError::Held {
+                    holder_gone: true,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("a process it started holds"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_live_holder_is_refused_at_once_whatever_the_grace() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        let _held = try_lock(&path).unwrap();
+        // A grace of an hour: only the refusal being immediate ends this.
+        let got = tokio::time::timeout(
+            Duration::from_secs(30),
+            lock_with_grace(&path, Duration::ZERO, Duration::from_secs(3600), |_| {}),
+        )
+        .await
+        .expect("refused at once, not after the dead holder's grace");
+        let e = got.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                LockError::Held {
+                    holder_gone: false,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert_eq!(e.holder(), Some(std::process::id()));
     }
 }

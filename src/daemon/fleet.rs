@@ -171,7 +171,8 @@ pub async fn start_fleet(cfg: FleetConfig) -> Result<RunningFleet> {
     raise_open_file_limit();
     refuse_remote_admin(first, cfg.allow_remote_admin)?;
     // Every directory claimed before anything is bound: a service another
-    // daemon runs stops this one before it takes a port.
+    // daemon runs stops this one before it takes a port. No patience for a
+    // live holder, the dead holder's grace as for one service (`take_lock`).
     let mut claims = Vec::new();
     for s in &cfg.fleet.services {
         claims.push(Claim::take(&cfg.state_root, &s.plan.service, Duration::ZERO).await?);

@@ -315,15 +315,30 @@ pub(super) fn announce(
 }
 
 /// The state directory's lock, waiting up to `patience` for a holder that
-/// is handing over.
+/// is handing over, and a few seconds (`lock::DEAD_HOLDER_GRACE`) for a
+/// dead daemon's lock that a process it started still shares: a restart
+/// right after a crash starts, while a live daemon is refused at once.
 pub(super) async fn take_lock(
     dir: &ServiceDir,
     service: &str,
     patience: Duration,
 ) -> Result<crate::lock::HeldLock> {
-    crate::lock::lock_within(&dir.file("daemon.lock"), patience, |_| {})
+    let path = dir.file("daemon.lock");
+    crate::lock::lock_within(&path, patience, |e| {
+        if let crate::lock::LockError::Held { holder_gone: true, .. } = e {
+            tracing::warn!("{e}; waiting up to {:?} for it", crate::lock::DEAD_HOLDER_GRACE);
+        }
+    })
         .await
         .map_err(|e| match e {
+            crate::lock::LockError::Held { holder, holder_gone: true, .. } => eyre!(
+                "the cutover daemon that ran service {service:?} from {} ({}) is gone, but {} is still locked {:?} later: a process it started holds the lock (a replica or hook spawned as it died); find it with `fuser -v {}` and stop it, then start again",
+                dir.path.display(),
+                holder.map_or_else(|| "pid unknown".to_string(), |p| format!("pid {p}")),
+                path.display(),
+                crate::lock::DEAD_HOLDER_GRACE,
+                path.display()
+            ),
             crate::lock::LockError::Held { holder, .. } => eyre!(
                 "another cutover daemon ({}) already runs service {service:?} from {}; stop it first, talk to it (`cutover status`), or replace it without a gap (`cutover up --takeover`)",
                 holder.map_or_else(|| "pid unknown".to_string(), |p| format!("pid {p}")),

@@ -71,10 +71,19 @@ pub async fn run(args: crate::cli::DemoAppArgs) -> Result<()> {
     let listener = TcpListener::bind(&addr)
         .await
         .wrap_err_with(|| format!("cannot listen on {addr}"))?;
-    eprintln!("demo-app {} listening on {addr}", cfg.version);
+    say(&format!("demo-app {} listening on {addr}", cfg.version));
     serve(listener, cfg, crate::daemon::wait_for_signal()).await;
-    eprintln!("demo-app: stopped");
+    say("demo-app: stopped");
     Ok(())
+}
+
+/// One line on stderr, if anyone still reads it. Under the process
+/// runtime stderr is a pipe to the daemon that started the app; after a
+/// kill -9 of that daemon the pipe is broken, and `eprintln!` would panic
+/// on it and take down a replica the next daemon is about to adopt.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// Serve on `listener` until `shutdown`, then finish in-flight requests.
@@ -246,10 +255,10 @@ fn crash_or_hog(state: &State, n: u64) {
     if let Some(limit) = cfg.crash_after
         && n > limit
     {
-        eprintln!(
+        say(&format!(
             "demo-app {}: crashing after {limit} requests (DEMO_CRASH_AFTER)",
             cfg.version
-        );
+        ));
         std::process::exit(3);
     }
     if let Some(mib) = cfg.hog_mib {

@@ -176,6 +176,15 @@ impl Up {
         }
     }
 
+    /// SIGKILL, reaped: nothing of the daemon's own cleanup runs, and its
+    /// process replicas keep running for the next daemon to adopt.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
     /// SIGTERM, then wait for it to finish (it stops cleanly).
     pub async fn stop(&mut self) -> ExitStatus {
         let pid = self.child.as_ref().expect("started").id();

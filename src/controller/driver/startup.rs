@@ -106,7 +106,7 @@ impl Driver {
             });
         }
         self.execute(slow);
-        self.settle_restored(gone, st.phase);
+        self.settle_restored(gone);
     }
 
     /// Track the persisted replicas the runtime still lists (all of them
@@ -130,8 +130,10 @@ impl Driver {
     }
 
     /// After a restore: replicas gone while the daemon was down exit, a
-    /// deploy the restart cut short fails, and a missing stable starts.
-    fn settle_restored(&mut self, gone: Vec<OwnedReplica>, phase: Phase) {
+    /// start or warm-up the restart cut short is taken up again (after the
+    /// orphans' removal, queued before: the worker runs in order), and a
+    /// missing stable starts.
+    fn settle_restored(&mut self, gone: Vec<OwnedReplica>) {
         for r in gone {
             self.feed(Input::ReplicaExited {
                 role: r.role,
@@ -139,11 +141,12 @@ impl Driver {
                 detail: "gone while the daemon was down".into(),
             });
         }
-        if phase == Phase::Deploying && ops::of_role(&self.work.registry, Role::Canary).is_empty() {
-            self.feed(Input::CanaryStartFailed {
-                detail: "the daemon restarted before the canary started".into(),
-            });
-        }
+        let canary: Vec<String> = ops::of_role(&self.work.registry, Role::Canary)
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        let fx = self.machine.resumed(&canary, Utc::now());
+        self.execute(fx);
         if ops::of_role(&self.work.registry, Role::Stable).is_empty()
             && let Some(spec) = self.machine.spec(Role::Stable)
         {
@@ -206,14 +209,27 @@ impl Driver {
         self.persist();
     }
 
-    /// Track a replica that was already running (it was serving: it stays
-    /// in its pool until its health checks say otherwise).
+    /// Track a replica that was already running. One that was serving
+    /// stays in its pool until its health checks say otherwise; a canary
+    /// still deploying or warming was not serving, and its checks start
+    /// over (see `Machine::resumed`): from "starting", so that a replica
+    /// already healthy reports the transition the machine waits for.
     pub(super) fn adopt_replica(&mut self, replica: Replica) {
-        let mut t = Tracked::new(replica.clone(), ReplicaStatus::Healthy);
+        let unproven = replica.role == Role::Canary
+            && matches!(
+                self.machine.state().phase,
+                Phase::Deploying | Phase::Warming
+            );
+        let status = if unproven {
+            ReplicaStatus::Starting
+        } else {
+            ReplicaStatus::Healthy
+        };
+        let mut t = Tracked::new(replica.clone(), status);
         t.health = Some(self.deps.health.spawn(
             replica.clone(),
             self.deps.plan.health.clone(),
-            true,
+            !unproven,
             self.back.health_tx.clone(),
         ));
         ops::lock(&self.work.registry).insert(replica.id.clone(), t);

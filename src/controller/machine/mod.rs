@@ -103,6 +103,21 @@ impl Machine {
         Machine { plan, state, notes }
     }
 
+    /// Take up a start or warm-up that a restart cut short, once the driver
+    /// has adopted what still runs (`canary`: the ids of the canary
+    /// replicas it adopted). See `restore.rs` for what each phase does;
+    /// other phases need nothing here ([`Machine::resume_effects`] covers them).
+    pub fn resumed(&mut self, canary: &[String], now: DateTime<Utc>) -> Vec<Effect> {
+        let mut t = Transition {
+            plan: &self.plan,
+            st: &mut self.state,
+            now,
+            fx: Vec::new(),
+        };
+        t.resumed(canary);
+        t.fx
+    }
+
     /// Warnings from [`Machine::restore`] (once).
     pub fn take_notes(&mut self) -> Vec<String> {
         std::mem::take(&mut self.notes)
@@ -133,8 +148,8 @@ impl Machine {
 
     /// The effects that put the world back in line with a restored state:
     /// the weight, the error trip, and any drain / removal that was under
-    /// way when the daemon stopped. Deploying is left to the driver's
-    /// reconcile (it knows whether replicas exist).
+    /// way when the daemon stopped. Deploying and warming are left to
+    /// [`Machine::resumed`], once the driver knows which replicas exist.
     pub fn resume_effects(&self) -> Vec<Effect> {
         let st = &self.state;
         let drain = self.plan.drain.timeout.get();
@@ -150,7 +165,6 @@ impl Machine {
                     trips: trips(&self.plan, st),
                 },
             ]),
-            Phase::Warming if st.warmup_pending => fx.push(Effect::Warmup),
             Phase::Promoting => fx.extend([
                 Effect::Drain {
                     role: Role::Stable,

@@ -100,3 +100,73 @@ fn clear_timers(st: &mut ReleaseState) {
     st.held_by_freeze = None;
     st.warmup_pending = false;
 }
+
+/// A start or warm-up the restart cut short, taken up again.
+///
+/// The dead daemon's health checks and warm-up died with it, and the
+/// adopted replicas are checked afresh by this one: their health marks
+/// start at "not yet healthy" (a checker reports transitions only, so a
+/// replica already healthy reports one), the warm-up runs again once
+/// `min_healthy` is reached, and `start_timeout` counts from now, because
+/// a canary that was down-time away from its deadline would otherwise fail
+/// at the first tick without one check of this daemon's.
+impl Transition<'_> {
+    pub(super) fn resumed(&mut self, canary: &[String]) {
+        match self.st.phase {
+            Phase::Deploying if canary.is_empty() => self.start_again(),
+            Phase::Deploying => {
+                // The start had recorded its replicas: they are the canary.
+                self.canary_started(canary.to_vec());
+                self.recheck("deploying");
+            }
+            Phase::Warming => self.recheck("warming"),
+            _ => {}
+        }
+    }
+
+    /// The canary's start had not finished. What it left behind is removed
+    /// by the reconcile (orphans: never recorded as this release's) before
+    /// the worker runs this start, so starting again is safe and ends where
+    /// an uninterrupted start would: adopting a partial start instead could
+    /// leave fewer replicas than the plan asks, with no pinned image.
+    fn start_again(&mut self) {
+        let Some(canary) = self.st.canary.clone() else {
+            return;
+        };
+        let timeout = self.plan.health.start_timeout;
+        self.st.canary_replicas.clear();
+        self.st.warmup_pending = false;
+        self.st.start_deadline = Some(self.now + chrono_dur(timeout.get()));
+        self.emit(EventKind::Warning {
+            message: format!(
+                "restarted while deploying release {}: its start had not finished, so the canary is started again (start_timeout {timeout} counts from now)",
+                self.st.release
+            ),
+        });
+        self.fx.push(Effect::StartCanary {
+            spec: spec_for(self.plan, &canary, Role::Canary, self.st.release),
+        });
+        self.persist();
+    }
+
+    /// Adopted canary replicas: health checked again, warm-up again.
+    fn recheck(&mut self, was: &str) {
+        let timeout = self.plan.health.start_timeout;
+        for m in &mut self.st.canary_replicas {
+            m.healthy = false;
+        }
+        self.st.warmup_pending = false;
+        self.st.start_deadline = Some(self.now + chrono_dur(timeout.get()));
+        let warmup = match &self.plan.warmup {
+            Some(w) if w.requests > 0 => " and warmed up again",
+            _ => "",
+        };
+        self.emit(EventKind::Warning {
+            message: format!(
+                "restarted while {was}: the {} adopted canary replica(s) are health-checked again{warmup} before any traffic (start_timeout {timeout} counts from now)",
+                self.st.alive_canaries()
+            ),
+        });
+        self.persist();
+    }
+}
