@@ -48,10 +48,11 @@ impl FleetUp {
             .join("\n---\n")
     }
 
-    /// Start (again) on the same plan and state root, once no process
-    /// holds a service's lock any more (see [`FleetUp::locks_free`]).
+    /// Start (again) on the same plan and state root at once, as a
+    /// supervisor would: a child of the killed daemon still sharing a
+    /// service's lock for a moment is the daemon's to wait for (its lock
+    /// waits for a dead holder's), not the test's.
     pub fn spawn(&mut self) {
-        self.locks_free(Duration::from_secs(5));
         self.started += 1;
         let stderr = std::fs::File::create(self.stderr_path(self.started)).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_cutover"))
@@ -66,27 +67,6 @@ impl FleetUp {
             .spawn()
             .unwrap();
         self.child = Some(child);
-    }
-
-    /// Wait (up to `within`) until every service's `daemon.lock` can be
-    /// taken. A daemon killed while it forks a replica leaves the child
-    /// holding the lock's descriptor until it execs (a moment later); a
-    /// supervisor restarting it at once would be refused, so the test
-    /// waits as one that looked first would.
-    fn locks_free(&self, within: Duration) {
-        let deadline = Instant::now() + within;
-        let Ok(dirs) = std::fs::read_dir(self.root()) else {
-            return;
-        };
-        for d in dirs.flatten() {
-            let lock = d.path().join("daemon.lock");
-            if !lock.exists() {
-                continue;
-            }
-            while cutover::lock::try_lock(&lock).is_err() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
     }
 
     /// SIGKILL the daemon (no clean stop), and forget the addresses it
