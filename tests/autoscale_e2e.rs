@@ -6,7 +6,6 @@
 
 use crate::support::mixed_load::MixedLoad;
 use crate::support::up::Up;
-use crate::support::wait::poll;
 use cutover::api::client::Client;
 use cutover::model::StateView;
 use std::net::SocketAddr;
@@ -45,10 +44,7 @@ async fn until(
     what: &str,
     ok: impl Fn(&StateView) -> bool,
 ) -> StateView {
-    let state = || async { client.state().await.ok().filter(|s| ok(s)) };
-    poll(Duration::from_secs(secs), Duration::from_millis(100), state)
-        .await
-        .unwrap_or_else(|| panic!("timed out waiting for {what}:\n{}", up.all_stderr()))
+    up.until(client, secs, what, ok).await
 }
 
 fn journal(up: &Up) -> String {

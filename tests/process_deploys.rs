@@ -12,11 +12,7 @@ use cutover::model::{EventKind, Phase, StateView};
 use std::time::{Duration, Instant};
 
 async fn until(client: &Client, up: &Up, what: &str, ok: impl Fn(&StateView) -> bool) -> StateView {
-    let state = || async { client.state().await.ok().filter(|s| ok(s)) };
-    let held =
-        crate::support::wait::poll(Duration::from_secs(30), Duration::from_millis(50), state);
-    held.await
-        .unwrap_or_else(|| panic!("timed out waiting for {what}:\n{}", up.stderr()))
+    up.until(client, 30, what, ok).await
 }
 
 fn plan(exe: &str) -> String {

@@ -12,7 +12,6 @@
 
 use crate::support::mixed_load::{MixedLoad, Seen};
 use crate::support::up::Up;
-use crate::support::wait::poll;
 use cutover::api::client::{Client, ClientError};
 use cutover::model::{Action, ActionRequest, Actor, Phase, RefusalCode, Role, StateView};
 use std::collections::BTreeSet;
@@ -56,10 +55,7 @@ stop_grace = "2s"
 }
 
 async fn until(client: &Client, up: &Up, what: &str, ok: impl Fn(&StateView) -> bool) -> StateView {
-    let state = || async { client.state().await.ok().filter(|s| ok(s)) };
-    poll(Duration::from_secs(30), Duration::from_millis(50), state)
-        .await
-        .unwrap_or_else(|| panic!("timed out waiting for {what}:\n{}", up.all_stderr()))
+    up.until(client, 30, what, ok).await
 }
 
 async fn act(client: &Client, action: Action) -> Result<String, ClientError> {

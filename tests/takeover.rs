@@ -54,10 +54,7 @@ async fn until(
     what: &str,
     ok: impl Fn(&StateView) -> bool,
 ) -> StateView {
-    let state = || async { client.state().await.ok().filter(|s| ok(s)) };
-    poll(Duration::from_secs(secs), Duration::from_millis(50), state)
-        .await
-        .unwrap_or_else(|| panic!("timed out waiting for {what}:\n{}", up.all_stderr()))
+    up.until(client, secs, what, ok).await
 }
 
 fn public_addr(up: &Up) -> std::net::SocketAddr {

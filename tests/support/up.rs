@@ -128,6 +128,21 @@ impl Up {
     }
 
     /// What every daemon started here said, in order.
+    /// The daemon's state once `ok` says so (polled every 50 ms), else a
+    /// failure that says what was awaited and what every daemon said.
+    pub async fn until(
+        &self,
+        client: &cutover::api::client::Client,
+        secs: u64,
+        what: &str,
+        ok: impl Fn(&cutover::model::StateView) -> bool,
+    ) -> cutover::model::StateView {
+        let state = || async { client.state().await.ok().filter(|s| ok(s)) };
+        super::wait::poll(Duration::from_secs(secs), Duration::from_millis(50), state)
+            .await
+            .unwrap_or_else(|| panic!("timed out waiting for {what}:\n{}", self.all_stderr()))
+    }
+
     pub fn all_stderr(&self) -> String {
         (1..=self.started)
             .map(|n| std::fs::read_to_string(self.stderr_path(n)).unwrap_or_default())
