@@ -222,18 +222,48 @@ async fn report_exit(
     if lock(tracker).reported.contains(&id) {
         return;
     }
-    let (mut code, mut oom) = (event_code.unwrap_or(EXIT_CODE_GONE), false);
-    if let Ok(info) = docker
-        .inspect_container(&id, None::<InspectContainerOptions>)
-        .await
-        && let Some(state) = info.state
-    {
-        oom = state.oom_killed.unwrap_or(false);
-        code = state.exit_code.unwrap_or(code);
+    let (code, oom) = inspect_exit(docker, &id, event_code.unwrap_or(EXIT_CODE_GONE)).await;
+    if code == SIGKILLED && !oom {
+        // Killed, and no word of the OOM killer yet: the engine handles a
+        // task's OOM and its exit apart, and under load its `die` (and the
+        // state `inspect` shows) can come before the `oom`. Decide a moment
+        // later, with whatever `oom` event the stream brought meanwhile.
+        let (docker, tx, tracker) = (docker.clone(), tx.clone(), tracker.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(OOM_SETTLE).await;
+            let (code, oom) = inspect_exit(&docker, &id, code).await;
+            if let Some(ev) = lock(&tracker).exit(id, code, oom) {
+                let _ = tx.send(ev);
+            }
+        });
+        return;
     }
-    let exit = lock(tracker).exit(id, code, oom);
-    if let Some(ev) = exit {
+    if let Some(ev) = lock(tracker).exit(id, code, oom) {
         let _ = tx.send(ev);
+    }
+}
+
+/// The exit code 128 + SIGKILL: the OOM killer's, `docker kill`'s, or a
+/// stop's after its grace.
+const SIGKILLED: i64 = 137;
+/// How long a SIGKILLed container's exit waits for the engine's `oom`.
+const OOM_SETTLE: Duration = Duration::from_millis(250);
+
+/// The exit code and OOM flag `inspect` shows, while the container is
+/// still there; else `code` and no flag.
+async fn inspect_exit(docker: &Docker, id: &str, code: i64) -> (i64, bool) {
+    match docker
+        .inspect_container(id, None::<InspectContainerOptions>)
+        .await
+    {
+        Ok(info) => match info.state {
+            Some(state) => (
+                state.exit_code.unwrap_or(code),
+                state.oom_killed.unwrap_or(false),
+            ),
+            None => (code, false),
+        },
+        Err(_) => (code, false),
     }
 }
 
