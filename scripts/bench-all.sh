@@ -71,7 +71,7 @@ for _ in $(seq 100); do
   "$BIN" --state-dir "$WORK/state" status --json 2>/dev/null | grep -q '"phase": "canary"' && break
   sleep 0.2
 done
-"$BIN" --state-dir "$WORK/state" weight 50 >/dev/null
+"$BIN" --state-dir "$WORK/state" weight 50 --yes >/dev/null
 IDLE_KB=$(awk '/VmRSS/ {print $2}' /proc/$UP/status)
 "$BIN" load "http://127.0.0.1:$P/" --rps 5000 --duration 20s --concurrency 64 > "$WORK/load.txt"
 PEAK_KB=$(awk '/VmHWM/ {print $2}' /proc/$UP/status)

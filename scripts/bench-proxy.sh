@@ -104,7 +104,7 @@ for _ in $(seq 100); do
   "$BIN" --state-dir "$WORK/state" status --json 2>/dev/null | grep -q '"phase": "canary"' && break
   sleep 0.2
 done
-"$BIN" --state-dir "$WORK/state" weight 50 >/dev/null
+"$BIN" --state-dir "$WORK/state" weight 50 --yes >/dev/null
 
 NGX_WORKERS=$(pgrep -P "$(cat "$WORK/proxy.pid")" | tr '\n' ' ')
 UP_WORKERS=$(pgrep -P "$(cat "$WORK/up.pid")" | tr '\n' ' ')
