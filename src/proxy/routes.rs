@@ -61,10 +61,16 @@ impl Routes {
         &self.routes[0].router
     }
 
+    /// One service without hosts (the single-service daemon): every
+    /// request is its, whatever its Host.
+    pub fn takes_everything(&self) -> bool {
+        self.routes.len() == 1 && self.routes[0].hosts.is_empty()
+    }
+
     /// The route for a request to `host` (the Host header or the target's
     /// authority) and `path`; `None` when no service claims it.
     pub fn pick(&self, host: Option<&str>, path: &str) -> Option<usize> {
-        if self.routes.len() == 1 && self.routes[0].hosts.is_empty() {
+        if self.takes_everything() {
             return Some(0);
         }
         let host = normalise(host?);

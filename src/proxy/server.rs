@@ -105,7 +105,8 @@ impl Dispatch {
         &self,
         req: &hyper::Request<hyper::body::Incoming>,
     ) -> Option<&Arc<super::forward::Worker>> {
-        if self.workers.len() == 1 && self.routes.all()[0].hosts.is_empty() {
+        // No Host to read when there is only one place to go.
+        if self.routes.takes_everything() {
             return self.workers.first();
         }
         let host = req
