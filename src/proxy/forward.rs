@@ -140,7 +140,10 @@ impl Exchange {
         let (mut parts, body) = req.into_parts();
         let bodyless = body_is_empty(&parts.headers, &body);
         headers::strip_hop_by_hop(&mut parts.headers, upgrade);
-        let request_id = headers::add_forwarding_for(&mut parts.headers, &peer.forwarded_for);
+        let request_id =
+            headers::add_forwarding_for(&mut parts.headers, &peer.forwarded_for, || {
+                worker.request_ids.next()
+            });
         // Upstreams get HTTP/1.1 with an origin-form target, as nginx's
         // `proxy_http_version 1.1` does (the authority is in Host by now).
         parts.version = Version::HTTP_11;

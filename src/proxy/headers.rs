@@ -16,8 +16,10 @@ use std::net::IpAddr;
 /// `Proxy-Authenticate` are not hop-by-hop in RFC 9110 (§11.7: a proxy that
 /// does not consume them relays them; cutover never asks for proxy
 /// credentials) — nginx forwards all three too. Any of them named in
-/// `Connection` is removed like every other named field.
-const HOP_BY_HOP: [HeaderName; 5] = [
+/// `Connection` is removed like every other named field. `Connection` comes
+/// first: [`strip_hop_by_hop`] reads its slot.
+const HOPS: usize = 5;
+static HOP_BY_HOP: [HeaderName; HOPS] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -95,46 +97,70 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
 /// `Connection: host` that removed it would leave the upstream to guess the
 /// target) and `Content-Length` is the message's framing, not a connection
 /// option.
-const NEVER_HOP_BY_HOP: [HeaderName; 2] = [header::HOST, header::CONTENT_LENGTH];
+static NEVER_HOP_BY_HOP: [HeaderName; 2] = [header::HOST, header::CONTENT_LENGTH];
 
 /// Remove hop-by-hop headers, including those the `Connection` header names
 /// (but never `Host` or `Content-Length`). With `keep_upgrade`, `Connection:
 /// upgrade` and `Upgrade` survive so the upstream can accept the switch.
+///
+/// Runs twice per request (the request and the answer), and most answers
+/// carry `Connection: keep-alive`: one pass over the names (no hashing)
+/// finds which of the fixed set are here, each of those is removed once,
+/// and the tokens of `Connection` are matched against the names present
+/// instead of being parsed into names and hashed (`keep-alive` and `close`
+/// usually name no field at all).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    // One pass over the names (no hashing) tells whether there is anything
-    // to strip; most requests carry none of these.
-    let present = headers
-        .keys()
-        .any(|k| *k == header::UPGRADE || HOP_BY_HOP.contains(k));
-    if present {
-        strip_present(headers, keep_upgrade);
+    let mut present = [false; HOPS];
+    let mut upgrade = false;
+    for k in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == k) {
+            present[i] = true;
+        } else if *k == header::UPGRADE {
+            upgrade = true;
+        }
+    }
+    if present[0] {
+        for name in named_by_connection(headers, keep_upgrade) {
+            headers.remove(name);
+        }
+    }
+    for (name, _) in HOP_BY_HOP.iter().zip(present).filter(|(_, here)| *here) {
+        headers.remove(name);
+    }
+    if upgrade && !keep_upgrade {
+        headers.remove(header::UPGRADE);
     }
     if keep_upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     }
 }
 
-fn strip_present(headers: &mut HeaderMap, keep_upgrade: bool) {
-    if headers.contains_key(header::CONNECTION) {
-        let named: Vec<HeaderName> = headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-            .filter(|n| !(keep_upgrade && *n == header::UPGRADE))
-            .filter(|n| !NEVER_HOP_BY_HOP.contains(n))
-            .collect();
-        for name in named {
-            headers.remove(name);
+/// The fields present in `headers` that a `Connection` token names, apart
+/// from those removed anyway (the fixed set), those never hop-by-hop, and
+/// `Upgrade` when it is kept. Allocates only when something is named.
+fn named_by_connection(headers: &HeaderMap, keep_upgrade: bool) -> Vec<HeaderName> {
+    let mut named = Vec::new();
+    let tokens = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    for token in tokens {
+        // Names in the map are lower case; a token is matched ignoring case.
+        let Some(k) = headers
+            .keys()
+            .find(|k| k.as_str().eq_ignore_ascii_case(token))
+        else {
+            continue;
+        };
+        let kept = (keep_upgrade && *k == header::UPGRADE) || NEVER_HOP_BY_HOP.contains(k);
+        if !kept && !HOP_BY_HOP.contains(k) && !named.contains(k) {
+            named.push(k.clone());
         }
     }
-    for name in &HOP_BY_HOP {
-        headers.remove(name);
-    }
-    if !keep_upgrade {
-        headers.remove(header::UPGRADE);
-    }
+    named
 }
 
 /// The client's address as an `X-Forwarded-For` value: made once per
@@ -149,11 +175,16 @@ pub fn client_value(client: IpAddr) -> HeaderValue {
 /// it came over TLS), and make sure the request has an `X-Request-Id` (kept
 /// when present). Returns the id.
 pub fn add_forwarding(headers: &mut HeaderMap, client: IpAddr) -> HeaderValue {
-    add_forwarding_for(headers, &client_value(client))
+    add_forwarding_for(headers, &client_value(client), new_request_id)
 }
 
-/// [`add_forwarding`] with the client's header value made beforehand.
-pub fn add_forwarding_for(headers: &mut HeaderMap, client_value: &HeaderValue) -> HeaderValue {
+/// [`add_forwarding`] with the client's header value made beforehand, and
+/// `new_id` to make an id when the request carries none.
+pub fn add_forwarding_for(
+    headers: &mut HeaderMap,
+    client_value: &HeaderValue,
+    new_id: impl FnOnce() -> HeaderValue,
+) -> HeaderValue {
     // Several `X-Forwarded-For` lines are one list (RFC 9110 §5.3): keep
     // every hop, in order, as one line ending with this client.
     let mut chain: Vec<u8> = Vec::new();
@@ -176,7 +207,7 @@ pub fn add_forwarding_for(headers: &mut HeaderMap, client_value: &HeaderValue) -
     match headers.get(&X_REQUEST_ID) {
         Some(id) if !id.is_empty() => id.clone(),
         _ => {
-            let id = new_request_id();
+            let id = new_id();
             headers.insert(X_REQUEST_ID.clone(), id.clone());
             id
         }
@@ -185,14 +216,48 @@ pub fn add_forwarding_for(headers: &mut HeaderMap, client_value: &HeaderValue) -
 
 /// 128 random bits as 32 hex digits.
 pub fn new_request_id() -> HeaderValue {
+    let mut out = [0u8; ID_LEN];
+    fill_id(&mut out);
+    HeaderValue::from_bytes(&out).expect("hex is a valid header value")
+}
+
+/// The length of a request id cutover makes.
+const ID_LEN: usize = 32;
+
+/// How many ids one [`RequestIds`] block holds.
+const IDS_PER_BLOCK: usize = 64;
+
+fn fill_id(out: &mut [u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut n = fastrand::u128(..);
-    let mut out = [0u8; 32];
     for d in out.iter_mut().rev() {
         *d = HEX[(n & 0xf) as usize];
         n >>= 4;
     }
-    HeaderValue::from_bytes(&out).expect("hex is a valid header value")
+}
+
+/// Request ids made ahead, [`IDS_PER_BLOCK`] at a time in one buffer, for
+/// one listener worker. Each request takes its 32 bytes as a reference to
+/// the block: a fresh id of its own would cost an allocation and a copy,
+/// and a second allocation when it is first shared between the upstream's
+/// request, the client's answer and the access log.
+#[derive(Default)]
+pub struct RequestIds {
+    block: std::sync::Mutex<bytes::Bytes>,
+}
+
+impl RequestIds {
+    /// The next id (128 random bits as 32 hex digits, as [`new_request_id`]).
+    pub fn next(&self) -> HeaderValue {
+        let mut block = self.block.lock().unwrap_or_else(|e| e.into_inner());
+        if block.is_empty() {
+            let mut fresh = vec![0u8; ID_LEN * IDS_PER_BLOCK];
+            fresh.chunks_mut(ID_LEN).for_each(fill_id);
+            *block = bytes::Bytes::from(fresh);
+        }
+        let id = block.split_to(ID_LEN);
+        HeaderValue::from_maybe_shared(id).expect("hex is a valid header value")
+    }
 }
 
 /// A response body small enough to read its first frame before answering.
@@ -337,6 +402,54 @@ mod tests {
         assert_eq!(left, ["content-length", "host"]);
     }
 
+    /// The rule as RFC 9110 §7.6.1 states it, spelled plainly (every
+    /// `Connection` token parsed into a name and removed): what
+    /// [`strip_hop_by_hop`] must leave, however it gets there.
+    fn strip_by_the_rule(headers: &mut HeaderMap, keep_upgrade: bool) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .filter(|n| !(keep_upgrade && *n == header::UPGRADE))
+            .filter(|n| !NEVER_HOP_BY_HOP.contains(n))
+            .collect();
+        for name in named.iter().chain(&HOP_BY_HOP) {
+            headers.remove(name);
+        }
+        if !keep_upgrade {
+            headers.remove(header::UPGRADE);
+        }
+        if keep_upgrade {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn strip_leaves_what_the_rule_leaves(
+            fields in proptest::collection::vec((0usize..12, 0usize..8), 0..10),
+            keep_upgrade: bool,
+        ) {
+            const NAMES: [&str; 12] = [
+                "connection", "keep-alive", "proxy-connection", "te",
+                "transfer-encoding", "upgrade", "host", "content-length",
+                "x-a", "x-b", "trailer", "close",
+            ];
+            const VALUES: [&str; 8] = [
+                "keep-alive", "close", "X-A, x-b", "Upgrade", "host, content-length",
+                "te, trailer", " , x-a ,", "v",
+            ];
+            let pairs: Vec<(&str, &str)> =
+                fields.iter().map(|&(n, v)| (NAMES[n], VALUES[v])).collect();
+            let (mut fast, mut plain) = (map(&pairs), map(&pairs));
+            strip_hop_by_hop(&mut fast, keep_upgrade);
+            strip_by_the_rule(&mut plain, keep_upgrade);
+            proptest::prop_assert_eq!(fast, plain);
+        }
+    }
+
     #[test]
     fn upgrade_survives_when_asked() {
         let mut h = map(&[("connection", "Upgrade"), ("upgrade", "websocket")]);
@@ -376,5 +489,18 @@ mod tests {
         assert_eq!(id.len(), 32);
         assert!(id.as_bytes().iter().all(u8::is_ascii_hexdigit));
         assert_ne!(new_request_id(), new_request_id());
+    }
+
+    #[test]
+    fn ids_from_a_block_are_fresh_hex_past_the_block() {
+        let ids = RequestIds::default();
+        let taken: std::collections::HashSet<HeaderValue> =
+            (0..IDS_PER_BLOCK * 3 + 1).map(|_| ids.next()).collect();
+        assert_eq!(taken.len(), IDS_PER_BLOCK * 3 + 1, "no id is given twice");
+        assert!(
+            taken
+                .iter()
+                .all(|id| id.len() == ID_LEN && id.as_bytes().iter().all(u8::is_ascii_hexdigit))
+        );
     }
 }

@@ -17,6 +17,8 @@ use std::sync::Arc;
 pub struct Worker {
     pub router: Router,
     pub upstreams: Upstreams,
+    /// Ids for requests that come without one.
+    pub request_ids: headers::RequestIds,
     table: std::sync::Mutex<Arc<super::router::Table>>,
 }
 
@@ -26,6 +28,7 @@ impl Worker {
         Arc::new(Worker {
             router,
             upstreams,
+            request_ids: headers::RequestIds::default(),
             table,
         })
     }
