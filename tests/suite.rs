@@ -36,6 +36,7 @@ mod journal_reader;
 mod journal_replay;
 mod journal_writer;
 mod load_generator;
+mod machine_converge;
 mod machine_resume;
 mod machine_scale;
 mod plan_errors;

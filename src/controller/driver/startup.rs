@@ -131,8 +131,9 @@ impl Driver {
 
     /// After a restore: replicas gone while the daemon was down exit, a
     /// start or warm-up the restart cut short is taken up again (after the
-    /// orphans' removal, queued before: the worker runs in order), and a
-    /// missing stable starts.
+    /// orphans' removal, queued before: the worker runs in order), each
+    /// running version converges on its recorded count, and a missing
+    /// stable starts.
     fn settle_restored(&mut self, gone: Vec<OwnedReplica>) {
         for r in gone {
             self.feed(Input::ReplicaExited {
@@ -147,6 +148,7 @@ impl Driver {
             .collect();
         let fx = self.machine.resumed(&canary, Utc::now());
         self.execute(fx);
+        self.converge();
         if ops::of_role(&self.work.registry, Role::Stable).is_empty()
             && let Some(spec) = self.machine.spec(Role::Stable)
         {

@@ -176,7 +176,7 @@ impl Transition<'_> {
     }
 }
 
-fn version_of(st: &mut ReleaseState, role: Role) -> Option<&mut VersionPlan> {
+pub(super) fn version_of(st: &mut ReleaseState, role: Role) -> Option<&mut VersionPlan> {
     match role {
         Role::Stable => Some(&mut st.stable),
         Role::Canary => st.canary.as_mut(),
@@ -185,7 +185,7 @@ fn version_of(st: &mut ReleaseState, role: Role) -> Option<&mut VersionPlan> {
 
 /// Refused up front, whatever the phase: runtimes whose replica count this
 /// controller cannot change.
-fn scalable_on(runtime: RuntimeKind, role: Role) -> Result<(), Refusal> {
+pub(super) fn scalable_on(runtime: RuntimeKind, role: Role) -> Result<(), Refusal> {
     let why = match runtime {
         RuntimeKind::Static => format!(
             "runtime \"static\" cannot start or stop replicas: its upstreams are fixed in the plan ({role}.upstreams)"
@@ -199,6 +199,6 @@ fn scalable_on(runtime: RuntimeKind, role: Role) -> Result<(), Refusal> {
     ))
 }
 
-fn plural(n: u32) -> &'static str {
+pub(super) fn plural(n: u32) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
