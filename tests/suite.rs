@@ -52,6 +52,7 @@ mod remote_engines;
 mod replay_recordings;
 mod replay_what_if;
 mod restart_adoption;
+mod restart_mid_scale;
 mod restart_mid_start;
 mod runtime_docker_faults;
 mod scaling;

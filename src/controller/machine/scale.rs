@@ -2,9 +2,10 @@
 //! without moving the release forward, and the facts that end them.
 //!
 //! A scale records the new count in the version's `replicas` at once (so a
-//! restart or a takeover keeps it, and a stable started again runs that
-//! many) and asks the driver to converge on it; the count goes back if the
-//! new replicas cannot start. Undoing a promotion is possible only while
+//! restart or a takeover keeps it, converges on it if the scale was cut
+//! short — `converge.rs` — and a stable started again runs that many) and
+//! asks the driver to converge on it; the count goes back if the new
+//! replicas cannot start. Undoing a promotion is possible only while
 //! stable's replicas still run and have not begun to stop: it cancels the
 //! drain, gives stable its traffic back and pauses, for the operator to say
 //! what next.
