@@ -53,7 +53,7 @@ fn start(
     start_with(plan, proxy, runtime, dir, restored, |_| {})
 }
 
-fn start_with(
+pub(crate) fn start_with(
     plan: &cutover::plan::Plan,
     proxy: &TestProxy,
     runtime: &TestRuntime,

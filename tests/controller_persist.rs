@@ -19,6 +19,7 @@ fn state_in(phase: Phase) -> PersistedState {
             release: 1,
             version: "v2".into(),
             addr: "127.0.0.1:4242".into(),
+            serving: false,
         }],
         t0(),
     )
@@ -57,6 +58,19 @@ fn round_trip_keeps_everything() {
     let prev: PersistedState =
         serde_json::from_slice(&fs::read(dir.path().join(PREV_FILE)).unwrap()).unwrap();
     assert_eq!(prev, s);
+}
+
+#[test]
+fn a_replica_saved_before_the_serving_flag_reads_as_serving() {
+    let s = state_in(Phase::Canary);
+    let mut json = serde_json::to_value(&s).unwrap();
+    json["replicas"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("serving")
+        .expect("written");
+    let read: PersistedState = serde_json::from_value(json).unwrap();
+    assert!(read.replicas[0].serving, "as a restart took it then");
 }
 
 #[test]

@@ -138,10 +138,11 @@ pub enum Effect {
     RestoreStable,
     /// Restart the role's "since step start" counters.
     ResetMetrics { role: Role },
-    /// Bring `role` to `to` replicas (it had `from` on record): start the
-    /// missing ones from `spec` beside the others, or take the newest extra
-    /// ones out of the pool, let their requests finish, stop and remove
-    /// them; answer with `Scaled` / `ScaleFailed`.
+    /// Bring `role` to `to` replicas (it had `from`: on record for a
+    /// `scale`, running for a restart's convergence): start the missing
+    /// ones from `spec` beside the others, or take the newest extra ones
+    /// out of the pool, let their requests finish, stop and remove them;
+    /// answer with `Scaled` / `ScaleFailed`.
     Scale {
         role: Role,
         from: u32,

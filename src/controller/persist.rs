@@ -37,6 +37,18 @@ pub struct OwnedReplica {
     pub release: u64,
     pub version: String,
     pub addr: String,
+    /// It was in its version's pool when saved (healthy, not on its way
+    /// out). One that was not (started by a scale the kill cut short and
+    /// not healthy yet, unhealthy, being retired) is adopted out of the
+    /// pool and joins it only once its health checks pass. A file written
+    /// before this field says nothing: its replicas are taken as serving,
+    /// as they were then.
+    #[serde(default = "serving_unless_said")]
+    pub serving: bool,
+}
+
+fn serving_unless_said() -> bool {
+    true
 }
 
 impl From<&Replica> for OwnedReplica {
@@ -47,6 +59,7 @@ impl From<&Replica> for OwnedReplica {
             release: r.release,
             version: r.version.clone(),
             addr: r.addr.clone(),
+            serving: true,
         }
     }
 }
@@ -71,7 +84,8 @@ pub struct PersistedState {
     pub saved_at: DateTime<Utc>,
     /// The release machine's state: phase, weight, step, versions, muted…
     pub release: ReleaseState,
-    /// Replicas the controller started or adopted, by role.
+    /// Replicas the controller started or adopted, oldest first (a
+    /// restarted daemon that retires extra replicas takes the newest).
     pub replicas: Vec<OwnedReplica>,
 }
 

@@ -80,7 +80,8 @@ pub struct ReleaseState {
     pub evidence_deadline: Option<DateTime<Utc>>,
     /// Roles whose `scale` is still under way (replicas starting, or being
     /// drained and stopped). Not persisted: a restart ends what was under
-    /// way, and the count on record (`replicas`) is what a restart keeps.
+    /// way, and the count on record (`replicas`) is what a restart keeps
+    /// and converges on (`Machine::converge`).
     #[serde(skip)]
     pub scaling: Vec<Role>,
     /// The canary weight when the promotion under way began, so an

@@ -208,10 +208,18 @@ impl Driver {
     }
 
     pub(super) fn persist(&mut self) {
-        let replicas: Vec<OwnedReplica> = ops::lock(&self.work.registry)
-            .values()
-            .map(|t| OwnedReplica::from(&t.replica))
-            .collect();
+        let replicas: Vec<OwnedReplica> = {
+            let reg = ops::lock(&self.work.registry);
+            let mut tracked: Vec<&Tracked> = reg.values().collect();
+            tracked.sort_by_key(|t| t.born);
+            tracked
+                .into_iter()
+                .map(|t| OwnedReplica {
+                    serving: t.status == ReplicaStatus::Healthy && !t.stage.leaving(),
+                    ..OwnedReplica::from(&t.replica)
+                })
+                .collect()
+        };
         let state = PersistedState::new(
             self.deps.plan.service.clone(),
             self.machine.state().clone(),

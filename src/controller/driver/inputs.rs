@@ -199,6 +199,9 @@ impl Driver {
             ReplicaStatus::Healthy => Input::ReplicaHealthy { role, id },
             _ => Input::ReplicaUnhealthy { role, id },
         });
+        // Who is in a pool is on record: a restart adopts a replica that
+        // was not out of the pool until it is healthy.
+        self.persist();
     }
 
     pub(super) fn runtime_event(&mut self, ev: RuntimeEvent) {

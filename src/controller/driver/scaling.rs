@@ -3,6 +3,7 @@
 //! decides.
 
 use super::*;
+use crate::controller::machine::LiveReplicas;
 
 /// A replica of the role that counts toward its replicas (alive, not on its
 /// way out), with what picks the ones a scale-down takes.
@@ -42,6 +43,18 @@ impl Driver {
                 stopped: Vec::new(),
             });
         }
+    }
+
+    /// After a restore: each running version back to its recorded count,
+    /// from the replicas adopted (see `machine/converge.rs`); what the
+    /// machine asks for is carried out as any scale is.
+    pub(super) fn converge(&mut self) {
+        let live = LiveReplicas {
+            stable: self.counted(Role::Stable).len() as u32,
+            canary: self.counted(Role::Canary).len() as u32,
+        };
+        let fx = self.machine.converge(live, Utc::now());
+        self.execute(fx);
     }
 
     fn counted(&self, role: Role) -> Vec<Counted> {

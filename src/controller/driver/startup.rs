@@ -72,13 +72,13 @@ impl Driver {
         let present: Option<BTreeSet<String>> = listed
             .as_ref()
             .map(|l| l.iter().map(|r| r.id.clone()).collect());
-        let (mut adopted, gone) = self.adopt_owned(&owned, present.as_ref());
+        let (mut adopted, gone) = self.adopt_owned(&restored.replicas, present.as_ref());
         let swarm = self.kind == crate::plan::RuntimeKind::Swarm;
         let (replacements, orphans) =
             sort_unowned(listed.unwrap_or_default(), &owned, present.as_ref(), swarm);
         for r in replacements {
             let (role, id) = (r.role, r.id.clone());
-            self.adopt_replica(r);
+            self.adopt_replica(r, true);
             adopted += 1;
             if role == Role::Canary {
                 self.feed(Input::ReplicaAppeared { role, id });
@@ -110,20 +110,22 @@ impl Driver {
     }
 
     /// Track the persisted replicas the runtime still lists (all of them
-    /// when it could not say); the count adopted and the ones gone.
+    /// when it could not say), in the order saved (oldest first, so a
+    /// scale-down after the restart still takes the newest); the count
+    /// adopted and the ones gone.
     fn adopt_owned(
         &mut self,
-        owned: &BTreeMap<String, OwnedReplica>,
+        owned: &[OwnedReplica],
         present: Option<&BTreeSet<String>>,
     ) -> (usize, Vec<OwnedReplica>) {
         let mut adopted = 0;
         let mut gone = Vec::new();
-        for r in owned.values() {
+        for r in owned {
             if present.is_some_and(|p| !p.contains(&r.id)) {
                 gone.push(r.clone());
                 continue;
             }
-            self.adopt_replica(Replica::from(r));
+            self.adopt_replica(Replica::from(r), r.serving);
             adopted += 1;
         }
         (adopted, gone)
@@ -131,8 +133,9 @@ impl Driver {
 
     /// After a restore: replicas gone while the daemon was down exit, a
     /// start or warm-up the restart cut short is taken up again (after the
-    /// orphans' removal, queued before: the worker runs in order), and a
-    /// missing stable starts.
+    /// orphans' removal, queued before: the worker runs in order), each
+    /// running version converges on its recorded count, and a missing
+    /// stable starts.
     fn settle_restored(&mut self, gone: Vec<OwnedReplica>) {
         for r in gone {
             self.feed(Input::ReplicaExited {
@@ -147,6 +150,7 @@ impl Driver {
             .collect();
         let fx = self.machine.resumed(&canary, Utc::now());
         self.execute(fx);
+        self.converge();
         if ops::of_role(&self.work.registry, Role::Stable).is_empty()
             && let Some(spec) = self.machine.spec(Role::Stable)
         {
@@ -192,7 +196,7 @@ impl Driver {
                 self.emit(EventKind::Warning { message: w });
             }
             for r in adoption.adopt {
-                self.adopt_replica(r);
+                self.adopt_replica(r, true);
             }
             for role in Role::ALL {
                 self.sync_pool(role);
@@ -209,17 +213,19 @@ impl Driver {
         self.persist();
     }
 
-    /// Track a replica that was already running. One that was serving
-    /// stays in its pool until its health checks say otherwise; a canary
-    /// still deploying or warming was not serving, and its checks start
-    /// over (see `Machine::resumed`): from "starting", so that a replica
-    /// already healthy reports the transition the machine waits for.
-    pub(super) fn adopt_replica(&mut self, replica: Replica) {
-        let unproven = replica.role == Role::Canary
-            && matches!(
-                self.machine.state().phase,
-                Phase::Deploying | Phase::Warming
-            );
+    /// Track a replica that was already running. One that was `serving`
+    /// stays in its pool until its health checks say otherwise; one that
+    /// was not (not healthy yet when saved, or a canary still deploying or
+    /// warming, see `Machine::resumed`) is checked from "starting", out of
+    /// the pool, so that a replica already healthy reports the transition
+    /// that puts it in (and that the machine waits for).
+    pub(super) fn adopt_replica(&mut self, replica: Replica, serving: bool) {
+        let unproven = !serving
+            || replica.role == Role::Canary
+                && matches!(
+                    self.machine.state().phase,
+                    Phase::Deploying | Phase::Warming
+                );
         let status = if unproven {
             ReplicaStatus::Starting
         } else {

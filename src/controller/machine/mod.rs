@@ -36,6 +36,7 @@ use super::effect::{Effect, Input, Trips};
 
 mod actions;
 mod canary_plan;
+mod converge;
 mod facts;
 mod guards;
 mod moves;
@@ -48,6 +49,7 @@ use crate::model::{
 use crate::plan::{DeployPlan, Freeze, OnBreach, Plan, RuntimeKind, VersionPlan};
 use crate::runtime::VersionSpec;
 use chrono::{DateTime, Utc};
+pub use converge::LiveReplicas;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -115,6 +117,21 @@ impl Machine {
             fx: Vec::new(),
         };
         t.resumed(canary);
+        t.fx
+    }
+
+    /// After [`Machine::resumed`]: each running version brought back to
+    /// the replica count on record, from the `live` replicas the driver
+    /// adopted, with the effect a `scale` emits (see `converge.rs` for
+    /// which versions converge in which phase).
+    pub fn converge(&mut self, live: LiveReplicas, now: DateTime<Utc>) -> Vec<Effect> {
+        let mut t = Transition {
+            plan: &self.plan,
+            st: &mut self.state,
+            now,
+            fx: Vec::new(),
+        };
+        t.converge(live);
         t.fx
     }
 

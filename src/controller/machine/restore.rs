@@ -88,6 +88,9 @@ pub(super) fn repair(plan: &Plan, st: &mut ReleaseState) -> Vec<String> {
     if st.phase != Phase::Warming {
         st.warmup_pending = false;
     }
+    // Never on disk; a state handed over in memory may carry it. What was
+    // under way ended with the old daemon (`Machine::converge` takes over).
+    st.scaling.clear();
     notes
 }
 

@@ -2,9 +2,10 @@
 //! without moving the release forward, and the facts that end them.
 //!
 //! A scale records the new count in the version's `replicas` at once (so a
-//! restart or a takeover keeps it, and a stable started again runs that
-//! many) and asks the driver to converge on it; the count goes back if the
-//! new replicas cannot start. Undoing a promotion is possible only while
+//! restart or a takeover keeps it, converges on it if the scale was cut
+//! short — `converge.rs` — and a stable started again runs that many) and
+//! asks the driver to converge on it; the count goes back if the new
+//! replicas cannot start. Undoing a promotion is possible only while
 //! stable's replicas still run and have not begun to stop: it cancels the
 //! drain, gives stable its traffic back and pauses, for the operator to say
 //! what next.
@@ -176,7 +177,7 @@ impl Transition<'_> {
     }
 }
 
-fn version_of(st: &mut ReleaseState, role: Role) -> Option<&mut VersionPlan> {
+pub(super) fn version_of(st: &mut ReleaseState, role: Role) -> Option<&mut VersionPlan> {
     match role {
         Role::Stable => Some(&mut st.stable),
         Role::Canary => st.canary.as_mut(),
@@ -185,7 +186,7 @@ fn version_of(st: &mut ReleaseState, role: Role) -> Option<&mut VersionPlan> {
 
 /// Refused up front, whatever the phase: runtimes whose replica count this
 /// controller cannot change.
-fn scalable_on(runtime: RuntimeKind, role: Role) -> Result<(), Refusal> {
+pub(super) fn scalable_on(runtime: RuntimeKind, role: Role) -> Result<(), Refusal> {
     let why = match runtime {
         RuntimeKind::Static => format!(
             "runtime \"static\" cannot start or stop replicas: its upstreams are fixed in the plan ({role}.upstreams)"
@@ -199,6 +200,6 @@ fn scalable_on(runtime: RuntimeKind, role: Role) -> Result<(), Refusal> {
     ))
 }
 
-fn plural(n: u32) -> &'static str {
+pub(super) fn plural(n: u32) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
