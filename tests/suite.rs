@@ -50,6 +50,7 @@ mod release_e2e;
 mod remote_engines;
 mod replay_recordings;
 mod replay_what_if;
+mod replica_logs;
 mod restart_mid_start;
 mod runtime_docker_faults;
 mod scaling;
