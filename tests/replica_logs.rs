@@ -9,7 +9,7 @@
 //! the health checks: what keeps it alive is where its output goes, not a
 //! program that ignores write errors.
 
-use crate::support::up::Up;
+use crate::support::up::{Up, mode};
 use crate::support::wait::poll;
 use cutover::model::Role;
 use std::time::Duration;
@@ -105,7 +105,9 @@ async fn kill9_leaves_a_chatty_replica_alive_and_its_logs_readable_after_the_res
         "what it wrote before the kill is there too: {:?}",
         &after[..after.len().min(5)]
     );
-    let log = up.state().join("replicas").join(format!("pid-{pid}.log"));
-    assert!(log.exists(), "{} missing", log.display());
+    // Private, as the rest of the state directory.
+    let dir = up.state().join("replicas");
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join(format!("pid-{pid}.log"))), 0o600);
     assert!(alive(pid));
 }
