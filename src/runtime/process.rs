@@ -136,11 +136,6 @@ impl ProcessRuntime {
         }
     }
 
-    /// Where this runtime's replicas write their output.
-    pub fn log_dir(&self) -> &Path {
-        self.logs.path()
-    }
-
     /// The last `n` lines of `pid`'s log file (off the async threads).
     async fn tail(&self, pid: i32, n: usize) -> std::io::Result<Option<Vec<String>>> {
         let logs = self.logs.clone();
@@ -370,6 +365,7 @@ impl Runtime for ProcessRuntime {
 
     fn let_go(&self) {
         self.lock().clear();
+        self.logs.let_go();
     }
 }
 

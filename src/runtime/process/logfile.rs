@@ -33,6 +33,7 @@ use crate::private_file::{self, Access, Mode, TrustError};
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -64,6 +65,10 @@ pub(super) struct LogDir {
     every: Duration,
     /// Made for this runtime alone (`ProcessRuntime::new`): removed with it.
     temporary: bool,
+    /// Bumped when the runtime lets go of its replicas (a takeover): their
+    /// keepers stop, the successor's trim the files from then on (two
+    /// trimming one file would cut it twice).
+    generation: AtomicU64,
 }
 
 impl LogDir {
@@ -74,6 +79,7 @@ impl LogDir {
             cap: LOG_CAP,
             every: TRIM_EVERY,
             temporary: false,
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -97,6 +103,12 @@ impl LogDir {
         &self.path
     }
 
+    /// Stop trimming the files of the replicas started or adopted so far
+    /// (the runtime let go of them).
+    pub(super) fn let_go(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
     /// The file `pid` writes to.
     pub(super) fn live(&self, pid: i32) -> PathBuf {
         self.path.join(format!("pid-{pid}.log"))
@@ -107,18 +119,21 @@ impl LogDir {
         self.path.join(format!("pid-{pid}.log.1"))
     }
 
-    /// The directory, made 0700 if absent, refused if not only ours.
+    /// The directory, made 0700 if absent, refused if not only ours, and
+    /// closed to others if it was not (as the service directory is).
     fn ensure(&self) -> Result<(), TrustError> {
-        use std::os::unix::fs::DirBuilderExt;
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        let io = |source| TrustError::Io {
+            path: self.path.clone(),
+            source,
+        };
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(&self.path)
-            .map_err(|source| TrustError::Io {
-                path: self.path.clone(),
-                source,
-            })?;
-        private_file::check_dir(&self.path)
+            .map_err(io)?;
+        private_file::check_dir(&self.path)?;
+        fs::set_permissions(&self.path, fs::Permissions::from_mode(0o700)).map_err(io)
     }
 
     /// A new file for a child about to be spawned, whose pid is not known
@@ -335,10 +350,13 @@ pub(super) fn last_lines(path: &Path, n: usize) -> io::Result<Option<Vec<Vec<u8>
 }
 
 /// Check `pid`'s file every [`LogDir`] interval and trim it past the cap,
-/// until the replica exits (one last check then) or the runtime that holds
-/// `dir` is gone (a successor's keeper takes over).
+/// until the replica exits (one last check then), or the runtime that holds
+/// `dir` is gone or let go of it (a successor's keeper takes over).
 pub(super) fn keep_trimmed(dir: Weak<LogDir>, pid: i32, exited: Arc<Mutex<Option<i64>>>) {
-    let Some(every) = dir.upgrade().map(|d| d.every) else {
+    let Some((every, generation)) = dir
+        .upgrade()
+        .map(|d| (d.every, d.generation.load(Ordering::SeqCst)))
+    else {
         return;
     };
     tokio::spawn(async move {
@@ -348,6 +366,9 @@ pub(super) fn keep_trimmed(dir: Weak<LogDir>, pid: i32, exited: Arc<Mutex<Option
         loop {
             tick.tick().await;
             let Some(d) = dir.upgrade() else { return };
+            if d.generation.load(Ordering::SeqCst) != generation {
+                return;
+            }
             let done = exited.lock().map(|e| e.is_some()).unwrap_or(true);
             let trimmed = tokio::task::spawn_blocking(move || d.trim(pid)).await;
             if let Ok(Err(e)) = trimmed
