@@ -163,6 +163,13 @@ pub enum Access {
     Truncate,
     /// Create it; an existing file is an error (`AlreadyExists`).
     CreateNew,
+    /// Create it for appending (`O_APPEND`: every write lands at the end,
+    /// also after someone truncated it); an existing file is an error.
+    AppendNew,
+    /// Read and write a file that exists; a missing one is an error
+    /// (`NotFound`), never created: what trims a file someone else may
+    /// have just removed.
+    Existing,
 }
 
 /// Open `path` without following a symbolic link, creating it 0600 when
@@ -175,6 +182,8 @@ pub fn open(path: &Path, access: Access, mode: Mode) -> Result<File, TrustError>
         Access::Append => o.append(true).create(true),
         Access::Truncate => o.write(true).create(true).truncate(true),
         Access::CreateNew => o.write(true).create_new(true),
+        Access::AppendNew => o.append(true).create_new(true),
+        Access::Existing => o.read(true).write(true),
     };
     o.mode(0o600).custom_flags(nix::libc::O_NOFOLLOW);
     let file = match o.open(path) {

@@ -13,6 +13,8 @@
 //!     state.json      release state (atomic writes, state.json.prev kept)
 //!     journal.jsonl   flight recorder (JSON lines)
 //!     cutover.log     daemon logs (tracing)
+//!     replicas/       process replicas' stdout+stderr, pid-N.log (0700,
+//!                     files 0600; see runtime/process/logfile.rs)
 //! ```
 //!
 //! Trust: a daemon uses only a state directory it owns. The root must be

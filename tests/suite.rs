@@ -51,6 +51,7 @@ mod release_e2e;
 mod remote_engines;
 mod replay_recordings;
 mod replay_what_if;
+mod replica_logs;
 mod restart_adoption;
 mod restart_mid_scale;
 mod restart_mid_start;

@@ -538,7 +538,7 @@ async fn refused_without_a_swarm() {
         "swarm plan",
     )
     .unwrap();
-    let err = match cutover::daemon::connect_runtime(&plan).await {
+    let err = match cutover::daemon::connect_runtime(&plan, &std::env::temp_dir()).await {
         Ok(_) => panic!("runtime swarm accepted an engine that is not a swarm manager"),
         Err(e) => e.to_string(),
     };

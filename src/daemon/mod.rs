@@ -84,11 +84,15 @@ impl std::fmt::Debug for dyn Runtime {
     }
 }
 
-/// The runtime the plan asks for.
-pub async fn connect_runtime(plan: &Plan) -> Result<Arc<dyn Runtime>> {
+/// The runtime the plan asks for, for the service whose state directory is
+/// `dir` (the process runtime keeps its replicas' output there, where the
+/// next daemon finds it).
+pub async fn connect_runtime(plan: &Plan, dir: &std::path::Path) -> Result<Arc<dyn Runtime>> {
     match plan.runtime {
         RuntimeKind::Static => Ok(Arc::new(StaticRuntime::for_plan(plan))),
-        RuntimeKind::Process => Ok(Arc::new(crate::runtime::process::ProcessRuntime::new())),
+        RuntimeKind::Process => Ok(Arc::new(
+            crate::runtime::process::ProcessRuntime::for_service_dir(dir),
+        )),
         RuntimeKind::Docker => Ok(Arc::new(
             crate::runtime::docker::DockerRuntime::connect().await?,
         )),

@@ -133,7 +133,7 @@ pub(super) async fn owned_runtime(
 ) -> Result<Arc<dyn Runtime>> {
     let runtime = match given {
         Some(r) => r,
-        None => connect_runtime(plan).await?,
+        None => connect_runtime(plan, &claim.dir.path).await?,
     };
     let instance = crate::runtime::Instance {
         id: claim.instance_id.clone(),

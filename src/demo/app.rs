@@ -77,10 +77,11 @@ pub async fn run(args: crate::cli::DemoAppArgs) -> Result<()> {
     Ok(())
 }
 
-/// One line on stderr, if anyone still reads it. Under the process
-/// runtime stderr is a pipe to the daemon that started the app; after a
-/// kill -9 of that daemon the pipe is broken, and `eprintln!` would panic
-/// on it and take down a replica the next daemon is about to adopt.
+/// One line on stderr, if anyone still reads it: a write error (a pipe or
+/// terminal that closed, when something else than cutover runs the app)
+/// must not take the app down, as `eprintln!` would by panicking. Under
+/// cutover's process runtime stderr is a file in the state directory, so
+/// this is not what keeps a replica alive when its daemon dies.
 fn say(line: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "{line}");

@@ -133,13 +133,15 @@ async fn set_up(
     exe: &Path,
 ) -> Result<(), Halt> {
     started.lock = Some(take_demo_lock(signals).await?);
-    let (runtime, kind, why) = watched(signals, choose_runtime(args.runtime, exe)).await??;
-    eprintln!("cutover demo: runtime {kind} — {why}");
-    started.runtime = Some(runtime.clone());
-    let plan = demo_plan(kind, args.scenario, exe)?;
     let state = StateDir::new()?;
     let state_path = state.0.clone();
     started.state = Some(state);
+    let service_dir = state_path.join(SERVICE);
+    let choice = choose_runtime(args.runtime, exe, &service_dir);
+    let (runtime, kind, why) = watched(signals, choice).await??;
+    eprintln!("cutover demo: runtime {kind} — {why}");
+    started.runtime = Some(runtime.clone());
+    let plan = demo_plan(kind, args.scenario, exe)?;
     // Leftovers of an earlier demo that was killed hard go first.
     watched(signals, remove_all(&runtime)).await?;
 
@@ -245,11 +247,14 @@ fn deploy_later(
 }
 
 /// Docker when asked or reachable, else local processes (and say why);
-/// Swarm only when asked.
+/// Swarm only when asked. `service_dir` is the demo service's state
+/// directory (processes write their output there).
 async fn choose_runtime(
     choice: Option<RuntimeChoice>,
     exe: &Path,
+    service_dir: &Path,
 ) -> Result<(Arc<dyn Runtime>, &'static str, String)> {
+    let processes = || crate::runtime::process::ProcessRuntime::for_service_dir(service_dir);
     let docker = || async {
         let rt = crate::runtime::docker::DockerRuntime::connect().await?;
         eprintln!(
@@ -283,7 +288,7 @@ async fn choose_runtime(
             ))
         }
         Some(RuntimeChoice::Process) => Ok((
-            Arc::new(crate::runtime::process::ProcessRuntime::new()),
+            Arc::new(processes()),
             "process",
             "as asked (--runtime process)".into(),
         )),
@@ -294,7 +299,7 @@ async fn choose_runtime(
                 "the Docker engine is reachable".into(),
             )),
             Err(e) => Ok((
-                Arc::new(crate::runtime::process::ProcessRuntime::new()),
+                Arc::new(processes()),
                 "process",
                 format!("Docker is not usable here ({e}); running the versions as local processes"),
             )),

@@ -1,7 +1,9 @@
 //! The process runtime: replicas as local child processes, for machines
 //! without Docker and for fast tests. Each replica gets a free loopback port
 //! (`{port}` in the command), its own process group (so stopping it stops
-//! everything it spawned), and a bounded ring of its output for `logs`.
+//! everything it spawned), and a log file in the service's state directory
+//! as its stdout and stderr (`process/logfile.rs`): never a pipe to the
+//! daemon, whose death would break it under the replica's next line.
 //!
 //! Children carry their identity in their environment (`CUTOVER_SERVICE`,
 //! `CUTOVER_ROLE`, `CUTOVER_RELEASE`, `CUTOVER_VERSION`, `CUTOVER_ADDR`, and
@@ -29,11 +31,16 @@
 //! checks then see whatever it answers).
 //!
 //! This file holds the runtime and its [`Runtime`] methods; beside it,
-//! `process/launch.rs` starts (or adopts) one replica and
-//! `process/procfs.rs` reads `/proc`.
+//! `process/launch.rs` starts (or adopts) one replica,
+//! `process/logfile.rs` keeps its output and `process/procfs.rs` reads
+//! `/proc`.
 
 mod launch;
+mod logfile;
 mod procfs;
+
+use logfile::LogDir;
+pub use logfile::{LOG_CAP, TRIM_EVERY};
 
 use procfs::{alive, pid_of, scan_proc, stat_fields, wait_gone};
 
@@ -42,13 +49,16 @@ use super::{
 };
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::broadcast;
 
-/// Lines of output kept per replica.
-const LOG_LINES: usize = 1000;
+/// The directory of a service's state directory that holds its process
+/// replicas' output (`pid-N.log`, see `process/logfile.rs`).
+pub const REPLICA_LOGS: &str = "replicas";
 
 /// How often an adopted process (not our child) is checked for liveness.
 pub const ADOPTED_POLL: Duration = Duration::from_millis(250);
@@ -60,14 +70,10 @@ struct Child {
     replica: Replica,
     service: String,
     pid: i32,
-    logs: Arc<Mutex<VecDeque<String>>>,
     /// Set once the process has exited (its code).
     exited: Arc<Mutex<Option<i64>>>,
     /// (utime+stime ticks, when) of the last CPU sample.
     last_cpu: Mutex<Option<(u64, std::time::Instant)>>,
-    /// Started by an earlier daemon and adopted: not our child, and its
-    /// output went to that daemon.
-    adopted: bool,
 }
 
 pub struct ProcessRuntime {
@@ -78,6 +84,12 @@ pub struct ProcessRuntime {
     events: broadcast::Sender<RuntimeEvent>,
     /// The instance this runtime works for (see `instance.rs`).
     instance: Mutex<Option<Instance>>,
+    /// Where replicas write their output. Tasks that trim a replica's file
+    /// hold it weakly: they end with the runtime.
+    logs: Arc<LogDir>,
+    /// Whether the files of replicas that no longer run were deleted (once,
+    /// at the first inventory: a restarted daemon's reconcile).
+    swept: AtomicBool,
 }
 
 /// How many versions a process runtime remembers having run.
@@ -90,13 +102,60 @@ impl Default for ProcessRuntime {
 }
 
 impl ProcessRuntime {
+    /// A runtime whose replicas' output goes to a fresh private directory
+    /// under the system's temporary directory, deleted with the runtime:
+    /// for tests and embedders that have no state directory. A daemon uses
+    /// [`ProcessRuntime::for_service_dir`] instead, so that its successor
+    /// finds the output of the replicas it adopts; two runtimes made with
+    /// `new` never see each other's files.
     pub fn new() -> ProcessRuntime {
+        ProcessRuntime::with_logs(LogDir::temporary())
+    }
+
+    /// A runtime for the service whose state directory is `dir`: replicas'
+    /// output in `dir/replicas/` ([`REPLICA_LOGS`]), where a restarted
+    /// daemon or a successor reads it again.
+    pub fn for_service_dir(dir: &Path) -> ProcessRuntime {
+        ProcessRuntime::with_log_dir(dir.join(REPLICA_LOGS))
+    }
+
+    /// A runtime whose replicas' output goes to `dir` (created 0700 when
+    /// the first replica starts; refused if it is not only ours).
+    pub fn with_log_dir(dir: PathBuf) -> ProcessRuntime {
+        ProcessRuntime::with_logs(LogDir::new(dir))
+    }
+
+    fn with_logs(logs: LogDir) -> ProcessRuntime {
         ProcessRuntime {
             children: Mutex::new(BTreeMap::new()),
             ran: Mutex::new(Vec::new()),
             events: broadcast::channel(256).0,
             instance: Mutex::new(None),
+            logs: Arc::new(logs),
+            swept: AtomicBool::new(false),
         }
+    }
+
+    /// The last `n` lines of `pid`'s log file (off the async threads).
+    async fn tail(&self, pid: i32, n: usize) -> std::io::Result<Option<Vec<String>>> {
+        let logs = self.logs.clone();
+        tokio::task::spawn_blocking(move || logs.tail(pid, n))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
+    }
+
+    /// Delete the files of replicas that no longer run, once: a daemon
+    /// killed while one died left them.
+    async fn sweep_once(&self) {
+        if self.swept.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let ours: BTreeSet<i32> = self.lock().values().map(|c| c.pid).collect();
+        let logs = self.logs.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            logs.sweep(&|pid| ours.contains(&pid) || alive(pid));
+        })
+        .await;
     }
 
     fn instance(&self) -> Option<Instance> {
@@ -174,6 +233,10 @@ impl Runtime for ProcessRuntime {
             None => Ok(()),
         };
         self.lock().remove(&replica.id);
+        // Its output goes with it; kept while it might still run.
+        if let (Ok(()), Some(pid)) = (&gone, pid_of(&replica.id)) {
+            self.logs.remove(pid);
+        }
         gone
     }
 
@@ -191,6 +254,7 @@ impl Runtime for ProcessRuntime {
         for (r, pid) in found {
             self.adopt(service, r, pid);
         }
+        self.sweep_once().await;
         let running = self
             .lock()
             .values()
@@ -255,19 +319,22 @@ impl Runtime for ProcessRuntime {
         })
     }
 
+    /// From the replica's log file: the same for our children and for
+    /// those an earlier daemon started (see `process/logfile.rs`).
     async fn logs(&self, replica: &Replica, tail: usize) -> Result<Vec<String>, RuntimeError> {
-        match self.lock().get(&replica.id).filter(|c| !c.adopted) {
-            Some(c) => {
-                let l = c.logs.lock().unwrap_or_else(|e| e.into_inner());
-                Ok(l.iter()
-                    .skip(l.len().saturating_sub(tail))
-                    .cloned()
-                    .collect())
-            }
-            None => Ok(vec![format!(
-                "{} was started by an earlier daemon: its output went there",
-                replica.id
+        let pid =
+            pid_of(&replica.id).ok_or_else(|| RuntimeError::NoSuchReplica(replica.id.clone()))?;
+        match self.tail(pid, tail).await {
+            Ok(Some(lines)) => Ok(lines),
+            Ok(None) => Ok(vec![format!(
+                "{} has no log file in {}: a cutover from before replica log files started it, and its output went to that daemon",
+                replica.id,
+                self.logs.path().display()
             )]),
+            Err(e) => Err(RuntimeError::Other(format!(
+                "cannot read the output of {}: {e}",
+                replica.id
+            ))),
         }
     }
 
@@ -298,16 +365,19 @@ impl Runtime for ProcessRuntime {
 
     fn let_go(&self) {
         self.lock().clear();
+        self.logs.let_go();
     }
 }
 
 impl Drop for ProcessRuntime {
-    /// Nothing is left behind when the runtime goes (also on a panic). A
-    /// daemon killed with SIGKILL cannot run this; its children are adopted
-    /// by the next daemon instead.
+    /// Nothing is left behind when the runtime goes (also on a panic):
+    /// neither its replicas nor their log files. A daemon killed with
+    /// SIGKILL cannot run this; its children are adopted by the next daemon
+    /// instead, and their files read by it.
     fn drop(&mut self) {
         for c in self.lock().values() {
             let _ = killpg(Pid::from_raw(c.pid), Signal::SIGKILL);
+            self.logs.remove(c.pid);
         }
     }
 }

@@ -1,24 +1,20 @@
 //! Starting a replica as a child process, and taking over one an earlier
-//! daemon started: the command and its clean environment, the settle
-//! check (and the one retry on a fresh port), the output ring, and the
-//! task that reports the child's exit. Apart from `process.rs` because
-//! this is everything that happens between "start" and "it runs".
+//! daemon started: the command and its clean environment, its log file,
+//! the settle check (and the one retry on a fresh port), and the tasks
+//! that report the child's exit and keep its log file bounded. Apart from
+//! `process.rs` because this is everything that happens between "start"
+//! and "it runs".
 
 use super::super::{
     EXIT_CODE_UNKNOWN, Replica, RuntimeError, RuntimeEvent, VersionSpec, exit_detail,
 };
+use super::logfile::keep_trimmed;
 use super::procfs::{INSTANCE_ENV, alive_since, start_time};
-use super::{ADOPTED_POLL, Child, LOG_LINES, ProcessRuntime, SETTLE};
+use super::{ADOPTED_POLL, Child, ProcessRuntime, SETTLE};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::task::JoinHandle;
-
-/// A replica's output ring, shared with the tasks that fill it.
-type Logs = Arc<Mutex<VecDeque<String>>>;
 
 /// A loopback port nobody listens on now (see the module doc on the race).
 fn free_port() -> Result<u16, RuntimeError> {
@@ -71,16 +67,6 @@ async fn settle(child: &mut tokio::process::Child, port: u16) -> Settled {
     }
 }
 
-/// The last `n` lines a child said, on one line.
-fn last_lines(logs: &Mutex<VecDeque<String>>, n: usize) -> String {
-    let l = logs.lock().unwrap_or_else(|e| e.into_inner());
-    l.iter()
-        .skip(l.len().saturating_sub(n))
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(" | ")
-}
-
 impl ProcessRuntime {
     /// Start one replica: spawn, settle, once more on a fresh port if it
     /// exited at once; then watch it and record it.
@@ -97,25 +83,15 @@ impl ProcessRuntime {
                 .iter()
                 .map(|a| a.replace("{port}", &port.to_string()))
                 .collect();
-            let mut child = self
-                .command(spec, &args, port, &addr)
-                .spawn()
-                .map_err(|e| {
-                    RuntimeError::CreateRefused(format!("cannot start {:?}: {e}", args[0]))
-                })?;
-            let pid = child
-                .id()
-                .map(|p| p as i32)
-                .ok_or_else(|| RuntimeError::Other("the child exited at once".into()))?;
-            let logs = Arc::new(Mutex::new(VecDeque::with_capacity(64)));
-            let readers = capture_output(&mut child, &logs);
+            let (mut child, pid) = self.spawn(spec, &args, port, &addr)?;
             if let Settled::Exited(code) = settle(&mut child, port).await {
-                // Let the readers drain what it said before it went.
-                for r in readers {
-                    let _ = tokio::time::timeout(Duration::from_millis(200), r).await;
-                }
                 let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-                let said = last_lines(&logs, 5);
+                // Its file holds all it said: each write went there at once.
+                let said = match self.tail(pid, 5).await {
+                    Ok(lines) => lines.unwrap_or_default().join(" | "),
+                    Err(e) => format!("(its output is unreadable: {e})"),
+                };
+                self.logs.remove(pid);
                 if attempt == 0 {
                     tracing::warn!(
                         "{} replica of {} {} within {:?} on port {port} ({said}); once more on a fresh port",
@@ -135,15 +111,51 @@ impl ProcessRuntime {
                     first_exit.unwrap_or_default()
                 )));
             }
-            return Ok(self.keep(spec, child, pid, addr, logs));
+            return Ok(self.keep(spec, child, pid, addr));
         }
         unreachable!("the loop returns on its second attempt")
+    }
+
+    /// Spawn `args` with a new log file as its stdout and stderr, named
+    /// after its pid once it has one.
+    fn spawn(
+        &self,
+        spec: &VersionSpec,
+        args: &[String],
+        port: u16,
+        addr: &str,
+    ) -> Result<(tokio::process::Child, i32), RuntimeError> {
+        let log = self
+            .logs
+            .create()
+            .map_err(|e| RuntimeError::CreateRefused(format!("no log file for a replica: {e}")))?;
+        let (stdout, stderr) = log.stdio().map_err(|e| {
+            RuntimeError::Other(format!("cannot hand its log file to a replica: {e}"))
+        })?;
+        let child = self
+            .command(spec, args, port, addr)
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .map_err(|e| RuntimeError::CreateRefused(format!("cannot start {:?}: {e}", args[0])))?;
+        let pid = child
+            .id()
+            .map(|p| p as i32)
+            .ok_or_else(|| RuntimeError::Other("the child exited at once".into()))?;
+        if let Err(e) = log.claim(&self.logs, pid) {
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+            return Err(RuntimeError::Other(format!(
+                "cannot name the log file of pid:{pid} in {}: {e}",
+                self.logs.path().display()
+            )));
+        }
+        Ok((child, pid))
     }
 
     /// The command of one replica: `args` (its `{port}` filled in) in a
     /// process group of its own, with a clean environment: only what the
     /// plan passes on (see the module doc), then the version's own, then
-    /// cutover's identity variables.
+    /// cutover's identity variables. Its output is set by [`Self::spawn`].
     fn command(
         &self,
         spec: &VersionSpec,
@@ -174,8 +186,6 @@ impl ProcessRuntime {
             .env("CUTOVER_VERSION", &spec.version)
             .env("CUTOVER_ADDR", addr)
             .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
             .process_group(0)
             .kill_on_drop(false);
         cmd
@@ -189,7 +199,6 @@ impl ProcessRuntime {
         mut child: tokio::process::Child,
         pid: i32,
         addr: String,
-        logs: Logs,
     ) -> Replica {
         let replica = Replica {
             id: format!("pid:{pid}"),
@@ -211,23 +220,24 @@ impl ProcessRuntime {
                 });
             });
         }
+        keep_trimmed(Arc::downgrade(&self.logs), pid, exited.clone());
         self.lock().insert(
             replica.id.clone(),
             Arc::new(Child {
                 replica: replica.clone(),
                 service: spec.service.clone(),
                 pid,
-                logs,
                 exited,
                 last_cpu: Mutex::new(None),
-                adopted: false,
             }),
         );
         replica
     }
 
-    /// Take over a replica an earlier daemon started: record it and poll its
-    /// liveness (it is not our child, so its exit status is out of reach).
+    /// Take over a replica an earlier daemon started: record it, poll its
+    /// liveness (it is not our child, so its exit status is out of reach)
+    /// and keep its log file bounded (it still writes to the file it was
+    /// started with, which is this runtime's by its pid).
     pub(super) fn adopt(&self, service: &str, replica: Replica, pid: i32) {
         let mut children = self.lock();
         if children.contains_key(&replica.id) {
@@ -254,57 +264,16 @@ impl ProcessRuntime {
                 });
             });
         }
+        keep_trimmed(Arc::downgrade(&self.logs), pid, exited.clone());
         children.insert(
             replica.id.clone(),
             Arc::new(Child {
                 replica,
                 service: service.to_string(),
                 pid,
-                logs: Arc::new(Mutex::new(VecDeque::new())),
                 exited,
                 last_cpu: Mutex::new(None),
-                adopted: true,
             }),
         );
     }
-}
-
-/// Read the child's stdout and stderr into its ring of [`LOG_LINES`], one
-/// task each; the tasks end when the child closes them.
-fn capture_output(child: &mut tokio::process::Child, logs: &Logs) -> Vec<JoinHandle<()>> {
-    let mut readers = Vec::new();
-    for stream in [
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        let logs = logs.clone();
-        readers.push(tokio::spawn(async move {
-            // Bytes, not `lines()`: one line that is not UTF-8 must
-            // not end the reading (the child would block on a full
-            // pipe). Each line is cleaned as it enters the ring: a
-            // replica's output is outside text (see `crate::text`).
-            let mut reader = BufReader::new(stream);
-            let mut raw = Vec::new();
-            while matches!(reader.read_until(b'\n', &mut raw).await, Ok(n) if n > 0) {
-                let text = String::from_utf8_lossy(&raw);
-                let line = crate::text::clean(text.trim_end_matches(['\n', '\r'])).into_owned();
-                raw.clear();
-                let mut l = logs.lock().unwrap_or_else(|e| e.into_inner());
-                if l.len() == LOG_LINES {
-                    l.pop_front();
-                }
-                l.push_back(line);
-            }
-        }));
-    }
-    readers
 }
