@@ -5,6 +5,7 @@
 
 use super::body::Upload;
 use super::router::Completion;
+use futures::future::Either;
 use hyper_util::rt::TokioIo;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,14 +18,50 @@ use tokio::time::Instant;
 /// client (whose own `client_body_timeout` then applies, and ends in 408):
 /// an upstream that got the whole request and does not answer is charged;
 /// one that waits for a client who stalled is not.
-pub(super) async fn upstream_turn<F: std::future::Future>(
+///
+/// Not an `async fn`: its future would hold `send` twice (the argument's
+/// slot and the timeout's), and every request's future is copied whole
+/// each time it moves. Without an upload it is the plain timeout, inline;
+/// the upload's clock is boxed.
+pub(super) fn upstream_turn<'a, F>(
     send: F,
     limit: Duration,
-    upload: Option<&Upload>,
+    upload: Option<&'a Upload>,
+) -> Turn<'a, F>
+where
+    F: std::future::Future + Send + 'a,
+{
+    use futures::FutureExt;
+    match upload {
+        None => Either::Left(tokio::time::timeout(limit, send).map(Result::ok)),
+        Some(upload) => Either::Right(Box::pin(streamed_turn(send, limit, upload))),
+    }
+}
+
+/// The future of [`upstream_turn`].
+pub(super) type Turn<'a, F> = Either<
+    futures::future::Map<
+        tokio::time::Timeout<F>,
+        fn(
+            Result<<F as std::future::Future>::Output, tokio::time::error::Elapsed>,
+        ) -> Option<<F as std::future::Future>::Output>,
+    >,
+    std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Option<<F as std::future::Future>::Output>>
+                + Send
+                + 'a,
+        >,
+    >,
+>;
+
+/// [`upstream_turn`] with a streamed upload: the upstream's clock stops
+/// while the proxy waits on the client.
+async fn streamed_turn<F: std::future::Future>(
+    send: F,
+    limit: Duration,
+    upload: &Upload,
 ) -> Option<F::Output> {
-    let Some(upload) = upload else {
-        return tokio::time::timeout(limit, send).await.ok();
-    };
     tokio::pin!(send);
     let start = Instant::now();
     let mut deadline = start + limit;

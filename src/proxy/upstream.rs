@@ -135,7 +135,9 @@ impl Upstreams {
             };
             let (mut tx, reused) = match pooled {
                 Some(tx) => (tx, true),
-                None => (self.connect(member).await?, false),
+                // Boxed: a new connection is rare on this path, and its
+                // future, held inline, would make every request's larger.
+                None => (Box::pin(self.connect(member)).await?, false),
             };
             stale += 1;
             if let Err(e) = tx.ready().await {
