@@ -163,6 +163,24 @@ async fn three_services_behind_one_listener_release_one_by_one_under_load() {
     let list: serde_json::Value = r.json().await.unwrap();
     assert_eq!(list["services"].as_array().unwrap().len(), 3, "{list}");
 
+    // One Prometheus scrape for the whole daemon: every service's series,
+    // each family declared once (a second `# TYPE` fails the scrape).
+    let text = http
+        .get(format!("http://{}/metrics", d.admin_addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in SERVICES {
+        let weight = format!("cutover_canary_weight_permille{{service=\"fleet-{name}\"}} ");
+        assert!(text.contains(&weight), "no {weight}in\n{text}");
+    }
+    let types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE ")).collect();
+    let once: std::collections::HashSet<&&str> = types.iter().collect();
+    assert_eq!(types.len(), once.len(), "a family declared twice:\n{text}");
+
     // Liveness for another daemon asking whether the owner of some
     // replicas is alive: every service's instance is this daemon's.
     for name in SERVICES {

@@ -4,7 +4,9 @@
 //! config) and is answered by that service's own routes, with that
 //! service's own token — a token reaches its service only.
 //!
-//! `GET /v1/services` lists the services (any of their tokens reads it).
+//! `GET /v1/services` lists the services (any of their tokens reads it);
+//! `GET /metrics` without a name is every service's figures in one
+//! Prometheus exposition (each series labelled with its service).
 //! Without a name, a daemon with one service answers for it; with several,
 //! the answer says which services there are.
 
@@ -83,6 +85,8 @@ impl Fleet {
             // owns every service's instance (another daemon asks whether
             // the owner of some replicas is alive: `runtime::instance`).
             None if req.uri().path() == "/healthz" => return self.healthz(),
+            // One scrape for them all: every series carries its service.
+            None if req.uri().path() == "/metrics" => return self.prometheus(),
             None => {
                 return ApiError::new(
                     StatusCode::BAD_REQUEST,
@@ -124,6 +128,17 @@ impl Fleet {
             }
         }
         r
+    }
+
+    /// Every service's figures as one Prometheus exposition (no token, as
+    /// for one service: read-only figures).
+    fn prometheus(&self) -> Response {
+        let texts: Vec<String> = self
+            .services
+            .values()
+            .map(|(_, s)| super::server::prometheus_text(s))
+            .collect();
+        super::server::prometheus_response(crate::metrics::merge_expositions(&texts))
     }
 
     /// Every service with its phase and weight, for any service's token.

@@ -418,17 +418,22 @@ fn actor_from(headers: &HeaderMap) -> Actor {
 }
 
 async fn prometheus(State(s): State<ApiState>) -> Response {
+    prometheus_response(prometheus_text(&s))
+}
+
+/// The service's figures in Prometheus text.
+pub(super) fn prometheus_text(s: &ApiState) -> String {
     let state = s.controller.state();
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.metrics.prometheus(
-            &state.service,
-            state.weight_permille,
-            [
-                state.stable.version.as_str(),
-                state.canary.as_ref().map_or("", |c| c.version.as_str()),
-            ],
-        ),
+    s.metrics.prometheus(
+        &state.service,
+        state.weight_permille,
+        [
+            state.stable.version.as_str(),
+            state.canary.as_ref().map_or("", |c| c.version.as_str()),
+        ],
     )
-        .into_response()
+}
+
+pub(super) fn prometheus_response(text: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

@@ -13,6 +13,7 @@
 mod ages;
 pub mod compact;
 mod prometheus;
+pub use prometheus::merge as merge_expositions;
 mod sticky_clients;
 pub mod window;
 

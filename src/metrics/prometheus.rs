@@ -251,6 +251,51 @@ fn latency_summary(out: &mut String, m: &Metrics, labels: &Labels) {
     }
 }
 
+/// Several services' expositions as one, for a daemon that serves them
+/// all (`[[services]]`): the text format allows each family once, so each
+/// family's `# HELP` and `# TYPE` come once, followed by every service's
+/// samples of it, in the order the families first appear. Every series
+/// already carries its `service` label.
+pub fn merge(texts: &[String]) -> String {
+    #[derive(Default)]
+    struct Family {
+        head: String,
+        samples: String,
+    }
+    let mut order: Vec<&str> = Vec::new();
+    let mut families: std::collections::HashMap<&str, Family> = Default::default();
+    for text in texts {
+        let mut current = "";
+        for line in text.lines() {
+            let comment = line
+                .strip_prefix("# HELP ")
+                .or_else(|| line.strip_prefix("# TYPE "));
+            if let Some(rest) = comment {
+                current = rest.split(' ').next().unwrap_or("");
+                let family = families.entry(current).or_insert_with(|| {
+                    order.push(current);
+                    Family::default()
+                });
+                // The first text's head lines stand for every text's.
+                if family.samples.is_empty() && family.head.lines().count() < 2 {
+                    let _ = writeln!(family.head, "{line}");
+                }
+                continue;
+            }
+            if let Some(family) = families.get_mut(current) {
+                let _ = writeln!(family.samples, "{line}");
+            }
+        }
+    }
+    let mut out = String::new();
+    for name in order {
+        let f = &families[name];
+        out.push_str(&f.head);
+        out.push_str(&f.samples);
+    }
+    out
+}
+
 /// Label values escape backslash, quote and newline.
 fn escape(s: &str) -> String {
     s.replace('\\', "\\\\")
@@ -268,6 +313,43 @@ mod tests {
             .unwrap_or_else(|| panic!("no {series} in\n{text}"))
             .parse()
             .unwrap()
+    }
+
+    #[test]
+    fn several_services_make_one_exposition_with_each_family_once() {
+        let a = render(&Metrics::new(), "shop", 100, ["v1", "v2"]);
+        let b = render(&Metrics::new(), "api", 0, ["v7", ""]);
+        let both = merge(&[a.clone(), b.clone()]);
+        for kind in ["# HELP ", "# TYPE "] {
+            let heads: Vec<&str> = both.lines().filter(|l| l.starts_with(kind)).collect();
+            let once: std::collections::HashSet<&&str> = heads.iter().collect();
+            assert_eq!(heads.len(), once.len(), "a family twice:\n{both}");
+            assert_eq!(
+                heads.len(),
+                a.lines().filter(|l| l.starts_with(kind)).count()
+            );
+        }
+        // Every sample of either service is there, under its own family.
+        let samples = |t: &str| t.lines().filter(|l| !l.starts_with('#')).count();
+        assert_eq!(samples(&both), samples(&a) + samples(&b));
+        assert_eq!(
+            value(&both, "cutover_canary_weight_permille{service=\"shop\"}"),
+            100.0
+        );
+        assert_eq!(
+            value(&both, "cutover_canary_weight_permille{service=\"api\"}"),
+            0.0
+        );
+        // A family's samples follow its own head, not the next family's.
+        let mut family = "";
+        for line in both.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                family = rest.split(' ').next().unwrap();
+            } else if !line.starts_with('#') {
+                assert!(line.starts_with(family), "{line} outside {family}");
+            }
+        }
+        assert_eq!(merge(std::slice::from_ref(&a)), a, "one service: as it was");
     }
 
     #[test]
