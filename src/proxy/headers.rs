@@ -236,7 +236,7 @@ fn fill_id(out: &mut [u8]) {
     }
 }
 
-/// Request ids made ahead, [`IDS_PER_BLOCK`] at a time in one buffer, for
+/// Request ids made ahead, 64 at a time in one buffer, for
 /// one listener worker. Each request takes its 32 bytes as a reference to
 /// the block: a fresh id of its own would cost an allocation and a copy,
 /// and a second allocation when it is first shared between the upstream's
