@@ -37,6 +37,7 @@ mod journal_replay;
 mod journal_writer;
 mod load_generator;
 mod machine_converge;
+mod machine_heal;
 mod machine_resume;
 mod machine_scale;
 mod plan_errors;

@@ -57,6 +57,21 @@ impl Driver {
         self.execute(fx);
     }
 
+    /// A stable replacement the machine wants by now (after a replica
+    /// exited on its own, or when a crash loop's backoff runs out; see
+    /// `machine/heal.rs`), carried out as any scale is.
+    pub(super) fn heal(&mut self) {
+        if self.machine.state().healing.due.is_none() {
+            return;
+        }
+        let live = LiveReplicas {
+            stable: self.counted(Role::Stable).len() as u32,
+            canary: self.counted(Role::Canary).len() as u32,
+        };
+        let fx = self.machine.heal(live, Utc::now());
+        self.execute(fx);
+    }
+
     fn counted(&self, role: Role) -> Vec<Counted> {
         ops::lock(&self.work.registry)
             .values()
