@@ -59,6 +59,7 @@ mod restart_mid_start;
 mod runtime_docker_faults;
 mod scaling;
 mod socket_activation;
+mod stable_heal;
 mod state_dir_trust;
 mod swarm_e2e;
 mod takeover;
