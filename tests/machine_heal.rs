@@ -227,3 +227,19 @@ fn backoff_doubles_from_two_seconds_to_a_minute() {
     );
     assert_eq!(backoff(u32::MAX), s(60));
 }
+
+#[test]
+fn a_restart_converges_instead_of_replacing() {
+    // Replicas gone while no daemon ran are fed in as exits before the
+    // restart converges (or starts stable whole when none is left): no
+    // replacement on top of that.
+    let saved = machine_in(plan(), Phase::Idle).state().clone();
+    let mut m = Machine::restore(plan(), saved);
+    ok(&mut m, exited(Role::Stable, "pid:1"), t0());
+    ok(&mut m, exited(Role::Stable, "pid:2"), t0());
+    assert!(
+        m.converge(live(0), t0()).is_empty(),
+        "started whole by the driver"
+    );
+    assert!(m.heal(live(0), t0() + secs(1)).is_empty());
+}

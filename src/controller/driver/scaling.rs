@@ -60,8 +60,10 @@ impl Driver {
     /// A stable replacement the machine wants by now (after a replica
     /// exited on its own, or when a crash loop's backoff runs out; see
     /// `machine/heal.rs`), carried out as any scale is.
+    /// Not while stable is being started whole (none was left after a
+    /// restore or an abandoned promotion): that start is the replacement.
     pub(super) fn heal(&mut self) {
-        if self.machine.state().healing.due.is_none() {
+        if self.machine.state().healing.due.is_none() || self.work.stable_starting {
             return;
         }
         let live = LiveReplicas {
