@@ -4,7 +4,9 @@
 //! same state directory: the next daemon converges on the count on record.
 //! Up: the replicas the kill cut short are removed as orphans and the
 //! missing ones started again, joining the pool once healthy; a replica
-//! that died while no daemon watched is replaced. Down: the replicas a
+//! that died while no daemon watched is replaced (one that dies while a
+//! daemon runs is replaced by that daemon, and a takeover then adopts the
+//! full count). Down: the replicas a
 //! cut-short scale-down was draining are retired again, the oldest stays.
 //! Across a takeover, the test's own load loses no request meanwhile.
 //!
@@ -195,7 +197,7 @@ async fn killed_mid_drain_retires_the_extra_replicas_on_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_takeover_replaces_a_dead_replica_without_a_failed_request() {
+async fn a_dead_replica_replaced_before_a_takeover_stays_three_without_a_failed_request() {
     let mut up = Up::start("scale-takeover", &plan("scale-takeover"), &[]);
     let client = up.client(30).await;
     up.until(&client, 30, "stable healthy", |s| exactly(s, 1))
@@ -204,11 +206,13 @@ async fn a_takeover_replaces_a_dead_replica_without_a_failed_request() {
     let s = up
         .until(&client, 30, "three healthy", |s| exactly(s, 3))
         .await;
-    // One dies; this daemon takes it out of the pool and runs on with 2.
+    // One dies; this daemon takes it out of the pool and replaces it
+    // (`machine/heal.rs`), so the successor adopts three and has nothing
+    // to converge (a replica dead while no daemon ran is the test above).
     let victim = s.stable.replicas[2].id.clone();
     kill_replica(&victim);
-    up.until(&client, 10, "two serving", |s| {
-        s.stable.healthy() == 2
+    up.until(&client, 10, "three serving, the dead one replaced", |s| {
+        s.stable.healthy() == 3
             && s.stable
                 .replicas
                 .iter()
@@ -223,11 +227,19 @@ async fn a_takeover_replaces_a_dead_replica_without_a_failed_request() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     up.take_over(60).await;
     let client = up.client(30).await;
-    journal_says(&up, "restart: stable runs 2 of 3 replicas: starting 1").await;
     up.until(&client, 30, "three healthy after the takeover", |s| {
         exactly(s, 3)
     })
     .await;
+    let said = std::fs::read_to_string(up.state().join("journal.jsonl")).unwrap_or_default();
+    assert!(
+        said.contains("starting a replacement (2 of 3 running)"),
+        "the first daemon replaced it"
+    );
+    assert!(
+        !said.contains("restart: stable runs"),
+        "the successor had nothing to converge"
+    );
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let (seen, _) = load.stop().await;
     assert_eq!(

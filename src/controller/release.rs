@@ -92,6 +92,10 @@ pub struct ReleaseState {
     /// undo it (stable's replicas can no longer be kept).
     #[serde(default)]
     pub stable_stopping: bool,
+    /// Where the replacement of stable replicas that exited on their own
+    /// stands. Not persisted: a restart converges on the recorded count.
+    #[serde(skip)]
+    pub healing: crate::controller::machine::Healing,
 }
 
 impl ReleaseState {
@@ -122,6 +126,7 @@ impl ReleaseState {
             scaling: Vec::new(),
             weight_before_promote: None,
             stable_stopping: false,
+            healing: Default::default(),
         }
     }
 

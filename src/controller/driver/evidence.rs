@@ -138,6 +138,7 @@ impl Driver {
     /// clock; then a breach).
     pub(super) fn guard_tick(&mut self) {
         self.autoscale_tick();
+        self.heal();
         let st = self.machine.state();
         let judging = st.phase.takes_traffic();
         let muted = st.muted;

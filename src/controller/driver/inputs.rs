@@ -252,6 +252,7 @@ impl Driver {
                 if !planned {
                     self.sync_pool(role);
                     self.feed(Input::ReplicaExited { role, id, detail });
+                    self.heal();
                     let alive = ops::lock(&self.work.registry)
                         .values()
                         .filter(|t| t.replica.role == Role::Stable && t.status.is_alive())

@@ -57,6 +57,23 @@ impl Driver {
         self.execute(fx);
     }
 
+    /// A stable replacement the machine wants by now (after a replica
+    /// exited on its own, or when a crash loop's backoff runs out; see
+    /// `machine/heal.rs`), carried out as any scale is.
+    /// Not while stable is being started whole (none was left after a
+    /// restore or an abandoned promotion): that start is the replacement.
+    pub(super) fn heal(&mut self) {
+        if self.machine.state().healing.due.is_none() || self.work.stable_starting {
+            return;
+        }
+        let live = LiveReplicas {
+            stable: self.counted(Role::Stable).len() as u32,
+            canary: self.counted(Role::Canary).len() as u32,
+        };
+        let fx = self.machine.heal(live, Utc::now());
+        self.execute(fx);
+    }
+
     fn counted(&self, role: Role) -> Vec<Counted> {
         ops::lock(&self.work.registry)
             .values()

@@ -43,6 +43,10 @@ impl LiveReplicas {
 
 impl Transition<'_> {
     pub(super) fn converge(&mut self, live: LiveReplicas) {
+        // A restart's answer to stable replicas gone while no daemon ran
+        // (their exits were just fed in): this, or stable started whole
+        // when none is left; never a replacement on top (`heal.rs`).
+        self.st.healing = Default::default();
         for role in Role::ALL {
             self.converge_role(role, live.of(role));
         }

@@ -51,7 +51,14 @@ impl Transition<'_> {
         }
     }
 
+    /// A replica that exited on its own: a stable one is replaced
+    /// (`heal.rs`); a canary one never is, its death is evidence against
+    /// the canary (rolled back when none is left, judged by the guards
+    /// otherwise).
     pub(super) fn replica_exited(&mut self, role: Role, id: &str, detail: &str) {
+        if role == Role::Stable {
+            self.stable_exited(id, detail);
+        }
         if role == Role::Canary && self.mark(id, |m| (m.alive, m.healthy) = (false, false)) {
             self.persist();
             self.canary_exited(id, detail);

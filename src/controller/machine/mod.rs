@@ -39,6 +39,7 @@ mod canary_plan;
 mod converge;
 mod facts;
 mod guards;
+mod heal;
 mod moves;
 mod restore;
 mod scale;
@@ -50,6 +51,7 @@ use crate::plan::{DeployPlan, Freeze, OnBreach, Plan, RuntimeKind, VersionPlan};
 use crate::runtime::VersionSpec;
 use chrono::{DateTime, Utc};
 pub use converge::LiveReplicas;
+pub use heal::{Healing, MAX_DELAY, SETTLED, backoff};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -132,6 +134,20 @@ impl Machine {
             fx: Vec::new(),
         };
         t.converge(live);
+        t.fx
+    }
+
+    /// A stable replacement due by `now` (see `heal.rs`), from the `live`
+    /// replicas the driver counts: the driver asks after each unplanned
+    /// stable exit and on its clock, as it ticks the machine.
+    pub fn heal(&mut self, live: LiveReplicas, now: DateTime<Utc>) -> Vec<Effect> {
+        let mut t = Transition {
+            plan: &self.plan,
+            st: &mut self.state,
+            now,
+            fx: Vec::new(),
+        };
+        t.heal(live.stable);
         t.fx
     }
 

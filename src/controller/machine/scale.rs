@@ -92,6 +92,9 @@ impl Transition<'_> {
     /// removed ones are forgotten.
     pub(super) fn scaled(&mut self, role: Role, started: Vec<String>, stopped: Vec<String>) {
         self.st.scaling.retain(|r| *r != role);
+        if role == Role::Stable {
+            self.replacement_started();
+        }
         if role != Role::Canary || self.st.canary.is_none() {
             return;
         }
@@ -113,8 +116,13 @@ impl Transition<'_> {
 
     /// The new replicas did not start: the count on record goes back (if
     /// nothing changed it since), said in a warning.
+    /// A replacement of stable that failed is tried again (`heal.rs`).
     pub(super) fn scale_failed(&mut self, role: Role, from: u32, to: u32, detail: &str) {
         self.st.scaling.retain(|r| *r != role);
+        if role == Role::Stable && self.st.healing.replacing {
+            self.replacement_failed(detail);
+            return;
+        }
         if let Some(v) = version_of(self.st, role).filter(|v| v.replicas == to) {
             v.replicas = from;
         }
