@@ -166,7 +166,7 @@ async fn a_crash_looping_stable_is_restarted_with_a_growing_wait() {
     // and the replica then dies on its own.
     let command = r#"["sh", "-c", "sleep 1.5; exit 3"]"#;
     let mut up = Up::start("heal-loop", &plan("heal-loop", 1, command), &[]);
-    let _client = up.client(30).await;
+    let client = up.client(30).await;
     let began = std::time::Instant::now();
     journal_says(&up, 20, "next replacement in 4 s").await;
     let left = Duration::from_secs(15).saturating_sub(began.elapsed());
@@ -181,5 +181,20 @@ async fn a_crash_looping_stable_is_restarted_with_a_growing_wait() {
     assert!(
         (3..=5).contains(&starts),
         "{starts} starts in 15 s (no hot loop, but replaced):\n{text}"
+    );
+    // Exited replicas do not pile up, one per turn: a replacement takes
+    // all but the latest with it (kept for its logs), so at most that one
+    // and one that died since, waiting out its backoff, are listed.
+    let state = client.state().await.unwrap();
+    let exited = state
+        .stable
+        .replicas
+        .iter()
+        .filter(|r| r.exit_code.is_some())
+        .count();
+    assert!(
+        exited <= 2,
+        "{exited} exited replicas listed: {:?}",
+        state.stable.replicas
     );
 }

@@ -209,6 +209,11 @@ pub(super) enum Op {
         timeout: Duration,
         grace: Duration,
     },
+    /// Replicas that exited on their own and were replaced (out of the
+    /// registry already): remove what the runtime keeps of them.
+    Discard {
+        replicas: Vec<Replica>,
+    },
     /// Replicas of this service nobody owns (reconcile): stop and remove.
     Cleanup {
         replicas: Vec<Replica>,

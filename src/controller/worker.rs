@@ -84,6 +84,7 @@ impl Worker {
                 timeout,
                 grace,
             } => self.retire(role, replicas, held, timeout, grace).await,
+            Op::Discard { replicas } => self.discard(replicas).await,
             Op::Cleanup { replicas, grace } => self.cleanup(replicas, grace).await,
         }
     }
@@ -315,6 +316,17 @@ impl Worker {
     }
 
     /// Replicas of this service nobody owns (reconcile): stop and remove.
+    async fn discard(&self, replicas: Vec<Replica>) {
+        for r in replicas {
+            if let Err(e) = self.runtime.remove(&r).await {
+                self.report(Report::Note(format!(
+                    "removing {} replica {} (exited, replaced): {e}",
+                    r.role, r.id
+                )));
+            }
+        }
+    }
+
     async fn cleanup(&self, replicas: Vec<Replica>, grace: Duration) {
         for r in replicas {
             let stopped = self.runtime.stop(&r, grace).await;

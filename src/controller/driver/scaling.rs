@@ -71,7 +71,39 @@ impl Driver {
             canary: self.counted(Role::Canary).len() as u32,
         };
         let fx = self.machine.heal(live, Utc::now());
+        if !fx.is_empty() {
+            self.clear_exited(Role::Stable);
+        }
         self.execute(fx);
+    }
+
+    /// A replacement is on its way: of `role`'s replicas that exited on
+    /// their own, all but the latest go (from the registry and the
+    /// runtime). The latest stays, listed with its exit, for its logs; a
+    /// crash loop would otherwise leave an exited replica (on Docker a
+    /// stopped container) per turn until the version is removed.
+    fn clear_exited(&mut self, role: Role) {
+        let older: Vec<Replica> = {
+            let mut reg = ops::lock(&self.work.registry);
+            let mut exited: Vec<(u64, String)> = reg
+                .values()
+                .filter(|t| {
+                    t.replica.role == role
+                        && matches!(t.status, ReplicaStatus::Exited | ReplicaStatus::OomKilled)
+                        && !t.stage.leaving()
+                })
+                .map(|t| (t.born, t.replica.id.clone()))
+                .collect();
+            exited.sort_unstable_by_key(|(born, _)| std::cmp::Reverse(*born));
+            exited
+                .into_iter()
+                .skip(1)
+                .filter_map(|(_, id)| reg.remove(&id).map(|t| t.replica.clone()))
+                .collect()
+        };
+        if !older.is_empty() {
+            self.op(Op::Discard { replicas: older });
+        }
     }
 
     fn counted(&self, role: Role) -> Vec<Counted> {
