@@ -1,6 +1,6 @@
-//! A stable replica that dies while the daemon runs (`kill -9`) is
-//! replaced by that daemon: the real binary on the process runtime, two
-//! stable replicas under the test's own load. And a stable whose every
+//! A stable replica that dies while the daemon runs (`kill -9`, `docker
+//! kill`) is replaced by that daemon: the real binary on the process and
+//! Docker runtimes, two stable replicas under the test's own load. And a stable whose every
 //! replica exits soon after it starts is restarted with a growing wait,
 //! never in a hot loop.
 //!
@@ -196,5 +196,68 @@ async fn a_crash_looping_stable_is_restarted_with_a_growing_wait() {
         exited <= 2,
         "{exited} exited replicas listed: {:?}",
         state.stable.replicas
+    );
+}
+
+/// Docker: `docker kill` of one of two stable containers under load; the
+/// daemon starts a replacement container, no request fails, and the
+/// killed container is the only exited one left (kept for its logs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_a_killed_stable_container_is_replaced_without_a_failed_request() {
+    let Some(_engine) = crate::support::docker::engine_with_demo_images().await else {
+        return;
+    };
+    let service = format!("heal-docker-{}", std::process::id());
+    let _cleanup = crate::support::docker::Cleanup::service(&service);
+    let plan = format!(
+        r#"service = "{service}"
+runtime = "docker"
+[listen]
+public = "127.0.0.1:0"
+admin = "127.0.0.1:0"
+[stable]
+image = "cutover-demo:v1"
+version = "v1"
+replicas = 2
+[health]
+interval = "200ms"
+timeout = "200ms"
+healthy_after = 1
+[drain]
+timeout = "10s"
+stop_grace = "2s"
+"#
+    );
+    let mut up = Up::start(&service, &plan, &[]);
+    let client = up.client(60).await;
+    let s = up
+        .until(&client, 60, "two healthy", |s| healthy(s).len() == 2)
+        .await;
+    let load = GetLoad::start(&s.public_addr);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let victim = s.stable.replicas[0].id.clone();
+    let killed = std::process::Command::new("docker")
+        .args(["kill", &victim])
+        .output()
+        .unwrap();
+    assert!(killed.status.success(), "docker kill {victim}: {killed:?}");
+    up.until(&client, 60, "two healthy again, one of them new", |s| {
+        let h = healthy(s);
+        h.len() == 2 && !h.contains(&victim)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (ok, failed) = load.stop().await;
+    assert!(failed.is_empty(), "{} failed: {failed:?}", failed.len());
+    assert!(ok > 100, "too little load to judge: {ok}");
+    journal_says(&up, 5, &format!("stable {victim} exited 137 (on its own)")).await;
+    let label = format!("cutover.service={service}");
+    let all = crate::support::docker::ids(&label, true);
+    let running = crate::support::docker::ids(&label, false);
+    assert_eq!(running.len(), 2, "two containers run");
+    assert_eq!(
+        all.len(),
+        3,
+        "the killed one is kept, stopped, for its logs"
     );
 }
