@@ -61,29 +61,14 @@ fn exactly(s: &StateView, n: usize) -> bool {
     s.stable.replicas.len() == n && s.stable.healthy() == n
 }
 
-/// The stable processes of `up`'s state directory still running.
-fn stable_processes(up: &Up) -> usize {
-    let state = format!("CUTOVER_STATE={}", up.state().display());
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
-    dir.flatten()
-        .filter_map(|e| std::fs::read(e.path().join("environ")).ok())
-        .filter(|env| {
-            let vars: Vec<&[u8]> = env.split(|b| *b == 0).collect();
-            vars.contains(&state.as_bytes()) && vars.contains(&b"CUTOVER_ROLE=stable".as_slice())
-        })
-        .count()
-}
-
 async fn processes_become(up: &Up, n: usize) {
-    let count = || async { (stable_processes(up) == n).then_some(()) };
+    let count = || async { (up.replica_pids(Some("stable")).len() == n).then_some(()) };
     poll(Duration::from_secs(20), Duration::from_millis(50), count)
         .await
         .unwrap_or_else(|| {
             panic!(
                 "{} stable processes, not {n}:\n{}",
-                stable_processes(up),
+                up.replica_pids(Some("stable")).len(),
                 up.all_stderr()
             )
         });

@@ -63,21 +63,6 @@ async fn restart_until_first_step(up: &mut Up) -> StateView {
         .unwrap_or_else(|| panic!("never reached the first step:\n{}", up.all_stderr()))
 }
 
-/// The canary processes of `up`'s state directory still running.
-fn canary_processes(up: &Up) -> usize {
-    let state = format!("CUTOVER_STATE={}", up.state().display());
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
-    dir.flatten()
-        .filter_map(|e| std::fs::read(e.path().join("environ")).ok())
-        .filter(|env| {
-            let vars: Vec<&[u8]> = env.split(|b| *b == 0).collect();
-            vars.contains(&state.as_bytes()) && vars.contains(&b"CUTOVER_ROLE=canary".as_slice())
-        })
-        .count()
-}
-
 fn journal(up: &Up) -> String {
     std::fs::read_to_string(up.state().join("journal.jsonl")).unwrap_or_default()
 }
@@ -120,7 +105,7 @@ async fn killed_while_warming_adopts_the_canary_rechecks_it_and_carries_on() {
         [canary["id"].as_str().unwrap()],
         "the same canary, adopted"
     );
-    assert_eq!(canary_processes(&up), 1);
+    assert_eq!(up.replica_pids(Some("canary")).len(), 1);
     up.stop().await; // the journal is complete once the daemon stopped
     let j = journal(&up);
     assert!(
@@ -138,7 +123,7 @@ async fn killed_while_deploying_starts_the_canary_again_and_carries_on() {
     let s = restart_until_first_step(&mut up).await;
     assert_eq!(s.canary.as_ref().unwrap().replicas.len(), 1);
     assert_eq!(
-        canary_processes(&up),
+        up.replica_pids(Some("canary")).len(),
         1,
         "what the cut-short start left is gone"
     );

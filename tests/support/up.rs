@@ -225,24 +225,33 @@ impl Up {
     /// Kill the process groups of the replicas this daemon started (they
     /// outlive it by design).
     pub fn reap_replicas(&self) {
-        let want = format!("CUTOVER_STATE={}", self.state().display());
-        let Ok(dir) = std::fs::read_dir("/proc") else {
-            return;
-        };
-        for e in dir.flatten() {
-            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-                continue;
-            };
-            let Ok(env) = std::fs::read(e.path().join("environ")) else {
-                continue;
-            };
-            if env.split(|b| *b == 0).any(|kv| kv == want.as_bytes()) {
-                let _ = nix::sys::signal::killpg(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
+        for pid in self.replica_pids(None) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
+    }
+
+    /// The processes running with this daemon's state directory in their
+    /// environment (`CUTOVER_STATE`): its process replicas, of `role` only
+    /// when given (`CUTOVER_ROLE`).
+    pub fn replica_pids(&self, role: Option<&str>) -> Vec<i32> {
+        let state = format!("CUTOVER_STATE={}", self.state().display());
+        let role = role.map(|r| format!("CUTOVER_ROLE={r}"));
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        dir.flatten()
+            .filter_map(|e| {
+                let pid = e.file_name().to_str()?.parse::<i32>().ok()?;
+                let env = std::fs::read(e.path().join("environ")).ok()?;
+                let vars: Vec<&[u8]> = env.split(|b| *b == 0).collect();
+                let mine = vars.contains(&state.as_bytes())
+                    && role.as_ref().is_none_or(|r| vars.contains(&r.as_bytes()));
+                mine.then_some(pid)
+            })
+            .collect()
     }
 }
 
