@@ -9,7 +9,7 @@ use crate::support::controller as support;
 use cutover::controller::machine::LiveReplicas;
 use cutover::controller::machine::codes;
 use cutover::controller::{Effect, Input, Machine};
-use cutover::model::{Action, EventKind, Phase, Role};
+use cutover::model::{Action, Phase, Role};
 use support::*;
 
 /// `phase`'s state as the dead daemon saved it (stable 2, canary 2 on
@@ -33,15 +33,6 @@ fn scales(fx: &[Effect]) -> Vec<(Role, u32, u32, u32)> {
                 to,
                 spec,
             } => Some((*role, *from, *to, spec.replicas)),
-            _ => None,
-        })
-        .collect()
-}
-
-fn warnings(fx: &[Effect]) -> Vec<String> {
-    fx.iter()
-        .filter_map(|e| match e {
-            Effect::Emit(EventKind::Warning { message }) => Some(message.clone()),
             _ => None,
         })
         .collect()

@@ -8,7 +8,7 @@
 use crate::support::controller as support;
 use cutover::controller::machine::{LiveReplicas, backoff};
 use cutover::controller::{Effect, Input, Machine};
-use cutover::model::{Action, EventKind, Phase, Role};
+use cutover::model::{Action, Phase, Role};
 use std::time::Duration;
 use support::*;
 
@@ -34,15 +34,6 @@ fn scales(fx: &[Effect]) -> Vec<(u32, u32)> {
                 to,
                 ..
             } => Some((*from, *to)),
-            _ => None,
-        })
-        .collect()
-}
-
-fn warnings(fx: &[Effect]) -> Vec<String> {
-    fx.iter()
-        .filter_map(|e| match e {
-            Effect::Emit(EventKind::Warning { message }) => Some(message.clone()),
             _ => None,
         })
         .collect()

@@ -6,7 +6,7 @@
 
 use crate::support::controller as support;
 use cutover::controller::{Effect, Input, Machine};
-use cutover::model::{EventKind, Phase, Role};
+use cutover::model::{Phase, Role};
 use support::*;
 
 const WARMUP: &str = "[warmup]\npath = \"/\"\nrequests = 5";
@@ -15,15 +15,6 @@ const WARMUP: &str = "[warmup]\npath = \"/\"\nrequests = 5";
 fn restarted(extra: &str, phase: Phase) -> Machine {
     let saved = machine_in(plan_with(extra), phase).state().clone();
     Machine::restore(plan_with(extra), saved)
-}
-
-fn warnings(fx: &[Effect]) -> Vec<String> {
-    fx.iter()
-        .filter_map(|e| match e {
-            Effect::Emit(EventKind::Warning { message }) => Some(message.clone()),
-            _ => None,
-        })
-        .collect()
 }
 
 fn healthy(id: &str) -> Input {

@@ -4,7 +4,9 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use cutover::controller::{Effect, Input, Machine, Trips};
-use cutover::model::{Action, ActionRequest, Actor, Guard, GuardStatus, GuardVerdict, Phase, Role};
+use cutover::model::{
+    Action, ActionRequest, Actor, EventKind, Guard, GuardStatus, GuardVerdict, Phase, Role,
+};
 use cutover::plan::{Plan, parse};
 
 /// A process-runtime plan: two steps (10 % for 30 s, 50 % for 60 s), no warm-up.
@@ -105,6 +107,16 @@ pub fn breach() -> Input {
             evidence: None,
         },
     }
+}
+
+/// The warnings among a transition's effects, in order.
+pub fn warnings(fx: &[Effect]) -> Vec<String> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Emit(EventKind::Warning { message }) => Some(message.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 pub fn ok(m: &mut Machine, input: Input, now: DateTime<Utc>) -> Vec<Effect> {
