@@ -125,23 +125,23 @@ async fn journal_says(up: &Up, secs: u64, line: &str) {
         .unwrap_or_else(|| panic!("the journal never said {line:?}:\n{}", up.all_stderr()));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_stable_replica_is_replaced_without_a_failed_request() {
-    let mut up = Up::start("heal-kill", &plan("heal-kill", 2, &demo_app()), &[]);
-    let client = up.client(30).await;
+/// With two healthy stable replicas, kill one (`kill` gets its id) under
+/// the GET load: two healthy again within `secs`, the victim not among
+/// them, no request failed, and the journal says why. Returns the victim.
+async fn kill_one_under_load(
+    up: &Up,
+    client: &cutover::api::client::Client,
+    secs: u64,
+    kill: impl FnOnce(&str),
+) -> String {
     let s = up
-        .until(&client, 30, "two healthy", |s| healthy(s).len() == 2)
+        .until(client, secs, "two healthy", |s| healthy(s).len() == 2)
         .await;
     let load = GetLoad::start(&s.public_addr);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let victim = s.stable.replicas[0].id.clone();
-    let pid: i32 = victim.strip_prefix("pid:").unwrap().parse().unwrap();
-    nix::sys::signal::killpg(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .expect("kill -9 the replica");
-    up.until(&client, 10, "two healthy again, one of them new", |s| {
+    kill(&victim);
+    up.until(client, secs, "two healthy again, one of them new", |s| {
         let h = healthy(s);
         h.len() == 2 && !h.contains(&victim)
     })
@@ -151,12 +151,28 @@ async fn a_killed_stable_replica_is_replaced_without_a_failed_request() {
     assert!(failed.is_empty(), "{} failed: {failed:?}", failed.len());
     assert!(ok > 100, "too little load to judge: {ok}");
     journal_says(
-        &up,
+        up,
         5,
         &format!(
             "stable {victim} exited 137 (on its own): starting a replacement (1 of 2 running)"
         ),
     )
+    .await;
+    victim
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_stable_replica_is_replaced_without_a_failed_request() {
+    let mut up = Up::start("heal-kill", &plan("heal-kill", 2, &demo_app()), &[]);
+    let client = up.client(30).await;
+    kill_one_under_load(&up, &client, 10, |victim| {
+        let pid: i32 = victim.strip_prefix("pid:").unwrap().parse().unwrap();
+        nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .expect("kill -9 the replica");
+    })
     .await;
 }
 
@@ -230,27 +246,14 @@ stop_grace = "2s"
     );
     let mut up = Up::start(&service, &plan, &[]);
     let client = up.client(60).await;
-    let s = up
-        .until(&client, 60, "two healthy", |s| healthy(s).len() == 2)
-        .await;
-    let load = GetLoad::start(&s.public_addr);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let victim = s.stable.replicas[0].id.clone();
-    let killed = std::process::Command::new("docker")
-        .args(["kill", &victim])
-        .output()
-        .unwrap();
-    assert!(killed.status.success(), "docker kill {victim}: {killed:?}");
-    up.until(&client, 60, "two healthy again, one of them new", |s| {
-        let h = healthy(s);
-        h.len() == 2 && !h.contains(&victim)
+    kill_one_under_load(&up, &client, 60, |victim| {
+        let killed = std::process::Command::new("docker")
+            .args(["kill", victim])
+            .output()
+            .unwrap();
+        assert!(killed.status.success(), "docker kill {victim}: {killed:?}");
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let (ok, failed) = load.stop().await;
-    assert!(failed.is_empty(), "{} failed: {failed:?}", failed.len());
-    assert!(ok > 100, "too little load to judge: {ok}");
-    journal_says(&up, 5, &format!("stable {victim} exited 137 (on its own)")).await;
     let label = format!("cutover.service={service}");
     let all = crate::support::docker::ids(&label, true);
     let running = crate::support::docker::ids(&label, false);
