@@ -315,7 +315,8 @@ impl Worker {
         }
     }
 
-    /// Replicas of this service nobody owns (reconcile): stop and remove.
+    /// Replicas that exited on their own and were replaced: what the
+    /// runtime keeps of them (a stopped container, a log file) goes.
     async fn discard(&self, replicas: Vec<Replica>) {
         for r in replicas {
             if let Err(e) = self.runtime.remove(&r).await {
@@ -327,6 +328,7 @@ impl Worker {
         }
     }
 
+    /// Replicas of this service nobody owns (reconcile): stop and remove.
     async fn cleanup(&self, replicas: Vec<Replica>, grace: Duration) {
         for r in replicas {
             let stopped = self.runtime.stop(&r, grace).await;

@@ -49,11 +49,7 @@ impl Driver {
     /// from the replicas adopted (see `machine/converge.rs`); what the
     /// machine asks for is carried out as any scale is.
     pub(super) fn converge(&mut self) {
-        let live = LiveReplicas {
-            stable: self.counted(Role::Stable).len() as u32,
-            canary: self.counted(Role::Canary).len() as u32,
-        };
-        let fx = self.machine.converge(live, Utc::now());
+        let fx = self.machine.converge(self.live(), Utc::now());
         self.execute(fx);
     }
 
@@ -66,11 +62,7 @@ impl Driver {
         if self.machine.state().healing.due.is_none() || self.work.stable_starting {
             return;
         }
-        let live = LiveReplicas {
-            stable: self.counted(Role::Stable).len() as u32,
-            canary: self.counted(Role::Canary).len() as u32,
-        };
-        let fx = self.machine.heal(live, Utc::now());
+        let fx = self.machine.heal(self.live(), Utc::now());
         if !fx.is_empty() {
             self.clear_exited(Role::Stable);
         }
@@ -103,6 +95,14 @@ impl Driver {
         };
         if !older.is_empty() {
             self.op(Op::Discard { replicas: older });
+        }
+    }
+
+    /// How many replicas of each version count toward its replicas now.
+    fn live(&self) -> LiveReplicas {
+        LiveReplicas {
+            stable: self.counted(Role::Stable).len() as u32,
+            canary: self.counted(Role::Canary).len() as u32,
         }
     }
 
