@@ -112,14 +112,7 @@ impl Machine {
     /// replicas it adopted). See `restore.rs` for what each phase does;
     /// other phases need nothing here ([`Machine::resume_effects`] covers them).
     pub fn resumed(&mut self, canary: &[String], now: DateTime<Utc>) -> Vec<Effect> {
-        let mut t = Transition {
-            plan: &self.plan,
-            st: &mut self.state,
-            now,
-            fx: Vec::new(),
-        };
-        t.resumed(canary);
-        t.fx
+        self.in_place(now, |t| t.resumed(canary))
     }
 
     /// After [`Machine::resumed`]: each running version brought back to
@@ -127,27 +120,27 @@ impl Machine {
     /// adopted, with the effect a `scale` emits (see `converge.rs` for
     /// which versions converge in which phase).
     pub fn converge(&mut self, live: LiveReplicas, now: DateTime<Utc>) -> Vec<Effect> {
-        let mut t = Transition {
-            plan: &self.plan,
-            st: &mut self.state,
-            now,
-            fx: Vec::new(),
-        };
-        t.converge(live);
-        t.fx
+        self.in_place(now, |t| t.converge(live))
     }
 
     /// A stable replacement due by `now` (see `heal.rs`), from the `live`
     /// replicas the driver counts: the driver asks after each unplanned
     /// stable exit and on its clock, as it ticks the machine.
     pub fn heal(&mut self, live: LiveReplicas, now: DateTime<Utc>) -> Vec<Effect> {
+        self.in_place(now, |t| t.heal(live.stable))
+    }
+
+    /// A transition on the state itself, for what the driver asks outside
+    /// [`Machine::apply`] (after a restart, on its clock): nothing to
+    /// refuse, so nothing to roll back.
+    fn in_place(&mut self, now: DateTime<Utc>, f: impl FnOnce(&mut Transition)) -> Vec<Effect> {
         let mut t = Transition {
             plan: &self.plan,
             st: &mut self.state,
             now,
             fx: Vec::new(),
         };
-        t.heal(live.stable);
+        f(&mut t);
         t.fx
     }
 
